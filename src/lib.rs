@@ -1,0 +1,8 @@
+//! tickd: a job-scheduler daemon that answers Flask-APScheduler's REST API and fires jobs at
+//! exactly APScheduler 3.11's times.
+//!
+//! # Layout
+//! Rooms and the one direction their imports point:
+//! `api → scheduler → store / executor → job → trigger`.
+
+pub mod trigger;

@@ -1,0 +1,118 @@
+//! Triggers: when a job fires. A port of APScheduler 3.11's `date`, `interval` and `cron`
+//! triggers (CONTRACT §3), with one deliberate fix (no occurrence skipped after spring-forward).
+//!
+//! This module is a leaf: it imports nothing else of tickd. Time comes in as an argument, so
+//! every function here is pure and testable without a runtime or a clock.
+//!
+//! SKELETON: the public API below is the contract the rest of tickd codes against. The bodies
+//! are filled in by the trigger engine work (issue 2).
+
+use chrono::{DateTime, FixedOffset, Utc};
+use chrono_tz::Tz;
+use serde_json::{Map, Value};
+
+/// Why a trigger specification was refused. `Display` is the reference's message text
+/// (e.g. `Error validating expression '61': the last value (61) is higher than the maximum
+/// value (59)`), which the API sends as `error_message` with status 400.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct TriggerError(pub String);
+
+/// A validated trigger.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trigger {
+    _private: (),
+}
+
+impl Trigger {
+    /// Builds a trigger from its name (`date`, `interval`, `cron`) and its arguments: every key
+    /// of a `POST /scheduler/jobs` body that is not a job option (`timezone`, `start_date`,
+    /// `hour`, `seconds`, `jitter`, ...). `default_tz` is the scheduler's zone, used when no
+    /// `timezone` is given; `now` feeds the defaults `run_date = now` and
+    /// `start_date = now + interval`.
+    ///
+    /// # Errors
+    /// Unknown trigger name (`No trigger by the name "weekly" was found`), unknown argument,
+    /// bad expression, bad date string, unknown zone — each with the reference's text.
+    pub fn from_args(
+        kind: &str,
+        args: &Map<String, Value>,
+        default_tz: Tz,
+        now: DateTime<Utc>,
+    ) -> Result<Trigger, TriggerError> {
+        let _ = (kind, args, default_tz, now);
+        todo!("issue 2")
+    }
+
+    /// `date`, `interval` or `cron`.
+    pub fn kind(&self) -> &'static str {
+        todo!("issue 2")
+    }
+
+    /// APScheduler's `get_next_fire_time(previous_fire_time, now)`: the next fire time strictly
+    /// after `previous` (or at/after `now`/`start_date` when there is none), or `None` when the
+    /// trigger is exhausted. The result carries the offset the job JSON shows (a time in a
+    /// spring-forward gap keeps the pre-transition offset, as APScheduler 3.11 does).
+    pub fn next_fire_time(
+        &self,
+        previous: Option<DateTime<FixedOffset>>,
+        now: DateTime<Utc>,
+    ) -> Option<DateTime<FixedOffset>> {
+        let _ = (previous, now);
+        todo!("issue 2")
+    }
+
+    /// The trigger's fields as the job JSON shows them (CONTRACT §1): `run_date`; or
+    /// `start_date`, `end_date` (if set) and the re-expressed interval units; or
+    /// `start_date`/`end_date` (if set) and the given cron fields as normalised strings.
+    pub fn fields(&self) -> Map<String, Value> {
+        todo!("issue 2")
+    }
+
+    /// The portable persisted form (JSON, never a pickle). `from_state(to_state())` gives back
+    /// an equal trigger.
+    pub fn to_state(&self) -> Value {
+        todo!("issue 2")
+    }
+
+    /// Reads a trigger back from [`Trigger::to_state`]'s form.
+    ///
+    /// # Errors
+    /// A state that does not describe a valid trigger.
+    pub fn from_state(state: &Value) -> Result<Trigger, TriggerError> {
+        let _ = state;
+        todo!("issue 2")
+    }
+}
+
+/// Parses an IANA zone name (`UTC`, `Europe/Berlin`).
+///
+/// # Errors
+/// `No time zone found with key <name>`.
+pub fn parse_timezone(name: &str) -> Result<Tz, TriggerError> {
+    let _ = name;
+    todo!("issue 2")
+}
+
+/// Parses a job's `next_run_time` string strictly, as APScheduler's `convert_to_datetime`:
+/// `YYYY-MM-DD[ T]HH:MM:SS[.ffffff][Z|±HH:MM]`; a naive time is localised in `tz`.
+///
+/// # Errors
+/// `Invalid date string` for anything else.
+pub fn parse_next_run_time(text: &str, tz: Tz) -> Result<DateTime<FixedOffset>, TriggerError> {
+    let _ = (text, tz);
+    todo!("issue 2")
+}
+
+/// Renders a time as Python's `datetime.isoformat()`: `2030-01-02T03:04:05+05:30`, the
+/// fraction only when non-zero, never `Z`.
+pub fn isoformat(time: &DateTime<FixedOffset>) -> String {
+    let _ = time;
+    todo!("issue 2")
+}
+
+/// Expresses a UTC instant in `tz` with the offset in force there (for `now` in a zone).
+pub fn in_zone(time: DateTime<Utc>, tz: Tz) -> DateTime<FixedOffset> {
+    let _ = (time, tz);
+    todo!("issue 2")
+}
