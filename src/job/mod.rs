@@ -1,0 +1,52 @@
+//! Jobs: what runs (a built-in task and its arguments), when (a trigger) and with which
+//! options (`misfire_grace_time`, `coalesce`, `max_instances`). A port of APScheduler's `Job`.
+
+mod spec;
+
+use chrono::{DateTime, FixedOffset};
+use serde_json::{Map, Value};
+
+use crate::trigger::{Trigger, TriggerError};
+
+
+
+/// A scheduled job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    /// Unique id (non-empty, at most 191 bytes so it fits a database index).
+    pub id: String,
+    /// Display name; defaults to the id.
+    pub name: String,
+    /// The built-in task (`task:success`, `task:run_script`).
+    pub func: String,
+    /// Positional arguments; `args[0]` is the script.
+    pub args: Vec<Value>,
+    /// Keyword arguments, given to the script as JSON in `TICKD_KWARGS`.
+    pub kwargs: Map<String, Value>,
+    /// When the job fires.
+    pub trigger: Trigger,
+    /// Seconds a run may start late; `None` = no limit.
+    pub misfire_grace_time: Option<u64>,
+    /// Collapse several due runs into one.
+    pub coalesce: bool,
+    /// Runs of this job allowed at once.
+    pub max_instances: u32,
+    /// The next time the job fires; `None` = paused.
+    pub next_run_time: Option<DateTime<FixedOffset>>,
+    /// Extension: seconds a run may take before it is killed (echoed only when set).
+    pub timeout: Option<f64>,
+    /// Added while the scheduler was stopped: it gets its options' defaults and its first
+    /// next_run_time when the scheduler starts (APScheduler's "pending" jobs).
+    pub pending: bool,
+}
+
+/// Why a job specification was refused. `Display` is the reference's text (400).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JobError {
+    /// A bad trigger.
+    #[error(transparent)]
+    Trigger(#[from] TriggerError),
+    /// A bad job option or body.
+    #[error("{0}")]
+    Invalid(String),
+}

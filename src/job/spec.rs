@@ -1,0 +1,1 @@
+//! Request bodies → validated jobs (filled in next).
