@@ -5,6 +5,7 @@
 //! Rooms and the one direction their imports point:
 //! `api → scheduler → store / executor → job → trigger`.
 
+pub mod api;
 pub mod executor;
 pub mod job;
 pub mod scheduler;
