@@ -5,7 +5,11 @@
 //! Rooms and the one direction their imports point:
 //! `api → scheduler → store / executor → job → trigger`.
 
+pub mod clock;
+pub mod config;
 pub mod executor;
 pub mod job;
 pub mod scheduler;
+pub mod store;
+pub mod telemetry;
 pub mod trigger;
