@@ -6,7 +6,11 @@
 //! `api → scheduler → store / executor → job → trigger`.
 
 pub mod api;
+pub mod clock;
+pub mod config;
 pub mod executor;
 pub mod job;
 pub mod scheduler;
+pub mod store;
+pub mod telemetry;
 pub mod trigger;

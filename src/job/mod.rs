@@ -2,8 +2,9 @@
 //! options (`misfire_grace_time`, `coalesce`, `max_instances`). A port of APScheduler's `Job`.
 
 mod spec;
+mod state;
 
-use chrono::{DateTime, FixedOffset};
+use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::{Map, Value};
 
 use crate::trigger::{Trigger, TriggerError};
@@ -49,4 +50,43 @@ pub enum JobError {
     /// A bad job option or body.
     #[error("{0}")]
     Invalid(String),
+}
+pub use spec::{JobChanges, JobDefaults, JobSpec, MAX_ID_BYTES, NextRunTime};
+
+/// Most run times gathered for one due job: a daemon that was down for a year with a
+/// `second='*'` job must not build a 31-million-entry list before coalescing it.
+const MAX_RUN_TIMES: usize = 10_000;
+
+impl Job {
+    /// The run times due by `now`, oldest first, starting at `next_run_time`
+    /// (APScheduler's `Job._get_run_times`). Instants are compared in UTC. At most
+    /// `MAX_RUN_TIMES` are kept: the newest ones, since coalescing keeps the last.
+    pub fn run_times_until(&self, now: DateTime<Utc>) -> Vec<DateTime<FixedOffset>> {
+        let mut run_times = std::collections::VecDeque::new();
+        let mut next = self.next_run_time;
+        while let Some(time) = next {
+            if time > now {
+                break;
+            }
+            if run_times.len() == MAX_RUN_TIMES {
+                run_times.pop_front();
+            }
+            run_times.push_back(time);
+            next = self.trigger.next_fire_time(Some(time), now);
+        }
+        run_times.into()
+    }
+
+    /// `name (trigger: kind, next run at: time)`, as APScheduler names a job in its log lines.
+    pub fn describe(&self) -> String {
+        match self.next_run_time {
+            Some(t) => format!(
+                "{} (trigger: {}, next run at: {})",
+                self.name,
+                self.trigger.kind(),
+                t.format("%Y-%m-%d %H:%M:%S %:z")
+            ),
+            None => format!("{} (trigger: {}, paused)", self.name, self.trigger.kind()),
+        }
+    }
 }

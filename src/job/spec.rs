@@ -1,1 +1,499 @@
-//! Request bodies → validated jobs (filled in next).
+//! Request bodies → validated jobs, with the reference's error texts (flask_apscheduler.md §3).
+//!
+//! A `POST P/jobs` body and a `[[jobs]]` table in the config are the same thing: a JSON object
+//! whose job-option keys describe the job and whose every other key is a trigger argument.
+
+use chrono::{DateTime, FixedOffset, Utc};
+use chrono_tz::Tz;
+use serde_json::{Map, Value};
+
+use super::{Job, JobError};
+use crate::trigger::{self, Trigger};
+
+/// Keys that are job options; every other key of an add body is a trigger argument.
+const JOB_OPTIONS: [&str; 13] = [
+    "func",
+    "args",
+    "kwargs",
+    "id",
+    "name",
+    "misfire_grace_time",
+    "coalesce",
+    "max_instances",
+    "next_run_time",
+    "jobstore",
+    "executor",
+    "replace_existing",
+    "timeout",
+];
+
+/// Keys a PATCH may change besides the trigger.
+const MODIFIABLE: [&str; 10] = [
+    "func",
+    "args",
+    "kwargs",
+    "name",
+    "misfire_grace_time",
+    "coalesce",
+    "max_instances",
+    "executor",
+    "next_run_time",
+    "timeout",
+];
+
+/// The trigger arguments a PATCH may carry with `trigger` (Flask-APScheduler's whitelist:
+/// `jitter` is not on it).
+fn patch_trigger_keys(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "date" => &["run_date", "timezone"],
+        "interval" => &[
+            "weeks",
+            "days",
+            "hours",
+            "minutes",
+            "seconds",
+            "start_date",
+            "end_date",
+            "timezone",
+        ],
+        _ => &[
+            "year",
+            "month",
+            "day",
+            "week",
+            "day_of_week",
+            "hour",
+            "minute",
+            "second",
+            "start_date",
+            "end_date",
+            "timezone",
+        ],
+    }
+}
+
+/// Longest id accepted: ids are primary keys in an indexed `VARCHAR(191)` column.
+pub const MAX_ID_BYTES: usize = 191;
+
+/// Option values a job gets when its body does not say (`[job_defaults]`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct JobDefaults {
+    /// Seconds a run may start late; `None` = no limit.
+    pub misfire_grace_time: Option<u64>,
+    /// Collapse several due runs into one.
+    pub coalesce: bool,
+    /// Runs of one job allowed at once.
+    pub max_instances: u32,
+}
+
+impl Default for JobDefaults {
+    fn default() -> Self {
+        JobDefaults {
+            misfire_grace_time: Some(1),
+            coalesce: true,
+            max_instances: 1,
+        }
+    }
+}
+
+/// What a body said about `next_run_time`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum NextRunTime {
+    /// Not given: the trigger's first fire time from now.
+    Compute,
+    /// `null`: the job is created paused.
+    Paused,
+    /// An explicit time.
+    At(DateTime<FixedOffset>),
+}
+
+/// A validated add request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobSpec {
+    /// The job, with `next_run_time` still unset.
+    pub job: Job,
+    /// How to set `next_run_time`.
+    pub next_run_time: NextRunTime,
+    /// Replace a job with the same id instead of refusing it.
+    pub replace_existing: bool,
+}
+
+impl JobSpec {
+    /// Reads a `POST P/jobs` body. `tz` is the scheduler's zone; `now` feeds the trigger
+    /// defaults.
+    ///
+    /// # Errors
+    /// The reference's text for the first problem found.
+    pub fn parse(
+        body: &Value,
+        defaults: &JobDefaults,
+        tz: Tz,
+        now: DateTime<Utc>,
+    ) -> Result<JobSpec, JobError> {
+        let mut body = flatten_legacy_trigger(object(body)?)?;
+        if !body.contains_key("id") {
+            return Err(invalid(
+                "add_job() missing 1 required positional argument: 'id'",
+            ));
+        }
+        if !body.contains_key("func") {
+            return Err(invalid(
+                "add_job() missing 1 required positional argument: 'func'",
+            ));
+        }
+        let id = parse_id(&body["id"])?;
+        let name = match body.get("name") {
+            Some(v) if truthy(v) => parse_name(v)?,
+            _ => id.clone(),
+        };
+        if name.is_empty() {
+            return Err(invalid("name must be a nonempty string"));
+        }
+        let func = parse_func(&body["func"])?;
+        let args = match body.get("args") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(v) => parse_args(v)?,
+        };
+        let kwargs = match body.get("kwargs") {
+            None | Some(Value::Null) => Map::new(),
+            Some(v) => parse_kwargs(v)?,
+        };
+        let misfire_grace_time = match body.get("misfire_grace_time") {
+            None => defaults.misfire_grace_time,
+            Some(v) => parse_misfire_grace_time(v)?,
+        };
+        let coalesce = body.get("coalesce").map_or(defaults.coalesce, truthy);
+        let max_instances = match body.get("max_instances") {
+            None => defaults.max_instances,
+            Some(v) => parse_max_instances(v)?,
+        };
+        let next_run_time = match body.get("next_run_time") {
+            None => NextRunTime::Compute,
+            Some(Value::Null) => NextRunTime::Paused,
+            Some(v) => NextRunTime::At(parse_next_run_time(v, tz)?),
+        };
+        check_store_and_executor(&body)?;
+        let replace_existing = body.get("replace_existing").is_some_and(truthy);
+        let timeout = match body.get("timeout") {
+            None => None,
+            Some(v) => parse_timeout(v)?,
+        };
+        let kind = take_trigger_kind(&mut body)?;
+        body.retain(|key, _| !JOB_OPTIONS.contains(&key.as_str()));
+        let trigger = Trigger::from_args(&kind, &body, tz, now)?;
+        Ok(JobSpec {
+            job: Job {
+                id,
+                name,
+                func,
+                args,
+                kwargs,
+                trigger,
+                misfire_grace_time,
+                coalesce,
+                max_instances,
+                next_run_time: None,
+                timeout,
+                pending: false,
+            },
+            next_run_time,
+            replace_existing,
+        })
+    }
+}
+
+/// A validated PATCH: each field is `Some` when the body changes it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct JobChanges {
+    /// A rebuilt trigger; the job is rescheduled from now (this unpauses it).
+    pub trigger: Option<Trigger>,
+    /// New name.
+    pub name: Option<String>,
+    /// New task.
+    pub func: Option<String>,
+    /// New positional arguments.
+    pub args: Option<Vec<Value>>,
+    /// New keyword arguments.
+    pub kwargs: Option<Map<String, Value>>,
+    /// New grace time.
+    pub misfire_grace_time: Option<Option<u64>>,
+    /// New coalesce flag.
+    pub coalesce: Option<bool>,
+    /// New instance limit.
+    pub max_instances: Option<u32>,
+    /// New next run time (`Some(None)` pauses).
+    pub next_run_time: Option<Option<DateTime<FixedOffset>>>,
+    /// New timeout (`Some(None)` removes it).
+    pub timeout: Option<Option<f64>>,
+}
+
+impl JobChanges {
+    /// Reads a `PATCH P/jobs/<id>` body. Nothing is applied here, so a refused body changes
+    /// nothing (CONTRACT §2.3).
+    ///
+    /// # Errors
+    /// The reference's text for the first problem found.
+    pub fn parse(body: &Value, tz: Tz, now: DateTime<Utc>) -> Result<JobChanges, JobError> {
+        let mut body = flatten_legacy_trigger(object(body)?)?;
+        if body.contains_key("id") {
+            return Err(invalid(
+                "modify_job() got multiple values for argument 'id'",
+            ));
+        }
+        check_store_and_executor(&body)?;
+        body.remove("jobstore");
+        let mut changes = JobChanges::default();
+        if body.contains_key("trigger") {
+            let kind = take_trigger_kind(&mut body)?;
+            if !["date", "interval", "cron"].contains(&kind.as_str()) {
+                return Err(invalid(format!("Trigger {kind} is not supported.")));
+            }
+            let mut args = Map::new();
+            for key in patch_trigger_keys(&kind) {
+                if let Some(value) = body.remove(*key) {
+                    args.insert((*key).to_owned(), value);
+                }
+            }
+            changes.trigger = Some(Trigger::from_args(&kind, &args, tz, now)?);
+        }
+        let refused: Vec<&str> = body
+            .keys()
+            .map(String::as_str)
+            .filter(|key| !MODIFIABLE.contains(key))
+            .collect();
+        if !refused.is_empty() {
+            return Err(invalid(format!(
+                "The following are not modifiable attributes of Job: {}",
+                refused.join(", ")
+            )));
+        }
+        for (key, value) in &body {
+            match key.as_str() {
+                "func" => changes.func = Some(parse_func(value)?),
+                "args" => changes.args = Some(parse_args(value)?),
+                "kwargs" => changes.kwargs = Some(parse_kwargs(value)?),
+                "name" => changes.name = Some(parse_name(value)?),
+                "misfire_grace_time" => {
+                    changes.misfire_grace_time = Some(parse_misfire_grace_time(value)?)
+                }
+                "coalesce" => changes.coalesce = Some(truthy(value)),
+                "max_instances" => changes.max_instances = Some(parse_max_instances(value)?),
+                "next_run_time" => {
+                    changes.next_run_time = Some(match value {
+                        Value::Null => None,
+                        v => Some(parse_next_run_time(v, tz)?),
+                    })
+                }
+                "timeout" => changes.timeout = Some(parse_timeout(value)?),
+                _ => {} // executor: checked above, nothing to store
+            }
+        }
+        Ok(changes)
+    }
+
+    /// The job with these changes applied. A new trigger reschedules from `now`; an explicit
+    /// `next_run_time` in the same body wins, as in APScheduler (reschedule, then modify).
+    pub fn apply(self, job: &Job, now: DateTime<Utc>) -> Job {
+        let mut job = job.clone();
+        if let Some(trigger) = self.trigger {
+            job.next_run_time = trigger.next_fire_time(None, now);
+            job.trigger = trigger;
+        }
+        if let Some(v) = self.name {
+            job.name = v;
+        }
+        if let Some(v) = self.func {
+            job.func = v;
+        }
+        if let Some(v) = self.args {
+            job.args = v;
+        }
+        if let Some(v) = self.kwargs {
+            job.kwargs = v;
+        }
+        if let Some(v) = self.misfire_grace_time {
+            job.misfire_grace_time = v;
+        }
+        if let Some(v) = self.coalesce {
+            job.coalesce = v;
+        }
+        if let Some(v) = self.max_instances {
+            job.max_instances = v;
+        }
+        if let Some(v) = self.next_run_time {
+            job.next_run_time = v;
+        }
+        if let Some(v) = self.timeout {
+            job.timeout = v;
+        }
+        job
+    }
+}
+
+fn invalid(message: impl Into<String>) -> JobError {
+    JobError::Invalid(message.into())
+}
+
+fn object(body: &Value) -> Result<Map<String, Value>, JobError> {
+    match body {
+        Value::Object(map) => Ok(map.clone()),
+        other => Err(invalid(format!(
+            "The request body must be a JSON object with the job's fields, not {}",
+            json_type(other)
+        ))),
+    }
+}
+
+/// The JSON type's name, for messages.
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Python truthiness, as `bool()` coerces `coalesce` and `replace_existing`.
+fn truthy(value: &Value) -> bool {
+    match value {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+    }
+}
+
+/// The pre-1.2 form `"trigger": {"type": "cron", ...}`: the object's keys join the top level
+/// (overwriting) and `type` (default `date`) becomes the trigger name.
+fn flatten_legacy_trigger(mut body: Map<String, Value>) -> Result<Map<String, Value>, JobError> {
+    if let Some(Value::Object(inner)) = body.get("trigger").cloned() {
+        body.remove("trigger");
+        let mut kind = Value::String("date".to_owned());
+        for (key, value) in inner {
+            if key == "type" {
+                kind = value;
+            } else {
+                body.insert(key, value);
+            }
+        }
+        body.insert("trigger".to_owned(), kind);
+    }
+    Ok(body)
+}
+
+fn take_trigger_kind(body: &mut Map<String, Value>) -> Result<String, JobError> {
+    match body.remove("trigger") {
+        None | Some(Value::Null) => Ok("date".to_owned()),
+        Some(Value::String(kind)) => Ok(kind),
+        Some(other) => Err(invalid(format!(
+            "trigger must be a trigger name (date, interval, cron) or an object, not {}",
+            json_type(&other)
+        ))),
+    }
+}
+
+fn parse_id(value: &Value) -> Result<String, JobError> {
+    match value {
+        Value::String(id) if id.len() > MAX_ID_BYTES => Err(invalid(format!(
+            "id must be at most {MAX_ID_BYTES} bytes long"
+        ))),
+        Value::String(id) => Ok(id.clone()),
+        _ => Err(invalid("id must be a nonempty string")),
+    }
+}
+
+fn parse_name(value: &Value) -> Result<String, JobError> {
+    match value {
+        Value::String(name) if !name.is_empty() => Ok(name.clone()),
+        _ => Err(invalid("name must be a nonempty string")),
+    }
+}
+
+fn parse_func(value: &Value) -> Result<String, JobError> {
+    match value {
+        Value::String(func) => Ok(func.clone()),
+        _ => Err(invalid(
+            "func must be a callable or a textual reference to one",
+        )),
+    }
+}
+
+fn parse_args(value: &Value) -> Result<Vec<Value>, JobError> {
+    match value {
+        Value::Array(args) => Ok(args.clone()),
+        _ => Err(invalid("args must be a non-string iterable")),
+    }
+}
+
+fn parse_kwargs(value: &Value) -> Result<Map<String, Value>, JobError> {
+    match value {
+        Value::Object(kwargs) => Ok(kwargs.clone()),
+        _ => Err(invalid("kwargs must be a dict-like object")),
+    }
+}
+
+fn parse_misfire_grace_time(value: &Value) -> Result<Option<u64>, JobError> {
+    match value {
+        Value::Null => Ok(None),
+        Value::Number(n) => match n.as_u64() {
+            Some(secs) if secs > 0 => Ok(Some(secs)),
+            _ => Err(invalid(
+                "misfire_grace_time must be either None or a positive integer",
+            )),
+        },
+        _ => Err(invalid(
+            "misfire_grace_time must be either None or a positive integer",
+        )),
+    }
+}
+
+fn parse_max_instances(value: &Value) -> Result<u32, JobError> {
+    match value.as_u64().and_then(|n| u32::try_from(n).ok()) {
+        Some(n) if n > 0 => Ok(n),
+        _ => Err(invalid("max_instances must be a positive integer")),
+    }
+}
+
+fn parse_timeout(value: &Value) -> Result<Option<f64>, JobError> {
+    match value {
+        Value::Null => Ok(None),
+        Value::Number(n) => match n.as_f64() {
+            Some(secs) if secs > 0.0 && secs.is_finite() => Ok(Some(secs)),
+            _ => Err(invalid("timeout must be a positive number of seconds")),
+        },
+        _ => Err(invalid("timeout must be a positive number of seconds")),
+    }
+}
+
+fn parse_next_run_time(value: &Value, tz: Tz) -> Result<DateTime<FixedOffset>, JobError> {
+    match value {
+        Value::String(text) => Ok(trigger::parse_next_run_time(text, tz)?),
+        other => Err(invalid(format!(
+            "Unsupported type for next_run_time: {}",
+            json_type(other)
+        ))),
+    }
+}
+
+/// tickd has one job store and one executor, both called `default`.
+fn check_store_and_executor(body: &Map<String, Value>) -> Result<(), JobError> {
+    for (key, what) in [("jobstore", "job store"), ("executor", "executor")] {
+        match body.get(key) {
+            None | Some(Value::Null) => {}
+            Some(Value::String(alias)) if alias == "default" => {}
+            Some(Value::String(alias)) => return Err(invalid(format!("No such {what}: {alias}"))),
+            Some(other) => {
+                return Err(invalid(format!(
+                    "{key} must be a string, not {}",
+                    json_type(other)
+                )));
+            }
+        }
+    }
+    Ok(())
+}

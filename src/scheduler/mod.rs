@@ -1,124 +1,445 @@
-//! The scheduler: keeps jobs in the store, fires them on time through the executor.
+//! The scheduler: keeps jobs in the store and fires them on time through the executor.
+//! A port of APScheduler 3.x's `BaseScheduler` (apscheduler.md §5).
 //!
-//! SKELETON: the public API below is what `api` codes against.
+//! Time flows one way: the driver (`driver.rs`) is the only code that sleeps; it reads the
+//! injected clock and calls [`Scheduler::tick`], which does one `_process_jobs` pass for a
+//! given `now`. Tests call `tick` themselves with a [`crate::clock::ManualClock`].
 
+mod driver;
+mod error;
+mod event;
+mod process;
+mod runner;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-
 use serde_json::Value;
+use tokio::sync::{Notify, broadcast};
 
-use crate::job::Job;
+use crate::clock::Clock;
+use crate::executor::{Executor, RunStatus, StopHandle};
+use crate::job::{Job, JobChanges, JobDefaults, JobSpec, NextRunTime};
+use crate::store::JobStore;
 
-/// Why a scheduler operation failed. `Display` is the reference's text.
-#[derive(Debug, thiserror::Error)]
-pub enum SchedulerError {
-    /// 404 `Job <id> not found`.
-    #[error("Job {0} not found")]
-    JobNotFound(String),
-    /// 409 `Job <id> already exists.`
-    #[error("Job {0} already exists.")]
-    ConflictingId(String),
-    /// 400: bad input; the text is the reference's.
-    #[error("{0}")]
-    Invalid(String),
-    /// 400 `Scheduler is already running`.
-    #[error("Scheduler is already running")]
-    AlreadyRunning,
-    /// 400 `Scheduler is not running`.
-    #[error("Scheduler is not running")]
-    NotRunning,
-    /// 409: run-now refused at the instance limit.
-    #[error("{0}")]
-    Busy(String),
-    /// 503: the job store cannot be reached; the text says so without internals.
-    #[error("the job store is unavailable")]
-    Unavailable(#[source] anyhow::Error),
-    /// 500: anything else; logged, never shown.
-    #[error("internal error")]
-    Internal(#[source] anyhow::Error),
-}
+pub use error::SchedulerError;
+pub use event::SchedulerEvent;
 
 /// Scheduler state as `GET P` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunState {
-    /// Not scheduling; jobs added now are pending.
+    /// Not scheduling; jobs added now are pending until `start`.
     Stopped,
     /// Scheduling.
     Running,
-    /// Started but not firing jobs (`POST P/pause`).
+    /// Started, but not firing jobs (`POST P/pause`).
     Paused,
 }
 
+/// What the scheduler is built from; the app fills it from the config.
+#[derive(Debug, Clone)]
+pub struct SchedulerSettings {
+    /// The scheduler's zone: naive times are read in it.
+    pub timezone: Tz,
+    /// Options jobs get when their body does not say.
+    pub job_defaults: JobDefaults,
+}
+
 /// A cheap-to-clone handle on the scheduler.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Scheduler {
-    _private: (),
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Arc<dyn JobStore>,
+    executor: Executor,
+    clock: Arc<dyn Clock>,
+    settings: SchedulerSettings,
+    /// std Mutex: read and written in short sections, never held across `.await`.
+    state: Mutex<RunState>,
+    /// Serialises read-modify-write of jobs between the API and the due-jobs pass
+    /// (APScheduler's `_jobstores_lock`). A tokio Mutex because store calls are awaited.
+    jobs_lock: tokio::sync::Mutex<()>,
+    /// Wakes the driver when a job changes or the state does.
+    wakeup: Notify,
+    /// Runs in flight per job id, for `max_instances`. std Mutex: short sections only.
+    instances: Mutex<HashMap<String, u32>>,
+    /// Stop handles of running scripts by run id (cancel, shutdown).
+    running: Mutex<HashMap<String, StopHandle>>,
+    /// Signalled whenever a run ends.
+    run_ended: Notify,
+    events: broadcast::Sender<SchedulerEvent>,
 }
 
 impl Scheduler {
+    /// A stopped scheduler over `store`, running scripts through `executor`.
+    pub fn new(
+        store: Arc<dyn JobStore>,
+        executor: Executor,
+        clock: Arc<dyn Clock>,
+        settings: SchedulerSettings,
+    ) -> Scheduler {
+        let (events, _) = broadcast::channel(1024);
+        Scheduler {
+            inner: Arc::new(Inner {
+                store,
+                executor,
+                clock,
+                settings,
+                state: Mutex::new(RunState::Stopped),
+                jobs_lock: tokio::sync::Mutex::new(()),
+                wakeup: Notify::new(),
+                instances: Mutex::new(HashMap::new()),
+                running: Mutex::new(HashMap::new()),
+                run_ended: Notify::new(),
+                events,
+            }),
+        }
+    }
+
     /// The scheduler's zone: naive times are read in it.
     pub fn timezone(&self) -> Tz {
-        todo!()
+        self.inner.settings.timezone
     }
+
     /// `Stopped`, `Running` or `Paused`.
     pub fn state(&self) -> RunState {
-        todo!()
+        *self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
     }
-    /// Starts scheduling (`POST P/start`).
+
+    fn set_state(&self, state: RunState) {
+        *self.inner.state.lock().unwrap_or_else(|e| e.into_inner()) = state;
+        self.inner.wakeup.notify_one();
+    }
+
+    /// Events as they happen (for tests and the run history).
+    pub fn subscribe(&self) -> broadcast::Receiver<SchedulerEvent> {
+        self.inner.events.subscribe()
+    }
+
+    fn emit(&self, event: SchedulerEvent) {
+        // No receiver is fine: events are informative.
+        let _ = self.inner.events.send(event);
+    }
+
+    /// Starts scheduling (`POST P/start`): pending jobs get their first fire time, and the
+    /// driver task starts. Runs missed while stopped follow the misfire and coalesce rules.
+    ///
+    /// # Errors
+    /// `AlreadyRunning`; store failures.
     pub async fn start(&self) -> Result<(), SchedulerError> {
-        todo!()
+        if self.state() != RunState::Stopped {
+            return Err(SchedulerError::AlreadyRunning);
+        }
+        {
+            let _jobs = self.inner.jobs_lock.lock().await;
+            let now = self.inner.clock.now();
+            for mut job in self.inner.store.get_all_jobs().await? {
+                if job.pending {
+                    job.pending = false;
+                    if job.next_run_time.is_none() {
+                        job.next_run_time = job.trigger.next_fire_time(None, now);
+                    }
+                    self.inner.store.update_job(&job).await?;
+                }
+            }
+            self.set_state(RunState::Running);
+        }
+        tracing::info!("Scheduler started");
+        tokio::spawn(driver::drive(self.clone()));
+        Ok(())
     }
-    /// Stops scheduling (`POST P/shutdown`); `wait` waits for running scripts.
+
+    /// Stops scheduling (`POST P/shutdown`). Stored jobs stay; running scripts go on, and
+    /// `wait` waits for them.
+    ///
+    /// # Errors
+    /// `NotRunning`.
     pub async fn shutdown(&self, wait: bool) -> Result<(), SchedulerError> {
-        let _ = wait;
-        todo!()
+        if self.state() == RunState::Stopped {
+            return Err(SchedulerError::NotRunning);
+        }
+        self.set_state(RunState::Stopped);
+        tracing::info!("Scheduler has been shut down");
+        if wait {
+            self.wait_for_runs(None).await;
+        }
+        Ok(())
     }
-    /// Pauses job processing (`POST P/pause`); `NotRunning` when stopped.
+
+    /// Ends the daemon's scheduling: stops the driver, gives running scripts `grace` to end,
+    /// then stops them (their runs end `interrupted`), and closes the store.
+    pub async fn close(&self, grace: Duration) {
+        self.set_state(RunState::Stopped);
+        if !self.wait_for_runs(Some(grace)).await {
+            let handles: Vec<StopHandle> = self
+                .inner
+                .running
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .values()
+                .cloned()
+                .collect();
+            tracing::warn!("Stopping {} running job(s) at shutdown", handles.len());
+            for handle in handles {
+                handle.stop(RunStatus::Interrupted);
+            }
+            self.wait_for_runs(Some(grace)).await;
+        }
+        self.inner.store.close().await;
+    }
+
+    /// Waits until no run is in flight, at most `limit`; true when none is.
+    async fn wait_for_runs(&self, limit: Option<Duration>) -> bool {
+        let idle = async {
+            loop {
+                let ended = self.inner.run_ended.notified();
+                if self.runs_in_flight() == 0 {
+                    return;
+                }
+                ended.await;
+            }
+        };
+        match limit {
+            Some(limit) => tokio::time::timeout(limit, idle).await.is_ok(),
+            None => {
+                idle.await;
+                true
+            }
+        }
+    }
+
+    fn runs_in_flight(&self) -> u32 {
+        self.inner
+            .instances
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .sum()
+    }
+
+    /// Pauses job processing (`POST P/pause`); idempotent.
+    ///
+    /// # Errors
+    /// `NotRunning` when stopped.
     pub fn pause(&self) -> Result<(), SchedulerError> {
-        todo!()
+        match self.state() {
+            RunState::Stopped => Err(SchedulerError::NotRunning),
+            _ => {
+                self.set_state(RunState::Paused);
+                Ok(())
+            }
+        }
     }
-    /// Resumes job processing (`POST P/resume`); `NotRunning` when stopped.
+
+    /// Resumes job processing (`POST P/resume`); idempotent.
+    ///
+    /// # Errors
+    /// `NotRunning` when stopped.
     pub fn resume(&self) -> Result<(), SchedulerError> {
-        todo!()
+        match self.state() {
+            RunState::Stopped => Err(SchedulerError::NotRunning),
+            _ => {
+                self.set_state(RunState::Running);
+                Ok(())
+            }
+        }
     }
-    /// Validates a `POST P/jobs` body (any JSON value; non-objects are refused with a clear
-    /// message) and adds the job. A failed add leaves nothing behind.
+
+    /// Validates a `POST P/jobs` body and adds the job. A failed add leaves nothing behind.
+    /// While the scheduler is stopped the job is stored as pending (APScheduler's pending
+    /// jobs, but persisted): its first fire time is computed at `start`.
+    ///
+    /// # Errors
+    /// `Invalid` with the reference's text; `ConflictingId` unless `replace_existing`.
     pub async fn add_job(&self, body: Value) -> Result<Job, SchedulerError> {
-        let _ = body;
-        todo!()
+        let now = self.inner.clock.now();
+        let spec = JobSpec::parse(
+            &body,
+            &self.inner.settings.job_defaults,
+            self.timezone(),
+            now,
+        )?;
+        self.inner.executor.check(&spec.job.func, &spec.job.args)?;
+        let _jobs = self.inner.jobs_lock.lock().await;
+        let replace_existing = spec.replace_existing;
+        let job = self.place(spec, now);
+        if replace_existing {
+            self.inner.store.replace_job(&job).await?;
+        } else {
+            self.inner.store.add_job(&job).await?;
+        }
+        self.added(&job);
+        Ok(job)
     }
+
+    /// Adds a `[[jobs]]` entry from the config at start-up: replaced when it says
+    /// `replace_existing`, otherwise added only if no job has its id (a restart keeps the
+    /// stored job and its schedule).
+    ///
+    /// # Errors
+    /// As [`Scheduler::add_job`].
+    pub async fn add_config_job(&self, body: Value) -> Result<(), SchedulerError> {
+        match self.add_job(body).await {
+            Err(SchedulerError::ConflictingId(id)) => {
+                tracing::info!("Job {id} from the config is already stored; keeping it");
+                Ok(())
+            }
+            other => other.map(|_| ()),
+        }
+    }
+
+    /// The job a spec describes, with its first `next_run_time` (none yet while stopped).
+    fn place(&self, spec: JobSpec, now: DateTime<Utc>) -> Job {
+        let mut job = spec.job;
+        if self.state() == RunState::Stopped {
+            job.pending = true;
+            job.next_run_time = match spec.next_run_time {
+                NextRunTime::At(time) => Some(time),
+                _ => None,
+            };
+        } else {
+            job.next_run_time = match spec.next_run_time {
+                NextRunTime::Compute => job.trigger.next_fire_time(None, now),
+                NextRunTime::Paused => None,
+                NextRunTime::At(time) => Some(time),
+            };
+        }
+        job
+    }
+
+    fn added(&self, job: &Job) {
+        tracing::info!("Added job \"{}\" to job store \"default\"", job.name);
+        self.emit(SchedulerEvent::JobAdded {
+            job_id: job.id.clone(),
+        });
+        self.inner.wakeup.notify_one();
+    }
+
+    /// Looks a job up as the API may see it: while stopped only pending jobs are visible, as
+    /// in APScheduler (whose stores are not open then).
+    async fn visible_job(&self, id: &str) -> Result<Job, SchedulerError> {
+        match self.inner.store.lookup_job(id).await? {
+            Some(job) if job.pending || self.state() != RunState::Stopped => Ok(job),
+            _ => Err(SchedulerError::JobNotFound(id.to_owned())),
+        }
+    }
+
     /// One job.
+    ///
+    /// # Errors
+    /// `JobNotFound`; store failures.
     pub async fn get_job(&self, id: &str) -> Result<Job, SchedulerError> {
-        let _ = id;
-        todo!()
+        self.visible_job(id).await
     }
-    /// Every job, in the contract's order.
+
+    /// Every job, in the contract's order (by next fire instant, ties by id, paused last).
+    ///
+    /// # Errors
+    /// Store failures.
     pub async fn get_jobs(&self) -> Result<Vec<Job>, SchedulerError> {
-        todo!()
+        let mut jobs = self.inner.store.get_all_jobs().await?;
+        if self.state() == RunState::Stopped {
+            jobs.retain(|job| job.pending);
+        }
+        Ok(jobs)
     }
+
     /// Validates a `PATCH P/jobs/<id>` body and applies it: all or nothing.
+    ///
+    /// # Errors
+    /// `Invalid`, `JobNotFound`; store failures.
     pub async fn modify_job(&self, id: &str, body: Value) -> Result<Job, SchedulerError> {
-        let _ = (id, body);
-        todo!()
+        let now = self.inner.clock.now();
+        let changes = JobChanges::parse(&body, self.timezone(), now)?;
+        let _jobs = self.inner.jobs_lock.lock().await;
+        let job = self.visible_job(id).await?;
+        let checks_script = changes.func.is_some() || changes.args.is_some();
+        let job = changes.apply(&job, now);
+        if checks_script {
+            self.inner.executor.check(&job.func, &job.args)?;
+        }
+        self.inner.store.update_job(&job).await?;
+        self.inner.wakeup.notify_one();
+        Ok(job)
     }
-    /// DELETE.
+
+    /// Deletes a job. Its running scripts go on.
+    ///
+    /// # Errors
+    /// `JobNotFound`; store failures.
     pub async fn remove_job(&self, id: &str) -> Result<(), SchedulerError> {
-        let _ = id;
-        todo!()
+        let _jobs = self.inner.jobs_lock.lock().await;
+        self.visible_job(id).await?;
+        self.inner.store.remove_job(id).await?;
+        self.removed(id);
+        Ok(())
     }
-    /// Pauses one job.
+
+    fn removed(&self, id: &str) {
+        tracing::info!("Removed job {id}");
+        self.emit(SchedulerEvent::JobRemoved {
+            job_id: id.to_owned(),
+        });
+    }
+
+    /// Pauses one job: `next_run_time` becomes null.
+    ///
+    /// # Errors
+    /// `JobNotFound`; store failures.
     pub async fn pause_job(&self, id: &str) -> Result<Job, SchedulerError> {
-        let _ = id;
-        todo!()
+        let _jobs = self.inner.jobs_lock.lock().await;
+        let mut job = self.visible_job(id).await?;
+        job.next_run_time = None;
+        self.inner.store.update_job(&job).await?;
+        Ok(job)
     }
-    /// Resumes one job; `None` when it had no future fire time and was deleted.
+
+    /// Resumes one job from now (an interval job keeps its `start_date` grid). A job whose
+    /// trigger has no future fire time is deleted and `None` is answered.
+    ///
+    /// # Errors
+    /// `JobNotFound`; store failures.
     pub async fn resume_job(&self, id: &str) -> Result<Option<Job>, SchedulerError> {
-        let _ = id;
-        todo!()
+        let now = self.inner.clock.now();
+        let _jobs = self.inner.jobs_lock.lock().await;
+        let mut job = self.visible_job(id).await?;
+        job.next_run_time = job.trigger.next_fire_time(None, now);
+        if job.next_run_time.is_none() {
+            self.inner.store.remove_job(id).await?;
+            self.removed(id);
+            return Ok(None);
+        }
+        self.inner.store.update_job(&job).await?;
+        self.inner.wakeup.notify_one();
+        Ok(Some(job))
     }
-    /// Run-now: starts the script and answers once the process has started, with the job and
-    /// the new run's id.
+
+    /// Run-now: starts the script at once, outside the schedule (`next_run_time` unchanged,
+    /// misfire ignored), and answers once the process has started, with the job and the
+    /// run's id. Works on paused jobs and while the scheduler is stopped or paused.
+    ///
+    /// # Errors
+    /// `JobNotFound`; `Busy` at `max_instances`; `Invalid` when the script cannot start.
     pub async fn run_job(&self, id: &str) -> Result<(Job, String), SchedulerError> {
-        let _ = id;
-        todo!()
+        let job = self.visible_job(id).await?;
+        let run_id = runner::run_now(self, &job).await?;
+        Ok((job, run_id))
     }
+
+    /// One due-jobs pass for `now` (APScheduler's `_process_jobs`): submits every due run,
+    /// advances each job's `next_run_time` (or removes a finished job), and answers when the
+    /// next pass is due. Never sleeps and never reads the clock.
+    ///
+    /// # Errors
+    /// Store failures (the driver retries).
+    pub async fn tick(&self, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, SchedulerError> {
+        process::process_due_jobs(self, now).await
+    }
+
 }

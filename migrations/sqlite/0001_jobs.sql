@@ -1,0 +1,10 @@
+-- One row per job, as APScheduler's SQLAlchemyJobStore shapes it: the id, the next fire
+-- instant as an indexed number (microseconds since the epoch, UTC; NULL = paused) and the
+-- job's state as versioned JSON text.
+CREATE TABLE tickd_jobs (
+    id            TEXT PRIMARY KEY NOT NULL,
+    next_run_time INTEGER NULL,
+    job_state     TEXT NOT NULL
+);
+
+CREATE INDEX tickd_jobs_next_run_time ON tickd_jobs (next_run_time);

@@ -1,0 +1,55 @@
+//! The wall clock, injected so scheduling tests set time instead of sleeping.
+
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+
+/// Where "now" comes from. Only the scheduler's driver and its run tasks read it; everything
+/// below them takes time as an argument.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// The current instant.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The real clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A clock that moves only when told to. Tests set it and call `Scheduler::tick` themselves,
+/// so no test sleeps to reach a fire time.
+#[derive(Debug)]
+pub struct ManualClock {
+    /// std Mutex: held for a copy, never across `.await`.
+    now: Mutex<DateTime<Utc>>,
+}
+
+impl ManualClock {
+    /// A clock standing at `start`.
+    pub fn new(start: DateTime<Utc>) -> ManualClock {
+        ManualClock {
+            now: Mutex::new(start),
+        }
+    }
+
+    /// Puts the clock at `to`.
+    pub fn set(&self, to: DateTime<Utc>) {
+        *self.now.lock().unwrap_or_else(|e| e.into_inner()) = to;
+    }
+
+    /// Moves the clock forward by `by`.
+    pub fn advance(&self, by: chrono::TimeDelta) {
+        *self.now.lock().unwrap_or_else(|e| e.into_inner()) += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.now.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}

@@ -1,0 +1,40 @@
+//! The one task that sleeps: it reads the clock, runs a due-jobs pass, and sleeps until the
+//! next fire time or a wake-up (a job changed), whichever comes first. It never polls the
+//! whole table; it asks the store for the earliest `next_run_time` after each pass.
+
+use std::time::Duration;
+
+use super::{RunState, Scheduler};
+
+/// The longest sleep: a bound so a wall clock that jumps (NTP, suspend) is noticed.
+const MAX_WAIT: Duration = Duration::from_secs(60);
+
+/// How long to wait before retrying after the store failed.
+const RETRY_WAIT: Duration = Duration::from_secs(1);
+
+/// Runs until the scheduler is stopped.
+pub(super) async fn drive(scheduler: Scheduler) {
+    let inner = &scheduler.inner;
+    loop {
+        let wait = match scheduler.state() {
+            RunState::Stopped => break,
+            RunState::Paused => MAX_WAIT,
+            RunState::Running => match scheduler.tick(inner.clock.now()).await {
+                Ok(Some(next)) => (next - inner.clock.now())
+                    .to_std()
+                    .unwrap_or(Duration::ZERO)
+                    .min(MAX_WAIT),
+                Ok(None) => MAX_WAIT,
+                Err(error) => {
+                    tracing::error!("Processing due jobs failed: {error:#}; retrying");
+                    RETRY_WAIT
+                }
+            },
+        };
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = inner.wakeup.notified() => {}
+        }
+    }
+    tracing::debug!("Scheduler driver stopped");
+}

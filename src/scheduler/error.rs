@@ -1,0 +1,57 @@
+//! The scheduler's failure vocabulary; `api` maps each variant to one HTTP status.
+
+use crate::executor::ExecutorError;
+use crate::job::JobError;
+use crate::store::StoreError;
+
+/// Why a scheduler operation failed. `Display` is the reference's text.
+#[derive(Debug, thiserror::Error)]
+pub enum SchedulerError {
+    /// 404 `Job <id> not found`.
+    #[error("Job {0} not found")]
+    JobNotFound(String),
+    /// 409 `Job <id> already exists.`
+    #[error("Job {0} already exists.")]
+    ConflictingId(String),
+    /// 400: bad input; the text is the reference's.
+    #[error("{0}")]
+    Invalid(String),
+    /// 400 `Scheduler is already running`.
+    #[error("Scheduler is already running")]
+    AlreadyRunning,
+    /// 400 `Scheduler is not running`.
+    #[error("Scheduler is not running")]
+    NotRunning,
+    /// 409: run-now refused at the instance limit.
+    #[error("{0}")]
+    Busy(String),
+    /// 503: the job store cannot be reached; the text says so without internals.
+    #[error("the job store is unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    /// 500: anything else; logged, never shown.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl From<StoreError> for SchedulerError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound(id) => SchedulerError::JobNotFound(id),
+            StoreError::Conflict(id) => SchedulerError::ConflictingId(id),
+            StoreError::Unavailable(source) => SchedulerError::Unavailable(source),
+            StoreError::Backend(source) => SchedulerError::Internal(source),
+        }
+    }
+}
+
+impl From<JobError> for SchedulerError {
+    fn from(error: JobError) -> Self {
+        SchedulerError::Invalid(error.to_string())
+    }
+}
+
+impl From<ExecutorError> for SchedulerError {
+    fn from(error: ExecutorError) -> Self {
+        SchedulerError::Invalid(error.to_string())
+    }
+}

@@ -1,0 +1,42 @@
+//! What the scheduler tells the world: APScheduler's events (`EVENT_JOB_MISSED`, ...), on a
+//! broadcast channel that tests and later the run history listen to.
+
+use chrono::{DateTime, FixedOffset};
+
+use crate::executor::RunOutcome;
+
+/// One thing that happened to a job.
+#[derive(Debug, Clone)]
+pub enum SchedulerEvent {
+    /// A job entered the store.
+    JobAdded { job_id: String },
+    /// A job left the store (deleted, or its trigger ran out).
+    JobRemoved { job_id: String },
+    /// A run was handed to the executor's pool.
+    JobSubmitted {
+        job_id: String,
+        scheduled: DateTime<FixedOffset>,
+    },
+    /// A run started later than `misfire_grace_time` allows and was skipped.
+    JobMissed {
+        job_id: String,
+        scheduled: DateTime<FixedOffset>,
+    },
+    /// A run was skipped because `max_instances` runs were in flight.
+    JobMaxInstances {
+        job_id: String,
+        scheduled: DateTime<FixedOffset>,
+    },
+    /// A script started.
+    RunStarted {
+        job_id: String,
+        run_id: String,
+        scheduled: Option<DateTime<FixedOffset>>,
+    },
+    /// A script ended.
+    RunFinished {
+        job_id: String,
+        run_id: String,
+        outcome: RunOutcome,
+    },
+}
