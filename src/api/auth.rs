@@ -143,6 +143,20 @@ impl Credentials {
         }
         Ok(())
     }
+
+    /// The configured users.
+    pub fn users(&self) -> &[User] {
+        &self.users
+    }
+
+    /// Whether `username`/`password` belong to a configured user, with the same constant-time
+    /// checks as requests get (argon2 on the blocking pool). Requests go through the router's
+    /// own verifier, which also remembers argon2 successes; this one remembers nothing.
+    pub async fn verify(&self, username: &[u8], password: &[u8]) -> bool {
+        Authenticator::new(Arc::new(self.clone()))
+            .verify(username, password)
+            .await
+    }
 }
 
 impl Secret {
@@ -459,6 +473,19 @@ pub(crate) mod tests {
         let debug = format!("{credentials:?}");
         assert!(debug.contains("guest"));
         assert!(!debug.contains("hunter2"));
+    }
+
+    #[tokio::test]
+    async fn credentials_verify_like_the_router() {
+        let credentials = Credentials::new(vec![
+            User::plain("guest", "guest"),
+            User::argon2("admin", cheap_hash(b"pw")),
+        ])
+        .unwrap();
+        assert_eq!(credentials.users().len(), 2);
+        assert!(credentials.verify(b"guest", b"guest").await);
+        assert!(credentials.verify(b"admin", b"pw").await);
+        assert!(!credentials.verify(b"admin", b"guest").await);
     }
 
     #[test]
