@@ -1,0 +1,419 @@
+//! HTTP Basic authentication (reference §4, CONTRACT §1).
+//!
+//! A middleware, so it runs before any extractor reads the body: a request without valid
+//! credentials is refused with 401 even when its body is garbage. It wraps the whole router,
+//! the 404 and 405 fallbacks included, so an unauthenticated client learns nothing, not even
+//! which paths exist. (The reference routes before it authenticates, so there an
+//! unauthenticated `PUT P/jobs` gets a 405; here it gets a 401.)
+//!
+//! Every failure looks the same: 401, `WWW-Authenticate: Basic realm="Authentication
+//! Required"` (what makes a browser prompt) and the body `Access Denied`.
+//!
+//! Comparisons are constant time: the user name and password are hashed to fixed-length
+//! digests and compared with `subtle`, against every configured user, without short-circuit,
+//! so neither which part was wrong nor the lengths of the secrets show in the timing.
+//! Passwords are configured as plain text or as an argon2 PHC hash. Argon2 is slow by design,
+//! so it runs on the blocking pool, and a successful verification is remembered in memory (as
+//! a keyed digest of the password, never the password) so that a client sending the same
+//! credentials with every request is not slowed down each time. When argon2 users exist,
+//! every failed attempt also costs one argon2 verification, so the timing does not reveal
+//! whether the user name exists.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use argon2::password_hash::phc::PasswordHash;
+use argon2::{Argon2, PasswordVerifier};
+use axum::extract::{Request, State};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use sha2::{Digest as _, Sha256};
+use subtle::{Choice, ConstantTimeEq};
+
+/// The `WWW-Authenticate` value, exactly as Flask-APScheduler sends it.
+pub const CHALLENGE: &str = r#"Basic realm="Authentication Required""#;
+/// The 401 body, exactly as Flask-APScheduler sends it.
+pub const DENIED: &str = "Access Denied";
+
+/// Successful argon2 verifications remembered at most (the set is emptied when full).
+const CACHE_CAPACITY: usize = 1024;
+
+type Digest32 = [u8; 32];
+
+/// A configured password.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Secret {
+    /// The password itself.
+    Plain(String),
+    /// An argon2 PHC string (`$argon2id$v=19$m=...,t=...,p=...$salt$hash`).
+    Argon2(String),
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Plain(_) => f.write_str("Plain(<redacted>)"),
+            Self::Argon2(_) => f.write_str("Argon2(<redacted>)"),
+        }
+    }
+}
+
+/// One user allowed in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// The user name, compared byte for byte (UTF-8).
+    pub username: String,
+    /// The password or its hash.
+    pub password: Secret,
+}
+
+impl User {
+    /// A user with a plain-text password.
+    pub fn plain(username: impl Into<String>, password: impl Into<String>) -> Self {
+        Self {
+            username: username.into(),
+            password: Secret::Plain(password.into()),
+        }
+    }
+
+    /// A user with an argon2 PHC hash.
+    pub fn argon2(username: impl Into<String>, phc_hash: impl Into<String>) -> Self {
+        Self {
+            username: username.into(),
+            password: Secret::Argon2(phc_hash.into()),
+        }
+    }
+}
+
+/// Why a credentials configuration was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CredentialsError {
+    /// `[auth]` is enabled but lists nobody: every request would be refused.
+    #[error("authentication is enabled but no users are configured")]
+    NoUsers,
+    /// A `password_hash` that is not an argon2 PHC string.
+    #[error("the password hash of user {username:?} is not a valid argon2 PHC string: {reason}")]
+    BadHash {
+        /// The user whose hash is bad.
+        username: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// The users allowed in, ready for constant-time checks.
+pub struct Credentials {
+    users: Vec<User>,
+    /// SHA-256 of each user name, in `users` order.
+    username_digests: Vec<Digest32>,
+    /// SHA-256 of each plain password (`None` for argon2 users), in `users` order.
+    password_digests: Vec<Option<Digest32>>,
+    /// Keyed digests of (user index, password) pairs argon2 has already accepted.
+    verified: Mutex<HashSet<Digest32>>,
+    /// Per-process random key for `verified`, so the set holds nothing reusable.
+    cache_key: Digest32,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("users", &self.users)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Credentials {
+    /// Checks the configuration: at least one user, every argon2 hash parses.
+    ///
+    /// # Errors
+    /// [`CredentialsError`] naming the problem.
+    pub fn new(users: Vec<User>) -> Result<Self, CredentialsError> {
+        if users.is_empty() {
+            return Err(CredentialsError::NoUsers);
+        }
+        for user in &users {
+            if let Secret::Argon2(hash) = &user.password {
+                PasswordHash::new(hash).map_err(|err| CredentialsError::BadHash {
+                    username: user.username.clone(),
+                    reason: err.to_string(),
+                })?;
+            }
+        }
+        let username_digests = users
+            .iter()
+            .map(|u| sha256(u.username.as_bytes()))
+            .collect();
+        let password_digests = users
+            .iter()
+            .map(|u| match &u.password {
+                Secret::Plain(password) => Some(sha256(password.as_bytes())),
+                Secret::Argon2(_) => None,
+            })
+            .collect();
+        Ok(Self {
+            users,
+            username_digests,
+            password_digests,
+            verified: Mutex::new(HashSet::new()),
+            cache_key: rand::random(),
+        })
+    }
+
+    /// The configured users.
+    pub fn users(&self) -> &[User] {
+        &self.users
+    }
+
+    /// Whether `username`/`password` (raw bytes from the header) belong to a configured user.
+    pub async fn verify(&self, username: &[u8], password: &[u8]) -> bool {
+        let given_user = sha256(username);
+        let given_password = sha256(password);
+
+        // Every user is compared, with no early exit.
+        let mut plain_ok = Choice::from(0);
+        let mut argon2_candidate: Option<usize> = None;
+        for (index, user_digest) in self.username_digests.iter().enumerate() {
+            let name_matches = user_digest[..].ct_eq(&given_user[..]);
+            match &self.password_digests[index] {
+                Some(password_digest) => {
+                    plain_ok |= name_matches & password_digest[..].ct_eq(&given_password[..]);
+                }
+                None => {
+                    if argon2_candidate.is_none() && bool::from(name_matches) {
+                        argon2_candidate = Some(index);
+                    }
+                }
+            }
+        }
+        if bool::from(plain_ok) {
+            return true;
+        }
+
+        let Some(first_argon2) = self.password_digests.iter().position(Option::is_none) else {
+            return false;
+        };
+        let Some(index) = argon2_candidate else {
+            // Unknown user: spend the same time as a known one would, then refuse.
+            let _ = self.argon2_verify(first_argon2, password).await;
+            return false;
+        };
+        let key = self.cache_entry(index, password);
+        if self.lock_verified().contains(&key) {
+            return true;
+        }
+        if self.argon2_verify(index, password).await {
+            let mut verified = self.lock_verified();
+            if verified.len() >= CACHE_CAPACITY {
+                verified.clear();
+            }
+            verified.insert(key);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Runs argon2 on the blocking pool: it takes tens of milliseconds of CPU by design.
+    async fn argon2_verify(&self, index: usize, password: &[u8]) -> bool {
+        let Some(Secret::Argon2(hash)) = self.users.get(index).map(|u| u.password.clone()) else {
+            return false;
+        };
+        let password = password.to_vec();
+        let outcome = tokio::task::spawn_blocking(move || {
+            Argon2::default().verify_password(&password, hash.as_str())
+        })
+        .await;
+        match outcome {
+            Ok(Ok(())) => true,
+            Ok(Err(_)) => false,
+            Err(join_error) => {
+                tracing::error!(error = %join_error, "argon2 verification did not complete");
+                false
+            }
+        }
+    }
+
+    fn cache_entry(&self, index: usize, password: &[u8]) -> Digest32 {
+        let mut hasher = Sha256::new();
+        hasher.update(self.cache_key);
+        hasher.update((index as u64).to_le_bytes());
+        hasher.update(password);
+        to_array(&hasher.finalize())
+    }
+
+    fn lock_verified(&self) -> std::sync::MutexGuard<'_, HashSet<Digest32>> {
+        // The set holds no invariant a panicking holder could break.
+        self.verified.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The middleware: lets the request through only with valid credentials.
+pub(crate) async fn require_basic_auth(
+    State(credentials): State<Arc<Credentials>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let allowed = match basic_credentials(request.headers()) {
+        Some((username, password)) => credentials.verify(&username, &password).await,
+        None => false,
+    };
+    if allowed {
+        next.run(request).await
+    } else {
+        tracing::debug!(method = %request.method(), uri = %request.uri(), "authentication failed");
+        denied()
+    }
+}
+
+/// The 401 every failure gets.
+pub(crate) fn denied() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [
+            (WWW_AUTHENTICATE, HeaderValue::from_static(CHALLENGE)),
+            (
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            ),
+        ],
+        DENIED,
+    )
+        .into_response()
+}
+
+/// `Authorization: Basic <base64(user:password)>`, the scheme in any case, split at the first
+/// `:` (the password may contain more). `None` for anything else.
+fn basic_credentials(headers: &HeaderMap) -> Option<(Vec<u8>, Vec<u8>)> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, encoded) = value.split_once(|c: char| c.is_ascii_whitespace())?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = STANDARD.decode(encoded.trim()).ok()?;
+    let colon = decoded.iter().position(|&b| b == b':')?;
+    let (username, password) = decoded.split_at(colon);
+    Some((username.to_vec(), password[1..].to_vec()))
+}
+
+fn sha256(data: &[u8]) -> Digest32 {
+    to_array(&Sha256::digest(data))
+}
+
+fn to_array(bytes: &[u8]) -> Digest32 {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(bytes);
+    out
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use argon2::{Algorithm, Params, PasswordHasher, Version};
+
+    /// A real argon2id PHC hash with tiny costs, so debug-build tests stay fast; verification
+    /// reads the costs from the string.
+    pub(crate) fn cheap_hash(password: &[u8]) -> String {
+        let params = Params::new(64, 1, 1, None).unwrap();
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .hash_password(password)
+            .unwrap()
+            .to_string()
+    }
+
+    fn header(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+        headers
+    }
+
+    fn basic(userpass: &str) -> String {
+        format!("Basic {}", STANDARD.encode(userpass))
+    }
+
+    #[test]
+    fn header_parsing_follows_werkzeug() {
+        let pair = |u: &str, p: &str| Some((u.as_bytes().to_vec(), p.as_bytes().to_vec()));
+        assert_eq!(
+            basic_credentials(&header("Basic Z3Vlc3Q6Z3Vlc3Q=")),
+            pair("guest", "guest")
+        );
+        assert_eq!(
+            basic_credentials(&header("basic Z3Vlc3Q6Z3Vlc3Q=")),
+            pair("guest", "guest")
+        );
+        assert_eq!(
+            basic_credentials(&header("BASIC Z3Vlc3Q6Z3Vlc3Q=")),
+            pair("guest", "guest")
+        );
+        assert_eq!(
+            basic_credentials(&header(&basic("guest:p:q"))),
+            pair("guest", "p:q")
+        );
+        assert_eq!(basic_credentials(&header(&basic(":"))), pair("", ""));
+        assert_eq!(basic_credentials(&HeaderMap::new()), None);
+        assert_eq!(basic_credentials(&header("Basic 1231234")), None);
+        assert_eq!(basic_credentials(&header("Bearer abc")), None);
+        assert_eq!(basic_credentials(&header("Basic")), None);
+        assert_eq!(basic_credentials(&header("Basic Z3Vlc3RndWVzdA==")), None); // no colon
+    }
+
+    #[tokio::test]
+    async fn plain_users_are_checked_by_name_and_password() {
+        let credentials = Credentials::new(vec![
+            User::plain("guest", "guest"),
+            User::plain("ops", "p:q"),
+        ])
+        .unwrap();
+        assert!(credentials.verify(b"guest", b"guest").await);
+        assert!(credentials.verify(b"ops", b"p:q").await);
+        assert!(!credentials.verify(b"guest", b"wrong").await);
+        assert!(!credentials.verify(b"guest", b"p:q").await);
+        assert!(!credentials.verify(b"ops", b"guest").await);
+        assert!(!credentials.verify(b"nobody", b"guest").await);
+        assert!(!credentials.verify(b"", b"").await);
+    }
+
+    #[tokio::test]
+    async fn argon2_users_are_verified_and_remembered() {
+        let hash = cheap_hash(b"s3cret:x");
+        assert!(hash.starts_with("$argon2id$"));
+        let credentials = Credentials::new(vec![
+            User::argon2("admin", hash),
+            User::plain("guest", "guest"),
+        ])
+        .unwrap();
+        assert!(!credentials.verify(b"admin", b"wrong").await);
+        assert!(credentials.lock_verified().is_empty());
+        assert!(credentials.verify(b"admin", b"s3cret:x").await);
+        assert_eq!(credentials.lock_verified().len(), 1);
+        assert!(credentials.verify(b"admin", b"s3cret:x").await); // from the cache
+        assert!(!credentials.verify(b"admin", b"s3cret").await);
+        assert!(!credentials.verify(b"nobody", b"s3cret:x").await);
+        assert!(credentials.verify(b"guest", b"guest").await);
+    }
+
+    #[test]
+    fn configuration_is_checked_up_front() {
+        assert_eq!(
+            Credentials::new(vec![]).unwrap_err(),
+            CredentialsError::NoUsers
+        );
+        let err = Credentials::new(vec![User::argon2("admin", "not-a-hash")]).unwrap_err();
+        assert!(
+            matches!(err, CredentialsError::BadHash { ref username, .. } if username == "admin")
+        );
+    }
+
+    #[test]
+    fn secrets_are_not_printed() {
+        let credentials = Credentials::new(vec![User::plain("guest", "hunter2")]).unwrap();
+        let debug = format!("{credentials:?}");
+        assert!(debug.contains("guest"));
+        assert!(!debug.contains("hunter2"));
+    }
+}

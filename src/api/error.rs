@@ -1,0 +1,211 @@
+//! The API's one error type and the one place that turns an error into a status code.
+//!
+//! Every failure answers `{"error_message": "<text>"}` with `Content-Type: application/json`
+//! (CONTRACT §1). Client errors carry the scheduler's text, which is the reference's text.
+//! Server faults (5xx) are logged here with their whole source chain and answered with a
+//! generic text: internals never reach the client (CONTRACT §2.1).
+
+use std::borrow::Cow;
+use std::error::Error as StdError;
+use std::fmt::Write as _;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use super::wire;
+use crate::scheduler::SchedulerError;
+
+/// What `error_message` says for a 500: deliberately nothing about the cause.
+const INTERNAL_TEXT: &str = "Internal server error";
+/// What `error_message` says for a 503 (the job store cannot be reached).
+const UNAVAILABLE_TEXT: &str = "The job store is unavailable; try again shortly";
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A scheduler operation failed; its status is chosen in [`ApiError::parts`].
+    #[error(transparent)]
+    Scheduler(#[from] SchedulerError),
+    /// The body is not JSON (400). The text is serde's.
+    #[error("Invalid JSON body: {0}")]
+    InvalidJson(String),
+    /// Any other malformed request (400), e.g. a path segment that is not UTF-8.
+    #[error("{0}")]
+    BadRequest(String),
+    /// No route has this path (404). Werkzeug's text, as the reference's HTML page says.
+    #[error(
+        "The requested URL was not found on the server. If you entered the URL manually please \
+         check your spelling and try again."
+    )]
+    NotFound,
+    /// The path exists but not with this method (405; the router adds `Allow`).
+    #[error("The method is not allowed for the requested URL.")]
+    MethodNotAllowed,
+    /// The body is larger than the configured limit (413).
+    #[error("The request body is larger than the limit of {0} bytes.")]
+    PayloadTooLarge(usize),
+    /// A server fault outside the scheduler (a handler panic, a failed response encoding).
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    /// The status and the public `error_message`: the only `match` that picks a status.
+    fn parts(&self) -> (StatusCode, Cow<'_, str>) {
+        let status = match self {
+            Self::Scheduler(err) => match err {
+                SchedulerError::JobNotFound(_) => StatusCode::NOT_FOUND,
+                SchedulerError::ConflictingId(_) | SchedulerError::Busy(_) => StatusCode::CONFLICT,
+                // DIFFERENCE: CONTRACT §2.1 (the reference answers 500 for validation errors
+                // and for pause/resume while stopped).
+                SchedulerError::Invalid(_)
+                | SchedulerError::AlreadyRunning
+                | SchedulerError::NotRunning => StatusCode::BAD_REQUEST,
+                SchedulerError::Unavailable(_) => {
+                    return (StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE_TEXT.into());
+                }
+                SchedulerError::Internal(_) => {
+                    return (StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_TEXT.into());
+                }
+            },
+            Self::InvalidJson(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Internal(_) => return (StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_TEXT.into()),
+        };
+        (status, self.to_string().into())
+    }
+
+    /// The HTTP status this error answers with.
+    pub fn status(&self) -> StatusCode {
+        self.parts().0
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, message) = self.parts();
+        if status.is_server_error() {
+            let chain = source_chain(&self);
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                tracing::warn!(%status, error = %chain, "request failed: job store unavailable");
+            } else {
+                tracing::error!(%status, error = %chain, "request failed: internal error");
+            }
+        } else {
+            tracing::debug!(%status, error = %message, "request refused");
+        }
+        (status, wire::error_body(&message)).into_response()
+    }
+}
+
+/// `err: cause: cause-of-cause`, for the log only.
+pub(crate) fn source_chain(err: &(dyn StdError + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut next = err.source();
+    while let Some(cause) = next {
+        let _ = write!(text, ": {cause}");
+        next = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::to_bytes;
+    use axum::http::header::CONTENT_TYPE;
+    use serde_json::{Value, json};
+
+    async fn render(err: ApiError) -> (StatusCode, String, Value) {
+        let response = err.into_response();
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let body = to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        (status, content_type, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[tokio::test]
+    async fn scheduler_errors_map_to_the_contract_statuses() {
+        let cases: Vec<(SchedulerError, u16, &str)> = vec![
+            (
+                SchedulerError::JobNotFound("nope".into()),
+                404,
+                "Job nope not found",
+            ),
+            (
+                SchedulerError::ConflictingId("job1".into()),
+                409,
+                "Job job1 already exists.",
+            ),
+            (
+                SchedulerError::Invalid("max_instances must be a positive integer".into()),
+                400,
+                "max_instances must be a positive integer",
+            ),
+            (
+                SchedulerError::AlreadyRunning,
+                400,
+                "Scheduler is already running",
+            ),
+            (SchedulerError::NotRunning, 400, "Scheduler is not running"),
+            (
+                SchedulerError::Busy("at the limit".into()),
+                409,
+                "at the limit",
+            ),
+            (
+                SchedulerError::Unavailable(anyhow::anyhow!("connection refused")),
+                503,
+                UNAVAILABLE_TEXT,
+            ),
+        ];
+        for (err, status, text) in cases {
+            let (got_status, content_type, body) = render(err.into()).await;
+            assert_eq!(got_status.as_u16(), status, "{text}");
+            assert_eq!(content_type, "application/json");
+            assert_eq!(body, json!({ "error_message": text }));
+        }
+    }
+
+    #[tokio::test]
+    async fn internal_errors_never_leak_their_cause() {
+        let cause = anyhow::anyhow!("password=hunter2 at /secret/path").context("store read");
+        let (status, _, body) = render(SchedulerError::Internal(cause).into()).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(body, json!({ "error_message": INTERNAL_TEXT }));
+
+        let (status, _, body) = render(ApiError::Internal(anyhow::anyhow!("secret"))).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(body, json!({ "error_message": INTERNAL_TEXT }));
+    }
+
+    #[tokio::test]
+    async fn request_errors_have_their_own_statuses() {
+        let (status, _, body) = render(ApiError::InvalidJson("expected value".into())).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["error_message"], "Invalid JSON body: expected value");
+        assert_eq!(render(ApiError::NotFound).await.0, StatusCode::NOT_FOUND);
+        assert_eq!(
+            render(ApiError::MethodNotAllowed).await.0,
+            StatusCode::METHOD_NOT_ALLOWED
+        );
+        let (status, _, body) = render(ApiError::PayloadTooLarge(10)).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(
+            body["error_message"],
+            "The request body is larger than the limit of 10 bytes."
+        );
+    }
+
+    #[test]
+    fn source_chain_walks_every_cause() {
+        let err = SchedulerError::Internal(anyhow::anyhow!("disk full").context("writing job"));
+        assert_eq!(source_chain(&err), "internal error: writing job: disk full");
+    }
+}

@@ -1,0 +1,125 @@
+//! Extractors whose rejections are [`ApiError`]s, so that a malformed request is answered in
+//! the JSON envelope like every other error (CONTRACT §2.2).
+//!
+//! Bodies are read as bytes whatever the `Content-Type` (Flask-APScheduler reads them with
+//! `get_json(force=True)`), within the body limit set by `DefaultBodyLimit` in the router.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use serde_json::Value;
+
+use super::error::ApiError;
+
+/// The limit the router enforces, so the 413 can say it (set as a request extension).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BodyLimit(pub(crate) usize);
+
+/// The request body parsed as JSON: any JSON value (the scheduler refuses non-objects with
+/// its own message). Malformed JSON is a 400 `Invalid JSON body: <serde's message>`.
+#[derive(Debug)]
+pub struct ApiJson(pub Value);
+
+impl<S: Send + Sync> FromRequest<S> for ApiJson {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let RawBody(bytes) = RawBody::from_request(req, state).await?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// The request body as bytes, for handlers that read it leniently (`POST P/shutdown`).
+#[derive(Debug)]
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let limit = req.extensions().get::<BodyLimit>().copied();
+        Bytes::from_request(req, state)
+            .await
+            .map(RawBody)
+            .map_err(|rejection| body_rejection(&rejection, limit))
+    }
+}
+
+/// The `{id}` path segment, percent-decoded as UTF-8 (Werkzeug's string converter).
+#[derive(Debug)]
+pub struct JobIdPath(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for JobIdPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|Path(id)| JobIdPath(id))
+            .map_err(|rejection| ApiError::BadRequest(rejection.body_text()))
+    }
+}
+
+/// Parses a body as JSON. An empty body gets a message that says so.
+pub(crate) fn parse_json(bytes: &[u8]) -> Result<Value, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::InvalidJson(
+            "the request body is empty; expected a JSON object".into(),
+        ));
+    }
+    serde_json::from_slice(bytes).map_err(|err| ApiError::InvalidJson(err.to_string()))
+}
+
+/// `wait` is false only when the body is an object whose `wait` is the JSON literal `false`;
+/// no body, invalid JSON or `{"wait": "false"}` all mean wait (reference §1.3.5).
+pub(crate) fn shutdown_wait(bytes: &[u8]) -> bool {
+    !matches!(
+        serde_json::from_slice::<Value>(bytes),
+        Ok(Value::Object(ref map)) if map.get("wait") == Some(&Value::Bool(false))
+    )
+}
+
+fn body_rejection(rejection: &BytesRejection, limit: Option<BodyLimit>) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge(limit.map_or(0, |BodyLimit(n)| n))
+    } else {
+        ApiError::BadRequest(format!(
+            "Could not read the request body: {}",
+            rejection.body_text()
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parse_json_accepts_any_value_and_reports_serde_errors() {
+        assert_eq!(parse_json(br#"{"id": "a"}"#).unwrap(), json!({"id": "a"}));
+        assert_eq!(parse_json(b"[1,2]").unwrap(), json!([1, 2]));
+        assert_eq!(parse_json(b"null").unwrap(), Value::Null);
+        let err = parse_json(b"this is not json").unwrap_err();
+        assert_eq!(err.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            err.to_string(),
+            "Invalid JSON body: expected ident at line 1 column 2"
+        );
+        let err = parse_json(b"  \n").unwrap_err();
+        assert_eq!(err.status(), StatusCode::BAD_REQUEST);
+        assert!(err.to_string().starts_with("Invalid JSON body: "));
+    }
+
+    #[test]
+    fn shutdown_waits_unless_told_false_literally() {
+        assert!(shutdown_wait(b""));
+        assert!(shutdown_wait(b"garbage"));
+        assert!(shutdown_wait(br#"{"wait": "false"}"#));
+        assert!(shutdown_wait(br#"{"wait": true}"#));
+        assert!(shutdown_wait(b"false"));
+        assert!(!shutdown_wait(br#"{"wait": false}"#));
+    }
+}

@@ -1,0 +1,94 @@
+//! Jobs: `P/jobs` and `P/jobs/{id}` with its `/pause`, `/resume` and `/run` actions
+//! (reference §1.3.6–1.3.13). Each handler is one scheduler call and one rendering; the
+//! scheduler validates bodies and says what is wrong.
+
+use axum::extract::State;
+use axum::http::header::LOCATION;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use serde_json::Value;
+
+use super::error::ApiError;
+use super::extract::{ApiJson, JobIdPath};
+use super::state::ApiState;
+use super::wire::{JsonBody, job_to_json};
+
+/// `POST P/jobs`: the new job.
+pub(crate) async fn add_job(
+    State(state): State<ApiState>,
+    ApiJson(body): ApiJson,
+) -> Result<JsonBody, ApiError> {
+    let job = state.scheduler.add_job(body).await?;
+    Ok(JsonBody(job_to_json(&job)))
+}
+
+/// `GET P/jobs`: every job, in the scheduler's (the contract's) order.
+pub(crate) async fn get_jobs(State(state): State<ApiState>) -> Result<JsonBody, ApiError> {
+    let jobs = state.scheduler.get_jobs().await?;
+    Ok(JsonBody(Value::Array(
+        jobs.iter().map(job_to_json).collect(),
+    )))
+}
+
+/// `GET P/jobs/{id}`.
+pub(crate) async fn get_job(
+    State(state): State<ApiState>,
+    JobIdPath(id): JobIdPath,
+) -> Result<JsonBody, ApiError> {
+    let job = state.scheduler.get_job(&id).await?;
+    Ok(JsonBody(job_to_json(&job)))
+}
+
+/// `PATCH P/jobs/{id}`: the job after the change (all or nothing).
+pub(crate) async fn modify_job(
+    State(state): State<ApiState>,
+    JobIdPath(id): JobIdPath,
+    ApiJson(body): ApiJson,
+) -> Result<JsonBody, ApiError> {
+    let job = state.scheduler.modify_job(&id, body).await?;
+    Ok(JsonBody(job_to_json(&job)))
+}
+
+/// `DELETE P/jobs/{id}`: 204.
+pub(crate) async fn remove_job(
+    State(state): State<ApiState>,
+    JobIdPath(id): JobIdPath,
+) -> Result<StatusCode, ApiError> {
+    state.scheduler.remove_job(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST P/jobs/{id}/pause`: the job, `next_run_time: null`.
+pub(crate) async fn pause_job(
+    State(state): State<ApiState>,
+    JobIdPath(id): JobIdPath,
+) -> Result<JsonBody, ApiError> {
+    let job = state.scheduler.pause_job(&id).await?;
+    Ok(JsonBody(job_to_json(&job)))
+}
+
+/// `POST P/jobs/{id}/resume`: the job, or the literal `null` when it had no future fire time
+/// and was deleted.
+pub(crate) async fn resume_job(
+    State(state): State<ApiState>,
+    JobIdPath(id): JobIdPath,
+) -> Result<JsonBody, ApiError> {
+    let job = state.scheduler.resume_job(&id).await?;
+    Ok(JsonBody(job.as_ref().map_or(Value::Null, job_to_json)))
+}
+
+/// `POST P/jobs/{id}/run`: answers once the script has started, with the job (its
+/// `next_run_time` unchanged) and `Location: P/runs/<run_id>` (CONTRACT §4, §6).
+pub(crate) async fn run_job(
+    State(state): State<ApiState>,
+    JobIdPath(id): JobIdPath,
+) -> Result<(HeaderMap, JsonBody), ApiError> {
+    let (job, run_id) = state.scheduler.run_job(&id).await?;
+    let mut headers = HeaderMap::new();
+    match HeaderValue::try_from(format!("{}/runs/{run_id}", state.prefix)) {
+        Ok(location) => {
+            headers.insert(LOCATION, location);
+        }
+        Err(_) => tracing::warn!(%run_id, "run id cannot be sent in a Location header"),
+    }
+    Ok((headers, JsonBody(job_to_json(&job))))
+}

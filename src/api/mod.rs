@@ -1,0 +1,135 @@
+//! The HTTP API: Flask-APScheduler's REST routes under a prefix (CONTRACT §1), answered from
+//! the [`Scheduler`](crate::scheduler::Scheduler).
+//!
+//! # Layout
+//! - [`router`] (here): the whole route table on one screen, the 404/405 fallbacks, the layers.
+//! - `state`: [`ApiState`], what handlers share, and its builder.
+//! - `auth`: HTTP Basic as a middleware that runs before any body is read.
+//! - `error`: [`ApiError`], the only place a status code is chosen.
+//! - `extract`: body and path extractors whose rejections are [`ApiError`]s.
+//! - `wire`: a job as JSON ([`job_to_json`]), the info object, the error envelope.
+//! - `control`: the scheduler as a whole (`GET P`, pause, resume, start, shutdown).
+//! - `jobs`: `P/jobs` and `P/jobs/{id}[/pause|/resume|/run]`.
+//!
+//! Requests pass, outermost first: tracing → panic catcher (500 envelope) → Basic auth (when
+//! configured) → body limit → routes, or the JSON 404/405 fallbacks.
+
+mod auth;
+mod control;
+mod error;
+mod extract;
+mod jobs;
+mod state;
+mod wire;
+
+use std::any::Any;
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{Method, StatusCode};
+use axum::middleware::from_fn_with_state;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+
+pub use auth::{CHALLENGE, Credentials, CredentialsError, DENIED, Secret, User};
+pub use error::ApiError;
+pub use state::{ApiState, DEFAULT_BODY_LIMIT, DEFAULT_PREFIX, local_host_name};
+pub use wire::{info_to_json, job_to_json};
+
+use extract::BodyLimit;
+use state::normalize_prefix;
+
+/// The API's router, every route under `state.prefix`, ready to serve.
+///
+/// | method | path | handler |
+/// |---|---|---|
+/// | GET | `P` | scheduler info |
+/// | POST | `P/pause`, `P/resume`, `P/start`, `P/shutdown` | scheduler control, 204 |
+/// | GET, POST | `P/jobs` | list, add |
+/// | GET, PATCH, DELETE | `P/jobs/{id}` | get, modify, remove |
+/// | POST | `P/jobs/{id}/pause`, `/resume`, `/run` | job actions |
+///
+/// Trailing slashes are not routed (404), as in the reference. Extension routes (runs,
+/// cluster) are added to [`routes`].
+pub fn router(state: ApiState) -> Router {
+    let prefix = normalize_prefix(&state.prefix);
+    let auth = state.auth.clone();
+    let body_limit = state.body_limit;
+    let state = ApiState {
+        prefix: prefix.clone(),
+        ..state
+    };
+    mount(routes(&prefix).with_state(state), auth, body_limit)
+}
+
+/// The route table.
+fn routes(prefix: &str) -> Router<ApiState> {
+    let at = |suffix: &str| format!("{prefix}{suffix}");
+    let info_path = if prefix.is_empty() { "/" } else { prefix };
+    Router::new()
+        .route(info_path, get(control::info))
+        .route(&at("/pause"), post(control::pause))
+        .route(&at("/resume"), post(control::resume))
+        .route(&at("/start"), post(control::start))
+        .route(&at("/shutdown"), post(control::shutdown))
+        .route(&at("/jobs"), get(jobs::get_jobs).post(jobs::add_job))
+        .route(
+            &at("/jobs/{id}"),
+            get(jobs::get_job)
+                .patch(jobs::modify_job)
+                .delete(jobs::remove_job),
+        )
+        .route(&at("/jobs/{id}/pause"), post(jobs::pause_job))
+        .route(&at("/jobs/{id}/resume"), post(jobs::resume_job))
+        .route(&at("/jobs/{id}/run"), post(jobs::run_job))
+}
+
+/// Wraps a route table in the fallbacks and the layers every route shares.
+fn mount(routes: Router, auth: Option<Arc<Credentials>>, body_limit: usize) -> Router {
+    let router = routes
+        // Must come after the routes: it is set on every method router registered so far.
+        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(Extension(BodyLimit(body_limit)));
+    let router = match auth {
+        Some(credentials) => {
+            router.layer(from_fn_with_state(credentials, auth::require_basic_auth))
+        }
+        None => router,
+    };
+    router
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(TraceLayer::new_for_http())
+}
+
+/// No route has this path: the JSON 404.
+async fn not_found() -> ApiError {
+    ApiError::NotFound
+}
+
+/// The path exists but not with this method: the JSON 405; axum adds `Allow`. `OPTIONS`
+/// answers 200 with `Allow` and no body, as Werkzeug does.
+async fn method_not_allowed(request: Request) -> Response {
+    if request.method() == Method::OPTIONS {
+        StatusCode::OK.into_response()
+    } else {
+        ApiError::MethodNotAllowed.into_response()
+    }
+}
+
+/// A handler panicked: log the panic, answer the generic 500 envelope.
+fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-text panic payload".to_owned());
+    ApiError::Internal(anyhow::anyhow!("request handler panicked: {message}")).into_response()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,203 @@
+//! The wire format: a [`Job`] as the JSON Flask-APScheduler's `utils.job_to_dict` shows
+//! (reference §2), the scheduler-info object, the error envelope, and the one function that
+//! encodes a response body.
+//!
+//! Keys are sorted, as Flask-APScheduler 1.13 sends them (`sort_keys=True`); nested objects in
+//! `args` and `kwargs` are sorted too, as Python's `json.dumps` does.
+
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Number, Value, json};
+
+use crate::job::Job;
+use crate::trigger::isoformat;
+
+/// `true` writes non-ASCII characters as `\uXXXX` escapes, byte for byte as Flask-APScheduler
+/// (`ensure_ascii=True`); `false` writes raw UTF-8. Both decode to the same JSON (CONTRACT §1:
+/// JSON equality is what counts), so tickd sends UTF-8.
+const ENSURE_ASCII: bool = false;
+
+/// The job object (reference §2.1, CONTRACT §1): `id`, `name`, `func`, `args`, `kwargs`,
+/// `trigger`, the trigger's own fields, and — unless the job is pending (added while the
+/// scheduler was stopped) — `misfire_grace_time`, `max_instances` and `next_run_time`.
+/// The extension `timeout` appears only when set (CONTRACT §6). `coalesce`, `executor`,
+/// `jobstore`, `timezone`, `jitter` and `replace_existing` are never shown. Keys are sorted.
+pub fn job_to_json(job: &Job) -> Value {
+    let mut object = Map::new();
+    object.insert("id".into(), Value::String(job.id.clone()));
+    object.insert("name".into(), Value::String(job.name.clone()));
+    object.insert("func".into(), Value::String(job.func.clone()));
+    object.insert("args".into(), Value::Array(job.args.clone()));
+    object.insert("kwargs".into(), Value::Object(job.kwargs.clone()));
+    object.insert("trigger".into(), Value::String(job.trigger.kind().into()));
+    for (key, value) in job.trigger.fields() {
+        object.insert(key, value);
+    }
+    if !job.pending {
+        object.insert(
+            "misfire_grace_time".into(),
+            job.misfire_grace_time.map_or(Value::Null, Value::from),
+        );
+        object.insert("max_instances".into(), Value::from(job.max_instances));
+        object.insert(
+            "next_run_time".into(),
+            job.next_run_time
+                .as_ref()
+                .map_or(Value::Null, |time| Value::String(isoformat(time))),
+        );
+    }
+    if let Some(timeout) = job.timeout {
+        object.insert("timeout".into(), seconds(timeout));
+    }
+    sort_keys(Value::Object(object))
+}
+
+/// `GET P`: exactly `allowed_hosts`, `current_host` and `running` (reference §1.3.1).
+pub fn info_to_json(allowed_hosts: &[String], current_host: &str, running: bool) -> Value {
+    json!({
+        "allowed_hosts": allowed_hosts,
+        "current_host": current_host,
+        "running": running,
+    })
+}
+
+/// The error envelope: `{"error_message": "<text>"}` and nothing else.
+pub(crate) fn error_body(message: &str) -> JsonBody {
+    JsonBody(json!({ "error_message": message }))
+}
+
+/// A JSON response body: `Content-Type: application/json` (no charset parameter, as the
+/// reference sends it).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct JsonBody(pub(crate) Value);
+
+impl IntoResponse for JsonBody {
+    fn into_response(self) -> Response {
+        match serde_json::to_string(&self.0) {
+            Ok(text) => {
+                let text = if ENSURE_ASCII {
+                    escape_non_ascii(&text)
+                } else {
+                    text
+                };
+                (
+                    [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+                    text,
+                )
+                    .into_response()
+            }
+            // A `Value` always serialises; should that ever change, answer 500 without the
+            // cause and log it, rather than panic.
+            Err(err) => {
+                tracing::error!(error = %err, "could not encode a JSON response");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+                    r#"{"error_message":"Internal server error"}"#,
+                )
+                    .into_response()
+            }
+        }
+    }
+}
+
+/// Sorts the keys of every object in `value`, however deep.
+pub(crate) fn sort_keys(value: Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(key, value)| (key, sort_keys(value)))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(sort_keys).collect()),
+        other => other,
+    }
+}
+
+/// A number of seconds as JSON: an integer when it is whole (`30`, not `30.0`), as the user
+/// most likely wrote it.
+fn seconds(value: f64) -> Value {
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53: every integer below is exact in f64
+    if value.fract() == 0.0 && (0.0..EXACT).contains(&value) {
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        return Value::from(value as u64);
+    }
+    Number::from_f64(value).map_or(Value::Null, Value::Number)
+}
+
+/// Python's `ensure_ascii`: every non-ASCII character becomes `\uXXXX` (a surrogate pair
+/// above U+FFFF). Only valid inside serialised JSON, where such characters can only occur in
+/// strings.
+fn escape_non_ascii(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for ch in text.chars() {
+        if ch.is_ascii() {
+            out.push(ch);
+        } else {
+            let mut units = [0u16; 2];
+            for unit in ch.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sort_keys_sorts_nested_objects() {
+        let value = json!({"b": 1, "a": {"z": [ {"y": 1, "x": 2} ], "c": 3}});
+        let sorted = sort_keys(value);
+        assert_eq!(
+            serde_json::to_string(&sorted).unwrap(),
+            r#"{"a":{"c":3,"z":[{"x":2,"y":1}]},"b":1}"#
+        );
+    }
+
+    #[test]
+    fn info_has_exactly_the_reference_keys_in_order() {
+        let info = info_to_json(&["*".to_owned()], "vm", true);
+        assert_eq!(
+            serde_json::to_string(&info).unwrap(),
+            r#"{"allowed_hosts":["*"],"current_host":"vm","running":true}"#
+        );
+    }
+
+    #[test]
+    fn whole_seconds_are_integers() {
+        assert_eq!(seconds(30.0), json!(30));
+        assert_eq!(seconds(1.5), json!(1.5));
+        assert_eq!(seconds(f64::NAN), Value::Null);
+    }
+
+    #[test]
+    fn ascii_escaping_matches_python() {
+        // json.dumps({"id": "uni-任务", "e": "😀"}) in Python
+        let text = serde_json::to_string(&json!({"id": "uni-任务", "e": "😀"})).unwrap();
+        assert_eq!(
+            escape_non_ascii(&text),
+            r#"{"id":"uni-\u4efb\u52a1","e":"\ud83d\ude00"}"#
+        );
+        let back: Value = serde_json::from_str(&escape_non_ascii(&text)).unwrap();
+        assert_eq!(back, json!({"id": "uni-任务", "e": "😀"}));
+    }
+
+    #[tokio::test]
+    async fn json_body_has_the_reference_content_type() {
+        let response = JsonBody(json!({"id": "任务"})).into_response();
+        assert_eq!(response.headers()[CONTENT_TYPE], "application/json");
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        assert_eq!(&body[..], "{\"id\":\"任务\"}".as_bytes());
+    }
+}
