@@ -53,3 +53,10 @@ impl Clock for ManualClock {
         *self.now.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
+
+impl ManualClock {
+    /// The clock's time (the trait's `now`, callable without importing `Clock`).
+    pub fn now_utc(&self) -> DateTime<Utc> {
+        self.now()
+    }
+}

@@ -3,9 +3,11 @@
 //!
 //! # Layout
 //! Rooms and the one direction their imports point:
-//! `api → scheduler → store / executor → job → trigger`.
+//! `api → scheduler → store / executor → job → trigger`; `app` composes them, `main` runs it.
+//! `trigger`, `clock`, `config` and `telemetry` are leaves.
 
 pub mod api;
+pub mod app;
 pub mod clock;
 pub mod config;
 pub mod executor;

@@ -1,14 +1,29 @@
 //! Executor: runs a job's script as a subprocess, confined to `workspace/` (CONTRACT §4).
 //!
-//! SKELETON: the public API below is the contract the scheduler codes against; the bodies are
-//! filled in by the executor work.
+//! - `workspace.rs`: which task and script a job names, checked at add time and at start.
+//! - `process.rs`: a started script, its process group, timeouts and stops.
+//! - `capture.rs`: bounded capture of stdout and stderr.
+//!
+//! The executor never decides *when* to run: the scheduler does, and hands it a slot from the
+//! bounded pool plus a [`RunRequest`]. It reads the wall clock only to stamp `finished_at`.
+
+mod capture;
+mod process;
+mod workspace;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::{Map, Value};
+use tokio::process::Command;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+pub use process::{RunningScript, StopHandle};
+use workspace::{Invocation, Workspace};
 
 /// The built-in task names a job's `func` may hold.
 pub const TASKS: [&str; 2] = ["task:success", "task:run_script"];
@@ -73,58 +88,47 @@ pub struct RunOutcome {
 /// A slot in the bounded pool; held for the whole run.
 #[derive(Debug)]
 pub struct Slot {
-    _private: (),
-}
-
-/// Stops a running script from elsewhere (cancel, shutdown).
-#[derive(Debug, Clone)]
-pub struct StopHandle {
-    _private: (),
-}
-
-impl StopHandle {
-    /// SIGTERM to the script's process group, SIGKILL after `kill_grace`; the run ends with
-    /// `status`.
-    pub fn stop(&self, status: RunStatus) {
-        let _ = status;
-        todo!()
-    }
-}
-
-/// A started script.
-#[derive(Debug)]
-pub struct RunningScript {
-    _private: (),
-}
-
-impl RunningScript {
-    /// The process id of the script (its process group leader).
-    pub fn pid(&self) -> u32 {
-        todo!()
-    }
-    /// A handle that stops this run.
-    pub fn stop_handle(&self) -> StopHandle {
-        todo!()
-    }
-    /// Waits for the end: exit, timeout (SIGTERM to the group, SIGKILL after kill_grace) or a
-    /// stop. Never hangs on a grandchild that holds the output pipes open.
-    pub async fn wait(self) -> RunOutcome {
-        todo!()
-    }
+    _permit: OwnedSemaphorePermit,
 }
 
 /// Runs scripts in a bounded pool. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Executor {
-    _private: (),
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    settings: ExecutorSettings,
+    workspace: Workspace,
+    /// `max_workers` permits; a `Slot` owns one for a run's whole life. Never closed.
+    slots: Arc<Semaphore>,
 }
 
 impl Executor {
     /// # Errors
-    /// The workspace folder does not exist.
+    /// The workspace folder does not exist, or `max_workers` is 0 (no run could ever start).
     pub fn new(settings: ExecutorSettings) -> Result<Executor, ExecutorError> {
-        let _ = settings;
-        todo!()
+        let workspace = Workspace::open(&settings.workspace)?;
+        if settings.max_workers == 0 || settings.max_workers > Semaphore::MAX_PERMITS {
+            return Err(ExecutorError(format!(
+                "max_workers must be between 1 and {}, not {}",
+                Semaphore::MAX_PERMITS,
+                settings.max_workers
+            )));
+        }
+        let slots = Arc::new(Semaphore::new(settings.max_workers));
+        let settings = ExecutorSettings {
+            workspace: workspace.root().to_path_buf(),
+            ..settings
+        };
+        Ok(Executor {
+            inner: Arc::new(Inner {
+                settings,
+                workspace,
+                slots,
+            }),
+        })
     }
 
     /// Checks at add time that `func` is a known task and `args[0]` names a script inside the
@@ -134,27 +138,116 @@ impl Executor {
     /// # Errors
     /// When the job could not run.
     pub fn check(&self, func: &str, args: &[Value]) -> Result<(), ExecutorError> {
-        let _ = (func, args);
-        todo!()
+        self.invocation(func, args).map(drop)
     }
 
     /// Waits for a free slot in the pool (`max_workers`).
     pub async fn acquire_slot(&self) -> Slot {
-        todo!()
+        match Arc::clone(&self.inner.slots).acquire_owned().await {
+            Ok(permit) => Slot { _permit: permit },
+            // The semaphore is private to `Inner` and nothing closes it.
+            Err(_closed) => unreachable!("the executor's pool is never closed"),
+        }
     }
 
     /// A slot if one is free now.
     pub fn try_acquire_slot(&self) -> Option<Slot> {
-        todo!()
+        Arc::clone(&self.inner.slots)
+            .try_acquire_owned()
+            .ok()
+            .map(|permit| Slot { _permit: permit })
     }
 
     /// Starts the script (no shell, own process group, stdin null, piped output) holding
-    /// `slot` until it ends.
+    /// `slot` until it ends. The task and script are checked again: the file may have changed
+    /// since the job was added. Must be called inside a Tokio runtime.
+    ///
+    /// The script inherits the daemon's environment plus `TICKD_JOB_ID`, `TICKD_RUN_ID`,
+    /// `TICKD_SCHEDULED_AT` (ISO 8601 with offset, empty when unscheduled) and `TICKD_KWARGS`
+    /// (the kwargs as a JSON object). Its working directory is the workspace.
     ///
     /// # Errors
     /// The script cannot be resolved or the program cannot be spawned.
     pub fn start(&self, request: RunRequest, slot: Slot) -> Result<RunningScript, ExecutorError> {
-        let _ = (request, slot);
-        todo!()
+        let settings = &self.inner.settings;
+        let Invocation { program, args } = self.invocation(&request.func, &request.args)?;
+        let scheduled_at = request
+            .scheduled_at
+            .map(|at| isoformat(&at))
+            .unwrap_or_default();
+        let mut command = Command::new(&program);
+        command
+            .args(&args)
+            .current_dir(self.inner.workspace.root())
+            .env("TICKD_JOB_ID", &request.job_id)
+            .env("TICKD_RUN_ID", &request.run_id)
+            .env("TICKD_SCHEDULED_AT", scheduled_at)
+            .env("TICKD_KWARGS", Value::Object(request.kwargs).to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        let child = command.spawn().map_err(|err| {
+            ExecutorError(format!(
+                "Cannot start {program} for job \"{}\": {err}",
+                request.job_id
+            ))
+        })?;
+        // Present until the child is reaped, and only `RunningScript` reaps it.
+        let Some(pid) = child.id() else {
+            return Err(ExecutorError(format!(
+                "The script of job \"{}\" exited before it could be watched",
+                request.job_id
+            )));
+        };
+        tracing::info!(
+            "Running job \"{}\" (run {}, pid {pid})",
+            request.job_id,
+            request.run_id
+        );
+        Ok(RunningScript::new(
+            child,
+            pid,
+            request.timeout,
+            settings.kill_grace,
+            settings.output_limit,
+            slot,
+        ))
+    }
+
+    fn invocation(&self, func: &str, args: &[Value]) -> Result<Invocation, ExecutorError> {
+        let settings = &self.inner.settings;
+        workspace::invocation(
+            &self.inner.workspace,
+            &settings.python,
+            &settings.interpreters,
+            func,
+            args,
+        )
+    }
+}
+
+/// Python's `datetime.isoformat()`: microseconds only when non-zero, offset as `±HH:MM`.
+fn isoformat(at: &DateTime<FixedOffset>) -> String {
+    if at.timestamp_subsec_micros() == 0 {
+        at.format("%Y-%m-%dT%H:%M:%S%:z").to_string()
+    } else {
+        at.format("%Y-%m-%dT%H:%M:%S%.6f%:z").to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::DateTime;
+
+    use super::isoformat;
+
+    #[test]
+    fn scheduled_at_reads_like_python_isoformat() {
+        let whole = DateTime::parse_from_rfc3339("2030-01-02T03:04:05+08:00").unwrap_or_default();
+        assert_eq!(isoformat(&whole), "2030-01-02T03:04:05+08:00");
+        let frac = DateTime::parse_from_rfc3339("2030-01-02T03:04:05.25Z").unwrap_or_default();
+        assert_eq!(isoformat(&frac), "2030-01-02T03:04:05.250000+00:00");
     }
 }

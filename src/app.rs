@@ -1,0 +1,238 @@
+//! The composition root: builds every room from the config, binds the listener and runs the
+//! daemon until told to stop. The only module that knows both `api` and `store`.
+
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use chrono_tz::Tz;
+use serde_json::Value;
+use tokio::net::TcpListener;
+
+use crate::api::{self, ApiState, Credentials, Secret, User};
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::executor::{Executor, ExecutorSettings};
+use crate::job::JobDefaults;
+use crate::scheduler::{Scheduler, SchedulerSettings};
+use crate::store;
+use crate::trigger;
+
+/// Largest request body accepted (jobs are small; this bounds memory per request).
+const BODY_LIMIT: usize = 1024 * 1024;
+
+/// A built daemon, bound to its port, not yet serving.
+pub struct App {
+    listener: TcpListener,
+    router: axum::Router,
+    scheduler: Scheduler,
+    shutdown_grace: Duration,
+}
+
+impl App {
+    /// Builds the daemon on the real clock.
+    ///
+    /// # Errors
+    /// Any start-up problem, with a message that says what to change.
+    pub async fn build(config: Config) -> anyhow::Result<App> {
+        App::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// Builds the daemon on `clock` (tests inject a manual one).
+    ///
+    /// # Errors
+    /// Any start-up problem, with a message that says what to change.
+    pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
+        let credentials = credentials(&config)?;
+        refuse_guest_off_loopback(&config, credentials.as_deref()).await?;
+        let timezone = scheduler_timezone(&config.scheduler.timezone)?;
+        let store = store::open(&config.store_url())
+            .await
+            .with_context(|| format!("opening the job store {}", config.store.url))?;
+        let executor = Executor::new(executor_settings(&config)?)
+            .map_err(|e| anyhow::anyhow!("[executor] {e}"))?;
+        let scheduler = Scheduler::new(
+            store,
+            executor,
+            clock,
+            SchedulerSettings {
+                timezone,
+                job_defaults: job_defaults(&config),
+            },
+        );
+        let current_host = current_host();
+        if host_allowed(&config.scheduler.allowed_hosts, &current_host) {
+            scheduler.start().await.context("starting the scheduler")?;
+        } else {
+            tracing::warn!(
+                "Host {current_host} is not in [scheduler] allowed_hosts; the scheduler stays stopped"
+            );
+        }
+        for table in &config.jobs {
+            let body = serde_json::to_value(table).context("reading a [[jobs]] entry")?;
+            let id = body.get("id").and_then(Value::as_str).unwrap_or("?").to_owned();
+            scheduler
+                .add_config_job(body)
+                .await
+                .map_err(|e| anyhow::anyhow!("[[jobs]] entry {id}: {e}"))?;
+        }
+        let address = format!("{}:{}", config.server.host, config.server.port);
+        let listener = TcpListener::bind(&address)
+            .await
+            .with_context(|| format!("cannot listen on {address}"))?;
+        let router = if config.api.enabled {
+            api::router(ApiState {
+                scheduler: scheduler.clone(),
+                prefix: config.api.prefix.trim_end_matches('/').to_owned(),
+                allowed_hosts: config.scheduler.allowed_hosts.clone(),
+                current_host,
+                auth: credentials,
+                body_limit: BODY_LIMIT,
+            })
+        } else {
+            axum::Router::new()
+        };
+        Ok(App {
+            listener,
+            router,
+            scheduler,
+            shutdown_grace: Duration::try_from_secs_f64(config.executor.shutdown_grace)
+                .unwrap_or(Duration::from_secs(30)),
+        })
+    }
+
+    /// The bound address (port 0 in the config picks a free port).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// The scheduler handle (tests drive it directly).
+    pub fn scheduler(&self) -> Scheduler {
+        self.scheduler.clone()
+    }
+
+    /// Serves until `shutdown` resolves, then stops in order: HTTP, the scheduler, running
+    /// scripts (after `shutdown_grace`), the store.
+    ///
+    /// # Errors
+    /// The server failing.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("serving HTTP")?;
+        self.scheduler.close(self.shutdown_grace).await;
+        tracing::info!("tickd stopped");
+        Ok(())
+    }
+}
+
+fn credentials(config: &Config) -> anyhow::Result<Option<Arc<Credentials>>> {
+    if !config.auth.enabled {
+        return Ok(None);
+    }
+    if config.auth.users.is_empty() {
+        bail!("[auth] enabled = true needs at least one [[auth.users]] entry");
+    }
+    let mut users = Vec::new();
+    for user in &config.auth.users {
+        let secret = match (&user.password, &user.password_hash) {
+            (Some(password), None) => Secret::Plain(password.clone()),
+            (None, Some(hash)) => Secret::Argon2(hash.clone()),
+            _ => bail!(
+                "[[auth.users]] {:?}: give exactly one of password or password_hash",
+                user.username
+            ),
+        };
+        users.push(User {
+            username: user.username.clone(),
+            password: secret,
+        });
+    }
+    let credentials = Credentials::new(users).map_err(|e| anyhow::anyhow!("[auth] {e}"))?;
+    Ok(Some(Arc::new(credentials)))
+}
+
+/// The original platform shipped guest/guest; that is fine on loopback, never on a network.
+async fn refuse_guest_off_loopback(
+    config: &Config,
+    credentials: Option<&Credentials>,
+) -> anyhow::Result<()> {
+    let loopback = match config.server.host.parse::<IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => config.server.host == "localhost",
+    };
+    if loopback {
+        return Ok(());
+    }
+    let Some(credentials) = credentials else {
+        return Ok(());
+    };
+    for user in credentials.users() {
+        if credentials.verify(user.username.as_bytes(), b"guest").await {
+            bail!(
+                "refusing to listen on {} while user {:?} has the password \"guest\": set another \
+                 password (or password_hash) under [[auth.users]] in the config, or bind [server] \
+                 host = \"127.0.0.1\"",
+                config.server.host,
+                user.username
+            );
+        }
+    }
+    Ok(())
+}
+
+fn scheduler_timezone(name: &str) -> anyhow::Result<Tz> {
+    let name = if name.is_empty() {
+        iana_time_zone::get_timezone().unwrap_or_else(|_| "UTC".to_owned())
+    } else {
+        name.to_owned()
+    };
+    trigger::parse_timezone(&name).map_err(|e| anyhow::anyhow!("[scheduler] timezone: {e}"))
+}
+
+fn executor_settings(config: &Config) -> anyhow::Result<ExecutorSettings> {
+    let seconds = |value: f64, key: &str| {
+        Duration::try_from_secs_f64(value)
+            .map_err(|_| anyhow::anyhow!("[executor] {key} must be a non-negative number"))
+    };
+    if config.executor.max_workers == 0 {
+        bail!("[executor] max_workers must be at least 1");
+    }
+    Ok(ExecutorSettings {
+        workspace: config.resolve(&config.executor.workspace),
+        python: config.executor.python.clone(),
+        interpreters: config.executor.interpreters.clone(),
+        max_workers: config.executor.max_workers,
+        output_limit: config.executor.output_limit,
+        kill_grace: seconds(config.executor.kill_grace, "kill_grace")?,
+    })
+}
+
+fn job_defaults(config: &Config) -> JobDefaults {
+    let grace = config.job_defaults.misfire_grace_time;
+    JobDefaults {
+        misfire_grace_time: (grace > 0).then_some(grace),
+        coalesce: config.job_defaults.coalesce,
+        max_instances: config.job_defaults.max_instances.max(1),
+    }
+}
+
+fn current_host() -> String {
+    hostname::get()
+        .map(|h| h.to_string_lossy().to_lowercase())
+        .unwrap_or_else(|_| "localhost".to_owned())
+}
+
+fn host_allowed(allowed: &[String], host: &str) -> bool {
+    allowed
+        .iter()
+        .any(|entry| entry == "*" || entry.eq_ignore_ascii_case(host))
+}

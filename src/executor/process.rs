@@ -1,0 +1,270 @@
+//! A started script: its process group, its stop requests, and the wait for its end.
+//!
+//! The script leads its own process group (`process_group(0)`), so every signal goes to the
+//! group: a script that spawned helpers (`sleep`, a shell pipeline) is stopped with them.
+//! `Child::kill` and `kill_on_drop` would reach only the leader, and a surviving grandchild
+//! would keep the output pipes open, so reading them to EOF would never end.
+
+use std::io;
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio::process::Child;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::capture::read_tail;
+use super::{RunOutcome, RunStatus, Slot};
+
+/// Stops a running script from elsewhere (cancel, shutdown).
+#[derive(Debug, Clone)]
+pub struct StopHandle {
+    requested: Arc<watch::Sender<Option<RunStatus>>>,
+}
+
+impl StopHandle {
+    /// SIGTERM to the script's process group, SIGKILL after `kill_grace`; the run ends with
+    /// `status`.
+    ///
+    /// Only records the request: the task in [`RunningScript::wait`] sends the signals, because
+    /// only it knows whether the leader has been reaped (after that its pid may be reused).
+    /// The first request wins; a request after the end is ignored.
+    pub fn stop(&self, status: RunStatus) {
+        self.requested.send_if_modified(|requested| {
+            if requested.is_none() {
+                *requested = Some(status);
+                true
+            } else {
+                false
+            }
+        });
+    }
+}
+
+/// A started script.
+#[derive(Debug)]
+pub struct RunningScript {
+    group: Group,
+    pid: u32,
+    started: Instant,
+    timeout: Option<Duration>,
+    kill_grace: Duration,
+    output_limit: usize,
+    stop_sender: Arc<watch::Sender<Option<RunStatus>>>,
+    stop_requested: watch::Receiver<Option<RunStatus>>,
+    /// Held until [`RunningScript::wait`] returns: the pool counts the run while it lives.
+    _slot: Slot,
+}
+
+impl RunningScript {
+    /// Wraps a freshly spawned `child` whose output pipes have not been taken.
+    pub(crate) fn new(
+        child: Child,
+        pid: u32,
+        timeout: Option<Duration>,
+        kill_grace: Duration,
+        output_limit: usize,
+        slot: Slot,
+    ) -> RunningScript {
+        let (stop_sender, stop_requested) = watch::channel(None);
+        RunningScript {
+            group: Group::new(child, pid),
+            pid,
+            started: Instant::now(),
+            timeout,
+            kill_grace,
+            output_limit,
+            stop_sender: Arc::new(stop_sender),
+            stop_requested,
+            _slot: slot,
+        }
+    }
+
+    /// The process id of the script (its process group leader).
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// A handle that stops this run.
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle {
+            requested: Arc::clone(&self.stop_sender),
+        }
+    }
+
+    /// Waits for the end: exit, timeout (SIGTERM to the group, SIGKILL after kill_grace) or a
+    /// stop. Never hangs on a grandchild that holds the output pipes open.
+    ///
+    /// The timeout counts from the spawn, not from this call. If this future is dropped before
+    /// the end, the whole process group is killed.
+    pub async fn wait(self) -> RunOutcome {
+        let RunningScript {
+            mut group,
+            timeout,
+            kill_grace,
+            output_limit,
+            mut stop_requested,
+            started,
+            ..
+        } = self;
+        let (gone_tx, gone_rx) = watch::channel(false);
+        let stdout = group.child.stdout.take();
+        let stderr = group.child.stderr.take();
+        let capture = async move {
+            let out = async {
+                match stdout {
+                    Some(pipe) => Some(read_tail(pipe, output_limit, gone_rx.clone()).await),
+                    None => None,
+                }
+            };
+            let err = async {
+                match stderr {
+                    Some(pipe) => Some(read_tail(pipe, output_limit, gone_rx.clone()).await),
+                    None => None,
+                }
+            };
+            tokio::join!(out, err)
+        };
+        let supervise = async {
+            let deadline = timeout.map(|t| started + t);
+            let ended = group
+                .supervise(deadline, kill_grace, &mut stop_requested)
+                .await;
+            // The leader is reaped; whatever is left of its group (a daemonised helper) goes too,
+            // then the readers get a short drain instead of waiting for an EOF that may not come.
+            group.kill_leftovers();
+            let _ = gone_tx.send(true);
+            ended
+        };
+        let ((stdout, stderr), (exit, forced)) = tokio::join!(capture, supervise);
+
+        let (stdout, stdout_truncated) = stdout.map(|t| t.into_text()).unwrap_or_default();
+        let (stderr, stderr_truncated) = stderr.map(|t| t.into_text()).unwrap_or_default();
+        let (exit_code, signal) = match &exit {
+            Ok(status) => (status.code(), status.signal()),
+            Err(_) => (None, None),
+        };
+        let status = match (forced, exit_code) {
+            (Some(forced), _) => forced,
+            (None, Some(0)) => RunStatus::Succeeded,
+            (None, _) => RunStatus::Failed,
+        };
+        if let Err(err) = exit {
+            tracing::warn!(
+                pid = group.pgid.as_raw(),
+                "cannot wait for the script: {err}"
+            );
+        }
+        RunOutcome {
+            status,
+            exit_code,
+            signal,
+            stdout,
+            stderr,
+            stdout_truncated,
+            stderr_truncated,
+            finished_at: Utc::now(),
+        }
+    }
+}
+
+/// The script's process group, owning its leader. Dropped before the leader is reaped (the
+/// wait was cancelled), it kills the whole group; tokio's `kill_on_drop` then reaps the leader.
+#[derive(Debug)]
+struct Group {
+    child: Child,
+    /// The leader's pid, which is also the group id.
+    pgid: Pid,
+    /// Set once the leader is reaped: from then on the group id is only safe to signal right
+    /// away (the kernel keeps it reserved only while the group has members).
+    reaped: bool,
+}
+
+impl Group {
+    fn new(child: Child, pid: u32) -> Group {
+        // A pid always fits in i32 (pid_max ≤ 2^22); a wrapped value would make `killpg` fail
+        // (not reach another group), since valid group ids are positive.
+        let pgid = Pid::from_raw(i32::try_from(pid).unwrap_or(i32::MAX));
+        Group {
+            child,
+            pgid,
+            reaped: false,
+        }
+    }
+
+    /// Waits for the leader to exit, stopping the group at the deadline or on request.
+    /// Returns the leader's exit status and, if the run was stopped, the status it ends with.
+    async fn supervise(
+        &mut self,
+        deadline: Option<Instant>,
+        kill_grace: Duration,
+        stop_requested: &mut watch::Receiver<Option<RunStatus>>,
+    ) -> (io::Result<ExitStatus>, Option<RunStatus>) {
+        let timed_out = async {
+            match deadline {
+                Some(deadline) => tokio::time::sleep_until(deadline).await,
+                None => std::future::pending().await,
+            }
+        };
+        let stop = async {
+            // Copied out at once: the watch guard must not live across an await.
+            let requested = stop_requested
+                .wait_for(Option::is_some)
+                .await
+                .ok()
+                .map(|r| *r);
+            match requested {
+                Some(requested) => requested,
+                // Unreachable while `RunningScript` holds the sender; never stop on it.
+                None => std::future::pending().await,
+            }
+        };
+        let forced = tokio::select! {
+            exit = self.child.wait() => {
+                self.reaped = true;
+                return (exit, None);
+            }
+            () = timed_out => RunStatus::TimedOut,
+            Some(status) = stop => status,
+        };
+
+        self.signal(Signal::SIGTERM);
+        let exit = match tokio::time::timeout(kill_grace, self.child.wait()).await {
+            Ok(exit) => exit,
+            Err(_elapsed) => {
+                self.signal(Signal::SIGKILL);
+                self.child.wait().await
+            }
+        };
+        self.reaped = true;
+        (exit, Some(forced))
+    }
+
+    /// SIGKILL to what is left of the group once the leader is reaped. Called right after the
+    /// reap: the group id stays reserved as long as any member lives, and if none does the
+    /// call fails with ESRCH.
+    fn kill_leftovers(&mut self) {
+        self.signal(Signal::SIGKILL);
+    }
+
+    fn signal(&self, signal: Signal) {
+        match killpg(self.pgid, signal) {
+            // ESRCH: the group is already empty, which is the goal.
+            Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+            Err(err) => tracing::warn!(pgid = self.pgid.as_raw(), "killpg {signal}: {err}"),
+        }
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        if !self.reaped {
+            self.signal(Signal::SIGKILL);
+        }
+    }
+}

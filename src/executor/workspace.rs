@@ -1,0 +1,267 @@
+//! What a job runs: its task name, and the script that `args[0]` names inside the workspace
+//! (CONTRACT §4).
+//!
+//! Everything here is checked twice: when the job is added (so a bad job is a 400, as the
+//! reference refuses an unknown `func`), and again when it starts, because the file can have
+//! been removed or replaced by a symlink in between.
+
+use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
+use std::io;
+use std::path::{Component, Path, PathBuf};
+
+use serde_json::Value;
+
+use super::{ExecutorError, TASKS};
+
+/// The canonical workspace folder and the name scripts may be prefixed with.
+#[derive(Debug)]
+pub(crate) struct Workspace {
+    /// Canonical path: every script must canonicalize to a path under it.
+    root: PathBuf,
+    /// The folder's name as configured, so `workspace/test.py` (relative to the project root,
+    /// as the original platform wrote it) means the same as `test.py`.
+    name: OsString,
+}
+
+/// A resolved program line: `program args…`, no shell in between.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Invocation {
+    pub(crate) program: String,
+    pub(crate) args: Vec<OsString>,
+}
+
+impl Workspace {
+    /// # Errors
+    /// `configured` does not exist or is not a folder.
+    pub(crate) fn open(configured: &Path) -> Result<Workspace, ExecutorError> {
+        let shown = configured.display();
+        let root = configured.canonicalize().map_err(|err| {
+            ExecutorError(format!("Workspace folder {shown} cannot be opened: {err}"))
+        })?;
+        if !root.is_dir() {
+            return Err(ExecutorError(format!(
+                "Workspace folder {shown} is not a folder"
+            )));
+        }
+        let name = configured
+            .file_name()
+            .or_else(|| root.file_name())
+            .unwrap_or_default()
+            .to_os_string();
+        Ok(Workspace { root, name })
+    }
+
+    pub(crate) fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Resolves `given` to the canonical path of a regular file inside the workspace.
+    ///
+    /// `..` is refused outright rather than resolved, so no spelling of a path can step out
+    /// and back in; symlinks are allowed as long as their target stays inside.
+    ///
+    /// # Errors
+    /// Absolute paths, `..`, a target outside the workspace, a missing file, or not a file.
+    pub(crate) fn resolve(&self, given: &str) -> Result<PathBuf, ExecutorError> {
+        let refuse = |why: &str| ExecutorError(format!("Script {given} {why}"));
+        if given.is_empty() {
+            return Err(ExecutorError("The script path (args[0]) is empty".into()));
+        }
+        let mut parts: Vec<&OsStr> = Vec::new();
+        for component in Path::new(given).components() {
+            match component {
+                Component::Normal(part) => parts.push(part),
+                Component::CurDir => {}
+                Component::ParentDir => return Err(refuse("is outside the workspace")),
+                Component::RootDir | Component::Prefix(_) => {
+                    return Err(refuse(
+                        "must be a path relative to the workspace, e.g. workspace/test.py or test.py",
+                    ));
+                }
+            }
+        }
+        // Relative to the project root first (`workspace/x.py`), then to the workspace.
+        let mut candidates: Vec<&[&OsStr]> = Vec::with_capacity(2);
+        if let Some((first, rest)) = parts.split_first()
+            && *first == self.name
+        {
+            candidates.push(rest);
+        }
+        candidates.push(&parts);
+
+        for candidate in candidates {
+            let path: PathBuf = candidate.iter().fold(self.root.clone(), |p, c| p.join(c));
+            let canonical = match path.canonicalize() {
+                Ok(canonical) => canonical,
+                Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
+                Err(err) => return Err(refuse(&format!("cannot be read: {err}"))),
+            };
+            if !canonical.starts_with(&self.root) {
+                return Err(refuse("is outside the workspace"));
+            }
+            return match canonical.metadata() {
+                Ok(meta) if meta.is_file() => Ok(canonical),
+                Ok(meta) if meta.is_dir() => Err(refuse("is a folder, not a script")),
+                Ok(_) => Err(refuse("is not a regular file")),
+                Err(err) => Err(refuse(&format!("cannot be read: {err}"))),
+            };
+        }
+        Err(refuse("not found in the workspace"))
+    }
+}
+
+/// Checks that `func` names a built-in task (APScheduler's texts for a bad reference).
+///
+/// # Errors
+/// `Invalid reference` without a `:`; `Error resolving reference <func>: …` for other names.
+pub(crate) fn check_task(func: &str) -> Result<(), ExecutorError> {
+    if !func.contains(':') {
+        return Err(ExecutorError("Invalid reference".into()));
+    }
+    if TASKS.contains(&func) {
+        Ok(())
+    } else {
+        Err(ExecutorError(format!(
+            "Error resolving reference {func}: no such task (expected {})",
+            TASKS.join(" or ")
+        )))
+    }
+}
+
+/// The script path a task's `args` name.
+///
+/// # Errors
+/// `args` is empty or `args[0]` is not a string.
+pub(crate) fn script_arg<'a>(func: &str, args: &'a [Value]) -> Result<&'a str, ExecutorError> {
+    match args.first() {
+        Some(Value::String(path)) => Ok(path),
+        Some(other) => Err(ExecutorError(format!(
+            "{func} needs the script path as args[0] (a string), not {other}"
+        ))),
+        None => Err(ExecutorError(format!(
+            "{func} needs the script path as args[0]"
+        ))),
+    }
+}
+
+/// The program for `script`, chosen by the extension it was given with: `.py` runs with
+/// `python -u` (unbuffered, so output survives a kill), others by the interpreter table.
+///
+/// # Errors
+/// No extension, or one with no interpreter.
+pub(crate) fn interpreter(
+    given: &str,
+    python: &str,
+    interpreters: &BTreeMap<String, String>,
+) -> Result<(String, Vec<OsString>), ExecutorError> {
+    let known = || {
+        std::iter::once("py")
+            .chain(
+                interpreters
+                    .keys()
+                    .map(String::as_str)
+                    .filter(|e| *e != "py"),
+            )
+            .map(|e| format!(".{e}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let ext = Path::new(given).extension().and_then(OsStr::to_str);
+    match ext {
+        Some("py") => Ok((python.to_owned(), vec!["-u".into()])),
+        Some(ext) => match interpreters.get(ext) {
+            Some(program) => Ok((program.clone(), Vec::new())),
+            None => Err(ExecutorError(format!(
+                "Script {given}: no interpreter for .{ext} (known: {}); add one under [executor] interpreters",
+                known()
+            ))),
+        },
+        None => Err(ExecutorError(format!(
+            "Script {given} has no extension, so no interpreter is known for it (known: {})",
+            known()
+        ))),
+    }
+}
+
+/// Renders `args[1..]` as argv: strings as they are, other JSON values as JSON text.
+pub(crate) fn argv(rest: &[Value]) -> impl Iterator<Item = OsString> + '_ {
+    rest.iter().map(|value| match value {
+        Value::String(s) => OsString::from(s),
+        other => OsString::from(other.to_string()),
+    })
+}
+
+/// The whole program line for a task, after checking the task and the script.
+///
+/// # Errors
+/// As [`check_task`], [`script_arg`], [`Workspace::resolve`] and [`interpreter`].
+pub(crate) fn invocation(
+    workspace: &Workspace,
+    python: &str,
+    interpreters: &BTreeMap<String, String>,
+    func: &str,
+    args: &[Value],
+) -> Result<Invocation, ExecutorError> {
+    check_task(func)?;
+    let given = script_arg(func, args)?;
+    let script = workspace.resolve(given)?;
+    let (program, mut program_args) = interpreter(given, python, interpreters)?;
+    // The canonical path: what was checked is what runs, whatever the working directory.
+    program_args.push(script.into_os_string());
+    program_args.extend(argv(args.get(1..).unwrap_or_default()));
+    Ok(Invocation {
+        program,
+        args: program_args,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn argv_keeps_strings_and_renders_other_values_as_json() {
+        let rest = [
+            json!("a b"),
+            json!(3),
+            json!(null),
+            json!({"k": [1, "x"]}),
+            json!(true),
+        ];
+        let got: Vec<OsString> = argv(&rest).collect();
+        let want: Vec<OsString> = ["a b", "3", "null", r#"{"k":[1,"x"]}"#, "true"]
+            .into_iter()
+            .map(OsString::from)
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn task_names_use_the_reference_texts() {
+        assert!(check_task("task:success").is_ok());
+        assert!(check_task("task:run_script").is_ok());
+        assert_eq!(
+            check_task("nocolon").map_err(|e| e.0),
+            Err("Invalid reference".to_owned())
+        );
+        let err = check_task("os:system").map_err(|e| e.0);
+        assert!(matches!(&err, Err(m) if m.starts_with("Error resolving reference os:system: ")));
+    }
+
+    #[test]
+    fn interpreters_are_chosen_by_extension() {
+        let table = BTreeMap::from([("sh".to_owned(), "/bin/sh".to_owned())]);
+        assert_eq!(
+            interpreter("a.py", "python3", &table).ok(),
+            Some(("python3".to_owned(), vec![OsString::from("-u")]))
+        );
+        assert_eq!(
+            interpreter("a.sh", "python3", &table).ok(),
+            Some(("/bin/sh".to_owned(), Vec::new()))
+        );
+        assert!(interpreter("a.rb", "python3", &table).is_err());
+        assert!(interpreter("Makefile", "python3", &table).is_err());
+    }
+}
