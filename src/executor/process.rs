@@ -58,7 +58,7 @@ pub struct RunningScript {
     stop_sender: Arc<watch::Sender<Option<RunStatus>>>,
     stop_requested: watch::Receiver<Option<RunStatus>>,
     /// Held until [`RunningScript::wait`] returns: the pool counts the run while it lives.
-    _slot: Slot,
+    slot: Slot,
 }
 
 impl RunningScript {
@@ -81,7 +81,7 @@ impl RunningScript {
             output_limit,
             stop_sender: Arc::new(stop_sender),
             stop_requested,
-            _slot: slot,
+            slot,
         }
     }
 
@@ -111,7 +111,7 @@ impl RunningScript {
             output_limit,
             mut stop_requested,
             started,
-            _slot: slot,
+            slot,
             ..
         } = self;
         let (gone_tx, gone_rx) = watch::channel(false);
