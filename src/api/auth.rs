@@ -106,9 +106,76 @@ pub enum CredentialsError {
     },
 }
 
-/// The users allowed in, ready for constant-time checks.
+/// The users allowed in (`[[auth.users]]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credentials {
-    users: Vec<User>,
+    /// Everyone who may log in.
+    pub users: Vec<User>,
+}
+
+impl Credentials {
+    /// Credentials checked with [`Credentials::validate`].
+    ///
+    /// # Errors
+    /// [`CredentialsError`] naming the problem.
+    pub fn new(users: Vec<User>) -> Result<Self, CredentialsError> {
+        let credentials = Self { users };
+        credentials.validate()?;
+        Ok(credentials)
+    }
+
+    /// At least one user, and every argon2 hash parses (a bad hash would refuse that user
+    /// forever; better to stop at start-up).
+    ///
+    /// # Errors
+    /// [`CredentialsError`] naming the problem.
+    pub fn validate(&self) -> Result<(), CredentialsError> {
+        if self.users.is_empty() {
+            return Err(CredentialsError::NoUsers);
+        }
+        for user in &self.users {
+            if let Secret::Argon2(hash) = &user.password {
+                PasswordHash::new(hash).map_err(|err| CredentialsError::BadHash {
+                    username: user.username.clone(),
+                    reason: err.to_string(),
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The configured users.
+    pub fn users(&self) -> &[User] {
+        &self.users
+    }
+
+    /// Whether `username`/`password` belong to a configured user, with the same constant-time
+    /// checks as requests get (argon2 on the blocking pool). Requests go through the router's
+    /// own verifier, which also remembers argon2 successes; this one remembers nothing.
+    pub async fn verify(&self, username: &[u8], password: &[u8]) -> bool {
+        Authenticator::new(Arc::new(self.clone()))
+            .verify(username, password)
+            .await
+    }
+}
+
+impl Secret {
+    /// Whether `password` is this secret, checked synchronously (argon2 runs on the calling
+    /// thread: for start-up checks, not for requests). Plain passwords compare in constant time.
+    pub fn matches(&self, password: &str) -> bool {
+        match self {
+            Self::Plain(expected) => {
+                bool::from(sha256(expected.as_bytes()).ct_eq(&sha256(password.as_bytes())))
+            }
+            Self::Argon2(hash) => argon2_matches(hash, password.as_bytes()),
+        }
+    }
+}
+
+/// [`Credentials`] prepared for requests: digests computed once, and the memory of argon2
+/// verifications that succeeded. One per router.
+pub(crate) struct Authenticator {
+    credentials: Arc<Credentials>,
     /// SHA-256 of each user name, in `users` order.
     username_digests: Vec<Digest32>,
     /// SHA-256 of each plain password (`None` for argon2 users), in `users` order.
@@ -119,69 +186,51 @@ pub struct Credentials {
     cache_key: Digest32,
 }
 
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials")
-            .field("users", &self.users)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Credentials {
-    /// Checks the configuration: at least one user, every argon2 hash parses.
-    ///
-    /// # Errors
-    /// [`CredentialsError`] naming the problem.
-    pub fn new(users: Vec<User>) -> Result<Self, CredentialsError> {
-        if users.is_empty() {
-            return Err(CredentialsError::NoUsers);
+impl Authenticator {
+    pub(crate) fn new(credentials: Arc<Credentials>) -> Self {
+        if let Err(err) = credentials.validate() {
+            tracing::error!(error = %err, "authentication is misconfigured");
         }
-        for user in &users {
-            if let Secret::Argon2(hash) = &user.password {
-                PasswordHash::new(hash).map_err(|err| CredentialsError::BadHash {
-                    username: user.username.clone(),
-                    reason: err.to_string(),
-                })?;
-            }
-        }
-        let username_digests = users
+        let username_digests = credentials
+            .users
             .iter()
             .map(|u| sha256(u.username.as_bytes()))
             .collect();
-        let password_digests = users
+        let password_digests = credentials
+            .users
             .iter()
             .map(|u| match &u.password {
                 Secret::Plain(password) => Some(sha256(password.as_bytes())),
                 Secret::Argon2(_) => None,
             })
             .collect();
-        Ok(Self {
-            users,
+        Self {
+            credentials,
             username_digests,
             password_digests,
             verified: Mutex::new(HashSet::new()),
             cache_key: rand::random(),
-        })
-    }
-
-    /// The configured users.
-    pub fn users(&self) -> &[User] {
-        &self.users
+        }
     }
 
     /// Whether `username`/`password` (raw bytes from the header) belong to a configured user.
-    pub async fn verify(&self, username: &[u8], password: &[u8]) -> bool {
+    pub(crate) async fn verify(&self, username: &[u8], password: &[u8]) -> bool {
         let given_user = sha256(username);
         let given_password = sha256(password);
 
         // Every user is compared, with no early exit.
         let mut plain_ok = Choice::from(0);
         let mut argon2_candidate: Option<usize> = None;
-        for (index, user_digest) in self.username_digests.iter().enumerate() {
-            let name_matches = user_digest[..].ct_eq(&given_user[..]);
-            match &self.password_digests[index] {
+        for (index, (user_digest, password_digest)) in self
+            .username_digests
+            .iter()
+            .zip(&self.password_digests)
+            .enumerate()
+        {
+            let name_matches = user_digest.ct_eq(&given_user);
+            match password_digest {
                 Some(password_digest) => {
-                    plain_ok |= name_matches & password_digest[..].ct_eq(&given_password[..]);
+                    plain_ok |= name_matches & password_digest.ct_eq(&given_password);
                 }
                 None => {
                     if argon2_candidate.is_none() && bool::from(name_matches) {
@@ -198,7 +247,7 @@ impl Credentials {
             return false;
         };
         let Some(index) = argon2_candidate else {
-            // Unknown user: spend the same time as a known one would, then refuse.
+            // Unknown user: spend the time a known one would, then refuse.
             let _ = self.argon2_verify(first_argon2, password).await;
             return false;
         };
@@ -220,17 +269,17 @@ impl Credentials {
 
     /// Runs argon2 on the blocking pool: it takes tens of milliseconds of CPU by design.
     async fn argon2_verify(&self, index: usize, password: &[u8]) -> bool {
-        let Some(Secret::Argon2(hash)) = self.users.get(index).map(|u| u.password.clone()) else {
+        let Some(Secret::Argon2(hash)) = self
+            .credentials
+            .users
+            .get(index)
+            .map(|u| u.password.clone())
+        else {
             return false;
         };
         let password = password.to_vec();
-        let outcome = tokio::task::spawn_blocking(move || {
-            Argon2::default().verify_password(&password, hash.as_str())
-        })
-        .await;
-        match outcome {
-            Ok(Ok(())) => true,
-            Ok(Err(_)) => false,
+        match tokio::task::spawn_blocking(move || argon2_matches(&hash, &password)).await {
+            Ok(matches) => matches,
             Err(join_error) => {
                 tracing::error!(error = %join_error, "argon2 verification did not complete");
                 false
@@ -254,12 +303,12 @@ impl Credentials {
 
 /// The middleware: lets the request through only with valid credentials.
 pub(crate) async fn require_basic_auth(
-    State(credentials): State<Arc<Credentials>>,
+    State(authenticator): State<Arc<Authenticator>>,
     request: Request,
     next: Next,
 ) -> Response {
     let allowed = match basic_credentials(request.headers()) {
-        Some((username, password)) => credentials.verify(&username, &password).await,
+        Some((username, password)) => authenticator.verify(&username, &password).await,
         None => false,
     };
     if allowed {
@@ -300,6 +349,13 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(Vec<u8>, Vec<u8>)> {
     Some((username.to_vec(), password[1..].to_vec()))
 }
 
+/// Argon2 verification against a PHC string; a malformed hash matches nothing.
+fn argon2_matches(phc_hash: &str, password: &[u8]) -> bool {
+    Argon2::default()
+        .verify_password(password, phc_hash)
+        .is_ok()
+}
+
 fn sha256(data: &[u8]) -> Digest32 {
     to_array(&Sha256::digest(data))
 }
@@ -323,6 +379,10 @@ pub(crate) mod tests {
             .hash_password(password)
             .unwrap()
             .to_string()
+    }
+
+    fn authenticator(users: Vec<User>) -> Authenticator {
+        Authenticator::new(Arc::new(Credentials::new(users).unwrap()))
     }
 
     fn header(value: &str) -> HeaderMap {
@@ -364,11 +424,10 @@ pub(crate) mod tests {
 
     #[tokio::test]
     async fn plain_users_are_checked_by_name_and_password() {
-        let credentials = Credentials::new(vec![
+        let credentials = authenticator(vec![
             User::plain("guest", "guest"),
             User::plain("ops", "p:q"),
-        ])
-        .unwrap();
+        ]);
         assert!(credentials.verify(b"guest", b"guest").await);
         assert!(credentials.verify(b"ops", b"p:q").await);
         assert!(!credentials.verify(b"guest", b"wrong").await);
@@ -382,11 +441,10 @@ pub(crate) mod tests {
     async fn argon2_users_are_verified_and_remembered() {
         let hash = cheap_hash(b"s3cret:x");
         assert!(hash.starts_with("$argon2id$"));
-        let credentials = Credentials::new(vec![
+        let credentials = authenticator(vec![
             User::argon2("admin", hash),
             User::plain("guest", "guest"),
-        ])
-        .unwrap();
+        ]);
         assert!(!credentials.verify(b"admin", b"wrong").await);
         assert!(credentials.lock_verified().is_empty());
         assert!(credentials.verify(b"admin", b"s3cret:x").await);
@@ -415,5 +473,37 @@ pub(crate) mod tests {
         let debug = format!("{credentials:?}");
         assert!(debug.contains("guest"));
         assert!(!debug.contains("hunter2"));
+    }
+
+    #[tokio::test]
+    async fn credentials_verify_like_the_router() {
+        let credentials = Credentials::new(vec![
+            User::plain("guest", "guest"),
+            User::argon2("admin", cheap_hash(b"pw")),
+        ])
+        .unwrap();
+        assert_eq!(credentials.users().len(), 2);
+        assert!(credentials.verify(b"guest", b"guest").await);
+        assert!(credentials.verify(b"admin", b"pw").await);
+        assert!(!credentials.verify(b"admin", b"guest").await);
+    }
+
+    #[test]
+    fn secrets_match_synchronously() {
+        assert!(Secret::Plain("guest".into()).matches("guest"));
+        assert!(!Secret::Plain("guest".into()).matches("guest "));
+        let hash = Secret::Argon2(cheap_hash(b"guest"));
+        assert!(hash.matches("guest"));
+        assert!(!hash.matches("Guest"));
+        assert!(!Secret::Argon2("garbage".into()).matches("guest"));
+    }
+
+    #[test]
+    fn the_default_argon2_output_verifies() {
+        // What `argon2 0.6` produces with its defaults, as an operator would generate it.
+        let hash = Argon2::default().hash_password(b"pw").unwrap().to_string();
+        assert!(hash.starts_with("$argon2id$v=19$"));
+        assert!(Credentials::new(vec![User::argon2("a", hash.clone())]).is_ok());
+        assert!(argon2_matches(&hash, b"pw"));
     }
 }

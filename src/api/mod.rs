@@ -97,7 +97,8 @@ fn mount(routes: Router, auth: Option<Arc<Credentials>>, body_limit: usize) -> R
         .layer(Extension(BodyLimit(body_limit)));
     let router = match auth {
         Some(credentials) => {
-            router.layer(from_fn_with_state(credentials, auth::require_basic_auth))
+            let authenticator = Arc::new(auth::Authenticator::new(credentials));
+            router.layer(from_fn_with_state(authenticator, auth::require_basic_auth))
         }
         None => router,
     };
