@@ -270,6 +270,17 @@ async fn output_at_the_limit_is_not_marked_truncated() {
 }
 
 #[tokio::test]
+async fn output_that_is_not_utf8_is_read_lossily() {
+    let f = Fixture::new();
+    f.script(
+        "bytes.py",
+        "import sys\nsys.stdout.buffer.write(b'ok \\xff end')\n",
+    );
+    let outcome = f.run(json!(["bytes.py"]), None).await;
+    assert_eq!(outcome.stdout, "ok \u{fffd} end");
+}
+
+#[tokio::test]
 async fn a_sh_script_runs_with_the_interpreter_table() {
     let f = Fixture::new();
     f.script(
@@ -519,6 +530,16 @@ fn check_refuses_a_missing_or_non_string_script_argument() {
         err.starts_with("task:success needs the script path as args[0]"),
         "{err}"
     );
+}
+
+#[test]
+fn check_refuses_an_argument_no_program_could_receive() {
+    let f = Fixture::new();
+    f.script("test.py", "");
+    let err = f
+        .check("task:success", json!(["test.py", "ok", "a\0b"]))
+        .unwrap_err();
+    assert!(err.starts_with("args[2] contains a NUL character"), "{err}");
 }
 
 #[test]

@@ -175,6 +175,7 @@ impl Executor {
             .scheduled_at
             .map(|at| isoformat(&at))
             .unwrap_or_default();
+        tracing::debug!(job_id = %request.job_id, %program, ?args, "starting a script");
         let mut command = Command::new(&program);
         command
             .args(&args)

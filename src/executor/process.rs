@@ -58,7 +58,7 @@ pub struct RunningScript {
     stop_sender: Arc<watch::Sender<Option<RunStatus>>>,
     stop_requested: watch::Receiver<Option<RunStatus>>,
     /// Held until [`RunningScript::wait`] returns: the pool counts the run while it lives.
-    _slot: Slot,
+    slot: Slot,
 }
 
 impl RunningScript {
@@ -81,7 +81,7 @@ impl RunningScript {
             output_limit,
             stop_sender: Arc::new(stop_sender),
             stop_requested,
-            _slot: slot,
+            slot,
         }
     }
 
@@ -100,8 +100,9 @@ impl RunningScript {
     /// Waits for the end: exit, timeout (SIGTERM to the group, SIGKILL after kill_grace) or a
     /// stop. Never hangs on a grandchild that holds the output pipes open.
     ///
-    /// The timeout counts from the spawn, not from this call. If this future is dropped before
-    /// the end, the whole process group is killed.
+    /// The timeout counts from the spawn, but it is this future that enforces it (and stop
+    /// requests), so the caller polls it from the start, typically in its own task. If it is
+    /// dropped before the end, or never called, the whole process group is killed.
     pub async fn wait(self) -> RunOutcome {
         let RunningScript {
             mut group,
@@ -110,6 +111,7 @@ impl RunningScript {
             output_limit,
             mut stop_requested,
             started,
+            slot,
             ..
         } = self;
         let (gone_tx, gone_rx) = watch::channel(false);
@@ -160,7 +162,7 @@ impl RunningScript {
                 "cannot wait for the script: {err}"
             );
         }
-        RunOutcome {
+        let outcome = RunOutcome {
             status,
             exit_code,
             signal,
@@ -169,7 +171,10 @@ impl RunningScript {
             stdout_truncated,
             stderr_truncated,
             finished_at: Utc::now(),
-        }
+        };
+        // Only now, with the group gone and the pipes drained, is the run over for the pool.
+        drop(slot);
+        outcome
     }
 }
 
@@ -217,9 +222,9 @@ impl Group {
                 .wait_for(Option::is_some)
                 .await
                 .ok()
-                .map(|r| *r);
+                .and_then(|requested| *requested);
             match requested {
-                Some(requested) => requested,
+                Some(status) => status,
                 // Unreachable while `RunningScript` holds the sender; never stop on it.
                 None => std::future::pending().await,
             }
@@ -230,7 +235,7 @@ impl Group {
                 return (exit, None);
             }
             () = timed_out => RunStatus::TimedOut,
-            Some(status) = stop => status,
+            status = stop => status,
         };
 
         self.signal(Signal::SIGTERM);

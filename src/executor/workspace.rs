@@ -207,9 +207,20 @@ pub(crate) fn invocation(
     let given = script_arg(func, args)?;
     let script = workspace.resolve(given)?;
     let (program, mut program_args) = interpreter(given, python, interpreters)?;
+    let rest = args.get(1..).unwrap_or_default();
+    if let Some(i) = rest
+        .iter()
+        .position(|arg| matches!(arg, Value::String(s) if s.contains('\0')))
+    {
+        // Caught here so the job is refused when added, not when it first fires.
+        return Err(ExecutorError(format!(
+            "args[{}] contains a NUL character, which no program can receive",
+            i + 1
+        )));
+    }
     // The canonical path: what was checked is what runs, whatever the working directory.
     program_args.push(script.into_os_string());
-    program_args.extend(argv(args.get(1..).unwrap_or_default()));
+    program_args.extend(argv(rest));
     Ok(Invocation {
         program,
         args: program_args,
