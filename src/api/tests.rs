@@ -671,4 +671,98 @@ mod real {
         let reply = send(&app, "GET", "/scheduler/jobs/none", auth, b"").await;
         assert_eq!(reply.json(), json!({"error_message": "Job none not found"}));
     }
+
+    #[tokio::test]
+    async fn job_routes_round_trip() {
+        let (app, _scheduler, dir) = real_app("/scheduler", None).await;
+        std::fs::write(dir.path().join("test.py"), "print('hi')\n").unwrap();
+        assert_eq!(
+            send(&app, "POST", "/scheduler/start", None, b"")
+                .await
+                .status,
+            StatusCode::NO_CONTENT
+        );
+        let body = br#"{"id": "job1", "func": "task:success", "args": ["test.py"],
+                        "trigger": "interval", "minutes": 10}"#;
+        let added = send(&app, "POST", "/scheduler/jobs", None, body).await;
+        assert_eq!(added.status, StatusCode::OK, "{:?}", added.body);
+        assert_eq!(added.headers[CONTENT_TYPE], "application/json");
+        let job = added.json();
+        assert_eq!(job["minutes"], 10);
+        assert_eq!(job["name"], "job1");
+        assert_eq!(job["next_run_time"], job["start_date"]);
+
+        let reply = send(&app, "POST", "/scheduler/jobs", None, body).await;
+        assert_eq!(reply.status, StatusCode::CONFLICT);
+        assert_eq!(
+            reply.json(),
+            json!({"error_message": "Job job1 already exists."})
+        );
+
+        let reply = send(&app, "GET", "/scheduler/jobs/job1", None, b"").await;
+        assert_eq!(reply.json(), job);
+        let reply = send(&app, "GET", "/scheduler/jobs", None, b"").await;
+        assert_eq!(reply.json(), json!([job]));
+
+        let reply = send(
+            &app,
+            "PATCH",
+            "/scheduler/jobs/job1",
+            None,
+            br#"{"name": "renamed"}"#,
+        )
+        .await;
+        assert_eq!(reply.json()["name"], "renamed");
+        assert_eq!(reply.json()["next_run_time"], job["next_run_time"]);
+
+        let reply = send(&app, "POST", "/scheduler/jobs/job1/pause", None, b"").await;
+        assert_eq!(reply.json()["next_run_time"], Value::Null);
+        let reply = send(&app, "POST", "/scheduler/jobs/job1/resume", None, b"").await;
+        assert!(reply.json()["next_run_time"].is_string());
+        let before = reply.json()["next_run_time"].clone();
+
+        let reply = send(&app, "POST", "/scheduler/jobs/job1/run", None, b"").await;
+        assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+        assert_eq!(reply.json()["next_run_time"], before);
+        let location = reply.headers[axum::http::header::LOCATION]
+            .to_str()
+            .unwrap();
+        assert!(location.starts_with("/scheduler/runs/"), "{location}");
+        assert!(location.len() > "/scheduler/runs/".len(), "{location}");
+
+        let reply = send(&app, "DELETE", "/scheduler/jobs/job1", None, b"").await;
+        assert_eq!(reply.status, StatusCode::NO_CONTENT);
+        assert!(reply.body.is_empty());
+        send(&app, "GET", "/scheduler/jobs/job1", None, b"")
+            .await
+            .assert_error(StatusCode::NOT_FOUND, "Job job1 not found");
+
+        // check 53: a job with no future fire time resumes to the literal null, and is gone
+        let dead = br#"{"id": "dead", "func": "task:success", "args": ["test.py"],
+                        "trigger": "cron", "minute": 0, "end_date": "2001-01-01"}"#;
+        let reply = send(&app, "POST", "/scheduler/jobs", None, dead).await;
+        assert_eq!(reply.json()["next_run_time"], Value::Null);
+        let reply = send(&app, "POST", "/scheduler/jobs/dead/resume", None, b"").await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(reply.headers[CONTENT_TYPE], "application/json");
+        assert_eq!(&reply.body[..], b"null");
+        assert_eq!(
+            send(&app, "GET", "/scheduler/jobs/dead", None, b"")
+                .await
+                .status,
+            StatusCode::NOT_FOUND
+        );
+
+        // valid JSON that is not an object reaches the scheduler, which refuses it (400)
+        let reply = send(&app, "POST", "/scheduler/jobs", None, b"[1,2]").await;
+        reply.assert_error(StatusCode::BAD_REQUEST, "");
+        send(
+            &app,
+            "POST",
+            "/scheduler/shutdown",
+            None,
+            br#"{"wait": false}"#,
+        )
+        .await;
+    }
 }
