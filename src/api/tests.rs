@@ -471,6 +471,9 @@ mod real {
         let settings = SchedulerSettings {
             timezone: chrono_tz::UTC,
             job_defaults: JobDefaults::default(),
+            node: "test-node".to_owned(),
+            default_timeout: None,
+            history: Default::default(),
         };
         let scheduler = Scheduler::new(store, executor, Arc::new(SystemClock), settings);
         (scheduler, dir)

@@ -10,7 +10,9 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Number, Value, json};
 
-use crate::job::Job;
+use chrono::{DateTime, Utc};
+
+use crate::job::{Job, RunRecord};
 use crate::trigger::isoformat;
 
 /// `true` writes non-ASCII characters as `\uXXXX` escapes, byte for byte as Flask-APScheduler
@@ -51,6 +53,30 @@ pub fn job_to_json(job: &Job) -> Value {
         object.insert("timeout".into(), seconds(timeout));
     }
     sort_keys(Value::Object(object))
+}
+
+/// A run record (CONTRACT §6): times in isoformat (`started_at`/`finished_at` in UTC, the
+/// fire time with the offset the job showed), statuses and causes as snake_case words.
+pub fn run_to_json(run: &RunRecord) -> Value {
+    let time = |t: Option<DateTime<Utc>>| {
+        t.map_or(Value::Null, |t| Value::String(isoformat(&t.fixed_offset())))
+    };
+    sort_keys(json!({
+        "id": run.id,
+        "job_id": run.job_id,
+        "scheduled_run_time": run.scheduled_run_time.as_ref().map(isoformat),
+        "started_at": time(run.started_at),
+        "finished_at": time(run.finished_at),
+        "status": run.status.as_str(),
+        "reason": run.reason,
+        "exit_code": run.exit_code,
+        "stdout": run.stdout,
+        "stderr": run.stderr,
+        "stdout_truncated": run.stdout_truncated,
+        "stderr_truncated": run.stderr_truncated,
+        "cause": run.cause.as_str(),
+        "node": run.node,
+    }))
 }
 
 /// `GET P`: exactly `allowed_hosts`, `current_host` and `running` (reference §1.3.1).
