@@ -23,7 +23,10 @@ fn fixtures() -> Option<Value> {
     match std::fs::read_to_string(&path) {
         Ok(text) => Some(serde_json::from_str(&text).unwrap()),
         Err(e) => {
-            eprintln!("SKIPPED: {} not readable ({e}); set TICKD_SHARED_DIR", path.display());
+            eprintln!(
+                "SKIPPED: {} not readable ({e}); set TICKD_SHARED_DIR",
+                path.display()
+            );
             None
         }
     }
@@ -33,8 +36,14 @@ fn fixtures() -> Option<Value> {
 fn iso_family(text: &str) -> bool {
     let re = |t: &str| {
         let b = t.as_bytes();
-        let digits = |r: std::ops::Range<usize>| r.clone().all(|i| b.get(i).is_some_and(u8::is_ascii_digit));
-        b.len() >= 10 && digits(0..4) && b[4] == b'-' && digits(5..7) && b[7] == b'-' && digits(8..10)
+        let digits =
+            |r: std::ops::Range<usize>| r.clone().all(|i| b.get(i).is_some_and(u8::is_ascii_digit));
+        b.len() >= 10
+            && digits(0..4)
+            && b[4] == b'-'
+            && digits(5..7)
+            && b[7] == b'-'
+            && digits(8..10)
     };
     re(text) && !text.contains('/') && !text.contains(',')
 }
@@ -43,7 +52,9 @@ fn iso_family(text: &str) -> bool {
 async fn public_cases_over_http() {
     let Some(fixtures) = fixtures() else { return };
     // Nothing may fire while the cases are added: the clock stands before every case.
-    let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap()));
+    let clock = Arc::new(ManualClock::new(
+        Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap(),
+    ));
     let dir = project_dir();
     let app = TestApp::spawn_in(dir.path(), "", Some(clock)).await;
     let mut failures = Vec::new();
@@ -70,7 +81,9 @@ async fn public_cases_over_http() {
         if case["expected_error"] == true {
             let expected = case["error"].as_str().unwrap();
             if status != StatusCode::BAD_REQUEST || answer["error_message"] != expected {
-                failures.push(format!("{id}: expected 400 {expected:?}, got {status} {answer}"));
+                failures.push(format!(
+                    "{id}: expected 400 {expected:?}, got {status} {answer}"
+                ));
             }
         } else if dateutil_only && !date_text.is_empty() {
             let message = answer["error_message"].as_str().unwrap_or("");
@@ -87,18 +100,26 @@ async fn public_cases_over_http() {
             let same = match (&answer["next_run_time"], &want) {
                 (Value::String(got), Value::String(want)) => {
                     got == want
-                        || DateTime::parse_from_rfc3339(got).ok() == DateTime::parse_from_rfc3339(want).ok()
+                        || DateTime::parse_from_rfc3339(got).ok()
+                            == DateTime::parse_from_rfc3339(want).ok()
                             && !got.is_empty()
                 }
                 (got, want) => got == want,
             };
             if status != StatusCode::OK || !same {
-                failures.push(format!("{id}: expected next_run_time {want}, got {status} {answer}"));
+                failures.push(format!(
+                    "{id}: expected next_run_time {want}, got {status} {answer}"
+                ));
             }
         }
         checked += 1;
     }
     app.stop().await;
     assert!(checked > 250, "only {checked} cases checked");
-    assert!(failures.is_empty(), "{} of {checked} cases failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
