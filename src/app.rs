@@ -70,9 +70,14 @@ impl App {
             },
         );
         scheduler
-            .recover()
+            .heartbeat(true)
             .await
-            .context("recovering interrupted runs")?;
+            .context("recovering runs interrupted by a stopped daemon")?;
+        scheduler.spawn_heartbeat();
+        scheduler
+            .prune_runs(scheduler.now())
+            .await
+            .context("pruning the run history")?;
         scheduler.spawn_retention(RETENTION_EVERY);
         if host_allowed(&config.scheduler.allowed_hosts, &current_host) {
             scheduler.start().await.context("starting the scheduler")?;

@@ -191,3 +191,27 @@ fn an_unknown_config_key_stops_start_up_naming_it() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("max_wrokers"), "{stderr}");
 }
+
+#[tokio::test]
+async fn a_second_daemon_on_the_same_sqlite_file_refuses_to_start() {
+    let dir = project_dir();
+    let port = free_port();
+    write_config(dir.path(), port, "");
+    let mut first = start(dir.path(), port).await;
+    let output = tickd(dir.path())
+        .env("TICKD_SERVER__PORT", free_port().to_string())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("another tickd is already using"),
+        "{stderr}"
+    );
+    let (status, nodes) = call(port, reqwest::Method::GET, "/cluster", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(nodes.as_array().unwrap().len(), 1, "{nodes}");
+    assert_eq!(nodes[0]["pid"], first.id());
+    kill(Pid::from_raw(first.id() as i32), Signal::SIGTERM).unwrap();
+    assert!(wait_exit(&mut first).success());
+}

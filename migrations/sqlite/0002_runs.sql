@@ -1,6 +1,8 @@
 -- One row per run of a job, including runs that did not happen (missed, skipped).
 -- Times are microseconds since the epoch (UTC); scheduled_run_time also keeps its offset
 -- text for display. UNIQUE(job_id, scheduled_micros) makes each (job, fire time) one run.
+-- `owner` is the daemon (tickd_nodes.id) that runs it, so a survivor can tell a run whose
+-- daemon died.
 CREATE TABLE tickd_runs (
     id                 TEXT PRIMARY KEY NOT NULL,
     job_id             TEXT NOT NULL,
@@ -18,9 +20,19 @@ CREATE TABLE tickd_runs (
     stderr_truncated   INTEGER NOT NULL,
     cause              TEXT NOT NULL,
     node               TEXT NOT NULL,
+    owner              TEXT NOT NULL,
     UNIQUE (job_id, scheduled_micros)
 );
 
 CREATE INDEX tickd_runs_job ON tickd_runs (job_id, id);
-CREATE INDEX tickd_runs_status ON tickd_runs (status, node);
+CREATE INDEX tickd_runs_status ON tickd_runs (status, owner);
 CREATE INDEX tickd_runs_created ON tickd_runs (created_micros);
+
+-- The daemons sharing this store, with their heartbeat.
+CREATE TABLE tickd_nodes (
+    id               TEXT PRIMARY KEY NOT NULL,
+    host             TEXT NOT NULL,
+    pid              INTEGER NOT NULL,
+    started_micros   INTEGER NOT NULL,
+    heartbeat_micros INTEGER NOT NULL
+);

@@ -15,6 +15,7 @@
 //! configured) → body limit → routes, or the JSON 404/405 fallbacks.
 
 mod auth;
+mod cluster;
 mod control;
 mod error;
 mod extract;
@@ -90,6 +91,7 @@ fn routes(prefix: &str) -> Router<ApiState> {
         .route(&at("/jobs/{id}/runs"), get(runs::get_runs))
         .route(&at("/runs/{id}"), get(runs::get_run))
         .route(&at("/runs/{id}/cancel"), post(runs::cancel_run))
+        .route(&at("/cluster"), get(cluster::get_cluster))
 }
 
 /// Wraps a route table in the fallbacks and the layers every route shares.

@@ -204,6 +204,7 @@ mod tests {
             next_run_time,
             timeout: None,
             pending: false,
+            version: 0,
         }
     }
 

@@ -35,6 +35,9 @@ pub struct Job {
     pub next_run_time: Option<DateTime<FixedOffset>>,
     /// Extension: seconds a run may take before it is killed (echoed only when set).
     pub timeout: Option<f64>,
+    /// The store's write counter for this job (compare-and-set between writers); not part
+    /// of the job's state or its JSON.
+    pub version: i64,
     /// Added while the scheduler was stopped: it gets its options' defaults and its first
     /// next_run_time when the scheduler starts (APScheduler's "pending" jobs).
     pub pending: bool,

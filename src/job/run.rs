@@ -121,6 +121,8 @@ pub struct RunRecord {
     pub cause: RunCause,
     /// The host name of the daemon that ran it.
     pub node: String,
+    /// The id of the daemon process that owns it (not shown; see `tickd_nodes`).
+    pub owner: String,
 }
 
 impl RunRecord {
@@ -132,6 +134,7 @@ impl RunRecord {
         status: RunStatus,
         cause: RunCause,
         node: &str,
+        owner: &str,
     ) -> RunRecord {
         RunRecord {
             id: uuid::Uuid::now_v7().to_string(),
@@ -149,6 +152,7 @@ impl RunRecord {
             stderr_truncated: false,
             cause,
             node: node.to_owned(),
+            owner: owner.to_owned(),
         }
     }
 }
@@ -188,6 +192,7 @@ mod tests {
             RunStatus::Running,
             RunCause::RunNow,
             "n",
+            "o",
         );
         let b = RunRecord::new(
             Utc::now(),
@@ -196,6 +201,7 @@ mod tests {
             RunStatus::Running,
             RunCause::RunNow,
             "n",
+            "o",
         );
         assert!(a.id < b.id);
     }

@@ -195,6 +195,7 @@ impl JobSpec {
                 next_run_time: None,
                 timeout,
                 pending: false,
+                version: 0,
             },
             next_run_time,
             replace_existing,

@@ -79,6 +79,7 @@ impl Job {
             next_run_time: state.next_run_time,
             timeout: state.timeout,
             pending: state.pending,
+            version: 0,
         })
     }
 }

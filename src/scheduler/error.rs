@@ -41,6 +41,9 @@ impl From<StoreError> for SchedulerError {
         match error {
             StoreError::NotFound(id) => SchedulerError::JobNotFound(id),
             StoreError::Conflict(id) => SchedulerError::ConflictingId(id),
+            StoreError::Stale(id) => SchedulerError::Busy(format!(
+                "Job {id} is being changed by another request; try again"
+            )),
             StoreError::Unavailable(source) => SchedulerError::Unavailable(source),
             StoreError::Backend(source) => SchedulerError::Internal(source),
         }

@@ -1,11 +1,18 @@
-//! One due-jobs pass: APScheduler 3.x's `_process_jobs` (apscheduler.md §5.2), with a run
-//! record written for every fire time handled, in the same store transaction that advances
-//! the job.
+//! One due-jobs pass: APScheduler 3.x's `_process_jobs` (apscheduler.md §5.2), done through
+//! the store's claim so that daemons sharing a store take each fire time once, with a run
+//! record written for every fire time in the same transaction that advances the job.
+
+use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 
 use super::{RunState, Scheduler, SchedulerError, SchedulerEvent, runner};
-use crate::job::{RunCause, RunRecord, RunStatus};
+use crate::job::{Job, RunCause, RunRecord, RunStatus};
+use crate::store::Claim;
+
+/// Due jobs claimed per store transaction: bounds a transaction when thousands are due at
+/// once, without a round trip per job.
+const BATCH: usize = 256;
 
 /// Submits the runs due by `now`, advances every due job, and returns the next time a pass
 /// is needed (the earliest `next_run_time` in the store).
@@ -19,94 +26,143 @@ pub(super) async fn process_due_jobs(
         return Ok(None);
     }
     let started = scheduler.started_at();
-    for mut job in inner.store.get_due_jobs(now).await? {
-        let mut run_times = job.run_times_until(now);
-        let Some(&last) = run_times.last() else {
-            continue;
+    loop {
+        // Instance places taken while deciding; given back for jobs the claim did not keep.
+        let reserved = Mutex::new(Vec::new());
+        let decide = |job: &Job| decide(scheduler, job, now, started, &reserved);
+        let claimed = inner.store.claim_due_jobs(now, BATCH, &decide).await;
+        let reserved = reserved.into_inner().unwrap_or_else(|e| e.into_inner());
+        let claimed = match claimed {
+            Ok(claimed) => claimed,
+            Err(error) => {
+                for id in &reserved {
+                    runner::release_instance(scheduler, id);
+                }
+                return Err(error.into());
+            }
         };
-        if job.coalesce {
-            run_times = vec![last];
-        }
-        let reserved = runner::reserve_instance(scheduler, &job);
-        let runs: Vec<RunRecord> = run_times
+        for id in reserved
             .iter()
-            .map(|scheduled| {
-                // A fire time that passed while the daemon was down is handled at start-up.
-                let cause = if started.is_some_and(|s| scheduled.to_utc() < s) {
-                    RunCause::Startup
-                } else {
-                    RunCause::Schedule
-                };
-                let status = if reserved {
-                    RunStatus::Running
-                } else {
-                    RunStatus::Skipped
-                };
-                let mut run = RunRecord::new(
-                    now,
-                    &job.id,
-                    Some(*scheduled),
-                    status,
-                    cause,
-                    &inner.settings.node,
-                );
-                if !reserved {
-                    run.finished_at = Some(now);
-                    run.reason = Some(format!(
-                        "maximum number of running instances reached ({})",
-                        job.max_instances
-                    ));
-                }
-                run
-            })
-            .collect();
-        // The schedule advances at submission, whatever becomes of the run.
-        let next = job.trigger.next_fire_time(Some(last), now);
-        job.next_run_time = next;
-        let advanced = inner
-            .store
-            .advance_job(&job.id, next.map(|_| &job), &runs)
-            .await;
-        match advanced {
-            Ok(true) => {}
-            Ok(false) | Err(_) => {
-                if reserved {
-                    runner::release_instance(scheduler, &job.id);
-                }
-                if let Err(error) = advanced {
-                    return Err(error.into());
-                }
-                tracing::info!(job_id = %job.id, "Fire time {last} of job {} was handled already", job.id);
-                continue;
-            }
+            .filter(|id| !claimed.iter().any(|(job, _)| &job.id == *id))
+        {
+            runner::release_instance(scheduler, id);
         }
-        if next.is_none() {
-            scheduler.removed(&job.id);
+        let full = claimed.len() == BATCH;
+        for (job, claim) in claimed {
+            submit(scheduler, job, claim);
         }
-        if reserved {
-            for run in &runs {
-                scheduler.emit(SchedulerEvent::JobSubmitted {
-                    job_id: job.id.clone(),
-                    scheduled: run.scheduled_run_time.unwrap_or(last),
-                    run_id: run.id.clone(),
-                });
-            }
-            tokio::spawn(runner::run_scheduled(scheduler.clone(), job, runs));
-        } else {
-            tracing::warn!(
-                job_id = %job.id,
-                "Execution of job \"{}\" skipped: maximum number of running instances reached ({})",
-                job.describe(),
-                job.max_instances
-            );
-            for run in runs {
-                scheduler.emit(SchedulerEvent::JobMaxInstances {
-                    job_id: job.id.clone(),
-                    scheduled: run.scheduled_run_time.unwrap_or(last),
-                    run_id: run.id,
-                });
-            }
+        if !full {
+            break;
         }
     }
     Ok(inner.store.get_next_run_time().await?)
+}
+
+/// The decision for one due job: its run times (coalesced to the last when it says so), one
+/// record each — `running` when an instance place was free, else `skipped` — and its next
+/// fire time after the last of them.
+fn decide(
+    scheduler: &Scheduler,
+    job: &Job,
+    now: DateTime<Utc>,
+    started: Option<DateTime<Utc>>,
+    reserved: &Mutex<Vec<String>>,
+) -> Claim {
+    let mut run_times = job.run_times_until(now);
+    let Some(&last) = run_times.last() else {
+        return Claim {
+            next: Some(job.clone()),
+            runs: Vec::new(),
+        };
+    };
+    if job.coalesce {
+        run_times = vec![last];
+    }
+    let free = runner::reserve_instance(scheduler, job);
+    if free {
+        reserved
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(job.id.clone());
+    }
+    let settings = &scheduler.inner.settings;
+    let runs = run_times
+        .iter()
+        .map(|scheduled| {
+            // A fire time that passed while the scheduler was not running is handled at
+            // start-up.
+            let cause = if started.is_some_and(|s| scheduled.to_utc() < s) {
+                RunCause::Startup
+            } else {
+                RunCause::Schedule
+            };
+            let status = if free {
+                RunStatus::Running
+            } else {
+                RunStatus::Skipped
+            };
+            let mut run = RunRecord::new(
+                now,
+                &job.id,
+                Some(*scheduled),
+                status,
+                cause,
+                &settings.node,
+                &scheduler.inner.node_id,
+            );
+            if !free {
+                run.finished_at = Some(now);
+                run.reason = Some(format!(
+                    "maximum number of running instances reached ({})",
+                    job.max_instances
+                ));
+            }
+            run
+        })
+        .collect();
+    // The schedule advances at submission, whatever becomes of the run.
+    let mut next = job.clone();
+    next.next_run_time = job.trigger.next_fire_time(Some(last), now);
+    Claim {
+        next: next.next_run_time.is_some().then_some(next),
+        runs,
+    }
+}
+
+/// Acts on a committed claim: starts the runs, or logs the skip, and the job's removal.
+fn submit(scheduler: &Scheduler, job: Job, claim: Claim) {
+    if claim.next.is_none() {
+        scheduler.removed(&job.id);
+    }
+    let Some(first) = claim.runs.first() else {
+        return;
+    };
+    if first.status == RunStatus::Running {
+        for run in &claim.runs {
+            scheduler.emit(SchedulerEvent::JobSubmitted {
+                job_id: job.id.clone(),
+                run_id: run.id.clone(),
+                scheduled: run
+                    .scheduled_run_time
+                    .unwrap_or_else(|| run.created_at.fixed_offset()),
+            });
+        }
+        tokio::spawn(runner::run_scheduled(scheduler.clone(), job, claim.runs));
+    } else {
+        tracing::warn!(
+            job_id = %job.id,
+            "Execution of job \"{}\" skipped: maximum number of running instances reached ({})",
+            job.describe(),
+            job.max_instances
+        );
+        for run in claim.runs {
+            scheduler.emit(SchedulerEvent::JobMaxInstances {
+                job_id: job.id.clone(),
+                scheduled: run
+                    .scheduled_run_time
+                    .unwrap_or_else(|| run.created_at.fixed_offset()),
+                run_id: run.id,
+            });
+        }
+    }
 }

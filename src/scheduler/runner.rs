@@ -121,6 +121,7 @@ pub(super) async fn run_now(
         RunStatus::Running,
         RunCause::RunNow,
         &scheduler.inner.settings.node,
+        &scheduler.inner.node_id,
     );
     run.started_at = Some(now);
     scheduler.inner.store.insert_run(&run).await?;

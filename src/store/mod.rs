@@ -24,6 +24,9 @@ pub enum StoreError {
     /// A job with this id exists already.
     #[error("Job {0} already exists.")]
     Conflict(String),
+    /// The job changed since it was read (another writer); read it again and retry.
+    #[error("Job {0} was changed by another writer")]
+    Stale(String),
     /// The database cannot be reached right now; retrying later may work.
     #[error("the job store is unavailable: {0}")]
     Unavailable(#[source] anyhow::Error),
@@ -45,8 +48,43 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
-/// A persistent home for jobs. Implementations order jobs as the HTTP contract lists them:
-/// by next fire instant, ties by id, paused jobs (no next fire time) last by id.
+/// What the scheduler decided for one due job while the store holds its claim.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    /// The job with its `next_run_time` advanced, or `None` to remove it (its trigger ran
+    /// out).
+    pub next: Option<Job>,
+    /// One record per fire time handled: `running` (to be started) or `skipped`.
+    pub runs: Vec<RunRecord>,
+}
+
+/// Decides a [`Claim`] for a due job; called inside the store's claim, so it must be quick
+/// and must not block.
+pub type Decide<'a> = &'a (dyn Fn(&Job) -> Claim + Send + Sync);
+
+/// A daemon sharing the store, as its heartbeat row says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeRecord {
+    /// Unique per daemon process (a UUIDv7), so several daemons on one host differ.
+    pub id: String,
+    /// The host name, lower-case.
+    pub host: String,
+    /// The daemon's process id.
+    pub pid: u32,
+    /// When the daemon started.
+    pub started_at: DateTime<Utc>,
+    /// Its last heartbeat.
+    pub heartbeat_at: DateTime<Utc>,
+}
+
+/// A persistent home for jobs, their runs and the daemons sharing them. Implementations order
+/// jobs as the HTTP contract lists them: by next fire instant, ties by id, paused jobs (no
+/// next fire time) last by id.
+///
+/// Several daemons may share one store (MySQL, PostgreSQL): [`JobStore::claim_due_jobs`] is
+/// the only place fire times are taken, and it takes each (job, fire time) once — due rows
+/// are locked (`FOR UPDATE SKIP LOCKED`) and every run record is inserted under
+/// `UNIQUE(job_id, scheduled_run_time)` in the same transaction as the job's advance.
 #[async_trait]
 pub trait JobStore: Send + Sync + std::fmt::Debug {
     /// One job, or `None`.
@@ -54,28 +92,29 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
     /// Every readable job, in the contract's order. A row that cannot be decoded is logged and
     /// kept in the database, never deleted.
     async fn get_all_jobs(&self) -> Result<Vec<Job>, StoreError>;
-    /// Jobs whose next fire time is at or before `now`, earliest first.
-    async fn get_due_jobs(&self, now: DateTime<Utc>) -> Result<Vec<Job>, StoreError>;
     /// The earliest next fire time of any job.
     async fn get_next_run_time(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
-    /// Inserts a job; `Conflict` if the id is taken.
+    /// Inserts a job (at version 0); `Conflict` if the id is taken.
     async fn add_job(&self, job: &Job) -> Result<(), StoreError>;
-    /// Overwrites a job; `NotFound` if it is gone.
+    /// Overwrites a job if its stored `version` still equals `job.version` (and bumps it);
+    /// `NotFound` if it is gone, `Stale` if another writer got there first.
     async fn update_job(&self, job: &Job) -> Result<(), StoreError>;
-    /// Inserts or overwrites a job.
+    /// Inserts or overwrites a job, whatever its version.
     async fn replace_job(&self, job: &Job) -> Result<(), StoreError>;
     /// Deletes a job; `NotFound` if it is gone.
     async fn remove_job(&self, id: &str) -> Result<(), StoreError>;
-    /// Records one due-jobs step for a job atomically: its new state (`Some`) or its
-    /// removal (`None`), and the run records of the fire times handled. Answers false, and
-    /// changes nothing, when a record for one of those fire times exists already (the
-    /// `UNIQUE(job_id, scheduled_run_time)` guarantee: each fire time runs once).
-    async fn advance_job(
+    /// Claims up to `limit` jobs due by `now` (earliest first), asks `decide` what to do with
+    /// each, and records every decision atomically with the claim: the job's advance or
+    /// removal and its run records. A job whose run record for a fire time exists already
+    /// (another daemon took it) is left alone. Answers the jobs as claimed, with the
+    /// decisions committed. A due row that cannot be decoded is parked (its next fire time
+    /// cleared, its state kept) so it cannot spin the scheduler.
+    async fn claim_due_jobs(
         &self,
-        job_id: &str,
-        next: Option<&Job>,
-        runs: &[RunRecord],
-    ) -> Result<bool, StoreError>;
+        now: DateTime<Utc>,
+        limit: usize,
+        decide: Decide<'_>,
+    ) -> Result<Vec<(Job, Claim)>, StoreError>;
     /// Inserts a run record.
     async fn insert_run(&self, run: &RunRecord) -> Result<(), StoreError>;
     /// Overwrites a run record (its status, times, output).
@@ -90,11 +129,13 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
         limit: u32,
         before: Option<&str>,
     ) -> Result<Vec<RunRecord>, StoreError>;
-    /// Marks every run still `running` on `node` as `interrupted` with `reason` (a daemon
-    /// that crashed left them so); answers how many.
-    async fn interrupt_runs(
+    /// Marks `interrupted` (with `reason`, finished at `at`) every `running` run whose owner
+    /// is not `me` and has no heartbeat since `alive_since`: its daemon died. Answers how
+    /// many.
+    async fn interrupt_orphaned_runs(
         &self,
-        node: &str,
+        me: &str,
+        alive_since: DateTime<Utc>,
         reason: &str,
         at: DateTime<Utc>,
     ) -> Result<u64, StoreError>;
@@ -105,6 +146,15 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
         older_than: DateTime<Utc>,
         keep_per_job: u32,
     ) -> Result<u64, StoreError>;
+    /// Writes this daemon's heartbeat row (insert or update).
+    async fn heartbeat(&self, node: &NodeRecord) -> Result<(), StoreError>;
+    /// Every daemon that has a heartbeat row, most recent heartbeat first.
+    async fn get_nodes(&self) -> Result<Vec<NodeRecord>, StoreError>;
+    /// Deletes a daemon's heartbeat row (clean shutdown), and rows silent since `before`.
+    async fn remove_nodes(&self, id: &str, before: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Whether several daemons may share this store (MySQL, PostgreSQL). A store only one
+    /// daemon may use (SQLite, Redis) locks itself to one daemon at open.
+    fn shared(&self) -> bool;
     /// Closes connections (at shutdown).
     async fn close(&self);
 }
@@ -150,6 +200,7 @@ pub(crate) struct RunRow {
     pub stderr_truncated: bool,
     pub cause: String,
     pub node: String,
+    pub owner: String,
 }
 
 impl RunRow {
@@ -181,6 +232,7 @@ impl RunRow {
             stdout_truncated: self.stdout_truncated,
             stderr_truncated: self.stderr_truncated,
             node: self.node,
+            owner: self.owner,
         })
     }
 }

@@ -1,32 +1,43 @@
-//! The embedded default store: one SQLite file, WAL mode, a busy timeout.
+//! The embedded default store: one SQLite file, WAL mode, a busy timeout. One daemon per
+//! file: SQLite has no row locks to share due jobs with, so [`SqliteStore::open`] takes an
+//! exclusive lock on `<file>.lock` and a second daemon refuses to start.
 
+use std::fs::File;
 use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::anyhow;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use nix::fcntl::{Flock, FlockArg};
+use sqlx::sqlite::{
+    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
 use super::{
-    JobStore, RunRow, StoreError, from_micros, scheduled_micros, scheduled_text, to_micros,
+    Claim, Decide, JobStore, NodeRecord, RunRow, StoreError, from_micros, scheduled_micros,
+    scheduled_text, to_micros,
 };
 use crate::job::{Job, RunRecord, RunStatus};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// Jobs in a SQLite file.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The single-daemon lock, held until [`JobStore::close`] (or drop).
+    /// std Mutex: taken once, at close.
+    lock: std::sync::Mutex<Option<Flock<File>>>,
 }
 
 impl SqliteStore {
     /// Opens (creating if missing) and migrates the database at `url` (`sqlite://path`).
     ///
     /// # Errors
-    /// The file cannot be opened or migrated.
+    /// The file cannot be opened or migrated, or another daemon holds it.
     pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| StoreError::Backend(anyhow!("bad SQLite URL {url:?}: {e}")))?
@@ -34,35 +45,62 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5));
+        let lock = match options.get_filename().to_str() {
+            Some(":memory:") | Some("") | None => None,
+            Some(path) => Some(lock_file(path)?),
+        };
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
+            .acquire_timeout(Duration::from_secs(5))
             .connect_with(options)
             .await?;
         MIGRATOR
             .run(&pool)
             .await
             .map_err(|e| StoreError::Backend(anyhow!("migrating {url}: {e}")))?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore {
+            pool,
+            lock: std::sync::Mutex::new(lock),
+        })
     }
+}
 
-    /// Decodes rows, logging (and skipping) the ones that cannot be read; returns the ids of
-    /// those so the caller can take them out of the due set without deleting them.
-    fn decode(rows: Vec<sqlx::sqlite::SqliteRow>) -> (Vec<Job>, Vec<String>) {
-        let mut jobs = Vec::with_capacity(rows.len());
-        let mut broken = Vec::new();
-        for row in rows {
-            let id: String = row.get("id");
-            let state: String = row.get("job_state");
-            match Job::from_state(&state) {
-                Ok(job) => jobs.push(job),
-                Err(error) => {
-                    tracing::error!(job_id = %id, "Unable to restore job {id}: {error}; the row is kept");
-                    broken.push(id);
-                }
+/// Takes the exclusive lock that keeps a second daemon off this database file.
+fn lock_file(db: &str) -> Result<Flock<File>, StoreError> {
+    let path = format!("{db}.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| StoreError::Backend(anyhow!("cannot open the lock file {path}: {e}")))?;
+    Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|_| {
+        StoreError::Backend(anyhow!(
+            "another tickd is already using {db} (it holds {path}); a SQLite store serves one \
+             daemon — stop the other one, or share a MySQL or PostgreSQL store between daemons"
+        ))
+    })
+}
+
+/// Decodes job rows, logging (and skipping) the unreadable ones; answers their ids too.
+fn decode_jobs(rows: Vec<SqliteRow>) -> (Vec<Job>, Vec<String>) {
+    let mut jobs = Vec::with_capacity(rows.len());
+    let mut broken = Vec::new();
+    for row in rows {
+        let id: String = row.get("id");
+        let state: String = row.get("job_state");
+        match Job::from_state(&state) {
+            Ok(mut job) => {
+                job.version = row.get("version");
+                jobs.push(job);
+            }
+            Err(error) => {
+                tracing::error!(job_id = %id, "Unable to restore job {id}: {error}; the row is kept");
+                broken.push(id);
             }
         }
-        (jobs, broken)
     }
+    (jobs, broken)
 }
 
 fn next_micros(job: &Job) -> Option<i64> {
@@ -73,44 +111,67 @@ fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
+/// Records one claim inside the transaction; false when a run record exists already.
+async fn record_claim(
+    tx: &mut Transaction<'_, Sqlite>,
+    job: &Job,
+    claim: &Claim,
+) -> Result<bool, StoreError> {
+    sqlx::query("SAVEPOINT claim").execute(&mut **tx).await?;
+    for run in &claim.runs {
+        match bind_run(sqlx::query(INSERT_RUN), run)
+            .execute(&mut **tx)
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => {
+                sqlx::query("ROLLBACK TO claim").execute(&mut **tx).await?;
+                return Ok(false);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    match &claim.next {
+        Some(next) => {
+            sqlx::query(
+                "UPDATE tickd_jobs SET next_run_time = ?, job_state = ?, version = version + 1 \
+                 WHERE id = ?",
+            )
+            .bind(next_micros(next))
+            .bind(next.to_state())
+            .bind(&job.id)
+            .execute(&mut **tx)
+            .await?;
+        }
+        None => {
+            sqlx::query("DELETE FROM tickd_jobs WHERE id = ?")
+                .bind(&job.id)
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    sqlx::query("RELEASE claim").execute(&mut **tx).await?;
+    Ok(true)
+}
+
 #[async_trait]
 impl JobStore for SqliteStore {
     async fn lookup_job(&self, id: &str) -> Result<Option<Job>, StoreError> {
-        let row = sqlx::query("SELECT id, job_state FROM tickd_jobs WHERE id = ?")
+        let row = sqlx::query("SELECT id, job_state, version FROM tickd_jobs WHERE id = ?")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.and_then(|row| Self::decode(vec![row]).0.pop()))
+        Ok(row.and_then(|row| decode_jobs(vec![row]).0.pop()))
     }
 
     async fn get_all_jobs(&self) -> Result<Vec<Job>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, job_state FROM tickd_jobs \
+            "SELECT id, job_state, version FROM tickd_jobs \
              ORDER BY next_run_time IS NULL, next_run_time, id",
         )
         .fetch_all(&self.pool)
         .await?;
-        Ok(Self::decode(rows).0)
-    }
-
-    async fn get_due_jobs(&self, now: DateTime<Utc>) -> Result<Vec<Job>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, job_state FROM tickd_jobs \
-             WHERE next_run_time <= ? ORDER BY next_run_time, id",
-        )
-        .bind(to_micros(now))
-        .fetch_all(&self.pool)
-        .await?;
-        let (jobs, broken) = Self::decode(rows);
-        // An unreadable due row would be due forever and spin the scheduler: park it (keep
-        // its state, clear its index entry) so a person can look at it.
-        for id in broken {
-            sqlx::query("UPDATE tickd_jobs SET next_run_time = NULL WHERE id = ?")
-                .bind(&id)
-                .execute(&self.pool)
-                .await?;
-        }
-        Ok(jobs)
+        Ok(decode_jobs(rows).0)
     }
 
     async fn get_next_run_time(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
@@ -121,41 +182,49 @@ impl JobStore for SqliteStore {
     }
 
     async fn add_job(&self, job: &Job) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO tickd_jobs (id, next_run_time, job_state) VALUES (?, ?, ?)")
-            .bind(&job.id)
-            .bind(next_micros(job))
-            .bind(job.to_state())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    StoreError::Conflict(job.id.clone())
-                } else {
-                    e.into()
-                }
-            })?;
+        sqlx::query(
+            "INSERT INTO tickd_jobs (id, next_run_time, job_state, version) VALUES (?, ?, ?, 0)",
+        )
+        .bind(&job.id)
+        .bind(next_micros(job))
+        .bind(job.to_state())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Conflict(job.id.clone())
+            } else {
+                e.into()
+            }
+        })?;
         Ok(())
     }
 
     async fn update_job(&self, job: &Job) -> Result<(), StoreError> {
-        let done =
-            sqlx::query("UPDATE tickd_jobs SET next_run_time = ?, job_state = ? WHERE id = ?")
-                .bind(next_micros(job))
-                .bind(job.to_state())
-                .bind(&job.id)
-                .execute(&self.pool)
-                .await?;
+        let done = sqlx::query(
+            "UPDATE tickd_jobs SET next_run_time = ?, job_state = ?, version = version + 1 \
+             WHERE id = ? AND version = ?",
+        )
+        .bind(next_micros(job))
+        .bind(job.to_state())
+        .bind(&job.id)
+        .bind(job.version)
+        .execute(&self.pool)
+        .await?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(job.id.clone()));
+            return Err(match self.lookup_job(&job.id).await? {
+                Some(_) => StoreError::Stale(job.id.clone()),
+                None => StoreError::NotFound(job.id.clone()),
+            });
         }
         Ok(())
     }
 
     async fn replace_job(&self, job: &Job) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO tickd_jobs (id, next_run_time, job_state) VALUES (?, ?, ?) \
+            "INSERT INTO tickd_jobs (id, next_run_time, job_state, version) VALUES (?, ?, ?, 0) \
              ON CONFLICT (id) DO UPDATE SET next_run_time = excluded.next_run_time, \
-             job_state = excluded.job_state",
+             job_state = excluded.job_state, version = tickd_jobs.version + 1",
         )
         .bind(&job.id)
         .bind(next_micros(job))
@@ -176,41 +245,38 @@ impl JobStore for SqliteStore {
         Ok(())
     }
 
-    async fn advance_job(
+    async fn claim_due_jobs(
         &self,
-        job_id: &str,
-        next: Option<&Job>,
-        runs: &[RunRecord],
-    ) -> Result<bool, StoreError> {
+        now: DateTime<Utc>,
+        limit: usize,
+        decide: Decide<'_>,
+    ) -> Result<Vec<(Job, Claim)>, StoreError> {
+        // BEGIN IMMEDIATE takes the write lock up front: the claim is the only writer.
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        for run in runs {
-            match bind_run(sqlx::query(INSERT_RUN), run)
+        let rows = sqlx::query(
+            "SELECT id, job_state, version FROM tickd_jobs WHERE next_run_time <= ? \
+             ORDER BY next_run_time, id LIMIT ?",
+        )
+        .bind(to_micros(now))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&mut *tx)
+        .await?;
+        let (jobs, broken) = decode_jobs(rows);
+        for id in broken {
+            sqlx::query("UPDATE tickd_jobs SET next_run_time = NULL WHERE id = ?")
+                .bind(&id)
                 .execute(&mut *tx)
-                .await
-            {
-                Ok(_) => {}
-                Err(e) if is_unique_violation(&e) => return Ok(false),
-                Err(e) => return Err(e.into()),
-            }
+                .await?;
         }
-        match next {
-            Some(job) => {
-                sqlx::query("UPDATE tickd_jobs SET next_run_time = ?, job_state = ? WHERE id = ?")
-                    .bind(next_micros(job))
-                    .bind(job.to_state())
-                    .bind(job_id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            None => {
-                sqlx::query("DELETE FROM tickd_jobs WHERE id = ?")
-                    .bind(job_id)
-                    .execute(&mut *tx)
-                    .await?;
+        let mut claimed = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let claim = decide(&job);
+            if record_claim(&mut tx, &job, &claim).await? {
+                claimed.push((job, claim));
             }
         }
         tx.commit().await?;
-        Ok(true)
+        Ok(claimed)
     }
 
     async fn insert_run(&self, run: &RunRecord) -> Result<(), StoreError> {
@@ -273,21 +339,24 @@ impl JobStore for SqliteStore {
         rows.into_iter().map(RunRow::into_record).collect()
     }
 
-    async fn interrupt_runs(
+    async fn interrupt_orphaned_runs(
         &self,
-        node: &str,
+        me: &str,
+        alive_since: DateTime<Utc>,
         reason: &str,
         at: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
         let done = sqlx::query(
             "UPDATE tickd_runs SET status = ?, reason = ?, finished_micros = ? \
-             WHERE status = ? AND node = ?",
+             WHERE status = ? AND owner != ? AND owner NOT IN \
+             (SELECT id FROM tickd_nodes WHERE heartbeat_micros >= ?)",
         )
         .bind(RunStatus::Interrupted.as_str())
         .bind(reason)
         .bind(to_micros(at))
         .bind(RunStatus::Running.as_str())
-        .bind(node)
+        .bind(me)
+        .bind(to_micros(alive_since))
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected())
@@ -315,8 +384,60 @@ impl JobStore for SqliteStore {
         Ok(old.rows_affected() + extra.rows_affected())
     }
 
+    async fn heartbeat(&self, node: &NodeRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO tickd_nodes (id, host, pid, started_micros, heartbeat_micros) \
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET \
+             heartbeat_micros = excluded.heartbeat_micros",
+        )
+        .bind(&node.id)
+        .bind(&node.host)
+        .bind(i64::from(node.pid))
+        .bind(to_micros(node.started_at))
+        .bind(to_micros(node.heartbeat_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_nodes(&self) -> Result<Vec<NodeRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, host, pid, started_micros, heartbeat_micros FROM tickd_nodes \
+             ORDER BY heartbeat_micros DESC, id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|row| {
+                Some(NodeRecord {
+                    id: row.get("id"),
+                    host: row.get("host"),
+                    pid: u32::try_from(row.get::<i64, _>("pid")).ok()?,
+                    started_at: from_micros(row.get("started_micros"))?,
+                    heartbeat_at: from_micros(row.get("heartbeat_micros"))?,
+                })
+            })
+            .collect())
+    }
+
+    async fn remove_nodes(&self, id: &str, before: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM tickd_nodes WHERE id = ? OR heartbeat_micros < ?")
+            .bind(id)
+            .bind(to_micros(before))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    fn shared(&self) -> bool {
+        false
+    }
+
     async fn close(&self) {
         self.pool.close().await;
+        // Dropping the flock releases it: another daemon may open the file now.
+        drop(self.lock.lock().unwrap_or_else(|e| e.into_inner()).take());
     }
 }
 
@@ -324,20 +445,21 @@ impl JobStore for SqliteStore {
 macro_rules! run_columns {
     () => {
         "id, job_id, scheduled_run_time, created_micros, started_micros, finished_micros, \
-         status, reason, exit_code, stdout, stderr, stdout_truncated, stderr_truncated, cause, node"
+         status, reason, exit_code, stdout, stderr, stdout_truncated, stderr_truncated, cause, \
+         node, owner"
     };
 }
 use run_columns;
 
 const INSERT_RUN: &str = "INSERT INTO tickd_runs (id, job_id, scheduled_micros, \
     scheduled_run_time, created_micros, started_micros, finished_micros, status, reason, \
-    exit_code, stdout, stderr, stdout_truncated, stderr_truncated, cause, node) \
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    exit_code, stdout, stderr, stdout_truncated, stderr_truncated, cause, node, owner) \
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
 fn bind_run<'q>(
-    query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
+    query: sqlx::query::Query<'q, Sqlite, SqliteArguments>,
     run: &'q RunRecord,
-) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
+) -> sqlx::query::Query<'q, Sqlite, SqliteArguments> {
     query
         .bind(&run.id)
         .bind(&run.job_id)
@@ -355,4 +477,5 @@ fn bind_run<'q>(
         .bind(run.stderr_truncated)
         .bind(run.cause.as_str())
         .bind(&run.node)
+        .bind(&run.owner)
 }

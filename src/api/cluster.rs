@@ -1,0 +1,28 @@
+//! `GET P/cluster` (extension, CONTRACT §6): the daemons sharing the store.
+
+use axum::extract::State;
+use serde_json::{Value, json};
+
+use super::error::ApiError;
+use super::state::ApiState;
+use super::wire::JsonBody;
+use crate::trigger::isoformat;
+
+/// The daemons with their last heartbeat, most recent first.
+pub(crate) async fn get_cluster(State(state): State<ApiState>) -> Result<JsonBody, ApiError> {
+    let nodes = state.scheduler.nodes().await?;
+    Ok(JsonBody(Value::Array(
+        nodes
+            .iter()
+            .map(|node| {
+                json!({
+                    "id": node.id,
+                    "host": node.host,
+                    "pid": node.pid,
+                    "started_at": isoformat(&node.started_at.fixed_offset()),
+                    "last_heartbeat": isoformat(&node.heartbeat_at.fixed_offset()),
+                })
+            })
+            .collect(),
+    )))
+}

@@ -1,0 +1,107 @@
+//! Run history behind the API: one run, a job's runs, cancelling a run, and retention.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::broadcast;
+
+use super::{Scheduler, SchedulerError, SchedulerEvent};
+use crate::job::{RunRecord, RunStatus};
+
+impl Scheduler {
+    /// One run record.
+    ///
+    /// # Errors
+    /// `RunNotFound`; store failures.
+    pub async fn get_run(&self, run_id: &str) -> Result<RunRecord, SchedulerError> {
+        self.inner
+            .store
+            .get_run(run_id)
+            .await?
+            .ok_or_else(|| SchedulerError::RunNotFound(run_id.to_owned()))
+    }
+
+    /// A job's runs, newest first: at most `limit`, older than run `before` when given. The
+    /// runs of a deleted job stay readable until retention removes them.
+    ///
+    /// # Errors
+    /// `JobNotFound` when the job is unknown and has no runs; store failures.
+    pub async fn get_runs(
+        &self,
+        job_id: &str,
+        limit: u32,
+        before: Option<&str>,
+    ) -> Result<Vec<RunRecord>, SchedulerError> {
+        let runs = self.inner.store.get_runs(job_id, limit, before).await?;
+        if runs.is_empty()
+            && before.is_none()
+            && self.inner.store.lookup_job(job_id).await?.is_none()
+        {
+            return Err(SchedulerError::JobNotFound(job_id.to_owned()));
+        }
+        Ok(runs)
+    }
+
+    /// Cancels a running script (SIGTERM to its process group, SIGKILL after the kill grace)
+    /// and answers its record once it has ended (`cancelled`).
+    ///
+    /// # Errors
+    /// `RunNotFound`; `Busy` when the run is not running.
+    pub async fn cancel_run(&self, run_id: &str) -> Result<RunRecord, SchedulerError> {
+        let mut events = self.subscribe();
+        let handle = self
+            .inner
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(run_id)
+            .cloned();
+        let Some(handle) = handle else {
+            let run = self.get_run(run_id).await?;
+            return Err(SchedulerError::Busy(format!(
+                "Run {run_id} is not running (it is {})",
+                run.status.as_str()
+            )));
+        };
+        handle.stop(RunStatus::Cancelled);
+        loop {
+            match events.recv().await {
+                Ok(SchedulerEvent::RunFinished { run, .. }) if run.id == run_id => return Ok(run),
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return self.get_run(run_id).await,
+            }
+        }
+    }
+
+    /// Deletes run records past the retention limits (`[history]`), as of `now`.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn prune_runs(&self, now: DateTime<Utc>) -> Result<u64, SchedulerError> {
+        let history = self.inner.settings.history;
+        let max_age = chrono::Duration::from_std(history.max_age).unwrap_or(chrono::Duration::MAX);
+        let cutoff = now
+            .checked_sub_signed(max_age)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let count = self
+            .inner
+            .store
+            .prune_runs(cutoff, history.max_runs_per_job)
+            .await?;
+        if count > 0 {
+            tracing::info!("Retention removed {count} run record(s)");
+        }
+        Ok(count)
+    }
+
+    /// Starts the retention sweep: every `every`, until the scheduler is closed (the app
+    /// also sweeps once at boot).
+    pub fn spawn_retention(&self, every: Duration) {
+        self.spawn_periodic(every, |scheduler| async move {
+            let now = scheduler.inner.clock.now();
+            if let Err(error) = scheduler.prune_runs(now).await {
+                tracing::error!("Run retention sweep failed: {error:#}");
+            }
+        });
+    }
+}

@@ -1,0 +1,229 @@
+//! Job operations behind the API (APScheduler's `add_job`, `modify_job`, `pause_job`, ...):
+//! each validates first and writes once, so a refused request changes nothing.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::{RunState, Scheduler, SchedulerError, SchedulerEvent, runner};
+use crate::job::{Job, JobChanges, JobSpec, NextRunTime, RunRecord};
+use crate::store::StoreError;
+
+/// How often a write is retried when another daemon changed the job in between.
+const MAX_WRITE_ATTEMPTS: u32 = 5;
+
+impl Scheduler {
+    /// Validates a `POST P/jobs` body and adds the job. A failed add leaves nothing behind.
+    /// While the scheduler is stopped the job is stored as pending (APScheduler's pending
+    /// jobs, but persisted): its first fire time is computed at `start`.
+    ///
+    /// # Errors
+    /// `Invalid` with the reference's text; `ConflictingId` unless `replace_existing`.
+    pub async fn add_job(&self, body: Value) -> Result<Job, SchedulerError> {
+        let now = self.inner.clock.now();
+        let spec = JobSpec::parse(
+            &body,
+            &self.inner.settings.job_defaults,
+            self.timezone(),
+            now,
+        )?;
+        self.inner.executor.check(&spec.job.func, &spec.job.args)?;
+        let _jobs = self.inner.jobs_lock.lock().await;
+        let replace_existing = spec.replace_existing;
+        let job = self.place(spec, now);
+        if replace_existing {
+            self.inner.store.replace_job(&job).await?;
+        } else {
+            self.inner.store.add_job(&job).await?;
+        }
+        self.added(&job);
+        Ok(job)
+    }
+
+    /// Adds a `[[jobs]]` entry from the config at start-up: replaced when it says
+    /// `replace_existing`, otherwise added only if no job has its id (a restart keeps the
+    /// stored job and its schedule).
+    ///
+    /// # Errors
+    /// As [`Scheduler::add_job`].
+    pub async fn add_config_job(&self, body: Value) -> Result<(), SchedulerError> {
+        match self.add_job(body).await {
+            Err(SchedulerError::ConflictingId(id)) => {
+                tracing::info!("Job {id} from the config is already stored; keeping it");
+                Ok(())
+            }
+            other => other.map(|_| ()),
+        }
+    }
+
+    /// The job a spec describes, with its first `next_run_time` (none yet while stopped).
+    fn place(&self, spec: JobSpec, now: DateTime<Utc>) -> Job {
+        let mut job = spec.job;
+        if self.state() == RunState::Stopped {
+            job.pending = true;
+            job.next_run_time = match spec.next_run_time {
+                NextRunTime::At(time) => Some(time),
+                _ => None,
+            };
+        } else {
+            job.next_run_time = match spec.next_run_time {
+                NextRunTime::Compute => job.trigger.next_fire_time(None, now),
+                NextRunTime::Paused => None,
+                NextRunTime::At(time) => Some(time),
+            };
+        }
+        job
+    }
+
+    fn added(&self, job: &Job) {
+        tracing::info!("Added job \"{}\" to job store \"default\"", job.name);
+        self.emit(SchedulerEvent::JobAdded {
+            job_id: job.id.clone(),
+        });
+        self.inner.wakeup.notify_one();
+    }
+
+    /// Looks a job up as the API may see it: while stopped only pending jobs are visible, as
+    /// in APScheduler (whose stores are not open then).
+    async fn visible_job(&self, id: &str) -> Result<Job, SchedulerError> {
+        match self.inner.store.lookup_job(id).await? {
+            Some(job) if job.pending || self.state() != RunState::Stopped => Ok(job),
+            _ => Err(SchedulerError::JobNotFound(id.to_owned())),
+        }
+    }
+
+    /// One job.
+    ///
+    /// # Errors
+    /// `JobNotFound`; store failures.
+    pub async fn get_job(&self, id: &str) -> Result<Job, SchedulerError> {
+        self.visible_job(id).await
+    }
+
+    /// Every job, in the contract's order (by next fire instant, ties by id, paused last).
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn get_jobs(&self) -> Result<Vec<Job>, SchedulerError> {
+        let mut jobs = self.inner.store.get_all_jobs().await?;
+        if self.state() == RunState::Stopped {
+            jobs.retain(|job| job.pending);
+        }
+        Ok(jobs)
+    }
+
+    /// Validates a `PATCH P/jobs/<id>` body and applies it: all or nothing.
+    ///
+    /// # Errors
+    /// `Invalid`, `JobNotFound`; store failures.
+    pub async fn modify_job(&self, id: &str, body: Value) -> Result<Job, SchedulerError> {
+        let now = self.inner.clock.now();
+        let changes = JobChanges::parse(&body, self.timezone(), now)?;
+        let checks_script = changes.func.is_some() || changes.args.is_some();
+        let _jobs = self.inner.jobs_lock.lock().await;
+        let job = self
+            .write_back(id, |job| {
+                let job = changes.clone().apply(job, now);
+                if checks_script {
+                    self.inner.executor.check(&job.func, &job.args)?;
+                }
+                Ok(job)
+            })
+            .await?;
+        self.inner.wakeup.notify_one();
+        Ok(job)
+    }
+
+    /// Reads a visible job, changes it with `change` and writes it back; when another daemon
+    /// wrote the job in between (`Stale`), reads it again and re-applies the change.
+    async fn write_back(
+        &self,
+        id: &str,
+        change: impl Fn(&Job) -> Result<Job, SchedulerError>,
+    ) -> Result<Job, SchedulerError> {
+        let mut attempts = 0;
+        loop {
+            let job = change(&self.visible_job(id).await?)?;
+            match self.inner.store.update_job(&job).await {
+                Err(StoreError::Stale(_)) if attempts < MAX_WRITE_ATTEMPTS => attempts += 1,
+                done => return done.map(|()| job).map_err(SchedulerError::from),
+            }
+        }
+    }
+
+    /// Deletes a job. Its running scripts go on.
+    ///
+    /// # Errors
+    /// `JobNotFound`; store failures.
+    pub async fn remove_job(&self, id: &str) -> Result<(), SchedulerError> {
+        let _jobs = self.inner.jobs_lock.lock().await;
+        self.visible_job(id).await?;
+        self.inner.store.remove_job(id).await?;
+        self.removed(id);
+        Ok(())
+    }
+
+    pub(super) fn removed(&self, id: &str) {
+        tracing::info!("Removed job {id}");
+        self.emit(SchedulerEvent::JobRemoved {
+            job_id: id.to_owned(),
+        });
+    }
+
+    /// Pauses one job: `next_run_time` becomes null.
+    ///
+    /// # Errors
+    /// `JobNotFound`; store failures.
+    pub async fn pause_job(&self, id: &str) -> Result<Job, SchedulerError> {
+        let _jobs = self.inner.jobs_lock.lock().await;
+        self.write_back(id, |job| {
+            let mut job = job.clone();
+            job.next_run_time = None;
+            Ok(job)
+        })
+        .await
+    }
+
+    /// Resumes one job from now (an interval job keeps its `start_date` grid). A job whose
+    /// trigger has no future fire time is deleted and `None` is answered.
+    ///
+    /// # Errors
+    /// `JobNotFound`; store failures.
+    pub async fn resume_job(&self, id: &str) -> Result<Option<Job>, SchedulerError> {
+        let now = self.inner.clock.now();
+        let _jobs = self.inner.jobs_lock.lock().await;
+        let job = self.visible_job(id).await?;
+        if job.trigger.next_fire_time(None, now).is_none() {
+            self.inner.store.remove_job(id).await?;
+            self.removed(id);
+            return Ok(None);
+        }
+        let job = self
+            .write_back(id, |job| {
+                let mut job = job.clone();
+                job.next_run_time = job.trigger.next_fire_time(None, now);
+                Ok(job)
+            })
+            .await?;
+        self.inner.wakeup.notify_one();
+        Ok(Some(job))
+    }
+
+    /// Run-now: starts the script at once, outside the schedule (`next_run_time` unchanged,
+    /// misfire ignored), and answers once the process has started, with the job and the run
+    /// record as it stands then. Works on paused jobs and while the scheduler is stopped or
+    /// paused. With `wait`, answers when the run has ended, with the final record.
+    ///
+    /// # Errors
+    /// `JobNotFound`; `Busy` at `max_instances`; `Invalid` when the script cannot start.
+    pub async fn run_job(&self, id: &str, wait: bool) -> Result<(Job, RunRecord), SchedulerError> {
+        let job = self.visible_job(id).await?;
+        let (started, ended) = runner::run_now(self, &job).await?;
+        if !wait {
+            return Ok((job, started));
+        }
+        let run = ended
+            .await
+            .map_err(|e| SchedulerError::Internal(anyhow::anyhow!("run task failed: {e}")))?;
+        Ok((job, run))
+    }
+}
