@@ -342,3 +342,37 @@ async fn retention_keeps_the_newest_runs_per_job() {
     assert_eq!(runs, json!([]));
     app.stop().await;
 }
+
+/// End to end on the real clock: a job every second for a few seconds has exactly one record
+/// per fire time, none missing and none twice (whatever each record's status).
+#[tokio::test]
+async fn a_job_every_second_has_one_record_per_fire_time() {
+    let app = TestApp::spawn("").await;
+    let (status, body) = app
+        .post("/jobs", json!({"id": "tick", "func": "task:success", "args": ["test.py"], "trigger": "interval", "seconds": 1}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    app.post("/jobs/tick/pause", json!(null)).await;
+    let (_, runs) = app.get("/jobs/tick/runs?limit=500").await;
+    let mut scheduled: Vec<i64> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            chrono::DateTime::parse_from_rfc3339(r["scheduled_run_time"].as_str().unwrap())
+                .unwrap()
+                .timestamp_micros()
+        })
+        .collect();
+    scheduled.sort_unstable();
+    assert!(scheduled.len() >= 3, "{runs}");
+    for pair in scheduled.windows(2) {
+        assert_eq!(
+            pair[1] - pair[0],
+            1_000_000,
+            "a fire time missing or twice: {scheduled:?}"
+        );
+    }
+    app.stop().await;
+}

@@ -10,6 +10,9 @@ use super::{RunState, Scheduler, SchedulerError, SchedulerEvent, runner};
 use crate::job::{Job, RunCause, RunRecord, RunStatus};
 use crate::store::Claim;
 
+/// Fire times coalesced away that still get a `missed` record, per job and pass.
+const MAX_COALESCED_RECORDS: usize = 100;
+
 /// Due jobs claimed per store transaction: bounds a transaction when thousands are due at
 /// once, without a round trip per job.
 const BATCH: usize = 256;
@@ -75,7 +78,10 @@ fn decide(
             runs: Vec::new(),
         };
     };
+    let mut coalesced = Vec::new();
     if job.coalesce {
+        run_times.pop();
+        coalesced = run_times;
         run_times = vec![last];
     }
     let free = runner::reserve_instance(scheduler, job);
@@ -86,7 +92,30 @@ fn decide(
             .push(job.id.clone());
     }
     let settings = &scheduler.inner.settings;
-    let runs = run_times
+    let record = |scheduled, status, cause| {
+        RunRecord::new(
+            now,
+            &job.id,
+            Some(scheduled),
+            status,
+            cause,
+            &settings.node,
+            &scheduler.inner.node_id,
+        )
+    };
+    // Fire times folded into the last one still get a record: a run that did not happen is
+    // written down, never only logged (the newest ones, so a long downtime stays bounded).
+    let skip = coalesced.len().saturating_sub(MAX_COALESCED_RECORDS);
+    let mut runs: Vec<RunRecord> = coalesced[skip..]
+        .iter()
+        .map(|scheduled| {
+            let mut run = record(*scheduled, RunStatus::Missed, RunCause::Schedule);
+            run.finished_at = Some(now);
+            run.reason = Some(format!("coalesced into the run for {last}"));
+            run
+        })
+        .collect();
+    let due = run_times
         .iter()
         .map(|scheduled| {
             // A fire time that passed while the scheduler was not running is handled at
@@ -101,15 +130,7 @@ fn decide(
             } else {
                 RunStatus::Skipped
             };
-            let mut run = RunRecord::new(
-                now,
-                &job.id,
-                Some(*scheduled),
-                status,
-                cause,
-                &settings.node,
-                &scheduler.inner.node_id,
-            );
+            let mut run = record(*scheduled, status, cause);
             if !free {
                 run.finished_at = Some(now);
                 run.reason = Some(format!(
@@ -119,7 +140,8 @@ fn decide(
             }
             run
         })
-        .collect();
+        .collect::<Vec<_>>();
+    runs.extend(due);
     // The schedule advances at submission, whatever becomes of the run.
     let mut next = job.clone();
     next.next_run_time = job.trigger.next_fire_time(Some(last), now);
@@ -134,11 +156,24 @@ fn submit(scheduler: &Scheduler, job: Job, claim: Claim) {
     if claim.next.is_none() {
         scheduler.removed(&job.id);
     }
-    let Some(first) = claim.runs.first() else {
+    let (runs, folded): (Vec<RunRecord>, Vec<RunRecord>) = claim
+        .runs
+        .into_iter()
+        .partition(|run| run.status != RunStatus::Missed);
+    for run in folded {
+        scheduler.emit(SchedulerEvent::JobMissed {
+            job_id: job.id.clone(),
+            scheduled: run
+                .scheduled_run_time
+                .unwrap_or_else(|| run.created_at.fixed_offset()),
+            run_id: run.id,
+        });
+    }
+    let Some(first) = runs.first() else {
         return;
     };
     if first.status == RunStatus::Running {
-        for run in &claim.runs {
+        for run in &runs {
             scheduler.emit(SchedulerEvent::JobSubmitted {
                 job_id: job.id.clone(),
                 run_id: run.id.clone(),
@@ -147,7 +182,7 @@ fn submit(scheduler: &Scheduler, job: Job, claim: Claim) {
                     .unwrap_or_else(|| run.created_at.fixed_offset()),
             });
         }
-        tokio::spawn(runner::run_scheduled(scheduler.clone(), job, claim.runs));
+        tokio::spawn(runner::run_scheduled(scheduler.clone(), job, runs));
     } else {
         tracing::warn!(
             job_id = %job.id,
@@ -155,7 +190,7 @@ fn submit(scheduler: &Scheduler, job: Job, claim: Claim) {
             job.describe(),
             job.max_instances
         );
-        for run in claim.runs {
+        for run in runs {
             scheduler.emit(SchedulerEvent::JobMaxInstances {
                 job_id: job.id.clone(),
                 scheduled: run
