@@ -206,3 +206,74 @@ async fn jobs_and_their_next_run_time_survive_a_restart() {
     assert_eq!(after[0]["next_run_time"], "2031-05-02T03:00:00+02:00");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_undecodable_row_is_kept_and_the_others_still_answer() {
+    let dir = project_dir();
+    let clock = Arc::new(ManualClock::new(t0()));
+    let app = TestApp::spawn_in(dir.path(), &config(""), Some(clock.clone())).await;
+    let _ = start(&app).await;
+    app.post(
+        "/jobs",
+        json!({"id": "good", "func": "task:success", "args": ["test.py"], "trigger": "interval", "hours": 1}),
+    )
+    .await;
+    app.stop().await;
+    // A row a future (or broken) tickd wrote: due now, state unreadable.
+    let db = dir.path().join("tickd.db");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO tickd_jobs (id, next_run_time, job_state) VALUES ('bad', 0, '{\"version\": 99}')")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+
+    let app = TestApp::spawn_in(dir.path(), &config(""), Some(clock.clone())).await;
+    let _ = start(&app).await;
+    app.scheduler.tick(clock.now_utc()).await.unwrap();
+    let (status, jobs) = app.get("/jobs").await;
+    assert_eq!(status, StatusCode::OK);
+    let ids: Vec<&str> = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["good"]);
+    app.stop().await;
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let (state, next): (String, Option<i64>) =
+        sqlx::query_as("SELECT job_state, next_run_time FROM tickd_jobs WHERE id = 'bad'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(state, "{\"version\": 99}", "the row is kept as it was");
+    assert_eq!(next, None, "and parked, so it cannot spin the scheduler");
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn config_jobs_are_upserted_at_start() {
+    let dir = project_dir();
+    let jobs = "[[jobs]]\nid = \"job13\"\nfunc = \"task:success\"\nargs = [\"workspace/test.py\"]\ntrigger = \"interval\"\nseconds = 10\n\
+                [[jobs]]\nid = \"fresh\"\nfunc = \"task:success\"\nargs = [\"test.py\"]\ntrigger = \"interval\"\nminutes = 5\nreplace_existing = true\n";
+    let clock = Arc::new(ManualClock::new(t0()));
+    let app = TestApp::spawn_in(dir.path(), jobs, Some(clock.clone())).await;
+    let (_, job13) = app.get("/jobs/job13").await;
+    assert_eq!(job13["next_run_time"], "2031-05-01T12:00:10+00:00");
+    assert_eq!(app.get("/jobs/fresh").await.1["minutes"], 5);
+    app.stop().await;
+    // Restarted later: job13 (no replace_existing) keeps its stored schedule; `fresh` is
+    // rewritten from now.
+    clock.set(t0() + TimeDelta::seconds(3));
+    let app = TestApp::spawn_in(dir.path(), jobs, Some(clock.clone())).await;
+    let (_, job13) = app.get("/jobs/job13").await;
+    assert_eq!(job13["next_run_time"], "2031-05-01T12:00:10+00:00");
+    let (_, fresh) = app.get("/jobs/fresh").await;
+    assert_eq!(fresh["next_run_time"], "2031-05-01T12:05:03+00:00");
+    app.stop().await;
+}
