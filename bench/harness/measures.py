@@ -12,7 +12,7 @@ from .servers import KINDS, PREFIX
 FULL = {
     "api_duration": 30, "api_counts": (0, 1000, 10000),
     "bulk_n": 10000, "bulk_limit": 900,
-    "mem_counts": (10000, 100000), "populate_limit": 1800, "restart_limit": 300,
+    "mem_counts": (10000, 100000), "populate_limit": 2700, "restart_limit": 300,
     "soak_s": 600, "soak_jobs": 10, "soak_sample_s": 5, "soak_warmup_s": 60,
     "date_n": 200, "date_spread": 20,
     "burst_n": 1000, "burst_limit": 120,
@@ -105,6 +105,10 @@ def bulk(ctx, kind):
             ids = ("b%d" % i for i in range(total))
             result = load.create_jobs(srv.port, ids, clients, time_limit=p["bulk_limit"])
             ctx.raw_step(kind, "bulk.c%d" % clients, result)
+            if result["wall_s"] and result["client_cpu_s"] > 0.5 * result["wall_s"] * min(clients, os.cpu_count() or 1):
+                ctx.note("bulk %s, %d client(s): the clients used %.1f CPU-s in %.1f s; the figure "
+                         "may be limited by the client, not the server." % (
+                             kind, clients, result["client_cpu_s"], result["wall_s"]))
             how = "sequential" if clients == 1 else "%d concurrent clients" % clients
             label = "%s creates, %s: creates/s" % (n(total), how)
             command = ("bench/run --only bulk (%d keep-alive client%s, POST P/jobs, ids b0..b%d)"

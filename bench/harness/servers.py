@@ -110,8 +110,8 @@ class Server:
         client = httpc.Client(self.port, timeout=5.0)
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise ServerError("%s exited with %s during start-up; see %s/server.log"
-                                  % (self.kind, self.proc.returncode, self.dir))
+                raise ServerError("%s exited with %s during start-up (%s); see %s/server.log"
+                                  % (self.kind, self.proc.returncode, self.last_words(), self.dir))
             try:
                 status, _ = client.request("GET", PREFIX)
                 if status == 200:
@@ -121,6 +121,18 @@ class Server:
                 client.close()
             time.sleep(0.005)
         raise ServerError("%s did not answer GET %s within %.0f s" % (self.kind, PREFIX, timeout))
+
+    def last_words(self):
+        """The line of server.log that best says why the server stopped."""
+        try:
+            with open(os.path.join(self.dir, "server.log"), errors="replace") as fh:
+                lines = [line.strip() for line in fh if line.strip()]
+        except OSError:
+            return "no server.log"
+        for i, line in enumerate(lines):
+            if "panicked at" in line:
+                return (line + " " + (lines[i + 1] if i + 1 < len(lines) else ""))[:300]
+        return lines[-1][:300] if lines else "no output"
 
     def stop(self, timeout=30.0):
         """SIGTERM, then SIGKILL after `timeout`; also ends the scripts it started (its group)."""
