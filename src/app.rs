@@ -16,9 +16,12 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::executor::{Executor, ExecutorSettings};
 use crate::job::JobDefaults;
-use crate::scheduler::{Scheduler, SchedulerSettings};
+use crate::scheduler::{HistorySettings, Scheduler, SchedulerSettings};
 use crate::store;
 use crate::trigger;
+
+/// How often the run-history retention sweep runs.
+const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 
 /// Largest request body accepted (jobs are small; this bounds memory per request).
 const BODY_LIMIT: usize = 1024 * 1024;
@@ -53,6 +56,7 @@ impl App {
             .with_context(|| format!("opening the job store {}", config.store.url))?;
         let executor = Executor::new(executor_settings(&config)?)
             .map_err(|e| anyhow::anyhow!("[executor] {e}"))?;
+        let current_host = current_host();
         let scheduler = Scheduler::new(
             store,
             executor,
@@ -60,9 +64,16 @@ impl App {
             SchedulerSettings {
                 timezone,
                 job_defaults: job_defaults(&config),
+                node: current_host.clone(),
+                default_timeout: optional_seconds(config.executor.timeout, "[executor] timeout")?,
+                history: history(&config)?,
             },
         );
-        let current_host = current_host();
+        scheduler
+            .recover()
+            .await
+            .context("recovering interrupted runs")?;
+        scheduler.spawn_retention(RETENTION_EVERY);
         if host_allowed(&config.scheduler.allowed_hosts, &current_host) {
             scheduler.start().await.context("starting the scheduler")?;
         } else {
@@ -72,7 +83,11 @@ impl App {
         }
         for table in &config.jobs {
             let body = serde_json::to_value(table).context("reading a [[jobs]] entry")?;
-            let id = body.get("id").and_then(Value::as_str).unwrap_or("?").to_owned();
+            let id = body
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or("?")
+                .to_owned();
             scheduler
                 .add_config_job(body)
                 .await
@@ -213,6 +228,27 @@ fn executor_settings(config: &Config) -> anyhow::Result<ExecutorSettings> {
         max_workers: config.executor.max_workers,
         output_limit: config.executor.output_limit,
         kill_grace: seconds(config.executor.kill_grace, "kill_grace")?,
+    })
+}
+
+fn optional_seconds(value: Option<f64>, key: &str) -> anyhow::Result<Option<Duration>> {
+    value
+        .map(|secs| match Duration::try_from_secs_f64(secs) {
+            Ok(d) if !d.is_zero() => Ok(d),
+            _ => Err(anyhow::anyhow!(
+                "{key} must be a positive number of seconds"
+            )),
+        })
+        .transpose()
+}
+
+fn history(config: &Config) -> anyhow::Result<HistorySettings> {
+    let days = config.history.max_age_days;
+    let max_age = Duration::try_from_secs_f64(days * 86_400.0)
+        .map_err(|_| anyhow::anyhow!("[history] max_age_days must be a non-negative number"))?;
+    Ok(HistorySettings {
+        max_age,
+        max_runs_per_job: config.history.max_runs_per_job,
     })
 }
 

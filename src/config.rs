@@ -26,6 +26,8 @@ pub struct Config {
     pub executor: ExecutorConfig,
     /// Log file and level.
     pub logging: LoggingConfig,
+    /// How long run records are kept.
+    pub history: HistoryConfig,
     /// Jobs created at start-up (the Flask `JOBS` list); same keys as `POST P/jobs`.
     pub jobs: Vec<toml::Table>,
     /// The folder relative paths are read from (the config file's folder); not a key.
@@ -99,7 +101,10 @@ impl std::fmt::Debug for UserConfig {
         f.debug_struct("UserConfig")
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
-            .field("password_hash", &self.password_hash.as_ref().map(|_| "<redacted>"))
+            .field(
+                "password_hash",
+                &self.password_hash.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -179,6 +184,8 @@ pub struct ExecutorConfig {
     pub kill_grace: f64,
     /// Seconds running scripts get to finish when the daemon stops.
     pub shutdown_grace: f64,
+    /// Seconds a run may take when its job sets no `timeout` (none by default).
+    pub timeout: Option<f64>,
 }
 
 impl Default for ExecutorConfig {
@@ -191,6 +198,26 @@ impl Default for ExecutorConfig {
             output_limit: 64 * 1024,
             kill_grace: 5.0,
             shutdown_grace: 30.0,
+            timeout: None,
+        }
+    }
+}
+
+/// `[history]`: retention of run records.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HistoryConfig {
+    /// Finished runs older than this many days are deleted.
+    pub max_age_days: f64,
+    /// Finished runs of one job beyond the newest this many are deleted.
+    pub max_runs_per_job: u32,
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        HistoryConfig {
+            max_age_days: 30.0,
+            max_runs_per_job: 100,
         }
     }
 }
@@ -256,18 +283,17 @@ impl Config {
             }
         };
         let origin = path.display().to_string();
-        let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-            ConfigError::Invalid {
-                origin: origin.clone(),
-                message: e.to_string(),
-            }
-        })?;
+        let mut table: toml::Table =
+            text.parse()
+                .map_err(|e: toml::de::Error| ConfigError::Invalid {
+                    origin: origin.clone(),
+                    message: e.to_string(),
+                })?;
         apply_env_overrides(&mut table, env)?;
-        let mut config: Config =
-            Config::deserialize(table).map_err(|e| ConfigError::Invalid {
-                origin: format!("{origin} (with TICKD_* overrides)"),
-                message: e.to_string(),
-            })?;
+        let mut config: Config = Config::deserialize(table).map_err(|e| ConfigError::Invalid {
+            origin: format!("{origin} (with TICKD_* overrides)"),
+            message: e.to_string(),
+        })?;
         let folder = path.parent().unwrap_or(Path::new("."));
         let folder = if folder.as_os_str().is_empty() {
             Path::new(".")
@@ -371,7 +397,10 @@ mod tests {
     fn environment_overrides_the_file() {
         let config = load(
             "[server]\nport = 1\n",
-            &[("TICKD_SERVER__PORT", "8080"), ("TICKD_STORE__URL", "sqlite:///tmp/x.db")],
+            &[
+                ("TICKD_SERVER__PORT", "8080"),
+                ("TICKD_STORE__URL", "sqlite:///tmp/x.db"),
+            ],
         )
         .unwrap();
         assert_eq!(config.server.port, 8080);
@@ -390,7 +419,9 @@ mod tests {
 
     #[test]
     fn bad_values_are_named() {
-        let error = load("[server]\nport = \"high\"\n", &[]).unwrap_err().to_string();
+        let error = load("[server]\nport = \"high\"\n", &[])
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("port"), "{error}");
     }
 

@@ -44,7 +44,11 @@ async fn info_pause_resume_start() {
     assert_eq!(app.get("/jobs").await, (StatusCode::OK, json!([])));
     for path in ["/pause", "/pause", "/resume", "/resume"] {
         let (status, _, body) = app.call(Method::POST, path, None).await;
-        assert_eq!((status, body), (StatusCode::NO_CONTENT, Value::Null), "{path}");
+        assert_eq!(
+            (status, body),
+            (StatusCode::NO_CONTENT, Value::Null),
+            "{path}"
+        );
     }
     assert_eq!(app.get("").await.1["running"], json!(true));
     // DIFFERENCE: CONTRACT §2.1 (the reference answers 400 here too).
@@ -60,14 +64,26 @@ async fn add_interval_job_echoes_the_reference_shape() {
     let app = TestApp::spawn("").await;
     let before = Utc::now();
     let (status, body) = app
-        .post("/jobs", job("job1", json!({"trigger": "interval", "minutes": 10})))
+        .post(
+            "/jobs",
+            job("job1", json!({"trigger": "interval", "minutes": 10})),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(
         keys(&body),
         [
-            "args", "func", "id", "kwargs", "max_instances", "minutes", "misfire_grace_time",
-            "name", "next_run_time", "start_date", "trigger"
+            "args",
+            "func",
+            "id",
+            "kwargs",
+            "max_instances",
+            "minutes",
+            "misfire_grace_time",
+            "name",
+            "next_run_time",
+            "start_date",
+            "trigger"
         ]
     );
     assert_eq!(body["name"], "job1");
@@ -78,16 +94,26 @@ async fn add_interval_job_echoes_the_reference_shape() {
     assert!(next >= before + Duration::seconds(599) && next <= Utc::now() + Duration::seconds(601));
 
     assert_eq!(
-        app.post("/jobs", job("job1", json!({"trigger": "interval", "minutes": 10}))).await,
+        app.post(
+            "/jobs",
+            job("job1", json!({"trigger": "interval", "minutes": 10}))
+        )
+        .await,
         (StatusCode::CONFLICT, err("Job job1 already exists."))
     );
     let (status, body) = app
         .post(
             "/jobs",
-            job("job1", json!({"trigger": "interval", "minutes": 20, "replace_existing": true})),
+            job(
+                "job1",
+                json!({"trigger": "interval", "minutes": 20, "replace_existing": true}),
+            ),
         )
         .await;
-    assert_eq!((status, body["minutes"].clone()), (StatusCode::OK, json!(20)));
+    assert_eq!(
+        (status, body["minutes"].clone()),
+        (StatusCode::OK, json!(20))
+    );
     app.stop().await;
 }
 
@@ -95,13 +121,25 @@ async fn add_interval_job_echoes_the_reference_shape() {
 async fn add_date_cron_and_legacy_jobs() {
     let app = TestApp::spawn("").await;
     let (_, d2) = app
-        .post("/jobs", job("d2", json!({"trigger": "date", "run_date": "2030-01-02T03:04:05+05:30"})))
+        .post(
+            "/jobs",
+            job(
+                "d2",
+                json!({"trigger": "date", "run_date": "2030-01-02T03:04:05+05:30"}),
+            ),
+        )
         .await;
     assert_eq!(d2["run_date"], "2030-01-02T03:04:05+05:30");
     assert_eq!(d2["next_run_time"], "2030-01-02T03:04:05+05:30");
     assert!(d2.get("start_date").is_none());
     let (_, d3) = app
-        .post("/jobs", job("d3", json!({"trigger": "date", "run_date": "2030-01-02 03:04:05"})))
+        .post(
+            "/jobs",
+            job(
+                "d3",
+                json!({"trigger": "date", "run_date": "2030-01-02 03:04:05"}),
+            ),
+        )
         .await;
     assert_eq!(d3["run_date"], "2030-01-02T03:04:05+00:00");
 
@@ -112,21 +150,47 @@ async fn add_date_cron_and_legacy_jobs() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{c1}");
-    assert_eq!((c1["minute"].clone(), c1["hour"].clone()), (json!("*/5"), json!("8-18")));
-    for absent in ["second", "year", "month", "day", "week", "start_date", "end_date"] {
+    assert_eq!(
+        (c1["minute"].clone(), c1["hour"].clone()),
+        (json!("*/5"), json!("8-18"))
+    );
+    for absent in [
+        "second",
+        "year",
+        "month",
+        "day",
+        "week",
+        "start_date",
+        "end_date",
+    ] {
         assert!(c1.get(absent).is_none(), "{absent} in {c1}");
     }
     assert!(c1["next_run_time"].as_str().unwrap().contains(":00+00:00"));
 
     let (_, c2) = app
-        .post("/jobs", job("c2", json!({"trigger": "cron", "second": 30, "day_of_week": "MON"})))
+        .post(
+            "/jobs",
+            job(
+                "c2",
+                json!({"trigger": "cron", "second": 30, "day_of_week": "MON"}),
+            ),
+        )
         .await;
-    assert_eq!((c2["second"].clone(), c2["day_of_week"].clone()), (json!("30"), json!("mon")));
+    assert_eq!(
+        (c2["second"].clone(), c2["day_of_week"].clone()),
+        (json!("30"), json!("mon"))
+    );
 
     let (_, i90) = app
-        .post("/jobs", job("i90", json!({"trigger": "interval", "seconds": 90})))
+        .post(
+            "/jobs",
+            job("i90", json!({"trigger": "interval", "seconds": 90})),
+        )
         .await;
-    assert_eq!((i90["minutes"].clone(), i90["seconds"].clone()), (json!(1), json!(30)));
+    assert_eq!(
+        (i90["minutes"].clone(), i90["seconds"].clone()),
+        (json!(1), json!(30))
+    );
     assert!(i90.get("hours").is_none());
 
     let (_, iall) = app
@@ -144,16 +208,33 @@ async fn add_date_cron_and_legacy_jobs() {
     assert_eq!(iall["next_run_time"], iall["start_date"]);
     assert_eq!(iall["end_date"], "2031-01-01T00:00:00+02:00");
 
-    let (_, i0) = app.post("/jobs", job("i0", json!({"trigger": "interval"}))).await;
+    let (_, i0) = app
+        .post("/jobs", job("i0", json!({"trigger": "interval"})))
+        .await;
     assert_eq!(i0["seconds"], 1);
 
     let (_, legacy) = app
-        .post("/jobs", job("legacy", json!({"trigger": {"type": "cron", "minute": "*/5"}})))
+        .post(
+            "/jobs",
+            job(
+                "legacy",
+                json!({"trigger": {"type": "cron", "minute": "*/5"}}),
+            ),
+        )
         .await;
-    assert_eq!((legacy["trigger"].clone(), legacy["minute"].clone()), (json!("cron"), json!("*/5")));
+    assert_eq!(
+        (legacy["trigger"].clone(), legacy["minute"].clone()),
+        (json!("cron"), json!("*/5"))
+    );
 
     let (_, p0) = app
-        .post("/jobs", job("p0", json!({"trigger": "interval", "hours": 1, "next_run_time": null})))
+        .post(
+            "/jobs",
+            job(
+                "p0",
+                json!({"trigger": "interval", "hours": 1, "next_run_time": null}),
+            ),
+        )
         .await;
     assert_eq!(p0["next_run_time"], Value::Null);
 
@@ -169,7 +250,13 @@ async fn add_date_cron_and_legacy_jobs() {
         .await;
     assert_eq!(opts["name"], "My job");
     assert_eq!(opts["kwargs"], json!({"x": 42}));
-    assert_eq!((opts["misfire_grace_time"].clone(), opts["max_instances"].clone()), (json!(30), json!(3)));
+    assert_eq!(
+        (
+            opts["misfire_grace_time"].clone(),
+            opts["max_instances"].clone()
+        ),
+        (json!(30), json!(3))
+    );
     for absent in ["coalesce", "executor", "jobstore", "timezone"] {
         assert!(opts.get(absent).is_none());
     }
@@ -191,11 +278,23 @@ async fn add_date_cron_and_legacy_jobs() {
 async fn unicode_ids_and_bodies_without_content_type() {
     let app = TestApp::spawn("").await;
     let (status, body) = app
-        .post("/jobs", job("uni-任务", json!({"name": "名字", "trigger": "interval", "hours": 3})))
+        .post(
+            "/jobs",
+            job(
+                "uni-任务",
+                json!({"name": "名字", "trigger": "interval", "hours": 3}),
+            ),
+        )
         .await;
-    assert_eq!((status, body["id"].clone()), (StatusCode::OK, json!("uni-任务")));
+    assert_eq!(
+        (status, body["id"].clone()),
+        (StatusCode::OK, json!("uni-任务"))
+    );
     let (status, body) = app.get("/jobs/uni-%E4%BB%BB%E5%8A%A1").await;
-    assert_eq!((status, body["name"].clone()), (StatusCode::OK, json!("名字")));
+    assert_eq!(
+        (status, body["name"].clone()),
+        (StatusCode::OK, json!("名字"))
+    );
 
     let response = app
         .client
@@ -212,56 +311,146 @@ async fn unicode_ids_and_bodies_without_content_type() {
 async fn add_errors_are_400_with_the_reference_texts_and_leave_nothing() {
     let app = TestApp::spawn("").await;
     let cases = [
-        (json!({"func": "task:success", "trigger": "interval", "hours": 1}), "add_job() missing 1 required positional argument: 'id'"),
-        (job("bid", json!({"id": 5, "trigger": "interval", "hours": 1})), "id must be a nonempty string"),
-        (job("bf1", json!({"func": "tests.test_api.job1"})), "Invalid reference"),
-        (job("bt", json!({"trigger": "weekly"})), "No trigger by the name \"weekly\" was found"),
-        (job("bc", json!({"trigger": "cron", "minute": "61"})), "Error validating expression '61': the last value (61) is higher than the maximum value (59)"),
-        (job("bw", json!({"trigger": "cron", "day_of_week": "funday"})), "Invalid weekday name \"funday\""),
-        (job("bm", json!({"trigger": "interval", "hours": 1, "max_instances": 0})), "max_instances must be a positive integer"),
-        (job("bg", json!({"trigger": "interval", "hours": 1, "misfire_grace_time": -1})), "misfire_grace_time must be either None or a positive integer"),
-        (job("bn", json!({"trigger": "interval", "hours": 1, "next_run_time": "May 5 2030"})), "Invalid date string"),
+        (
+            json!({"func": "task:success", "trigger": "interval", "hours": 1}),
+            "add_job() missing 1 required positional argument: 'id'",
+        ),
+        (
+            job("bid", json!({"id": 5, "trigger": "interval", "hours": 1})),
+            "id must be a nonempty string",
+        ),
+        (
+            job("bf1", json!({"func": "tests.test_api.job1"})),
+            "Invalid reference",
+        ),
+        (
+            job("bt", json!({"trigger": "weekly"})),
+            "No trigger by the name \"weekly\" was found",
+        ),
+        (
+            job("bc", json!({"trigger": "cron", "minute": "61"})),
+            "Error validating expression '61': the last value (61) is higher than the maximum value (59)",
+        ),
+        (
+            job("bw", json!({"trigger": "cron", "day_of_week": "funday"})),
+            "Invalid weekday name \"funday\"",
+        ),
+        (
+            job(
+                "bm",
+                json!({"trigger": "interval", "hours": 1, "max_instances": 0}),
+            ),
+            "max_instances must be a positive integer",
+        ),
+        (
+            job(
+                "bg",
+                json!({"trigger": "interval", "hours": 1, "misfire_grace_time": -1}),
+            ),
+            "misfire_grace_time must be either None or a positive integer",
+        ),
+        (
+            job(
+                "bn",
+                json!({"trigger": "interval", "hours": 1, "next_run_time": "May 5 2030"}),
+            ),
+            "Invalid date string",
+        ),
     ];
     // DIFFERENCE: CONTRACT §2.1 — the reference answers these with 500.
     for (body, text) in cases {
-        assert_eq!(app.post("/jobs", body.clone()).await, (StatusCode::BAD_REQUEST, err(text)), "{body}");
+        assert_eq!(
+            app.post("/jobs", body.clone()).await,
+            (StatusCode::BAD_REQUEST, err(text)),
+            "{body}"
+        );
     }
-    let (status, body) = app.post("/jobs", job("bf2", json!({"func": "nosuchmod:job1"}))).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(body["error_message"].as_str().unwrap().starts_with("Error resolving reference nosuchmod:job1: "));
     let (status, body) = app
-        .post("/jobs", job("bx", json!({"trigger": "interval", "hours": 1, "foo": 1})))
+        .post("/jobs", job("bf2", json!({"func": "nosuchmod:job1"})))
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(body["error_message"].as_str().unwrap().contains("unexpected keyword argument 'foo'"));
-    let (status, body) = app.post("/jobs", job("bs", json!({"args": ["workspace/nope.py"]}))).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    let (status, body) = app.post("/jobs", job("be", json!({"args": ["../etc/passwd"]}))).await;
+    assert!(
+        body["error_message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Error resolving reference nosuchmod:job1: ")
+    );
+    let (status, body) = app
+        .post(
+            "/jobs",
+            job("bx", json!({"trigger": "interval", "hours": 1, "foo": 1})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error_message"]
+            .as_str()
+            .unwrap()
+            .contains("unexpected keyword argument 'foo'")
+    );
+    let (status, body) = app
+        .post("/jobs", job("bs", json!({"args": ["workspace/nope.py"]})))
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     let (status, body) = app
-        .post("/jobs", job("neg", json!({"trigger": "interval", "minutes": -5})))
+        .post("/jobs", job("be", json!({"args": ["../etc/passwd"]})))
         .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "DIFFERENCE: CONTRACT §2.4 {body}");
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = app
+        .post(
+            "/jobs",
+            job("neg", json!({"trigger": "interval", "minutes": -5})),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "DIFFERENCE: CONTRACT §2.4 {body}"
+    );
 
     // Bodies that are not job objects.
     let (status, body) = app.post("/jobs", json!([1, 2])).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(!body["error_message"].as_str().unwrap().is_empty());
-    let response = app.client.post(app.url("/jobs")).body("this is not json").send().await.unwrap();
+    let response = app
+        .client
+        .post(app.url("/jobs"))
+        .body("this is not json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let body: Value = response.json().await.unwrap();
-    assert!(body["error_message"].is_string(), "DIFFERENCE: CONTRACT §2.2");
+    assert!(
+        body["error_message"].is_string(),
+        "DIFFERENCE: CONTRACT §2.2"
+    );
 
-    assert_eq!(app.get("/jobs").await, (StatusCode::OK, json!([])), "failed adds leave nothing");
+    assert_eq!(
+        app.get("/jobs").await,
+        (StatusCode::OK, json!([])),
+        "failed adds leave nothing"
+    );
     app.stop().await;
 }
 
 #[tokio::test]
 async fn get_patch_pause_resume_run_delete() {
     let app = TestApp::spawn("").await;
-    let (_, created) = app.post("/jobs", job("job1", json!({"trigger": "interval", "minutes": 10}))).await;
-    assert_eq!(app.get("/jobs/job1").await, (StatusCode::OK, created.clone()));
-    assert_eq!(app.get("/jobs/nope").await, (StatusCode::NOT_FOUND, err("Job nope not found")));
+    let (_, created) = app
+        .post(
+            "/jobs",
+            job("job1", json!({"trigger": "interval", "minutes": 10})),
+        )
+        .await;
+    assert_eq!(
+        app.get("/jobs/job1").await,
+        (StatusCode::OK, created.clone())
+    );
+    assert_eq!(
+        app.get("/jobs/nope").await,
+        (StatusCode::NOT_FOUND, err("Job nope not found"))
+    );
     assert_eq!(app.get("/jobs/").await.0, StatusCode::NOT_FOUND);
     assert_eq!(app.get("/").await.0, StatusCode::NOT_FOUND);
     let (status, headers, body) = app.call(Method::PUT, "/jobs", None).await;
@@ -278,9 +467,14 @@ async fn get_patch_pause_resume_run_delete() {
     assert_eq!(body["next_run_time"], created["next_run_time"]);
     assert_eq!(body["trigger"], "interval");
 
-    let future = (Utc::now() + Duration::days(366)).format("%Y-%m-%d").to_string();
+    let future = (Utc::now() + Duration::days(366))
+        .format("%Y-%m-%d")
+        .to_string();
     let (status, body) = app
-        .patch("/jobs/job1", json!({"args": ["test.py"], "trigger": "cron", "minute": "*/1", "start_date": future}))
+        .patch(
+            "/jobs/job1",
+            json!({"args": ["test.py"], "trigger": "cron", "minute": "*/1", "start_date": future}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["start_date"], format!("{future}T00:00:00+00:00"));
@@ -290,31 +484,60 @@ async fn get_patch_pause_resume_run_delete() {
     // DIFFERENCE: CONTRACT §2.1 (500 in the reference) and §2.3 (atomic).
     let before = app.get("/jobs/job1").await.1;
     for (patch, text) in [
-        (json!({"hours": 2}), "The following are not modifiable attributes of Job: hours"),
-        (json!({"trigger": "invalid_trigger"}), "Trigger invalid_trigger is not supported."),
-        (json!({"trigger": "cron", "minute": 5, "foo": 1}), "The following are not modifiable attributes of Job: foo"),
+        (
+            json!({"hours": 2}),
+            "The following are not modifiable attributes of Job: hours",
+        ),
+        (
+            json!({"trigger": "invalid_trigger"}),
+            "Trigger invalid_trigger is not supported.",
+        ),
+        (
+            json!({"trigger": "cron", "minute": 5, "foo": 1}),
+            "The following are not modifiable attributes of Job: foo",
+        ),
     ] {
-        assert_eq!(app.patch("/jobs/job1", patch.clone()).await, (StatusCode::BAD_REQUEST, err(text)), "{patch}");
+        assert_eq!(
+            app.patch("/jobs/job1", patch.clone()).await,
+            (StatusCode::BAD_REQUEST, err(text)),
+            "{patch}"
+        );
     }
     let (status, body) = app.patch("/jobs/job1", json!({"id": "other"})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(body["error_message"].as_str().unwrap().contains("multiple values for argument 'id'"));
-    assert_eq!(app.get("/jobs/job1").await.1, before, "a refused PATCH changes nothing");
+    assert!(
+        body["error_message"]
+            .as_str()
+            .unwrap()
+            .contains("multiple values for argument 'id'")
+    );
+    assert_eq!(
+        app.get("/jobs/job1").await.1,
+        before,
+        "a refused PATCH changes nothing"
+    );
     assert_eq!(
         app.patch("/jobs/nope", json!({"name": "x"})).await,
         (StatusCode::NOT_FOUND, err("Job nope not found"))
     );
 
-    let (_, body) = app.patch("/jobs/job1", json!({"next_run_time": null})).await;
+    let (_, body) = app
+        .patch("/jobs/job1", json!({"next_run_time": null}))
+        .await;
     assert_eq!(body["next_run_time"], Value::Null);
-    let (_, body) = app.patch("/jobs/job1", json!({"trigger": "interval", "hours": 2})).await;
+    let (_, body) = app
+        .patch("/jobs/job1", json!({"trigger": "interval", "hours": 2}))
+        .await;
     assert!(!body["next_run_time"].is_null(), "a reschedule unpauses");
     let (status, same) = app.patch("/jobs/job1", json!({})).await;
     assert_eq!((status, &same), (StatusCode::OK, &body));
 
     for _ in 0..2 {
         let (status, body) = app.post("/jobs/job1/pause", json!(null)).await;
-        assert_eq!((status, body["next_run_time"].clone()), (StatusCode::OK, Value::Null));
+        assert_eq!(
+            (status, body["next_run_time"].clone()),
+            (StatusCode::OK, Value::Null)
+        );
     }
     let (status, body) = app.post("/jobs/job1/resume", json!(null)).await;
     assert_eq!(status, StatusCode::OK);
@@ -328,19 +551,36 @@ async fn get_patch_pause_resume_run_delete() {
     let (status, headers, ran) = app.call(Method::POST, "/jobs/job1/run", None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(ran["next_run_time"], body["next_run_time"]);
-    assert!(headers["location"].to_str().unwrap().starts_with("/scheduler/runs/"));
+    assert!(
+        headers["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/scheduler/runs/")
+    );
 
     let (_, dead) = app
-        .post("/jobs", job("dead", json!({"trigger": "cron", "minute": 0, "end_date": "2001-01-01"})))
+        .post(
+            "/jobs",
+            job(
+                "dead",
+                json!({"trigger": "cron", "minute": 0, "end_date": "2001-01-01"}),
+            ),
+        )
         .await;
     assert_eq!(dead["next_run_time"], Value::Null);
     let (status, _, body) = app.call(Method::POST, "/jobs/dead/resume", None).await;
     assert_eq!((status, body), (StatusCode::OK, Value::Null));
     assert_eq!(app.get("/jobs/dead").await.0, StatusCode::NOT_FOUND);
 
-    assert_eq!(app.delete("/jobs/job1").await, (StatusCode::NO_CONTENT, Value::Null));
+    assert_eq!(
+        app.delete("/jobs/job1").await,
+        (StatusCode::NO_CONTENT, Value::Null)
+    );
     assert_eq!(app.get("/jobs/job1").await.0, StatusCode::NOT_FOUND);
-    assert_eq!(app.delete("/jobs/job1").await, (StatusCode::NOT_FOUND, err("Job job1 not found")));
+    assert_eq!(
+        app.delete("/jobs/job1").await,
+        (StatusCode::NOT_FOUND, err("Job job1 not found"))
+    );
     app.stop().await;
 }
 
@@ -349,9 +589,14 @@ async fn a_job_without_trigger_runs_now_and_is_removed() {
     let app = TestApp::spawn("").await;
     let mut events = app.scheduler.subscribe();
     let (status, body) = app.post("/jobs", job("now1", json!({}))).await;
-    assert_eq!((status, body["trigger"].clone()), (StatusCode::OK, json!("date")));
+    assert_eq!(
+        (status, body["trigger"].clone()),
+        (StatusCode::OK, json!("date"))
+    );
     loop {
-        if let tickd::scheduler::SchedulerEvent::RunFinished { job_id, .. } = events.recv().await.unwrap() {
+        if let tickd::scheduler::SchedulerEvent::RunFinished { job_id, .. } =
+            events.recv().await.unwrap()
+        {
             assert_eq!(job_id, "now1");
             break;
         }
@@ -363,15 +608,35 @@ async fn a_job_without_trigger_runs_now_and_is_removed() {
 #[tokio::test]
 async fn shutdown_and_start_keep_jobs() {
     let app = TestApp::spawn("").await;
-    app.post("/jobs", job("keep", json!({"trigger": "interval", "hours": 1}))).await;
-    let (status, _, _) = app.call(Method::POST, "/shutdown", Some(json!({"wait": false}))).await;
+    app.post(
+        "/jobs",
+        job("keep", json!({"trigger": "interval", "hours": 1})),
+    )
+    .await;
+    let (status, _, _) = app
+        .call(Method::POST, "/shutdown", Some(json!({"wait": false})))
+        .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(app.get("").await.1["running"], json!(false));
     assert_eq!(app.get("/jobs").await, (StatusCode::OK, json!([])));
-    assert_eq!(app.post("/shutdown", json!({})).await, (StatusCode::BAD_REQUEST, err("Scheduler is not running")));
-    assert_eq!(app.post("/pause", json!({})).await, (StatusCode::BAD_REQUEST, err("Scheduler is not running")));
-    assert_eq!(app.post("/resume", json!({})).await, (StatusCode::BAD_REQUEST, err("Scheduler is not running")));
-    let (status, pend) = app.post("/jobs", job("pend", json!({"trigger": "interval", "hours": 1}))).await;
+    assert_eq!(
+        app.post("/shutdown", json!({})).await,
+        (StatusCode::BAD_REQUEST, err("Scheduler is not running"))
+    );
+    assert_eq!(
+        app.post("/pause", json!({})).await,
+        (StatusCode::BAD_REQUEST, err("Scheduler is not running"))
+    );
+    assert_eq!(
+        app.post("/resume", json!({})).await,
+        (StatusCode::BAD_REQUEST, err("Scheduler is not running"))
+    );
+    let (status, pend) = app
+        .post(
+            "/jobs",
+            job("pend", json!({"trigger": "interval", "hours": 1})),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     for absent in ["next_run_time", "misfire_grace_time", "max_instances"] {
         assert!(pend.get(absent).is_none(), "pending job shows {absent}");
@@ -380,7 +645,12 @@ async fn shutdown_and_start_keep_jobs() {
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(app.get("").await.1["running"], json!(true));
     let (_, jobs) = app.get("/jobs").await;
-    let ids: Vec<&str> = jobs.as_array().unwrap().iter().map(|j| j["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap())
+        .collect();
     // DIFFERENCE: CONTRACT §2.6 — the reference's memory store forgets `keep` at shutdown.
     assert_eq!(ids.len(), 2, "{jobs}");
     assert!(ids.contains(&"keep") && ids.contains(&"pend"));
@@ -393,7 +663,10 @@ async fn shutdown_and_start_keep_jobs() {
 
 #[tokio::test]
 async fn basic_auth_guards_every_route() {
-    let app = TestApp::spawn("[auth]\nenabled = true\n[[auth.users]]\nusername = \"guest\"\npassword = \"gu:est\"\n").await;
+    let app = TestApp::spawn(
+        "[auth]\nenabled = true\n[[auth.users]]\nusername = \"guest\"\npassword = \"gu:est\"\n",
+    )
+    .await;
     let url = app.url("");
     let denied = |response: reqwest::Response| async move {
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
@@ -405,18 +678,50 @@ async fn basic_auth_guards_every_route() {
     };
     denied(app.client.get(&url).send().await.unwrap()).await;
     for header in ["Basic Z3Vlc3Q6d3Jvbmc=", "Basic 1231234", "Bearer abc"] {
-        denied(app.client.get(&url).header("authorization", header).send().await.unwrap()).await;
+        denied(
+            app.client
+                .get(&url)
+                .header("authorization", header)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
     }
-    denied(app.client.post(app.url("/jobs")).body("garbage").send().await.unwrap()).await;
-    denied(app.client.get(app.url("/no/such/route")).send().await.unwrap()).await;
+    denied(
+        app.client
+            .post(app.url("/jobs"))
+            .body("garbage")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    denied(
+        app.client
+            .get(app.url("/no/such/route"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
 
     // "guest:gu:est" — a password may hold ':'; the scheme is case-insensitive.
     let ok = "Z3Vlc3Q6Z3U6ZXN0";
     for scheme in ["Basic", "basic"] {
-        let response = app.client.get(&url).header("authorization", format!("{scheme} {ok}")).send().await.unwrap();
+        let response = app
+            .client
+            .get(&url)
+            .header("authorization", format!("{scheme} {ok}"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), StatusCode::OK);
     }
-    assert_eq!(app.get("/jobs/none").await, (StatusCode::NOT_FOUND, err("Job none not found")));
+    assert_eq!(
+        app.get("/jobs/none").await,
+        (StatusCode::NOT_FOUND, err("Job none not found"))
+    );
     app.stop().await;
 }
 
@@ -426,7 +731,12 @@ async fn the_prefix_is_configurable() {
     assert_eq!(app.get("/jobs").await, (StatusCode::OK, json!([])));
     assert_eq!(app.get("").await.0, StatusCode::OK);
     for path in ["/scheduler/jobs", "/invalidapi/jobs"] {
-        let response = app.client.get(format!("http://{}{path}", app.addr)).send().await.unwrap();
+        let response = app
+            .client
+            .get(format!("http://{}{path}", app.addr))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), StatusCode::NOT_FOUND);
     }
     app.stop().await;
@@ -434,7 +744,10 @@ async fn the_prefix_is_configurable() {
 
 #[tokio::test]
 async fn the_original_job13_flow() {
-    let app = TestApp::spawn("[auth]\nenabled = true\n[[auth.users]]\nusername = \"guest\"\npassword = \"guest\"\n").await;
+    let app = TestApp::spawn(
+        "[auth]\nenabled = true\n[[auth.users]]\nusername = \"guest\"\npassword = \"guest\"\n",
+    )
+    .await;
     let body = json!({"id": "job13", "func": "task:success", "args": ["workspace/test.py"], "trigger": "interval", "seconds": 10});
     let (status, created) = app.post("/jobs", body).await;
     assert_eq!(status, StatusCode::OK, "{created}");
@@ -443,10 +756,12 @@ async fn the_original_job13_flow() {
     let (status, _, _) = app.call(Method::POST, "/jobs/job13/run", None).await;
     assert_eq!(status, StatusCode::OK);
     loop {
-        if let tickd::scheduler::SchedulerEvent::RunFinished { job_id, outcome, .. } = events.recv().await.unwrap() {
+        if let tickd::scheduler::SchedulerEvent::RunFinished { job_id, run } =
+            events.recv().await.unwrap()
+        {
             assert_eq!(job_id, "job13");
-            assert_eq!(outcome.status, tickd::executor::RunStatus::Succeeded);
-            assert!(outcome.stdout.starts_with("20"), "{:?}", outcome.stdout);
+            assert_eq!(run.status, tickd::job::RunStatus::Succeeded);
+            assert!(run.stdout.starts_with("20"), "{:?}", run.stdout);
             break;
         }
     }

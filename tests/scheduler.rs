@@ -74,7 +74,9 @@ async fn runs_missed_while_down_follow_misfire_and_coalesce() {
     let app = TestApp::spawn_in(dir.path(), &config(""), Some(clock.clone())).await;
     let mut events = start(&app).await;
     let missed = next_event(&mut events, |e| match e {
-        SchedulerEvent::JobMissed { job_id, scheduled } => Some((job_id, scheduled)),
+        SchedulerEvent::JobMissed {
+            job_id, scheduled, ..
+        } => Some((job_id, scheduled)),
         SchedulerEvent::RunStarted { .. } => panic!("a missed run started"),
         _ => None,
     })
@@ -149,7 +151,9 @@ async fn max_instances_skips_a_run_while_one_is_running() {
     clock.set(t0() + TimeDelta::seconds(2));
     app.scheduler.tick(clock.now_utc()).await.unwrap();
     let skipped = next_event(&mut events, |e| match e {
-        SchedulerEvent::JobMaxInstances { job_id, scheduled } => Some((job_id, scheduled)),
+        SchedulerEvent::JobMaxInstances {
+            job_id, scheduled, ..
+        } => Some((job_id, scheduled)),
         _ => None,
     })
     .await;
@@ -161,11 +165,11 @@ async fn max_instances_skips_a_run_while_one_is_running() {
     // Stopping the daemon interrupts the slow script after the shutdown grace.
     app.stop().await;
     let finished = next_event(&mut events, |e| match e {
-        SchedulerEvent::RunFinished { outcome, .. } => Some(outcome.status),
+        SchedulerEvent::RunFinished { run, .. } => Some(run.status),
         _ => None,
     })
     .await;
-    assert_eq!(finished, tickd::executor::RunStatus::Interrupted);
+    assert_eq!(finished, tickd::job::RunStatus::Interrupted);
 }
 
 #[tokio::test]

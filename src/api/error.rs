@@ -54,7 +54,9 @@ impl ApiError {
     fn parts(&self) -> (StatusCode, Cow<'_, str>) {
         let status = match self {
             Self::Scheduler(err) => match err {
-                SchedulerError::JobNotFound(_) => StatusCode::NOT_FOUND,
+                SchedulerError::JobNotFound(_) | SchedulerError::RunNotFound(_) => {
+                    StatusCode::NOT_FOUND
+                }
                 SchedulerError::ConflictingId(_) | SchedulerError::Busy(_) => StatusCode::CONFLICT,
                 // DIFFERENCE: CONTRACT §2.1 (the reference answers 500 for validation errors
                 // and for pause/resume while stopped).

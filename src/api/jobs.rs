@@ -2,7 +2,8 @@
 //! (reference §1.3.6–1.3.13). Each handler is one scheduler call and one rendering; the
 //! scheduler validates bodies and says what is wrong.
 
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::header::LOCATION;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::Value;
@@ -10,7 +11,7 @@ use serde_json::Value;
 use super::error::ApiError;
 use super::extract::{ApiJson, JobIdPath};
 use super::state::ApiState;
-use super::wire::{JsonBody, job_to_json};
+use super::wire::{JsonBody, job_to_json, run_to_json};
 
 /// `POST P/jobs`: the new job.
 pub(crate) async fn add_job(
@@ -76,19 +77,42 @@ pub(crate) async fn resume_job(
     Ok(JsonBody(job.as_ref().map_or(Value::Null, job_to_json)))
 }
 
+/// `?wait=true` on run-now.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct RunQuery {
+    wait: Option<String>,
+}
+
 /// `POST P/jobs/{id}/run`: answers once the script has started, with the job (its
-/// `next_run_time` unchanged) and `Location: P/runs/<run_id>` (CONTRACT §4, §6).
+/// `next_run_time` unchanged) and `Location: P/runs/<run_id>` (CONTRACT §4, §6). With
+/// `?wait=true` it answers when the run has ended, with the run record.
 pub(crate) async fn run_job(
     State(state): State<ApiState>,
     JobIdPath(id): JobIdPath,
+    query: Result<Query<RunQuery>, QueryRejection>,
 ) -> Result<(HeaderMap, JsonBody), ApiError> {
-    let (job, run_id) = state.scheduler.run_job(&id).await?;
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let wait = match query.wait.as_deref() {
+        None | Some("false" | "0" | "") => false,
+        Some("true" | "1") => true,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "wait must be true or false, not {other:?}"
+            )));
+        }
+    };
+    let (job, run) = state.scheduler.run_job(&id, wait).await?;
     let mut headers = HeaderMap::new();
-    match HeaderValue::try_from(format!("{}/runs/{run_id}", state.prefix)) {
+    match HeaderValue::try_from(format!("{}/runs/{}", state.prefix, run.id)) {
         Ok(location) => {
             headers.insert(LOCATION, location);
         }
-        Err(_) => tracing::warn!(%run_id, "run id cannot be sent in a Location header"),
+        Err(_) => tracing::warn!(run_id = %run.id, "run id cannot be sent in a Location header"),
     }
-    Ok((headers, JsonBody(job_to_json(&job))))
+    let body = if wait {
+        run_to_json(&run)
+    } else {
+        job_to_json(&job)
+    };
+    Ok((headers, JsonBody(body)))
 }

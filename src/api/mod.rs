@@ -19,6 +19,7 @@ mod control;
 mod error;
 mod extract;
 mod jobs;
+mod runs;
 mod state;
 mod wire;
 
@@ -37,7 +38,7 @@ use tower_http::trace::TraceLayer;
 pub use auth::{CHALLENGE, Credentials, CredentialsError, DENIED, Secret, User};
 pub use error::ApiError;
 pub use state::{ApiState, DEFAULT_BODY_LIMIT, DEFAULT_PREFIX, local_host_name};
-pub use wire::{info_to_json, job_to_json};
+pub use wire::{info_to_json, job_to_json, run_to_json};
 
 use extract::BodyLimit;
 use state::normalize_prefix;
@@ -85,6 +86,10 @@ fn routes(prefix: &str) -> Router<ApiState> {
         .route(&at("/jobs/{id}/pause"), post(jobs::pause_job))
         .route(&at("/jobs/{id}/resume"), post(jobs::resume_job))
         .route(&at("/jobs/{id}/run"), post(jobs::run_job))
+        // Extensions (CONTRACT §6): run history.
+        .route(&at("/jobs/{id}/runs"), get(runs::get_runs))
+        .route(&at("/runs/{id}"), get(runs::get_run))
+        .route(&at("/runs/{id}/cancel"), post(runs::cancel_run))
 }
 
 /// Wraps a route table in the fallbacks and the layers every route shares.

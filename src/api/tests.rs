@@ -441,3 +441,331 @@ async fn no_credentials_needed_when_auth_is_off() {
     let reply = send(&app, "GET", "/scheduler", Some("Bearer whatever"), b"").await;
     assert_eq!(reply.status, StatusCode::OK);
 }
+
+// ---- the real route table over a real (stopped) scheduler ----
+
+mod real {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::clock::SystemClock;
+    use crate::executor::{Executor, ExecutorSettings};
+    use crate::job::JobDefaults;
+    use crate::scheduler::{Scheduler, SchedulerSettings};
+
+    /// A scheduler over a SQLite file in a temporary folder; the folder lives as long as the
+    /// returned guard.
+    async fn scheduler() -> (Scheduler, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("tickd.db").display());
+        let store = crate::store::open(&url).await.unwrap();
+        let executor = Executor::new(ExecutorSettings {
+            workspace: dir.path().to_owned(),
+            python: "python3".into(),
+            interpreters: Default::default(),
+            max_workers: 1,
+            output_limit: 1024,
+            kill_grace: Duration::from_secs(1),
+        })
+        .unwrap();
+        let settings = SchedulerSettings {
+            timezone: chrono_tz::UTC,
+            job_defaults: JobDefaults::default(),
+            node: "test-node".to_owned(),
+            default_timeout: None,
+            history: Default::default(),
+        };
+        let scheduler = Scheduler::new(store, executor, Arc::new(SystemClock), settings);
+        (scheduler, dir)
+    }
+
+    async fn real_app(
+        prefix: &str,
+        auth: Option<Credentials>,
+    ) -> (Router, Scheduler, tempfile::TempDir) {
+        let (scheduler, dir) = scheduler().await;
+        let state = ApiState::new(scheduler.clone())
+            .with_prefix(prefix)
+            .with_current_host("TestHost")
+            .with_auth(auth);
+        (router(state), scheduler, dir)
+    }
+
+    #[tokio::test]
+    async fn info_reports_hosts_and_whether_the_scheduler_runs() {
+        let (app, _scheduler, _dir) = real_app("/scheduler", None).await;
+        let reply = send(&app, "GET", "/scheduler", None, b"").await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(reply.headers[CONTENT_TYPE], "application/json");
+        assert_eq!(
+            &reply.body[..],
+            br#"{"allowed_hosts":["*"],"current_host":"testhost","running":false}"#
+        );
+    }
+
+    #[tokio::test]
+    async fn control_routes_in_the_stopped_state() {
+        let (app, _scheduler, _dir) = real_app("/scheduler", None).await;
+        // DIFFERENCE: CONTRACT §2.1 (the reference answers 500 for pause/resume while stopped).
+        for path in ["/scheduler/pause", "/scheduler/resume"] {
+            let reply = send(&app, "POST", path, None, b"").await;
+            reply.assert_error(StatusCode::BAD_REQUEST, "Scheduler is not running");
+        }
+        // shutdown reads its body leniently: garbage still gets the state error
+        let reply = send(&app, "POST", "/scheduler/shutdown", None, b"garbage").await;
+        reply.assert_error(StatusCode::BAD_REQUEST, "Scheduler is not running");
+        assert_eq!(
+            reply.json(),
+            json!({"error_message": "Scheduler is not running"})
+        );
+    }
+
+    #[tokio::test]
+    async fn unknown_jobs_are_404_on_every_job_route() {
+        let (app, _scheduler, _dir) = real_app("/scheduler", None).await;
+        let reply = send(&app, "GET", "/scheduler/jobs/nope", None, b"").await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND);
+        assert_eq!(reply.json(), json!({"error_message": "Job nope not found"}));
+        for (method, path) in [
+            ("DELETE", "/scheduler/jobs/nope"),
+            ("POST", "/scheduler/jobs/nope/pause"),
+            ("POST", "/scheduler/jobs/nope/resume"),
+            ("POST", "/scheduler/jobs/nope/run"),
+        ] {
+            send(&app, method, path, None, b"")
+                .await
+                .assert_error(StatusCode::NOT_FOUND, "Job nope not found");
+        }
+        let reply = send(&app, "GET", "/scheduler/jobs", None, b"").await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(&reply.body[..], b"[]");
+    }
+
+    #[tokio::test]
+    async fn bad_bodies_are_refused_before_the_scheduler_sees_them() {
+        let (app, _scheduler, _dir) = real_app("/scheduler", None).await;
+        send(&app, "POST", "/scheduler/jobs", None, b"this is not json")
+            .await
+            .assert_error(StatusCode::BAD_REQUEST, "Invalid JSON body: ");
+        send(&app, "PATCH", "/scheduler/jobs/nope", None, b"garbage")
+            .await
+            .assert_error(StatusCode::BAD_REQUEST, "Invalid JSON body: ");
+    }
+
+    #[tokio::test]
+    async fn the_route_table_answers_405_with_allow_and_404_for_trailing_slashes() {
+        let (app, _scheduler, _dir) = real_app("/scheduler", None).await;
+        let allow = |reply: &Reply| reply.headers[ALLOW].to_str().unwrap().to_owned();
+        let reply = send(&app, "PUT", "/scheduler/jobs", None, b"").await;
+        reply.assert_error(StatusCode::METHOD_NOT_ALLOWED, "The method is not allowed");
+        assert_eq!(allow(&reply), "GET,HEAD,POST");
+        let reply = send(&app, "GET", "/scheduler/pause", None, b"").await;
+        reply.assert_error(StatusCode::METHOD_NOT_ALLOWED, "The method is not allowed");
+        assert_eq!(allow(&reply), "POST");
+        let reply = send(&app, "POST", "/scheduler", None, b"").await;
+        assert_eq!(allow(&reply), "GET,HEAD");
+        let reply = send(&app, "PUT", "/scheduler/jobs/x", None, b"").await;
+        assert_eq!(allow(&reply), "GET,HEAD,PATCH,DELETE");
+        let reply = send(&app, "GET", "/scheduler/jobs/x/run", None, b"").await;
+        assert_eq!(allow(&reply), "POST");
+        for uri in [
+            "/scheduler/",
+            "/scheduler/jobs/",
+            "/scheduler/jobs/x/",
+            "/scheduler/x",
+        ] {
+            send(&app, "GET", uri, None, b"")
+                .await
+                .assert_error(StatusCode::NOT_FOUND, "The requested URL was not found");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_prefix_is_configurable() {
+        // check 60
+        let (app, _scheduler, _dir) = real_app("/api", None).await;
+        let reply = send(&app, "GET", "/api/jobs", None, b"").await;
+        assert_eq!(
+            (reply.status, &reply.body[..]),
+            (StatusCode::OK, &b"[]"[..])
+        );
+        assert_eq!(
+            send(&app, "GET", "/api", None, b"").await.status,
+            StatusCode::OK
+        );
+        for uri in ["/scheduler/jobs", "/invalidapi/jobs", "/scheduler"] {
+            assert_eq!(
+                send(&app, "GET", uri, None, b"").await.status,
+                StatusCode::NOT_FOUND
+            );
+        }
+        // a trailing slash in the configured prefix is the same prefix; "/" is the root
+        let (app, _scheduler, _dir) = real_app("/api/", None).await;
+        assert_eq!(
+            send(&app, "GET", "/api", None, b"").await.status,
+            StatusCode::OK
+        );
+        let (app, _scheduler, _dir) = real_app("/", None).await;
+        assert_eq!(
+            send(&app, "GET", "/", None, b"").await.status,
+            StatusCode::OK
+        );
+        assert_eq!(
+            send(&app, "GET", "/jobs", None, b"").await.status,
+            StatusCode::OK
+        );
+    }
+
+    #[tokio::test]
+    async fn start_pause_resume_shutdown() {
+        let (app, _scheduler, _dir) = real_app("/scheduler", None).await;
+        let running = |reply: Reply| reply.json()["running"].clone();
+        let empty_204 = |reply: &Reply| {
+            assert_eq!(reply.status, StatusCode::NO_CONTENT, "{:?}", reply.body);
+            assert!(reply.body.is_empty());
+        };
+        empty_204(&send(&app, "POST", "/scheduler/start", None, b"").await);
+        assert_eq!(
+            running(send(&app, "GET", "/scheduler", None, b"").await),
+            true
+        );
+        send(&app, "POST", "/scheduler/start", None, b"")
+            .await
+            .assert_error(StatusCode::BAD_REQUEST, "Scheduler is already running");
+        empty_204(&send(&app, "POST", "/scheduler/pause", None, b"").await);
+        empty_204(&send(&app, "POST", "/scheduler/pause", None, b"").await);
+        // paused still reports running (reference §1.3.1)
+        assert_eq!(
+            running(send(&app, "GET", "/scheduler", None, b"").await),
+            true
+        );
+        empty_204(&send(&app, "POST", "/scheduler/resume", None, b"").await);
+        empty_204(&send(&app, "POST", "/scheduler/resume", None, b"").await);
+        let reply = send(
+            &app,
+            "POST",
+            "/scheduler/shutdown",
+            None,
+            br#"{"wait": false}"#,
+        )
+        .await;
+        empty_204(&reply);
+        assert_eq!(
+            running(send(&app, "GET", "/scheduler", None, b"").await),
+            false
+        );
+    }
+
+    #[tokio::test]
+    async fn auth_guards_the_real_routes() {
+        let credentials = Credentials::new(vec![User::plain("guest", "guest")]).unwrap();
+        let (app, _scheduler, _dir) = real_app("/scheduler", Some(credentials)).await;
+        send(&app, "GET", "/scheduler", None, b"")
+            .await
+            .assert_denied();
+        send(&app, "POST", "/scheduler/jobs", None, b"garbage")
+            .await
+            .assert_denied();
+        let auth = Some("basic Z3Vlc3Q6Z3Vlc3Q=");
+        assert_eq!(
+            send(&app, "GET", "/scheduler", auth, b"").await.status,
+            StatusCode::OK
+        );
+        let reply = send(&app, "GET", "/scheduler/jobs/none", auth, b"").await;
+        assert_eq!(reply.json(), json!({"error_message": "Job none not found"}));
+    }
+
+    #[tokio::test]
+    async fn job_routes_round_trip() {
+        let (app, _scheduler, dir) = real_app("/scheduler", None).await;
+        std::fs::write(dir.path().join("test.py"), "print('hi')\n").unwrap();
+        assert_eq!(
+            send(&app, "POST", "/scheduler/start", None, b"")
+                .await
+                .status,
+            StatusCode::NO_CONTENT
+        );
+        let body = br#"{"id": "job1", "func": "task:success", "args": ["test.py"],
+                        "trigger": "interval", "minutes": 10}"#;
+        let added = send(&app, "POST", "/scheduler/jobs", None, body).await;
+        assert_eq!(added.status, StatusCode::OK, "{:?}", added.body);
+        assert_eq!(added.headers[CONTENT_TYPE], "application/json");
+        let job = added.json();
+        assert_eq!(job["minutes"], 10);
+        assert_eq!(job["name"], "job1");
+        assert_eq!(job["next_run_time"], job["start_date"]);
+
+        let reply = send(&app, "POST", "/scheduler/jobs", None, body).await;
+        assert_eq!(reply.status, StatusCode::CONFLICT);
+        assert_eq!(
+            reply.json(),
+            json!({"error_message": "Job job1 already exists."})
+        );
+
+        let reply = send(&app, "GET", "/scheduler/jobs/job1", None, b"").await;
+        assert_eq!(reply.json(), job);
+        let reply = send(&app, "GET", "/scheduler/jobs", None, b"").await;
+        assert_eq!(reply.json(), json!([job]));
+
+        let reply = send(
+            &app,
+            "PATCH",
+            "/scheduler/jobs/job1",
+            None,
+            br#"{"name": "renamed"}"#,
+        )
+        .await;
+        assert_eq!(reply.json()["name"], "renamed");
+        assert_eq!(reply.json()["next_run_time"], job["next_run_time"]);
+
+        let reply = send(&app, "POST", "/scheduler/jobs/job1/pause", None, b"").await;
+        assert_eq!(reply.json()["next_run_time"], Value::Null);
+        let reply = send(&app, "POST", "/scheduler/jobs/job1/resume", None, b"").await;
+        assert!(reply.json()["next_run_time"].is_string());
+        let before = reply.json()["next_run_time"].clone();
+
+        let reply = send(&app, "POST", "/scheduler/jobs/job1/run", None, b"").await;
+        assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+        assert_eq!(reply.json()["next_run_time"], before);
+        let location = reply.headers[axum::http::header::LOCATION]
+            .to_str()
+            .unwrap();
+        assert!(location.starts_with("/scheduler/runs/"), "{location}");
+        assert!(location.len() > "/scheduler/runs/".len(), "{location}");
+
+        let reply = send(&app, "DELETE", "/scheduler/jobs/job1", None, b"").await;
+        assert_eq!(reply.status, StatusCode::NO_CONTENT);
+        assert!(reply.body.is_empty());
+        send(&app, "GET", "/scheduler/jobs/job1", None, b"")
+            .await
+            .assert_error(StatusCode::NOT_FOUND, "Job job1 not found");
+
+        // check 53: a job with no future fire time resumes to the literal null, and is gone
+        let dead = br#"{"id": "dead", "func": "task:success", "args": ["test.py"],
+                        "trigger": "cron", "minute": 0, "end_date": "2001-01-01"}"#;
+        let reply = send(&app, "POST", "/scheduler/jobs", None, dead).await;
+        assert_eq!(reply.json()["next_run_time"], Value::Null);
+        let reply = send(&app, "POST", "/scheduler/jobs/dead/resume", None, b"").await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(reply.headers[CONTENT_TYPE], "application/json");
+        assert_eq!(&reply.body[..], b"null");
+        assert_eq!(
+            send(&app, "GET", "/scheduler/jobs/dead", None, b"")
+                .await
+                .status,
+            StatusCode::NOT_FOUND
+        );
+
+        // valid JSON that is not an object reaches the scheduler, which refuses it (400)
+        let reply = send(&app, "POST", "/scheduler/jobs", None, b"[1,2]").await;
+        reply.assert_error(StatusCode::BAD_REQUEST, "");
+        send(
+            &app,
+            "POST",
+            "/scheduler/shutdown",
+            None,
+            br#"{"wait": false}"#,
+        )
+        .await;
+    }
+}

@@ -10,7 +10,9 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Number, Value, json};
 
-use crate::job::Job;
+use chrono::{DateTime, Utc};
+
+use crate::job::{Job, RunRecord};
 use crate::trigger::isoformat;
 
 /// `true` writes non-ASCII characters as `\uXXXX` escapes, byte for byte as Flask-APScheduler
@@ -51,6 +53,30 @@ pub fn job_to_json(job: &Job) -> Value {
         object.insert("timeout".into(), seconds(timeout));
     }
     sort_keys(Value::Object(object))
+}
+
+/// A run record (CONTRACT §6): times in isoformat (`started_at`/`finished_at` in UTC, the
+/// fire time with the offset the job showed), statuses and causes as snake_case words.
+pub fn run_to_json(run: &RunRecord) -> Value {
+    let time = |t: Option<DateTime<Utc>>| {
+        t.map_or(Value::Null, |t| Value::String(isoformat(&t.fixed_offset())))
+    };
+    sort_keys(json!({
+        "id": run.id,
+        "job_id": run.job_id,
+        "scheduled_run_time": run.scheduled_run_time.as_ref().map(isoformat),
+        "started_at": time(run.started_at),
+        "finished_at": time(run.finished_at),
+        "status": run.status.as_str(),
+        "reason": run.reason,
+        "exit_code": run.exit_code,
+        "stdout": run.stdout,
+        "stderr": run.stderr,
+        "stdout_truncated": run.stdout_truncated,
+        "stderr_truncated": run.stderr_truncated,
+        "cause": run.cause.as_str(),
+        "node": run.node,
+    }))
 }
 
 /// `GET P`: exactly `allowed_hosts`, `current_host` and `running` (reference §1.3.1).
@@ -152,6 +178,199 @@ fn escape_non_ascii(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::trigger::Trigger;
+    use chrono::{DateTime, Utc};
+    use std::collections::BTreeSet;
+
+    fn now() -> DateTime<Utc> {
+        "2026-11-25T07:26:32.369556Z".parse().unwrap()
+    }
+
+    /// A job as the scheduler would hold it once started, with a trigger built from `args`.
+    fn job(kind: &str, args: Value) -> Job {
+        let args = args.as_object().unwrap().clone();
+        let trigger = Trigger::from_args(kind, &args, chrono_tz::UTC, now()).unwrap();
+        let next_run_time = trigger.next_fire_time(None, now());
+        Job {
+            id: "job1".into(),
+            name: "job1".into(),
+            func: "task:success".into(),
+            args: vec![json!("workspace/test.py")],
+            kwargs: Map::new(),
+            trigger,
+            misfire_grace_time: Some(1),
+            coalesce: true,
+            max_instances: 1,
+            next_run_time,
+            timeout: None,
+            pending: false,
+        }
+    }
+
+    fn keys(value: &Value) -> BTreeSet<&str> {
+        value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect()
+    }
+
+    fn key_set(names: &[&'static str]) -> BTreeSet<&'static str> {
+        names.iter().copied().collect()
+    }
+
+    const JOB_KEYS: [&str; 9] = [
+        "args",
+        "func",
+        "id",
+        "kwargs",
+        "max_instances",
+        "misfire_grace_time",
+        "name",
+        "next_run_time",
+        "trigger",
+    ];
+
+    const NEVER_SHOWN: [&str; 6] = [
+        "coalesce",
+        "executor",
+        "jobstore",
+        "timezone",
+        "jitter",
+        "replace_existing",
+    ];
+
+    #[test]
+    fn interval_job_has_exactly_the_reference_keys() {
+        // check 7
+        let value = job_to_json(&job("interval", json!({"minutes": 10})));
+        let mut expected = key_set(&JOB_KEYS);
+        expected.extend(["minutes", "start_date"]);
+        assert_eq!(keys(&value), expected);
+        assert_eq!(value["trigger"], "interval");
+        assert_eq!(value["minutes"], 10);
+        assert_eq!(value["misfire_grace_time"], 1);
+        assert_eq!(value["max_instances"], 1);
+        assert_eq!(value["args"], json!(["workspace/test.py"]));
+        assert_eq!(value["kwargs"], json!({}));
+        assert_eq!(value["next_run_time"], "2026-11-25T07:36:32.369556+00:00");
+        assert_eq!(value["next_run_time"], value["start_date"]);
+    }
+
+    #[test]
+    fn keys_are_sorted_in_the_encoded_body() {
+        // reference §1.3.6, "Date. An explicit offset is preserved"
+        let mut date = job("date", json!({"run_date": "2030-01-02T03:04:05+05:30"}));
+        date.id = "date1".into();
+        date.name = "date1".into();
+        date.args = vec![json!(7)];
+        assert_eq!(
+            serde_json::to_string(&job_to_json(&date)).unwrap(),
+            concat!(
+                r#"{"args":[7],"func":"task:success","id":"date1","kwargs":{},"#,
+                r#""max_instances":1,"misfire_grace_time":1,"name":"date1","#,
+                r#""next_run_time":"2030-01-02T03:04:05+05:30","#,
+                r#""run_date":"2030-01-02T03:04:05+05:30","trigger":"date"}"#
+            )
+        );
+    }
+
+    #[test]
+    fn cron_job_shows_only_the_given_fields() {
+        // check 13
+        let value = job_to_json(&job(
+            "cron",
+            json!({"minute": "*/5", "hour": "8-18", "day_of_week": "mon-fri"}),
+        ));
+        let mut expected = key_set(&JOB_KEYS);
+        expected.extend(["minute", "hour", "day_of_week"]);
+        assert_eq!(keys(&value), expected);
+        assert_eq!(value["trigger"], "cron");
+        assert_eq!(value["minute"], "*/5");
+        assert_eq!(value["next_run_time"], "2026-11-25T08:00:00+00:00");
+    }
+
+    #[test]
+    fn date_job_has_run_date_and_no_start_date() {
+        let value = job_to_json(&job("date", json!({"run_date": "2030-01-02 03:04:05"})));
+        let mut expected = key_set(&JOB_KEYS);
+        expected.insert("run_date");
+        assert_eq!(keys(&value), expected);
+        assert_eq!(value["run_date"], "2030-01-02T03:04:05+00:00");
+        assert_eq!(value["next_run_time"], value["run_date"]);
+    }
+
+    #[test]
+    fn paused_job_shows_a_null_next_run_time() {
+        // check 19
+        let mut paused = job("interval", json!({"hours": 1}));
+        paused.next_run_time = None;
+        let value = job_to_json(&paused);
+        assert!(keys(&value).contains("next_run_time"));
+        assert_eq!(value["next_run_time"], Value::Null);
+    }
+
+    #[test]
+    fn pending_job_has_no_scheduling_keys() {
+        // check 55.8, reference §2.1
+        let mut pending = job("interval", json!({"hours": 1}));
+        pending.pending = true;
+        let value = job_to_json(&pending);
+        let mut expected = key_set(&["args", "func", "id", "kwargs", "name", "trigger"]);
+        expected.extend(["hours", "start_date"]);
+        assert_eq!(keys(&value), expected);
+    }
+
+    #[test]
+    fn unlimited_grace_is_null_and_timeout_shows_only_when_set() {
+        let mut limited = job("interval", json!({"hours": 1}));
+        limited.misfire_grace_time = None;
+        let value = job_to_json(&limited);
+        assert_eq!(value["misfire_grace_time"], Value::Null);
+        assert!(!keys(&value).contains("timeout"));
+        limited.timeout = Some(30.0);
+        assert_eq!(job_to_json(&limited)["timeout"], json!(30));
+        limited.timeout = Some(2.5);
+        assert_eq!(job_to_json(&limited)["timeout"], json!(2.5));
+    }
+
+    #[test]
+    fn options_and_trigger_settings_are_never_shown() {
+        // check 20
+        let value = job_to_json(&job(
+            "interval",
+            json!({"hours": 1, "timezone": "Europe/Berlin", "jitter": 5}),
+        ));
+        for key in NEVER_SHOWN {
+            assert!(!keys(&value).contains(key), "{key} shown");
+        }
+        let value = job_to_json(&job(
+            "cron",
+            json!({"second": 30, "timezone": "Asia/Tokyo"}),
+        ));
+        for key in NEVER_SHOWN {
+            assert!(!keys(&value).contains(key), "{key} shown");
+        }
+        assert_eq!(value["second"], "30");
+    }
+
+    #[test]
+    fn nested_kwargs_are_sorted_and_unicode_kept() {
+        let mut unicode = job("interval", json!({"hours": 3}));
+        unicode.id = "uni-任务".into();
+        unicode.name = "名字".into();
+        unicode.kwargs = json!({"z": 1, "a": {"y": 2, "b": 3}})
+            .as_object()
+            .unwrap()
+            .clone();
+        let text = serde_json::to_string(&job_to_json(&unicode)).unwrap();
+        assert!(
+            text.contains(r#""kwargs":{"a":{"b":3,"y":2},"z":1}"#),
+            "{text}"
+        );
+        assert!(text.contains(r#""id":"uni-任务""#), "{text}");
+    }
 
     #[test]
     fn sort_keys_sorts_nested_objects() {

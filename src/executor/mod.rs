@@ -62,15 +62,9 @@ pub struct RunRequest {
     pub timeout: Option<Duration>,
 }
 
-/// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunStatus {
-    Succeeded,
-    Failed,
-    TimedOut,
-    Cancelled,
-    Interrupted,
-}
+/// How a run ended: the executor ends runs as `Succeeded`, `Failed`, `TimedOut`,
+/// `Cancelled` or `Interrupted`.
+pub use crate::job::RunStatus;
 
 /// The end of a run, with its bounded output.
 #[derive(Debug, Clone)]

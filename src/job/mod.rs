@@ -1,6 +1,7 @@
 //! Jobs: what runs (a built-in task and its arguments), when (a trigger) and with which
 //! options (`misfire_grace_time`, `coalesce`, `max_instances`). A port of APScheduler's `Job`.
 
+mod run;
 mod spec;
 mod state;
 
@@ -8,8 +9,6 @@ use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::{Map, Value};
 
 use crate::trigger::{Trigger, TriggerError};
-
-
 
 /// A scheduled job.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,6 +50,7 @@ pub enum JobError {
     #[error("{0}")]
     Invalid(String),
 }
+pub use run::{RunCause, RunRecord, RunStatus};
 pub use spec::{JobChanges, JobDefaults, JobSpec, MAX_ID_BYTES, NextRunTime};
 
 /// Most run times gathered for one due job: a daemon that was down for a year with a

@@ -10,6 +10,9 @@ pub enum SchedulerError {
     /// 404 `Job <id> not found`.
     #[error("Job {0} not found")]
     JobNotFound(String),
+    /// 404 `Run <id> not found`.
+    #[error("Run {0} not found")]
+    RunNotFound(String),
     /// 409 `Job <id> already exists.`
     #[error("Job {0} already exists.")]
     ConflictingId(String),

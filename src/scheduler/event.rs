@@ -1,9 +1,9 @@
 //! What the scheduler tells the world: APScheduler's events (`EVENT_JOB_MISSED`, ...), on a
-//! broadcast channel that tests and later the run history listen to.
+//! broadcast channel. Tests listen to it; the run records in the store are the durable form.
 
 use chrono::{DateTime, FixedOffset};
 
-use crate::executor::RunOutcome;
+use crate::job::RunRecord;
 
 /// One thing that happened to a job.
 #[derive(Debug, Clone)]
@@ -15,16 +15,19 @@ pub enum SchedulerEvent {
     /// A run was handed to the executor's pool.
     JobSubmitted {
         job_id: String,
+        run_id: String,
         scheduled: DateTime<FixedOffset>,
     },
     /// A run started later than `misfire_grace_time` allows and was skipped.
     JobMissed {
         job_id: String,
+        run_id: String,
         scheduled: DateTime<FixedOffset>,
     },
     /// A run was skipped because `max_instances` runs were in flight.
     JobMaxInstances {
         job_id: String,
+        run_id: String,
         scheduled: DateTime<FixedOffset>,
     },
     /// A script started.
@@ -33,10 +36,6 @@ pub enum SchedulerEvent {
         run_id: String,
         scheduled: Option<DateTime<FixedOffset>>,
     },
-    /// A script ended.
-    RunFinished {
-        job_id: String,
-        run_id: String,
-        outcome: RunOutcome,
-    },
+    /// A run ended; the record is as stored.
+    RunFinished { job_id: String, run: RunRecord },
 }

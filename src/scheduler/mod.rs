@@ -21,8 +21,8 @@ use serde_json::Value;
 use tokio::sync::{Notify, broadcast};
 
 use crate::clock::Clock;
-use crate::executor::{Executor, RunStatus, StopHandle};
-use crate::job::{Job, JobChanges, JobDefaults, JobSpec, NextRunTime};
+use crate::executor::{Executor, StopHandle};
+use crate::job::{Job, JobChanges, JobDefaults, JobSpec, NextRunTime, RunRecord, RunStatus};
 use crate::store::JobStore;
 
 pub use error::SchedulerError;
@@ -46,6 +46,30 @@ pub struct SchedulerSettings {
     pub timezone: Tz,
     /// Options jobs get when their body does not say.
     pub job_defaults: JobDefaults,
+    /// This daemon's name in run records (the host name).
+    pub node: String,
+    /// Timeout for runs of jobs that set none (`[executor] timeout`).
+    pub default_timeout: Option<Duration>,
+    /// How long run records are kept.
+    pub history: HistorySettings,
+}
+
+/// Retention of run records (`[history]`).
+#[derive(Debug, Clone, Copy)]
+pub struct HistorySettings {
+    /// Finished runs older than this are deleted.
+    pub max_age: Duration,
+    /// Finished runs of one job beyond the newest this many are deleted.
+    pub max_runs_per_job: u32,
+}
+
+impl Default for HistorySettings {
+    fn default() -> Self {
+        HistorySettings {
+            max_age: Duration::from_secs(30 * 86_400),
+            max_runs_per_job: 100,
+        }
+    }
 }
 
 /// A cheap-to-clone handle on the scheduler.
@@ -62,6 +86,8 @@ struct Inner {
     settings: SchedulerSettings,
     /// std Mutex: read and written in short sections, never held across `.await`.
     state: Mutex<RunState>,
+    /// When the scheduler last started: fire times before it are handled "at start-up".
+    started_at: Mutex<Option<DateTime<Utc>>>,
     /// Serialises read-modify-write of jobs between the API and the due-jobs pass
     /// (APScheduler's `_jobstores_lock`). A tokio Mutex because store calls are awaited.
     jobs_lock: tokio::sync::Mutex<()>,
@@ -92,6 +118,7 @@ impl Scheduler {
                 clock,
                 settings,
                 state: Mutex::new(RunState::Stopped),
+                started_at: Mutex::new(None),
                 jobs_lock: tokio::sync::Mutex::new(()),
                 wakeup: Notify::new(),
                 instances: Mutex::new(HashMap::new()),
@@ -110,6 +137,14 @@ impl Scheduler {
     /// `Stopped`, `Running` or `Paused`.
     pub fn state(&self) -> RunState {
         *self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn started_at(&self) -> Option<DateTime<Utc>> {
+        *self
+            .inner
+            .started_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     fn set_state(&self, state: RunState) {
@@ -139,6 +174,11 @@ impl Scheduler {
         {
             let _jobs = self.inner.jobs_lock.lock().await;
             let now = self.inner.clock.now();
+            *self
+                .inner
+                .started_at
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = Some(now);
             for mut job in self.inner.store.get_all_jobs().await? {
                 if job.pending {
                     job.pending = false;
@@ -421,15 +461,141 @@ impl Scheduler {
     }
 
     /// Run-now: starts the script at once, outside the schedule (`next_run_time` unchanged,
-    /// misfire ignored), and answers once the process has started, with the job and the
-    /// run's id. Works on paused jobs and while the scheduler is stopped or paused.
+    /// misfire ignored), and answers once the process has started, with the job and the run
+    /// record as it stands then. Works on paused jobs and while the scheduler is stopped or
+    /// paused. With `wait`, answers when the run has ended, with the final record.
     ///
     /// # Errors
     /// `JobNotFound`; `Busy` at `max_instances`; `Invalid` when the script cannot start.
-    pub async fn run_job(&self, id: &str) -> Result<(Job, String), SchedulerError> {
+    pub async fn run_job(&self, id: &str, wait: bool) -> Result<(Job, RunRecord), SchedulerError> {
         let job = self.visible_job(id).await?;
-        let run_id = runner::run_now(self, &job).await?;
-        Ok((job, run_id))
+        let (started, ended) = runner::run_now(self, &job).await?;
+        if !wait {
+            return Ok((job, started));
+        }
+        let run = ended
+            .await
+            .map_err(|e| SchedulerError::Internal(anyhow::anyhow!("run task failed: {e}")))?;
+        Ok((job, run))
+    }
+
+    /// One run record.
+    ///
+    /// # Errors
+    /// `RunNotFound`; store failures.
+    pub async fn get_run(&self, run_id: &str) -> Result<RunRecord, SchedulerError> {
+        self.inner
+            .store
+            .get_run(run_id)
+            .await?
+            .ok_or_else(|| SchedulerError::RunNotFound(run_id.to_owned()))
+    }
+
+    /// A job's runs, newest first: at most `limit`, older than run `before` when given. The
+    /// runs of a deleted job stay readable until retention removes them.
+    ///
+    /// # Errors
+    /// `JobNotFound` when the job is unknown and has no runs; store failures.
+    pub async fn get_runs(
+        &self,
+        job_id: &str,
+        limit: u32,
+        before: Option<&str>,
+    ) -> Result<Vec<RunRecord>, SchedulerError> {
+        let runs = self.inner.store.get_runs(job_id, limit, before).await?;
+        if runs.is_empty()
+            && before.is_none()
+            && self.inner.store.lookup_job(job_id).await?.is_none()
+        {
+            return Err(SchedulerError::JobNotFound(job_id.to_owned()));
+        }
+        Ok(runs)
+    }
+
+    /// Cancels a running script (SIGTERM to its process group, SIGKILL after the kill grace)
+    /// and answers its record once it has ended (`cancelled`).
+    ///
+    /// # Errors
+    /// `RunNotFound`; `Busy` when the run is not running.
+    pub async fn cancel_run(&self, run_id: &str) -> Result<RunRecord, SchedulerError> {
+        let mut events = self.subscribe();
+        let handle = self
+            .inner
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(run_id)
+            .cloned();
+        let Some(handle) = handle else {
+            let run = self.get_run(run_id).await?;
+            return Err(SchedulerError::Busy(format!(
+                "Run {run_id} is not running (it is {})",
+                run.status.as_str()
+            )));
+        };
+        handle.stop(RunStatus::Cancelled);
+        loop {
+            match events.recv().await {
+                Ok(SchedulerEvent::RunFinished { run, .. }) if run.id == run_id => return Ok(run),
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return self.get_run(run_id).await,
+            }
+        }
+    }
+
+    /// Marks runs this node left `running` (it crashed or was killed) as `interrupted`.
+    /// Called once at boot, before the scheduler starts.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn recover(&self) -> Result<u64, SchedulerError> {
+        let count = self
+            .inner
+            .store
+            .interrupt_runs(
+                &self.inner.settings.node,
+                "tickd stopped while the run was in progress (found at start-up)",
+                self.inner.clock.now(),
+            )
+            .await?;
+        if count > 0 {
+            tracing::warn!("{count} run(s) left running by a previous tickd marked interrupted");
+        }
+        Ok(count)
+    }
+
+    /// Deletes run records past the retention limits (`[history]`), as of `now`.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn prune_runs(&self, now: DateTime<Utc>) -> Result<u64, SchedulerError> {
+        let history = self.inner.settings.history;
+        let max_age = chrono::Duration::from_std(history.max_age).unwrap_or(chrono::Duration::MAX);
+        let cutoff = now
+            .checked_sub_signed(max_age)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let count = self
+            .inner
+            .store
+            .prune_runs(cutoff, history.max_runs_per_job)
+            .await?;
+        if count > 0 {
+            tracing::info!("Retention removed {count} run record(s)");
+        }
+        Ok(count)
+    }
+
+    /// Starts the retention sweep: now, then every `every`, for the process's life.
+    pub fn spawn_retention(&self, every: Duration) {
+        let scheduler = self.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Err(error) = scheduler.prune_runs(scheduler.inner.clock.now()).await {
+                    tracing::error!("Run retention sweep failed: {error:#}");
+                }
+                tokio::time::sleep(every).await;
+            }
+        });
     }
 
     /// One due-jobs pass for `now` (APScheduler's `_process_jobs`): submits every due run,
@@ -441,5 +607,4 @@ impl Scheduler {
     pub async fn tick(&self, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, SchedulerError> {
         process::process_due_jobs(self, now).await
     }
-
 }

@@ -1,14 +1,14 @@
 //! Running a job's scripts: the part of APScheduler's executor `run_job` that belongs to the
 //! scheduler (the misfire check when a run gets a pool slot, the instance count, the log
-//! lines), around the executor's subprocess handling.
+//! lines, the run record), around the executor's subprocess handling.
 
 use std::time::Duration;
 
-use chrono::{DateTime, FixedOffset, TimeDelta};
+use chrono::{DateTime, TimeDelta, Utc};
 
 use super::{Scheduler, SchedulerError, SchedulerEvent};
-use crate::executor::{RunOutcome, RunRequest, RunStatus, RunningScript, Slot};
-use crate::job::Job;
+use crate::executor::{RunOutcome, RunRequest, RunningScript, Slot};
+use crate::job::{Job, RunCause, RunRecord, RunStatus};
 
 /// Takes one of the job's `max_instances` places; false when all are taken.
 pub(super) fn reserve_instance(scheduler: &Scheduler, job: &Job) -> bool {
@@ -25,8 +25,26 @@ pub(super) fn reserve_instance(scheduler: &Scheduler, job: &Job) -> bool {
     true
 }
 
-/// Gives back a place taken by [`reserve_instance`] when dropped, so a panicking or
-/// cancelled run task cannot leak it.
+/// Gives back a place taken by [`reserve_instance`].
+pub(super) fn release_instance(scheduler: &Scheduler, job_id: &str) {
+    {
+        let mut instances = scheduler
+            .inner
+            .instances
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = instances.get_mut(job_id) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                instances.remove(job_id);
+            }
+        }
+    }
+    scheduler.inner.run_ended.notify_waiters();
+}
+
+/// Releases the instance place when dropped, so a panicking or cancelled run task cannot
+/// leak it.
 struct InstanceGuard {
     scheduler: Scheduler,
     job_id: String,
@@ -34,71 +52,59 @@ struct InstanceGuard {
 
 impl Drop for InstanceGuard {
     fn drop(&mut self) {
-        {
-            let mut instances = self
-                .scheduler
-                .inner
-                .instances
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            if let Some(count) = instances.get_mut(&self.job_id) {
-                *count = count.saturating_sub(1);
-                if *count == 0 {
-                    instances.remove(&self.job_id);
-                }
-            }
-        }
-        self.scheduler.inner.run_ended.notify_waiters();
+        release_instance(&self.scheduler, &self.job_id);
     }
 }
 
-/// Runs a submission: each run time in turn, each waiting for a pool slot and then checked
+/// Runs a submission: each run in turn, each waiting for a pool slot and then checked
 /// against `misfire_grace_time` at the moment it could start (as APScheduler does).
-pub(super) async fn run_scheduled(
-    scheduler: Scheduler,
-    job: Job,
-    run_times: Vec<DateTime<FixedOffset>>,
-) {
+pub(super) async fn run_scheduled(scheduler: Scheduler, job: Job, runs: Vec<RunRecord>) {
     let _guard = InstanceGuard {
         scheduler: scheduler.clone(),
         job_id: job.id.clone(),
     };
-    for scheduled in run_times {
+    for mut run in runs {
         let slot = scheduler.inner.executor.acquire_slot().await;
-        let late_by = scheduler.inner.clock.now() - scheduled.to_utc();
+        let now = scheduler.inner.clock.now();
+        let scheduled = run.scheduled_run_time.unwrap_or_else(|| now.fixed_offset());
+        let late_by = now - scheduled.to_utc();
         if let Some(grace) = job.misfire_grace_time {
             let grace = TimeDelta::seconds(i64::try_from(grace).unwrap_or(i64::MAX));
             if late_by > grace {
-                tracing::warn!(
-                    job_id = %job.id,
-                    "Run time of job \"{}\" was missed by {}",
-                    job.describe(),
-                    python_timedelta(late_by)
-                );
+                let late = python_timedelta(late_by);
+                tracing::warn!(job_id = %job.id, run_id = %run.id, "Run time of job \"{}\" was missed by {late}", job.describe());
+                run.status = RunStatus::Missed;
+                run.finished_at = Some(now);
+                run.reason = Some(format!(
+                    "the run could start only {late} after its fire time, beyond misfire_grace_time ({} s)",
+                    grace.num_seconds()
+                ));
+                save(&scheduler, &run).await;
                 scheduler.emit(SchedulerEvent::JobMissed {
                     job_id: job.id.clone(),
+                    run_id: run.id.clone(),
                     scheduled,
                 });
                 continue;
             }
         }
-        tracing::info!(
-            job_id = %job.id,
-            "Running job \"{}\" (scheduled at {})",
-            job.describe(),
-            scheduled
-        );
-        if let Ok(script) = start(&scheduler, &job, Some(scheduled), slot) {
-            finish(&scheduler, &job, script.0, script.1).await;
+        tracing::info!(job_id = %job.id, run_id = %run.id, "Running job \"{}\" (scheduled at {scheduled})", job.describe());
+        run.started_at = Some(now);
+        if let Ok(script) = start(&scheduler, &job, &mut run, slot).await {
+            finish(&scheduler, &job, run, script).await;
         }
     }
 }
 
-/// Run-now: starts at once (a free slot is awaited), outside the schedule.
-pub(super) async fn run_now(scheduler: &Scheduler, job: &Job) -> Result<String, SchedulerError> {
+/// Run-now: starts at once (a free slot is awaited), outside the schedule. Answers the run
+/// record as it stands once the script has started, and a handle on its end.
+pub(super) async fn run_now(
+    scheduler: &Scheduler,
+    job: &Job,
+) -> Result<(RunRecord, tokio::task::JoinHandle<RunRecord>), SchedulerError> {
     if !reserve_instance(scheduler, job) {
         return Err(SchedulerError::Busy(format!(
-            "Job {} is already running its maximum number of instances ({})",
+            "Job {} is already running its maximum number of instances ({}); try again when a run ends",
             job.id, job.max_instances
         )));
     }
@@ -107,34 +113,47 @@ pub(super) async fn run_now(scheduler: &Scheduler, job: &Job) -> Result<String, 
         job_id: job.id.clone(),
     };
     let slot = scheduler.inner.executor.acquire_slot().await;
-    tracing::info!(job_id = %job.id, "Running job \"{}\" now (run-now)", job.describe());
-    let (run_id, script) = start(scheduler, job, None, slot)?;
-    let (scheduler, job, id) = (scheduler.clone(), job.clone(), run_id.clone());
-    tokio::spawn(async move {
+    let now = scheduler.inner.clock.now();
+    let mut run = RunRecord::new(
+        now,
+        &job.id,
+        None,
+        RunStatus::Running,
+        RunCause::RunNow,
+        &scheduler.inner.settings.node,
+    );
+    run.started_at = Some(now);
+    scheduler.inner.store.insert_run(&run).await?;
+    tracing::info!(job_id = %job.id, run_id = %run.id, "Running job \"{}\" now (run-now)", job.describe());
+    let script = start(scheduler, job, &mut run, slot).await?;
+    let started = run.clone();
+    let (scheduler, job) = (scheduler.clone(), job.clone());
+    let ended = tokio::spawn(async move {
         let _guard = guard;
-        finish(&scheduler, &job, id, script).await;
+        finish(&scheduler, &job, run, script).await
     });
-    Ok(run_id)
+    Ok((started, ended))
 }
 
-/// Starts the job's script; a failure to start is logged as the run's end.
-fn start(
+/// Starts the job's script; a failure to start ends the run as `failed` with the reason.
+async fn start(
     scheduler: &Scheduler,
     job: &Job,
-    scheduled: Option<DateTime<FixedOffset>>,
+    run: &mut RunRecord,
     slot: Slot,
-) -> Result<(String, RunningScript), SchedulerError> {
-    let run_id = uuid::Uuid::now_v7().to_string();
+) -> Result<RunningScript, SchedulerError> {
+    let timeout = job
+        .timeout
+        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+        .or(scheduler.inner.settings.default_timeout);
     let request = RunRequest {
         job_id: job.id.clone(),
-        run_id: run_id.clone(),
+        run_id: run.id.clone(),
         func: job.func.clone(),
         args: job.args.clone(),
         kwargs: job.kwargs.clone(),
-        scheduled_at: scheduled,
-        timeout: job
-            .timeout
-            .and_then(|secs| Duration::try_from_secs_f64(secs).ok()),
+        scheduled_at: run.scheduled_run_time,
+        timeout,
     };
     match scheduler.inner.executor.start(request, slot) {
         Ok(script) => {
@@ -143,62 +162,115 @@ fn start(
                 .running
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .insert(run_id.clone(), script.stop_handle());
+                .insert(run.id.clone(), script.stop_handle());
+            save(scheduler, run).await;
             scheduler.emit(SchedulerEvent::RunStarted {
                 job_id: job.id.clone(),
-                run_id: run_id.clone(),
-                scheduled,
+                run_id: run.id.clone(),
+                scheduled: run.scheduled_run_time,
             });
-            Ok((run_id, script))
+            Ok(script)
         }
         Err(error) => {
-            tracing::error!(job_id = %job.id, run_id, "Job \"{}\" could not start: {error}", job.describe());
+            tracing::error!(job_id = %job.id, run_id = %run.id, "Job \"{}\" could not start: {error}", job.describe());
+            run.status = RunStatus::Failed;
+            run.finished_at = Some(scheduler.inner.clock.now());
+            run.reason = Some(format!("the script could not start: {error}"));
+            save(scheduler, run).await;
+            scheduler.emit(SchedulerEvent::RunFinished {
+                job_id: job.id.clone(),
+                run: run.clone(),
+            });
             Err(error.into())
         }
     }
 }
 
-/// Waits for a started script and logs its end in APScheduler's words, plus tickd's one line
-/// per run with the run id, status, exit code and duration.
-async fn finish(scheduler: &Scheduler, job: &Job, run_id: String, script: RunningScript) {
-    let started = scheduler.inner.clock.now();
+/// Waits for a started script, records its end and logs it in APScheduler's words, plus
+/// tickd's one line per run with the run id, status, exit code and duration.
+async fn finish(
+    scheduler: &Scheduler,
+    job: &Job,
+    mut run: RunRecord,
+    script: RunningScript,
+) -> RunRecord {
     let outcome = script.wait().await;
     scheduler
         .inner
         .running
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .remove(&run_id);
-    log_outcome(job, &run_id, &outcome, outcome.finished_at - started);
+        .remove(&run.id);
+    apply_outcome(&mut run, &outcome, job.timeout);
+    log_outcome(job, &run, run.started_at, outcome.finished_at);
+    save(scheduler, &run).await;
     scheduler.emit(SchedulerEvent::RunFinished {
         job_id: job.id.clone(),
-        run_id,
-        outcome,
+        run: run.clone(),
     });
+    run
 }
 
-fn log_outcome(job: &Job, run_id: &str, outcome: &RunOutcome, took: TimeDelta) {
-    let status = format!("{:?}", outcome.status).to_lowercase();
-    let exit = outcome
+fn apply_outcome(run: &mut RunRecord, outcome: &RunOutcome, timeout: Option<f64>) {
+    run.status = outcome.status;
+    run.finished_at = Some(outcome.finished_at);
+    run.exit_code = outcome.exit_code;
+    run.stdout.clone_from(&outcome.stdout);
+    run.stderr.clone_from(&outcome.stderr);
+    run.stdout_truncated = outcome.stdout_truncated;
+    run.stderr_truncated = outcome.stderr_truncated;
+    run.reason = match outcome.status {
+        RunStatus::TimedOut => Some(match timeout {
+            Some(secs) => format!("the run took longer than its timeout ({secs} s) and was killed"),
+            None => "the run took longer than its timeout and was killed".to_owned(),
+        }),
+        RunStatus::Cancelled => Some("cancelled through the API".to_owned()),
+        RunStatus::Interrupted => Some("tickd shut down while the run was in progress".to_owned()),
+        RunStatus::Failed => match (outcome.exit_code, outcome.signal) {
+            (_, Some(signal)) => Some(format!("the script was killed by signal {signal}")),
+            (Some(code), None) => Some(format!("the script exited with code {code}")),
+            (None, None) => Some("the script failed".to_owned()),
+        },
+        _ => None,
+    };
+}
+
+/// Writes a run record; a store failure is logged (the run itself is not undone by it).
+async fn save(scheduler: &Scheduler, run: &RunRecord) {
+    if let Err(error) = scheduler.inner.store.update_run(run).await {
+        tracing::error!(run_id = %run.id, "Could not record run {}: {error:#}", run.id);
+    }
+}
+
+fn log_outcome(
+    job: &Job,
+    run: &RunRecord,
+    started: Option<DateTime<Utc>>,
+    finished: DateTime<Utc>,
+) {
+    let status = run.status.as_str();
+    let exit = run
         .exit_code
         .map_or_else(|| "none".to_owned(), |code| code.to_string());
-    for (stream, text) in [("stdout", &outcome.stdout), ("stderr", &outcome.stderr)] {
+    let took = started.map_or(TimeDelta::zero(), |s| finished - s);
+    for (stream, text) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
         if !text.is_empty() {
-            tracing::info!(job_id = %job.id, run_id, "{stream}: {}", text.trim_end());
+            tracing::info!(job_id = %job.id, run_id = %run.id, "{stream}: {}", text.trim_end());
         }
     }
-    if outcome.status == RunStatus::Succeeded {
+    if run.status == RunStatus::Succeeded {
         tracing::info!(job_id = %job.id, "Job \"{}\" executed successfully", job.describe());
     } else {
         tracing::error!(job_id = %job.id, "Job \"{}\" raised an exception: run {status}, exit code {exit}", job.describe());
     }
     tracing::info!(
         job_id = %job.id,
-        run_id,
+        run_id = %run.id,
         status,
         exit_code = %exit,
         duration_ms = took.num_milliseconds(),
-        "Run {run_id} of job {} ended: {status}, exit code {exit}, {:.3} s",
+        "Run {} of job {} ended: {status}, exit code {exit}, {:.3} s",
+        run.id,
         job.id,
         took.num_milliseconds() as f64 / 1000.0
     );
@@ -235,8 +307,17 @@ mod tests {
 
     #[test]
     fn timedelta_reads_like_python() {
-        assert_eq!(python_timedelta(TimeDelta::milliseconds(2500)), "0:00:02.500000");
-        assert_eq!(python_timedelta(TimeDelta::seconds(3 * 86_400 + 3723)), "3 days, 1:02:03");
-        assert_eq!(python_timedelta(TimeDelta::seconds(86_400)), "1 day, 0:00:00");
+        assert_eq!(
+            python_timedelta(TimeDelta::milliseconds(2500)),
+            "0:00:02.500000"
+        );
+        assert_eq!(
+            python_timedelta(TimeDelta::seconds(3 * 86_400 + 3723)),
+            "3 days, 1:02:03"
+        );
+        assert_eq!(
+            python_timedelta(TimeDelta::seconds(86_400)),
+            "1 day, 0:00:00"
+        );
     }
 }

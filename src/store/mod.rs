@@ -11,7 +11,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::job::Job;
+use crate::job::{Job, RunRecord};
 
 pub use sqlite::SqliteStore;
 
@@ -66,6 +66,45 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
     async fn replace_job(&self, job: &Job) -> Result<(), StoreError>;
     /// Deletes a job; `NotFound` if it is gone.
     async fn remove_job(&self, id: &str) -> Result<(), StoreError>;
+    /// Records one due-jobs step for a job atomically: its new state (`Some`) or its
+    /// removal (`None`), and the run records of the fire times handled. Answers false, and
+    /// changes nothing, when a record for one of those fire times exists already (the
+    /// `UNIQUE(job_id, scheduled_run_time)` guarantee: each fire time runs once).
+    async fn advance_job(
+        &self,
+        job_id: &str,
+        next: Option<&Job>,
+        runs: &[RunRecord],
+    ) -> Result<bool, StoreError>;
+    /// Inserts a run record.
+    async fn insert_run(&self, run: &RunRecord) -> Result<(), StoreError>;
+    /// Overwrites a run record (its status, times, output).
+    async fn update_run(&self, run: &RunRecord) -> Result<(), StoreError>;
+    /// One run record, or `None`.
+    async fn get_run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError>;
+    /// A job's run records, newest first, at most `limit`, only those older than the run
+    /// `before` when given.
+    async fn get_runs(
+        &self,
+        job_id: &str,
+        limit: u32,
+        before: Option<&str>,
+    ) -> Result<Vec<RunRecord>, StoreError>;
+    /// Marks every run still `running` on `node` as `interrupted` with `reason` (a daemon
+    /// that crashed left them so); answers how many.
+    async fn interrupt_runs(
+        &self,
+        node: &str,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+    /// Deletes finished runs created before `older_than`, and all but the newest
+    /// `keep_per_job` finished runs of each job; answers how many went.
+    async fn prune_runs(
+        &self,
+        older_than: DateTime<Utc>,
+        keep_per_job: u32,
+    ) -> Result<u64, StoreError>;
     /// Closes connections (at shutdown).
     async fn close(&self);
 }
@@ -91,4 +130,67 @@ pub(crate) fn to_micros(time: DateTime<Utc>) -> i64 {
 /// Back from [`to_micros`].
 pub(crate) fn from_micros(micros: i64) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp_micros(micros)
+}
+
+/// A run record as plain column values, shared by the SQL backends.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct RunRow {
+    pub id: String,
+    pub job_id: String,
+    pub scheduled_run_time: Option<String>,
+    pub created_micros: i64,
+    pub started_micros: Option<i64>,
+    pub finished_micros: Option<i64>,
+    pub status: String,
+    pub reason: Option<String>,
+    pub exit_code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub stdout_truncated: bool,
+    pub stderr_truncated: bool,
+    pub cause: String,
+    pub node: String,
+}
+
+impl RunRow {
+    /// The record, or a message saying which column is unreadable.
+    pub fn into_record(self) -> Result<RunRecord, StoreError> {
+        let id = self.id.clone();
+        let bad = |what: &str| StoreError::Backend(anyhow::anyhow!("run {id}: unreadable {what}"));
+        let scheduled_run_time = match &self.scheduled_run_time {
+            Some(text) => {
+                Some(DateTime::parse_from_rfc3339(text).map_err(|_| bad("scheduled_run_time"))?)
+            }
+            None => None,
+        };
+        let status = crate::job::RunStatus::parse(&self.status).ok_or_else(|| bad("status"))?;
+        let cause = crate::job::RunCause::parse(&self.cause).ok_or_else(|| bad("cause"))?;
+        Ok(RunRecord {
+            scheduled_run_time,
+            created_at: from_micros(self.created_micros).ok_or_else(|| bad("created time"))?,
+            started_at: self.started_micros.and_then(from_micros),
+            finished_at: self.finished_micros.and_then(from_micros),
+            status,
+            cause,
+            id: self.id,
+            job_id: self.job_id,
+            reason: self.reason,
+            exit_code: self.exit_code,
+            stdout: self.stdout,
+            stderr: self.stderr,
+            stdout_truncated: self.stdout_truncated,
+            stderr_truncated: self.stderr_truncated,
+            node: self.node,
+        })
+    }
+}
+
+/// The index value of a run's fire time (µs, UTC), for the uniqueness constraint.
+pub(crate) fn scheduled_micros(run: &RunRecord) -> Option<i64> {
+    run.scheduled_run_time.map(|t| to_micros(t.to_utc()))
+}
+
+/// A run's fire time as RFC 3339 text with its offset.
+pub(crate) fn scheduled_text(run: &RunRecord) -> Option<String> {
+    run.scheduled_run_time.map(|t| t.to_rfc3339())
 }

@@ -9,8 +9,10 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
-use super::{JobStore, StoreError, from_micros, to_micros};
-use crate::job::Job;
+use super::{
+    JobStore, RunRow, StoreError, from_micros, scheduled_micros, scheduled_text, to_micros,
+};
+use crate::job::{Job, RunRecord, RunStatus};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -136,12 +138,13 @@ impl JobStore for SqliteStore {
     }
 
     async fn update_job(&self, job: &Job) -> Result<(), StoreError> {
-        let done = sqlx::query("UPDATE tickd_jobs SET next_run_time = ?, job_state = ? WHERE id = ?")
-            .bind(next_micros(job))
-            .bind(job.to_state())
-            .bind(&job.id)
-            .execute(&self.pool)
-            .await?;
+        let done =
+            sqlx::query("UPDATE tickd_jobs SET next_run_time = ?, job_state = ? WHERE id = ?")
+                .bind(next_micros(job))
+                .bind(job.to_state())
+                .bind(&job.id)
+                .execute(&self.pool)
+                .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(job.id.clone()));
         }
@@ -173,7 +176,183 @@ impl JobStore for SqliteStore {
         Ok(())
     }
 
+    async fn advance_job(
+        &self,
+        job_id: &str,
+        next: Option<&Job>,
+        runs: &[RunRecord],
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for run in runs {
+            match bind_run(sqlx::query(INSERT_RUN), run)
+                .execute(&mut *tx)
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if is_unique_violation(&e) => return Ok(false),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        match next {
+            Some(job) => {
+                sqlx::query("UPDATE tickd_jobs SET next_run_time = ?, job_state = ? WHERE id = ?")
+                    .bind(next_micros(job))
+                    .bind(job.to_state())
+                    .bind(job_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            None => {
+                sqlx::query("DELETE FROM tickd_jobs WHERE id = ?")
+                    .bind(job_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn insert_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+        bind_run(sqlx::query(INSERT_RUN), run)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn update_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE tickd_runs SET started_micros = ?, finished_micros = ?, status = ?, \
+             reason = ?, exit_code = ?, stdout = ?, stderr = ?, stdout_truncated = ?, \
+             stderr_truncated = ? WHERE id = ?",
+        )
+        .bind(run.started_at.map(to_micros))
+        .bind(run.finished_at.map(to_micros))
+        .bind(run.status.as_str())
+        .bind(&run.reason)
+        .bind(run.exit_code)
+        .bind(&run.stdout)
+        .bind(&run.stderr)
+        .bind(run.stdout_truncated)
+        .bind(run.stderr_truncated)
+        .bind(&run.id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
+        let row: Option<RunRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            run_columns!(),
+            " FROM tickd_runs WHERE id = ?"
+        ))
+        .bind(run_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(RunRow::into_record).transpose()
+    }
+
+    async fn get_runs(
+        &self,
+        job_id: &str,
+        limit: u32,
+        before: Option<&str>,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        let rows: Vec<RunRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            run_columns!(),
+            " FROM tickd_runs WHERE job_id = ? AND (? IS NULL OR id < ?) ORDER BY id DESC LIMIT ?"
+        ))
+        .bind(job_id)
+        .bind(before)
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(RunRow::into_record).collect()
+    }
+
+    async fn interrupt_runs(
+        &self,
+        node: &str,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE tickd_runs SET status = ?, reason = ?, finished_micros = ? \
+             WHERE status = ? AND node = ?",
+        )
+        .bind(RunStatus::Interrupted.as_str())
+        .bind(reason)
+        .bind(to_micros(at))
+        .bind(RunStatus::Running.as_str())
+        .bind(node)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn prune_runs(
+        &self,
+        older_than: DateTime<Utc>,
+        keep_per_job: u32,
+    ) -> Result<u64, StoreError> {
+        let old = sqlx::query("DELETE FROM tickd_runs WHERE created_micros < ? AND status != ?")
+            .bind(to_micros(older_than))
+            .bind(RunStatus::Running.as_str())
+            .execute(&self.pool)
+            .await?;
+        let extra = sqlx::query(
+            "DELETE FROM tickd_runs WHERE id IN (SELECT id FROM (SELECT id, status, \
+             ROW_NUMBER() OVER (PARTITION BY job_id ORDER BY id DESC) AS n FROM tickd_runs) \
+             WHERE n > ? AND status != ?)",
+        )
+        .bind(i64::from(keep_per_job))
+        .bind(RunStatus::Running.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(old.rows_affected() + extra.rows_affected())
+    }
+
     async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// The columns [`RunRow`] reads (a macro, so queries stay `&'static str` literals).
+macro_rules! run_columns {
+    () => {
+        "id, job_id, scheduled_run_time, created_micros, started_micros, finished_micros, \
+         status, reason, exit_code, stdout, stderr, stdout_truncated, stderr_truncated, cause, node"
+    };
+}
+use run_columns;
+
+const INSERT_RUN: &str = "INSERT INTO tickd_runs (id, job_id, scheduled_micros, \
+    scheduled_run_time, created_micros, started_micros, finished_micros, status, reason, \
+    exit_code, stdout, stderr, stdout_truncated, stderr_truncated, cause, node) \
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+fn bind_run<'q>(
+    query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
+    run: &'q RunRecord,
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
+    query
+        .bind(&run.id)
+        .bind(&run.job_id)
+        .bind(scheduled_micros(run))
+        .bind(scheduled_text(run))
+        .bind(to_micros(run.created_at))
+        .bind(run.started_at.map(to_micros))
+        .bind(run.finished_at.map(to_micros))
+        .bind(run.status.as_str())
+        .bind(&run.reason)
+        .bind(run.exit_code)
+        .bind(&run.stdout)
+        .bind(&run.stderr)
+        .bind(run.stdout_truncated)
+        .bind(run.stderr_truncated)
+        .bind(run.cause.as_str())
+        .bind(&run.node)
 }

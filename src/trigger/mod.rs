@@ -2,26 +2,49 @@
 //! triggers (CONTRACT §3), with one deliberate fix (no occurrence skipped after spring-forward).
 //!
 //! This module is a leaf: it imports nothing else of tickd. Time comes in as an argument, so
-//! every function here is pure and testable without a runtime or a clock.
+//! every function here is pure and testable without a runtime or a clock (jitter aside, which
+//! is random by definition).
 //!
-//! SKELETON: the public API below is the contract the rest of tickd codes against. The bodies
-//! are filled in by the trigger engine work (issue 2).
+//! # Layout
+//! - [`args`]: a POST body's trigger arguments → a trigger, in the reference's order of checks.
+//! - `date`, `interval`, `cron/`: the three triggers.
+//! - `datetime`: date strings, `isoformat()`, the dates a trigger was given.
+//! - `zone`: Python's wall-clock-plus-`fold` view of a zone, which the cron search needs.
+//! - `timedelta`: CPython's timedelta and float-timestamp arithmetic, for interval.
+//! - `state`: the persisted JSON form.
+
+mod args;
+mod cron;
+mod date;
+mod datetime;
+mod error;
+mod interval;
+mod pyvalue;
+mod state;
+mod timedelta;
+mod zone;
 
 use chrono::{DateTime, FixedOffset, Utc};
 use chrono_tz::Tz;
 use serde_json::{Map, Value};
 
-/// Why a trigger specification was refused. `Display` is the reference's message text
-/// (e.g. `Error validating expression '61': the last value (61) is higher than the maximum
-/// value (59)`), which the API sends as `error_message` with status 400.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct TriggerError(pub String);
+pub use self::error::TriggerError;
+
+use self::cron::CronTrigger;
+use self::date::DateTrigger;
+use self::interval::IntervalTrigger;
 
 /// A validated trigger.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Trigger {
-    _private: (),
+    kind: Kind,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Kind {
+    Date(DateTrigger),
+    Interval(IntervalTrigger),
+    Cron(CronTrigger),
 }
 
 impl Trigger {
@@ -40,13 +63,16 @@ impl Trigger {
         default_tz: Tz,
         now: DateTime<Utc>,
     ) -> Result<Trigger, TriggerError> {
-        let _ = (kind, args, default_tz, now);
-        todo!("issue 2")
+        args::build(kind, args, default_tz, now)
     }
 
     /// `date`, `interval` or `cron`.
     pub fn kind(&self) -> &'static str {
-        todo!("issue 2")
+        match self.kind {
+            Kind::Date(_) => "date",
+            Kind::Interval(_) => "interval",
+            Kind::Cron(_) => "cron",
+        }
     }
 
     /// APScheduler's `get_next_fire_time(previous_fire_time, now)`: the next fire time strictly
@@ -58,21 +84,28 @@ impl Trigger {
         previous: Option<DateTime<FixedOffset>>,
         now: DateTime<Utc>,
     ) -> Option<DateTime<FixedOffset>> {
-        let _ = (previous, now);
-        todo!("issue 2")
+        match &self.kind {
+            Kind::Date(t) => t.next_fire_time(previous),
+            Kind::Interval(t) => t.next_fire_time(previous, now),
+            Kind::Cron(t) => t.next_fire_time(previous, now),
+        }
     }
 
     /// The trigger's fields as the job JSON shows them (CONTRACT §1): `run_date`; or
     /// `start_date`, `end_date` (if set) and the re-expressed interval units; or
     /// `start_date`/`end_date` (if set) and the given cron fields as normalised strings.
     pub fn fields(&self) -> Map<String, Value> {
-        todo!("issue 2")
+        match &self.kind {
+            Kind::Date(t) => t.fields(),
+            Kind::Interval(t) => t.fields(),
+            Kind::Cron(t) => t.fields(),
+        }
     }
 
     /// The portable persisted form (JSON, never a pickle). `from_state(to_state())` gives back
     /// an equal trigger.
     pub fn to_state(&self) -> Value {
-        todo!("issue 2")
+        state::to_state(self)
     }
 
     /// Reads a trigger back from [`Trigger::to_state`]'s form.
@@ -80,18 +113,16 @@ impl Trigger {
     /// # Errors
     /// A state that does not describe a valid trigger.
     pub fn from_state(state: &Value) -> Result<Trigger, TriggerError> {
-        let _ = state;
-        todo!("issue 2")
+        state::from_state(state)
     }
 }
 
 /// Parses an IANA zone name (`UTC`, `Europe/Berlin`).
 ///
 /// # Errors
-/// `No time zone found with key <name>`.
+/// `'No time zone found with key <name>'` (with the quotes, as the reference sends it).
 pub fn parse_timezone(name: &str) -> Result<Tz, TriggerError> {
-    let _ = name;
-    todo!("issue 2")
+    datetime::parse_timezone(name)
 }
 
 /// Parses a job's `next_run_time` string strictly, as APScheduler's `convert_to_datetime`:
@@ -100,19 +131,16 @@ pub fn parse_timezone(name: &str) -> Result<Tz, TriggerError> {
 /// # Errors
 /// `Invalid date string` for anything else.
 pub fn parse_next_run_time(text: &str, tz: Tz) -> Result<DateTime<FixedOffset>, TriggerError> {
-    let _ = (text, tz);
-    todo!("issue 2")
+    datetime::parse_strict(text, tz)
 }
 
 /// Renders a time as Python's `datetime.isoformat()`: `2030-01-02T03:04:05+05:30`, the
 /// fraction only when non-zero, never `Z`.
 pub fn isoformat(time: &DateTime<FixedOffset>) -> String {
-    let _ = time;
-    todo!("issue 2")
+    datetime::isoformat(time)
 }
 
 /// Expresses a UTC instant in `tz` with the offset in force there (for `now` in a zone).
 pub fn in_zone(time: DateTime<Utc>, tz: Tz) -> DateTime<FixedOffset> {
-    let _ = (time, tz);
-    todo!("issue 2")
+    zone::in_zone(time, tz)
 }

@@ -29,9 +29,18 @@ pub struct TestApp {
 
 /// Scripts every test workspace has.
 pub const SCRIPTS: [(&str, &str); 4] = [
-    ("test.py", "import datetime\nprint(datetime.datetime.now())\n"),
-    ("fail.py", "import sys\nprint('bad', file=sys.stderr)\nsys.exit(3)\n"),
-    ("slow.py", "import time, sys\ntime.sleep(float(sys.argv[1]) if len(sys.argv) > 1 else 2)\n"),
+    (
+        "test.py",
+        "import datetime\nprint(datetime.datetime.now())\n",
+    ),
+    (
+        "fail.py",
+        "import sys\nprint('bad', file=sys.stderr)\nsys.exit(3)\n",
+    ),
+    (
+        "slow.py",
+        "import time, sys\ntime.sleep(float(sys.argv[1]) if len(sys.argv) > 1 else 2)\n",
+    ),
     (
         "echo.py",
         "import os, sys\nprint(os.environ.get('TICKD_JOB_ID'), sys.argv[1:], os.environ.get('TICKD_KWARGS'))\n",
@@ -145,8 +154,7 @@ impl TestApp {
         let json = if text.is_empty() {
             Value::Null
         } else {
-            serde_json::from_str(&text)
-                .unwrap_or_else(|e| panic!("not JSON ({e}): {text:?}"))
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text:?}"))
         };
         (status, headers, json)
     }

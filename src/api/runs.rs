@@ -1,0 +1,70 @@
+//! Run history (extension, CONTRACT §6): `P/jobs/{id}/runs`, `P/runs/{run_id}` and
+//! `P/runs/{run_id}/cancel`.
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::error::ApiError;
+use super::extract::JobIdPath;
+use super::state::ApiState;
+use super::wire::{JsonBody, run_to_json};
+
+/// Runs answered when `limit` is not given.
+const DEFAULT_LIMIT: u32 = 20;
+/// The most runs one request may ask for.
+const MAX_LIMIT: u32 = 500;
+
+/// `?limit=&before=`, read as text so a bad value gets a message that names it.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RunsQuery {
+    limit: Option<String>,
+    before: Option<String>,
+}
+
+/// `GET P/jobs/{id}/runs?limit=&before=`: newest first.
+pub(crate) async fn get_runs(
+    State(state): State<ApiState>,
+    JobIdPath(id): JobIdPath,
+    query: Result<Query<RunsQuery>, QueryRejection>,
+) -> Result<JsonBody, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let limit = match query.limit.as_deref() {
+        None => DEFAULT_LIMIT,
+        Some(text) => match text.parse::<u32>() {
+            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+            _ => {
+                return Err(ApiError::BadRequest(format!(
+                    "limit must be a whole number from 1 to {MAX_LIMIT}, not {text:?}"
+                )));
+            }
+        },
+    };
+    let runs = state
+        .scheduler
+        .get_runs(&id, limit, query.before.as_deref())
+        .await?;
+    Ok(JsonBody(Value::Array(
+        runs.iter().map(run_to_json).collect(),
+    )))
+}
+
+/// `GET P/runs/{run_id}`: one run with its output.
+pub(crate) async fn get_run(
+    State(state): State<ApiState>,
+    JobIdPath(run_id): JobIdPath,
+) -> Result<JsonBody, ApiError> {
+    let run = state.scheduler.get_run(&run_id).await?;
+    Ok(JsonBody(run_to_json(&run)))
+}
+
+/// `POST P/runs/{run_id}/cancel`: stops a running script; answers the ended run
+/// (`cancelled`), 409 when it is not running.
+pub(crate) async fn cancel_run(
+    State(state): State<ApiState>,
+    JobIdPath(run_id): JobIdPath,
+) -> Result<JsonBody, ApiError> {
+    let run = state.scheduler.cancel_run(&run_id).await?;
+    Ok(JsonBody(run_to_json(&run)))
+}

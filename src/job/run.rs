@@ -1,0 +1,202 @@
+//! Run records: every execution of a job — and every run that did not happen — as a record a
+//! user can read (CONTRACT §6). Missed and skipped runs are records too, never only log lines.
+
+use chrono::{DateTime, FixedOffset, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Where a run stands, or how it ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// The script is running.
+    Running,
+    /// Exit code 0.
+    Succeeded,
+    /// Non-zero exit code, killed by a signal, or could not start.
+    Failed,
+    /// Killed at the job's `timeout`.
+    TimedOut,
+    /// Started later than `misfire_grace_time` allows; the script did not run.
+    Missed,
+    /// `max_instances` runs were in flight; the script did not run.
+    Skipped,
+    /// Stopped by a daemon shutdown, or found `running` after a crash.
+    Interrupted,
+    /// Stopped through `POST P/runs/<id>/cancel`.
+    Cancelled,
+}
+
+impl RunStatus {
+    /// The status as stored and shown (`timed_out`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::TimedOut => "timed_out",
+            RunStatus::Missed => "missed",
+            RunStatus::Skipped => "skipped",
+            RunStatus::Interrupted => "interrupted",
+            RunStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// Reads [`RunStatus::as_str`]'s form back.
+    pub fn parse(text: &str) -> Option<RunStatus> {
+        [
+            RunStatus::Running,
+            RunStatus::Succeeded,
+            RunStatus::Failed,
+            RunStatus::TimedOut,
+            RunStatus::Missed,
+            RunStatus::Skipped,
+            RunStatus::Interrupted,
+            RunStatus::Cancelled,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == text)
+    }
+}
+
+/// Why a run exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunCause {
+    /// Its trigger fired.
+    Schedule,
+    /// `POST P/jobs/<id>/run`.
+    RunNow,
+    /// A fire time that passed while the daemon was down, handled at start-up.
+    Startup,
+}
+
+impl RunCause {
+    /// The cause as stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunCause::Schedule => "schedule",
+            RunCause::RunNow => "run_now",
+            RunCause::Startup => "startup",
+        }
+    }
+
+    /// Reads [`RunCause::as_str`]'s form back.
+    pub fn parse(text: &str) -> Option<RunCause> {
+        [RunCause::Schedule, RunCause::RunNow, RunCause::Startup]
+            .into_iter()
+            .find(|cause| cause.as_str() == text)
+    }
+}
+
+/// One run of a job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// A UUIDv7: ids sort by creation time, which pages the history.
+    pub id: String,
+    /// The job (which may since have been deleted).
+    pub job_id: String,
+    /// When the record was made (retention counts from here).
+    pub created_at: DateTime<Utc>,
+    /// The fire time this run was for; `None` for run-now.
+    pub scheduled_run_time: Option<DateTime<FixedOffset>>,
+    /// When the script started; `None` when it never did.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When the run ended; `None` while running.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Where the run stands.
+    pub status: RunStatus,
+    /// Why it was missed, skipped, interrupted or failed to start, in words.
+    pub reason: Option<String>,
+    /// The script's exit code, when it exited.
+    pub exit_code: Option<i32>,
+    /// The last `output_limit` bytes of stdout.
+    pub stdout: String,
+    /// The last `output_limit` bytes of stderr.
+    pub stderr: String,
+    /// stdout was longer than what is kept.
+    pub stdout_truncated: bool,
+    /// stderr was longer than what is kept.
+    pub stderr_truncated: bool,
+    /// Why the run exists.
+    pub cause: RunCause,
+    /// The host name of the daemon that ran it.
+    pub node: String,
+}
+
+impl RunRecord {
+    /// A new record made at `now`, with a fresh time-ordered id and no output yet.
+    pub fn new(
+        now: DateTime<Utc>,
+        job_id: &str,
+        scheduled_run_time: Option<DateTime<FixedOffset>>,
+        status: RunStatus,
+        cause: RunCause,
+        node: &str,
+    ) -> RunRecord {
+        RunRecord {
+            id: uuid::Uuid::now_v7().to_string(),
+            job_id: job_id.to_owned(),
+            created_at: now,
+            scheduled_run_time,
+            started_at: None,
+            finished_at: None,
+            status,
+            reason: None,
+            exit_code: None,
+            stdout: String::new(),
+            stderr: String::new(),
+            stdout_truncated: false,
+            stderr_truncated: false,
+            cause,
+            node: node.to_owned(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_and_causes_round_trip_their_text() {
+        for status in [
+            RunStatus::Running,
+            RunStatus::Succeeded,
+            RunStatus::Failed,
+            RunStatus::TimedOut,
+            RunStatus::Missed,
+            RunStatus::Skipped,
+            RunStatus::Interrupted,
+            RunStatus::Cancelled,
+        ] {
+            assert_eq!(RunStatus::parse(status.as_str()), Some(status));
+            let json = serde_json::to_value(status).unwrap();
+            assert_eq!(json, status.as_str());
+        }
+        for cause in [RunCause::Schedule, RunCause::RunNow, RunCause::Startup] {
+            assert_eq!(RunCause::parse(cause.as_str()), Some(cause));
+        }
+        assert_eq!(RunStatus::parse("bogus"), None);
+    }
+
+    #[test]
+    fn run_ids_sort_by_creation() {
+        let a = RunRecord::new(
+            Utc::now(),
+            "j",
+            None,
+            RunStatus::Running,
+            RunCause::RunNow,
+            "n",
+        );
+        let b = RunRecord::new(
+            Utc::now(),
+            "j",
+            None,
+            RunStatus::Running,
+            RunCause::RunNow,
+            "n",
+        );
+        assert!(a.id < b.id);
+    }
+}

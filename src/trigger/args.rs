@@ -1,0 +1,209 @@
+//! From a POST body's trigger arguments to a [`Trigger`], checking in the reference's order so
+//! that a body with several faults gets the reference's message:
+//!
+//! 1. Flask-APScheduler's `fix_job_def` parses `start_date`/`end_date`/`run_date` strings
+//!    (tickd: the ISO family only, CONTRACT §2.8);
+//! 2. APScheduler looks the trigger up by name;
+//! 3. Python refuses a keyword the trigger's constructor does not take;
+//! 4. the constructor runs (zone, dates, then fields or units, in each trigger's own order).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde_json::{Map, Value};
+
+use super::cron::{CronTrigger, FIELD_NAMES};
+use super::date::DateTrigger;
+use super::datetime::{self, ParsedDate, TriggerDate};
+use super::error::TriggerError;
+use super::interval::{IntervalTrigger, UNITS};
+use super::timedelta::TimeDelta;
+use super::{Kind, Trigger, pyvalue, zone};
+
+const DATE_ARGS: [&str; 3] = ["start_date", "end_date", "run_date"];
+
+pub(super) fn build(
+    kind: &str,
+    args: &Map<String, Value>,
+    default_tz: Tz,
+    now: DateTime<Utc>,
+) -> Result<Trigger, TriggerError> {
+    let mut parsed = HashMap::new();
+    for name in DATE_ARGS {
+        if let Some(Value::String(text)) = args.get(name) {
+            parsed.insert(name, datetime::parse_date_string(text)?);
+        }
+    }
+    let (class, accepted): (&str, &[&str]) = match kind {
+        "date" => ("DateTrigger", &["run_date", "timezone"]),
+        "interval" => (
+            "IntervalTrigger",
+            &[
+                "weeks",
+                "days",
+                "hours",
+                "minutes",
+                "seconds",
+                "start_date",
+                "end_date",
+                "timezone",
+                "jitter",
+            ],
+        ),
+        "cron" => (
+            "CronTrigger",
+            &[
+                "year",
+                "month",
+                "day",
+                "week",
+                "day_of_week",
+                "hour",
+                "minute",
+                "second",
+                "start_date",
+                "end_date",
+                "timezone",
+                "jitter",
+            ],
+        ),
+        other => return Err(TriggerError::unknown_trigger(other)),
+    };
+    if let Some(key) = args.keys().find(|k| !accepted.contains(&k.as_str())) {
+        return Err(TriggerError::unexpected_argument(class, key));
+    }
+    let dates = Dates { args, parsed };
+    let kind = match kind {
+        "date" => Kind::Date(build_date(args, &dates, default_tz, now)?),
+        "interval" => Kind::Interval(build_interval(args, &dates, default_tz, now)?),
+        _ => Kind::Cron(build_cron(args, &dates, default_tz)?),
+    };
+    Ok(Trigger { kind })
+}
+
+/// The date arguments, with strings already parsed.
+struct Dates<'a> {
+    args: &'a Map<String, Value>,
+    parsed: HashMap<&'static str, ParsedDate>,
+}
+
+impl Dates<'_> {
+    /// `convert_to_datetime(value, zone, name)`: null or absent → `None`; a parsed string;
+    /// any other type → `Unsupported type for <name>: <type>`.
+    fn get(&self, name: &'static str, tz: Tz) -> Result<Option<TriggerDate>, TriggerError> {
+        if let Some(date) = self.parsed.get(name) {
+            return Ok(Some(date.resolve(tz)));
+        }
+        match self.args.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(other) => Err(TriggerError::unsupported_date_type(
+                name,
+                pyvalue::type_name(other),
+            )),
+        }
+    }
+}
+
+fn build_date(
+    args: &Map<String, Value>,
+    dates: &Dates<'_>,
+    default_tz: Tz,
+    now: DateTime<Utc>,
+) -> Result<DateTrigger, TriggerError> {
+    // `astimezone(timezone) or get_localzone()`: only None falls back.
+    let timezone = match args.get("timezone") {
+        None | Some(Value::Null) => default_tz,
+        Some(value) => zone_of(value)?,
+    };
+    let run_date = dates.get("run_date", timezone)?.unwrap_or(TriggerDate {
+        time: zone::in_zone(now, timezone),
+        in_zone: true,
+    });
+    Ok(DateTrigger { run_date, timezone })
+}
+
+fn build_interval(
+    args: &Map<String, Value>,
+    dates: &Dates<'_>,
+    default_tz: Tz,
+    now: DateTime<Utc>,
+) -> Result<IntervalTrigger, TriggerError> {
+    let units: Vec<(&str, &Value)> = UNITS
+        .iter()
+        .filter_map(|unit| args.get(*unit).map(|v| (*unit, v)))
+        .collect();
+    let interval = TimeDelta::from_components(&units)?;
+    let timezone = zone_if_truthy(args, default_tz)?;
+    // `start_date or (now + interval)`: a falsy non-string means the default.
+    let start_date = match args.get("start_date") {
+        Some(value) if !matches!(value, Value::String(_)) && !is_truthy(value) => None,
+        _ => dates.get("start_date", timezone)?,
+    };
+    let end_date = dates.get("end_date", timezone)?;
+    let jitter = jitter_of(args)?;
+    IntervalTrigger::new(interval, start_date, end_date, timezone, jitter, now)
+}
+
+fn build_cron(
+    args: &Map<String, Value>,
+    dates: &Dates<'_>,
+    default_tz: Tz,
+) -> Result<CronTrigger, TriggerError> {
+    let timezone = zone_if_truthy(args, default_tz)?;
+    let start_date = dates.get("start_date", timezone)?;
+    let end_date = dates.get("end_date", timezone)?;
+    let given = FIELD_NAMES.map(|name| match args.get(name) {
+        None | Some(Value::Null) => None,
+        Some(value) => Some(pyvalue::str_of(value)),
+    });
+    let jitter = jitter_of(args)?;
+    CronTrigger::new(given, start_date, end_date, timezone, jitter)
+}
+
+/// Cron and interval take `timezone` only `if timezone:`; otherwise the scheduler's zone (the
+/// reference would then look at `start_date`'s own zone, which a JSON client cannot rely on).
+fn zone_if_truthy(args: &Map<String, Value>, default_tz: Tz) -> Result<Tz, TriggerError> {
+    match args.get("timezone") {
+        Some(value) if is_truthy(value) => zone_of(value),
+        _ => Ok(default_tz),
+    }
+}
+
+/// APScheduler's `astimezone(obj)`: a name, or `Expected tzinfo, got int instead`.
+fn zone_of(value: &Value) -> Result<Tz, TriggerError> {
+    match value {
+        Value::String(name) => datetime::parse_timezone(name),
+        other => Err(TriggerError(format!(
+            "Expected tzinfo, got {} instead",
+            pyvalue::type_name(other)
+        ))),
+    }
+}
+
+/// `jitter`: a number of seconds (a bool counts as 0 or 1, as in Python). The reference
+/// accepts anything and fails at the first fire-time computation; tickd refuses up front with
+/// the text Python would have raised then.
+fn jitter_of(args: &Map<String, Value>) -> Result<Option<f64>, TriggerError> {
+    match args.get("jitter") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(f64::from(u8::from(*b)))),
+        Some(Value::Number(n)) => Ok(n.as_f64()),
+        Some(other) => Err(TriggerError(format!(
+            "unsupported operand type(s) for -: '{}' and 'int'",
+            pyvalue::type_name(other)
+        ))),
+    }
+}
+
+/// Python's truthiness of a JSON value.
+fn is_truthy(value: &Value) -> bool {
+    match value {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+    }
+}

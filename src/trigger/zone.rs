@@ -1,0 +1,172 @@
+//! Python's model of an aware `datetime` in a `zoneinfo` zone: a wall-clock time plus `fold`.
+//!
+//! APScheduler 3.11 computes cron fire times on wall clocks and builds some of them directly
+//! (`datetime(..., tzinfo=zone, fold=...)`) without normalising, so a wall time inside a
+//! spring-forward gap survives and is shown with the offset `zoneinfo` gives it. To reproduce
+//! that, the search works on [`Wall`] values and asks this module for the offset `zoneinfo`
+//! would use (PEP 495):
+//!
+//! - an ordinary time has one offset;
+//! - a repeated (fall-back) time: `fold = 0` is the first pass, `fold = 1` the second;
+//! - a skipped (spring-forward) time: `fold = 0` takes the offset *before* the transition,
+//!   `fold = 1` the one after.
+
+use chrono::{DateTime, Duration, FixedOffset, LocalResult, NaiveDateTime, Offset, TimeZone, Utc};
+use chrono_tz::{GapInfo, Tz};
+
+/// A wall-clock time in the trigger's zone with Python's `fold` bit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Wall {
+    pub naive: NaiveDateTime,
+    pub fold: bool,
+}
+
+impl Wall {
+    pub(crate) fn new(naive: NaiveDateTime, fold: bool) -> Self {
+        Wall { naive, fold }
+    }
+}
+
+/// The offset, in seconds, `zoneinfo` gives `naive` with this `fold` (the rules above).
+pub(crate) fn utcoffset(tz: Tz, naive: NaiveDateTime, fold: bool) -> i32 {
+    match tz.offset_from_local_datetime(&naive) {
+        LocalResult::Single(offset) => offset.fix().local_minus_utc(),
+        LocalResult::Ambiguous(a, b) => {
+            let (a, b) = (a.fix().local_minus_utc(), b.fix().local_minus_utc());
+            // The first pass is the larger offset (an earlier instant).
+            if fold { a.min(b) } else { a.max(b) }
+        }
+        LocalResult::None => gap_offset(tz, naive, fold),
+    }
+}
+
+/// The offset on one side of the gap that swallows `naive`.
+fn gap_offset(tz: Tz, naive: NaiveDateTime, fold: bool) -> i32 {
+    let info = GapInfo::new(&naive, &tz);
+    let side = info.and_then(|gap| {
+        if fold {
+            gap.end.map(|end| end.offset().fix().local_minus_utc())
+        } else {
+            gap.begin.map(|(_, offset)| offset.fix().local_minus_utc())
+        }
+    });
+    side.unwrap_or_else(|| {
+        // Only at the edge of the known transitions; probe the wall clock around the gap.
+        let step = if fold {
+            Duration::minutes(30)
+        } else {
+            Duration::minutes(-30)
+        };
+        let mut probe = naive;
+        for _ in 0..100 {
+            probe += step;
+            match tz.offset_from_local_datetime(&probe) {
+                LocalResult::Single(o) => return o.fix().local_minus_utc(),
+                LocalResult::Ambiguous(a, b) => {
+                    let (a, b) = (a.fix().local_minus_utc(), b.fix().local_minus_utc());
+                    return if fold { a.max(b) } else { a.min(b) };
+                }
+                LocalResult::None => {}
+            }
+        }
+        0
+    })
+}
+
+/// The instant a wall time stands for (Python's `dt.astimezone(UTC)`).
+pub(crate) fn instant(tz: Tz, wall: Wall) -> DateTime<Utc> {
+    let offset = utcoffset(tz, wall.naive, wall.fold);
+    (wall.naive - Duration::seconds(i64::from(offset))).and_utc()
+}
+
+/// The wall time of an instant (Python's `astimezone(zone)`, which sets `fold` on the second
+/// pass of a repeated hour).
+pub(crate) fn wall_at(tz: Tz, instant: DateTime<Utc>) -> Wall {
+    let offset = tz.offset_from_utc_datetime(&instant.naive_utc()).fix();
+    let naive = instant.naive_utc() + Duration::seconds(i64::from(offset.local_minus_utc()));
+    let fold = match tz.offset_from_local_datetime(&naive) {
+        LocalResult::Ambiguous(a, b) => {
+            let own = offset.local_minus_utc();
+            let smaller = a.fix().local_minus_utc().min(b.fix().local_minus_utc());
+            own == smaller
+        }
+        _ => false,
+    };
+    Wall { naive, fold }
+}
+
+/// The wall time with the offset `zoneinfo` shows for it (a gap time keeps its pre-transition
+/// offset with `fold = 0`).
+pub(crate) fn fixed(tz: Tz, wall: Wall) -> DateTime<FixedOffset> {
+    let offset = utcoffset(tz, wall.naive, wall.fold);
+    to_fixed(wall.naive, offset)
+}
+
+/// `naive` read at `offset` seconds east of UTC.
+pub(crate) fn to_fixed(naive: NaiveDateTime, offset: i32) -> DateTime<FixedOffset> {
+    let offset = FixedOffset::east_opt(offset).unwrap_or_else(|| Utc.fix());
+    let utc = naive - Duration::seconds(i64::from(offset.local_minus_utc()));
+    DateTime::from_naive_utc_and_offset(utc, offset)
+}
+
+/// APScheduler's `localize` for `zoneinfo`: `normalize(naive.replace(tzinfo=zone))`, i.e. read
+/// the wall time with `fold = 0` and convert the instant back. A non-existent time moves
+/// forward by the gap (`02:30` → `03:30+02:00`); a repeated one takes its first pass.
+pub(crate) fn localize(tz: Tz, naive: NaiveDateTime) -> DateTime<FixedOffset> {
+    let at = instant(tz, Wall::new(naive, false));
+    in_zone(at, tz)
+}
+
+/// Expresses a UTC instant in `tz` with the offset in force there.
+pub(crate) fn in_zone(time: DateTime<Utc>, tz: Tz) -> DateTime<FixedOffset> {
+    time.with_timezone(&tz.offset_from_utc_datetime(&time.naive_utc()).fix())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+
+    fn naive(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> NaiveDateTime {
+        NaiveDate::from_ymd_opt(y, mo, d)
+            .and_then(|date| date.and_hms_opt(h, mi, 0))
+            .unwrap()
+    }
+
+    #[test]
+    fn gap_time_takes_the_offset_named_by_fold() {
+        let berlin = chrono_tz::Europe::Berlin;
+        let gap = naive(2024, 3, 31, 2, 30);
+        assert_eq!(utcoffset(berlin, gap, false), 3600);
+        assert_eq!(utcoffset(berlin, gap, true), 7200);
+        assert_eq!(
+            fixed(berlin, Wall::new(gap, false)).to_rfc3339(),
+            "2024-03-31T02:30:00+01:00"
+        );
+    }
+
+    #[test]
+    fn repeated_time_takes_the_pass_named_by_fold() {
+        let berlin = chrono_tz::Europe::Berlin;
+        let repeated = naive(2024, 10, 27, 2, 30);
+        assert_eq!(utcoffset(berlin, repeated, false), 7200);
+        assert_eq!(utcoffset(berlin, repeated, true), 3600);
+        let second = instant(berlin, Wall::new(repeated, true));
+        assert_eq!(wall_at(berlin, second), Wall::new(repeated, true));
+        let first = instant(berlin, Wall::new(repeated, false));
+        assert_eq!(wall_at(berlin, first), Wall::new(repeated, false));
+    }
+
+    #[test]
+    fn localize_moves_gap_times_forward_and_takes_the_first_pass() {
+        let ny = chrono_tz::America::New_York;
+        assert_eq!(
+            localize(ny, naive(2038, 3, 14, 2, 30)).to_rfc3339(),
+            "2038-03-14T03:30:00-04:00"
+        );
+        assert_eq!(
+            localize(ny, naive(2038, 11, 7, 1, 30)).to_rfc3339(),
+            "2038-11-07T01:30:00-04:00"
+        );
+    }
+}

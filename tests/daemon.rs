@@ -1,0 +1,193 @@
+//! The `tickd` binary itself: start-up from a config file, refusals with a clear message,
+//! graceful SIGTERM, and a `kill -9` mid-run found `interrupted` after the restart.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::project_dir;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use serde_json::{Value, json};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn write_config(dir: &Path, port: u16, extra: &str) {
+    std::fs::write(
+        dir.join("config.toml"),
+        format!(
+            "[server]\nport = {port}\n[auth]\nenabled = true\n[[auth.users]]\nusername = \"guest\"\npassword = \"guest\"\n[scheduler]\ntimezone = \"UTC\"\n{extra}"
+        ),
+    )
+    .unwrap();
+}
+
+fn tickd(dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tickd"));
+    command
+        .arg("--config")
+        .arg(dir.join("config.toml"))
+        .env_remove("TICKD_CONFIG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// Starts the binary and waits (bounded) until it answers.
+async fn start(dir: &Path, port: u16) -> Child {
+    let child = tickd(dir).spawn().unwrap();
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
+        let answer = client
+            .get(format!("http://127.0.0.1:{port}/scheduler"))
+            .basic_auth("guest", Some("guest"))
+            .send()
+            .await;
+        if answer.is_ok_and(|r| r.status().is_success()) {
+            return child;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("tickd did not answer on port {port}");
+}
+
+async fn call(port: u16, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    let mut request = reqwest::Client::new()
+        .request(method, format!("http://127.0.0.1:{port}/scheduler{path}"))
+        .basic_auth("guest", Some("guest"));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
+    for _ in 0..400 {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    panic!("tickd did not exit");
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_daemon_cleanly_and_jobs_persist() {
+    let dir = project_dir();
+    let port = free_port();
+    write_config(dir.path(), port, "");
+    let mut child = start(dir.path(), port).await;
+    let (status, _) = call(
+        port,
+        reqwest::Method::POST,
+        "/jobs",
+        Some(json!({"id": "job13", "func": "task:success", "args": ["workspace/test.py"], "trigger": "interval", "seconds": 10})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    assert!(wait_exit(&mut child).success());
+    assert!(
+        dir.path().join("logs/runserver.log").exists(),
+        "the log file is written"
+    );
+    let log = std::fs::read_to_string(dir.path().join("logs/runserver.log")).unwrap();
+    assert!(
+        log.contains("Added job \"job13\" to job store \"default\""),
+        "{log}"
+    );
+
+    let mut child = start(dir.path(), port).await;
+    let (status, job) = call(port, reqwest::Method::GET, "/jobs/job13", None).await;
+    assert_eq!((status, job["seconds"].clone()), (200, json!(10)));
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    assert!(wait_exit(&mut child).success());
+}
+
+#[tokio::test]
+async fn a_run_cut_by_kill_9_is_interrupted_after_restart() {
+    let dir = project_dir();
+    let port = free_port();
+    write_config(dir.path(), port, "");
+    let mut child = start(dir.path(), port).await;
+    call(
+        port,
+        reqwest::Method::POST,
+        "/jobs",
+        Some(json!({"id": "slow", "func": "task:success", "args": ["slow.py", "1000"], "trigger": "interval", "hours": 1})),
+    )
+    .await;
+    let response = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/scheduler/jobs/slow/run"))
+        .basic_auth("guest", Some("guest"))
+        .send()
+        .await
+        .unwrap();
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let run_id = location.rsplit('/').next().unwrap().to_owned();
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    let mut child = start(dir.path(), port).await;
+    let (status, run) = call(port, reqwest::Method::GET, &format!("/runs/{run_id}"), None).await;
+    assert_eq!(status, 200, "{run}");
+    assert_eq!(run["status"], "interrupted");
+    assert!(
+        run["reason"].as_str().unwrap().contains("start-up"),
+        "{run}"
+    );
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    wait_exit(&mut child);
+    kill_scripts_under(dir.path());
+}
+
+/// SIGKILLed daemons leave their scripts behind: end the ones this test started.
+fn kill_scripts_under(dir: &Path) {
+    let needle = dir.to_string_lossy().into_owned();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains(&needle) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+}
+
+#[test]
+fn guest_on_a_network_address_is_refused() {
+    let dir = project_dir();
+    write_config(dir.path(), free_port(), "");
+    let output = tickd(dir.path())
+        .env("TICKD_SERVER__HOST", "0.0.0.0")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("password \"guest\""), "{stderr}");
+}
+
+#[test]
+fn an_unknown_config_key_stops_start_up_naming_it() {
+    let dir = project_dir();
+    write_config(dir.path(), free_port(), "[executor]\nmax_wrokers = 3\n");
+    let output = tickd(dir.path()).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("max_wrokers"), "{stderr}");
+}
