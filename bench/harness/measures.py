@@ -316,7 +316,7 @@ def _run_records(ctx, srv, kind, stamps, due):
     """tickd's own scheduled -> spawned lateness from its run records (CONTRACT §6), when
     the run-records API exists on this build."""
     command = "bench/run --only firing (GET P/runs/<run id> of the date jobs: started_at - scheduled_run_time)"
-    label = "tickd run records, date jobs: scheduled -> spawned %s (ms)"
+    label = "tickd run records, date jobs: scheduled → spawned %s (ms)"
     client = srv.client()
     run_ids = [(j, s[1]) for j in due for s in stamps.get(j, []) if s[1] != "-"]
     note = None
