@@ -86,13 +86,15 @@ def header(ctx, argv):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(prog="bench/run", description=__doc__)
+    parser = argparse.ArgumentParser(prog="bench/run", description="Benchmark tickd against the original Flask-APScheduler service; writes bench/out/results.md (see bench/README.md).")
     parser.add_argument("--quick", action="store_true", help="small counts, short durations")
     parser.add_argument("--only", default=",".join(measures.SECTIONS),
                         help="comma-separated figures: %s" % ",".join(measures.SECTIONS))
     parser.add_argument("--servers", default="tickd,original", help="tickd,original")
-    parser.add_argument("--tickd-bin", default=os.path.join(REPO_DIR, "target", "release", "tickd"))
-    parser.add_argument("--out", default=os.path.join(BENCH_DIR, "out"))
+    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(REPO_DIR, "target")
+    parser.add_argument("--tickd-bin", default=os.path.join(os.path.abspath(os.path.join(REPO_DIR, target)), "release", "tickd"),
+                        help="the tickd binary (default: the release build, honouring CARGO_TARGET_DIR)")
+    parser.add_argument("--out", default=os.path.join(BENCH_DIR, "out"), help="where results.md and the run folders go")
     parser.add_argument("--no-build", action="store_true", help="(bench/run) skip cargo build")
     parser.add_argument("--no-install", action="store_true", help="(bench/run) skip apt/pip")
     args = parser.parse_args(argv)
