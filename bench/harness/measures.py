@@ -220,7 +220,8 @@ def _stamp_job(job_id, **trigger):
 
 
 def read_stamps(folder):
-    """{job id: [(stamp, run id, scheduled_at), ...]} from the stamp script's files."""
+    """{job id: [(stamp, run id, scheduled_at, age), ...]} from the stamp script's files;
+    age (seconds from process creation to the script's first line) is None when unknown."""
     out = {}
     for name in os.listdir(folder):
         if not name.endswith(".log"):
@@ -230,7 +231,8 @@ def read_stamps(folder):
                 parts = line.split()
                 if len(parts) < 4:
                     continue
-                out.setdefault(parts[1], []).append((float(parts[0]), parts[2], parts[3]))
+                age = float(parts[4]) if len(parts) > 4 and float(parts[4]) >= 0 else None
+                out.setdefault(parts[1], []).append((float(parts[0]), parts[2], parts[3], age))
     return out
 
 
@@ -300,14 +302,29 @@ def _fire_date(ctx, srv, kind, rate):
     late = [(min(s[0] for s in stamps[j]) - t) * 1000 for j, t in due.items() if j in stamps]
     runs = sum(len(v) for j, v in stamps.items() if j in due)
     stats = util.summary(late)
+    firsts = [min(stamps[j]) for j in due if j in stamps]
+    created = [(s[0] - s[3] - due[j]) * 1000 for j, s in zip([j for j in due if j in stamps], firsts)
+               if s[3] is not None]
+    startup = [s[3] * 1000 for s in firsts if s[3] is not None]
+    created_stats = util.summary(created)
     ctx.raw_step(kind, "fire.date", {"due_first": t0, "lateness_ms": stats, "runs": runs,
-                                     "started_jobs": len(late)})
+                                     "started_jobs": len(late),
+                                     "process_created_late_ms": created_stats,
+                                     "interpreter_startup_ms": util.summary(startup)})
     ctx.set("fire.date.started", kind, len(late), "%d/%d (%d runs)" % (len(late), total, runs),
             command=command, label="%s date jobs: started" % n(total), section=section, ratio=False)
     for q in ("p50", "p95", "p99", "max"):
         if late:
             ctx.set("fire.date.%s" % q, kind, stats[q], "%.0f" % stats[q], command=command,
                     label=label % q, section=section)
+    # The same, to the moment the server created the script's process (the start stamp less
+    # the process's age when it ran): the server's part, without the interpreter's start-up.
+    for q in ("p50", "p99"):
+        if created:
+            ctx.set("fire.date.created.%s" % q, kind, created_stats[q], "%.0f" % created_stats[q],
+                    command=command + " less the interpreter start-up (/proc/self/stat)",
+                    label="%s date jobs: process created late by, %s (ms)" % (n(total), q),
+                    section=section)
     if kind == "tickd":
         _run_records(ctx, srv, kind, stamps, due)
 
@@ -374,7 +391,11 @@ def _fire_burst(ctx, srv, kind, rate):
     stamps = _wait_stamps(srv.stamps, ids, t1 + p["burst_limit"])
     late = [min(s[0] for s in stamps[j]) - t1 for j in ids if j in stamps]
     stats = util.summary(late)
-    ctx.raw_step(kind, "fire.burst", {"due": t1, "lateness_s": stats, "started": len(late)})
+    firsts = [min(stamps[j]) for j in ids if j in stamps]
+    created = [s[0] - s[3] - t1 for s in firsts if s[3] is not None]
+    ctx.raw_step(kind, "fire.burst", {"due": t1, "lateness_s": stats, "started": len(late),
+                                      "process_created_late_s": util.summary(created),
+                                      "interpreter_startup_s": util.summary([s[3] for s in firsts if s[3] is not None])})
     if len(late) == total:
         ctx.set("fire.burst.all", kind, stats["max"], "%.2f" % stats["max"], command=command,
                 label=label % "all started after (s)", section="Firing")
@@ -410,7 +431,7 @@ def _fire_cron(ctx, srv, kind, rate):
     outside = 0
     late = []
     for j in ids:
-        for stamp, _run, _sched in stamps.get(j, []):
+        for stamp, _run, _sched, _age in stamps.get(j, []):
             second = int(math.floor(stamp))
             if t2 <= second < t2 + seconds:
                 buckets[(j, second)] = buckets.get((j, second), 0) + 1
@@ -440,7 +461,7 @@ def _cron_exact(stamps, ids, t2, seconds):
     """tickd only: duplicates and misses by TICKD_SCHEDULED_AT, the run's own schedule."""
     seen = {}
     for j in ids:
-        for _stamp, _run, scheduled in stamps.get(j, []):
+        for _stamp, _run, scheduled, _age in stamps.get(j, []):
             if scheduled == "-":
                 return None
             seen[(j, scheduled)] = seen.get((j, scheduled), 0) + 1
