@@ -1,0 +1,1 @@
+"""tickd vs the original Flask-APScheduler service: the benchmark harness (run it with bench/run)."""
