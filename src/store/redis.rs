@@ -102,9 +102,15 @@ fn next_micros(job: &Job) -> String {
 
 /// Decodes a stored job, logging (and skipping) an unreadable one, as SQLite does.
 fn decode_job(id: &str, state: &str, version: Option<&str>) -> Option<Job> {
-    match Job::from_state(state) {
-        Ok(mut job) => {
-            job.version = version.and_then(|v| v.parse().ok()).unwrap_or(0);
+    let version = match version {
+        None => Ok(0),
+        Some(text) => text
+            .parse::<i64>()
+            .map_err(|_| format!("unreadable version {text:?}")),
+    };
+    match version.and_then(|version| Job::from_state(state).map(|job| (job, version))) {
+        Ok((mut job, version)) => {
+            job.version = version;
             Some(job)
         }
         Err(error) => {

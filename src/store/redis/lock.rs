@@ -4,9 +4,12 @@
 //!
 //! A daemon that crashes stops refreshing, so its lock expires at most one time to live later.
 //! A daemon that finds the lock taken at start-up therefore waits for as long as the lock has
-//! left to live (plus a little): if the holder crashed, the lock expires meanwhile and the new
-//! daemon takes it, so a supervisor's quick restart after a crash succeeds; if the holder is
-//! alive it keeps refreshing, and the new daemon refuses to start with a message naming it.
+//! left to live (at most its own time to live, plus a little): if the holder crashed, the lock
+//! expires meanwhile and the new daemon takes it, so a supervisor's quick restart after a
+//! crash succeeds; if the holder is alive it keeps refreshing, and the new daemon refuses to
+//! start with a message naming it. A daemon stalled for longer than the time to live (or a
+//! Redis that lost its data) finds its lock gone at the next refresh and takes it again if it
+//! is free, logging a warning; if another daemon took it meanwhile, it logs an error.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -101,16 +104,25 @@ impl Lock {
                 )));
             };
             let now = Instant::now();
+            // A holder with a longer time to live than ours is waited for as long as ours.
+            let wait = Duration::from_millis(left).min(ttl) + MARGIN;
             let deadline = *deadline.get_or_insert_with(|| {
                 tracing::warn!(
                     "The Redis store at {location} is locked by {holder}; waiting up to {} ms \
                      for the lock to expire, in case that daemon crashed",
-                    left + millis(MARGIN)
+                    millis(wait)
                 );
-                now + Duration::from_millis(left) + MARGIN
+                now + wait
             });
             if now >= deadline {
-                return Err(refuse(" and kept it alive"));
+                return Err(if Duration::from_millis(left) > ttl {
+                    refuse(&format!(
+                        " (if that daemon is gone, the lock expires in {} s, or delete {key})",
+                        left.div_ceil(1000)
+                    ))
+                } else {
+                    refuse(", which keeps it alive")
+                });
             }
             tokio::time::sleep(POLL.min(deadline - now)).await;
         }
