@@ -25,6 +25,7 @@
 //! that span keys use `MULTI`. A Redis store still serves one daemon ([`JobStore::shared`] is
 //! false), which a lock key enforces at open.
 
+mod history;
 mod lock;
 mod options;
 mod records;
@@ -32,14 +33,13 @@ mod scripts;
 
 use std::collections::HashMap;
 
-use anyhow::anyhow;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, ErrorKind, RedisError, ServerErrorKind};
 
 use self::lock::Lock;
-use self::records::{NodeEntry, run_args, run_from_hash, update_args};
+use self::records::run_args;
 use self::scripts::Scripts;
 use super::{Claim, Decide, JobStore, NodeRecord, StoreError, from_micros, to_micros};
 #[cfg(test)]
@@ -222,19 +222,6 @@ impl RedisStore {
             }
         }
     }
-
-    /// Deletes the finished runs among `ids` (run id, job id or `""`); answers how many.
-    async fn delete_finished_runs(&self, ids: &[(String, String)]) -> Result<u64, StoreError> {
-        let mut count = 0;
-        for chunk in ids.chunks(PRUNE_CHUNK) {
-            let args = chunk.iter().flat_map(|(id, job)| [id, job]);
-            let done = self
-                .run_script(&self.scripts.delete_finished_runs, args)
-                .await?;
-            count += u64::try_from(done).unwrap_or(0);
-        }
-        Ok(count)
-    }
 }
 
 #[async_trait]
@@ -348,32 +335,15 @@ impl JobStore for RedisStore {
     }
 
     async fn insert_run(&self, run: &RunRecord) -> Result<(), StoreError> {
-        match self
-            .run_script(&self.scripts.insert_run, run_args(run))
-            .await?
-        {
-            1 => Ok(()),
-            _ => Err(StoreError::Backend(anyhow!(
-                "run {} of job {} exists already (same id, or same fire time {})",
-                run.id,
-                run.job_id,
-                records::slot(run).unwrap_or_default()
-            ))),
-        }
+        self.put_run(run).await
     }
 
     async fn update_run(&self, run: &RunRecord) -> Result<(), StoreError> {
-        self.run_script(&self.scripts.update_run, update_args(run))
-            .await?;
-        Ok(())
+        self.save_run(run).await
     }
 
     async fn get_run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
-        let hash: HashMap<String, String> = self
-            .con()
-            .hgetall(self.key(&format!("runs:{run_id}")))
-            .await?;
-        run_from_hash(run_id, hash)
+        self.read_run(run_id).await
     }
 
     async fn get_runs(
@@ -382,36 +352,7 @@ impl JobStore for RedisStore {
         limit: u32,
         before: Option<&str>,
     ) -> Result<Vec<RunRecord>, StoreError> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let max = before.map_or_else(|| "+".to_owned(), |b| format!("({b}"));
-        let ids: Vec<String> = self
-            .con()
-            .zrevrangebylex_limit(
-                self.key(&format!("job_runs:{job_id}")),
-                max,
-                "-",
-                0,
-                isize::try_from(limit).unwrap_or(isize::MAX),
-            )
-            .await?;
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut pipe = redis::pipe();
-        for id in &ids {
-            pipe.hgetall(self.key(&format!("runs:{id}")));
-        }
-        let hashes: Vec<HashMap<String, String>> = pipe.query_async(&mut self.con()).await?;
-        let mut runs = Vec::with_capacity(ids.len());
-        for (id, hash) in ids.iter().zip(hashes) {
-            // A run pruned between the two reads is simply not listed.
-            if let Some(run) = run_from_hash(id, hash)? {
-                runs.push(run);
-            }
-        }
-        Ok(runs)
+        self.read_runs(job_id, limit, before).await
     }
 
     async fn interrupt_orphaned_runs(
@@ -421,16 +362,7 @@ impl JobStore for RedisStore {
         reason: &str,
         at: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        let args = [
-            me.to_owned(),
-            to_micros(alive_since).to_string(),
-            reason.to_owned(),
-            to_micros(at).to_string(),
-        ];
-        let count = self
-            .run_script(&self.scripts.interrupt_orphans, args)
-            .await?;
-        Ok(u64::try_from(count).unwrap_or(0))
+        self.interrupt_orphans(me, alive_since, reason, at).await
     }
 
     async fn prune_runs(
@@ -438,86 +370,19 @@ impl JobStore for RedisStore {
         older_than: DateTime<Utc>,
         keep_per_job: u32,
     ) -> Result<u64, StoreError> {
-        // As SQLite: first the old ones, then all but the newest `keep_per_job` of each job
-        // (running runs count towards those kept but are never deleted).
-        let old: Vec<String> = self
-            .con()
-            .zrangebyscore(
-                self.key("runs_created"),
-                "-inf",
-                format!("({}", to_micros(older_than)),
-            )
-            .await?;
-        let old: Vec<(String, String)> = old.into_iter().map(|id| (id, String::new())).collect();
-        let mut count = self.delete_finished_runs(&old).await?;
-        let jobs: Vec<String> = self.con().smembers(self.key("run_jobs")).await?;
-        let start = isize::try_from(keep_per_job).unwrap_or(isize::MAX);
-        for chunk in jobs.chunks(PRUNE_CHUNK) {
-            let mut pipe = redis::pipe();
-            for job in chunk {
-                pipe.zrevrange(self.key(&format!("job_runs:{job}")), start, -1);
-            }
-            let extra: Vec<Vec<String>> = pipe.query_async(&mut self.con()).await?;
-            let extra: Vec<(String, String)> = chunk
-                .iter()
-                .zip(extra)
-                .flat_map(|(job, ids)| ids.into_iter().map(move |id| (id, job.clone())))
-                .collect();
-            count += self.delete_finished_runs(&extra).await?;
-        }
-        Ok(count)
+        self.prune(older_than, keep_per_job).await
     }
 
     async fn heartbeat(&self, node: &NodeRecord) -> Result<(), StoreError> {
-        let entry = NodeEntry {
-            host: node.host.clone(),
-            pid: node.pid,
-            started_micros: to_micros(node.started_at),
-        };
-        let entry = serde_json::to_string(&entry)
-            .map_err(|e| StoreError::Backend(anyhow!("encoding a heartbeat: {e}")))?;
-        let () = redis::pipe()
-            .atomic()
-            .hset_nx(self.key("nodes"), &node.id, entry)
-            .ignore()
-            .zadd(
-                self.key("node_beats"),
-                &node.id,
-                to_micros(node.heartbeat_at),
-            )
-            .ignore()
-            .query_async(&mut self.con())
-            .await?;
-        Ok(())
+        self.beat(node).await
     }
 
     async fn get_nodes(&self) -> Result<Vec<NodeRecord>, StoreError> {
-        let (entries, beats): (HashMap<String, String>, Vec<(String, f64)>) = redis::pipe()
-            .atomic()
-            .hgetall(self.key("nodes"))
-            .zrange_withscores(self.key("node_beats"), 0, -1)
-            .query_async(&mut self.con())
-            .await?;
-        #[allow(clippy::cast_possible_truncation)]
-        let mut nodes: Vec<NodeRecord> = beats
-            .into_iter()
-            .filter_map(|(id, beat)| {
-                let entry: NodeEntry = serde_json::from_str(entries.get(&id)?).ok()?;
-                entry.into_record(id, beat.round() as i64)
-            })
-            .collect();
-        nodes.sort_by(|a, b| {
-            b.heartbeat_at
-                .cmp(&a.heartbeat_at)
-                .then_with(|| a.id.cmp(&b.id))
-        });
-        Ok(nodes)
+        self.nodes().await
     }
 
     async fn remove_nodes(&self, id: &str, before: DateTime<Utc>) -> Result<(), StoreError> {
-        let args = [id.to_owned(), to_micros(before).to_string()];
-        self.run_script(&self.scripts.remove_nodes, args).await?;
-        Ok(())
+        self.forget_nodes(id, before).await
     }
 
     fn shared(&self) -> bool {

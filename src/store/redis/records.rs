@@ -11,7 +11,7 @@ use crate::store::{RunRow, StoreError, from_micros, scheduled_micros, scheduled_
 
 /// The `run_slots` field of a run's (job, fire time): `<fire time µs>:<job id>` (the number
 /// has no colon, so the job id may).
-pub(super) fn slot(run: &RunRecord) -> Option<String> {
+fn slot(run: &RunRecord) -> Option<String> {
     scheduled_micros(run).map(|micros| format!("{micros}:{}", run.job_id))
 }
 
