@@ -4,6 +4,7 @@
 //! `get_due_jobs`, `get_next_run_time`, ...). Every backend keeps the same row shape: the id,
 //! the next fire instant as an indexed number, and the job's state as portable JSON.
 
+mod redis;
 mod sqlite;
 
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use chrono::{DateTime, Utc};
 
 use crate::job::{Job, RunRecord};
 
+pub use redis::RedisStore;
 pub use sqlite::SqliteStore;
 
 /// Why a store operation failed.
@@ -166,6 +168,9 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
 pub async fn open(url: &str) -> Result<Arc<dyn JobStore>, StoreError> {
     if url.starts_with("sqlite:") {
         return Ok(Arc::new(SqliteStore::open(url).await?));
+    }
+    if url.starts_with("redis://") || url.starts_with("rediss://") {
+        return Ok(Arc::new(RedisStore::open(url).await?));
     }
     Err(StoreError::Backend(anyhow::anyhow!(
         "unsupported store URL {url:?}: expected sqlite://PATH"

@@ -1,0 +1,215 @@
+//! The run history and the heartbeat rows of a [`RedisStore`]: the bodies of the
+//! [`JobStore`](crate::store::JobStore) methods that deal with them.
+
+use std::collections::HashMap;
+
+use anyhow::anyhow;
+use chrono::{DateTime, Utc};
+use redis::AsyncCommands;
+
+use super::records::{NodeEntry, run_args, run_from_hash, update_args};
+use super::{PRUNE_CHUNK, RedisStore};
+use crate::job::RunRecord;
+use crate::store::{NodeRecord, StoreError, scheduled_text, to_micros};
+
+impl RedisStore {
+    /// Inserts a run record with its index entries; an error if its id or (job, fire
+    /// time) is taken, as the SQL stores' keys refuse it.
+    pub(super) async fn put_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+        match self
+            .run_script(&self.scripts.insert_run, run_args(run))
+            .await?
+        {
+            1 => Ok(()),
+            _ => Err(StoreError::Backend(anyhow!(
+                "run {} of job {} exists already (same id, or same fire time {})",
+                run.id,
+                run.job_id,
+                scheduled_text(run).unwrap_or_default()
+            ))),
+        }
+    }
+
+    /// Overwrites a run's mutable fields (a run that is gone stays gone).
+    pub(super) async fn save_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+        self.run_script(&self.scripts.update_run, update_args(run))
+            .await?;
+        Ok(())
+    }
+
+    /// One run record, or `None`.
+    pub(super) async fn read_run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
+        let hash: HashMap<String, String> = self
+            .con()
+            .hgetall(self.key(&format!("runs:{run_id}")))
+            .await?;
+        run_from_hash(run_id, hash)
+    }
+
+    /// A job's runs, newest (highest id) first, only those with ids below `before`.
+    pub(super) async fn read_runs(
+        &self,
+        job_id: &str,
+        limit: u32,
+        before: Option<&str>,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let max = before.map_or_else(|| "+".to_owned(), |b| format!("({b}"));
+        let ids: Vec<String> = self
+            .con()
+            .zrevrangebylex_limit(
+                self.key(&format!("job_runs:{job_id}")),
+                max,
+                "-",
+                0,
+                isize::try_from(limit).unwrap_or(isize::MAX),
+            )
+            .await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for id in &ids {
+            pipe.hgetall(self.key(&format!("runs:{id}")));
+        }
+        let hashes: Vec<HashMap<String, String>> = pipe.query_async(&mut self.con()).await?;
+        let mut runs = Vec::with_capacity(ids.len());
+        for (id, hash) in ids.iter().zip(hashes) {
+            // A run pruned between the two reads is simply not listed.
+            if let Some(run) = run_from_hash(id, hash)? {
+                runs.push(run);
+            }
+        }
+        Ok(runs)
+    }
+
+    /// Marks `interrupted` the running runs of daemons silent since `alive_since`.
+    pub(super) async fn interrupt_orphans(
+        &self,
+        me: &str,
+        alive_since: DateTime<Utc>,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let args = [
+            me.to_owned(),
+            to_micros(alive_since).to_string(),
+            reason.to_owned(),
+            to_micros(at).to_string(),
+        ];
+        let count = self
+            .run_script(&self.scripts.interrupt_orphans, args)
+            .await?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    /// Deletes old finished runs, then all but the newest `keep_per_job` of each job.
+    pub(super) async fn prune(
+        &self,
+        older_than: DateTime<Utc>,
+        keep_per_job: u32,
+    ) -> Result<u64, StoreError> {
+        // As SQLite: first the old ones, then all but the newest `keep_per_job` of each job
+        // (running runs count towards those kept but are never deleted).
+        let old: Vec<String> = self
+            .con()
+            .zrangebyscore(
+                self.key("runs_created"),
+                "-inf",
+                format!("({}", to_micros(older_than)),
+            )
+            .await?;
+        let old: Vec<(String, String)> = old.into_iter().map(|id| (id, String::new())).collect();
+        let mut count = self.delete_finished_runs(&old).await?;
+        let jobs: Vec<String> = self.con().smembers(self.key("run_jobs")).await?;
+        let start = isize::try_from(keep_per_job).unwrap_or(isize::MAX);
+        for chunk in jobs.chunks(PRUNE_CHUNK) {
+            let mut pipe = redis::pipe();
+            for job in chunk {
+                pipe.zrevrange(self.key(&format!("job_runs:{job}")), start, -1);
+            }
+            let extra: Vec<Vec<String>> = pipe.query_async(&mut self.con()).await?;
+            let extra: Vec<(String, String)> = chunk
+                .iter()
+                .zip(extra)
+                .flat_map(|(job, ids)| ids.into_iter().map(move |id| (id, job.clone())))
+                .collect();
+            count += self.delete_finished_runs(&extra).await?;
+        }
+        Ok(count)
+    }
+
+    /// Inserts this daemon's row, or moves its heartbeat only.
+    pub(super) async fn beat(&self, node: &NodeRecord) -> Result<(), StoreError> {
+        let entry = NodeEntry {
+            host: node.host.clone(),
+            pid: node.pid,
+            started_micros: to_micros(node.started_at),
+        };
+        let entry = serde_json::to_string(&entry)
+            .map_err(|e| StoreError::Backend(anyhow!("encoding a heartbeat: {e}")))?;
+        let () = redis::pipe()
+            .atomic()
+            .hset_nx(self.key("nodes"), &node.id, entry)
+            .ignore()
+            .zadd(
+                self.key("node_beats"),
+                &node.id,
+                to_micros(node.heartbeat_at),
+            )
+            .ignore()
+            .query_async(&mut self.con())
+            .await?;
+        Ok(())
+    }
+
+    /// Every daemon with a heartbeat, most recent first, ties by id.
+    pub(super) async fn nodes(&self) -> Result<Vec<NodeRecord>, StoreError> {
+        let (entries, beats): (HashMap<String, String>, Vec<(String, f64)>) = redis::pipe()
+            .atomic()
+            .hgetall(self.key("nodes"))
+            .zrange_withscores(self.key("node_beats"), 0, -1)
+            .query_async(&mut self.con())
+            .await?;
+        #[allow(clippy::cast_possible_truncation)]
+        let mut nodes: Vec<NodeRecord> = beats
+            .into_iter()
+            .filter_map(|(id, beat)| {
+                let entry: NodeEntry = serde_json::from_str(entries.get(&id)?).ok()?;
+                entry.into_record(id, beat.round() as i64)
+            })
+            .collect();
+        nodes.sort_by(|a, b| {
+            b.heartbeat_at
+                .cmp(&a.heartbeat_at)
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        Ok(nodes)
+    }
+
+    /// Deletes a daemon's row and those silent since `before`.
+    pub(super) async fn forget_nodes(
+        &self,
+        id: &str,
+        before: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let args = [id.to_owned(), to_micros(before).to_string()];
+        self.run_script(&self.scripts.remove_nodes, args).await?;
+        Ok(())
+    }
+
+    /// Deletes the finished runs among `ids` (run id, job id or `""`); answers how many.
+    async fn delete_finished_runs(&self, ids: &[(String, String)]) -> Result<u64, StoreError> {
+        let mut count = 0;
+        for chunk in ids.chunks(PRUNE_CHUNK) {
+            let args = chunk.iter().flat_map(|(id, job)| [id, job]);
+            let done = self
+                .run_script(&self.scripts.delete_finished_runs, args)
+                .await?;
+            count += u64::try_from(done).unwrap_or(0);
+        }
+        Ok(count)
+    }
+}
