@@ -332,10 +332,12 @@ fn apply_env_overrides(
     env: impl IntoIterator<Item = (String, String)>,
 ) -> Result<(), ConfigError> {
     for (name, raw) in env {
+        // Only `TICKD_<SECTION>__<KEY>` names are settings; other TICKD_ variables
+        // (TICKD_CONFIG, the tests' TICKD_TEST_*) belong to someone else.
         let Some(path) = name.strip_prefix("TICKD_") else {
             continue;
         };
-        if path == "CONFIG" {
+        if !path.contains("__") {
             continue;
         }
         let keys: Vec<String> = path.split("__").map(str::to_lowercase).collect();

@@ -409,7 +409,7 @@ async fn claim_takes_at_most_limit_earliest_first() {
 }
 
 #[tokio::test]
-async fn claim_leaves_a_job_whose_fire_time_has_a_run_already() {
+async fn claim_advances_a_job_whose_fire_time_has_a_run_already_without_recording() {
     let space = space!();
     let store = space.open().await;
     let now = t0();
@@ -438,9 +438,10 @@ async fn claim_leaves_a_job_whose_fire_time_has_a_run_already() {
     let claimed = store.claim_due_jobs(now, 10, &decide).await.unwrap();
     let claimed_ids: Vec<&str> = claimed.iter().map(|(j, _)| j.id.as_str()).collect();
     assert_eq!(claimed_ids, ["free"]);
+    // It advances all the same, or it would stay due and be claimed again at once.
     let taken = store.lookup_job("taken").await.unwrap().unwrap();
-    assert_eq!(taken.version, 0, "left alone");
-    assert_eq!(taken.next_run_time, Some(fixed(fire)));
+    assert_eq!(taken.version, 1, "advanced");
+    assert_eq!(taken.next_run_time, Some(fixed(now + TimeDelta::seconds(7))));
     let runs = store.get_runs("taken", 10, None).await.unwrap();
     assert_eq!(runs, [theirs], "none of the claim's records went in");
     assert_eq!(store.get_runs("free", 10, None).await.unwrap().len(), 2);

@@ -30,11 +30,11 @@ pub enum StoreError {
     #[error("Job {0} was changed by another writer")]
     Stale(String),
     /// The database cannot be reached right now; retrying later may work.
-    #[error("the job store is unavailable: {0}")]
+    #[error("the job store is unavailable")]
     Unavailable(#[source] anyhow::Error),
-    /// Anything else the database said.
-    #[error("job store error: {0}")]
-    Backend(#[source] anyhow::Error),
+    /// Anything else the database said (its message, once: `{:#}` prints the chain).
+    #[error(transparent)]
+    Backend(anyhow::Error),
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -107,10 +107,11 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
     async fn remove_job(&self, id: &str) -> Result<(), StoreError>;
     /// Claims up to `limit` jobs due by `now` (earliest first), asks `decide` what to do with
     /// each, and records every decision atomically with the claim: the job's advance or
-    /// removal and its run records. A job whose run record for a fire time exists already
-    /// (another daemon took it) is left alone. Answers the jobs as claimed, with the
-    /// decisions committed. A due row that cannot be decoded is parked (its next fire time
-    /// cleared, its state kept) so it cannot spin the scheduler.
+    /// removal and its run records. When a run record for one of a job's fire times exists
+    /// already (that fire time was handled), none of its runs are recorded but the job still
+    /// advances (it must not stay due), and it is not answered. Answers the jobs whose runs
+    /// were recorded, with the decisions committed. A due row that cannot be decoded is
+    /// parked (its next fire time cleared, its state kept) so it cannot spin the scheduler.
     async fn claim_due_jobs(
         &self,
         now: DateTime<Utc>,

@@ -213,7 +213,7 @@ impl RedisStore {
         match done {
             1 => Ok(true),
             0 => {
-                tracing::debug!(job_id = %job.id, "A run of job {} for this fire time exists already; left alone", job.id);
+                tracing::debug!(job_id = %job.id, "A run of job {} for this fire time exists already; the job advanced without it", job.id);
                 Ok(false)
             }
             _ => {

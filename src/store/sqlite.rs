@@ -111,22 +111,24 @@ fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
-/// Records one claim inside the transaction; false when a run record exists already.
+/// Records one claim inside the transaction. When a run record for one of its fire times
+/// exists already (that fire time was handled), nothing of the claim's runs is kept but the
+/// job still advances — else it would stay due and be claimed again at once — and false is
+/// answered: there is nothing to start.
 async fn record_claim(
     tx: &mut Transaction<'_, Sqlite>,
     job: &Job,
     claim: &Claim,
 ) -> Result<bool, StoreError> {
     sqlx::query("SAVEPOINT claim").execute(&mut **tx).await?;
+    let mut fresh = true;
     for run in &claim.runs {
-        match bind_run(sqlx::query(INSERT_RUN), run)
-            .execute(&mut **tx)
-            .await
-        {
+        match bind_run(sqlx::query(INSERT_RUN), run).execute(&mut **tx).await {
             Ok(_) => {}
             Err(e) if is_unique_violation(&e) => {
                 sqlx::query("ROLLBACK TO claim").execute(&mut **tx).await?;
-                return Ok(false);
+                fresh = false;
+                break;
             }
             Err(e) => return Err(e.into()),
         }
@@ -151,7 +153,7 @@ async fn record_claim(
         }
     }
     sqlx::query("RELEASE claim").execute(&mut **tx).await?;
-    Ok(true)
+    Ok(fresh)
 }
 
 #[async_trait]
@@ -373,12 +375,12 @@ impl JobStore for SqliteStore {
             .execute(&self.pool)
             .await?;
         let extra = sqlx::query(
-            "DELETE FROM tickd_runs WHERE id IN (SELECT id FROM (SELECT id, status, \
-             ROW_NUMBER() OVER (PARTITION BY job_id ORDER BY id DESC) AS n FROM tickd_runs) \
-             WHERE n > ? AND status != ?)",
+            "DELETE FROM tickd_runs WHERE id IN (SELECT id FROM (SELECT id, \
+             ROW_NUMBER() OVER (PARTITION BY job_id ORDER BY id DESC) AS n FROM tickd_runs \
+             WHERE status != ?) WHERE n > ?)",
         )
-        .bind(i64::from(keep_per_job))
         .bind(RunStatus::Running.as_str())
+        .bind(i64::from(keep_per_job))
         .execute(&self.pool)
         .await?;
         Ok(old.rows_affected() + extra.rows_affected())

@@ -146,17 +146,21 @@ return 1
 
 /// ARGV: prefix, job id, version read, keep ('1') or remove ('0'), next state, next µs (''),
 /// the number of runs, the runs (see `read_runs`). 1 = claimed, 0 = a run id or slot is
-/// taken, -1 = the job is gone, -2 = the job changed since it was read.
+/// taken (no run is recorded, but the job still advances: it must not stay due), -1 = the
+/// job is gone, -2 = the job changed since it was read.
 const CLAIM: &str = r#"
 local id = ARGV[2]
 local v = version_of(id)
 if not v then return -1 end
 if v ~= ARGV[3] then return -2 end
 local runs = read_runs(8, tonumber(ARGV[7]))
-if any_taken(runs) then return 0 end
-for _, run in ipairs(runs) do put_run(run) end
+local fresh = not any_taken(runs)
+if fresh then
+  for _, run in ipairs(runs) do put_run(run) end
+end
 if ARGV[4] == '1' then write_job(id, ARGV[5], ARGV[6]) else delete_job(id) end
-return 1
+if fresh then return 1 end
+return 0
 "#;
 
 /// ARGV: prefix, one run (see `read_runs`). 1 = inserted, 0 = its id or slot is taken.
