@@ -8,11 +8,11 @@
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Map, Number, Value, json};
+use serde_json::{Value, json};
 
 use chrono::{DateTime, Utc};
 
-use crate::job::{Job, RunRecord};
+use crate::job::{Job, RunRecord, sort_keys};
 use crate::trigger::isoformat;
 
 /// `true` writes non-ASCII characters as `\uXXXX` escapes, byte for byte as Flask-APScheduler
@@ -20,39 +20,9 @@ use crate::trigger::isoformat;
 /// JSON equality is what counts), so tickd sends UTF-8.
 const ENSURE_ASCII: bool = false;
 
-/// The job object (reference §2.1, CONTRACT §1): `id`, `name`, `func`, `args`, `kwargs`,
-/// `trigger`, the trigger's own fields, and — unless the job is pending (added while the
-/// scheduler was stopped) — `misfire_grace_time`, `max_instances` and `next_run_time`.
-/// The extension `timeout` appears only when set (CONTRACT §6). `coalesce`, `executor`,
-/// `jobstore`, `timezone`, `jitter` and `replace_existing` are never shown. Keys are sorted.
+/// The job object (CONTRACT §1): see [`Job::to_view`].
 pub fn job_to_json(job: &Job) -> Value {
-    let mut object = Map::new();
-    object.insert("id".into(), Value::String(job.id.clone()));
-    object.insert("name".into(), Value::String(job.name.clone()));
-    object.insert("func".into(), Value::String(job.func.clone()));
-    object.insert("args".into(), Value::Array(job.args.clone()));
-    object.insert("kwargs".into(), Value::Object(job.kwargs.clone()));
-    object.insert("trigger".into(), Value::String(job.trigger.kind().into()));
-    for (key, value) in job.trigger.fields() {
-        object.insert(key, value);
-    }
-    if !job.pending {
-        object.insert(
-            "misfire_grace_time".into(),
-            job.misfire_grace_time.map_or(Value::Null, Value::from),
-        );
-        object.insert("max_instances".into(), Value::from(job.max_instances));
-        object.insert(
-            "next_run_time".into(),
-            job.next_run_time
-                .as_ref()
-                .map_or(Value::Null, |time| Value::String(isoformat(time))),
-        );
-    }
-    if let Some(timeout) = job.timeout {
-        object.insert("timeout".into(), seconds(timeout));
-    }
-    sort_keys(Value::Object(object))
+    job.to_view()
 }
 
 /// A run record (CONTRACT §6): times in isoformat (`started_at`/`finished_at` in UTC, the
@@ -128,35 +98,6 @@ impl IntoResponse for JsonBody {
     }
 }
 
-/// Sorts the keys of every object in `value`, however deep.
-pub(crate) fn sort_keys(value: Value) -> Value {
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(&b.0));
-            Value::Object(
-                entries
-                    .into_iter()
-                    .map(|(key, value)| (key, sort_keys(value)))
-                    .collect(),
-            )
-        }
-        Value::Array(items) => Value::Array(items.into_iter().map(sort_keys).collect()),
-        other => other,
-    }
-}
-
-/// A number of seconds as JSON: an integer when it is whole (`30`, not `30.0`), as the user
-/// most likely wrote it.
-fn seconds(value: f64) -> Value {
-    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53: every integer below is exact in f64
-    if value.fract() == 0.0 && (0.0..EXACT).contains(&value) {
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        return Value::from(value as u64);
-    }
-    Number::from_f64(value).map_or(Value::Null, Value::Number)
-}
-
 /// Python's `ensure_ascii`: every non-ASCII character becomes `\uXXXX` (a surrogate pair
 /// above U+FFFF). Only valid inside serialised JSON, where such characters can only occur in
 /// strings.
@@ -178,6 +119,7 @@ fn escape_non_ascii(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Map;
     use crate::trigger::Trigger;
     use chrono::{DateTime, Utc};
     use std::collections::BTreeSet;
@@ -390,13 +332,6 @@ mod tests {
             serde_json::to_string(&info).unwrap(),
             r#"{"allowed_hosts":["*"],"current_host":"vm","running":true}"#
         );
-    }
-
-    #[test]
-    fn whole_seconds_are_integers() {
-        assert_eq!(seconds(30.0), json!(30));
-        assert_eq!(seconds(1.5), json!(1.5));
-        assert_eq!(seconds(f64::NAN), Value::Null);
     }
 
     #[test]

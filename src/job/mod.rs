@@ -4,6 +4,7 @@
 mod run;
 mod spec;
 mod state;
+mod view;
 
 use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::{Map, Value};
@@ -54,6 +55,7 @@ pub enum JobError {
     Invalid(String),
 }
 pub use run::{RunCause, RunRecord, RunStatus};
+pub use view::sort_keys;
 pub use spec::{JobChanges, JobDefaults, JobSpec, MAX_ID_BYTES, NextRunTime};
 
 /// Most run times gathered for one due job: a daemon that was down for a year with a

@@ -75,6 +75,7 @@ impl Scheduler {
     }
 
     fn added(&self, job: &Job) {
+        self.remember(job);
         tracing::info!("Added job \"{}\" to job store \"default\"", job.name);
         self.emit(SchedulerEvent::JobAdded {
             job_id: job.id.clone(),
@@ -97,6 +98,41 @@ impl Scheduler {
     /// `JobNotFound`; store failures.
     pub async fn get_job(&self, id: &str) -> Result<Job, SchedulerError> {
         self.visible_job(id).await
+    }
+
+    /// One job's JSON object (CONTRACT §1), from the rendered views when this daemon has the
+    /// store to itself.
+    ///
+    /// # Errors
+    /// `JobNotFound`; store failures.
+    pub async fn get_job_json(&self, id: &str) -> Result<String, SchedulerError> {
+        if let Some(views) = &self.inner.views {
+            let view = views.lock().unwrap_or_else(|e| e.into_inner()).get(id);
+            return match view {
+                Some(view) if view.pending || self.state() != RunState::Stopped => {
+                    Ok(view.json.to_string())
+                }
+                _ => Err(SchedulerError::JobNotFound(id.to_owned())),
+            };
+        }
+        Ok(self.get_job(id).await?.to_view_json())
+    }
+
+    /// Every job as a JSON array in the contract's order, from the rendered views when this
+    /// daemon has the store to itself.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn get_jobs_json(&self) -> Result<String, SchedulerError> {
+        let pending_only = self.state() == RunState::Stopped;
+        if let Some(views) = &self.inner.views {
+            return Ok(views
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .list(pending_only));
+        }
+        let jobs: Vec<String> = self.get_jobs().await?.iter().map(Job::to_view_json).collect();
+        Ok(format!("[{}]", jobs.join(",")))
     }
 
     /// Every job, in the contract's order (by next fire instant, ties by id, paused last).
@@ -142,10 +178,15 @@ impl Scheduler {
     ) -> Result<Job, SchedulerError> {
         let mut attempts = 0;
         loop {
-            let job = change(&self.visible_job(id).await?)?;
+            let mut job = change(&self.visible_job(id).await?)?;
             match self.inner.store.update_job(&job).await {
                 Err(StoreError::Stale(_)) if attempts < MAX_WRITE_ATTEMPTS => attempts += 1,
-                done => return done.map(|()| job).map_err(SchedulerError::from),
+                Err(error) => return Err(error.into()),
+                Ok(()) => {
+                    job.version += 1;
+                    self.remember(&job);
+                    return Ok(job);
+                }
             }
         }
     }
@@ -163,6 +204,7 @@ impl Scheduler {
     }
 
     pub(super) fn removed(&self, id: &str) {
+        self.forget(id);
         tracing::info!("Removed job {id}");
         self.emit(SchedulerEvent::JobRemoved {
             job_id: id.to_owned(),

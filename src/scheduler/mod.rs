@@ -13,6 +13,7 @@ mod history;
 mod jobs;
 mod process;
 mod runner;
+mod views;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -24,7 +25,7 @@ use tokio::sync::{Notify, broadcast};
 
 use crate::clock::Clock;
 use crate::executor::{Executor, StopHandle};
-use crate::job::{JobDefaults, RunStatus};
+use crate::job::{Job, JobDefaults, RunStatus};
 use crate::store::JobStore;
 
 pub use crate::store::NodeRecord;
@@ -107,6 +108,9 @@ struct Inner {
     node_id: String,
     /// When this daemon process started.
     node_started: DateTime<Utc>,
+    /// Every job's rendered JSON, for the API's reads; `None` on a shared store.
+    /// std Mutex: held to copy or swap a few pointers, never across `.await`.
+    views: Option<Mutex<views::Views>>,
     /// Flips to true at [`Scheduler::close`]; background tasks (heartbeat, retention) end.
     closed: tokio::sync::watch::Sender<bool>,
     events: broadcast::Sender<SchedulerEvent>,
@@ -122,6 +126,7 @@ impl Scheduler {
     ) -> Scheduler {
         let (events, _) = broadcast::channel(1024);
         let node_started = clock.now();
+        let views = (!store.shared()).then(Mutex::default);
         Scheduler {
             inner: Arc::new(Inner {
                 store,
@@ -137,6 +142,7 @@ impl Scheduler {
                 run_ended: Notify::new(),
                 node_id: uuid::Uuid::now_v7().to_string(),
                 node_started,
+                views,
                 closed: tokio::sync::watch::Sender::new(false),
                 events,
             }),
@@ -146,6 +152,44 @@ impl Scheduler {
     /// The scheduler's zone: naive times are read in it.
     pub fn timezone(&self) -> Tz {
         self.inner.settings.timezone
+    }
+
+    /// Keeps a job's rendered JSON for the API's reads (no-op on a shared store).
+    fn remember(&self, job: &Job) {
+        if let Some(views) = &self.inner.views {
+            let view = views::View::of(job);
+            views
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .put(&job.id, view);
+        }
+    }
+
+    /// Drops a job's rendered JSON.
+    fn forget(&self, id: &str) {
+        if let Some(views) = &self.inner.views {
+            views.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+        }
+    }
+
+    /// Renders every stored job for the API's reads; called once at boot, before serving.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn load_views(&self) -> Result<usize, SchedulerError> {
+        let Some(views) = &self.inner.views else {
+            return Ok(0);
+        };
+        let jobs = self.inner.store.get_all_jobs().await?;
+        let rendered: Vec<(String, views::View)> = jobs
+            .iter()
+            .map(|job| (job.id.clone(), views::View::of(job)))
+            .collect();
+        let mut views = views.lock().unwrap_or_else(|e| e.into_inner());
+        for (id, view) in rendered {
+            views.put(&id, view);
+        }
+        Ok(jobs.len())
     }
 
     /// The scheduler's clock's time.
@@ -205,6 +249,8 @@ impl Scheduler {
                         job.next_run_time = job.trigger.next_fire_time(None, now);
                     }
                     self.inner.store.update_job(&job).await?;
+                    job.version += 1;
+                    self.remember(&job);
                 }
             }
             self.set_state(RunState::Running);

@@ -153,8 +153,13 @@ fn decide(
 
 /// Acts on a committed claim: starts the runs, or logs the skip, and the job's removal.
 fn submit(scheduler: &Scheduler, job: Job, claim: Claim) {
-    if claim.next.is_none() {
-        scheduler.removed(&job.id);
+    match &claim.next {
+        Some(next) => {
+            let mut next = next.clone();
+            next.version += 1;
+            scheduler.remember(&next);
+        }
+        None => scheduler.removed(&job.id),
     }
     let (runs, folded): (Vec<RunRecord>, Vec<RunRecord>) = claim
         .runs

@@ -109,8 +109,8 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
     /// each, and records every decision atomically with the claim: the job's advance or
     /// removal and its run records. When a run record for one of a job's fire times exists
     /// already (that fire time was handled), none of its runs are recorded but the job still
-    /// advances (it must not stay due), and it is not answered. Answers the jobs whose runs
-    /// were recorded, with the decisions committed. A due row that cannot be decoded is
+    /// advances (it must not stay due): it is answered with no runs. Answers every job it
+    /// advanced or removed, with the decision as committed. A due row that cannot be decoded is
     /// parked (its next fire time cleared, its state kept) so it cannot spin the scheduler.
     async fn claim_due_jobs(
         &self,

@@ -192,8 +192,10 @@ impl RedisStore {
         Ok(invocation.invoke_async(&mut self.con()).await?)
     }
 
-    /// Applies one claim atomically; true when it was recorded.
-    async fn record_claim(&self, job: &Job, claim: &Claim) -> Result<bool, StoreError> {
+    /// Applies one claim atomically: `Some(true)` when it was recorded, `Some(false)` when
+    /// the job advanced without its runs (their fire time was handled already), `None` when
+    /// the job changed or went meanwhile and was left for the next pass.
+    async fn record_claim(&self, job: &Job, claim: &Claim) -> Result<Option<bool>, StoreError> {
         let (keep, state, micros) = match &claim.next {
             Some(next) => ("1", next.to_state(), next_micros(next)),
             None => ("0", String::new(), String::new()),
@@ -211,14 +213,14 @@ impl RedisStore {
         }
         let done = self.run_script(&self.scripts.claim, args).await?;
         match done {
-            1 => Ok(true),
+            1 => Ok(Some(true)),
             0 => {
                 tracing::debug!(job_id = %job.id, "A run of job {} for this fire time exists already; the job advanced without it", job.id);
-                Ok(false)
+                Ok(Some(false))
             }
             _ => {
                 tracing::debug!(job_id = %job.id, "Job {} changed while it was claimed; left for the next pass", job.id);
-                Ok(false)
+                Ok(None)
             }
         }
     }
@@ -326,9 +328,14 @@ impl JobStore for RedisStore {
                     .await?;
                 continue;
             };
-            let claim = decide(&job);
-            if self.record_claim(&job, &claim).await? {
-                claimed.push((job, claim));
+            let mut claim = decide(&job);
+            match self.record_claim(&job, &claim).await? {
+                Some(true) => claimed.push((job, claim)),
+                Some(false) => {
+                    claim.runs.clear();
+                    claimed.push((job, claim));
+                }
+                None => {}
             }
         }
         Ok(claimed)

@@ -272,10 +272,11 @@ impl JobStore for SqliteStore {
         }
         let mut claimed = Vec::with_capacity(jobs.len());
         for job in jobs {
-            let claim = decide(&job);
-            if record_claim(&mut tx, &job, &claim).await? {
-                claimed.push((job, claim));
+            let mut claim = decide(&job);
+            if !record_claim(&mut tx, &job, &claim).await? {
+                claim.runs.clear();
             }
+            claimed.push((job, claim));
         }
         tx.commit().await?;
         Ok(claimed)
