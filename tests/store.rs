@@ -60,18 +60,20 @@ async fn postgres_store_conforms() {
 // scheme the backend accepts.
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mysql_claims_each_fire_time_once() {
+async fn mysql_daemons_share_due_jobs() {
     in_fresh_database(Server::MySql, |url| async move {
         let other = url.replacen("mysql://", "mariadb://", 1);
+        claims_skip_jobs_another_claim_holds(Server::MySql, &url).await;
         claims_each_fire_time_once(&url, &other).await;
     })
     .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_claims_each_fire_time_once() {
+async fn postgres_daemons_share_due_jobs() {
     in_fresh_database(Server::Postgres, |url| async move {
         let other = url.replacen("postgres://", "postgresql://", 1);
+        claims_skip_jobs_another_claim_holds(Server::Postgres, &url).await;
         claims_each_fire_time_once(&url, &other).await;
     })
     .await;
@@ -660,6 +662,38 @@ async fn heartbeats_list_and_remove_nodes(store: &dyn JobStore) {
 
 // ---- two daemons at once ----
 
+/// While another daemon's claim holds a due row (here a plain locking read in an open
+/// transaction), a claim skips that row and takes the next due job: it neither waits for the
+/// lock nor takes the same job. (The UNIQUE run records alone would keep fire times single,
+/// but every daemon would then queue behind, or race for, the same rows.)
+async fn claims_skip_jobs_another_claim_holds(server: Server, url: &str) {
+    let store = store::open(url).await.unwrap();
+    for id in ["held", "next"] {
+        store.add_job(&job(id, Some(t0()))).await.unwrap();
+    }
+    let raw = Raw::connect(server, url).await;
+    let lock = raw.lock_job_row("held").await;
+    let claimed = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        store.claim_due_jobs(t0(), 10, &advancing(t0())),
+    )
+    .await
+    .expect("the claim waited for another transaction's row lock")
+    .unwrap();
+    let ids: Vec<String> = claimed.into_iter().map(|(job, _)| job.id).collect();
+    assert_eq!(ids, ["next"], "the held row is skipped, the next one taken");
+    lock.rollback().await;
+    let claimed = store
+        .claim_due_jobs(t0(), 10, &advancing(t0()))
+        .await
+        .unwrap();
+    let ids: Vec<String> = claimed.into_iter().map(|(job, _)| job.id).collect();
+    assert_eq!(ids, ["held"], "taken once released");
+    clear(store.as_ref()).await;
+    raw.close().await;
+    store.close().await;
+}
+
 /// Two stores on one database claim 50 jobs due every second over a simulated minute, each
 /// at its own pace, with small batches: every (job, fire time) is claimed by exactly one of
 /// them, and has exactly one run record.
@@ -948,11 +982,51 @@ impl Raw {
         .unwrap()
     }
 
+    /// Locks a job row as a claim does, until the answer is rolled back.
+    async fn lock_job_row(&self, id: &str) -> RawLock {
+        match self {
+            Raw::Sqlite(_) => unreachable!("SQLite has no row locks"),
+            Raw::MySql(pool) => {
+                let mut tx = pool.begin().await.unwrap();
+                sqlx::query("SELECT id FROM tickd_jobs WHERE id = ? FOR UPDATE")
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .unwrap();
+                RawLock::MySql(tx)
+            }
+            Raw::Postgres(pool) => {
+                let mut tx = pool.begin().await.unwrap();
+                sqlx::query("SELECT id FROM tickd_jobs WHERE id = $1 FOR UPDATE")
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .unwrap();
+                RawLock::Postgres(tx)
+            }
+        }
+    }
+
     async fn close(&self) {
         match self {
             Raw::Sqlite(pool) => pool.close().await,
             Raw::MySql(pool) => pool.close().await,
             Raw::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+/// An open transaction holding a row lock.
+enum RawLock {
+    MySql(sqlx::Transaction<'static, sqlx::MySql>),
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+impl RawLock {
+    async fn rollback(self) {
+        match self {
+            RawLock::MySql(tx) => tx.rollback().await.unwrap(),
+            RawLock::Postgres(tx) => tx.rollback().await.unwrap(),
         }
     }
 }
