@@ -46,7 +46,10 @@ async fn mysql_store_conforms() {
 async fn postgres_store_conforms() {
     in_fresh_database(Server::Postgres, |url| async move {
         let store = store::open(&url).await.unwrap();
-        assert!(store.shared(), "a PostgreSQL store is shared between daemons");
+        assert!(
+            store.shared(),
+            "a PostgreSQL store is shared between daemons"
+        );
         let raw = Raw::connect(Server::Postgres, &url).await;
         conforms(store.clone(), &raw).await;
         raw.close().await;
@@ -55,9 +58,9 @@ async fn postgres_store_conforms() {
     .await;
 }
 
-// Two daemons (two stores, two pools) claiming from one database at once take every
-// (job, fire time) exactly once. The second store opens the database under the other URL
-// scheme the backend accepts.
+// Daemons sharing a server database: a claim skips rows another claim holds, and two
+// daemons (two stores, two pools) claiming at once take every (job, fire time) exactly once.
+// The second store opens the database under the other URL scheme the backend accepts.
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mysql_daemons_share_due_jobs() {
@@ -112,8 +115,15 @@ async fn adds_and_looks_up_jobs(store: &dyn JobStore) {
     let mut again = job("a", None);
     again.name = "another".into();
     let error = store.add_job(&again).await.unwrap_err();
-    assert!(matches!(&error, StoreError::Conflict(id) if id == "a"), "{error:?}");
-    assert_eq!(store.lookup_job("a").await.unwrap(), Some(a), "a conflict changes nothing");
+    assert!(
+        matches!(&error, StoreError::Conflict(id) if id == "a"),
+        "{error:?}"
+    );
+    assert_eq!(
+        store.lookup_job("a").await.unwrap(),
+        Some(a),
+        "a conflict changes nothing"
+    );
 
     // The longest id (191 bytes) and one of 4-byte characters fit the id column.
     for id in ["x".repeat(191), "😀".repeat(47), "jöb 日本".to_owned()] {
@@ -163,14 +173,23 @@ async fn updates_compare_and_set(store: &dyn JobStore) {
     let mut late = read;
     late.name = "late".into();
     let error = store.update_job(&late).await.unwrap_err();
-    assert!(matches!(&error, StoreError::Stale(id) if id == "u"), "{error:?}");
-    assert_eq!(store.lookup_job("u").await.unwrap().unwrap().name, "renamed");
+    assert!(
+        matches!(&error, StoreError::Stale(id) if id == "u"),
+        "{error:?}"
+    );
+    assert_eq!(
+        store.lookup_job("u").await.unwrap().unwrap().name,
+        "renamed"
+    );
 
     store.update_job(&stored).await.unwrap();
     assert_eq!(store.lookup_job("u").await.unwrap().unwrap().version, 2);
 
     let error = store.update_job(&job("ghost", None)).await.unwrap_err();
-    assert!(matches!(&error, StoreError::NotFound(id) if id == "ghost"), "{error:?}");
+    assert!(
+        matches!(&error, StoreError::NotFound(id) if id == "ghost"),
+        "{error:?}"
+    );
     assert!(store.lookup_job("ghost").await.unwrap().is_none());
     clear(store).await;
 }
@@ -199,7 +218,10 @@ async fn removes_jobs(store: &dyn JobStore) {
     assert!(store.lookup_job("gone").await.unwrap().is_none());
     assert!(store.lookup_job("kept").await.unwrap().is_some());
     let error = store.remove_job("gone").await.unwrap_err();
-    assert!(matches!(&error, StoreError::NotFound(id) if id == "gone"), "{error:?}");
+    assert!(
+        matches!(&error, StoreError::NotFound(id) if id == "gone"),
+        "{error:?}"
+    );
     clear(store).await;
 }
 
@@ -220,7 +242,10 @@ async fn orders_jobs_and_finds_the_next_run_time(store: &dyn JobStore) {
             .await
             .unwrap();
     }
-    store.add_job(&job("z", Some(t0() + hours(1)))).await.unwrap();
+    store
+        .add_job(&job("z", Some(t0() + hours(1))))
+        .await
+        .unwrap();
     // 09:30 at +08:00 is 01:30 UTC: between the two groups, whatever its offset says.
     let mut east = job("east", None);
     east.next_run_time = Some(
@@ -236,29 +261,48 @@ async fn orders_jobs_and_finds_the_next_run_time(store: &dyn JobStore) {
         .map(|job| job.id)
         .collect();
     // By next run time; ties and paused jobs (last) by id in byte order.
-    let expected = [
-        "z", "east", "B", "a", "a ", "ab", "b", "é", "Z", "p1", "p2",
-    ];
+    let expected = ["z", "east", "B", "a", "a ", "ab", "b", "é", "Z", "p1", "p2"];
     assert_eq!(ids, expected);
     assert_eq!(
-        store.lookup_job("east").await.unwrap().unwrap().next_run_time,
+        store
+            .lookup_job("east")
+            .await
+            .unwrap()
+            .unwrap()
+            .next_run_time,
         east.next_run_time,
         "the offset survives"
     );
-    assert_eq!(store.get_next_run_time().await.unwrap(), Some(t0() + hours(1)));
+    assert_eq!(
+        store.get_next_run_time().await.unwrap(),
+        Some(t0() + hours(1))
+    );
     clear(store).await;
 }
 
 async fn claims_advance_due_jobs_and_record_their_runs(store: &dyn JobStore) {
     let minute = TimeDelta::minutes(1);
-    store.add_job(&job("late", Some(t0() - minute))).await.unwrap();
+    store
+        .add_job(&job("late", Some(t0() - minute)))
+        .await
+        .unwrap();
     store.add_job(&job("due", Some(t0()))).await.unwrap();
-    store.add_job(&job("later", Some(t0() + minute))).await.unwrap();
+    store
+        .add_job(&job("later", Some(t0() + minute)))
+        .await
+        .unwrap();
     store.add_job(&job("paused", None)).await.unwrap();
 
-    let claimed = store.claim_due_jobs(t0(), 10, &advancing(t0())).await.unwrap();
+    let claimed = store
+        .claim_due_jobs(t0(), 10, &advancing(t0()))
+        .await
+        .unwrap();
     let claimed_ids: Vec<&str> = claimed.iter().map(|(job, _)| job.id.as_str()).collect();
-    assert_eq!(claimed_ids, ["late", "due"], "earliest first; not-due and paused left");
+    assert_eq!(
+        claimed_ids,
+        ["late", "due"],
+        "earliest first; not-due and paused left"
+    );
     let (late, claim) = &claimed[0];
     assert_eq!(late.version, 0, "answers the job as claimed");
     assert_eq!(claim.runs.len(), 2, "one run per fire time due");
@@ -275,13 +319,25 @@ async fn claims_advance_due_jobs_and_record_their_runs(store: &dyn JobStore) {
         "one run for the job due now"
     );
     let later = store.lookup_job("later").await.unwrap().unwrap();
-    assert_eq!((later.version, later.next_run_time), (0, Some(at(t0() + minute))));
-    assert_eq!(store.lookup_job("paused").await.unwrap().unwrap().version, 0);
+    assert_eq!(
+        (later.version, later.next_run_time),
+        (0, Some(at(t0() + minute)))
+    );
+    assert_eq!(
+        store.lookup_job("paused").await.unwrap().unwrap().version,
+        0
+    );
     assert!(store.get_runs("later", 10, None).await.unwrap().is_empty());
 
-    let again = store.claim_due_jobs(t0(), 10, &advancing(t0())).await.unwrap();
+    let again = store
+        .claim_due_jobs(t0(), 10, &advancing(t0()))
+        .await
+        .unwrap();
     assert!(again.is_empty(), "nothing is due twice");
-    assert_eq!(store.get_next_run_time().await.unwrap(), Some(t0() + minute));
+    assert_eq!(
+        store.get_next_run_time().await.unwrap(),
+        Some(t0() + minute)
+    );
     clear(store).await;
 }
 
@@ -298,7 +354,10 @@ async fn claims_take_the_earliest_first_up_to_the_limit(store: &dyn JobStore) {
     }
     let mut order = Vec::new();
     loop {
-        let claimed = store.claim_due_jobs(t0(), 2, &advancing(t0())).await.unwrap();
+        let claimed = store
+            .claim_due_jobs(t0(), 2, &advancing(t0()))
+            .await
+            .unwrap();
         assert!(claimed.len() <= 2, "at most the limit");
         if claimed.is_empty() {
             break;
@@ -329,12 +388,21 @@ async fn claims_leave_a_fire_time_taken_already(store: &dyn JobStore) {
     // Another daemon recorded `a-taken`'s second fire time; `b-free` comes after it in the
     // batch, so the claim must go on after the duplicate.
     let minute = TimeDelta::minutes(1);
-    store.add_job(&job("a-taken", Some(t0() - minute))).await.unwrap();
-    store.add_job(&job("b-free", Some(t0() - minute))).await.unwrap();
+    store
+        .add_job(&job("a-taken", Some(t0() - minute)))
+        .await
+        .unwrap();
+    store
+        .add_job(&job("b-free", Some(t0() - minute)))
+        .await
+        .unwrap();
     let theirs = run_for(&job("a-taken", None), Some(at(t0())));
     store.insert_run(&theirs).await.unwrap();
 
-    let claimed = store.claim_due_jobs(t0(), 10, &advancing(t0())).await.unwrap();
+    let claimed = store
+        .claim_due_jobs(t0(), 10, &advancing(t0()))
+        .await
+        .unwrap();
     let claimed_ids: Vec<&str> = claimed.iter().map(|(job, _)| job.id.as_str()).collect();
     assert_eq!(claimed_ids, ["b-free"]);
 
@@ -350,7 +418,10 @@ async fn claims_leave_a_fire_time_taken_already(store: &dyn JobStore) {
         "its first fire time's record was undone with the rest of its claim"
     );
     let free = store.lookup_job("b-free").await.unwrap().unwrap();
-    assert_eq!((free.version, free.next_run_time), (1, Some(at(t0() + minute))));
+    assert_eq!(
+        (free.version, free.next_run_time),
+        (1, Some(at(t0() + minute)))
+    );
     assert_eq!(store.get_runs("b-free", 10, None).await.unwrap().len(), 2);
     clear(store).await;
 }
@@ -363,7 +434,10 @@ async fn claims_park_undecodable_rows(store: &dyn JobStore, raw: &Raw) {
     assert_eq!(store.get_next_run_time().await.unwrap(), Some(bad_time));
     assert!(store.lookup_job("bad").await.unwrap().is_none());
 
-    let claimed = store.claim_due_jobs(t0(), 10, &advancing(t0())).await.unwrap();
+    let claimed = store
+        .claim_due_jobs(t0(), 10, &advancing(t0()))
+        .await
+        .unwrap();
     let claimed_ids: Vec<&str> = claimed.iter().map(|(job, _)| job.id.as_str()).collect();
     assert_eq!(claimed_ids, ["good"]);
     assert_eq!(
@@ -376,7 +450,13 @@ async fn claims_park_undecodable_rows(store: &dyn JobStore, raw: &Raw) {
         Some(t0() + TimeDelta::minutes(1)),
         "a parked row no longer drives the scheduler"
     );
-    assert!(store.claim_due_jobs(t0(), 10, &advancing(t0())).await.unwrap().is_empty());
+    assert!(
+        store
+            .claim_due_jobs(t0(), 10, &advancing(t0()))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let listed: Vec<String> = store
         .get_all_jobs()
         .await
@@ -534,7 +614,10 @@ async fn interrupts_runs_of_dead_daemons(store: &dyn JobStore) {
         .interrupt_orphaned_runs("me", alive_since, "its daemon died", at_time)
         .await
         .unwrap();
-    assert_eq!(count, 2, "the dead daemon's run and the one without a heartbeat row");
+    assert_eq!(
+        count, 2,
+        "the dead daemon's run and the one without a heartbeat row"
+    );
     for owner in ["dead", "vanished"] {
         let run = store.get_run(&runs[owner].id).await.unwrap().unwrap();
         assert_eq!(run.status, RunStatus::Interrupted, "{owner}");
@@ -545,7 +628,11 @@ async fn interrupts_runs_of_dead_daemons(store: &dyn JobStore) {
         let run = store.get_run(&runs[owner].id).await.unwrap().unwrap();
         assert_eq!(run, runs[owner], "{owner}'s run is left running");
     }
-    assert_eq!(store.get_run(&done.id).await.unwrap(), Some(done), "finished stays");
+    assert_eq!(
+        store.get_run(&done.id).await.unwrap(),
+        Some(done),
+        "finished stays"
+    );
     let again = store
         .interrupt_orphaned_runs("me", alive_since, "its daemon died", at_time)
         .await
@@ -605,11 +692,15 @@ async fn prunes_runs_by_age_and_per_job(store: &dyn JobStore) {
     many.sort();
 
     let pruned = store.prune_runs(t0() - hours(24), 3).await.unwrap();
-    assert_eq!(pruned, 2 + 2, "old's two finished runs, and many's two oldest");
+    assert_eq!(
+        pruned,
+        2 + 2,
+        "old's two finished runs, and many's two oldest"
+    );
     let ids = |runs: Vec<RunRecord>| runs.into_iter().map(|run| run.id).collect::<Vec<_>>();
     assert_eq!(
         ids(store.get_runs("old", 10, None).await.unwrap()),
-        [old_running.id.clone()],
+        std::slice::from_ref(&old_running.id),
         "a running run is never pruned"
     );
     let mut kept = ids(store.get_runs("many", 10, None).await.unwrap());
@@ -734,7 +825,11 @@ async fn claims_each_fire_time_once(url: &str, other_url: &str) {
     };
     let (a, b) = tokio::join!(claimer(first.clone()), claimer(second.clone()));
     let (a, b) = (a.unwrap(), b.unwrap());
-    println!("first store took {} fire times, second {}", a.len(), b.len());
+    println!(
+        "first store took {} fire times, second {}",
+        a.len(),
+        b.len()
+    );
 
     let mut counts: HashMap<(String, DateTime<FixedOffset>), usize> = HashMap::new();
     for key in a.into_iter().chain(b) {
@@ -742,7 +837,11 @@ async fn claims_each_fire_time_once(url: &str, other_url: &str) {
     }
     let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "claimed twice: {twice:?}");
-    assert_eq!(counts.len(), JOBS * SECONDS as usize, "every fire time claimed");
+    assert_eq!(
+        counts.len(),
+        JOBS * SECONDS as usize,
+        "every fire time claimed"
+    );
     for i in 0..JOBS {
         let id = format!("job{i:02}");
         let runs = first.get_runs(&id, 1000, None).await.unwrap();
@@ -756,7 +855,10 @@ async fn claims_each_fire_time_once(url: &str, other_url: &str) {
             .collect();
         assert_eq!(times, expected, "{id}: one run record per fire time");
         let job = first.lookup_job(&id).await.unwrap().unwrap();
-        assert_eq!(job.next_run_time, Some(at(t0() + TimeDelta::seconds(SECONDS))));
+        assert_eq!(
+            job.next_run_time,
+            Some(at(t0() + TimeDelta::seconds(SECONDS)))
+        );
     }
     first.close().await;
     second.close().await;
@@ -787,7 +889,8 @@ fn job(id: &str, next: Option<DateTime<Utc>>) -> Job {
 }
 
 fn interval_seconds(seconds: u64) -> tickd::trigger::Trigger {
-    let body = json!({"id": "x", "func": "task:success", "trigger": "interval", "seconds": seconds});
+    let body =
+        json!({"id": "x", "func": "task:success", "trigger": "interval", "seconds": seconds});
     JobSpec::parse(&body, &JobDefaults::default(), chrono_tz::UTC, t0())
         .unwrap()
         .job
