@@ -203,10 +203,11 @@ impl JobStore for MySqlStore {
         decide: Decide<'_>,
     ) -> Result<Vec<(Job, Claim)>, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        // READ COMMITTED for the claim: InnoDB then locks only the rows it takes, without the
-        // gap locks REPEATABLE READ adds to a range scan, which deadlock two daemons whose
-        // claims move index entries into each other's gaps. The locking read sees the latest
-        // committed rows either way. (Applies to the next transaction only.)
+        // READ COMMITTED for the claim, as PostgreSQL's: InnoDB then locks only the rows it
+        // takes, without the gap locks REPEATABLE READ adds to the range scan, which can block
+        // inserts and deadlock two claims whose updates move index entries into each other's
+        // gaps. The locking read sees the latest committed rows either way. (This sets the
+        // next transaction only, not the session.)
         sqlx::query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
             .execute(&mut *conn)
             .await?;
