@@ -4,6 +4,8 @@
 //! `get_due_jobs`, `get_next_run_time`, ...). Every backend keeps the same row shape: the id,
 //! the next fire instant as an indexed number, and the job's state as portable JSON.
 
+mod mysql;
+mod postgres;
 mod redis;
 mod sqlite;
 
@@ -14,6 +16,8 @@ use chrono::{DateTime, Utc};
 
 use crate::job::{Job, RunRecord};
 
+pub use mysql::MySqlStore;
+pub use postgres::PostgresStore;
 pub use redis::RedisStore;
 pub use sqlite::SqliteStore;
 
@@ -162,7 +166,8 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
     async fn close(&self);
 }
 
-/// Opens the store a URL names (`sqlite://path`), creating and migrating it if needed.
+/// Opens the store a URL names (`sqlite://path`, `mysql://` or `mariadb://user@host/db`,
+/// `postgres://` or `postgresql://user@host/db`), creating and migrating it if needed.
 ///
 /// # Errors
 /// An unsupported scheme, or a database that cannot be opened or migrated.
@@ -173,9 +178,55 @@ pub async fn open(url: &str) -> Result<Arc<dyn JobStore>, StoreError> {
     if url.starts_with("redis://") || url.starts_with("rediss://") {
         return Ok(Arc::new(RedisStore::open(url).await?));
     }
+    if url.starts_with("mysql:") || url.starts_with("mariadb:") {
+        return Ok(Arc::new(MySqlStore::open(url).await?));
+    }
+    if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        return Ok(Arc::new(PostgresStore::open(url).await?));
+    }
     Err(StoreError::Backend(anyhow::anyhow!(
-        "unsupported store URL {url:?}: expected sqlite://PATH"
+        "unsupported store URL {url:?}: expected sqlite://PATH, mysql://USER@HOST/DB, \
+         postgres://USER@HOST/DB or redis://HOST:PORT"
     )))
+}
+
+/// A job row as the server stores read it (the SQL backends share the column names).
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct JobRow {
+    pub id: String,
+    pub job_state: String,
+    pub version: i64,
+}
+
+/// Decodes job rows, logging (and skipping) the unreadable ones; answers their ids too, so a
+/// claim can park them.
+pub(crate) fn decode_job_rows(rows: Vec<JobRow>) -> (Vec<Job>, Vec<String>) {
+    let mut jobs = Vec::with_capacity(rows.len());
+    let mut broken = Vec::new();
+    for row in rows {
+        match Job::from_state(&row.job_state) {
+            Ok(mut job) => {
+                job.version = row.version;
+                jobs.push(job);
+            }
+            Err(error) => {
+                let id = row.id;
+                tracing::error!(job_id = %id, "Unable to restore job {id}: {error}; the row is kept");
+                broken.push(id);
+            }
+        }
+    }
+    (jobs, broken)
+}
+
+/// The index value of a job's next fire time (µs, UTC); `None` when paused.
+pub(crate) fn next_micros(job: &Job) -> Option<i64> {
+    job.next_run_time.map(|t| to_micros(t.to_utc()))
+}
+
+/// Whether the database refused a duplicate key.
+pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
 /// Microseconds since the epoch: the index column's unit in every backend.

@@ -1,0 +1,447 @@
+//! A MySQL (8.0.1+) or MariaDB (10.6+) store that several daemons share. Due jobs are claimed
+//! with `SELECT … FOR UPDATE SKIP LOCKED` in one transaction per batch, and every (job, fire
+//! time) is taken once under `UNIQUE(job_id, scheduled_micros)`. The structure and the
+//! semantics follow sqlite.rs method for method; only the SQL dialect differs.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::anyhow;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::mysql::{MySqlArguments, MySqlConnectOptions, MySqlPoolOptions};
+use sqlx::{Acquire, MySql, MySqlPool, Row, Transaction};
+
+use super::{
+    Claim, Decide, JobRow, JobStore, NodeRecord, RunRow, StoreError, decode_job_rows, from_micros,
+    is_unique_violation, next_micros, scheduled_micros, scheduled_text, to_micros,
+};
+use crate::job::{Job, RunRecord, RunStatus};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/mysql");
+
+/// Jobs in a MySQL or MariaDB database.
+#[derive(Debug)]
+pub struct MySqlStore {
+    pool: MySqlPool,
+}
+
+impl MySqlStore {
+    /// Connects to and migrates the database at `url` (`mysql://` or `mariadb://
+    /// user:password@host:port/database`). The database must exist; the tables are created.
+    ///
+    /// # Errors
+    /// A bad URL, a server that cannot be reached (`Unavailable`), or a failed migration.
+    pub async fn open(url: &str) -> Result<MySqlStore, StoreError> {
+        // `mariadb://` is the same protocol; sqlx reads the URL's parts, not its scheme.
+        let options = MySqlConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Backend(anyhow!("bad MySQL URL: {e}")))?;
+        // A short acquire timeout: while the server is down, a call answers `Unavailable`
+        // (503) within seconds instead of hanging; the pool reconnects when it is back.
+        let pool = MySqlPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Backend(anyhow!("migrating the MySQL store: {e}")))?;
+        Ok(MySqlStore { pool })
+    }
+}
+
+/// Records one claim inside the transaction. When a run record for one of its fire times
+/// exists already (that fire time was handled), none of the claim's runs are kept but the
+/// job still advances — else it would stay due and be claimed again at once — and false is
+/// answered: there is nothing to start.
+///
+/// MySQL undoes only the failed statement on a duplicate key, but the claim's earlier run
+/// records must go too, so the claim runs inside a savepoint and a duplicate rolls back to it.
+async fn record_claim(
+    tx: &mut Transaction<'_, MySql>,
+    job: &Job,
+    claim: &Claim,
+) -> Result<bool, StoreError> {
+    sqlx::query("SAVEPOINT claim").execute(&mut **tx).await?;
+    let mut fresh = true;
+    for run in &claim.runs {
+        match bind_run(sqlx::query(INSERT_RUN), run)
+            .execute(&mut **tx)
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => {
+                sqlx::query("ROLLBACK TO SAVEPOINT claim")
+                    .execute(&mut **tx)
+                    .await?;
+                fresh = false;
+                break;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    match &claim.next {
+        Some(next) => {
+            sqlx::query(
+                "UPDATE tickd_jobs SET next_run_time = ?, job_state = ?, version = version + 1 \
+                 WHERE id = ?",
+            )
+            .bind(next_micros(next))
+            .bind(next.to_state())
+            .bind(&job.id)
+            .execute(&mut **tx)
+            .await?;
+        }
+        None => {
+            sqlx::query("DELETE FROM tickd_jobs WHERE id = ?")
+                .bind(&job.id)
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    sqlx::query("RELEASE SAVEPOINT claim")
+        .execute(&mut **tx)
+        .await?;
+    Ok(fresh)
+}
+
+#[async_trait]
+impl JobStore for MySqlStore {
+    async fn lookup_job(&self, id: &str) -> Result<Option<Job>, StoreError> {
+        let row: Option<JobRow> =
+            sqlx::query_as("SELECT id, job_state, version FROM tickd_jobs WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.and_then(|row| decode_job_rows(vec![row]).0.pop()))
+    }
+
+    async fn get_all_jobs(&self) -> Result<Vec<Job>, StoreError> {
+        let rows: Vec<JobRow> = sqlx::query_as(
+            "SELECT id, job_state, version FROM tickd_jobs \
+             ORDER BY next_run_time IS NULL, next_run_time, id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(decode_job_rows(rows).0)
+    }
+
+    async fn get_next_run_time(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let micros: Option<i64> = sqlx::query_scalar("SELECT MIN(next_run_time) FROM tickd_jobs")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(micros.and_then(from_micros))
+    }
+
+    async fn add_job(&self, job: &Job) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO tickd_jobs (id, next_run_time, job_state, version) VALUES (?, ?, ?, 0)",
+        )
+        .bind(&job.id)
+        .bind(next_micros(job))
+        .bind(job.to_state())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Conflict(job.id.clone())
+            } else {
+                e.into()
+            }
+        })?;
+        Ok(())
+    }
+
+    async fn update_job(&self, job: &Job) -> Result<(), StoreError> {
+        // rows_affected counts matched rows (sqlx sets CLIENT_FOUND_ROWS), and the version
+        // always changes anyway.
+        let done = sqlx::query(
+            "UPDATE tickd_jobs SET next_run_time = ?, job_state = ?, version = version + 1 \
+             WHERE id = ? AND version = ?",
+        )
+        .bind(next_micros(job))
+        .bind(job.to_state())
+        .bind(&job.id)
+        .bind(job.version)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(match self.lookup_job(&job.id).await? {
+                Some(_) => StoreError::Stale(job.id.clone()),
+                None => StoreError::NotFound(job.id.clone()),
+            });
+        }
+        Ok(())
+    }
+
+    async fn replace_job(&self, job: &Job) -> Result<(), StoreError> {
+        // VALUES(col) rather than MySQL 8's row alias: MariaDB knows only the former.
+        sqlx::query(
+            "INSERT INTO tickd_jobs (id, next_run_time, job_state, version) VALUES (?, ?, ?, 0) \
+             ON DUPLICATE KEY UPDATE next_run_time = VALUES(next_run_time), \
+             job_state = VALUES(job_state), version = version + 1",
+        )
+        .bind(&job.id)
+        .bind(next_micros(job))
+        .bind(job.to_state())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn remove_job(&self, id: &str) -> Result<(), StoreError> {
+        let done = sqlx::query("DELETE FROM tickd_jobs WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(id.to_owned()));
+        }
+        Ok(())
+    }
+
+    async fn claim_due_jobs(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        decide: Decide<'_>,
+    ) -> Result<Vec<(Job, Claim)>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        // READ COMMITTED for the claim, as PostgreSQL's: InnoDB then locks only the rows it
+        // takes, without the gap locks REPEATABLE READ adds to the range scan, which can block
+        // inserts and deadlock two claims whose updates move index entries into each other's
+        // gaps. The locking read sees the latest committed rows either way. (This sets the
+        // next transaction only, not the session.)
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            .execute(&mut *conn)
+            .await?;
+        let mut tx = conn.begin().await?;
+        let rows: Vec<JobRow> = sqlx::query_as(
+            "SELECT id, job_state, version FROM tickd_jobs WHERE next_run_time <= ? \
+             ORDER BY next_run_time, id LIMIT ? FOR UPDATE SKIP LOCKED",
+        )
+        .bind(to_micros(now))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&mut *tx)
+        .await?;
+        let (jobs, broken) = decode_job_rows(rows);
+        for id in broken {
+            sqlx::query("UPDATE tickd_jobs SET next_run_time = NULL WHERE id = ?")
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let mut claimed = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let mut claim = decide(&job);
+            if !record_claim(&mut tx, &job, &claim).await? {
+                claim.runs.clear();
+            }
+            claimed.push((job, claim));
+        }
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    async fn insert_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+        bind_run(sqlx::query(INSERT_RUN), run)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn update_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE tickd_runs SET started_micros = ?, finished_micros = ?, status = ?, \
+             reason = ?, exit_code = ?, stdout = ?, stderr = ?, stdout_truncated = ?, \
+             stderr_truncated = ? WHERE id = ?",
+        )
+        .bind(run.started_at.map(to_micros))
+        .bind(run.finished_at.map(to_micros))
+        .bind(run.status.as_str())
+        .bind(&run.reason)
+        .bind(run.exit_code)
+        .bind(&run.stdout)
+        .bind(&run.stderr)
+        .bind(run.stdout_truncated)
+        .bind(run.stderr_truncated)
+        .bind(&run.id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
+        let row: Option<RunRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            run_columns!(),
+            " FROM tickd_runs WHERE id = ?"
+        ))
+        .bind(run_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(RunRow::into_record).transpose()
+    }
+
+    async fn get_runs(
+        &self,
+        job_id: &str,
+        limit: u32,
+        before: Option<&str>,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        let rows: Vec<RunRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            run_columns!(),
+            " FROM tickd_runs WHERE job_id = ? AND (? IS NULL OR id < ?) ORDER BY id DESC LIMIT ?"
+        ))
+        .bind(job_id)
+        .bind(before)
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(RunRow::into_record).collect()
+    }
+
+    async fn interrupt_orphaned_runs(
+        &self,
+        me: &str,
+        alive_since: DateTime<Utc>,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE tickd_runs SET status = ?, reason = ?, finished_micros = ? \
+             WHERE status = ? AND owner != ? AND owner NOT IN \
+             (SELECT id FROM tickd_nodes WHERE heartbeat_micros >= ?)",
+        )
+        .bind(RunStatus::Interrupted.as_str())
+        .bind(reason)
+        .bind(to_micros(at))
+        .bind(RunStatus::Running.as_str())
+        .bind(me)
+        .bind(to_micros(alive_since))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn prune_runs(
+        &self,
+        older_than: DateTime<Utc>,
+        keep_per_job: u32,
+    ) -> Result<u64, StoreError> {
+        let old = sqlx::query("DELETE FROM tickd_runs WHERE created_micros < ? AND status != ?")
+            .bind(to_micros(older_than))
+            .bind(RunStatus::Running.as_str())
+            .execute(&self.pool)
+            .await?;
+        // MySQL refuses a DELETE whose subquery reads the target table (error 1093) unless
+        // that read is a derived table, which it materialises first: `ranked` is one (and a
+        // window function keeps it from being merged into the outer query).
+        let extra = sqlx::query(
+            "DELETE FROM tickd_runs WHERE id IN (SELECT id FROM (SELECT id, \
+             ROW_NUMBER() OVER (PARTITION BY job_id ORDER BY id DESC) AS n FROM tickd_runs \
+             WHERE status != ?) AS ranked WHERE n > ?)",
+        )
+        .bind(RunStatus::Running.as_str())
+        .bind(i64::from(keep_per_job))
+        .execute(&self.pool)
+        .await?;
+        Ok(old.rows_affected() + extra.rows_affected())
+    }
+
+    async fn heartbeat(&self, node: &NodeRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO tickd_nodes (id, host, pid, started_micros, heartbeat_micros) \
+             VALUES (?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE \
+             heartbeat_micros = VALUES(heartbeat_micros)",
+        )
+        .bind(&node.id)
+        .bind(&node.host)
+        .bind(i64::from(node.pid))
+        .bind(to_micros(node.started_at))
+        .bind(to_micros(node.heartbeat_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_nodes(&self) -> Result<Vec<NodeRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, host, pid, started_micros, heartbeat_micros FROM tickd_nodes \
+             ORDER BY heartbeat_micros DESC, id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|row| {
+                Some(NodeRecord {
+                    id: row.try_get("id").ok()?,
+                    host: row.try_get("host").ok()?,
+                    pid: u32::try_from(row.try_get::<i64, _>("pid").ok()?).ok()?,
+                    started_at: from_micros(row.try_get("started_micros").ok()?)?,
+                    heartbeat_at: from_micros(row.try_get("heartbeat_micros").ok()?)?,
+                })
+            })
+            .collect())
+    }
+
+    async fn remove_nodes(&self, id: &str, before: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM tickd_nodes WHERE id = ? OR heartbeat_micros < ?")
+            .bind(id)
+            .bind(to_micros(before))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// The columns [`RunRow`] reads (a macro, so queries stay `&'static str` literals).
+macro_rules! run_columns {
+    () => {
+        "id, job_id, scheduled_run_time, created_micros, started_micros, finished_micros, \
+         status, reason, exit_code, stdout, stderr, stdout_truncated, stderr_truncated, cause, \
+         node, owner"
+    };
+}
+use run_columns;
+
+const INSERT_RUN: &str = "INSERT INTO tickd_runs (id, job_id, scheduled_micros, \
+    scheduled_run_time, created_micros, started_micros, finished_micros, status, reason, \
+    exit_code, stdout, stderr, stdout_truncated, stderr_truncated, cause, node, owner) \
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+fn bind_run<'q>(
+    query: sqlx::query::Query<'q, MySql, MySqlArguments>,
+    run: &'q RunRecord,
+) -> sqlx::query::Query<'q, MySql, MySqlArguments> {
+    query
+        .bind(&run.id)
+        .bind(&run.job_id)
+        .bind(scheduled_micros(run))
+        .bind(scheduled_text(run))
+        .bind(to_micros(run.created_at))
+        .bind(run.started_at.map(to_micros))
+        .bind(run.finished_at.map(to_micros))
+        .bind(run.status.as_str())
+        .bind(&run.reason)
+        .bind(run.exit_code)
+        .bind(&run.stdout)
+        .bind(&run.stderr)
+        .bind(run.stdout_truncated)
+        .bind(run.stderr_truncated)
+        .bind(run.cause.as_str())
+        .bind(&run.node)
+        .bind(&run.owner)
+}

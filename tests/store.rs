@@ -1,0 +1,1139 @@
+//! One conformance suite for every job store (APScheduler's `tests/test_jobstores.py` idea):
+//! [`conforms`] runs small named checks of the `JobStore` contract against a store. SQLite
+//! always runs; MySQL/MariaDB and PostgreSQL run when `TICKD_TEST_MYSQL_URL` /
+//! `TICKD_TEST_POSTGRES_URL` name a server (`.ci/run` sets both), each test in a database of
+//! its own that is created here and dropped at the end, passed or failed.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use chrono::{DateTime, FixedOffset, TimeDelta, TimeZone, Utc};
+use serde_json::json;
+use sqlx::{AssertSqlSafe, Connection};
+use tickd::job::{Job, JobDefaults, JobSpec, RunCause, RunRecord, RunStatus};
+use tickd::store::{self, Claim, JobStore, NodeRecord, StoreError};
+
+// ---- entry points ----
+
+#[tokio::test]
+async fn sqlite_store_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("tickd.db").display());
+    let store = store::open(&url).await.unwrap();
+    assert!(!store.shared(), "a SQLite store serves one daemon");
+    let raw = Raw::Sqlite(sqlx::SqlitePool::connect(&url).await.unwrap());
+    conforms(store.clone(), &raw).await;
+    raw.close().await;
+    store.close().await;
+}
+
+#[tokio::test]
+async fn mysql_store_conforms() {
+    in_fresh_database(Server::MySql, |url| async move {
+        let store = store::open(&url).await.unwrap();
+        assert!(store.shared(), "a MySQL store is shared between daemons");
+        let raw = Raw::connect(Server::MySql, &url).await;
+        conforms(store.clone(), &raw).await;
+        raw.close().await;
+        store.close().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn postgres_store_conforms() {
+    in_fresh_database(Server::Postgres, |url| async move {
+        let store = store::open(&url).await.unwrap();
+        assert!(
+            store.shared(),
+            "a PostgreSQL store is shared between daemons"
+        );
+        let raw = Raw::connect(Server::Postgres, &url).await;
+        conforms(store.clone(), &raw).await;
+        raw.close().await;
+        store.close().await;
+    })
+    .await;
+}
+
+// Daemons sharing a server database: a claim skips rows another claim holds, and two
+// daemons (two stores, two pools) claiming at once take every (job, fire time) exactly once.
+// The second store opens the database under the other URL scheme the backend accepts.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_daemons_share_due_jobs() {
+    in_fresh_database(Server::MySql, |url| async move {
+        let other = url.replacen("mysql://", "mariadb://", 1);
+        claims_skip_jobs_another_claim_holds(Server::MySql, &url).await;
+        claims_each_fire_time_once(&url, &other).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_daemons_share_due_jobs() {
+    in_fresh_database(Server::Postgres, |url| async move {
+        let other = url.replacen("postgres://", "postgresql://", 1);
+        claims_skip_jobs_another_claim_holds(Server::Postgres, &url).await;
+        claims_each_fire_time_once(&url, &other).await;
+    })
+    .await;
+}
+
+// ---- the suite ----
+
+/// Every check of the store contract, in an order where each leaves the store as it found it
+/// (no jobs, no running runs, no nodes).
+async fn conforms(store: Arc<dyn JobStore>, raw: &Raw) {
+    let store = store.as_ref();
+    adds_and_looks_up_jobs(store).await;
+    ids_compare_byte_for_byte(store).await;
+    updates_compare_and_set(store).await;
+    replaces_whatever_the_version(store).await;
+    removes_jobs(store).await;
+    orders_jobs_and_finds_the_next_run_time(store).await;
+    claims_advance_due_jobs_and_record_their_runs(store).await;
+    claims_take_the_earliest_first_up_to_the_limit(store).await;
+    claims_remove_jobs_whose_trigger_ran_out(store).await;
+    claims_advance_past_a_fire_time_taken_already(store).await;
+    claims_park_undecodable_rows(store, raw).await;
+    runs_round_trip(store).await;
+    runs_page_newest_first(store).await;
+    interrupts_runs_of_dead_daemons(store).await;
+    prunes_runs_by_age_and_per_job(store).await;
+    heartbeats_list_and_remove_nodes(store).await;
+}
+
+async fn adds_and_looks_up_jobs(store: &dyn JobStore) {
+    let a = job("a", Some(t0() + hours(1)));
+    store.add_job(&a).await.unwrap();
+    assert_eq!(store.lookup_job("a").await.unwrap(), Some(a.clone()));
+    assert!(store.lookup_job("missing").await.unwrap().is_none());
+
+    let mut again = job("a", None);
+    again.name = "another".into();
+    let error = store.add_job(&again).await.unwrap_err();
+    assert!(
+        matches!(&error, StoreError::Conflict(id) if id == "a"),
+        "{error:?}"
+    );
+    assert_eq!(
+        store.lookup_job("a").await.unwrap(),
+        Some(a),
+        "a conflict changes nothing"
+    );
+
+    // The longest id (191 bytes) and one of 4-byte characters fit the id column.
+    for id in ["x".repeat(191), "😀".repeat(47), "jöb 日本".to_owned()] {
+        let long = job(&id, None);
+        store.add_job(&long).await.unwrap();
+        assert_eq!(store.lookup_job(&id).await.unwrap(), Some(long));
+    }
+    clear(store).await;
+}
+
+async fn ids_compare_byte_for_byte(store: &dyn JobStore) {
+    // Case, trailing spaces and accents all make different ids, as in SQLite (a MySQL `_ci` or
+    // PAD SPACE collation would merge them).
+    let ids = ["Job1", "job1", "pad", "pad ", "e", "é"];
+    for id in ids {
+        store.add_job(&job(id, None)).await.unwrap();
+    }
+    for id in ids {
+        assert_eq!(store.lookup_job(id).await.unwrap().unwrap().id, id);
+    }
+    store.remove_job("pad").await.unwrap();
+    assert!(store.lookup_job("pad").await.unwrap().is_none());
+    assert!(store.lookup_job("pad ").await.unwrap().is_some());
+    clear(store).await;
+}
+
+async fn updates_compare_and_set(store: &dyn JobStore) {
+    store.add_job(&job("u", Some(t0()))).await.unwrap();
+    let read = store.lookup_job("u").await.unwrap().unwrap();
+    assert_eq!(read.version, 0);
+
+    let mut changed = read.clone();
+    changed.name = "renamed".into();
+    changed.next_run_time = Some(at(t0() + hours(2)));
+    store.update_job(&changed).await.unwrap();
+    let stored = store.lookup_job("u").await.unwrap().unwrap();
+    assert_eq!(stored.name, "renamed");
+    assert_eq!(stored.next_run_time, changed.next_run_time);
+    assert_eq!(stored.version, 1, "a write bumps the version");
+    assert_eq!(
+        store.get_next_run_time().await.unwrap(),
+        Some(t0() + hours(2)),
+        "the index column follows the job"
+    );
+
+    // A writer still holding version 0 lost the race.
+    let mut late = read;
+    late.name = "late".into();
+    let error = store.update_job(&late).await.unwrap_err();
+    assert!(
+        matches!(&error, StoreError::Stale(id) if id == "u"),
+        "{error:?}"
+    );
+    assert_eq!(
+        store.lookup_job("u").await.unwrap().unwrap().name,
+        "renamed"
+    );
+
+    store.update_job(&stored).await.unwrap();
+    assert_eq!(store.lookup_job("u").await.unwrap().unwrap().version, 2);
+
+    let error = store.update_job(&job("ghost", None)).await.unwrap_err();
+    assert!(
+        matches!(&error, StoreError::NotFound(id) if id == "ghost"),
+        "{error:?}"
+    );
+    assert!(store.lookup_job("ghost").await.unwrap().is_none());
+    clear(store).await;
+}
+
+async fn replaces_whatever_the_version(store: &dyn JobStore) {
+    let first = job("r", Some(t0()));
+    store.replace_job(&first).await.unwrap();
+    assert_eq!(store.lookup_job("r").await.unwrap(), Some(first), "inserts");
+
+    let mut second = job("r", None);
+    second.name = "second".into();
+    second.version = 42;
+    store.replace_job(&second).await.unwrap();
+    let stored = store.lookup_job("r").await.unwrap().unwrap();
+    assert_eq!(stored.name, "second");
+    assert_eq!(stored.next_run_time, None);
+    assert_eq!(stored.version, 1, "overwrites and bumps the stored version");
+    assert_eq!(store.get_next_run_time().await.unwrap(), None);
+    clear(store).await;
+}
+
+async fn removes_jobs(store: &dyn JobStore) {
+    store.add_job(&job("gone", Some(t0()))).await.unwrap();
+    store.add_job(&job("kept", Some(t0()))).await.unwrap();
+    store.remove_job("gone").await.unwrap();
+    assert!(store.lookup_job("gone").await.unwrap().is_none());
+    assert!(store.lookup_job("kept").await.unwrap().is_some());
+    let error = store.remove_job("gone").await.unwrap_err();
+    assert!(
+        matches!(&error, StoreError::NotFound(id) if id == "gone"),
+        "{error:?}"
+    );
+    clear(store).await;
+}
+
+async fn orders_jobs_and_finds_the_next_run_time(store: &dyn JobStore) {
+    assert!(store.get_all_jobs().await.unwrap().is_empty());
+    assert_eq!(store.get_next_run_time().await.unwrap(), None);
+    for id in ["p2", "Z", "p1"] {
+        store.add_job(&job(id, None)).await.unwrap();
+    }
+    assert_eq!(
+        store.get_next_run_time().await.unwrap(),
+        None,
+        "paused jobs have no next run time"
+    );
+    for id in ["é", "b", "ab", "a ", "a", "B"] {
+        store
+            .add_job(&job(id, Some(t0() + hours(2))))
+            .await
+            .unwrap();
+    }
+    store
+        .add_job(&job("z", Some(t0() + hours(1))))
+        .await
+        .unwrap();
+    // 09:30 at +08:00 is 01:30 UTC: between the two groups, whatever its offset says.
+    let mut east = job("east", None);
+    east.next_run_time = Some(
+        (t0() + TimeDelta::minutes(90)).with_timezone(&FixedOffset::east_opt(8 * 3600).unwrap()),
+    );
+    store.add_job(&east).await.unwrap();
+
+    let ids: Vec<String> = store
+        .get_all_jobs()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|job| job.id)
+        .collect();
+    // By next run time; ties and paused jobs (last) by id in byte order.
+    let expected = ["z", "east", "B", "a", "a ", "ab", "b", "é", "Z", "p1", "p2"];
+    assert_eq!(ids, expected);
+    assert_eq!(
+        store
+            .lookup_job("east")
+            .await
+            .unwrap()
+            .unwrap()
+            .next_run_time,
+        east.next_run_time,
+        "the offset survives"
+    );
+    assert_eq!(
+        store.get_next_run_time().await.unwrap(),
+        Some(t0() + hours(1))
+    );
+    clear(store).await;
+}
+
+async fn claims_advance_due_jobs_and_record_their_runs(store: &dyn JobStore) {
+    let minute = TimeDelta::minutes(1);
+    store
+        .add_job(&job("late", Some(t0() - minute)))
+        .await
+        .unwrap();
+    store.add_job(&job("due", Some(t0()))).await.unwrap();
+    store
+        .add_job(&job("later", Some(t0() + minute)))
+        .await
+        .unwrap();
+    store.add_job(&job("paused", None)).await.unwrap();
+
+    let claimed = store
+        .claim_due_jobs(t0(), 10, &advancing(t0()))
+        .await
+        .unwrap();
+    let claimed_ids: Vec<&str> = claimed.iter().map(|(job, _)| job.id.as_str()).collect();
+    assert_eq!(
+        claimed_ids,
+        ["late", "due"],
+        "earliest first; not-due and paused left"
+    );
+    let (late, claim) = &claimed[0];
+    assert_eq!(late.version, 0, "answers the job as claimed");
+    assert_eq!(claim.runs.len(), 2, "one run per fire time due");
+
+    let stored = store.lookup_job("late").await.unwrap().unwrap();
+    assert_eq!(stored.next_run_time, Some(at(t0() + minute)));
+    assert_eq!(stored.version, 1);
+    let mut runs = store.get_runs("late", 10, None).await.unwrap();
+    runs.reverse();
+    assert_eq!(runs, claim.runs, "the claim's run records are committed");
+    assert_eq!(
+        store.get_runs("due", 10, None).await.unwrap().len(),
+        1,
+        "one run for the job due now"
+    );
+    let later = store.lookup_job("later").await.unwrap().unwrap();
+    assert_eq!(
+        (later.version, later.next_run_time),
+        (0, Some(at(t0() + minute)))
+    );
+    assert_eq!(
+        store.lookup_job("paused").await.unwrap().unwrap().version,
+        0
+    );
+    assert!(store.get_runs("later", 10, None).await.unwrap().is_empty());
+
+    let again = store
+        .claim_due_jobs(t0(), 10, &advancing(t0()))
+        .await
+        .unwrap();
+    assert!(again.is_empty(), "nothing is due twice");
+    assert_eq!(
+        store.get_next_run_time().await.unwrap(),
+        Some(t0() + minute)
+    );
+    clear(store).await;
+}
+
+async fn claims_take_the_earliest_first_up_to_the_limit(store: &dyn JobStore) {
+    let second = TimeDelta::seconds(1);
+    for (id, next) in [
+        ("c", t0()),
+        ("a", t0()),
+        ("b", t0() - second),
+        ("d", t0() - second * 2),
+        ("e", t0() + second),
+    ] {
+        store.add_job(&job(id, Some(next))).await.unwrap();
+    }
+    let mut order = Vec::new();
+    loop {
+        let claimed = store
+            .claim_due_jobs(t0(), 2, &advancing(t0()))
+            .await
+            .unwrap();
+        assert!(claimed.len() <= 2, "at most the limit");
+        if claimed.is_empty() {
+            break;
+        }
+        order.extend(claimed.into_iter().map(|(job, _)| job.id));
+    }
+    assert_eq!(order, ["d", "b", "a", "c"], "by next run time, ties by id");
+    assert_eq!(store.lookup_job("e").await.unwrap().unwrap().version, 0);
+    clear(store).await;
+}
+
+async fn claims_remove_jobs_whose_trigger_ran_out(store: &dyn JobStore) {
+    store.add_job(&job("once", Some(t0()))).await.unwrap();
+    let last_run = |job: &Job| Claim {
+        next: None,
+        runs: vec![run_for(job, job.next_run_time)],
+    };
+    let claimed = store.claim_due_jobs(t0(), 10, &last_run).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert!(claimed[0].1.next.is_none());
+    assert!(store.lookup_job("once").await.unwrap().is_none(), "removed");
+    let runs = store.get_runs("once", 10, None).await.unwrap();
+    assert_eq!(runs, claimed[0].1.runs, "its last run is kept");
+    clear(store).await;
+}
+
+async fn claims_advance_past_a_fire_time_taken_already(store: &dyn JobStore) {
+    // Another daemon recorded `a-taken`'s second fire time; `b-free` comes after it in the
+    // batch, so the claim must go on after the duplicate.
+    let minute = TimeDelta::minutes(1);
+    store
+        .add_job(&job("a-taken", Some(t0() - minute)))
+        .await
+        .unwrap();
+    store
+        .add_job(&job("b-free", Some(t0() - minute)))
+        .await
+        .unwrap();
+    let theirs = run_for(&job("a-taken", None), Some(at(t0())));
+    store.insert_run(&theirs).await.unwrap();
+
+    let claimed = store
+        .claim_due_jobs(t0(), 10, &advancing(t0()))
+        .await
+        .unwrap();
+    let recorded: Vec<(&str, usize)> = claimed
+        .iter()
+        .map(|(job, claim)| (job.id.as_str(), claim.runs.len()))
+        .collect();
+    assert_eq!(recorded, [("a-taken", 0), ("b-free", 2)]);
+
+    // It advances without its runs: a job left due would be claimed again at once.
+    let taken = store.lookup_job("a-taken").await.unwrap().unwrap();
+    assert_eq!(
+        (taken.version, taken.next_run_time),
+        (1, Some(at(t0() + minute))),
+        "advanced"
+    );
+    assert_eq!(
+        store.get_runs("a-taken", 10, None).await.unwrap(),
+        [theirs],
+        "its first fire time's record was undone with the rest of its claim"
+    );
+    let free = store.lookup_job("b-free").await.unwrap().unwrap();
+    assert_eq!(
+        (free.version, free.next_run_time),
+        (1, Some(at(t0() + minute)))
+    );
+    assert_eq!(store.get_runs("b-free", 10, None).await.unwrap().len(), 2);
+    clear(store).await;
+}
+
+async fn claims_park_undecodable_rows(store: &dyn JobStore, raw: &Raw) {
+    let bad_time = t0() - TimeDelta::seconds(10);
+    raw.insert_job_row("bad", Some(bad_time.timestamp_micros()), "{not a job")
+        .await;
+    store.add_job(&job("good", Some(t0()))).await.unwrap();
+    assert_eq!(store.get_next_run_time().await.unwrap(), Some(bad_time));
+    assert!(store.lookup_job("bad").await.unwrap().is_none());
+
+    let claimed = store
+        .claim_due_jobs(t0(), 10, &advancing(t0()))
+        .await
+        .unwrap();
+    let claimed_ids: Vec<&str> = claimed.iter().map(|(job, _)| job.id.as_str()).collect();
+    assert_eq!(claimed_ids, ["good"]);
+    assert_eq!(
+        raw.job_row("bad").await,
+        Some((None, "{not a job".to_owned())),
+        "parked: no next run time, state kept"
+    );
+    assert_eq!(
+        store.get_next_run_time().await.unwrap(),
+        Some(t0() + TimeDelta::minutes(1)),
+        "a parked row no longer drives the scheduler"
+    );
+    assert!(
+        store
+            .claim_due_jobs(t0(), 10, &advancing(t0()))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let listed: Vec<String> = store
+        .get_all_jobs()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|job| job.id)
+        .collect();
+    assert_eq!(listed, ["good"], "unreadable rows are not listed");
+    store.remove_job("bad").await.unwrap();
+    assert_eq!(raw.job_row("bad").await, None);
+    clear(store).await;
+}
+
+async fn runs_round_trip(store: &dyn JobStore) {
+    let india = FixedOffset::east_opt(5 * 3600 + 1800).unwrap();
+    let mut run = RunRecord::new(
+        t0(),
+        "rt",
+        Some(t0().with_timezone(&india)),
+        RunStatus::Running,
+        RunCause::Startup,
+        "host-1",
+        "owner-1",
+    );
+    run.started_at = Some(t0() + TimeDelta::microseconds(1));
+    store.insert_run(&run).await.unwrap();
+    assert_eq!(store.get_run(&run.id).await.unwrap(), Some(run.clone()));
+    assert!(store.get_run("no-such-run").await.unwrap().is_none());
+
+    run.finished_at = Some(t0() + TimeDelta::seconds(3));
+    run.status = RunStatus::Failed;
+    run.reason = Some("exit code 3".into());
+    run.exit_code = Some(-3);
+    run.stdout = "ünïcödé ✓\n".repeat(12_000); // about 170 KB: more than a 64 KB TEXT
+    run.stderr = "bad\n".into();
+    run.stdout_truncated = true;
+    run.stderr_truncated = false;
+    store.update_run(&run).await.unwrap();
+    assert_eq!(store.get_run(&run.id).await.unwrap(), Some(run.clone()));
+
+    // A script may print NUL. Every store keeps the record; PostgreSQL cannot store NUL in
+    // text, so it may come back as U+FFFD.
+    run.stdout = "a\0b".into();
+    run.stderr_truncated = true;
+    store.update_run(&run).await.unwrap();
+    let stored = store.get_run(&run.id).await.unwrap().unwrap();
+    assert!(
+        stored.stdout == "a\0b" || stored.stdout == "a\u{FFFD}b",
+        "{:?}",
+        stored.stdout
+    );
+    assert!(stored.stderr_truncated);
+
+    // Run-now records have no fire time; any number of them may exist.
+    for _ in 0..2 {
+        let now_run = RunRecord::new(
+            t0(),
+            "rt",
+            None,
+            RunStatus::Succeeded,
+            RunCause::RunNow,
+            "host-1",
+            "owner-1",
+        );
+        store.insert_run(&now_run).await.unwrap();
+        assert_eq!(store.get_run(&now_run.id).await.unwrap(), Some(now_run));
+    }
+    assert_eq!(store.get_runs("rt", 10, None).await.unwrap().len(), 3);
+    finish_running_runs(store).await;
+}
+
+async fn runs_page_newest_first(store: &dyn JobStore) {
+    let mut ids: Vec<String> = Vec::new();
+    for i in 0..5 {
+        let run = RunRecord::new(
+            t0() + TimeDelta::seconds(i),
+            "paged",
+            Some(at(t0() + TimeDelta::seconds(i))),
+            RunStatus::Succeeded,
+            RunCause::Schedule,
+            "host",
+            "owner",
+        );
+        store.insert_run(&run).await.unwrap();
+        ids.push(run.id);
+    }
+    let other = RunRecord::new(
+        t0(),
+        "paged-other",
+        None,
+        RunStatus::Succeeded,
+        RunCause::RunNow,
+        "host",
+        "owner",
+    );
+    store.insert_run(&other).await.unwrap();
+    ids.sort();
+    ids.reverse();
+
+    let page = |limit, before: Option<String>| async move {
+        store
+            .get_runs("paged", limit, before.as_deref())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|run| run.id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(page(10, None).await, ids, "newest first, this job only");
+    assert_eq!(page(2, None).await, ids[..2]);
+    assert_eq!(page(2, Some(ids[1].clone())).await, ids[2..4]);
+    assert_eq!(page(10, Some(ids[3].clone())).await, ids[4..]);
+    assert!(page(10, Some(ids[4].clone())).await.is_empty());
+    assert!(store.get_runs("nobody", 10, None).await.unwrap().is_empty());
+}
+
+async fn interrupts_runs_of_dead_daemons(store: &dyn JobStore) {
+    finish_running_runs(store).await;
+    for (id, heartbeat) in [
+        ("me", t0()),
+        ("alive", t0() - TimeDelta::seconds(5)),
+        ("dead", t0() - hours(1)),
+    ] {
+        store.heartbeat(&node(id, heartbeat)).await.unwrap();
+    }
+    let mut runs = HashMap::new();
+    for owner in ["me", "alive", "dead", "vanished"] {
+        let run = RunRecord::new(
+            t0() - hours(2),
+            "orphans",
+            None,
+            RunStatus::Running,
+            RunCause::RunNow,
+            "host",
+            owner,
+        );
+        store.insert_run(&run).await.unwrap();
+        runs.insert(owner, run);
+    }
+    let mut done = RunRecord::new(
+        t0() - hours(2),
+        "orphans",
+        None,
+        RunStatus::Succeeded,
+        RunCause::RunNow,
+        "host",
+        "dead",
+    );
+    done.finished_at = Some(t0() - hours(2));
+    store.insert_run(&done).await.unwrap();
+
+    let at_time = t0() + TimeDelta::seconds(1);
+    let alive_since = t0() - TimeDelta::minutes(1);
+    let count = store
+        .interrupt_orphaned_runs("me", alive_since, "its daemon died", at_time)
+        .await
+        .unwrap();
+    assert_eq!(
+        count, 2,
+        "the dead daemon's run and the one without a heartbeat row"
+    );
+    for owner in ["dead", "vanished"] {
+        let run = store.get_run(&runs[owner].id).await.unwrap().unwrap();
+        assert_eq!(run.status, RunStatus::Interrupted, "{owner}");
+        assert_eq!(run.reason.as_deref(), Some("its daemon died"));
+        assert_eq!(run.finished_at, Some(at_time));
+    }
+    for owner in ["me", "alive"] {
+        let run = store.get_run(&runs[owner].id).await.unwrap().unwrap();
+        assert_eq!(run, runs[owner], "{owner}'s run is left running");
+    }
+    assert_eq!(
+        store.get_run(&done.id).await.unwrap(),
+        Some(done),
+        "finished stays"
+    );
+    let again = store
+        .interrupt_orphaned_runs("me", alive_since, "its daemon died", at_time)
+        .await
+        .unwrap();
+    assert_eq!(again, 0);
+    store.remove_nodes("me", t0() + hours(1)).await.unwrap();
+    finish_running_runs(store).await;
+}
+
+async fn prunes_runs_by_age_and_per_job(store: &dyn JobStore) {
+    // Start from no finished runs at all.
+    store.prune_runs(t0() + hours(24 * 365), 0).await.unwrap();
+    let finished = |job_id: &str, created: DateTime<Utc>| {
+        let mut run = RunRecord::new(
+            created,
+            job_id,
+            Some(at(created)),
+            RunStatus::Succeeded,
+            RunCause::Schedule,
+            "host",
+            "owner",
+        );
+        run.finished_at = Some(created);
+        run
+    };
+    let old_running = RunRecord::new(
+        t0() - hours(240),
+        "old",
+        None,
+        RunStatus::Running,
+        RunCause::RunNow,
+        "host",
+        "owner",
+    );
+    store.insert_run(&old_running).await.unwrap();
+    for i in 0..2 {
+        let run = finished("old", t0() - hours(240) + TimeDelta::seconds(i));
+        store.insert_run(&run).await.unwrap();
+    }
+    // `many`: a running run, then five finished ones (run ids grow with creation).
+    let many_running = RunRecord::new(
+        t0(),
+        "many",
+        None,
+        RunStatus::Running,
+        RunCause::RunNow,
+        "host",
+        "owner",
+    );
+    store.insert_run(&many_running).await.unwrap();
+    let mut many = Vec::new();
+    for i in 0..5 {
+        let run = finished("many", t0() + TimeDelta::seconds(i));
+        store.insert_run(&run).await.unwrap();
+        many.push(run.id);
+    }
+    many.sort();
+
+    let pruned = store.prune_runs(t0() - hours(24), 3).await.unwrap();
+    assert_eq!(
+        pruned,
+        2 + 2,
+        "old's two finished runs, and many's two oldest"
+    );
+    let ids = |runs: Vec<RunRecord>| runs.into_iter().map(|run| run.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.get_runs("old", 10, None).await.unwrap()),
+        std::slice::from_ref(&old_running.id),
+        "a running run is never pruned"
+    );
+    let mut kept = ids(store.get_runs("many", 10, None).await.unwrap());
+    kept.sort();
+    let mut expected = many[2..].to_vec();
+    expected.push(many_running.id.clone());
+    expected.sort();
+    assert_eq!(kept, expected);
+    finish_running_runs(store).await;
+    store.prune_runs(t0() + hours(24 * 365), 0).await.unwrap();
+}
+
+async fn heartbeats_list_and_remove_nodes(store: &dyn JobStore) {
+    assert!(store.get_nodes().await.unwrap().is_empty());
+    let n1 = node("n1", t0());
+    store.heartbeat(&n1).await.unwrap();
+    let n2 = node("n2", t0() + TimeDelta::seconds(5));
+    store.heartbeat(&n2).await.unwrap();
+    let n3 = node("n3", t0() + TimeDelta::seconds(5));
+    store.heartbeat(&n3).await.unwrap();
+    // A later heartbeat moves only the heartbeat.
+    let mut beat = node("n1", t0() + TimeDelta::seconds(10));
+    beat.host = "elsewhere".into();
+    beat.started_at = t0() + hours(1);
+    store.heartbeat(&beat).await.unwrap();
+    let n1 = NodeRecord {
+        heartbeat_at: beat.heartbeat_at,
+        ..n1
+    };
+    assert_eq!(
+        store.get_nodes().await.unwrap(),
+        [n1, n2.clone(), n3.clone()],
+        "most recent heartbeat first, ties by id"
+    );
+
+    // Removes itself and anything silent since `before` (strictly earlier).
+    let n4 = node("n4", t0() - hours(1));
+    store.heartbeat(&n4).await.unwrap();
+    store
+        .remove_nodes("n1", t0() + TimeDelta::seconds(5))
+        .await
+        .unwrap();
+    assert_eq!(store.get_nodes().await.unwrap(), [n2, n3]);
+    store
+        .remove_nodes("none", t0() + TimeDelta::seconds(6))
+        .await
+        .unwrap();
+    assert!(store.get_nodes().await.unwrap().is_empty());
+}
+
+// ---- two daemons at once ----
+
+/// While another daemon's claim holds a due row (here a plain locking read in an open
+/// transaction), a claim skips that row and takes the next due job: it neither waits for the
+/// lock nor takes the same job. (The UNIQUE run records alone would keep fire times single,
+/// but every daemon would then queue behind, or race for, the same rows.)
+async fn claims_skip_jobs_another_claim_holds(server: Server, url: &str) {
+    let store = store::open(url).await.unwrap();
+    for id in ["held", "next"] {
+        store.add_job(&job(id, Some(t0()))).await.unwrap();
+    }
+    let raw = Raw::connect(server, url).await;
+    let lock = raw.lock_job_row("held").await;
+    let claimed = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        store.claim_due_jobs(t0(), 10, &advancing(t0())),
+    )
+    .await
+    .expect("the claim waited for another transaction's row lock")
+    .unwrap();
+    let ids: Vec<String> = claimed.into_iter().map(|(job, _)| job.id).collect();
+    assert_eq!(ids, ["next"], "the held row is skipped, the next one taken");
+    lock.rollback().await;
+    let claimed = store
+        .claim_due_jobs(t0(), 10, &advancing(t0()))
+        .await
+        .unwrap();
+    let ids: Vec<String> = claimed.into_iter().map(|(job, _)| job.id).collect();
+    assert_eq!(ids, ["held"], "taken once released");
+    clear(store.as_ref()).await;
+    raw.close().await;
+    store.close().await;
+}
+
+/// Two stores on one database claim 50 jobs due every second over a simulated minute, each
+/// at its own pace, with small batches: every (job, fire time) is claimed by exactly one of
+/// them, and has exactly one run record.
+async fn claims_each_fire_time_once(url: &str, other_url: &str) {
+    const JOBS: usize = 50;
+    const SECONDS: i64 = 60;
+    let first = store::open(url).await.unwrap();
+    let second = store::open(other_url).await.unwrap();
+    for i in 0..JOBS {
+        let mut job = job(&format!("job{i:02}"), Some(t0()));
+        job.trigger = interval_seconds(1);
+        first.add_job(&job).await.unwrap();
+    }
+
+    let claimer = |store: Arc<dyn JobStore>| {
+        tokio::spawn(async move {
+            let mut taken: Vec<(String, DateTime<FixedOffset>)> = Vec::new();
+            for second in 0..SECONDS {
+                let now = t0() + TimeDelta::seconds(second);
+                loop {
+                    let claimed = store.claim_due_jobs(now, 7, &advancing(now)).await.unwrap();
+                    if claimed.is_empty() {
+                        break;
+                    }
+                    for (_, claim) in claimed {
+                        taken.extend(
+                            claim
+                                .runs
+                                .iter()
+                                .map(|run| (run.job_id.clone(), run.scheduled_run_time.unwrap())),
+                        );
+                    }
+                    tokio::task::yield_now().await;
+                }
+            }
+            taken
+        })
+    };
+    let (a, b) = tokio::join!(claimer(first.clone()), claimer(second.clone()));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    println!(
+        "first store took {} fire times, second {}",
+        a.len(),
+        b.len()
+    );
+
+    let mut counts: HashMap<(String, DateTime<FixedOffset>), usize> = HashMap::new();
+    for key in a.into_iter().chain(b) {
+        *counts.entry(key).or_default() += 1;
+    }
+    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "claimed twice: {twice:?}");
+    assert_eq!(
+        counts.len(),
+        JOBS * SECONDS as usize,
+        "every fire time claimed"
+    );
+    for i in 0..JOBS {
+        let id = format!("job{i:02}");
+        let runs = first.get_runs(&id, 1000, None).await.unwrap();
+        let mut times: Vec<_> = runs
+            .iter()
+            .map(|run| run.scheduled_run_time.unwrap())
+            .collect();
+        times.sort();
+        let expected: Vec<_> = (0..SECONDS)
+            .map(|s| at(t0() + TimeDelta::seconds(s)))
+            .collect();
+        assert_eq!(times, expected, "{id}: one run record per fire time");
+        let job = first.lookup_job(&id).await.unwrap().unwrap();
+        assert_eq!(
+            job.next_run_time,
+            Some(at(t0() + TimeDelta::seconds(SECONDS)))
+        );
+    }
+    first.close().await;
+    second.close().await;
+}
+
+// ---- helpers ----
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap()
+}
+
+fn hours(n: i64) -> TimeDelta {
+    TimeDelta::hours(n)
+}
+
+fn at(time: DateTime<Utc>) -> DateTime<FixedOffset> {
+    time.fixed_offset()
+}
+
+/// A job running every minute, next at `next` (`None` = paused).
+fn job(id: &str, next: Option<DateTime<Utc>>) -> Job {
+    let body = json!({"id": id, "func": "task:success", "trigger": "interval", "minutes": 1});
+    let mut job = JobSpec::parse(&body, &JobDefaults::default(), chrono_tz::UTC, t0())
+        .unwrap()
+        .job;
+    job.next_run_time = next.map(at);
+    job
+}
+
+fn interval_seconds(seconds: u64) -> tickd::trigger::Trigger {
+    let body =
+        json!({"id": "x", "func": "task:success", "trigger": "interval", "seconds": seconds});
+    JobSpec::parse(&body, &JobDefaults::default(), chrono_tz::UTC, t0())
+        .unwrap()
+        .job
+        .trigger
+}
+
+fn run_for(job: &Job, scheduled: Option<DateTime<FixedOffset>>) -> RunRecord {
+    RunRecord::new(
+        t0(),
+        &job.id,
+        scheduled,
+        RunStatus::Running,
+        RunCause::Schedule,
+        "host",
+        "claimer",
+    )
+}
+
+/// The scheduler's decision without its options, for a claim at `now`: a run for every fire
+/// time due, and the next fire time after the last of them (none: the job is removed).
+fn advancing(now: DateTime<Utc>) -> impl Fn(&Job) -> Claim + Send + Sync {
+    move |job: &Job| {
+        let times = job.run_times_until(now);
+        let runs = times.iter().map(|time| run_for(job, Some(*time))).collect();
+        let mut next = job.clone();
+        next.next_run_time = times
+            .last()
+            .and_then(|last| job.trigger.next_fire_time(Some(*last), now));
+        Claim {
+            next: next.next_run_time.is_some().then_some(next),
+            runs,
+        }
+    }
+}
+
+fn node(id: &str, heartbeat: DateTime<Utc>) -> NodeRecord {
+    NodeRecord {
+        id: id.to_owned(),
+        host: "host-a".to_owned(),
+        pid: u32::MAX,
+        started_at: t0() - hours(3),
+        heartbeat_at: heartbeat,
+    }
+}
+
+/// Removes every (readable) job.
+async fn clear(store: &dyn JobStore) {
+    for job in store.get_all_jobs().await.unwrap() {
+        store.remove_job(&job.id).await.unwrap();
+    }
+    assert!(store.get_all_jobs().await.unwrap().is_empty());
+}
+
+/// Marks every running run interrupted, so the next check starts without any.
+async fn finish_running_runs(store: &dyn JobStore) {
+    store
+        .interrupt_orphaned_runs("", t0() + hours(24 * 365), "test reset", t0())
+        .await
+        .unwrap();
+}
+
+// ---- databases ----
+
+/// The database servers the suite can use, and how to reach their own tables directly.
+#[derive(Debug, Clone, Copy)]
+enum Server {
+    MySql,
+    Postgres,
+}
+
+impl Server {
+    fn env(self) -> &'static str {
+        match self {
+            Server::MySql => "TICKD_TEST_MYSQL_URL",
+            Server::Postgres => "TICKD_TEST_POSTGRES_URL",
+        }
+    }
+
+    async fn execute(self, server_url: &str, sql: String) {
+        match self {
+            Server::MySql => {
+                let mut conn = sqlx::MySqlConnection::connect(server_url).await.unwrap();
+                sqlx::query(AssertSqlSafe(sql))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                conn.close().await.unwrap();
+            }
+            Server::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(server_url).await.unwrap();
+                sqlx::query(AssertSqlSafe(sql))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                conn.close().await.unwrap();
+            }
+        }
+    }
+}
+
+/// Runs `body` with the URL of a new, empty database on the server the environment names,
+/// then drops the database, whether `body` passed or panicked. Without the variable, says
+/// SKIPPED and passes.
+async fn in_fresh_database<F, Fut>(server: Server, body: F)
+where
+    F: FnOnce(String) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let Ok(server_url) = std::env::var(server.env()) else {
+        println!("SKIPPED: set {}", server.env());
+        return;
+    };
+    // Generated here: safe to splice into the statements below.
+    let name = format!("tickd_test_{}", uuid::Uuid::now_v7().simple());
+    server
+        .execute(&server_url, format!("CREATE DATABASE {name}"))
+        .await;
+    let outcome = tokio::spawn(body(with_database(&server_url, &name))).await;
+    let drop = match server {
+        Server::MySql => format!("DROP DATABASE IF EXISTS {name}"),
+        // FORCE: a failed check may leave a pool's connections behind.
+        Server::Postgres => format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+    };
+    server.execute(&server_url, drop).await;
+    if let Err(error) = outcome {
+        std::panic::resume_unwind(error.into_panic());
+    }
+}
+
+/// `url` with its database (the path) replaced by `name`.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let authority = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[authority..].find('/') {
+        Some(slash) => &base[..authority + slash],
+        None => base,
+    };
+    match query {
+        Some(query) => format!("{base}/{name}?{query}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+/// Direct SQL on a store's tables, for what the store API will not do (write a broken row).
+enum Raw {
+    Sqlite(sqlx::SqlitePool),
+    MySql(sqlx::MySqlPool),
+    Postgres(sqlx::PgPool),
+}
+
+impl Raw {
+    async fn connect(server: Server, url: &str) -> Raw {
+        match server {
+            Server::MySql => Raw::MySql(sqlx::MySqlPool::connect(url).await.unwrap()),
+            Server::Postgres => Raw::Postgres(sqlx::PgPool::connect(url).await.unwrap()),
+        }
+    }
+
+    async fn insert_job_row(&self, id: &str, next: Option<i64>, state: &str) {
+        const SQL: &str =
+            "INSERT INTO tickd_jobs (id, next_run_time, job_state, version) VALUES (?, ?, ?, 0)";
+        const PG: &str =
+            "INSERT INTO tickd_jobs (id, next_run_time, job_state, version) VALUES ($1, $2, $3, 0)";
+        match self {
+            Raw::Sqlite(pool) => {
+                let query = sqlx::query(SQL).bind(id).bind(next).bind(state);
+                query.execute(pool).await.unwrap();
+            }
+            Raw::MySql(pool) => {
+                let query = sqlx::query(SQL).bind(id).bind(next).bind(state);
+                query.execute(pool).await.unwrap();
+            }
+            Raw::Postgres(pool) => {
+                let query = sqlx::query(PG).bind(id).bind(next).bind(state);
+                query.execute(pool).await.unwrap();
+            }
+        };
+    }
+
+    /// A job row's next run time and state, as stored.
+    async fn job_row(&self, id: &str) -> Option<(Option<i64>, String)> {
+        const SQL: &str = "SELECT next_run_time, job_state FROM tickd_jobs WHERE id = ?";
+        const PG: &str = "SELECT next_run_time, job_state FROM tickd_jobs WHERE id = $1";
+        match self {
+            Raw::Sqlite(pool) => sqlx::query_as(SQL).bind(id).fetch_optional(pool).await,
+            Raw::MySql(pool) => sqlx::query_as(SQL).bind(id).fetch_optional(pool).await,
+            Raw::Postgres(pool) => sqlx::query_as(PG).bind(id).fetch_optional(pool).await,
+        }
+        .unwrap()
+    }
+
+    /// Locks a job row as a claim does, until the answer is rolled back.
+    async fn lock_job_row(&self, id: &str) -> RawLock {
+        match self {
+            Raw::Sqlite(_) => unreachable!("SQLite has no row locks"),
+            Raw::MySql(pool) => {
+                let mut tx = pool.begin().await.unwrap();
+                sqlx::query("SELECT id FROM tickd_jobs WHERE id = ? FOR UPDATE")
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .unwrap();
+                RawLock::MySql(tx)
+            }
+            Raw::Postgres(pool) => {
+                let mut tx = pool.begin().await.unwrap();
+                sqlx::query("SELECT id FROM tickd_jobs WHERE id = $1 FOR UPDATE")
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .unwrap();
+                RawLock::Postgres(tx)
+            }
+        }
+    }
+
+    async fn close(&self) {
+        match self {
+            Raw::Sqlite(pool) => pool.close().await,
+            Raw::MySql(pool) => pool.close().await,
+            Raw::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+/// An open transaction holding a row lock.
+enum RawLock {
+    MySql(sqlx::Transaction<'static, sqlx::MySql>),
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+impl RawLock {
+    async fn rollback(self) {
+        match self {
+            RawLock::MySql(tx) => tx.rollback().await.unwrap(),
+            RawLock::Postgres(tx) => tx.rollback().await.unwrap(),
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! A server store whose database goes away answers `StoreError::Unavailable` (the API's 503)
+//! within seconds — not a hang, not a generic backend error — and works again once the
+//! database is back, without being reopened. A TCP proxy in the test stands between the store
+//! and the real server and is cut and restored. Runs when `TICKD_TEST_MYSQL_URL` /
+//! `TICKD_TEST_POSTGRES_URL` name a server, in a database of its own, dropped at the end.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde_json::json;
+use sqlx::{AssertSqlSafe, Connection};
+use tickd::job::{Job, JobDefaults, JobSpec};
+use tickd::store::{self, Claim, StoreError};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::{AbortHandle, JoinHandle};
+
+/// Longest an outage may take to answer: the pool's acquire timeout (5 s) and some slack.
+const PROMPT: Duration = Duration::from_secs(15);
+
+#[tokio::test]
+async fn mysql_store_survives_an_outage() {
+    in_fresh_database(Server::MySql, |url| survives_an_outage(url, 3306)).await;
+}
+
+#[tokio::test]
+async fn postgres_store_survives_an_outage() {
+    in_fresh_database(Server::Postgres, |url| survives_an_outage(url, 5432)).await;
+}
+
+async fn survives_an_outage(url: String, default_port: u16) {
+    let proxy = Proxy::start(upstream(&url, default_port).await).await;
+    let through = via(&url, proxy.addr);
+    let store = store::open(&through).await.unwrap();
+    store.add_job(&job("steady")).await.unwrap();
+
+    proxy.cut().await;
+    let error = promptly(store.lookup_job("steady")).await.unwrap_err();
+    assert!(matches!(error, StoreError::Unavailable(_)), "{error:?}");
+    let error = promptly(store.claim_due_jobs(t0(), 10, &keep))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::Unavailable(_)), "{error:?}");
+    // A daemon starting while its database is down says so the same way.
+    let error = promptly(store::open(&through)).await.unwrap_err();
+    assert!(matches!(error, StoreError::Unavailable(_)), "{error:?}");
+
+    proxy.restore().await;
+    let found = promptly(store.lookup_job("steady")).await.unwrap();
+    assert_eq!(found.map(|job| job.id).as_deref(), Some("steady"));
+    store.add_job(&job("after")).await.unwrap();
+    let claimed = store.claim_due_jobs(t0(), 10, &keep).await.unwrap();
+    assert_eq!(claimed.len(), 2, "claims work again");
+    store.close().await;
+    proxy.cut().await;
+}
+
+/// Awaits `call`, failing the test if it takes longer than [`PROMPT`].
+async fn promptly<T>(call: impl Future<Output = T>) -> T {
+    let started = Instant::now();
+    let answer = tokio::time::timeout(PROMPT, call)
+        .await
+        .expect("a store call hung while its database was away");
+    println!("answered in {:?}", started.elapsed());
+    answer
+}
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap()
+}
+
+/// A job due at t0.
+fn job(id: &str) -> Job {
+    let body = json!({"id": id, "func": "task:success", "trigger": "interval", "minutes": 1});
+    let mut job = JobSpec::parse(&body, &JobDefaults::default(), chrono_tz::UTC, t0())
+        .unwrap()
+        .job;
+    job.next_run_time = Some(t0().fixed_offset());
+    job
+}
+
+/// A claim decision that keeps the job as it is and records nothing.
+fn keep(job: &Job) -> Claim {
+    Claim {
+        next: Some(job.clone()),
+        runs: Vec::new(),
+    }
+}
+
+// ---- the proxy ----
+
+/// Forwards TCP connections from a local port to the database server, until cut.
+struct Proxy {
+    addr: SocketAddr,
+    upstream: SocketAddr,
+    accepting: Mutex<Option<JoinHandle<()>>>,
+    pumps: Arc<Mutex<Vec<AbortHandle>>>,
+}
+
+impl Proxy {
+    async fn start(upstream: SocketAddr) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let proxy = Proxy {
+            addr: listener.local_addr().unwrap(),
+            upstream,
+            accepting: Mutex::new(None),
+            pumps: Arc::default(),
+        };
+        proxy.serve(listener);
+        proxy
+    }
+
+    fn serve(&self, listener: TcpListener) {
+        let (upstream, pumps) = (self.upstream, self.pumps.clone());
+        let accepting = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let pump = tokio::spawn(async move {
+                    if let Ok(mut server) = TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                pumps.lock().unwrap().push(pump.abort_handle());
+            }
+        });
+        *self.accepting.lock().unwrap() = Some(accepting);
+    }
+
+    /// The database goes away: the port refuses connections, and open ones are dropped.
+    async fn cut(&self) {
+        let accepting = self.accepting.lock().unwrap().take();
+        if let Some(accepting) = accepting {
+            accepting.abort();
+            let _ = accepting.await; // the listener is closed once this returns
+        }
+        for pump in self.pumps.lock().unwrap().drain(..) {
+            pump.abort();
+        }
+    }
+
+    /// The database is back, at the same address.
+    async fn restore(&self) {
+        self.serve(TcpListener::bind(self.addr).await.unwrap());
+    }
+}
+
+/// The server's address in a database URL.
+async fn upstream(url: &str, default_port: u16) -> SocketAddr {
+    let host_port = authority(url).1;
+    let host_port = if host_port.contains(':') {
+        host_port.to_owned()
+    } else {
+        format!("{host_port}:{default_port}")
+    };
+    tokio::net::lookup_host(host_port)
+        .await
+        .unwrap()
+        .next()
+        .unwrap()
+}
+
+/// `url` pointed at `addr` instead of its server.
+fn via(url: &str, addr: SocketAddr) -> String {
+    let (before, host_port, _) = authority(url);
+    let after = &url[before.len() + host_port.len()..];
+    format!("{before}{addr}{after}")
+}
+
+/// Splits a URL around its host and port: (everything before, host:port, everything after).
+fn authority(url: &str) -> (&str, &str, &str) {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let end = url[start..]
+        .find(['/', '?'])
+        .map_or(url.len(), |i| start + i);
+    let host_start = url[start..end].rfind('@').map_or(start, |i| start + i + 1);
+    (&url[..host_start], &url[host_start..end], &url[end..])
+}
+
+// ---- databases (as in tests/store.rs) ----
+
+#[derive(Debug, Clone, Copy)]
+enum Server {
+    MySql,
+    Postgres,
+}
+
+impl Server {
+    fn env(self) -> &'static str {
+        match self {
+            Server::MySql => "TICKD_TEST_MYSQL_URL",
+            Server::Postgres => "TICKD_TEST_POSTGRES_URL",
+        }
+    }
+
+    async fn execute(self, server_url: &str, sql: String) {
+        match self {
+            Server::MySql => {
+                let mut conn = sqlx::MySqlConnection::connect(server_url).await.unwrap();
+                sqlx::query(AssertSqlSafe(sql))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                conn.close().await.unwrap();
+            }
+            Server::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(server_url).await.unwrap();
+                sqlx::query(AssertSqlSafe(sql))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                conn.close().await.unwrap();
+            }
+        }
+    }
+}
+
+/// Runs `body` with the URL of a new, empty database on the server the environment names,
+/// then drops the database, whether `body` passed or panicked. Without the variable, says
+/// SKIPPED and passes.
+async fn in_fresh_database<F, Fut>(server: Server, body: F)
+where
+    F: FnOnce(String) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let Ok(server_url) = std::env::var(server.env()) else {
+        println!("SKIPPED: set {}", server.env());
+        return;
+    };
+    // Generated here: safe to splice into the statements below.
+    let name = format!("tickd_test_{}", uuid::Uuid::now_v7().simple());
+    server
+        .execute(&server_url, format!("CREATE DATABASE {name}"))
+        .await;
+    let outcome = tokio::spawn(body(with_database(&server_url, &name))).await;
+    let drop = match server {
+        Server::MySql => format!("DROP DATABASE IF EXISTS {name}"),
+        Server::Postgres => format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+    };
+    server.execute(&server_url, drop).await;
+    if let Err(error) = outcome {
+        std::panic::resume_unwind(error.into_panic());
+    }
+}
+
+/// `url` with its database (the path) replaced by `name`.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let authority = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[authority..].find('/') {
+        Some(slash) => &base[..authority + slash],
+        None => base,
+    };
+    match query {
+        Some(query) => format!("{base}/{name}?{query}"),
+        None => format!("{base}/{name}"),
+    }
+}
