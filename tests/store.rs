@@ -5,13 +5,14 @@
 //! its own that is created here and dropped at the end, passed or failed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset, TimeDelta, TimeZone, Utc};
+use common::db::{Server, in_fresh_database};
 use serde_json::json;
-use sqlx::{AssertSqlSafe, Connection};
 use tickd::job::{Job, JobDefaults, JobSpec, RunCause, RunRecord, RunStatus};
 use tickd::store::{self, Claim, JobStore, NodeRecord, StoreError};
 
@@ -957,89 +958,6 @@ async fn finish_running_runs(store: &dyn JobStore) {
 }
 
 // ---- databases ----
-
-/// The database servers the suite can use, and how to reach their own tables directly.
-#[derive(Debug, Clone, Copy)]
-enum Server {
-    MySql,
-    Postgres,
-}
-
-impl Server {
-    fn env(self) -> &'static str {
-        match self {
-            Server::MySql => "TICKD_TEST_MYSQL_URL",
-            Server::Postgres => "TICKD_TEST_POSTGRES_URL",
-        }
-    }
-
-    async fn execute(self, server_url: &str, sql: String) {
-        match self {
-            Server::MySql => {
-                let mut conn = sqlx::MySqlConnection::connect(server_url).await.unwrap();
-                sqlx::query(AssertSqlSafe(sql))
-                    .execute(&mut conn)
-                    .await
-                    .unwrap();
-                conn.close().await.unwrap();
-            }
-            Server::Postgres => {
-                let mut conn = sqlx::PgConnection::connect(server_url).await.unwrap();
-                sqlx::query(AssertSqlSafe(sql))
-                    .execute(&mut conn)
-                    .await
-                    .unwrap();
-                conn.close().await.unwrap();
-            }
-        }
-    }
-}
-
-/// Runs `body` with the URL of a new, empty database on the server the environment names,
-/// then drops the database, whether `body` passed or panicked. Without the variable, says
-/// SKIPPED and passes.
-async fn in_fresh_database<F, Fut>(server: Server, body: F)
-where
-    F: FnOnce(String) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let Ok(server_url) = std::env::var(server.env()) else {
-        println!("SKIPPED: set {}", server.env());
-        return;
-    };
-    // Generated here: safe to splice into the statements below.
-    let name = format!("tickd_test_{}", uuid::Uuid::now_v7().simple());
-    server
-        .execute(&server_url, format!("CREATE DATABASE {name}"))
-        .await;
-    let outcome = tokio::spawn(body(with_database(&server_url, &name))).await;
-    let drop = match server {
-        Server::MySql => format!("DROP DATABASE IF EXISTS {name}"),
-        // FORCE: a failed check may leave a pool's connections behind.
-        Server::Postgres => format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-    };
-    server.execute(&server_url, drop).await;
-    if let Err(error) = outcome {
-        std::panic::resume_unwind(error.into_panic());
-    }
-}
-
-/// `url` with its database (the path) replaced by `name`.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let authority = base.find("://").map_or(0, |i| i + 3);
-    let base = match base[authority..].find('/') {
-        Some(slash) => &base[..authority + slash],
-        None => base,
-    };
-    match query {
-        Some(query) => format!("{base}/{name}?{query}"),
-        None => format!("{base}/{name}"),
-    }
-}
 
 /// Direct SQL on a store's tables, for what the store API will not do (write a broken row).
 enum Raw {

@@ -43,10 +43,19 @@ impl MySqlStore {
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options)
             .await?;
-        MIGRATOR
-            .run(&pool)
-            .await
-            .map_err(|e| StoreError::Backend(anyhow!("migrating the MySQL store: {e}")))?;
+        // Daemons starting together on a fresh database would race each other through the
+        // migrations (seen on MariaDB 10.11: a duplicate entry in _sqlx_migrations): a named
+        // lock, held on one connection while the pool migrates, lets them take turns.
+        let mut conn = pool.acquire().await?;
+        sqlx::query("SELECT GET_LOCK('tickd_migrations', 60)")
+            .execute(&mut *conn)
+            .await?;
+        let migrated = MIGRATOR.run(&pool).await;
+        sqlx::query("SELECT RELEASE_LOCK('tickd_migrations')")
+            .execute(&mut *conn)
+            .await?;
+        migrated.map_err(|e| StoreError::Backend(anyhow!("migrating the MySQL store: {e}")))?;
+        drop(conn);
         Ok(MySqlStore { pool })
     }
 }

@@ -2,6 +2,8 @@
 //! real Python scripts in a temporary folder, and a reqwest client (zero2prod's `TestApp`).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod db;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
