@@ -32,6 +32,26 @@ impl CronTrigger {
         previous: Option<DateTime<FixedOffset>>,
         now: DateTime<Utc>,
     ) -> Option<DateTime<FixedOffset>> {
+        self.next_fire_time_with(previous, now, true)
+    }
+
+    /// The same search without stepping over known-empty years: APScheduler's crawl, to check
+    /// the shortcut against.
+    #[cfg(test)]
+    pub(crate) fn next_fire_time_crawling(
+        &self,
+        previous: Option<DateTime<FixedOffset>>,
+        now: DateTime<Utc>,
+    ) -> Option<DateTime<FixedOffset>> {
+        self.next_fire_time_with(previous, now, false)
+    }
+
+    fn next_fire_time_with(
+        &self,
+        previous: Option<DateTime<FixedOffset>>,
+        now: DateTime<Utc>,
+        skip_empty_years: bool,
+    ) -> Option<DateTime<FixedOffset>> {
         let tz = self.timezone;
         let start = match previous {
             Some(previous) => {
@@ -49,7 +69,7 @@ impl CronTrigger {
                 None => now,
             },
         };
-        let d = self.search(zone::wall_at(tz, ceil_to_second(start)))?;
+        let d = self.search(zone::wall_at(tz, ceil_to_second(start)), skip_empty_years)?;
         let d = match self.jitter {
             Some(jitter) if jitter != 0.0 => add_jitter(d, jitter),
             _ => d,
@@ -69,7 +89,7 @@ impl CronTrigger {
     /// years with a known-empty pattern are stepped over arithmetically. The outcome is the
     /// one APScheduler's year-by-year crawl reaches, but an impossible spec such as
     /// `month=2, day=30` answers `None` in microseconds instead of crawling to 9999.
-    fn search(&self, mut d: Wall) -> Option<Wall> {
+    fn search(&self, mut d: Wall, skip_empty_years: bool) -> Option<Wall> {
         let tz = self.timezone;
         let mut fieldnum: i32 = 0;
         let mut steps = 0;
@@ -99,7 +119,7 @@ impl CronTrigger {
                 }
                 Some(_) if fieldnum == 0 && is_new_year(&d.naive) => {
                     let year = d.naive.year();
-                    if self.empty_years.contains(year_pattern(year)) {
+                    if skip_empty_years && self.empty_years.contains(year_pattern(year)) {
                         d = Wall::new(new_year(self.next_candidate_year(year)?)?, false);
                     } else {
                         scanning = Some(year);

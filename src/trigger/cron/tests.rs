@@ -291,3 +291,45 @@ fn defaults_rule_matches_the_reference_table() {
         "* * * * fri! * * 5!"
     );
 }
+
+/// The known-empty-year shortcut never changes an answer: sparse specs, in zones with and
+/// without DST, give the same chains with and without it.
+#[test]
+fn skipping_empty_years_gives_the_crawls_answers() {
+    let specs: [&[(usize, &str)]; 9] = [
+        &[(1, "2"), (2, "29")],
+        &[(1, "feb"), (2, "5th sat")],
+        &[(3, "53"), (4, "fri")],
+        &[(3, "1"), (4, "sun"), (5, "3")],
+        &[(1, "2,11"), (2, "30")],
+        &[(0, "*/3"), (1, "2"), (2, "29"), (5, "2"), (6, "30")],
+        &[(2, "31"), (4, "sun")],
+        &[(1, "3"), (2, "last sun"), (5, "2"), (6, "30")],
+        &[(1, "10"), (2, "5th sun"), (5, "1"), (6, "30")],
+    ];
+    let zones = [
+        Tz::UTC,
+        chrono_tz::Europe::Berlin,
+        chrono_tz::Australia::Lord_Howe,
+        chrono_tz::America::Sao_Paulo,
+    ];
+    for spec in specs {
+        for tz in zones {
+            let mut fields: [Option<String>; 8] = Default::default();
+            for (i, text) in spec {
+                fields[*i] = Some((*text).to_owned());
+            }
+            let trigger = CronTrigger::new(fields, None, None, tz, None).unwrap();
+            let mut now: chrono::DateTime<chrono::Utc> = "2024-05-17T16:20:30Z".parse().unwrap();
+            let (mut fast_prev, mut slow_prev) = (None, None);
+            for _ in 0..6 {
+                let fast = trigger.next_fire_time(fast_prev, now);
+                let slow = trigger.next_fire_time_crawling(slow_prev, now);
+                assert_eq!(fast, slow, "{spec:?} in {tz}");
+                let Some(t) = fast else { break };
+                (fast_prev, slow_prev) = (Some(t), Some(t));
+                now = t.to_utc() + chrono::Duration::microseconds(1);
+            }
+        }
+    }
+}
