@@ -386,3 +386,15 @@ fn default_start_date_past_year_9999_is_refused() {
         "date value out of range"
     );
 }
+
+/// The scheduler shares triggers across tasks.
+#[test]
+fn triggers_can_be_shared_across_threads() {
+    fn assert_send_sync<T: Send + Sync + Clone + 'static>() {}
+    assert_send_sync::<Trigger>();
+    assert_send_sync::<TriggerError>();
+    let trigger = build("cron", json!({"minute": "*/5"}));
+    let copy = trigger.clone();
+    let handle = std::thread::spawn(move || copy.next_fire_time(None, now()));
+    assert_eq!(handle.join().unwrap(), trigger.next_fire_time(None, now()));
+}
