@@ -150,6 +150,27 @@ fn monthly_midnight_never_skips_april() {
     }
 }
 
+/// Found by the property test with the carry fix switched off: `week='*/2'` (every day of odd
+/// ISO weeks) in Sydney from 2024-10-06 01:59:59 local, just before spring-forward. APScheduler
+/// lands at 01:00 on the 7th after the carry and skips to the 8th.
+#[test]
+fn every_day_of_odd_weeks_keeps_the_day_after_spring_forward() {
+    let got = chain(
+        r#"{"week": "*/2"}"#,
+        "Australia/Sydney",
+        "2024-10-06 01:59:59",
+        3,
+    );
+    assert_eq!(
+        got,
+        [
+            "2024-10-07T00:00:00+11:00",
+            "2024-10-08T00:00:00+11:00",
+            "2024-10-09T00:00:00+11:00"
+        ]
+    );
+}
+
 /// São Paulo 2018: DST began at midnight, so no hour-0 time existed on 11-04. The carry's
 /// target is itself in the gap, where the fix keeps APScheduler's answer (conformance README:
 /// `wall` and `new` are the same instant), 11-05, as APScheduler gives.
