@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 
 use super::cron::{CronTrigger, FIELD_NAMES};
 use super::date::DateTrigger;
+use super::datestring;
 use super::datetime::{self, ParsedDate, TriggerDate};
 use super::error::TriggerError;
 use super::interval::{IntervalTrigger, UNITS};
@@ -32,7 +33,7 @@ pub(super) fn build(
     let mut parsed = HashMap::new();
     for name in DATE_ARGS {
         if let Some(Value::String(text)) = args.get(name) {
-            parsed.insert(name, datetime::parse_date_string(text)?);
+            parsed.insert(name, datestring::parse_date_string(text)?);
         }
     }
     let (class, accepted): (&str, &[&str]) = match kind {

@@ -85,10 +85,10 @@ impl IntervalTrigger {
         if let Some(jitter) = self.jitter {
             next += jitter * rand::random::<f64>();
         }
-        if let Some(end) = &self.end_date {
-            if next > timedelta::timestamp(end.time.to_utc()) {
-                return None;
-            }
+        if let Some(end) = &self.end_date
+            && next > timedelta::timestamp(end.time.to_utc())
+        {
+            return None;
         }
         let instant = timedelta::from_timestamp(next)?;
         Some(zone::in_zone(instant, self.timezone))

@@ -6,16 +6,20 @@
 //! is random by definition).
 //!
 //! # Layout
-//! - [`args`]: a POST body's trigger arguments → a trigger, in the reference's order of checks.
+//! - `args`: a POST body's trigger arguments → a trigger, in the reference's order of checks.
 //! - `date`, `interval`, `cron/`: the three triggers.
-//! - `datetime`: date strings, `isoformat()`, the dates a trigger was given.
+//! - `datestring`: the ISO date-string family (start/end/run dates) and the strict
+//!   `next_run_time` parser.
+//! - `datetime`: the dates a trigger was given, `isoformat()`, zone names.
 //! - `zone`: Python's wall-clock-plus-`fold` view of a zone, which the cron search needs.
 //! - `timedelta`: CPython's timedelta and float-timestamp arithmetic, for interval.
+//! - `pyvalue`: how Python names and prints a JSON value, for the reference's messages.
 //! - `state`: the persisted JSON form.
 
 mod args;
 mod cron;
 mod date;
+mod datestring;
 mod datetime;
 mod error;
 mod interval;
@@ -131,7 +135,7 @@ pub fn parse_timezone(name: &str) -> Result<Tz, TriggerError> {
 /// # Errors
 /// `Invalid date string` for anything else.
 pub fn parse_next_run_time(text: &str, tz: Tz) -> Result<DateTime<FixedOffset>, TriggerError> {
-    datetime::parse_strict(text, tz)
+    datestring::parse_strict(text, tz)
 }
 
 /// Renders a time as Python's `datetime.isoformat()`: `2030-01-02T03:04:05+05:30`, the

@@ -10,8 +10,16 @@
 //! - a repeated (fall-back) time: `fold = 0` is the first pass, `fold = 1` the second;
 //! - a skipped (spring-forward) time: `fold = 0` takes the offset *before* the transition,
 //!   `fold = 1` the one after.
+//!
+//! chrono-tz lists transitions up to 2099 and then keeps the last offset, whereas `zoneinfo`
+//! goes on with the zone's current rule (the POSIX string of the TZif file). Every such rule
+//! is a calendar rule ("last Sunday of March"), so a later year is looked up as the year of
+//! 2070–2097 with the same calendar (weekday of 1 January, leap or not): see [`proxy`].
 
-use chrono::{DateTime, Duration, FixedOffset, LocalResult, NaiveDateTime, Offset, TimeZone, Utc};
+use chrono::{
+    DateTime, Datelike, Duration, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, Offset,
+    TimeZone, Utc,
+};
 use chrono_tz::{GapInfo, Tz};
 
 /// A wall-clock time in the trigger's zone with Python's `fold` bit.
@@ -29,6 +37,7 @@ impl Wall {
 
 /// The offset, in seconds, `zoneinfo` gives `naive` with this `fold` (the rules above).
 pub(crate) fn utcoffset(tz: Tz, naive: NaiveDateTime, fold: bool) -> i32 {
+    let naive = proxy(naive);
     match tz.offset_from_local_datetime(&naive) {
         LocalResult::Single(offset) => offset.fix().local_minus_utc(),
         LocalResult::Ambiguous(a, b) => {
@@ -82,9 +91,9 @@ pub(crate) fn instant(tz: Tz, wall: Wall) -> DateTime<Utc> {
 /// The wall time of an instant (Python's `astimezone(zone)`, which sets `fold` on the second
 /// pass of a repeated hour).
 pub(crate) fn wall_at(tz: Tz, instant: DateTime<Utc>) -> Wall {
-    let offset = tz.offset_from_utc_datetime(&instant.naive_utc()).fix();
+    let offset = offset_at(tz, instant);
     let naive = instant.naive_utc() + Duration::seconds(i64::from(offset.local_minus_utc()));
-    let fold = match tz.offset_from_local_datetime(&naive) {
+    let fold = match tz.offset_from_local_datetime(&proxy(naive)) {
         LocalResult::Ambiguous(a, b) => {
             let own = offset.local_minus_utc();
             let smaller = a.fix().local_minus_utc().min(b.fix().local_minus_utc());
@@ -119,7 +128,33 @@ pub(crate) fn localize(tz: Tz, naive: NaiveDateTime) -> DateTime<FixedOffset> {
 
 /// Expresses a UTC instant in `tz` with the offset in force there.
 pub(crate) fn in_zone(time: DateTime<Utc>, tz: Tz) -> DateTime<FixedOffset> {
-    time.with_timezone(&tz.offset_from_utc_datetime(&time.naive_utc()).fix())
+    time.with_timezone(&offset_at(tz, time))
+}
+
+/// The offset in force at an instant.
+fn offset_at(tz: Tz, time: DateTime<Utc>) -> FixedOffset {
+    tz.offset_from_utc_datetime(&proxy(time.naive_utc())).fix()
+}
+
+/// The last year chrono-tz's transition tables cover.
+const TABLE_END: i32 = 2099;
+
+/// `t` moved into the year of 2070–2097 with the same calendar when it lies past the tables
+/// (the 28 years hold every pairing of a 1 January weekday with leap or common year).
+fn proxy(t: NaiveDateTime) -> NaiveDateTime {
+    let year = t.year();
+    if year <= TABLE_END {
+        return t;
+    }
+    let calendar = |y: i32| {
+        let leap = NaiveDate::from_ymd_opt(y, 2, 29).is_some();
+        (NaiveDate::from_ymd_opt(y, 1, 1).map(|d| d.weekday()), leap)
+    };
+    let wanted = calendar(year);
+    (2070..2098)
+        .find(|y| calendar(*y) == wanted)
+        .and_then(|y| t.with_year(y))
+        .unwrap_or(t)
 }
 
 #[cfg(test)]
@@ -155,6 +190,21 @@ mod tests {
         assert_eq!(wall_at(berlin, second), Wall::new(repeated, true));
         let first = instant(berlin, Wall::new(repeated, false));
         assert_eq!(wall_at(berlin, first), Wall::new(repeated, false));
+    }
+
+    #[test]
+    fn years_past_the_tables_follow_the_zones_rule() {
+        let berlin = chrono_tz::Europe::Berlin;
+        assert_eq!(utcoffset(berlin, naive(2350, 7, 1, 0, 0), false), 7200);
+        assert_eq!(utcoffset(berlin, naive(2350, 1, 1, 0, 0), false), 3600);
+        // The last Sunday of March 2150 is the 29th: 02:30 is in the gap.
+        assert_eq!(utcoffset(berlin, naive(2150, 3, 29, 2, 30), false), 3600);
+        assert_eq!(utcoffset(berlin, naive(2150, 3, 29, 2, 30), true), 7200);
+        let sydney = chrono_tz::Australia::Sydney;
+        let july = instant(sydney, Wall::new(naive(2104, 7, 1, 12, 0), false));
+        assert_eq!(in_zone(july, sydney).offset().local_minus_utc(), 36000);
+        let january = instant(sydney, Wall::new(naive(2104, 1, 1, 12, 0), false));
+        assert_eq!(in_zone(january, sydney).offset().local_minus_utc(), 39600);
     }
 
     #[test]

@@ -159,15 +159,15 @@ pub(crate) fn compile(kind: FieldKind, item: &str) -> Result<Expr, TriggerError>
     if let Some((first, last, step)) = match_range(item) {
         check_step_nonzero(step)?;
         let last = match (last, step) {
-            (None, None) => Some(first.clone()),
+            (None, None) => Some(first),
             (last, _) => last,
         };
-        if let Some(last) = &last {
-            if first.value > last.value {
-                return Err(TriggerError::new(
-                    "The minimum value in a range must not be higher than the maximum",
-                ));
-            }
+        if let Some(last) = &last
+            && first.value > last.value
+        {
+            return Err(TriggerError::new(
+                "The minimum value in a range must not be higher than the maximum",
+            ));
         }
         validate(kind, item, Some(&first), last.as_ref(), step)?;
         return Ok(Expr::Range {
@@ -375,10 +375,10 @@ fn validate(
             "the step value ({s}) is higher than the total range of the expression ({range})"
         ))
     };
-    if let Some(s) = &step {
-        if i128::from(s.value) > max - min {
-            return Err(step_too_big(s, max - min));
-        }
+    if let Some(s) = &step
+        && i128::from(s.value) > max - min
+    {
+        return Err(step_too_big(s, max - min));
     }
     let Some(first) = first else {
         return Ok(());
@@ -388,12 +388,12 @@ fn validate(
             "the first value ({first}) is lower than the minimum value ({min})"
         )));
     }
-    if let Some(last) = last {
-        if i128::from(last.value) > max {
-            return Err(fail(format!(
-                "the last value ({last}) is higher than the maximum value ({max})"
-            )));
-        }
+    if let Some(last) = last
+        && i128::from(last.value) > max
+    {
+        return Err(fail(format!(
+            "the last value ({last}) is higher than the maximum value ({max})"
+        )));
     }
     // `(self.last or MAX) - self.first`: a last value of 0 counts as absent.
     let top = match last {
@@ -401,10 +401,10 @@ fn validate(
         _ => max,
     };
     let range = top - i128::from(first.value);
-    if let Some(s) = &step {
-        if i128::from(s.value) > range {
-            return Err(step_too_big(s, range));
-        }
+    if let Some(s) = &step
+        && i128::from(s.value) > range
+    {
+        return Err(step_too_big(s, range));
     }
     Ok(())
 }

@@ -34,6 +34,7 @@ pub(crate) struct CronTrigger {
     pub end_date: Option<TriggerDate>,
     pub timezone: Tz,
     pub jitter: Option<f64>,
+    empty_years: search::EmptyYears,
 }
 
 impl CronTrigger {
@@ -73,6 +74,7 @@ impl CronTrigger {
             end_date,
             timezone,
             jitter,
+            empty_years: search::EmptyYears::default(),
         })
     }
 

@@ -9,7 +9,10 @@
 //! occurrences; tickd lands on the target wall time instead whenever that lies strictly
 //! between the current instant and APScheduler's landing.
 
-use chrono::{DateTime, Duration, FixedOffset, NaiveDate, NaiveDateTime, Timelike, Utc};
+use std::fmt;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveDateTime, Timelike, Utc};
 use serde_json::Value;
 
 use super::CronTrigger;
@@ -29,6 +32,26 @@ impl CronTrigger {
         previous: Option<DateTime<FixedOffset>>,
         now: DateTime<Utc>,
     ) -> Option<DateTime<FixedOffset>> {
+        self.next_fire_time_with(previous, now, true)
+    }
+
+    /// The same search without stepping over known-empty years: APScheduler's crawl, to check
+    /// the shortcut against.
+    #[cfg(test)]
+    pub(crate) fn next_fire_time_crawling(
+        &self,
+        previous: Option<DateTime<FixedOffset>>,
+        now: DateTime<Utc>,
+    ) -> Option<DateTime<FixedOffset>> {
+        self.next_fire_time_with(previous, now, false)
+    }
+
+    fn next_fire_time_with(
+        &self,
+        previous: Option<DateTime<FixedOffset>>,
+        now: DateTime<Utc>,
+        skip_empty_years: bool,
+    ) -> Option<DateTime<FixedOffset>> {
         let tz = self.timezone;
         let start = match previous {
             Some(previous) => {
@@ -46,7 +69,7 @@ impl CronTrigger {
                 None => now,
             },
         };
-        let d = self.search(zone::wall_at(tz, ceil_to_second(start)))?;
+        let d = self.search(zone::wall_at(tz, ceil_to_second(start)), skip_empty_years)?;
         let d = match self.jitter {
             Some(jitter) if jitter != 0.0 => add_jitter(d, jitter),
             _ => d,
@@ -60,10 +83,18 @@ impl CronTrigger {
 
     /// The field loop from a whole-second starting wall time; `None` when the years run out
     /// or the end date is passed.
-    fn search(&self, mut d: Wall) -> Option<Wall> {
+    ///
+    /// One shortcut, invisible in the results: a year scanned from its first second without a
+    /// match teaches that its calendar pattern (see [`year_pattern`]) has no match, and later
+    /// years with a known-empty pattern are stepped over arithmetically. The outcome is the
+    /// one APScheduler's year-by-year crawl reaches, but an impossible spec such as
+    /// `month=2, day=30` answers `None` in microseconds instead of crawling to 9999.
+    fn search(&self, mut d: Wall, skip_empty_years: bool) -> Option<Wall> {
         let tz = self.timezone;
         let mut fieldnum: i32 = 0;
         let mut steps = 0;
+        // The year being scanned from its first second, if any.
+        let mut scanning: Option<i32> = None;
         while (0..8).contains(&fieldnum) {
             steps += 1;
             if steps > MAX_STEPS {
@@ -73,24 +104,67 @@ impl CronTrigger {
             let kind = field.kind;
             let current = kind.value(&d.naive);
             match field.next_value(&d.naive) {
-                None => (d, fieldnum) = self.increment(d, fieldnum - 1)?,
+                None => {
+                    (d, fieldnum) = self.increment(d, fieldnum - 1)?;
+                    self.note_carry(fieldnum, &mut scanning);
+                }
                 Some(next) if next > current => {
                     if kind.is_real() {
                         d = set_field(d, fieldnum as usize, next);
                         fieldnum += 1;
                     } else {
                         (d, fieldnum) = self.increment(d, fieldnum)?;
+                        self.note_carry(fieldnum, &mut scanning);
                     }
                 }
-                Some(_) => fieldnum += 1,
-            }
-            if let Some(end) = &self.end_date {
-                if end.is_before(tz, d) {
-                    return None;
+                Some(_) if fieldnum == 0 && is_new_year(&d.naive) => {
+                    let year = d.naive.year();
+                    if skip_empty_years && self.empty_years.contains(year_pattern(year)) {
+                        d = Wall::new(new_year(self.next_candidate_year(year)?)?, false);
+                    } else {
+                        scanning = Some(year);
+                        fieldnum += 1;
+                    }
                 }
+                Some(_) => {
+                    if fieldnum == 0 {
+                        scanning = None;
+                    }
+                    fieldnum += 1;
+                }
+            }
+            if let Some(end) = &self.end_date
+                && end.is_before(tz, d)
+            {
+                return None;
             }
         }
         Some(d)
+    }
+
+    /// After a carry: one into `year` ends the scan of the current year without a match.
+    fn note_carry(&self, fieldnum: i32, scanning: &mut Option<i32>) {
+        if fieldnum == 0
+            && let Some(year) = scanning.take()
+        {
+            self.empty_years.insert(year_pattern(year));
+        }
+    }
+
+    /// The next year after `year` that the `year` field allows and whose pattern is not known
+    /// to be empty; `None` past 9999.
+    fn next_candidate_year(&self, year: i32) -> Option<i32> {
+        if self.empty_years.is_full() {
+            return None;
+        }
+        let mut candidate = year + 1;
+        loop {
+            let allowed = self.fields[0].next_value(&new_year(candidate)?)? as i32;
+            if allowed == candidate && !self.empty_years.contains(year_pattern(candidate)) {
+                return Some(candidate);
+            }
+            candidate = allowed.max(candidate + 1);
+        }
     }
 
     /// `_increment_field_value`: add one to field `fieldnum` (a virtual field means `day`;
@@ -158,6 +232,74 @@ impl CronTrigger {
         } else {
             new
         }
+    }
+}
+
+/// Which calendar a year has: the weekday of its 1 January and whether it and the year
+/// before are leap years. That fixes every month length, weekday and ISO week number in the
+/// year (early January's ISO weeks depend on the previous year's length), so two years with
+/// the same pattern match the same wall times for any cron spec with a `*`-like `year`.
+fn year_pattern(year: i32) -> u32 {
+    let leap = |y: i32| NaiveDate::from_ymd_opt(y, 2, 29).is_some();
+    let weekday =
+        NaiveDate::from_ymd_opt(year, 1, 1).map_or(0, |d| d.weekday().num_days_from_monday());
+    weekday * 4 + u32::from(leap(year)) * 2 + u32::from(leap(year - 1))
+}
+
+fn new_year(year: i32) -> Option<NaiveDateTime> {
+    NaiveDate::from_ymd_opt(year, 1, 1)?.and_hms_opt(0, 0, 0)
+}
+
+fn is_new_year(t: &NaiveDateTime) -> bool {
+    t.ordinal() == 1 && t.num_seconds_from_midnight() == 0
+}
+
+/// The year patterns known to hold no match of a trigger, learned by its searches. A cache of
+/// a pure function of the fields: it does not take part in equality or the persisted state.
+#[derive(Default)]
+pub(crate) struct EmptyYears(AtomicU32);
+
+impl EmptyYears {
+    /// The patterns that occur: 7 weekdays × (leap, previous leap) without (leap, leap).
+    const ALL: u32 = {
+        let mut bits = 0u32;
+        let mut weekday = 0;
+        while weekday < 7 {
+            bits |= 0b011 << (weekday * 4);
+            bits |= 0b100 << (weekday * 4);
+            weekday += 1;
+        }
+        bits
+    };
+
+    fn contains(&self, pattern: u32) -> bool {
+        self.0.load(Ordering::Relaxed) & (1 << pattern) != 0
+    }
+
+    fn insert(&self, pattern: u32) {
+        self.0.fetch_or(1 << pattern, Ordering::Relaxed);
+    }
+
+    fn is_full(&self) -> bool {
+        self.0.load(Ordering::Relaxed) & Self::ALL == Self::ALL
+    }
+}
+
+impl Clone for EmptyYears {
+    fn clone(&self) -> Self {
+        EmptyYears(AtomicU32::new(self.0.load(Ordering::Relaxed)))
+    }
+}
+
+impl PartialEq for EmptyYears {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl fmt::Debug for EmptyYears {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EmptyYears({:#x})", self.0.load(Ordering::Relaxed))
     }
 }
 
