@@ -45,7 +45,7 @@ fn tickd(dir: &Path) -> Command {
 
 /// Starts the binary and waits (bounded) until it answers.
 async fn start(dir: &Path, port: u16) -> Child {
-    let child = tickd(dir).spawn().unwrap();
+    let mut child = tickd(dir).spawn().unwrap();
     let client = reqwest::Client::new();
     for _ in 0..200 {
         let answer = client
@@ -58,7 +58,12 @@ async fn start(dir: &Path, port: u16) -> Child {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("tickd did not answer on port {port}");
+    let _ = child.kill();
+    let output = child.wait_with_output().unwrap();
+    panic!(
+        "tickd did not answer on port {port}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 async fn call(port: u16, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {

@@ -440,11 +440,18 @@ async fn claim_advances_a_job_whose_fire_time_has_a_run_already_without_recordin
         .iter()
         .map(|(j, c)| (j.id.as_str(), c.runs.len()))
         .collect();
-    assert_eq!(recorded, [("free", 2), ("taken", 0)], "taken comes back with no runs");
+    assert_eq!(
+        recorded,
+        [("free", 2), ("taken", 0)],
+        "taken comes back with no runs"
+    );
     // It advances all the same, or it would stay due and be claimed again at once.
     let taken = store.lookup_job("taken").await.unwrap().unwrap();
     assert_eq!(taken.version, 1, "advanced");
-    assert_eq!(taken.next_run_time, Some(fixed(now + TimeDelta::seconds(7))));
+    assert_eq!(
+        taken.next_run_time,
+        Some(fixed(now + TimeDelta::seconds(7)))
+    );
     let runs = store.get_runs("taken", 10, None).await.unwrap();
     assert_eq!(runs, [theirs], "none of the claim's records went in");
     assert_eq!(store.get_runs("free", 10, None).await.unwrap().len(), 2);

@@ -119,9 +119,9 @@ fn escape_non_ascii(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::Map;
     use crate::trigger::Trigger;
     use chrono::{DateTime, Utc};
+    use serde_json::Map;
     use std::collections::BTreeSet;
 
     fn now() -> DateTime<Utc> {

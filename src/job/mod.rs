@@ -55,8 +55,8 @@ pub enum JobError {
     Invalid(String),
 }
 pub use run::{RunCause, RunRecord, RunStatus};
-pub use view::sort_keys;
 pub use spec::{JobChanges, JobDefaults, JobSpec, MAX_ID_BYTES, NextRunTime};
+pub use view::sort_keys;
 
 /// Most run times gathered for one due job: a daemon that was down for a year with a
 /// `second='*'` job must not build a 31-million-entry list before coalescing it.

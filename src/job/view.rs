@@ -78,7 +78,6 @@ fn seconds(value: f64) -> Value {
     Number::from_f64(value).map_or(Value::Null, Value::Number)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -131,7 +131,12 @@ impl Scheduler {
                 .unwrap_or_else(|e| e.into_inner())
                 .list(pending_only));
         }
-        let jobs: Vec<String> = self.get_jobs().await?.iter().map(Job::to_view_json).collect();
+        let jobs: Vec<String> = self
+            .get_jobs()
+            .await?
+            .iter()
+            .map(Job::to_view_json)
+            .collect();
         Ok(format!("[{}]", jobs.join(",")))
     }
 

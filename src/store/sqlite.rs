@@ -123,7 +123,10 @@ async fn record_claim(
     sqlx::query("SAVEPOINT claim").execute(&mut **tx).await?;
     let mut fresh = true;
     for run in &claim.runs {
-        match bind_run(sqlx::query(INSERT_RUN), run).execute(&mut **tx).await {
+        match bind_run(sqlx::query(INSERT_RUN), run)
+            .execute(&mut **tx)
+            .await
+        {
             Ok(_) => {}
             Err(e) if is_unique_violation(&e) => {
                 sqlx::query("ROLLBACK TO claim").execute(&mut **tx).await?;
