@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::error::ApiError;
 use super::extract::{ApiJson, JobIdPath};
 use super::state::ApiState;
-use super::wire::{JsonBody, job_to_json, run_to_json};
+use super::wire::{JsonBody, JsonText, job_to_json, run_to_json};
 
 /// `POST P/jobs`: the new job.
 pub(crate) async fn add_job(
@@ -22,21 +22,18 @@ pub(crate) async fn add_job(
     Ok(JsonBody(job_to_json(&job)))
 }
 
-/// `GET P/jobs`: every job, in the scheduler's (the contract's) order.
-pub(crate) async fn get_jobs(State(state): State<ApiState>) -> Result<JsonBody, ApiError> {
-    let jobs = state.scheduler.get_jobs().await?;
-    Ok(JsonBody(Value::Array(
-        jobs.iter().map(job_to_json).collect(),
-    )))
+/// `GET P/jobs`: every job, in the scheduler's (the contract's) order, as rendered when each
+/// last changed.
+pub(crate) async fn get_jobs(State(state): State<ApiState>) -> Result<JsonText, ApiError> {
+    Ok(JsonText(state.scheduler.get_jobs_json().await?))
 }
 
 /// `GET P/jobs/{id}`.
 pub(crate) async fn get_job(
     State(state): State<ApiState>,
     JobIdPath(id): JobIdPath,
-) -> Result<JsonBody, ApiError> {
-    let job = state.scheduler.get_job(&id).await?;
-    Ok(JsonBody(job_to_json(&job)))
+) -> Result<JsonText, ApiError> {
+    Ok(JsonText(state.scheduler.get_job_json(&id).await?))
 }
 
 /// `PATCH P/jobs/{id}`: the job after the change (all or nothing).

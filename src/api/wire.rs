@@ -63,6 +63,25 @@ pub(crate) fn error_body(message: &str) -> JsonBody {
     JsonBody(json!({ "error_message": message }))
 }
 
+/// JSON text rendered ahead of time (the scheduler's job views): sent as it is.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct JsonText(pub(crate) String);
+
+impl IntoResponse for JsonText {
+    fn into_response(self) -> Response {
+        let text = if ENSURE_ASCII {
+            escape_non_ascii(&self.0)
+        } else {
+            self.0
+        };
+        (
+            [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            text,
+        )
+            .into_response()
+    }
+}
+
 /// A JSON response body: `Content-Type: application/json` (no charset parameter, as the
 /// reference sends it).
 #[derive(Debug, Clone, PartialEq)]

@@ -9,6 +9,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use super::{Scheduler, SchedulerError, SchedulerEvent};
 use crate::executor::{RunOutcome, RunRequest, RunningScript, Slot};
 use crate::job::{Job, RunCause, RunRecord, RunStatus};
+use crate::store::StoreError;
 
 /// Takes one of the job's `max_instances` places; false when all are taken.
 pub(super) fn reserve_instance(scheduler: &Scheduler, job: &Job) -> bool {
@@ -236,12 +237,30 @@ fn apply_outcome(run: &mut RunRecord, outcome: &RunOutcome, timeout: Option<f64>
     };
 }
 
-/// Writes a run record; a store failure is logged (the run itself is not undone by it).
+/// Writes a run record. While the store is unreachable the write is retried, with a
+/// growing pause, for about two minutes: a run that ended during a database outage must not
+/// stay `running` for ever. Other failures are logged (the run itself is not undone by them).
 async fn save(scheduler: &Scheduler, run: &RunRecord) {
-    if let Err(error) = scheduler.inner.store.update_run(run).await {
-        tracing::error!(run_id = %run.id, "Could not record run {}: {error:#}", run.id);
+    let mut pause = Duration::from_millis(250);
+    let mut waited = Duration::ZERO;
+    loop {
+        match scheduler.inner.store.update_run(run).await {
+            Ok(()) => return,
+            Err(StoreError::Unavailable(_)) if waited < SAVE_PATIENCE => {
+                tokio::time::sleep(pause).await;
+                waited += pause;
+                pause = (pause * 2).min(Duration::from_secs(10));
+            }
+            Err(error) => {
+                tracing::error!(run_id = %run.id, "Could not record run {}: {error:#}", run.id);
+                return;
+            }
+        }
     }
 }
+
+/// How long a run record's write waits for an unreachable store.
+const SAVE_PATIENCE: Duration = Duration::from_secs(120);
 
 fn log_outcome(
     job: &Job,
