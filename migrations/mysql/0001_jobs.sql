@@ -11,6 +11,7 @@ CREATE TABLE tickd_jobs (
     id            VARCHAR(191) NOT NULL,
     next_run_time BIGINT NULL,
     job_state     MEDIUMTEXT NOT NULL,
+    job_json      MEDIUMTEXT NULL,
     version       BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (id),
     -- (next_run_time, id) is the claim's and the listing's order: the claim reads due rows in

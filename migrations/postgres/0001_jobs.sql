@@ -7,6 +7,7 @@ CREATE TABLE tickd_jobs (
     id            TEXT COLLATE "C" PRIMARY KEY,
     next_run_time BIGINT NULL,
     job_state     TEXT NOT NULL,
+    job_json      TEXT NULL,
     version       BIGINT NOT NULL DEFAULT 0
 );
 

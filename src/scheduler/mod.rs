@@ -180,16 +180,15 @@ impl Scheduler {
         let Some(views) = &self.inner.views else {
             return Ok(0);
         };
-        let jobs = self.inner.store.get_all_jobs().await?;
-        let rendered: Vec<(String, views::View)> = jobs
-            .iter()
-            .map(|job| (job.id.clone(), views::View::of(job)))
-            .collect();
+        let stored = self.inner.store.get_job_views().await?;
+        let count = stored.len();
+        let rendered: Vec<views::View> = stored.into_iter().map(views::View::from).collect();
         let mut views = views.lock().unwrap_or_else(|e| e.into_inner());
-        for (id, view) in rendered {
+        for view in rendered {
+            let id = views::Views::id(&view).to_owned();
             views.put(&id, view);
         }
-        Ok(jobs.len())
+        Ok(count)
     }
 
     /// The scheduler's clock's time.

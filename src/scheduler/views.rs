@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use crate::job::Job;
+use crate::store::StoredView;
 
 /// Where a job sorts: next fire instant first, ties by id, paused (no fire time) last by id.
 type SortKey = (bool, i64, String);
@@ -36,6 +37,30 @@ impl View {
     }
 }
 
+impl From<StoredView> for View {
+    /// A rendering as the store kept it. Only a job without a next fire time can be pending,
+    /// and a pending job's object has no `next_run_time` key (CONTRACT §1, reference §2.3):
+    /// just those few are looked into.
+    fn from(stored: StoredView) -> View {
+        let key = match stored.next_run_time {
+            Some(micros) => (false, micros, stored.id),
+            None => (true, 0, stored.id),
+        };
+        let pending = key.0 && is_pending(&stored.json);
+        View {
+            key,
+            pending,
+            json: stored.json.into(),
+        }
+    }
+}
+
+/// Whether a rendered job object is a pending job's (it has no `next_run_time` key).
+pub(super) fn is_pending(json: &str) -> bool {
+    serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(json)
+        .is_ok_and(|object| !object.contains_key("next_run_time"))
+}
+
 /// Every job's [`View`], by id and in order.
 #[derive(Debug, Default)]
 pub(super) struct Views {
@@ -44,6 +69,11 @@ pub(super) struct Views {
 }
 
 impl Views {
+    /// The key a view is filed under is its job's id.
+    pub fn id(view: &View) -> &str {
+        &view.key.2
+    }
+
     /// Puts (or replaces) a job's view.
     pub fn put(&mut self, id: &str, view: View) {
         if let Some(old) = self.by_id.remove(id) {

@@ -68,6 +68,28 @@ pub struct Claim {
 /// and must not block.
 pub type Decide<'a> = &'a (dyn Fn(&Job) -> Claim + Send + Sync);
 
+/// A job as the API shows it, as a store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredView {
+    /// The job's id.
+    pub id: String,
+    /// Its next fire instant in µs since the epoch (`None` = paused or pending).
+    pub next_run_time: Option<i64>,
+    /// The job object as JSON text.
+    pub json: String,
+}
+
+impl StoredView {
+    /// Renders `job`.
+    pub fn of(job: &Job) -> StoredView {
+        StoredView {
+            id: job.id.clone(),
+            next_run_time: job.next_run_time.map(|t| to_micros(t.to_utc())),
+            json: job.to_view_json(),
+        }
+    }
+}
+
 /// A daemon sharing the store, as its heartbeat row says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeRecord {
@@ -98,6 +120,17 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
     /// Every readable job, in the contract's order. A row that cannot be decoded is logged and
     /// kept in the database, never deleted.
     async fn get_all_jobs(&self) -> Result<Vec<Job>, StoreError>;
+    /// Every readable job's rendered JSON object ([`Job::to_view_json`]) with its id and next
+    /// fire instant, in the contract's order: what `GET P/jobs` shows. Stores that keep the
+    /// rendering next to the state answer without decoding a job.
+    async fn get_job_views(&self) -> Result<Vec<StoredView>, StoreError> {
+        Ok(self
+            .get_all_jobs()
+            .await?
+            .iter()
+            .map(StoredView::of)
+            .collect())
+    }
     /// The earliest next fire time of any job.
     async fn get_next_run_time(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
     /// Inserts a job (at version 0); `Conflict` if the id is taken.

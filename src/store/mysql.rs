@@ -93,11 +93,12 @@ async fn record_claim(
     match &claim.next {
         Some(next) => {
             sqlx::query(
-                "UPDATE tickd_jobs SET next_run_time = ?, job_state = ?, version = version + 1 \
+                "UPDATE tickd_jobs SET next_run_time = ?, job_state = ?, job_json = ?, version = version + 1 \
                  WHERE id = ?",
             )
             .bind(next_micros(next))
             .bind(next.to_state())
+            .bind(next.to_view_json())
             .bind(&job.id)
             .execute(&mut **tx)
             .await?;
@@ -145,11 +146,13 @@ impl JobStore for MySqlStore {
 
     async fn add_job(&self, job: &Job) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO tickd_jobs (id, next_run_time, job_state, version) VALUES (?, ?, ?, 0)",
+            "INSERT INTO tickd_jobs (id, next_run_time, job_state, job_json, version) \
+             VALUES (?, ?, ?, ?, 0)",
         )
         .bind(&job.id)
         .bind(next_micros(job))
         .bind(job.to_state())
+        .bind(job.to_view_json())
         .execute(&self.pool)
         .await
         .map_err(|e| {
@@ -166,11 +169,12 @@ impl JobStore for MySqlStore {
         // rows_affected counts matched rows (sqlx sets CLIENT_FOUND_ROWS), and the version
         // always changes anyway.
         let done = sqlx::query(
-            "UPDATE tickd_jobs SET next_run_time = ?, job_state = ?, version = version + 1 \
+            "UPDATE tickd_jobs SET next_run_time = ?, job_state = ?, job_json = ?, version = version + 1 \
              WHERE id = ? AND version = ?",
         )
         .bind(next_micros(job))
         .bind(job.to_state())
+        .bind(job.to_view_json())
         .bind(&job.id)
         .bind(job.version)
         .execute(&self.pool)
@@ -187,13 +191,15 @@ impl JobStore for MySqlStore {
     async fn replace_job(&self, job: &Job) -> Result<(), StoreError> {
         // VALUES(col) rather than MySQL 8's row alias: MariaDB knows only the former.
         sqlx::query(
-            "INSERT INTO tickd_jobs (id, next_run_time, job_state, version) VALUES (?, ?, ?, 0) \
+            "INSERT INTO tickd_jobs (id, next_run_time, job_state, job_json, version) \
+             VALUES (?, ?, ?, ?, 0) \
              ON DUPLICATE KEY UPDATE next_run_time = VALUES(next_run_time), \
-             job_state = VALUES(job_state), version = version + 1",
+             job_state = VALUES(job_state), job_json = VALUES(job_json), version = version + 1",
         )
         .bind(&job.id)
         .bind(next_micros(job))
         .bind(job.to_state())
+        .bind(job.to_view_json())
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -87,11 +87,12 @@ async fn record_claim(
     match &claim.next {
         Some(next) => {
             sqlx::query(
-                "UPDATE tickd_jobs SET next_run_time = $1, job_state = $2, version = version + 1 \
-                 WHERE id = $3",
+                "UPDATE tickd_jobs SET next_run_time = $1, job_state = $2, job_json = $3, \
+                 version = version + 1 WHERE id = $4",
             )
             .bind(next_micros(next))
             .bind(next.to_state())
+            .bind(next.to_view_json())
             .bind(&job.id)
             .execute(&mut **tx)
             .await?;
@@ -139,11 +140,13 @@ impl JobStore for PostgresStore {
 
     async fn add_job(&self, job: &Job) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO tickd_jobs (id, next_run_time, job_state, version) VALUES ($1, $2, $3, 0)",
+            "INSERT INTO tickd_jobs (id, next_run_time, job_state, job_json, version) \
+             VALUES ($1, $2, $3, $4, 0)",
         )
         .bind(&job.id)
         .bind(next_micros(job))
         .bind(job.to_state())
+        .bind(job.to_view_json())
         .execute(&self.pool)
         .await
         .map_err(|e| {
@@ -158,11 +161,12 @@ impl JobStore for PostgresStore {
 
     async fn update_job(&self, job: &Job) -> Result<(), StoreError> {
         let done = sqlx::query(
-            "UPDATE tickd_jobs SET next_run_time = $1, job_state = $2, version = version + 1 \
-             WHERE id = $3 AND version = $4",
+            "UPDATE tickd_jobs SET next_run_time = $1, job_state = $2, job_json = $3, \
+             version = version + 1 WHERE id = $4 AND version = $5",
         )
         .bind(next_micros(job))
         .bind(job.to_state())
+        .bind(job.to_view_json())
         .bind(&job.id)
         .bind(job.version)
         .execute(&self.pool)
@@ -178,13 +182,15 @@ impl JobStore for PostgresStore {
 
     async fn replace_job(&self, job: &Job) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO tickd_jobs (id, next_run_time, job_state, version) VALUES ($1, $2, $3, 0) \
+            "INSERT INTO tickd_jobs (id, next_run_time, job_state, job_json, version) \
+             VALUES ($1, $2, $3, $4, 0) \
              ON CONFLICT (id) DO UPDATE SET next_run_time = EXCLUDED.next_run_time, \
-             job_state = EXCLUDED.job_state, version = tickd_jobs.version + 1",
+             job_state = EXCLUDED.job_state, job_json = EXCLUDED.job_json, version = tickd_jobs.version + 1",
         )
         .bind(&job.id)
         .bind(next_micros(job))
         .bind(job.to_state())
+        .bind(job.to_view_json())
         .execute(&self.pool)
         .await?;
         Ok(())

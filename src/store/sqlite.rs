@@ -17,8 +17,8 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
 use super::{
-    Claim, Decide, JobStore, NodeRecord, RunRow, StoreError, from_micros, scheduled_micros,
-    scheduled_text, to_micros,
+    Claim, Decide, JobStore, NodeRecord, RunRow, StoreError, StoredView, from_micros,
+    scheduled_micros, scheduled_text, to_micros,
 };
 use crate::job::{Job, RunRecord, RunStatus};
 
@@ -139,11 +139,12 @@ async fn record_claim(
     match &claim.next {
         Some(next) => {
             sqlx::query(
-                "UPDATE tickd_jobs SET next_run_time = ?, job_state = ?, version = version + 1 \
+                "UPDATE tickd_jobs SET next_run_time = ?, job_state = ?, job_json = ?, version = version + 1 \
                  WHERE id = ?",
             )
             .bind(next_micros(next))
             .bind(next.to_state())
+            .bind(next.to_view_json())
             .bind(&job.id)
             .execute(&mut **tx)
             .await?;
@@ -179,6 +180,30 @@ impl JobStore for SqliteStore {
         Ok(decode_jobs(rows).0)
     }
 
+    async fn get_job_views(&self) -> Result<Vec<StoredView>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, next_run_time, job_json, \
+             CASE WHEN job_json IS NULL THEN job_state END AS job_state, version \
+             FROM tickd_jobs ORDER BY next_run_time IS NULL, next_run_time, id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut views = Vec::with_capacity(rows.len());
+        for row in rows {
+            let json: Option<String> = row.get("job_json");
+            match json {
+                Some(json) => views.push(StoredView {
+                    id: row.get("id"),
+                    next_run_time: row.get("next_run_time"),
+                    json,
+                }),
+                // Written without a rendering: decode and render it (skipped if unreadable).
+                None => views.extend(decode_jobs(vec![row]).0.iter().map(StoredView::of)),
+            }
+        }
+        Ok(views)
+    }
+
     async fn get_next_run_time(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         let micros: Option<i64> = sqlx::query_scalar("SELECT MIN(next_run_time) FROM tickd_jobs")
             .fetch_one(&self.pool)
@@ -188,11 +213,13 @@ impl JobStore for SqliteStore {
 
     async fn add_job(&self, job: &Job) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO tickd_jobs (id, next_run_time, job_state, version) VALUES (?, ?, ?, 0)",
+            "INSERT INTO tickd_jobs (id, next_run_time, job_state, job_json, version) \
+             VALUES (?, ?, ?, ?, 0)",
         )
         .bind(&job.id)
         .bind(next_micros(job))
         .bind(job.to_state())
+        .bind(job.to_view_json())
         .execute(&self.pool)
         .await
         .map_err(|e| {
@@ -207,11 +234,12 @@ impl JobStore for SqliteStore {
 
     async fn update_job(&self, job: &Job) -> Result<(), StoreError> {
         let done = sqlx::query(
-            "UPDATE tickd_jobs SET next_run_time = ?, job_state = ?, version = version + 1 \
+            "UPDATE tickd_jobs SET next_run_time = ?, job_state = ?, job_json = ?, version = version + 1 \
              WHERE id = ? AND version = ?",
         )
         .bind(next_micros(job))
         .bind(job.to_state())
+        .bind(job.to_view_json())
         .bind(&job.id)
         .bind(job.version)
         .execute(&self.pool)
@@ -227,13 +255,15 @@ impl JobStore for SqliteStore {
 
     async fn replace_job(&self, job: &Job) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO tickd_jobs (id, next_run_time, job_state, version) VALUES (?, ?, ?, 0) \
+            "INSERT INTO tickd_jobs (id, next_run_time, job_state, job_json, version) \
+             VALUES (?, ?, ?, ?, 0) \
              ON CONFLICT (id) DO UPDATE SET next_run_time = excluded.next_run_time, \
-             job_state = excluded.job_state, version = tickd_jobs.version + 1",
+             job_state = excluded.job_state, job_json = excluded.job_json, version = tickd_jobs.version + 1",
         )
         .bind(&job.id)
         .bind(next_micros(job))
         .bind(job.to_state())
+        .bind(job.to_view_json())
         .execute(&self.pool)
         .await?;
         Ok(())
