@@ -131,13 +131,16 @@ impl Scheduler {
                 .unwrap_or_else(|e| e.into_inner())
                 .list(pending_only));
         }
-        let jobs: Vec<String> = self
-            .get_jobs()
-            .await?
-            .iter()
-            .map(Job::to_view_json)
-            .collect();
-        Ok(format!("[{}]", jobs.join(",")))
+        let mut views = super::views::Views::default();
+        self.inner
+            .store
+            .get_job_views(&mut |stored| {
+                let view = super::views::View::from(stored);
+                let id = super::views::Views::id(&view).to_owned();
+                views.put(&id, view);
+            })
+            .await?;
+        Ok(views.list(pending_only))
     }
 
     /// Every job, in the contract's order (by next fire instant, ties by id, paused last).

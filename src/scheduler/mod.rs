@@ -180,15 +180,40 @@ impl Scheduler {
         let Some(views) = &self.inner.views else {
             return Ok(0);
         };
-        let stored = self.inner.store.get_job_views().await?;
-        let count = stored.len();
-        let rendered: Vec<views::View> = stored.into_iter().map(views::View::from).collect();
-        let mut views = views.lock().unwrap_or_else(|e| e.into_inner());
-        for view in rendered {
-            let id = views::Views::id(&view).to_owned();
-            views.put(&id, view);
-        }
+        let mut loaded = views::Views::default();
+        let mut count = 0;
+        self.inner
+            .store
+            .get_job_views(&mut |stored| {
+                let view = views::View::from(stored);
+                let id = views::Views::id(&view).to_owned();
+                loaded.put(&id, view);
+                count += 1;
+            })
+            .await?;
+        *views.lock().unwrap_or_else(|e| e.into_inner()) = loaded;
         Ok(count)
+    }
+
+    /// The ids of pending jobs: from the views when this daemon keeps them, else from the
+    /// store's renderings (pending jobs have no next fire time and no `next_run_time` key).
+    async fn pending_ids(&self) -> Result<Vec<String>, SchedulerError> {
+        if let Some(views) = &self.inner.views {
+            return Ok(views
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .pending_ids());
+        }
+        let mut ids = Vec::new();
+        self.inner
+            .store
+            .get_job_views(&mut |view| {
+                if view.next_run_time.is_none() && views::is_pending(&view.json) {
+                    ids.push(view.id);
+                }
+            })
+            .await?;
+        Ok(ids)
     }
 
     /// The scheduler's clock's time.
@@ -241,7 +266,13 @@ impl Scheduler {
                 .started_at
                 .lock()
                 .unwrap_or_else(|e| e.into_inner()) = Some(now);
-            for mut job in self.inner.store.get_all_jobs().await? {
+            // Pending jobs have no next fire time and a rendering without one: only those
+            // few are decoded.
+            let pending = self.pending_ids().await?;
+            for id in pending {
+                let Some(mut job) = self.inner.store.lookup_job(&id).await? else {
+                    continue;
+                };
                 if job.pending {
                     job.pending = false;
                     if job.next_run_time.is_none() {

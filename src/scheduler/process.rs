@@ -4,7 +4,7 @@
 
 use std::sync::Mutex;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, FixedOffset, Utc};
 
 use super::{RunState, Scheduler, SchedulerError, SchedulerEvent, runner};
 use crate::job::{Job, RunCause, RunRecord, RunStatus};
@@ -84,7 +84,16 @@ fn decide(
         coalesced = run_times;
         run_times = vec![last];
     }
-    let free = runner::reserve_instance(scheduler, job);
+    // A run already later than its grace will be later still when it gets a pool slot:
+    // APScheduler would find it missed then; tickd records it missed now, without queueing
+    // it (a restart after downtime with thousands of due jobs queues nothing).
+    let grace = job
+        .misfire_grace_time
+        .map(|secs| chrono::TimeDelta::seconds(i64::try_from(secs).unwrap_or(i64::MAX)));
+    let (late, on_time): (Vec<_>, Vec<_>) = run_times
+        .into_iter()
+        .partition(|scheduled| grace.is_some_and(|grace| now - scheduled.to_utc() > grace));
+    let free = !on_time.is_empty() && runner::reserve_instance(scheduler, job);
     if free {
         reserved
             .lock()
@@ -103,34 +112,41 @@ fn decide(
             &scheduler.inner.node_id,
         )
     };
+    // A fire time that passed while the scheduler was not running is handled at start-up.
+    let cause_of = |scheduled: &DateTime<FixedOffset>| {
+        if started.is_some_and(|s| scheduled.to_utc() < s) {
+            RunCause::Startup
+        } else {
+            RunCause::Schedule
+        }
+    };
     // Fire times folded into the last one still get a record: a run that did not happen is
     // written down, never only logged (the newest ones, so a long downtime stays bounded).
     let skip = coalesced.len().saturating_sub(MAX_COALESCED_RECORDS);
     let mut runs: Vec<RunRecord> = coalesced[skip..]
         .iter()
         .map(|scheduled| {
-            let mut run = record(*scheduled, RunStatus::Missed, RunCause::Schedule);
+            let mut run = record(*scheduled, RunStatus::Missed, cause_of(scheduled));
             run.finished_at = Some(now);
             run.reason = Some(format!("coalesced into the run for {last}"));
             run
         })
         .collect();
-    let due = run_times
+    runs.extend(late.iter().map(|scheduled| {
+        let mut run = record(*scheduled, RunStatus::Missed, cause_of(scheduled));
+        run.finished_at = Some(now);
+        run.reason = Some(runner::missed_reason(now - scheduled.to_utc(), grace));
+        run
+    }));
+    let due = on_time
         .iter()
         .map(|scheduled| {
-            // A fire time that passed while the scheduler was not running is handled at
-            // start-up.
-            let cause = if started.is_some_and(|s| scheduled.to_utc() < s) {
-                RunCause::Startup
-            } else {
-                RunCause::Schedule
-            };
             let status = if free {
                 RunStatus::Running
             } else {
                 RunStatus::Skipped
             };
-            let mut run = record(*scheduled, status, cause);
+            let mut run = record(*scheduled, status, cause_of(scheduled));
             if !free {
                 run.finished_at = Some(now);
                 run.reason = Some(format!(
@@ -165,6 +181,19 @@ fn submit(scheduler: &Scheduler, job: Job, claim: Claim) {
         .runs
         .into_iter()
         .partition(|run| run.status != RunStatus::Missed);
+    if runs.is_empty()
+        && let Some(missed) = folded.last()
+        && let Some(scheduled) = missed.scheduled_run_time
+    {
+        // APScheduler's line, once per pass: for the fire time that was due, not for each
+        // one coalesced into it.
+        tracing::warn!(
+            job_id = %job.id,
+            "Run time of job \"{}\" was missed by {}",
+            job.describe(),
+            runner::python_timedelta(missed.created_at - scheduled.to_utc())
+        );
+    }
     for run in folded {
         scheduler.emit(SchedulerEvent::JobMissed {
             job_id: job.id.clone(),

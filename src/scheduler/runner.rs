@@ -76,10 +76,7 @@ pub(super) async fn run_scheduled(scheduler: Scheduler, job: Job, runs: Vec<RunR
                 tracing::warn!(job_id = %job.id, run_id = %run.id, "Run time of job \"{}\" was missed by {late}", job.describe());
                 run.status = RunStatus::Missed;
                 run.finished_at = Some(now);
-                run.reason = Some(format!(
-                    "the run could start only {late} after its fire time, beyond misfire_grace_time ({} s)",
-                    grace.num_seconds()
-                ));
+                run.reason = Some(missed_reason(late_by, Some(grace)));
                 save(&scheduler, &run).await;
                 scheduler.emit(SchedulerEvent::JobMissed {
                     job_id: job.id.clone(),
@@ -294,6 +291,15 @@ fn log_outcome(
         job.id,
         took.num_milliseconds() as f64 / 1000.0
     );
+}
+
+/// Why a run was missed, in words.
+pub(super) fn missed_reason(late_by: TimeDelta, grace: Option<TimeDelta>) -> String {
+    format!(
+        "the run could start only {} after its fire time, beyond misfire_grace_time ({} s)",
+        python_timedelta(late_by),
+        grace.map_or(0, |g| g.num_seconds())
+    )
 }
 
 /// A duration as Python prints a `timedelta`: `0:00:02.500000`, `3 days, 4:05:06`.

@@ -90,6 +90,15 @@ impl Views {
         }
     }
 
+    /// The ids of pending jobs.
+    pub fn pending_ids(&self) -> Vec<String> {
+        self.by_id
+            .iter()
+            .filter(|(_, view)| view.pending)
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
     /// One job's view.
     pub fn get(&self, id: &str) -> Option<View> {
         self.by_id.get(id).cloned()

@@ -68,6 +68,9 @@ pub struct Claim {
 /// and must not block.
 pub type Decide<'a> = &'a (dyn Fn(&Job) -> Claim + Send + Sync);
 
+/// Where [`JobStore::get_job_views`] puts each view.
+pub type Sink<'a> = &'a mut (dyn FnMut(StoredView) + Send);
+
 /// A job as the API shows it, as a store keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredView {
@@ -120,16 +123,15 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
     /// Every readable job, in the contract's order. A row that cannot be decoded is logged and
     /// kept in the database, never deleted.
     async fn get_all_jobs(&self) -> Result<Vec<Job>, StoreError>;
-    /// Every readable job's rendered JSON object ([`Job::to_view_json`]) with its id and next
-    /// fire instant, in the contract's order: what `GET P/jobs` shows. Stores that keep the
-    /// rendering next to the state answer without decoding a job.
-    async fn get_job_views(&self) -> Result<Vec<StoredView>, StoreError> {
-        Ok(self
-            .get_all_jobs()
-            .await?
-            .iter()
-            .map(StoredView::of)
-            .collect())
+    /// Hands every readable job's rendered JSON object ([`Job::to_view_json`]), with its id
+    /// and next fire instant, to `sink`, in no particular order (the reader sorts).
+    /// Stores that keep the rendering next to the state stream it without decoding a job or
+    /// holding every row at once (a restart with 100,000 jobs stays small).
+    async fn get_job_views(&self, sink: Sink<'_>) -> Result<(), StoreError> {
+        for job in self.get_all_jobs().await? {
+            sink(StoredView::of(&job));
+        }
+        Ok(())
     }
     /// The earliest next fire time of any job.
     async fn get_next_run_time(&self) -> Result<Option<DateTime<Utc>>, StoreError>;

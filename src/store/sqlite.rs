@@ -17,7 +17,7 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
 use super::{
-    Claim, Decide, JobStore, NodeRecord, RunRow, StoreError, StoredView, from_micros,
+    Claim, Decide, JobStore, NodeRecord, RunRow, Sink, StoreError, StoredView, from_micros,
     scheduled_micros, scheduled_text, to_micros,
 };
 use crate::job::{Job, RunRecord, RunStatus};
@@ -103,6 +103,33 @@ fn decode_jobs(rows: Vec<SqliteRow>) -> (Vec<Job>, Vec<String>) {
     (jobs, broken)
 }
 
+/// Rows read per page by [`JobStore::get_job_views`].
+const VIEW_PAGE: i64 = 5000;
+
+fn row_next(row: &SqliteRow) -> Option<i64> {
+    row.get("next_run_time")
+}
+
+/// Hands a page of view rows to `sink`; a row written without a rendering is decoded and
+/// rendered (and skipped if unreadable).
+fn send_views(rows: Vec<SqliteRow>, sink: Sink<'_>) {
+    for row in rows {
+        let json: Option<String> = row.get("job_json");
+        match json {
+            Some(json) => sink(StoredView {
+                id: row.get("id"),
+                next_run_time: row_next(&row),
+                json,
+            }),
+            None => {
+                for job in decode_jobs(vec![row]).0 {
+                    sink(StoredView::of(&job));
+                }
+            }
+        }
+    }
+}
+
 fn next_micros(job: &Job) -> Option<i64> {
     job.next_run_time.map(|t| to_micros(t.to_utc()))
 }
@@ -180,28 +207,30 @@ impl JobStore for SqliteStore {
         Ok(decode_jobs(rows).0)
     }
 
-    async fn get_job_views(&self) -> Result<Vec<StoredView>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, next_run_time, job_json, \
-             CASE WHEN job_json IS NULL THEN job_state END AS job_state, version \
-             FROM tickd_jobs ORDER BY next_run_time IS NULL, next_run_time, id",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        let mut views = Vec::with_capacity(rows.len());
-        for row in rows {
-            let json: Option<String> = row.get("job_json");
-            match json {
-                Some(json) => views.push(StoredView {
-                    id: row.get("id"),
-                    next_run_time: row.get("next_run_time"),
-                    json,
-                }),
-                // Written without a rendering: decode and render it (skipped if unreadable).
-                None => views.extend(decode_jobs(vec![row]).0.iter().map(StoredView::of)),
+    async fn get_job_views(&self, sink: Sink<'_>) -> Result<(), StoreError> {
+        // Pages of VIEW_PAGE rows in rowid order, the cheapest scan there is: all rows at once
+        // would hold every job in memory twice, a row at a time through sqlx's SQLite worker
+        // costs more than the row itself.
+        let mut after = 0_i64;
+        loop {
+            let rows = sqlx::query(
+                "SELECT rowid, id, next_run_time, job_json, \
+                 CASE WHEN job_json IS NULL THEN job_state END AS job_state, version \
+                 FROM tickd_jobs WHERE rowid > ? ORDER BY rowid LIMIT ?",
+            )
+            .bind(after)
+            .bind(VIEW_PAGE)
+            .fetch_all(&self.pool)
+            .await?;
+            let full = rows.len() == VIEW_PAGE as usize;
+            if let Some(last) = rows.last() {
+                after = last.get("rowid");
+            }
+            send_views(rows, sink);
+            if !full {
+                return Ok(());
             }
         }
-        Ok(views)
     }
 
     async fn get_next_run_time(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
