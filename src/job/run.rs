@@ -41,20 +41,23 @@ impl RunStatus {
         }
     }
 
+    /// Every status.
+    pub const ALL: [RunStatus; 8] = [
+        RunStatus::Running,
+        RunStatus::Succeeded,
+        RunStatus::Failed,
+        RunStatus::TimedOut,
+        RunStatus::Missed,
+        RunStatus::Skipped,
+        RunStatus::Interrupted,
+        RunStatus::Cancelled,
+    ];
+
     /// Reads [`RunStatus::as_str`]'s form back.
     pub fn parse(text: &str) -> Option<RunStatus> {
-        [
-            RunStatus::Running,
-            RunStatus::Succeeded,
-            RunStatus::Failed,
-            RunStatus::TimedOut,
-            RunStatus::Missed,
-            RunStatus::Skipped,
-            RunStatus::Interrupted,
-            RunStatus::Cancelled,
-        ]
-        .into_iter()
-        .find(|status| status.as_str() == text)
+        RunStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == text)
     }
 }
 
@@ -163,16 +166,7 @@ mod tests {
 
     #[test]
     fn statuses_and_causes_round_trip_their_text() {
-        for status in [
-            RunStatus::Running,
-            RunStatus::Succeeded,
-            RunStatus::Failed,
-            RunStatus::TimedOut,
-            RunStatus::Missed,
-            RunStatus::Skipped,
-            RunStatus::Interrupted,
-            RunStatus::Cancelled,
-        ] {
+        for status in RunStatus::ALL {
             assert_eq!(RunStatus::parse(status.as_str()), Some(status));
             let json = serde_json::to_value(status).unwrap();
             assert_eq!(json, status.as_str());

@@ -41,35 +41,14 @@ const MODIFIABLE: [&str; 10] = [
     "timeout",
 ];
 
-/// The trigger arguments a PATCH may carry with `trigger` (Flask-APScheduler's whitelist:
-/// `jitter` is not on it).
-fn patch_trigger_keys(kind: &str) -> &'static [&'static str] {
-    match kind {
-        "date" => &["run_date", "timezone"],
-        "interval" => &[
-            "weeks",
-            "days",
-            "hours",
-            "minutes",
-            "seconds",
-            "start_date",
-            "end_date",
-            "timezone",
-        ],
-        _ => &[
-            "year",
-            "month",
-            "day",
-            "week",
-            "day_of_week",
-            "hour",
-            "minute",
-            "second",
-            "start_date",
-            "end_date",
-            "timezone",
-        ],
-    }
+/// The trigger arguments a PATCH may carry with `trigger`: the trigger's own, less `jitter`
+/// (Flask-APScheduler's whitelist leaves it out).
+fn patch_trigger_keys(kind: &str) -> impl Iterator<Item = &'static str> {
+    trigger::accepted_arguments(kind)
+        .unwrap_or_default()
+        .iter()
+        .copied()
+        .filter(|key| *key != "jitter")
 }
 
 /// Longest id accepted: ids are primary keys in an indexed `VARCHAR(191)` column.
@@ -251,8 +230,8 @@ impl JobChanges {
             }
             let mut args = Map::new();
             for key in patch_trigger_keys(&kind) {
-                if let Some(value) = body.remove(*key) {
-                    args.insert((*key).to_owned(), value);
+                if let Some(value) = body.remove(key) {
+                    args.insert(key.to_owned(), value);
                 }
             }
             changes.trigger = Some(Trigger::from_args(&kind, &args, tz, now)?);

@@ -24,6 +24,48 @@ use super::{Kind, Trigger, pyvalue, zone};
 
 const DATE_ARGS: [&str; 3] = ["start_date", "end_date", "run_date"];
 
+/// The arguments `DateTrigger` accepts.
+const DATE_ARGUMENTS: [&str; 2] = ["run_date", "timezone"];
+
+/// The arguments `IntervalTrigger` accepts.
+const INTERVAL_ARGUMENTS: [&str; 9] = [
+    "weeks",
+    "days",
+    "hours",
+    "minutes",
+    "seconds",
+    "start_date",
+    "end_date",
+    "timezone",
+    "jitter",
+];
+
+/// The arguments `CronTrigger` accepts.
+const CRON_ARGUMENTS: [&str; 12] = [
+    "year",
+    "month",
+    "day",
+    "week",
+    "day_of_week",
+    "hour",
+    "minute",
+    "second",
+    "start_date",
+    "end_date",
+    "timezone",
+    "jitter",
+];
+
+/// The arguments a trigger of this kind accepts, or `None` for an unknown kind.
+pub fn accepted_arguments(kind: &str) -> Option<&'static [&'static str]> {
+    match kind {
+        "date" => Some(&DATE_ARGUMENTS),
+        "interval" => Some(&INTERVAL_ARGUMENTS),
+        "cron" => Some(&CRON_ARGUMENTS),
+        _ => None,
+    }
+}
+
 pub(super) fn build(
     kind: &str,
     args: &Map<String, Value>,
@@ -36,39 +78,10 @@ pub(super) fn build(
             parsed.insert(name, datestring::parse_date_string(text)?);
         }
     }
-    let (class, accepted): (&str, &[&str]) = match kind {
-        "date" => ("DateTrigger", &["run_date", "timezone"]),
-        "interval" => (
-            "IntervalTrigger",
-            &[
-                "weeks",
-                "days",
-                "hours",
-                "minutes",
-                "seconds",
-                "start_date",
-                "end_date",
-                "timezone",
-                "jitter",
-            ],
-        ),
-        "cron" => (
-            "CronTrigger",
-            &[
-                "year",
-                "month",
-                "day",
-                "week",
-                "day_of_week",
-                "hour",
-                "minute",
-                "second",
-                "start_date",
-                "end_date",
-                "timezone",
-                "jitter",
-            ],
-        ),
+    let (class, accepted) = match kind {
+        "date" => ("DateTrigger", DATE_ARGUMENTS.as_slice()),
+        "interval" => ("IntervalTrigger", INTERVAL_ARGUMENTS.as_slice()),
+        "cron" => ("CronTrigger", CRON_ARGUMENTS.as_slice()),
         other => return Err(TriggerError::unknown_trigger(other)),
     };
     if let Some(key) = args.keys().find(|k| !accepted.contains(&k.as_str())) {

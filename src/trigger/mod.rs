@@ -17,6 +17,8 @@
 //! - `state`: the persisted JSON form.
 
 mod args;
+
+pub use args::accepted_arguments;
 mod cron;
 mod date;
 mod datestring;
