@@ -87,14 +87,29 @@ fn stop(child: &mut Child, signal: Signal) {
     child.wait().unwrap();
 }
 
+/// The daemons of one test, killed when it ends however it ends (a failed assertion must not
+/// leave daemons behind).
+struct Daemons(Vec<Child>);
+
+impl Drop for Daemons {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 async fn exactly_once(db_url: String) {
     let dir = project_dir();
     let ports: Vec<u16> = (0..DAEMONS).map(|_| free_port()).collect();
-    let mut daemons: Vec<Child> = ports
-        .iter()
-        .enumerate()
-        .map(|(i, port)| spawn_daemon(dir.path(), &format!("d{i}"), *port, &db_url))
-        .collect();
+    let mut daemons = Daemons(
+        ports
+            .iter()
+            .enumerate()
+            .map(|(i, port)| spawn_daemon(dir.path(), &format!("d{i}"), *port, &db_url))
+            .collect(),
+    );
     for (i, port) in ports.iter().enumerate() {
         wait_ready(*port, dir.path(), &format!("d{i}")).await;
     }
@@ -117,7 +132,7 @@ async fn exactly_once(db_url: String) {
         );
     }
     tokio::time::sleep(WINDOW / 2).await;
-    stop(&mut daemons[1], Signal::SIGKILL);
+    stop(&mut daemons.0[1], Signal::SIGKILL);
     tokio::time::sleep(WINDOW / 2).await;
     for j in 0..JOBS {
         let paused = client
@@ -133,8 +148,8 @@ async fn exactly_once(db_url: String) {
     // Survivors finish their runs and mark the killed daemon's as interrupted once its
     // heartbeat is older than the timeout (10 s); the kill was half a window ago.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    stop(&mut daemons[0], Signal::SIGTERM);
-    stop(&mut daemons[2], Signal::SIGTERM);
+    stop(&mut daemons.0[0], Signal::SIGTERM);
+    stop(&mut daemons.0[2], Signal::SIGTERM);
 
     let store = tickd::store::open(&db_url).await.unwrap();
     let mut statuses: BTreeMap<&'static str, usize> = BTreeMap::new();
