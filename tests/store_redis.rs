@@ -748,12 +748,12 @@ async fn prune_drops_old_and_surplus_finished_runs_with_their_index_entries() {
     assert_eq!(gone, 1);
     assert!(store.get_run(&a[0].id).await.unwrap().is_none());
     assert!(store.get_run(&a[1].id).await.unwrap().is_some());
-    // Keep 2 per job: running runs count towards those kept but are never deleted.
+    // Keep 2 finished runs per job: running runs neither count nor go.
     let gone = store
         .prune_runs(now - TimeDelta::days(30), 2)
         .await
         .unwrap();
-    assert_eq!(gone, 2, "a[2] of a; b[0] of b");
+    assert_eq!(gone, 1, "a[2] of a; b keeps its two finished runs");
     let left: Vec<String> = store
         .get_runs("a", 10, None)
         .await
@@ -769,13 +769,13 @@ async fn prune_drops_old_and_surplus_finished_runs_with_their_index_entries() {
         .into_iter()
         .map(|r| r.id)
         .collect();
-    assert_eq!(left, [b[2].id.clone(), b[1].id.clone()]);
+    assert_eq!(left, [b[2].id.clone(), b[1].id.clone(), b[0].id.clone()]);
     // Keep 0: every finished run goes; the slot of a pruned run is free again.
     let gone = store
         .prune_runs(now - TimeDelta::days(30), 0)
         .await
         .unwrap();
-    assert_eq!(gone, 3);
+    assert_eq!(gone, 4, "a[3], a[4], b[0], b[1]");
     let again = run("a", Some(now), RunStatus::Succeeded, "me");
     store.insert_run(&again).await.unwrap();
     // Everything finished: the index keys go with the runs (memory stays bounded).

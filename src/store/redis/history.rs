@@ -111,8 +111,8 @@ impl RedisStore {
         older_than: DateTime<Utc>,
         keep_per_job: u32,
     ) -> Result<u64, StoreError> {
-        // As SQLite: first the old ones, then all but the newest `keep_per_job` of each job
-        // (running runs count towards those kept but are never deleted).
+        // As the SQL stores: first the old ones, then all but the newest `keep_per_job`
+        // finished runs of each job (running runs are neither counted nor deleted).
         let old: Vec<String> = self
             .con()
             .zrangebyscore(
@@ -123,18 +123,25 @@ impl RedisStore {
             .await?;
         let old: Vec<(String, String)> = old.into_iter().map(|id| (id, String::new())).collect();
         let mut count = self.delete_finished_runs(&old).await?;
+        let running: std::collections::HashSet<String> =
+            self.con().smembers(self.key("running")).await?;
+        let keep = usize::try_from(keep_per_job).unwrap_or(usize::MAX);
         let jobs: Vec<String> = self.con().smembers(self.key("run_jobs")).await?;
-        let start = isize::try_from(keep_per_job).unwrap_or(isize::MAX);
         for chunk in jobs.chunks(PRUNE_CHUNK) {
             let mut pipe = redis::pipe();
             for job in chunk {
-                pipe.zrevrange(self.key(&format!("job_runs:{job}")), start, -1);
+                pipe.zrevrange(self.key(&format!("job_runs:{job}")), 0, -1);
             }
-            let extra: Vec<Vec<String>> = pipe.query_async(&mut self.con()).await?;
+            let ids: Vec<Vec<String>> = pipe.query_async(&mut self.con()).await?;
             let extra: Vec<(String, String)> = chunk
                 .iter()
-                .zip(extra)
-                .flat_map(|(job, ids)| ids.into_iter().map(move |id| (id, job.clone())))
+                .zip(ids)
+                .flat_map(|(job, ids)| {
+                    ids.into_iter()
+                        .filter(|id| !running.contains(id))
+                        .skip(keep)
+                        .map(move |id| (id, job.clone()))
+                })
                 .collect();
             count += self.delete_finished_runs(&extra).await?;
         }
