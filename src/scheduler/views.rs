@@ -12,6 +12,14 @@ use crate::store::StoredView;
 /// Where a job sorts: next fire instant first, ties by id, paused (no fire time) last by id.
 type SortKey = (bool, i64, String);
 
+/// The key of a job with this next fire instant (µs) and id.
+fn sort_key(next_run_time: Option<i64>, id: String) -> SortKey {
+    match next_run_time {
+        Some(micros) => (false, micros, id),
+        None => (true, 0, id),
+    }
+}
+
 /// A job's rendered JSON and what the listing needs to know about it.
 #[derive(Debug, Clone)]
 pub(super) struct View {
@@ -25,12 +33,11 @@ pub(super) struct View {
 impl View {
     /// Renders `job`.
     pub fn of(job: &Job) -> View {
-        let key = match job.next_run_time {
-            Some(time) => (false, time.timestamp_micros(), job.id.clone()),
-            None => (true, 0, job.id.clone()),
-        };
         View {
-            key,
+            key: sort_key(
+                job.next_run_time.map(|time| time.timestamp_micros()),
+                job.id.clone(),
+            ),
             pending: job.pending,
             json: job.to_view_json().into(),
         }
@@ -42,10 +49,7 @@ impl From<StoredView> for View {
     /// and a pending job's object has no `next_run_time` key (CONTRACT §1, reference §2.3):
     /// just those few are looked into.
     fn from(stored: StoredView) -> View {
-        let key = match stored.next_run_time {
-            Some(micros) => (false, micros, stored.id),
-            None => (true, 0, stored.id),
-        };
+        let key = sort_key(stored.next_run_time, stored.id);
         let pending = key.0 && is_pending(&stored.json);
         View {
             key,

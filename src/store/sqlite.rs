@@ -14,11 +14,12 @@ use sqlx::sqlite::{
     SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+use sqlx::{FromRow, Row, Sqlite, SqlitePool, Transaction};
 
 use super::{
-    Claim, Decide, JobStore, NodeRecord, RunRow, Sink, StoreError, StoredView, from_micros,
-    scheduled_micros, scheduled_text, to_micros,
+    Claim, Decide, JobRow, JobStore, NodeRecord, RunRow, Sink, StoreError, StoredView,
+    decode_job_rows, from_micros, is_unique_violation, next_micros, scheduled_micros,
+    scheduled_text, to_micros,
 };
 use crate::job::{Job, RunRecord, RunStatus};
 
@@ -82,24 +83,23 @@ fn lock_file(db: &str) -> Result<Flock<File>, StoreError> {
     })
 }
 
-/// Decodes job rows, logging (and skipping) the unreadable ones; answers their ids too.
+/// Decodes job rows as the other SQL stores do ([`decode_job_rows`]): unreadable ones are
+/// logged and skipped, their ids answered too.
 fn decode_jobs(rows: Vec<SqliteRow>) -> (Vec<Job>, Vec<String>) {
-    let mut jobs = Vec::with_capacity(rows.len());
-    let mut broken = Vec::new();
-    for row in rows {
-        let id: String = row.get("id");
-        let state: String = row.get("job_state");
-        match Job::from_state(&state) {
-            Ok(mut job) => {
-                job.version = row.get("version");
-                jobs.push(job);
-            }
+    let mut readable = Vec::with_capacity(rows.len());
+    let mut unreadable = Vec::new();
+    for row in &rows {
+        match JobRow::from_row(row) {
+            Ok(job_row) => readable.push(job_row),
             Err(error) => {
+                let id: String = row.try_get("id").unwrap_or_default();
                 tracing::error!(job_id = %id, "Unable to restore job {id}: {error}; the row is kept");
-                broken.push(id);
+                unreadable.push(id);
             }
         }
     }
+    let (jobs, mut broken) = decode_job_rows(readable);
+    broken.extend(unreadable);
     (jobs, broken)
 }
 
@@ -128,14 +128,6 @@ fn send_views(rows: Vec<SqliteRow>, sink: Sink<'_>) {
             }
         }
     }
-}
-
-fn next_micros(job: &Job) -> Option<i64> {
-    job.next_run_time.map(|t| to_micros(t.to_utc()))
-}
-
-fn is_unique_violation(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
 /// Records one claim inside the transaction. When a run record for one of its fire times
