@@ -74,11 +74,6 @@ impl App {
             .await
             .context("recovering runs interrupted by a stopped daemon")?;
         scheduler.spawn_heartbeat();
-        let jobs = scheduler
-            .load_views()
-            .await
-            .context("reading the stored jobs")?;
-        tracing::info!("{jobs} stored job(s) loaded");
         scheduler
             .prune_runs(scheduler.now())
             .await

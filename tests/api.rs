@@ -767,3 +767,62 @@ async fn the_original_job13_flow() {
     }
     app.stop().await;
 }
+
+/// A listing larger than the daemon keeps whole (4 MiB) is written as the store is read:
+/// all of it arrives, valid and in order.
+#[tokio::test]
+async fn a_large_listing_is_streamed_whole_and_in_order() {
+    let app = TestApp::spawn("").await;
+    let filler = "x".repeat(60_000);
+    for n in 0..80 {
+        let body = job(
+            &format!("big{n:02}"),
+            json!({"args": ["workspace/test.py", filler], "trigger": "interval", "days": 1}),
+        );
+        assert_eq!(app.post("/jobs", body).await.0, StatusCode::OK);
+    }
+    let (status, listed) = app.get("/jobs").await;
+    assert_eq!(status, StatusCode::OK);
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 80);
+    let keys: Vec<(DateTime<Utc>, &str)> = listed
+        .iter()
+        .map(|job| {
+            (
+                parse_time(&job["next_run_time"]),
+                job["id"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    assert_eq!(keys, sorted, "by next run time, ties by id");
+    assert_eq!(listed[5], app.get("/jobs/big05").await.1);
+    app.stop().await;
+}
+
+/// Reads served from the daemon's cache follow every change at once.
+#[tokio::test]
+async fn cached_reads_follow_changes() {
+    let app = TestApp::spawn("").await;
+    let body = job("c", json!({"trigger": "interval", "hours": 1}));
+    assert_eq!(app.post("/jobs", body).await.0, StatusCode::OK);
+    for _ in 0..2 {
+        assert_eq!(app.get("/jobs").await.1[0]["name"], json!("c"));
+        assert_eq!(app.get("/jobs/c").await.1["name"], json!("c"));
+    }
+    assert_eq!(
+        app.patch("/jobs/c", json!({"name": "renamed"})).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(app.get("/jobs").await.1[0]["name"], json!("renamed"));
+    assert_eq!(app.get("/jobs/c").await.1["name"], json!("renamed"));
+    let (status, _, _) = app.call(Method::POST, "/jobs/c/pause", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(app.get("/jobs").await.1[0]["next_run_time"], Value::Null);
+    assert_eq!(app.get("/jobs/c").await.1["next_run_time"], Value::Null);
+    assert_eq!(app.delete("/jobs/c").await.0, StatusCode::NO_CONTENT);
+    assert_eq!(app.get("/jobs").await.1, json!([]));
+    assert_eq!(app.get("/jobs/c").await.0, StatusCode::NOT_FOUND);
+    app.stop().await;
+}

@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::error::ApiError;
 use super::extract::{ApiJson, JobIdPath};
 use super::state::ApiState;
-use super::wire::{JsonBody, JsonText, job_to_json, run_to_json};
+use super::wire::{JsonBody, JsonListing, JsonText, job_to_json, run_to_json};
 
 /// `POST P/jobs`: the new job.
 pub(crate) async fn add_job(
@@ -24,8 +24,8 @@ pub(crate) async fn add_job(
 
 /// `GET P/jobs`: every job, in the scheduler's (the contract's) order, as rendered when each
 /// last changed.
-pub(crate) async fn get_jobs(State(state): State<ApiState>) -> Result<JsonText, ApiError> {
-    Ok(JsonText(state.scheduler.get_jobs_json().await?))
+pub(crate) async fn get_jobs(State(state): State<ApiState>) -> Result<JsonListing, ApiError> {
+    Ok(JsonListing(state.scheduler.list_jobs_json().await?))
 }
 
 /// `GET P/jobs/{id}`.

@@ -5,14 +5,17 @@
 //! Keys are sorted, as Flask-APScheduler 1.13 sends them (`sort_keys=True`); nested objects in
 //! `args` and `kwargs` are sorted too, as Python's `json.dumps` does.
 
+use axum::body::Body;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use futures_util::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
 
 use chrono::{DateTime, Utc};
 
 use crate::job::{Job, RunRecord, sort_keys};
+use crate::scheduler::JobsListing;
 use crate::trigger::isoformat;
 
 /// `true` writes non-ASCII characters as `\uXXXX` escapes, byte for byte as Flask-APScheduler
@@ -77,6 +80,39 @@ impl IntoResponse for JsonText {
         (
             [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
             text,
+        )
+            .into_response()
+    }
+}
+
+/// `GET P/jobs`'s body as the scheduler gives it: whole, or streamed as the store is read.
+#[derive(Debug)]
+pub(crate) struct JsonListing(pub(crate) JobsListing);
+
+impl IntoResponse for JsonListing {
+    fn into_response(self) -> Response {
+        let body = match self.0 {
+            JobsListing::Whole(body) if ENSURE_ASCII => {
+                return JsonText(String::from_utf8_lossy(&body).into_owned()).into_response();
+            }
+            JobsListing::Whole(body) => Body::from(body),
+            JobsListing::Streamed { first, rest } => {
+                let rest = futures_util::stream::unfold(rest, |mut rest| async move {
+                    rest.recv().await.map(|piece| (piece, rest))
+                });
+                let pieces = futures_util::stream::once(std::future::ready(Ok(first))).chain(rest);
+                Body::from_stream(pieces.map_ok(|piece| {
+                    if ENSURE_ASCII {
+                        escape_non_ascii(&String::from_utf8_lossy(&piece)).into()
+                    } else {
+                        piece
+                    }
+                }))
+            }
+        };
+        (
+            [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            body,
         )
             .into_response()
     }

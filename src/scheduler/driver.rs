@@ -2,9 +2,10 @@
 //! next fire time or a wake-up (a job changed), whichever comes first. It never polls the
 //! whole table; it asks the store for the earliest `next_run_time` after each pass.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::{RunState, Scheduler};
+use super::{AWAKE, RunState, Scheduler};
 
 /// The longest sleep on a store this daemon has to itself: a bound so a wall clock that
 /// jumps (NTP, suspend) is noticed.
@@ -41,10 +42,15 @@ pub(super) async fn drive(scheduler: Scheduler) {
                 }
             },
         };
+        let until = inner.clock.now() + wait;
+        inner
+            .next_wake
+            .store(until.timestamp_micros(), Ordering::SeqCst);
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
             () = inner.wakeup.notified() => {}
         }
+        inner.next_wake.store(AWAKE, Ordering::SeqCst);
     }
     tracing::debug!("Scheduler driver stopped");
 }

@@ -27,8 +27,14 @@ impl Scheduler {
             now,
         )?;
         self.inner.executor.check(&spec.job.func, &spec.job.args)?;
-        let _jobs = self.inner.jobs_lock.lock().await;
         let replace_existing = spec.replace_existing;
+        // A replacement overwrites a job the due-jobs pass may hold: alone. An insert: shared.
+        let (_alone, _shared);
+        if replace_existing {
+            _alone = self.inner.jobs_lock.lock().await;
+        } else {
+            _shared = self.inner.jobs_lock.share().await;
+        }
         let job = self.place(spec, now);
         if replace_existing {
             self.inner.store.replace_job(&job).await?;
@@ -80,7 +86,7 @@ impl Scheduler {
         self.emit(SchedulerEvent::JobAdded {
             job_id: job.id.clone(),
         });
-        self.inner.wakeup.notify_one();
+        self.wake_for(job.next_run_time.map(|time| time.timestamp_micros()));
     }
 
     /// Looks a job up as the API may see it: while stopped only pending jobs are visible, as
@@ -98,49 +104,6 @@ impl Scheduler {
     /// `JobNotFound`; store failures.
     pub async fn get_job(&self, id: &str) -> Result<Job, SchedulerError> {
         self.visible_job(id).await
-    }
-
-    /// One job's JSON object (CONTRACT §1), from the rendered views when this daemon has the
-    /// store to itself.
-    ///
-    /// # Errors
-    /// `JobNotFound`; store failures.
-    pub async fn get_job_json(&self, id: &str) -> Result<String, SchedulerError> {
-        if let Some(views) = &self.inner.views {
-            let view = views.lock().unwrap_or_else(|e| e.into_inner()).get(id);
-            return match view {
-                Some(view) if view.pending || self.state() != RunState::Stopped => {
-                    Ok(view.json.to_string())
-                }
-                _ => Err(SchedulerError::JobNotFound(id.to_owned())),
-            };
-        }
-        Ok(self.get_job(id).await?.to_view_json())
-    }
-
-    /// Every job as a JSON array in the contract's order, from the rendered views when this
-    /// daemon has the store to itself.
-    ///
-    /// # Errors
-    /// Store failures.
-    pub async fn get_jobs_json(&self) -> Result<String, SchedulerError> {
-        let pending_only = self.state() == RunState::Stopped;
-        if let Some(views) = &self.inner.views {
-            return Ok(views
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .list(pending_only));
-        }
-        let mut views = super::views::Views::default();
-        self.inner
-            .store
-            .get_job_views(&mut |stored| {
-                let view = super::views::View::from(stored);
-                let id = super::views::Views::id(&view).to_owned();
-                views.put(&id, view);
-            })
-            .await?;
-        Ok(views.list(pending_only))
     }
 
     /// Every job, in the contract's order (by next fire instant, ties by id, paused last).

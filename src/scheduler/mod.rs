@@ -5,33 +5,37 @@
 //! injected clock and calls [`Scheduler::tick`], which does one `_process_jobs` pass for a
 //! given `now`. Tests call `tick` themselves with a [`crate::clock::ManualClock`].
 
+mod cache;
 mod cluster;
 mod driver;
 mod error;
 mod event;
 mod history;
 mod jobs;
+mod listing;
 mod process;
 mod runner;
-mod views;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
+use futures_util::TryStreamExt;
 use tokio::sync::{Notify, broadcast};
 
 use crate::clock::Clock;
 use crate::executor::{Executor, StopHandle};
 use crate::job::{Job, JobDefaults, RunStatus};
-use crate::store::JobStore;
+use crate::store::{JobStore, ViewFilter};
 
 pub use crate::store::NodeRecord;
 pub use cluster::HEARTBEAT_EVERY;
 pub use error::SchedulerError;
 pub use event::SchedulerEvent;
+pub use listing::JobsListing;
 
 /// Scheduler state as `GET P` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +81,28 @@ impl Default for HistorySettings {
     }
 }
 
+/// [`Inner::next_wake`] while the driver is not sleeping.
+const AWAKE: i64 = i64::MIN;
+
+/// APScheduler's `_jobstores_lock`, in two strengths. Changing a stored job (read, change,
+/// write back) and the due-jobs pass take it alone; adding a new job only shares it, with
+/// other adds: an insert overwrites nothing, and concurrent inserts are what lets the store
+/// commit them together.
+#[derive(Debug, Default)]
+struct JobsLock(tokio::sync::RwLock<()>);
+
+impl JobsLock {
+    /// Alone: for read-modify-write of jobs and the due-jobs pass.
+    async fn lock(&self) -> tokio::sync::RwLockWriteGuard<'_, ()> {
+        self.0.write().await
+    }
+
+    /// Shared with other inserts.
+    async fn share(&self) -> tokio::sync::RwLockReadGuard<'_, ()> {
+        self.0.read().await
+    }
+}
+
 /// A cheap-to-clone handle on the scheduler.
 #[derive(Clone, Debug)]
 pub struct Scheduler {
@@ -94,8 +120,11 @@ struct Inner {
     /// When the scheduler last started: fire times before it are handled "at start-up".
     started_at: Mutex<Option<DateTime<Utc>>>,
     /// Serialises read-modify-write of jobs between the API and the due-jobs pass
-    /// (APScheduler's `_jobstores_lock`). A tokio Mutex because store calls are awaited.
-    jobs_lock: tokio::sync::Mutex<()>,
+    /// (APScheduler's `_jobstores_lock`).
+    jobs_lock: JobsLock,
+    /// Until when the driver sleeps (µs since the epoch), [`AWAKE`] while it works: a job
+    /// added with a later first fire time need not wake it.
+    next_wake: AtomicI64,
     /// Wakes the driver when a job changes or the state does.
     wakeup: Notify,
     /// Runs in flight per job id, for `max_instances`. std Mutex: short sections only.
@@ -108,9 +137,8 @@ struct Inner {
     node_id: String,
     /// When this daemon process started.
     node_started: DateTime<Utc>,
-    /// Every job's rendered JSON, for the API's reads; `None` on a shared store.
-    /// std Mutex: held to copy or swap a few pointers, never across `.await`.
-    views: Option<Mutex<views::Views>>,
+    /// Rendered jobs and listing read lately, for the API's reads; `None` on a shared store.
+    cache: Option<cache::ReadCache>,
     /// Flips to true at [`Scheduler::close`]; background tasks (heartbeat, retention) end.
     closed: tokio::sync::watch::Sender<bool>,
     events: broadcast::Sender<SchedulerEvent>,
@@ -126,7 +154,7 @@ impl Scheduler {
     ) -> Scheduler {
         let (events, _) = broadcast::channel(1024);
         let node_started = clock.now();
-        let views = (!store.shared()).then(Mutex::default);
+        let cache = (!store.shared()).then(cache::ReadCache::default);
         Scheduler {
             inner: Arc::new(Inner {
                 store,
@@ -135,14 +163,15 @@ impl Scheduler {
                 settings,
                 state: Mutex::new(RunState::Stopped),
                 started_at: Mutex::new(None),
-                jobs_lock: tokio::sync::Mutex::new(()),
+                jobs_lock: JobsLock::default(),
+                next_wake: AtomicI64::new(AWAKE),
                 wakeup: Notify::new(),
                 instances: Mutex::new(HashMap::new()),
                 running: Mutex::new(HashMap::new()),
                 run_ended: Notify::new(),
                 node_id: uuid::Uuid::now_v7().to_string(),
                 node_started,
-                views,
+                cache,
                 closed: tokio::sync::watch::Sender::new(false),
                 events,
             }),
@@ -154,66 +183,41 @@ impl Scheduler {
         self.inner.settings.timezone
     }
 
-    /// Keeps a job's rendered JSON for the API's reads (no-op on a shared store).
+    /// A job was written (added, changed, advanced): its cached rendering and the cached
+    /// listing go.
     fn remember(&self, job: &Job) {
-        if let Some(views) = &self.inner.views {
-            let view = views::View::of(job);
-            views
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .put(&job.id, view);
-        }
+        self.forget(&job.id);
     }
 
-    /// Drops a job's rendered JSON.
+    /// A job was written or deleted: its cached rendering and the cached listing go.
     fn forget(&self, id: &str) {
-        if let Some(views) = &self.inner.views {
-            views.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+        if let Some(cache) = &self.inner.cache {
+            cache.changed(id);
         }
     }
 
-    /// Renders every stored job for the API's reads; called once at boot, before serving.
-    ///
-    /// # Errors
-    /// Store failures.
-    pub async fn load_views(&self) -> Result<usize, SchedulerError> {
-        let Some(views) = &self.inner.views else {
-            return Ok(0);
-        };
-        let mut loaded = views::Views::default();
-        let mut count = 0;
-        self.inner
-            .store
-            .get_job_views(&mut |stored| {
-                let view = views::View::from(stored);
-                let id = views::Views::id(&view).to_owned();
-                loaded.put(&id, view);
-                count += 1;
-            })
-            .await?;
-        *views.lock().unwrap_or_else(|e| e.into_inner()) = loaded;
-        Ok(count)
-    }
-
-    /// The ids of pending jobs: from the views when this daemon keeps them, else from the
-    /// store's renderings (pending jobs have no next fire time and no `next_run_time` key).
+    /// The ids of pending jobs, from the store's renderings (a pending job's object has no
+    /// `next_run_time` key).
     async fn pending_ids(&self) -> Result<Vec<String>, SchedulerError> {
-        if let Some(views) = &self.inner.views {
-            return Ok(views
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .pending_ids());
-        }
+        let mut views = self.inner.store.stream_job_views(ViewFilter::Pending);
         let mut ids = Vec::new();
-        self.inner
-            .store
-            .get_job_views(&mut |view| {
-                if view.next_run_time.is_none() && views::is_pending(&view.json) {
-                    ids.push(view.id);
-                }
-            })
-            .await?;
+        while let Some(view) = views.try_next().await? {
+            if listing::is_pending(&view.json) {
+                ids.push(view.id);
+            }
+        }
         Ok(ids)
+    }
+
+    /// Wakes the driver if a job's (new) next fire time comes before the driver's wake-up.
+    fn wake_for(&self, next_run_time: Option<i64>) {
+        let Some(next) = next_run_time else {
+            return;
+        };
+        let planned = self.inner.next_wake.load(Ordering::SeqCst);
+        if planned == AWAKE || next < planned {
+            self.inner.wakeup.notify_one();
+        }
     }
 
     /// The scheduler's clock's time.

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use futures_util::stream::{self, BoxStream, StreamExt, TryStreamExt};
 
 use crate::job::{Job, RunRecord};
 
@@ -68,8 +69,18 @@ pub struct Claim {
 /// and must not block.
 pub type Decide<'a> = &'a (dyn Fn(&Job) -> Claim + Send + Sync);
 
-/// Where [`JobStore::get_job_views`] puts each view.
-pub type Sink<'a> = &'a mut (dyn FnMut(StoredView) + Send);
+/// Jobs' rendered views, one at a time, in the contract's listing order.
+pub type ViewStream<'a> = BoxStream<'a, Result<StoredView, StoreError>>;
+
+/// Which jobs [`JobStore::stream_job_views`] gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ViewFilter {
+    /// Every readable job.
+    All,
+    /// Jobs that may be pending (added while the scheduler was stopped): at least those; the
+    /// reader checks each view.
+    Pending,
+}
 
 /// A job as the API shows it, as a store keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,15 +134,25 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
     /// Every readable job, in the contract's order. A row that cannot be decoded is logged and
     /// kept in the database, never deleted.
     async fn get_all_jobs(&self) -> Result<Vec<Job>, StoreError>;
-    /// Hands every readable job's rendered JSON object ([`Job::to_view_json`]), with its id
-    /// and next fire instant, to `sink`, in no particular order (the reader sorts).
-    /// Stores that keep the rendering next to the state stream it without decoding a job or
-    /// holding every row at once (a restart with 100,000 jobs stays small).
-    async fn get_job_views(&self, sink: Sink<'_>) -> Result<(), StoreError> {
-        for job in self.get_all_jobs().await? {
-            sink(StoredView::of(&job));
-        }
-        Ok(())
+    /// Every readable job's rendered JSON object ([`Job::to_view_json`]) with its id and next
+    /// fire instant, in the contract's order, as a stream: the API's listing is written as it
+    /// is read, so listing 100,000 jobs holds a page of them, not all. Stores that keep the
+    /// rendering beside the state read it from one statement (one snapshot) without decoding.
+    fn stream_job_views(&self, filter: ViewFilter) -> ViewStream<'_> {
+        stream::once(self.get_all_jobs())
+            .map_ok(move |jobs| {
+                stream::iter(
+                    jobs.into_iter()
+                        .filter(move |job| filter == ViewFilter::All || job.pending)
+                        .map(|job| Ok(StoredView::of(&job))),
+                )
+            })
+            .try_flatten()
+            .boxed()
+    }
+    /// One job's rendered JSON object, or `None`.
+    async fn get_job_view(&self, id: &str) -> Result<Option<StoredView>, StoreError> {
+        Ok(self.lookup_job(id).await?.as_ref().map(StoredView::of))
     }
     /// The earliest next fire time of any job.
     async fn get_next_run_time(&self) -> Result<Option<DateTime<Utc>>, StoreError>;

@@ -2,6 +2,8 @@
 //! file: SQLite has no row locks to share due jobs with, so [`SqliteStore::open`] takes an
 //! exclusive lock on `<file>.lock` and a second daemon refuses to start.
 
+mod adds;
+
 use std::fs::File;
 use std::str::FromStr;
 use std::time::Duration;
@@ -9,6 +11,7 @@ use std::time::Duration;
 use anyhow::anyhow;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use futures_util::{StreamExt, TryStreamExt};
 use nix::fcntl::{Flock, FlockArg};
 use sqlx::sqlite::{
     SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow,
@@ -17,11 +20,12 @@ use sqlx::sqlite::{
 use sqlx::{FromRow, Row, Sqlite, SqlitePool, Transaction};
 
 use super::{
-    Claim, Decide, JobRow, JobStore, NodeRecord, RunRow, Sink, StoreError, StoredView,
-    decode_job_rows, from_micros, is_unique_violation, next_micros, scheduled_micros,
+    Claim, Decide, JobRow, JobStore, NodeRecord, RunRow, StoreError, StoredView, ViewFilter,
+    ViewStream, decode_job_rows, from_micros, is_unique_violation, next_micros, scheduled_micros,
     scheduled_text, to_micros,
 };
 use crate::job::{Job, RunRecord, RunStatus};
+use adds::{Adds, NewRow};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -29,6 +33,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 #[derive(Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Inserts, committed in groups.
+    adds: Adds,
     /// The single-daemon lock, held until [`JobStore::close`] (or drop).
     /// std Mutex: taken once, at close.
     lock: std::sync::Mutex<Option<Flock<File>>>,
@@ -60,6 +66,7 @@ impl SqliteStore {
             .await
             .map_err(|e| StoreError::Backend(anyhow!("migrating {url}: {e}")))?;
         Ok(SqliteStore {
+            adds: Adds::start(pool.clone()),
             pool,
             lock: std::sync::Mutex::new(lock),
         })
@@ -103,31 +110,29 @@ fn decode_jobs(rows: Vec<SqliteRow>) -> (Vec<Job>, Vec<String>) {
     (jobs, broken)
 }
 
-/// Rows read per page by [`JobStore::get_job_views`].
-const VIEW_PAGE: i64 = 5000;
-
-fn row_next(row: &SqliteRow) -> Option<i64> {
-    row.get("next_run_time")
+/// A listing row's view; a row written without a rendering is decoded and rendered, and
+/// skipped (logged) if unreadable.
+fn view_of_row(row: SqliteRow) -> Option<StoredView> {
+    let json: Option<String> = row.try_get("job_json").ok()?;
+    match json {
+        Some(json) => Some(StoredView {
+            id: row.try_get("id").ok()?,
+            next_run_time: row.try_get("next_run_time").ok()?,
+            json,
+        }),
+        None => decode_jobs(vec![row])
+            .0
+            .pop()
+            .map(|job| StoredView::of(&job)),
+    }
 }
 
-/// Hands a page of view rows to `sink`; a row written without a rendering is decoded and
-/// rendered (and skipped if unreadable).
-fn send_views(rows: Vec<SqliteRow>, sink: Sink<'_>) {
-    for row in rows {
-        let json: Option<String> = row.get("job_json");
-        match json {
-            Some(json) => sink(StoredView {
-                id: row.get("id"),
-                next_run_time: row_next(&row),
-                json,
-            }),
-            None => {
-                for job in decode_jobs(vec![row]).0 {
-                    sink(StoredView::of(&job));
-                }
-            }
-        }
-    }
+/// The columns a view is read from: the state only where no rendering was kept.
+macro_rules! view_columns {
+    () => {
+        "id, next_run_time, job_json, CASE WHEN job_json IS NULL THEN job_state END AS job_state, \
+         version"
+    };
 }
 
 /// Records one claim inside the transaction. When a run record for one of its fire times
@@ -199,30 +204,40 @@ impl JobStore for SqliteStore {
         Ok(decode_jobs(rows).0)
     }
 
-    async fn get_job_views(&self, sink: Sink<'_>) -> Result<(), StoreError> {
-        // Pages of VIEW_PAGE rows in rowid order, the cheapest scan there is: all rows at once
-        // would hold every job in memory twice, a row at a time through sqlx's SQLite worker
-        // costs more than the row itself.
-        let mut after = 0_i64;
-        loop {
-            let rows = sqlx::query(
-                "SELECT rowid, id, next_run_time, job_json, \
-                 CASE WHEN job_json IS NULL THEN job_state END AS job_state, version \
-                 FROM tickd_jobs WHERE rowid > ? ORDER BY rowid LIMIT ?",
-            )
-            .bind(after)
-            .bind(VIEW_PAGE)
-            .fetch_all(&self.pool)
-            .await?;
-            let full = rows.len() == VIEW_PAGE as usize;
-            if let Some(last) = rows.last() {
-                after = last.get("rowid");
-            }
-            send_views(rows, sink);
-            if !full {
-                return Ok(());
-            }
-        }
+    fn stream_job_views(&self, filter: ViewFilter) -> ViewStream<'_> {
+        // One statement, so one snapshot; its order is the `tickd_jobs_listing` index's, so
+        // rows come as they are read and nothing is sorted or held.
+        let sql = match filter {
+            ViewFilter::All => concat!(
+                "SELECT ",
+                view_columns!(),
+                " FROM tickd_jobs ORDER BY next_run_time IS NULL, next_run_time, id"
+            ),
+            // A pending job's object has no `next_run_time` key (CONTRACT §1).
+            ViewFilter::Pending => concat!(
+                "SELECT ",
+                view_columns!(),
+                " FROM tickd_jobs WHERE job_json IS NULL \
+                 OR json_type(job_json, '$.next_run_time') IS NULL ORDER BY id"
+            ),
+        };
+        sqlx::query(sql)
+            .fetch(&self.pool)
+            .map_err(StoreError::from)
+            .try_filter_map(|row| std::future::ready(Ok(view_of_row(row))))
+            .boxed()
+    }
+
+    async fn get_job_view(&self, id: &str) -> Result<Option<StoredView>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            view_columns!(),
+            " FROM tickd_jobs WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.and_then(view_of_row))
     }
 
     async fn get_next_run_time(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
@@ -233,24 +248,14 @@ impl JobStore for SqliteStore {
     }
 
     async fn add_job(&self, job: &Job) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO tickd_jobs (id, next_run_time, job_state, job_json, version) \
-             VALUES (?, ?, ?, ?, 0)",
-        )
-        .bind(&job.id)
-        .bind(next_micros(job))
-        .bind(job.to_state())
-        .bind(job.to_view_json())
-        .execute(&self.pool)
-        .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                StoreError::Conflict(job.id.clone())
-            } else {
-                e.into()
-            }
-        })?;
-        Ok(())
+        self.adds
+            .add(NewRow {
+                id: job.id.clone(),
+                next_run_time: next_micros(job),
+                job_state: job.to_state(),
+                job_json: job.to_view_json(),
+            })
+            .await
     }
 
     async fn update_job(&self, job: &Job) -> Result<(), StoreError> {

@@ -1,0 +1,4 @@
+-- The API lists jobs by next fire instant, ties by id, jobs without one (paused, pending)
+-- last by id. An index on exactly that order lets `GET P/jobs` stream the rows from one
+-- statement without sorting them (or holding them) first.
+CREATE INDEX tickd_jobs_listing ON tickd_jobs (next_run_time IS NULL, next_run_time, id);

@@ -1,0 +1,183 @@
+//! The API's reads of job objects: `GET P/jobs/<id>` and `GET P/jobs`, answered from the read
+//! cache when it has them, else from the store's renderings (kept beside each job's state,
+//! so nothing is decoded). A listing too large to keep is written as the store is read,
+//! so listing 100,000 jobs holds a few megabytes, not all of them.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::TryStreamExt;
+use tokio::sync::{mpsc, oneshot};
+
+use super::cache::LISTING_LIMIT;
+use super::{RunState, Scheduler, SchedulerError};
+use crate::store::ViewFilter;
+
+/// Bytes per piece of a streamed listing.
+const CHUNK: usize = 64 << 10;
+
+/// `GET P/jobs`'s body: the JSON array of the listed jobs.
+#[derive(Debug)]
+pub enum JobsListing {
+    /// All of it.
+    Whole(Bytes),
+    /// Its first bytes, the rest to come as the store is read. An error on the way ends the
+    /// stream early (the response is already under way).
+    Streamed {
+        /// The first piece.
+        first: Bytes,
+        /// The following pieces.
+        rest: mpsc::Receiver<Result<Bytes, SchedulerError>>,
+    },
+}
+
+/// Whether a rendered job object is a pending job's: it has no `next_run_time` key
+/// (CONTRACT §1, reference §2.3), where a paused job's is null.
+pub(super) fn is_pending(json: &str) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        #[serde(default, deserialize_with = "present")]
+        next_run_time: bool,
+    }
+    fn present<'de, D: serde::Deserializer<'de>>(value: D) -> Result<bool, D::Error> {
+        serde::de::IgnoredAny::deserialize(value).map(|_| true)
+    }
+    use serde::Deserialize;
+    serde_json::from_str::<Probe>(json).is_ok_and(|probe| !probe.next_run_time)
+}
+
+impl Scheduler {
+    /// One job's JSON object (CONTRACT §1). While stopped only pending jobs are visible, as
+    /// in APScheduler (whose stores are not open then).
+    ///
+    /// # Errors
+    /// `JobNotFound`; store failures.
+    pub async fn get_job_json(&self, id: &str) -> Result<String, SchedulerError> {
+        let cache = self.inner.cache.as_ref();
+        let json = match cache.and_then(|cache| cache.job(id)) {
+            Some(json) => json,
+            None => {
+                let generation = cache.map(super::cache::ReadCache::generation);
+                let Some(view) = self.inner.store.get_job_view(id).await? else {
+                    return Err(SchedulerError::JobNotFound(id.to_owned()));
+                };
+                let json: Arc<str> = view.json.into();
+                if let (Some(cache), Some(generation)) = (cache, generation) {
+                    cache.keep_job(generation, id, json.clone());
+                }
+                json
+            }
+        };
+        if self.state() == RunState::Stopped && !is_pending(&json) {
+            return Err(SchedulerError::JobNotFound(id.to_owned()));
+        }
+        Ok(json.to_string())
+    }
+
+    /// Every job as a JSON array in the contract's order (pending jobs only while stopped).
+    ///
+    /// # Errors
+    /// Store failures before the first byte (later ones end the stream).
+    pub async fn list_jobs_json(&self) -> Result<JobsListing, SchedulerError> {
+        let pending_only = self.state() == RunState::Stopped;
+        let cache = self.inner.cache.as_ref();
+        if let Some(body) = cache.and_then(|cache| cache.listing(pending_only)) {
+            return Ok(JobsListing::Whole(body));
+        }
+        let generation = cache.map(super::cache::ReadCache::generation);
+        let (first_sender, first) = oneshot::channel();
+        let (more, rest) = mpsc::channel(2);
+        tokio::spawn(self.clone().write_listing(pending_only, first_sender, more));
+        let first = first.await.map_err(|_| {
+            SchedulerError::Internal(anyhow::anyhow!("the listing task ended early"))
+        })??;
+        match first {
+            First::Whole(body) => {
+                if let (Some(cache), Some(generation)) = (cache, generation) {
+                    cache.keep_listing(generation, pending_only, body.clone());
+                }
+                Ok(JobsListing::Whole(body))
+            }
+            First::Part(first) => Ok(JobsListing::Streamed { first, rest }),
+        }
+    }
+
+    /// Reads the listing from the store: whole into `first` when it fits in
+    /// [`LISTING_LIMIT`], else that much into `first` and [`CHUNK`]-sized pieces into `more`.
+    async fn write_listing(
+        self,
+        pending_only: bool,
+        first: oneshot::Sender<Result<First, SchedulerError>>,
+        more: mpsc::Sender<Result<Bytes, SchedulerError>>,
+    ) {
+        let mut views = self.inner.store.stream_job_views(ViewFilter::All);
+        let mut buffer = Vec::with_capacity(CHUNK);
+        buffer.push(b'[');
+        let mut first = Some(first);
+        let mut empty = true;
+        loop {
+            let view = match views.try_next().await {
+                Ok(Some(view)) => view,
+                Ok(None) => break,
+                Err(error) => {
+                    let _ = match first.take() {
+                        Some(first) => first.send(Err(error.into())).is_ok(),
+                        None => more.send(Err(error.into())).await.is_ok(),
+                    };
+                    return;
+                }
+            };
+            if pending_only && !is_pending(&view.json) {
+                continue;
+            }
+            if !empty {
+                buffer.push(b',');
+            }
+            empty = false;
+            buffer.extend_from_slice(view.json.as_bytes());
+            let limit = if first.is_some() {
+                LISTING_LIMIT
+            } else {
+                CHUNK
+            };
+            if buffer.len() >= limit {
+                let piece = Bytes::from(std::mem::replace(&mut buffer, Vec::with_capacity(CHUNK)));
+                let sent = match first.take() {
+                    Some(first) => first.send(Ok(First::Part(piece))).is_ok(),
+                    None => more.send(Ok(piece)).await.is_ok(),
+                };
+                if !sent {
+                    return; // The client went away.
+                }
+            }
+        }
+        buffer.push(b']');
+        let piece = Bytes::from(buffer);
+        let _ = match first.take() {
+            Some(first) => first.send(Ok(First::Whole(piece))).is_ok(),
+            None => more.send(Ok(piece)).await.is_ok(),
+        };
+    }
+}
+
+/// The listing's first piece.
+enum First {
+    /// All of it.
+    Whole(Bytes),
+    /// Its first [`LISTING_LIMIT`] bytes or so.
+    Part(Bytes),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_pending;
+
+    #[test]
+    fn pending_means_no_next_run_time_key_at_the_top() {
+        assert!(is_pending(r#"{"id":"a","kwargs":{"next_run_time":1}}"#));
+        assert!(!is_pending(r#"{"id":"a","next_run_time":null}"#));
+        assert!(!is_pending(
+            r#"{"id":"a","next_run_time":"2026-01-01T00:00:00+00:00"}"#
+        ));
+    }
+}

@@ -1,0 +1,120 @@
+//! Group commit for job inserts. `POST P/jobs` is the write that comes in floods (a bulk
+//! import, a client creating jobs in a loop, many clients at once); one SQLite transaction
+//! per insert makes every request wait for its own commit, behind every other. Here inserts
+//! queue for one writer task, which takes whatever has queued up while the previous batch
+//! was committing and writes the batch as one multi-row `INSERT` (one statement, so one
+//! atomic commit), then answers each request. Under no load a batch is a single insert and
+//! costs what it did before; under load the commits are shared.
+//!
+//! Each insert keeps its own outcome: `ON CONFLICT (id) DO NOTHING RETURNING id` answers the
+//! rows that went in, so a taken id fails its own request only.
+
+use std::collections::HashSet;
+
+use anyhow::anyhow;
+use sqlx::{QueryBuilder, Sqlite, SqlitePool};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::store::StoreError;
+
+/// Inserts written per statement at most (four bound values each, far below SQLite's limit).
+const MAX_BATCH: usize = 256;
+
+/// Inserts waiting for the writer, bounded so a flood waits at the queue rather than in
+/// memory.
+const QUEUE: usize = 4 * MAX_BATCH;
+
+/// One job row to insert (at version 0).
+#[derive(Debug)]
+pub(super) struct NewRow {
+    pub id: String,
+    pub next_run_time: Option<i64>,
+    pub job_state: String,
+    pub job_json: String,
+}
+
+type Pending = (NewRow, oneshot::Sender<Result<(), StoreError>>);
+
+/// The queue in front of the writer task; the task ends when this is dropped.
+#[derive(Debug, Clone)]
+pub(super) struct Adds {
+    queue: mpsc::Sender<Pending>,
+}
+
+impl Adds {
+    /// Starts the writer task over `pool`.
+    pub fn start(pool: SqlitePool) -> Adds {
+        let (queue, waiting) = mpsc::channel(QUEUE);
+        tokio::spawn(write_batches(pool, waiting));
+        Adds { queue }
+    }
+
+    /// Inserts `row` with the next batch; `Conflict` if its id is taken.
+    pub async fn add(&self, row: NewRow) -> Result<(), StoreError> {
+        let (done, outcome) = oneshot::channel();
+        self.queue.send((row, done)).await.map_err(|_| closed())?;
+        outcome.await.map_err(|_| closed())?
+    }
+}
+
+fn closed() -> StoreError {
+    StoreError::Unavailable(anyhow!("the SQLite store is closed"))
+}
+
+async fn write_batches(pool: SqlitePool, mut waiting: mpsc::Receiver<Pending>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while waiting.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let (rows, answers): (Vec<NewRow>, Vec<_>) = batch.drain(..).unzip();
+        match insert(&pool, &rows).await {
+            Ok(inserted) => {
+                let mut answered = HashSet::with_capacity(rows.len());
+                for (row, answer) in rows.into_iter().zip(answers) {
+                    // The first of a batch's rows with an id went in; a later one with the
+                    // same id conflicts with it.
+                    let outcome = if inserted.contains(&row.id) && answered.insert(row.id.clone()) {
+                        Ok(())
+                    } else {
+                        Err(StoreError::Conflict(row.id))
+                    };
+                    // A request that went away (client gone) needs no answer.
+                    let _ = answer.send(outcome);
+                }
+            }
+            Err(error) => {
+                let unavailable = matches!(error, StoreError::Unavailable(_));
+                let text = format!("{error:#}");
+                for answer in answers {
+                    let error = anyhow!("{text}");
+                    let _ = answer.send(Err(if unavailable {
+                        StoreError::Unavailable(error)
+                    } else {
+                        StoreError::Backend(error)
+                    }));
+                }
+            }
+        }
+    }
+}
+
+/// Writes `rows` in one statement; answers the ids that went in.
+async fn insert(pool: &SqlitePool, rows: &[NewRow]) -> Result<HashSet<String>, StoreError> {
+    let mut query = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO tickd_jobs (id, next_run_time, job_state, job_json, version) ",
+    );
+    query.push_values(rows, |mut values, row| {
+        values
+            .push_bind(&row.id)
+            .push_bind(row.next_run_time)
+            .push_bind(&row.job_state)
+            .push_bind(&row.job_json)
+            .push("0");
+    });
+    query.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
+    // One statement text per batch size: not worth a place in the statement cache.
+    let ids: Vec<String> = query
+        .build_query_scalar()
+        .persistent(false)
+        .fetch_all(pool)
+        .await?;
+    Ok(ids.into_iter().collect())
+}
