@@ -91,8 +91,15 @@ impl Workspace {
         candidates.push(&parts);
 
         for candidate in candidates {
-            let path: PathBuf = candidate.iter().fold(self.root.clone(), |p, c| p.join(c));
-            let canonical = match path.canonicalize() {
+            let found = match without_links(&self.root, candidate) {
+                Ok(Some(path)) => Ok(path),
+                Ok(None) => candidate
+                    .iter()
+                    .fold(self.root.clone(), |p, c| p.join(c))
+                    .canonicalize(),
+                Err(err) => Err(err),
+            };
+            let canonical = match found {
                 Ok(canonical) => canonical,
                 Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
                 Err(err) => return Err(refuse(&format!("cannot be read: {err}"))),
@@ -109,6 +116,21 @@ impl Workspace {
         }
         Err(refuse("not found in the workspace"))
     }
+}
+
+/// `root` joined with `parts` when no part is a symbolic link: then it is canonical already
+/// (`root` is, and no part is `..`), found with a `lstat` per part where `canonicalize`
+/// reads every component of the whole path (this runs on every `POST P/jobs`). `None` when a
+/// part is a link: the caller canonicalizes and checks where it leads.
+fn without_links(root: &Path, parts: &[&OsStr]) -> io::Result<Option<PathBuf>> {
+    let mut path = root.to_path_buf();
+    for part in parts {
+        path.push(part);
+        if path.symlink_metadata()?.file_type().is_symlink() {
+            return Ok(None);
+        }
+    }
+    Ok(Some(path))
 }
 
 /// Checks that `func` names a built-in task (APScheduler's texts for a bad reference).

@@ -51,7 +51,10 @@ impl SqliteStore {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(5));
+            .busy_timeout(Duration::from_secs(5))
+            // Pages cached per connection: 512 KiB instead of 2 MiB. The OS caches the file
+            // anyway; SQLite's own cache is process memory, four times over with the pool.
+            .pragma("cache_size", "-512");
         let lock = match options.get_filename().to_str() {
             Some(":memory:") | Some("") | None => None,
             Some(path) => Some(lock_file(path)?),
