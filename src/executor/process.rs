@@ -85,6 +85,12 @@ impl RunningScript {
         }
     }
 
+    /// How long ago the script's process was created: what a caller that reads its own clock
+    /// later subtracts to date the start itself.
+    pub fn running_for(&self) -> Duration {
+        self.started.elapsed()
+    }
+
     /// The process id of the script (its process group leader).
     pub fn pid(&self) -> u32 {
         self.pid

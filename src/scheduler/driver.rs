@@ -18,6 +18,12 @@ const SHARED_MAX_WAIT: Duration = Duration::from_secs(1);
 /// How long to wait before retrying after the store failed.
 const RETRY_WAIT: Duration = Duration::from_secs(1);
 
+/// The end of a wait that Tokio's timer does not do alone. Its wheel counts whole
+/// milliseconds and rounds a deadline up, so a sleep ends up to ~1.5 ms late; the wait is
+/// ended that much early by the timer and the rest is slept on a blocking thread, whose
+/// `nanosleep` is late by tens of microseconds.
+const FINE_WAIT: Duration = Duration::from_millis(2);
+
 /// Runs until the scheduler is stopped.
 pub(super) async fn drive(scheduler: Scheduler) {
     let inner = &scheduler.inner;
@@ -47,10 +53,26 @@ pub(super) async fn drive(scheduler: Scheduler) {
             .next_wake
             .store(until.timestamp_micros(), Ordering::SeqCst);
         tokio::select! {
-            () = tokio::time::sleep(wait) => {}
+            () = sleep_precisely(wait) => {}
             () = inner.wakeup.notified() => {}
         }
         inner.next_wake.store(AWAKE, Ordering::SeqCst);
     }
     tracing::debug!("Scheduler driver stopped");
+}
+
+/// Sleeps for `wait`, ending within tens of microseconds of it rather than Tokio's
+/// millisecond (a due run's lateness starts here). Cancel-safe: dropped during its last
+/// [`FINE_WAIT`], it leaves a blocking thread asleep for at most that long.
+async fn sleep_precisely(wait: Duration) {
+    let until = std::time::Instant::now() + wait;
+    if let Some(coarse) = wait.checked_sub(FINE_WAIT) {
+        tokio::time::sleep(coarse).await;
+    }
+    let rest = until.saturating_duration_since(std::time::Instant::now());
+    if !rest.is_zero() {
+        // A failed blocking task only means the wait ended early: the pass finds nothing due
+        // yet and the driver waits again.
+        let _ = tokio::task::spawn_blocking(move || std::thread::sleep(rest)).await;
+    }
 }

@@ -44,10 +44,17 @@ pub(super) async fn process_due_jobs(
                 return Err(error.into());
             }
         };
-        for id in reserved
-            .iter()
-            .filter(|id| !claimed.iter().any(|(job, _)| &job.id == *id))
-        {
+        // A place is kept only by a job whose claim still starts a run: the store drops the
+        // runs of a fire time that was handled already, and nothing would give it back.
+        for id in reserved.iter().filter(|id| {
+            !claimed.iter().any(|(job, claim)| {
+                &job.id == *id
+                    && claim
+                        .runs
+                        .iter()
+                        .any(|run| run.status == RunStatus::Running)
+            })
+        }) {
             runner::release_instance(scheduler, id);
         }
         let full = claimed.len() == BATCH;

@@ -86,8 +86,6 @@ pub(super) async fn run_scheduled(scheduler: Scheduler, job: Job, runs: Vec<RunR
                 continue;
             }
         }
-        tracing::info!(job_id = %job.id, run_id = %run.id, "Running job \"{}\" (scheduled at {scheduled})", job.describe());
-        run.started_at = Some(now);
         if let Ok(script) = start(&scheduler, &job, &mut run, slot).await {
             finish(&scheduler, &job, run, script).await;
         }
@@ -123,7 +121,6 @@ pub(super) async fn run_now(
     );
     run.started_at = Some(now);
     scheduler.inner.store.insert_run(&run).await?;
-    tracing::info!(job_id = %job.id, run_id = %run.id, "Running job \"{}\" now (run-now)", job.describe());
     let script = start(scheduler, job, &mut run, slot).await?;
     let started = run.clone();
     let (scheduler, job) = (scheduler.clone(), job.clone());
@@ -135,6 +132,12 @@ pub(super) async fn run_now(
 }
 
 /// Starts the job's script; a failure to start ends the run as `failed` with the reason.
+///
+/// `started_at` is the moment the process was created (before, it was read before the spawn
+/// and missed the spawn's own time): the scheduler's clock less the time since the spawn, as
+/// the spawn happens on a blocking thread ([`crate::executor::Executor::launch`]) and this
+/// task may resume a little later. It is never before the record's creation, whatever an
+/// injected clock says.
 async fn start(
     scheduler: &Scheduler,
     job: &Job,
@@ -154,14 +157,24 @@ async fn start(
         scheduled_at: run.scheduled_run_time,
         timeout,
     };
-    match scheduler.inner.executor.start(request, slot) {
+    match scheduler.inner.executor.launch(request, slot).await {
         Ok(script) => {
+            let since = TimeDelta::from_std(script.running_for()).unwrap_or_default();
+            run.started_at = Some((scheduler.inner.clock.now() - since).max(run.created_at));
             scheduler
                 .inner
                 .running
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .insert(run.id.clone(), script.stop_handle());
+            match run.scheduled_run_time {
+                Some(scheduled) => {
+                    tracing::info!(job_id = %job.id, run_id = %run.id, "Running job \"{}\" (scheduled at {scheduled})", job.describe());
+                }
+                None => {
+                    tracing::info!(job_id = %job.id, run_id = %run.id, "Running job \"{}\" now (run-now)", job.describe());
+                }
+            }
             save(scheduler, run).await;
             scheduler.emit(SchedulerEvent::RunStarted {
                 job_id: job.id.clone(),

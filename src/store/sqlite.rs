@@ -17,7 +17,7 @@ use sqlx::sqlite::{
     SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{FromRow, Row, Sqlite, SqlitePool, Transaction};
+use sqlx::{FromRow, QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 
 use super::{
     Claim, Decide, JobRow, JobStore, NodeRecord, RunRow, StoreError, StoredView, ViewFilter,
@@ -164,18 +164,7 @@ async fn record_claim(
         }
     }
     match &claim.next {
-        Some(next) => {
-            sqlx::query(
-                "UPDATE tickd_jobs SET next_run_time = ?, job_state = ?, job_json = ?, version = version + 1 \
-                 WHERE id = ?",
-            )
-            .bind(next_micros(next))
-            .bind(next.to_state())
-            .bind(next.to_view_json())
-            .bind(&job.id)
-            .execute(&mut **tx)
-            .await?;
-        }
+        Some(next) => advance(tx, &job.id, next).await?,
         None => {
             sqlx::query("DELETE FROM tickd_jobs WHERE id = ?")
                 .bind(&job.id)
@@ -185,6 +174,93 @@ async fn record_claim(
     }
     sqlx::query("RELEASE claim").execute(&mut **tx).await?;
     Ok(fresh)
+}
+
+/// Writes a claimed job's advance: its next fire time and state, its version bumped.
+async fn advance(tx: &mut Transaction<'_, Sqlite>, id: &str, next: &Job) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE tickd_jobs SET next_run_time = ?, job_state = ?, job_json = ?, version = version + 1 \
+         WHERE id = ?",
+    )
+    .bind(next_micros(next))
+    .bind(next.to_state())
+    .bind(next.to_view_json())
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Run records per multi-row INSERT (17 values each, well below SQLite's variable limit).
+const RUNS_PER_INSERT: usize = 64;
+
+/// Job ids per `DELETE ... IN (...)`.
+const IDS_PER_DELETE: usize = 500;
+
+/// Records a whole batch of claims in a few statements: its run records in multi-row
+/// INSERTs, its finished jobs in one DELETE, then an UPDATE per advanced job. Job by job
+/// ([`record_claim`]) the batch took four statements per job, each a round trip to sqlx's
+/// SQLite thread while the due runs waited for the commit. False, with nothing written, when
+/// one of the run records exists already: the caller then records job by job, which leaves
+/// out only that job's runs.
+async fn record_claims(
+    tx: &mut Transaction<'_, Sqlite>,
+    claims: &[(Job, Claim)],
+) -> Result<bool, StoreError> {
+    sqlx::query("SAVEPOINT claims").execute(&mut **tx).await?;
+    let runs: Vec<&RunRecord> = claims.iter().flat_map(|(_, claim)| &claim.runs).collect();
+    for chunk in runs.chunks(RUNS_PER_INSERT) {
+        let mut insert = QueryBuilder::<Sqlite>::new(concat!(insert_run_head!(), " "));
+        insert.push_values(chunk.iter().copied(), |mut row, run| {
+            row.push_bind(&run.id)
+                .push_bind(&run.job_id)
+                .push_bind(scheduled_micros(run))
+                .push_bind(scheduled_text(run))
+                .push_bind(to_micros(run.created_at))
+                .push_bind(run.started_at.map(to_micros))
+                .push_bind(run.finished_at.map(to_micros))
+                .push_bind(run.status.as_str())
+                .push_bind(&run.reason)
+                .push_bind(run.exit_code)
+                .push_bind(&run.stdout)
+                .push_bind(&run.stderr)
+                .push_bind(run.stdout_truncated)
+                .push_bind(run.stderr_truncated)
+                .push_bind(run.cause.as_str())
+                .push_bind(&run.node)
+                .push_bind(&run.owner);
+        });
+        match insert.build().execute(&mut **tx).await {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => {
+                sqlx::query("ROLLBACK TO claims").execute(&mut **tx).await?;
+                sqlx::query("RELEASE claims").execute(&mut **tx).await?;
+                return Ok(false);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let finished: Vec<&str> = claims
+        .iter()
+        .filter(|(_, claim)| claim.next.is_none())
+        .map(|(job, _)| job.id.as_str())
+        .collect();
+    for chunk in finished.chunks(IDS_PER_DELETE) {
+        let mut delete = QueryBuilder::<Sqlite>::new("DELETE FROM tickd_jobs WHERE id IN (");
+        let mut ids = delete.separated(", ");
+        for id in chunk {
+            ids.push_bind(*id);
+        }
+        delete.push(")");
+        delete.build().execute(&mut **tx).await?;
+    }
+    for (job, claim) in claims {
+        if let Some(next) = &claim.next {
+            advance(tx, &job.id, next).await?;
+        }
+    }
+    sqlx::query("RELEASE claims").execute(&mut **tx).await?;
+    Ok(true)
 }
 
 #[async_trait]
@@ -332,13 +408,19 @@ impl JobStore for SqliteStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        let mut claimed = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            let mut claim = decide(&job);
-            if !record_claim(&mut tx, &job, &claim).await? {
-                claim.runs.clear();
+        let mut claimed: Vec<(Job, Claim)> = jobs
+            .into_iter()
+            .map(|job| {
+                let claim = decide(&job);
+                (job, claim)
+            })
+            .collect();
+        if !record_claims(&mut tx, &claimed).await? {
+            for (job, claim) in &mut claimed {
+                if !record_claim(&mut tx, job, claim).await? {
+                    claim.runs.clear();
+                }
             }
-            claimed.push((job, claim));
         }
         tx.commit().await?;
         Ok(claimed)
@@ -516,10 +598,20 @@ macro_rules! run_columns {
 }
 use run_columns;
 
-const INSERT_RUN: &str = "INSERT INTO tickd_runs (id, job_id, scheduled_micros, \
-    scheduled_run_time, created_micros, started_micros, finished_micros, status, reason, \
-    exit_code, stdout, stderr, stdout_truncated, stderr_truncated, cause, node, owner) \
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+/// The head of a run record INSERT, without its values (a macro, for `concat!`).
+macro_rules! insert_run_head {
+    () => {
+        "INSERT INTO tickd_runs (id, job_id, scheduled_micros, scheduled_run_time, \
+         created_micros, started_micros, finished_micros, status, reason, exit_code, stdout, \
+         stderr, stdout_truncated, stderr_truncated, cause, node, owner)"
+    };
+}
+use insert_run_head;
+
+const INSERT_RUN: &str = concat!(
+    insert_run_head!(),
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+);
 
 fn bind_run<'q>(
     query: sqlx::query::Query<'q, Sqlite, SqliteArguments>,
