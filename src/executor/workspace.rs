@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
+use std::fs::Metadata;
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
@@ -92,45 +93,55 @@ impl Workspace {
 
         for candidate in candidates {
             let found = match without_links(&self.root, candidate) {
-                Ok(Some(path)) => Ok(path),
+                Ok(Some(found)) => Ok(found),
                 Ok(None) => candidate
                     .iter()
                     .fold(self.root.clone(), |p, c| p.join(c))
-                    .canonicalize(),
+                    .canonicalize()
+                    .and_then(|path| path.metadata().map(|meta| (path, meta))),
                 Err(err) => Err(err),
             };
-            let canonical = match found {
-                Ok(canonical) => canonical,
+            let (canonical, meta) = match found {
+                Ok(found) => found,
                 Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
                 Err(err) => return Err(refuse(&format!("cannot be read: {err}"))),
             };
             if !canonical.starts_with(&self.root) {
                 return Err(refuse("is outside the workspace"));
             }
-            return match canonical.metadata() {
-                Ok(meta) if meta.is_file() => Ok(canonical),
-                Ok(meta) if meta.is_dir() => Err(refuse("is a folder, not a script")),
-                Ok(_) => Err(refuse("is not a regular file")),
-                Err(err) => Err(refuse(&format!("cannot be read: {err}"))),
+            return if meta.is_file() {
+                Ok(canonical)
+            } else if meta.is_dir() {
+                Err(refuse("is a folder, not a script"))
+            } else {
+                Err(refuse("is not a regular file"))
             };
         }
         Err(refuse("not found in the workspace"))
     }
 }
 
-/// `root` joined with `parts` when no part is a symbolic link: then it is canonical already
+/// `root` joined with `parts`, and what it is, when no part is a symbolic link: then it is
+/// canonical already
 /// (`root` is, and no part is `..`), found with a `lstat` per part where `canonicalize`
 /// reads every component of the whole path (this runs on every `POST P/jobs`). `None` when a
 /// part is a link: the caller canonicalizes and checks where it leads.
-fn without_links(root: &Path, parts: &[&OsStr]) -> io::Result<Option<PathBuf>> {
+fn without_links(root: &Path, parts: &[&OsStr]) -> io::Result<Option<(PathBuf, Metadata)>> {
     let mut path = root.to_path_buf();
+    let mut meta = None;
     for part in parts {
         path.push(part);
-        if path.symlink_metadata()?.file_type().is_symlink() {
+        let found = path.symlink_metadata()?;
+        if found.file_type().is_symlink() {
             return Ok(None);
         }
+        meta = Some(found);
     }
-    Ok(Some(path))
+    let meta = match meta {
+        Some(meta) => meta,
+        None => path.metadata()?,
+    };
+    Ok(Some((path, meta)))
 }
 
 /// Checks that `func` names a built-in task (APScheduler's texts for a bad reference).
