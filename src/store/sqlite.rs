@@ -320,10 +320,15 @@ impl JobStore for SqliteStore {
     }
 
     async fn get_next_run_time(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let micros: Option<i64> = sqlx::query_scalar("SELECT MIN(next_run_time) FROM tickd_jobs")
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(micros.and_then(from_micros))
+        // The first row in listing order: the earliest fire time, or NULL when no job has one
+        // (one probe of `tickd_jobs_listing`).
+        let micros: Option<Option<i64>> = sqlx::query_scalar(
+            "SELECT next_run_time FROM tickd_jobs \
+             ORDER BY next_run_time IS NULL, next_run_time, id LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(micros.flatten().and_then(from_micros))
     }
 
     async fn add_job(&self, job: &Job) -> Result<(), StoreError> {
@@ -394,7 +399,10 @@ impl JobStore for SqliteStore {
         // BEGIN IMMEDIATE takes the write lock up front: the claim is the only writer.
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let rows = sqlx::query(
-            "SELECT id, job_state, version FROM tickd_jobs WHERE next_run_time <= ? \
+            // `(next_run_time IS NULL) = 0` is the listing index's first column: the due jobs
+            // are then a range of it, read in order.
+            "SELECT id, job_state, version FROM tickd_jobs \
+             WHERE (next_run_time IS NULL) = 0 AND next_run_time <= ? \
              ORDER BY next_run_time, id LIMIT ?",
         )
         .bind(to_micros(now))
