@@ -14,8 +14,7 @@ use chrono::{DateTime, Utc};
 use futures_util::{StreamExt, TryStreamExt};
 use nix::fcntl::{Flock, FlockArg};
 use sqlx::sqlite::{
-    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use sqlx::{FromRow, QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 
@@ -150,10 +149,7 @@ async fn record_claim(
     sqlx::query("SAVEPOINT claim").execute(&mut **tx).await?;
     let mut fresh = true;
     for run in &claim.runs {
-        match bind_run(sqlx::query(INSERT_RUN), run)
-            .execute(&mut **tx)
-            .await
-        {
+        match insert_runs([run]).build().execute(&mut **tx).await {
             Ok(_) => {}
             Err(e) if is_unique_violation(&e) => {
                 sqlx::query("ROLLBACK TO claim").execute(&mut **tx).await?;
@@ -210,26 +206,7 @@ async fn record_claims(
     sqlx::query("SAVEPOINT claims").execute(&mut **tx).await?;
     let runs: Vec<&RunRecord> = claims.iter().flat_map(|(_, claim)| &claim.runs).collect();
     for chunk in runs.chunks(RUNS_PER_INSERT) {
-        let mut insert = QueryBuilder::<Sqlite>::new(concat!(insert_run_head!(), " "));
-        insert.push_values(chunk.iter().copied(), |mut row, run| {
-            row.push_bind(&run.id)
-                .push_bind(&run.job_id)
-                .push_bind(scheduled_micros(run))
-                .push_bind(scheduled_text(run))
-                .push_bind(to_micros(run.created_at))
-                .push_bind(run.started_at.map(to_micros))
-                .push_bind(run.finished_at.map(to_micros))
-                .push_bind(run.status.as_str())
-                .push_bind(&run.reason)
-                .push_bind(run.exit_code)
-                .push_bind(&run.stdout)
-                .push_bind(&run.stderr)
-                .push_bind(run.stdout_truncated)
-                .push_bind(run.stderr_truncated)
-                .push_bind(run.cause.as_str())
-                .push_bind(&run.node)
-                .push_bind(&run.owner);
-        });
+        let mut insert = insert_runs(chunk.iter().copied());
         match insert.build().execute(&mut **tx).await {
             Ok(_) => {}
             Err(e) if is_unique_violation(&e) => {
@@ -435,9 +412,7 @@ impl JobStore for SqliteStore {
     }
 
     async fn insert_run(&self, run: &RunRecord) -> Result<(), StoreError> {
-        bind_run(sqlx::query(INSERT_RUN), run)
-            .execute(&self.pool)
-            .await?;
+        insert_runs([run]).build().execute(&self.pool).await?;
         Ok(())
     }
 
@@ -606,41 +581,31 @@ macro_rules! run_columns {
 }
 use run_columns;
 
-/// The head of a run record INSERT, without its values (a macro, for `concat!`).
-macro_rules! insert_run_head {
-    () => {
+/// One INSERT of `runs` (a row each): a single record, or a claim's batch.
+fn insert_runs<'a>(runs: impl IntoIterator<Item = &'a RunRecord>) -> QueryBuilder<Sqlite> {
+    let mut insert = QueryBuilder::new(
         "INSERT INTO tickd_runs (id, job_id, scheduled_micros, scheduled_run_time, \
          created_micros, started_micros, finished_micros, status, reason, exit_code, stdout, \
-         stderr, stdout_truncated, stderr_truncated, cause, node, owner)"
-    };
-}
-use insert_run_head;
-
-const INSERT_RUN: &str = concat!(
-    insert_run_head!(),
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-);
-
-fn bind_run<'q>(
-    query: sqlx::query::Query<'q, Sqlite, SqliteArguments>,
-    run: &'q RunRecord,
-) -> sqlx::query::Query<'q, Sqlite, SqliteArguments> {
-    query
-        .bind(&run.id)
-        .bind(&run.job_id)
-        .bind(scheduled_micros(run))
-        .bind(scheduled_text(run))
-        .bind(to_micros(run.created_at))
-        .bind(run.started_at.map(to_micros))
-        .bind(run.finished_at.map(to_micros))
-        .bind(run.status.as_str())
-        .bind(&run.reason)
-        .bind(run.exit_code)
-        .bind(&run.stdout)
-        .bind(&run.stderr)
-        .bind(run.stdout_truncated)
-        .bind(run.stderr_truncated)
-        .bind(run.cause.as_str())
-        .bind(&run.node)
-        .bind(&run.owner)
+         stderr, stdout_truncated, stderr_truncated, cause, node, owner) ",
+    );
+    insert.push_values(runs, |mut row, run| {
+        row.push_bind(&run.id)
+            .push_bind(&run.job_id)
+            .push_bind(scheduled_micros(run))
+            .push_bind(scheduled_text(run))
+            .push_bind(to_micros(run.created_at))
+            .push_bind(run.started_at.map(to_micros))
+            .push_bind(run.finished_at.map(to_micros))
+            .push_bind(run.status.as_str())
+            .push_bind(&run.reason)
+            .push_bind(run.exit_code)
+            .push_bind(&run.stdout)
+            .push_bind(&run.stderr)
+            .push_bind(run.stdout_truncated)
+            .push_bind(run.stderr_truncated)
+            .push_bind(run.cause.as_str())
+            .push_bind(&run.node)
+            .push_bind(&run.owner);
+    });
+    insert
 }
