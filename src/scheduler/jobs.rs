@@ -81,7 +81,7 @@ impl Scheduler {
     }
 
     fn added(&self, job: &Job) {
-        self.remember(job);
+        self.changed(&job.id);
         tracing::info!("Added job \"{}\" to job store \"default\"", job.name);
         self.emit(SchedulerEvent::JobAdded {
             job_id: job.id.clone(),
@@ -155,7 +155,7 @@ impl Scheduler {
                 Err(error) => return Err(error.into()),
                 Ok(()) => {
                     job.version += 1;
-                    self.remember(&job);
+                    self.changed(&job.id);
                     return Ok(job);
                 }
             }
@@ -175,7 +175,7 @@ impl Scheduler {
     }
 
     pub(super) fn removed(&self, id: &str) {
-        self.forget(id);
+        self.changed(id);
         tracing::info!("Removed job {id}");
         self.emit(SchedulerEvent::JobRemoved {
             job_id: id.to_owned(),

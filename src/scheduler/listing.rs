@@ -57,12 +57,12 @@ impl Scheduler {
         let json = match cache.and_then(|cache| cache.job(id)) {
             Some(json) => json,
             None => {
-                let generation = cache.map(super::cache::ReadCache::generation);
+                let read_at = cache.map(|cache| (cache, cache.generation()));
                 let Some(view) = self.inner.store.get_job_view(id).await? else {
                     return Err(SchedulerError::JobNotFound(id.to_owned()));
                 };
                 let json: Arc<str> = view.json.into();
-                if let (Some(cache), Some(generation)) = (cache, generation) {
+                if let Some((cache, generation)) = read_at {
                     cache.keep_job(generation, id, json.clone());
                 }
                 json
@@ -84,7 +84,7 @@ impl Scheduler {
         if let Some(body) = cache.and_then(|cache| cache.listing(pending_only)) {
             return Ok(JobsListing::Whole(body));
         }
-        let generation = cache.map(super::cache::ReadCache::generation);
+        let read_at = cache.map(|cache| (cache, cache.generation()));
         let (first_sender, first) = oneshot::channel();
         let (more, rest) = mpsc::channel(2);
         tokio::spawn(self.clone().write_listing(pending_only, first_sender, more));
@@ -93,7 +93,7 @@ impl Scheduler {
         })??;
         match first {
             First::Whole(body) => {
-                if let (Some(cache), Some(generation)) = (cache, generation) {
+                if let Some((cache, generation)) = read_at {
                     cache.keep_listing(generation, pending_only, body.clone());
                 }
                 Ok(JobsListing::Whole(body))
@@ -110,20 +110,20 @@ impl Scheduler {
         first: oneshot::Sender<Result<First, SchedulerError>>,
         more: mpsc::Sender<Result<Bytes, SchedulerError>>,
     ) {
+        let mut out = Pieces {
+            first: Some(first),
+            more,
+        };
         let mut views = self.inner.store.stream_job_views(ViewFilter::All);
         let mut buffer = Vec::with_capacity(CHUNK);
         buffer.push(b'[');
-        let mut first = Some(first);
         let mut empty = true;
         loop {
             let view = match views.try_next().await {
                 Ok(Some(view)) => view,
                 Ok(None) => break,
                 Err(error) => {
-                    let _ = match first.take() {
-                        Some(first) => first.send(Err(error.into())).is_ok(),
-                        None => more.send(Err(error.into())).await.is_ok(),
-                    };
+                    out.send(Err(error.into()), false).await;
                     return;
                 }
             };
@@ -135,28 +135,45 @@ impl Scheduler {
             }
             empty = false;
             buffer.extend_from_slice(view.json.as_bytes());
-            let limit = if first.is_some() {
+            let limit = if out.first.is_some() {
                 LISTING_LIMIT
             } else {
                 CHUNK
             };
             if buffer.len() >= limit {
-                let piece = Bytes::from(std::mem::replace(&mut buffer, Vec::with_capacity(CHUNK)));
-                let sent = match first.take() {
-                    Some(first) => first.send(Ok(First::Part(piece))).is_ok(),
-                    None => more.send(Ok(piece)).await.is_ok(),
-                };
-                if !sent {
+                let piece = std::mem::replace(&mut buffer, Vec::with_capacity(CHUNK));
+                if !out.send(Ok(piece.into()), false).await {
                     return; // The client went away.
                 }
             }
         }
         buffer.push(b']');
-        let piece = Bytes::from(buffer);
-        let _ = match first.take() {
-            Some(first) => first.send(Ok(First::Whole(piece))).is_ok(),
-            None => more.send(Ok(piece)).await.is_ok(),
-        };
+        out.send(Ok(buffer.into()), true).await;
+    }
+}
+
+/// Where the listing task sends its pieces: the first one answers the request, the rest
+/// follow in the response body.
+struct Pieces {
+    first: Option<oneshot::Sender<Result<First, SchedulerError>>>,
+    more: mpsc::Sender<Result<Bytes, SchedulerError>>,
+}
+
+impl Pieces {
+    /// Sends the next piece (`last` when it ends the listing); false when nobody listens.
+    async fn send(&mut self, piece: Result<Bytes, SchedulerError>, last: bool) -> bool {
+        match self.first.take() {
+            Some(first) => first
+                .send(piece.map(|bytes| {
+                    if last {
+                        First::Whole(bytes)
+                    } else {
+                        First::Part(bytes)
+                    }
+                }))
+                .is_ok(),
+            None => self.more.send(piece).await.is_ok(),
+        }
     }
 }
 

@@ -28,7 +28,7 @@ use tokio::sync::{Notify, broadcast};
 
 use crate::clock::Clock;
 use crate::executor::{Executor, StopHandle};
-use crate::job::{Job, JobDefaults, RunStatus};
+use crate::job::{JobDefaults, RunStatus};
 use crate::store::{JobStore, ViewFilter};
 
 pub use crate::store::NodeRecord;
@@ -183,14 +183,8 @@ impl Scheduler {
         self.inner.settings.timezone
     }
 
-    /// A job was written (added, changed, advanced): its cached rendering and the cached
-    /// listing go.
-    fn remember(&self, job: &Job) {
-        self.forget(&job.id);
-    }
-
     /// A job was written or deleted: its cached rendering and the cached listing go.
-    fn forget(&self, id: &str) {
+    fn changed(&self, id: &str) {
         if let Some(cache) = &self.inner.cache {
             cache.changed(id);
         }
@@ -283,8 +277,7 @@ impl Scheduler {
                         job.next_run_time = job.trigger.next_fire_time(None, now);
                     }
                     self.inner.store.update_job(&job).await?;
-                    job.version += 1;
-                    self.remember(&job);
+                    self.changed(&id);
                 }
             }
             self.set_state(RunState::Running);

@@ -177,11 +177,7 @@ fn decide(
 /// Acts on a committed claim: starts the runs, or logs the skip, and the job's removal.
 fn submit(scheduler: &Scheduler, job: Job, claim: Claim) {
     match &claim.next {
-        Some(next) => {
-            let mut next = next.clone();
-            next.version += 1;
-            scheduler.remember(&next);
-        }
+        Some(_) => scheduler.changed(&job.id),
         None => scheduler.removed(&job.id),
     }
     let (runs, folded): (Vec<RunRecord>, Vec<RunRecord>) = claim
