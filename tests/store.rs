@@ -12,10 +12,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset, TimeDelta, TimeZone, Utc};
 use common::db::{Server, in_fresh_database};
-use futures_util::TryStreamExt;
+use common::store_checks;
 use serde_json::json;
 use tickd::job::{Job, JobDefaults, JobSpec, RunCause, RunRecord, RunStatus};
-use tickd::store::{self, Claim, JobStore, NodeRecord, StoreError, StoredView, ViewFilter};
+use tickd::store::{self, Claim, JobStore, NodeRecord, StoreError};
 
 // ---- entry points ----
 
@@ -285,71 +285,12 @@ async fn orders_jobs_and_finds_the_next_run_time(store: &dyn JobStore) {
 }
 
 async fn streams_views_in_order(store: &dyn JobStore) {
-    let mut pending = job("pending", Some(t0() + hours(3)));
-    pending.pending = true;
-    let jobs = [
-        job("paused", None),
-        job("late", Some(t0() + hours(2))),
-        job("early", Some(t0() + hours(1))),
-        pending,
-    ];
-    for job in &jobs {
-        store.add_job(job).await.unwrap();
-    }
-    let views: Vec<StoredView> = store
-        .stream_job_views(ViewFilter::All)
-        .try_collect()
-        .await
-        .unwrap();
-    let ids: Vec<&str> = views.iter().map(|view| view.id.as_str()).collect();
-    assert_eq!(ids, ["early", "late", "pending", "paused"]);
-    for view in &views {
-        let job = jobs.iter().find(|job| job.id == view.id).unwrap();
-        assert_eq!(
-            view,
-            &StoredView::of(job),
-            "the kept rendering is the job's"
-        );
-        assert_eq!(
-            store.get_job_view(&view.id).await.unwrap().as_ref(),
-            Some(view)
-        );
-    }
-    assert_eq!(store.get_job_view("missing").await.unwrap(), None);
-    // At least the pending job; the reader checks the rest.
-    let maybe_pending: Vec<StoredView> = store
-        .stream_job_views(ViewFilter::Pending)
-        .try_collect()
-        .await
-        .unwrap();
-    assert!(maybe_pending.iter().any(|view| view.id == "pending"));
-    assert!(!maybe_pending.iter().any(|view| view.id == "early"));
+    store_checks::streams_views_in_order(store, job, t0()).await;
     clear(store).await;
 }
 
 async fn concurrent_adds_keep_their_own_outcomes(store: &dyn JobStore) {
-    // 60 inserts at once over 20 ids: each id goes in once, every other insert of it is a
-    // conflict of its own, whatever batch the store put them in.
-    let jobs: Vec<Job> = (0..60)
-        .map(|n| job(&format!("c{}", n % 20), Some(t0() + hours(n))))
-        .collect();
-    let outcomes = futures_util::future::join_all(jobs.iter().map(|job| store.add_job(job))).await;
-    let mut added = std::collections::BTreeSet::new();
-    for (job, outcome) in jobs.iter().zip(outcomes) {
-        match outcome {
-            Ok(()) => assert!(added.insert(job.id.clone()), "{} added twice", job.id),
-            Err(StoreError::Conflict(id)) => assert_eq!(id, job.id),
-            Err(other) => panic!("{other:?}"),
-        }
-    }
-    assert_eq!(added.len(), 20);
-    for id in &added {
-        let stored = store.lookup_job(id).await.unwrap().unwrap();
-        assert!(
-            jobs.iter().any(|job| job == &stored),
-            "{id} is one of the jobs sent"
-        );
-    }
+    store_checks::concurrent_adds_keep_their_own_outcomes(store, job, t0()).await;
     clear(store).await;
 }
 

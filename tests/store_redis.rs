@@ -6,16 +6,18 @@
 //! prefix and deletes its keys at the end, even when it fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, FixedOffset, TimeDelta, TimeZone, Utc};
-use futures_util::TryStreamExt;
+use common::store_checks;
 use redis::Commands;
 use serde_json::json;
 use tickd::job::{Job, JobDefaults, JobSpec, RunCause, RunRecord, RunStatus};
-use tickd::store::{Claim, JobStore, NodeRecord, RedisStore, StoreError, StoredView, ViewFilter};
+use tickd::store::{Claim, JobStore, NodeRecord, RedisStore, StoreError};
 
 /// The server URL, or `None` (and a note) when the tests should not run.
 fn server() -> Option<String> {
@@ -291,41 +293,15 @@ async fn jobs_are_listed_by_next_run_time_then_id_paused_last() {
 async fn views_stream_in_listing_order_and_pending_ones_are_found() {
     let space = space!();
     let store = space.open().await;
-    let t = t0();
-    let mut pending = job("pending", Some(t + TimeDelta::seconds(3)));
-    pending.pending = true;
-    let jobs = [
-        job("paused", None),
-        job("late", Some(t + TimeDelta::seconds(2))),
-        job("early", Some(t + TimeDelta::seconds(1))),
-        pending,
-    ];
-    for j in &jobs {
-        store.add_job(j).await.unwrap();
-    }
-    let views: Vec<StoredView> = store
-        .stream_job_views(ViewFilter::All)
-        .try_collect()
-        .await
-        .unwrap();
-    let listed: Vec<&str> = views.iter().map(|view| view.id.as_str()).collect();
-    assert_eq!(listed, ["early", "late", "pending", "paused"]);
-    for view in &views {
-        let j = jobs.iter().find(|j| j.id == view.id).unwrap();
-        assert_eq!(view, &StoredView::of(j));
-        assert_eq!(
-            store.get_job_view(&view.id).await.unwrap().as_ref(),
-            Some(view)
-        );
-    }
-    assert_eq!(store.get_job_view("missing").await.unwrap(), None);
-    let maybe_pending: Vec<StoredView> = store
-        .stream_job_views(ViewFilter::Pending)
-        .try_collect()
-        .await
-        .unwrap();
-    assert!(maybe_pending.iter().any(|view| view.id == "pending"));
-    assert!(!maybe_pending.iter().any(|view| view.id == "early"));
+    store_checks::streams_views_in_order(&store, job, t0()).await;
+    store.close().await;
+}
+
+#[tokio::test]
+async fn concurrent_adds_keep_their_own_outcomes() {
+    let space = space!();
+    let store = space.open().await;
+    store_checks::concurrent_adds_keep_their_own_outcomes(&store, job, t0()).await;
     store.close().await;
 }
 

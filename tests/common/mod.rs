@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod db;
+pub mod store_checks;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
