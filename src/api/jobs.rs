@@ -17,9 +17,9 @@ use super::wire::{JsonBody, JsonListing, JsonText, job_to_json, run_to_json};
 pub(crate) async fn add_job(
     State(state): State<ApiState>,
     ApiJson(body): ApiJson,
-) -> Result<JsonBody, ApiError> {
+) -> Result<JsonText, ApiError> {
     let job = state.scheduler.add_job(body).await?;
-    Ok(JsonBody(job_to_json(&job)))
+    Ok(JsonText(job.to_view_json()))
 }
 
 /// `GET P/jobs`: every job, in the scheduler's (the contract's) order, as rendered when each

@@ -371,6 +371,34 @@ mod tests {
     }
 
     #[test]
+    fn the_stored_text_is_the_answered_object() {
+        let mut nested = job("cron", json!({"second": 30, "timezone": "Asia/Tokyo"}));
+        nested.args = vec![
+            json!("workspace/test.py"),
+            json!([{"q": 1, "p": {"k": 2, "e": 3}}]),
+        ];
+        nested.kwargs = json!({"z": [{"b": 1, "a": 2}], "m": {"y": null, "x": 1.5}})
+            .as_object()
+            .unwrap()
+            .clone();
+        nested.timeout = Some(2.5);
+        let text = nested.to_view_json();
+        assert_eq!(text, serde_json::to_string(&job_to_json(&nested)).unwrap());
+        assert_eq!(
+            text,
+            serde_json::to_string(&sort_keys(job_to_json(&nested))).unwrap()
+        );
+        assert!(
+            text.contains(r#""args":["workspace/test.py",[{"p":{"e":3,"k":2},"q":1}]]"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#""kwargs":{"m":{"x":1.5,"y":null},"z":[{"a":2,"b":1}]}"#),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn sort_keys_sorts_nested_objects() {
         let value = json!({"b": 1, "a": {"z": [ {"y": 1, "x": 2} ], "c": 3}});
         let sorted = sort_keys(value);

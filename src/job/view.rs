@@ -2,6 +2,7 @@
 //! reference §2). It lives with the job, not in `api`, because the store keeps it rendered
 //! next to the job's state: listing thousands of jobs then costs no decoding at all.
 
+use serde::{Serialize, Serializer};
 use serde_json::{Map, Number, Value};
 
 use super::Job;
@@ -12,41 +13,109 @@ impl Job {
     /// `trigger`, the trigger's own fields, and — unless the job is pending (added while the
     /// scheduler was stopped) — `misfire_grace_time`, `max_instances` and `next_run_time`.
     /// The extension `timeout` appears only when set (CONTRACT §6). `coalesce`, `executor`,
-    /// `jobstore`, `timezone`, `jitter` and `replace_existing` are never shown. Keys are sorted.
+    /// `jobstore`, `timezone`, `jitter` and `replace_existing` are never shown. Keys are sorted,
+    /// nested ones too.
     pub fn to_view(&self) -> Value {
-        let mut object = Map::new();
-        object.insert("id".into(), Value::String(self.id.clone()));
-        object.insert("name".into(), Value::String(self.name.clone()));
-        object.insert("func".into(), Value::String(self.func.clone()));
-        object.insert("args".into(), Value::Array(self.args.clone()));
-        object.insert("kwargs".into(), Value::Object(self.kwargs.clone()));
-        object.insert("trigger".into(), Value::String(self.trigger.kind().into()));
-        for (key, value) in self.trigger.fields() {
-            object.insert(key, value);
-        }
-        if !self.pending {
-            object.insert(
-                "misfire_grace_time".into(),
-                self.misfire_grace_time.map_or(Value::Null, Value::from),
-            );
-            object.insert("max_instances".into(), Value::from(self.max_instances));
-            object.insert(
-                "next_run_time".into(),
-                self.next_run_time
-                    .as_ref()
-                    .map_or(Value::Null, |time| Value::String(isoformat(time))),
-            );
-        }
-        if let Some(timeout) = self.timeout {
-            object.insert("timeout".into(), seconds(timeout));
-        }
-        sort_keys(Value::Object(object))
+        serde_json::to_value(View(self)).unwrap_or(Value::Null)
     }
 
-    /// [`Job::to_view`] as JSON text.
+    /// [`Job::to_view`] as JSON text, written straight from the job: every add and change
+    /// renders it (the store keeps it, the API answers it), so it copies nothing into an
+    /// intermediate `Value`.
     pub fn to_view_json(&self) -> String {
-        self.to_view().to_string()
+        // Serialising JSON values and numbers under string keys cannot fail.
+        serde_json::to_string(&View(self)).unwrap_or_default()
     }
+}
+
+/// A job serialised as its view: entries gathered by reference, sorted by key, written once.
+struct View<'a>(&'a Job);
+
+/// One entry's value in a [`View`].
+enum Field<'a> {
+    Text(&'a str),
+    Items(&'a [Value]),
+    Object(&'a Map<String, Value>),
+    Json(&'a Value),
+    Owned(Value),
+}
+
+impl Serialize for View<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let job = self.0;
+        let trigger = job.trigger.fields();
+        let mut entries: Vec<(&str, Field<'_>)> = Vec::with_capacity(10 + trigger.len());
+        entries.extend([
+            ("id", Field::Text(&job.id)),
+            ("name", Field::Text(&job.name)),
+            ("func", Field::Text(&job.func)),
+            ("args", Field::Items(&job.args)),
+            ("kwargs", Field::Object(&job.kwargs)),
+            ("trigger", Field::Text(job.trigger.kind())),
+        ]);
+        entries.extend(
+            trigger
+                .iter()
+                .map(|(key, value)| (key.as_str(), Field::Json(value))),
+        );
+        if !job.pending {
+            entries.extend([
+                (
+                    "misfire_grace_time",
+                    Field::Owned(job.misfire_grace_time.map_or(Value::Null, Value::from)),
+                ),
+                (
+                    "max_instances",
+                    Field::Owned(Value::from(job.max_instances)),
+                ),
+                (
+                    "next_run_time",
+                    Field::Owned(
+                        job.next_run_time
+                            .as_ref()
+                            .map_or(Value::Null, |time| Value::String(isoformat(time))),
+                    ),
+                ),
+            ]);
+        }
+        if let Some(timeout) = job.timeout {
+            entries.push(("timeout", Field::Owned(seconds(timeout))));
+        }
+        entries.sort_by(|a, b| a.0.cmp(b.0));
+        serializer.collect_map(entries)
+    }
+}
+
+impl Serialize for Field<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Field::Text(text) => serializer.serialize_str(text),
+            Field::Items(items) => serializer.collect_seq(items.iter().map(Sorted)),
+            Field::Object(map) => sorted_map(map, serializer),
+            Field::Json(value) => Sorted(value).serialize(serializer),
+            Field::Owned(value) => Sorted(value).serialize(serializer),
+        }
+    }
+}
+
+/// A JSON value serialised with the keys of every object in it sorted, however deep, without
+/// copying it ([`sort_keys`] for a borrowed value).
+struct Sorted<'a>(&'a Value);
+
+impl Serialize for Sorted<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Value::Object(map) => sorted_map(map, serializer),
+            Value::Array(items) => serializer.collect_seq(items.iter().map(Sorted)),
+            other => other.serialize(serializer),
+        }
+    }
+}
+
+fn sorted_map<S: Serializer>(map: &Map<String, Value>, serializer: S) -> Result<S::Ok, S::Error> {
+    let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+    entries.sort_by(|a, b| a.0.cmp(b.0));
+    serializer.collect_map(entries.into_iter().map(|(key, value)| (key, Sorted(value))))
 }
 
 /// Sorts the keys of every object in `value`, however deep.
