@@ -105,9 +105,9 @@ impl App {
         let router = if config.api.enabled {
             api::router(ApiState {
                 scheduler: scheduler.clone(),
-                prefix: config.api.prefix.trim_end_matches('/').to_owned(),
-                allowed_hosts: config.scheduler.allowed_hosts.clone(),
-                current_host,
+                prefix: config.api.prefix.trim_end_matches('/').into(),
+                allowed_hosts: config.scheduler.allowed_hosts.as_slice().into(),
+                current_host: current_host.into(),
                 auth: credentials,
                 body_limit: BODY_LIMIT,
             })

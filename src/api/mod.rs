@@ -61,7 +61,7 @@ pub fn router(state: ApiState) -> Router {
     let auth = state.auth.clone();
     let body_limit = state.body_limit;
     let state = ApiState {
-        prefix: prefix.clone(),
+        prefix: prefix.as_str().into(),
         ..state
     };
     mount(routes(&prefix).with_state(state), auth, body_limit)

@@ -17,11 +17,11 @@ pub struct ApiState {
     pub scheduler: Scheduler,
     /// URL prefix of every route (`/scheduler`, `/api`); normalised by [`ApiState::with_prefix`]
     /// to a leading `/` and no trailing `/` (empty means the root).
-    pub prefix: String,
+    pub prefix: Arc<str>,
     /// Reported by `GET P` (`SCHEDULER_ALLOWED_HOSTS`).
-    pub allowed_hosts: Vec<String>,
+    pub allowed_hosts: Arc<[String]>,
     /// Reported by `GET P`: this machine's host name, lower-case.
-    pub current_host: String,
+    pub current_host: Arc<str>,
     /// HTTP Basic credentials; `None` turns authentication off.
     pub auth: Option<Arc<Credentials>>,
     /// Largest request body accepted, in bytes (413 above it).
@@ -46,9 +46,9 @@ impl ApiState {
     pub fn new(scheduler: Scheduler) -> Self {
         Self {
             scheduler,
-            prefix: DEFAULT_PREFIX.to_owned(),
-            allowed_hosts: vec!["*".to_owned()],
-            current_host: local_host_name(),
+            prefix: DEFAULT_PREFIX.into(),
+            allowed_hosts: Arc::new(["*".to_owned()]),
+            current_host: local_host_name().into(),
             auth: None,
             body_limit: DEFAULT_BODY_LIMIT,
         }
@@ -58,21 +58,21 @@ impl ApiState {
     /// `""` and `/` mount the API at the root.
     #[must_use]
     pub fn with_prefix(mut self, prefix: &str) -> Self {
-        self.prefix = normalize_prefix(prefix);
+        self.prefix = normalize_prefix(prefix).into();
         self
     }
 
     /// Sets the host names reported by `GET P`.
     #[must_use]
     pub fn with_allowed_hosts(mut self, hosts: Vec<String>) -> Self {
-        self.allowed_hosts = hosts;
+        self.allowed_hosts = hosts.into();
         self
     }
 
     /// Overrides the host name reported by `GET P` (it is lower-cased).
     #[must_use]
     pub fn with_current_host(mut self, host: &str) -> Self {
-        self.current_host = host.to_lowercase();
+        self.current_host = host.to_lowercase().into();
         self
     }
 

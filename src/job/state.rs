@@ -1,6 +1,8 @@
 //! The persisted form of a job: versioned, portable JSON (never a pickle), kept apart from the
 //! HTTP view so the wire format can change without a migration and vice versa.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -11,14 +13,16 @@ use crate::trigger::Trigger;
 /// The version written today; readers refuse versions they do not know.
 const VERSION: u32 = 1;
 
+/// Borrows the job's data when written (`to_state` runs on every add and change) and owns it
+/// when read.
 #[derive(Serialize, Deserialize)]
-struct JobState {
+struct JobState<'a> {
     version: u32,
-    id: String,
-    name: String,
-    func: String,
-    args: Vec<Value>,
-    kwargs: Map<String, Value>,
+    id: Cow<'a, str>,
+    name: Cow<'a, str>,
+    func: Cow<'a, str>,
+    args: Cow<'a, [Value]>,
+    kwargs: Cow<'a, Map<String, Value>>,
     trigger: Value,
     misfire_grace_time: Option<u64>,
     coalesce: bool,
@@ -37,11 +41,11 @@ impl Job {
     pub fn to_state(&self) -> String {
         let state = JobState {
             version: VERSION,
-            id: self.id.clone(),
-            name: self.name.clone(),
-            func: self.func.clone(),
-            args: self.args.clone(),
-            kwargs: self.kwargs.clone(),
+            id: Cow::Borrowed(&self.id),
+            name: Cow::Borrowed(&self.name),
+            func: Cow::Borrowed(&self.func),
+            args: Cow::Borrowed(&self.args),
+            kwargs: Cow::Borrowed(&self.kwargs),
             trigger: self.trigger.to_state(),
             misfire_grace_time: self.misfire_grace_time,
             coalesce: self.coalesce,
@@ -67,11 +71,11 @@ impl Job {
         let trigger = Trigger::from_state(&state.trigger)
             .map_err(|e| format!("unreadable trigger in job state: {e}"))?;
         Ok(Job {
-            id: state.id,
-            name: state.name,
-            func: state.func,
-            args: state.args,
-            kwargs: state.kwargs,
+            id: state.id.into_owned(),
+            name: state.name.into_owned(),
+            func: state.func.into_owned(),
+            args: state.args.into_owned(),
+            kwargs: state.kwargs.into_owned(),
             trigger,
             misfire_grace_time: state.misfire_grace_time,
             coalesce: state.coalesce,
