@@ -1,7 +1,7 @@
 //! The dates a trigger was given, Python's `isoformat()`, and zone names. The date strings
 //! themselves are read in `datestring`.
 
-use chrono::{DateTime, FixedOffset, NaiveDateTime, Timelike};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDateTime, Timelike};
 use chrono_tz::Tz;
 
 use super::error::TriggerError;
@@ -61,10 +61,22 @@ pub(crate) fn isoformat(time: &DateTime<FixedOffset>) -> String {
     let local = time.naive_local();
     let date = local.date();
     let mut out = String::with_capacity(32);
+    // Years 0-9999 (all of Python's) written directly: chrono's `format` parses its pattern
+    // on every call, and every job view renders a time. Others keep chrono's `%Y` (`+10000`).
+    if (0..=9999).contains(&date.year()) {
+        let _ = write!(
+            out,
+            "{:04}-{:02}-{:02}",
+            date.year(),
+            date.month(),
+            date.day()
+        );
+    } else {
+        let _ = write!(out, "{}", date.format("%Y-%m-%d"));
+    }
     let _ = write!(
         out,
-        "{}T{:02}:{:02}:{:02}",
-        date.format("%Y-%m-%d"),
+        "T{:02}:{:02}:{:02}",
         local.hour(),
         local.minute(),
         local.second()
@@ -112,6 +124,14 @@ mod tests {
             0,
         );
         assert_eq!(isoformat(&early), "0033-01-01T00:00:00+00:00");
+        let far = zone::to_fixed(
+            NaiveDate::from_ymd_opt(10000, 1, 1)
+                .unwrap()
+                .and_hms_opt(0, 0, 0)
+                .unwrap(),
+            0,
+        );
+        assert_eq!(isoformat(&far), "+10000-01-01T00:00:00+00:00");
     }
 
     #[test]
