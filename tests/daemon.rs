@@ -123,6 +123,48 @@ async fn sigterm_stops_the_daemon_cleanly_and_jobs_persist() {
     assert!(wait_exit(&mut child).success());
 }
 
+/// Off a terminal (here a file; under systemd, the journal) each line is written once, in
+/// the same words, to stdout and to the log file, without colour codes, and nothing logged
+/// before SIGTERM is lost.
+#[tokio::test]
+async fn log_lines_reach_stdout_and_the_file_alike() {
+    let dir = project_dir();
+    let port = free_port();
+    write_config(dir.path(), port, "");
+    let stdout_path = dir.path().join("stdout.log");
+    let mut child = tickd(dir.path())
+        .stdout(std::fs::File::create(&stdout_path).unwrap())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let mut added = 0;
+    for attempt in 0..200 {
+        let answer = client
+            .post(format!("http://127.0.0.1:{port}/scheduler/jobs"))
+            .basic_auth("guest", Some("guest"))
+            .json(&json!({"id": format!("logged{attempt}"), "func": "task:success", "args": ["workspace/test.py"], "trigger": "interval", "hours": 1}))
+            .send()
+            .await;
+        if answer.is_ok_and(|r| r.status().is_success()) {
+            added = attempt;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    assert!(wait_exit(&mut child).success());
+    let stdout = std::fs::read_to_string(&stdout_path).unwrap();
+    let file = std::fs::read_to_string(dir.path().join("logs/runserver.log")).unwrap();
+    let line = format!("Added job \"logged{added}\" to job store \"default\"");
+    assert!(stdout.contains(&line), "{stdout}");
+    assert!(file.contains(&line), "{file}");
+    assert!(
+        !stdout.contains('\u{1b}'),
+        "colour codes off a terminal: {stdout}"
+    );
+    assert_eq!(stdout, file, "the same lines in both");
+}
+
 #[tokio::test]
 async fn a_run_cut_by_kill_9_is_interrupted_after_restart() {
     let dir = project_dir();

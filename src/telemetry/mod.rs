@@ -42,7 +42,7 @@ pub fn init(file: &Path, level: &str) -> anyhow::Result<BatchGuard> {
     } else {
         let both = Tee {
             file,
-            stdout: stdout_file()?,
+            stdout: stdout_file(),
         };
         let (both, guard) = batch::batched(Box::new(both))?;
         registry
@@ -84,13 +84,13 @@ fn open_log_file(file: &Path) -> anyhow::Result<RollingFileAppender> {
 }
 
 /// Stdout as a file of its own (a duplicate of descriptor 1), written a batch at a time
-/// rather than through `Stdout`'s line buffering (a system call per line).
-fn stdout_file() -> anyhow::Result<File> {
-    let fd = io::stdout()
-        .as_fd()
-        .try_clone_to_owned()
-        .map_err(|e| anyhow::anyhow!("cannot duplicate stdout for logging: {e}"))?;
-    Ok(File::from(fd))
+/// rather than through `Stdout`'s line buffering (a system call per line). A daemon started
+/// with stdout closed logs to its file only.
+fn stdout_file() -> Box<dyn Write + Send> {
+    match io::stdout().as_fd().try_clone_to_owned() {
+        Ok(fd) => Box::new(File::from(fd)),
+        Err(_) => Box::new(io::sink()),
+    }
 }
 
 /// Each line to the log file and to stdout. A destination that fails does not keep the line
