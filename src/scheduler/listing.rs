@@ -114,7 +114,14 @@ impl Scheduler {
             first: Some(first),
             more,
         };
-        let mut views = self.inner.store.stream_job_views(ViewFilter::All);
+        // While stopped only pending jobs are listed: the store gives the candidates (in the
+        // same order), and each is checked below.
+        let filter = if pending_only {
+            ViewFilter::Pending
+        } else {
+            ViewFilter::All
+        };
+        let mut views = self.inner.store.stream_job_views(filter);
         let mut buffer = Vec::with_capacity(CHUNK);
         buffer.push(b'[');
         let mut empty = true;

@@ -269,12 +269,14 @@ impl JobStore for SqliteStore {
                 view_columns!(),
                 " FROM tickd_jobs ORDER BY next_run_time IS NULL, next_run_time, id"
             ),
-            // A pending job's object has no `next_run_time` key (CONTRACT §1).
+            // A pending job's object has no `next_run_time` key (CONTRACT §1); in listing
+            // order too, as a pending job may have been given a first fire time.
             ViewFilter::Pending => concat!(
                 "SELECT ",
                 view_columns!(),
                 " FROM tickd_jobs WHERE job_json IS NULL \
-                 OR json_type(job_json, '$.next_run_time') IS NULL ORDER BY id"
+                 OR json_type(job_json, '$.next_run_time') IS NULL \
+                 ORDER BY next_run_time IS NULL, next_run_time, id"
             ),
         };
         sqlx::query(sql)

@@ -12,7 +12,8 @@ use tickd::job::Job;
 use tickd::store::{JobStore, StoreError, StoredView, ViewFilter};
 
 /// Views stream in listing order (next fire time, paused and pending last), each the job's
-/// own rendering and the same as `get_job_view`; the pending filter finds pending jobs.
+/// own rendering and the same as `get_job_view`; the pending filter finds pending jobs, in
+/// the same order.
 pub async fn streams_views_in_order(
     store: &dyn JobStore,
     job: impl Fn(&str, Option<DateTime<Utc>>) -> Job,
@@ -21,11 +22,15 @@ pub async fn streams_views_in_order(
     let hours = TimeDelta::hours;
     let mut pending = job("pending", Some(t0 + hours(3)));
     pending.pending = true;
+    // Sorts after "pending" by id, before it by fire time.
+    let mut pending_soon = job("pending-soon", Some(t0 + TimeDelta::minutes(30)));
+    pending_soon.pending = true;
     let jobs = [
         job("paused", None),
         job("late", Some(t0 + hours(2))),
         job("early", Some(t0 + hours(1))),
         pending,
+        pending_soon,
     ];
     for job in &jobs {
         store.add_job(job).await.unwrap();
@@ -36,7 +41,7 @@ pub async fn streams_views_in_order(
         .await
         .unwrap();
     let ids: Vec<&str> = views.iter().map(|view| view.id.as_str()).collect();
-    assert_eq!(ids, ["early", "late", "pending", "paused"]);
+    assert_eq!(ids, ["pending-soon", "early", "late", "pending", "paused"]);
     for view in &views {
         let job = jobs.iter().find(|job| job.id == view.id).unwrap();
         assert_eq!(
@@ -58,6 +63,12 @@ pub async fn streams_views_in_order(
         .unwrap();
     assert!(maybe_pending.iter().any(|view| view.id == "pending"));
     assert!(!maybe_pending.iter().any(|view| view.id == "early"));
+    let pending_ids: Vec<&str> = maybe_pending
+        .iter()
+        .filter(|view| view.id.starts_with("pending"))
+        .map(|view| view.id.as_str())
+        .collect();
+    assert_eq!(pending_ids, ["pending-soon", "pending"], "listing order");
 }
 
 /// 60 inserts at once over 20 ids: each id goes in once, every other insert of it is a
