@@ -122,10 +122,10 @@ impl Workspace {
 }
 
 /// `root` joined with `parts`, and what it is, when no part is a symbolic link: then it is
-/// canonical already
-/// (`root` is, and no part is `..`), found with a `lstat` per part where `canonicalize`
-/// reads every component of the whole path (this runs on every `POST P/jobs`). `None` when a
-/// part is a link: the caller canonicalizes and checks where it leads.
+/// canonical already (`root` is, and no part is `..`), found with a `lstat` per part where
+/// `canonicalize` reads every component of the whole path (this runs on every
+/// `POST P/jobs`). `None` when a part is a link: the caller canonicalizes and checks where
+/// it leads.
 fn without_links(root: &Path, parts: &[&OsStr]) -> io::Result<Option<(PathBuf, Metadata)>> {
     let mut path = root.to_path_buf();
     let mut meta = None;
