@@ -226,6 +226,12 @@ fn executor_settings(config: &Config) -> anyhow::Result<ExecutorSettings> {
     if config.executor.max_workers == 0 {
         bail!("[executor] max_workers must be at least 1");
     }
+    if !(0..=39).contains(&config.executor.nice) {
+        bail!(
+            "[executor] nice must be between 0 and 39 (levels below the daemon), not {}",
+            config.executor.nice
+        );
+    }
     Ok(ExecutorSettings {
         workspace: config.resolve(&config.executor.workspace),
         python: config.executor.python.clone(),
@@ -233,6 +239,7 @@ fn executor_settings(config: &Config) -> anyhow::Result<ExecutorSettings> {
         max_workers: config.executor.max_workers,
         output_limit: config.executor.output_limit,
         kill_grace: seconds(config.executor.kill_grace, "kill_grace")?,
+        nice: config.executor.nice,
     })
 }
 

@@ -182,6 +182,8 @@ pub struct ExecutorConfig {
     pub output_limit: usize,
     /// Seconds between SIGTERM and SIGKILL when a run is stopped.
     pub kill_grace: f64,
+    /// Nice levels scripts run below the daemon (0 = the daemon's own priority).
+    pub nice: i32,
     /// Seconds running scripts get to finish when the daemon stops.
     pub shutdown_grace: f64,
     /// Seconds a run may take when its job sets no `timeout` (none by default).
@@ -197,6 +199,7 @@ impl Default for ExecutorConfig {
             interpreters: BTreeMap::new(),
             output_limit: 64 * 1024,
             kill_grace: 5.0,
+            nice: 5,
             shutdown_grace: 30.0,
             timeout: None,
         }

@@ -239,6 +239,19 @@ fn an_unknown_config_key_stops_start_up_naming_it() {
     assert!(stderr.contains("max_wrokers"), "{stderr}");
 }
 
+#[test]
+fn a_nice_out_of_range_stops_start_up_saying_the_range() {
+    let dir = project_dir();
+    write_config(dir.path(), free_port(), "");
+    let output = tickd(dir.path())
+        .env("TICKD_EXECUTOR__NICE", "-3")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("nice must be between 0 and 39"), "{stderr}");
+}
+
 #[tokio::test]
 async fn a_second_daemon_on_the_same_sqlite_file_refuses_to_start() {
     let dir = project_dir();

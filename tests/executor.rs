@@ -39,6 +39,7 @@ impl Fixture {
             max_workers: 4,
             output_limit: 64 * 1024,
             kill_grace: Duration::from_millis(500),
+            nice: 5,
         };
         adjust(&mut settings);
         let executor = Executor::new(settings).unwrap();
@@ -298,6 +299,35 @@ async fn a_sh_script_runs_with_the_interpreter_table() {
 }
 
 // ---- timeouts, stops and process groups -------------------------------------------------------
+
+/// The niceness of this test process, which the executor's scripts are placed below.
+fn own_niceness() -> i32 {
+    let stat = fs::read_to_string("/proc/self/stat").unwrap();
+    // Field 19 (nice) counted from the state, which follows the parenthesised command name.
+    let (_, rest) = stat.rsplit_once(')').unwrap();
+    rest.split_whitespace().nth(16).unwrap().parse().unwrap()
+}
+
+/// Starts a script that waits for the file `go`, then prints its niceness (coreutils `nice`),
+/// so that it reads its priority only after `start` has returned.
+async fn niceness_of_a_script(fixture: &Fixture) -> i32 {
+    fixture.script("nice.sh", "while [ ! -e go ]; do sleep 0.01; done\nnice\n");
+    let script = fixture.start(json!(["nice.sh"]), None).await;
+    fs::write(fixture.workspace().join("go"), "").unwrap();
+    let outcome = guard(script.wait()).await;
+    assert_eq!(outcome.status, RunStatus::Succeeded, "{}", outcome.stderr);
+    outcome.stdout.trim().parse().unwrap()
+}
+
+#[tokio::test]
+async fn scripts_run_the_configured_levels_below_the_daemon() {
+    let own = own_niceness();
+    let fixture = Fixture::new();
+    assert_eq!(niceness_of_a_script(&fixture).await, (own + 5).min(19));
+
+    let fixture = Fixture::with(|settings| settings.nice = 0);
+    assert_eq!(niceness_of_a_script(&fixture).await, own);
+}
 
 #[tokio::test]
 async fn a_timeout_kills_the_script_and_the_grandchild_it_spawned() {
@@ -646,6 +676,7 @@ fn a_missing_workspace_is_refused() {
         max_workers: 1,
         output_limit: 1024,
         kill_grace: Duration::from_secs(1),
+        nice: 0,
     };
     assert!(Executor::new(settings).is_err());
 }

@@ -466,6 +466,7 @@ mod real {
             max_workers: 1,
             output_limit: 1024,
             kill_grace: Duration::from_secs(1),
+            nice: 0,
         })
         .unwrap();
         let settings = SchedulerSettings {

@@ -3,11 +3,13 @@
 //! - `workspace.rs`: which task and script a job names, checked at add time and at start.
 //! - `process.rs`: a started script, its process group, timeouts and stops.
 //! - `capture.rs`: bounded capture of stdout and stderr.
+//! - `priority.rs`: scripts run a few nice levels below the daemon.
 //!
 //! The executor never decides *when* to run: the scheduler does, and hands it a slot from the
 //! bounded pool plus a [`RunRequest`]. It reads the wall clock only to stamp `finished_at`.
 
 mod capture;
+mod priority;
 mod process;
 mod workspace;
 
@@ -43,6 +45,8 @@ pub struct ExecutorSettings {
     pub output_limit: usize,
     /// Time between SIGTERM and SIGKILL when a run is stopped (default 5 s).
     pub kill_grace: Duration,
+    /// Nice levels scripts run below the daemon (default 5; 0 keeps the daemon's).
+    pub nice: i32,
 }
 
 /// Why a job's script cannot be run. `Display` is the text the API answers with (400).
@@ -97,6 +101,8 @@ struct Inner {
     workspace: Workspace,
     /// `max_workers` permits; a `Slot` owns one for a run's whole life. Never closed.
     slots: Arc<Semaphore>,
+    /// The nice value scripts are given once started; `None` keeps the daemon's.
+    script_priority: Option<i32>,
 }
 
 impl Executor {
@@ -116,11 +122,13 @@ impl Executor {
             workspace: workspace.root().to_path_buf(),
             ..settings
         };
+        let script_priority = priority::script_priority(settings.nice);
         Ok(Executor {
             inner: Arc::new(Inner {
                 settings,
                 workspace,
                 slots,
+                script_priority,
             }),
         })
     }
@@ -196,6 +204,9 @@ impl Executor {
                 request.job_id
             )));
         };
+        if let Some(nice) = self.inner.script_priority {
+            priority::lower(pid, nice);
+        }
         // Built first, so that its start instant is the spawn's; the log lines come after.
         let script = RunningScript::new(
             child,
