@@ -24,6 +24,8 @@ use serde_json::{Map, Value};
 use tokio::process::Command;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::trigger::isoformat;
+
 pub use process::{RunningScript, StopHandle};
 use workspace::{Invocation, Workspace};
 
@@ -260,29 +262,5 @@ impl Executor {
             func,
             args,
         )
-    }
-}
-
-/// Python's `datetime.isoformat()`: microseconds only when non-zero, offset as `±HH:MM`.
-fn isoformat(at: &DateTime<FixedOffset>) -> String {
-    if at.timestamp_subsec_micros() == 0 {
-        at.format("%Y-%m-%dT%H:%M:%S%:z").to_string()
-    } else {
-        at.format("%Y-%m-%dT%H:%M:%S%.6f%:z").to_string()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use chrono::DateTime;
-
-    use super::isoformat;
-
-    #[test]
-    fn scheduled_at_reads_like_python_isoformat() {
-        let whole = DateTime::parse_from_rfc3339("2030-01-02T03:04:05+08:00").unwrap_or_default();
-        assert_eq!(isoformat(&whole), "2030-01-02T03:04:05+08:00");
-        let frac = DateTime::parse_from_rfc3339("2030-01-02T03:04:05.25Z").unwrap_or_default();
-        assert_eq!(isoformat(&frac), "2030-01-02T03:04:05.250000+00:00");
     }
 }

@@ -3,32 +3,34 @@
 
 use std::borrow::Cow;
 
-use chrono::{DateTime, FixedOffset};
-use serde::{Deserialize, Serialize};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDateTime, Timelike};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use super::Job;
-use crate::trigger::Trigger;
+use crate::trigger::{Trigger, isoformat};
 
 /// The version written today; readers refuse versions they do not know.
 const VERSION: u32 = 1;
 
 /// Borrows the job's data when written (`to_state` runs on every add and change) and owns it
+/// when read; `T` is the trigger's state, serialised in place when written and a `Value`
 /// when read.
 #[derive(Serialize, Deserialize)]
-struct JobState<'a> {
+struct JobState<'a, T> {
     version: u32,
     id: Cow<'a, str>,
     name: Cow<'a, str>,
     func: Cow<'a, str>,
     args: Cow<'a, [Value]>,
     kwargs: Cow<'a, Map<String, Value>>,
-    trigger: Value,
+    trigger: T,
     misfire_grace_time: Option<u64>,
     coalesce: bool,
     max_instances: u32,
     /// RFC 3339 with the offset the job JSON shows (a gap time keeps its pre-transition
     /// offset, which the UTC index column alone could not say).
+    #[serde(serialize_with = "write_time", deserialize_with = "read_time")]
     next_run_time: Option<DateTime<FixedOffset>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     timeout: Option<f64>,
@@ -46,7 +48,7 @@ impl Job {
             func: Cow::Borrowed(&self.func),
             args: Cow::Borrowed(&self.args),
             kwargs: Cow::Borrowed(&self.kwargs),
-            trigger: self.trigger.to_state(),
+            trigger: self.trigger.state(),
             misfire_grace_time: self.misfire_grace_time,
             coalesce: self.coalesce,
             max_instances: self.max_instances,
@@ -63,7 +65,7 @@ impl Job {
     /// # Errors
     /// A message saying what is wrong with the stored text.
     pub fn from_state(text: &str) -> Result<Job, String> {
-        let state: JobState =
+        let state: JobState<Value> =
             serde_json::from_str(text).map_err(|e| format!("unreadable job state: {e}"))?;
         if state.version != VERSION {
             return Err(format!("unknown job state version {}", state.version));
@@ -85,5 +87,123 @@ impl Job {
             pending: state.pending,
             version: 0,
         })
+    }
+}
+
+/// A time as RFC 3339 text (Python's `isoformat`): the offset in it is the one the job JSON
+/// shows. Written by [`isoformat`] rather than chrono's rendering, which interprets a format
+/// on every call and rounds an offset with seconds (a zone's local mean time before ~1900,
+/// `+08:05:43`) to whole minutes, moving the instant; [`read_time`] reads those seconds back.
+fn write_time<S: Serializer>(
+    time: &Option<DateTime<FixedOffset>>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match time {
+        None => serializer.serialize_none(),
+        Some(time)
+            if time.nanosecond() % 1000 == 0
+                && time.nanosecond() < 1_000_000_000
+                && (0..=9999).contains(&time.year()) =>
+        {
+            serializer.serialize_str(&isoformat(time))
+        }
+        Some(time) => time.serialize(serializer),
+    }
+}
+
+/// Reads [`write_time`]'s text: RFC 3339, or with an offset in seconds.
+fn read_time<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<DateTime<FixedOffset>>, D::Error> {
+    let Some(text) = Option::<Cow<'de, str>>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    text.parse::<DateTime<FixedOffset>>()
+        .ok()
+        .or_else(|| with_offset_seconds(&text))
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom(format!("unreadable next_run_time {text:?}")))
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.ffffff]±HH:MM:SS`, which chrono's RFC 3339 parser refuses.
+fn with_offset_seconds(text: &str) -> Option<DateTime<FixedOffset>> {
+    let (local, offset) = text.split_at_checked(text.len().checked_sub(9)?)?;
+    let sign = match offset.as_bytes().first()? {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let mut parts = offset.get(1..)?.split(':').map(str::parse::<i32>);
+    let (h, m, s) = (
+        parts.next()?.ok()?,
+        parts.next()?.ok()?,
+        parts.next()?.ok()?,
+    );
+    let offset = FixedOffset::east_opt(sign * (h * 3600 + m * 60 + s))?;
+    NaiveDateTime::parse_from_str(local, "%Y-%m-%dT%H:%M:%S%.f")
+        .ok()?
+        .and_local_timezone(offset)
+        .single()
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, FixedOffset, NaiveDate};
+    use serde_json::{Value, json};
+
+    use crate::job::{Job, JobDefaults, JobSpec};
+
+    fn job(trigger: Value) -> Job {
+        let mut body = json!({"id": "j", "func": "task:success", "args": ["test.py"]});
+        if let (Some(body), Some(trigger)) = (body.as_object_mut(), trigger.as_object()) {
+            body.extend(trigger.clone());
+        }
+        let now = DateTime::parse_from_rfc3339("2030-01-01T00:00:00Z").unwrap_or_default();
+        JobSpec::parse(
+            &body,
+            &JobDefaults::default(),
+            chrono_tz::Asia::Shanghai,
+            now.to_utc(),
+        )
+        .map(|spec| spec.job)
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn the_state_reads_back_as_the_same_job_for_every_trigger_and_time() {
+        let lmt = NaiveDate::from_ymd_opt(1890, 1, 1)
+            .and_then(|d| d.and_hms_micro_opt(12, 0, 0, 250))
+            .and_then(|t| {
+                FixedOffset::east_opt(29_143).and_then(|o| t.and_local_timezone(o).single())
+            });
+        let times = [
+            None,
+            DateTime::parse_from_rfc3339("2030-01-02T03:04:05+08:00").ok(),
+            DateTime::parse_from_rfc3339("2030-01-02T03:04:05.000250-09:30").ok(),
+            lmt,
+        ];
+        let triggers = [
+            json!({"trigger": "date", "run_date": "2030-05-06 07:08:09.5"}),
+            json!({"trigger": "interval", "minutes": 90, "start_date": "2030-01-01T00:00:00+01:00",
+                   "end_date": "2031-01-01", "jitter": 3}),
+            json!({"trigger": "cron", "day": "last fri", "hour": "9-17", "timezone": "Europe/Berlin"}),
+        ];
+        for trigger in triggers {
+            for time in times {
+                let mut job = job(trigger.clone());
+                job.next_run_time = time;
+                job.timeout = Some(2.5);
+                let state = job.to_state();
+                let back = Job::from_state(&state).unwrap_or_else(|e| panic!("{e}: {state}"));
+                assert_eq!(back, job, "{state}");
+                assert_eq!(
+                    back.next_run_time.map(|t| t.offset().local_minus_utc()),
+                    time.map(|t| t.offset().local_minus_utc())
+                );
+                // The trigger is written in place exactly as its `Value` form.
+                let parsed: Value = serde_json::from_str(&state).unwrap_or_default();
+                assert_eq!(parsed["trigger"], job.trigger.to_state());
+            }
+        }
     }
 }

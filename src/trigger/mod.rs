@@ -114,6 +114,12 @@ impl Trigger {
         state::to_state(self)
     }
 
+    /// [`Trigger::to_state`] to serialise in place, without building the `Value`: a job's
+    /// state embeds it on every add and change.
+    pub fn state(&self) -> impl serde::Serialize + '_ {
+        state::State(self)
+    }
+
     /// Reads a trigger back from [`Trigger::to_state`]'s form.
     ///
     /// # Errors

@@ -7,7 +7,9 @@
 //! of each date is included for people reading the store; it is ignored on reading.
 
 use chrono::DateTime;
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
+use serde_json::Value;
 
 use super::cron::{CronTrigger, FIELD_NAMES};
 use super::date::DateTrigger;
@@ -19,62 +21,93 @@ use super::{Kind, Trigger, zone};
 
 const VERSION: u64 = 1;
 
-pub(super) fn to_state(trigger: &Trigger) -> Value {
-    match &trigger.kind {
-        Kind::Date(t) => json!({
-            "version": VERSION,
-            "trigger": "date",
-            "timezone": t.timezone.name(),
-            "run_date": date_state(Some(&t.run_date)),
-        }),
-        Kind::Interval(t) => {
-            let micros = t.interval.micros();
-            let day = 86_400_000_000i128;
-            json!({
-                "version": VERSION,
-                "trigger": "interval",
-                "timezone": t.timezone.name(),
-                "interval": {
-                    "days": micros.div_euclid(day) as i64,
-                    "seconds": (micros.rem_euclid(day) / 1_000_000) as i64,
-                    "microseconds": (micros.rem_euclid(1_000_000)) as i64,
-                },
-                "start_date": date_state(Some(&t.start_date)),
-                "end_date": date_state(t.end_date.as_ref()),
-                "jitter": t.jitter,
-            })
+/// The state as written, serialised straight from the trigger: every job add and change
+/// writes it, and building it as a `Value` first cost a map, a hashed key and an owned
+/// string per entry. [`to_state`] gives the same JSON as a `Value`.
+pub(crate) struct State<'a>(pub(crate) &'a Trigger);
+
+impl Serialize for State<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("version", &VERSION)?;
+        match &self.0.kind {
+            Kind::Date(t) => {
+                map.serialize_entry("trigger", "date")?;
+                map.serialize_entry("timezone", t.timezone.name())?;
+                map.serialize_entry("run_date", &DateState(Some(&t.run_date)))?;
+            }
+            Kind::Interval(t) => {
+                let micros = t.interval.micros();
+                let day = 86_400_000_000i128;
+                map.serialize_entry("trigger", "interval")?;
+                map.serialize_entry("timezone", t.timezone.name())?;
+                map.serialize_entry(
+                    "interval",
+                    &IntervalState {
+                        days: micros.div_euclid(day) as i64,
+                        seconds: (micros.rem_euclid(day) / 1_000_000) as i64,
+                        microseconds: (micros.rem_euclid(1_000_000)) as i64,
+                    },
+                )?;
+                map.serialize_entry("start_date", &DateState(Some(&t.start_date)))?;
+                map.serialize_entry("end_date", &DateState(t.end_date.as_ref()))?;
+                map.serialize_entry("jitter", &t.jitter)?;
+            }
+            Kind::Cron(t) => {
+                map.serialize_entry("trigger", "cron")?;
+                map.serialize_entry("timezone", t.timezone.name())?;
+                map.serialize_entry("fields", &CronFields(t))?;
+                map.serialize_entry("start_date", &DateState(t.start_date.as_ref()))?;
+                map.serialize_entry("end_date", &DateState(t.end_date.as_ref()))?;
+                map.serialize_entry("jitter", &t.jitter)?;
+            }
         }
-        Kind::Cron(t) => {
-            let fields: Map<String, Value> = FIELD_NAMES
-                .iter()
-                .zip(t.given())
-                .filter_map(|(name, text)| {
-                    text.as_ref()
-                        .map(|text| ((*name).to_owned(), Value::String(text.clone())))
-                })
-                .collect();
-            json!({
-                "version": VERSION,
-                "trigger": "cron",
-                "timezone": t.timezone.name(),
-                "fields": fields,
-                "start_date": date_state(t.start_date.as_ref()),
-                "end_date": date_state(t.end_date.as_ref()),
-                "jitter": t.jitter,
-            })
-        }
+        map.end()
     }
 }
 
-fn date_state(date: Option<&TriggerDate>) -> Value {
-    match date {
-        None => Value::Null,
-        Some(d) => json!({
-            "iso": isoformat(&d.time),
-            "timestamp_us": d.time.timestamp_micros(),
-            "utc_offset": d.time.offset().local_minus_utc(),
-            "in_zone": d.in_zone,
-        }),
+pub(super) fn to_state(trigger: &Trigger) -> Value {
+    // Serialising plain data under string keys cannot fail.
+    serde_json::to_value(State(trigger)).unwrap_or(Value::Null)
+}
+
+/// CPython's `timedelta(days, seconds, microseconds)` of an interval.
+#[derive(Serialize)]
+struct IntervalState {
+    days: i64,
+    seconds: i64,
+    microseconds: i64,
+}
+
+/// The cron fields the user gave, by name, as given.
+struct CronFields<'a>(&'a CronTrigger);
+
+impl Serialize for CronFields<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(
+            FIELD_NAMES
+                .iter()
+                .zip(self.0.given())
+                .filter_map(|(name, text)| text.as_deref().map(|text| (*name, text))),
+        )
+    }
+}
+
+/// A date: its instant, the offset it shows, whether it is in the trigger's zone, and an
+/// `iso` rendering for people reading the store (ignored on reading); `null` when unset.
+struct DateState<'a>(Option<&'a TriggerDate>);
+
+impl Serialize for DateState<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let Some(date) = self.0 else {
+            return serializer.serialize_none();
+        };
+        let mut map = serializer.serialize_map(Some(4))?;
+        map.serialize_entry("iso", &isoformat(&date.time))?;
+        map.serialize_entry("timestamp_us", &date.time.timestamp_micros())?;
+        map.serialize_entry("utc_offset", &date.time.offset().local_minus_utc())?;
+        map.serialize_entry("in_zone", &date.in_zone)?;
+        map.end()
     }
 }
 
