@@ -18,8 +18,7 @@ pub(crate) async fn add_job(
     State(state): State<ApiState>,
     ApiJson(body): ApiJson,
 ) -> Result<JsonText, ApiError> {
-    let job = state.scheduler.add_job(body).await?;
-    Ok(JsonText(job.to_view_json()))
+    Ok(JsonText(state.scheduler.add_job_json(body).await?))
 }
 
 /// `GET P/jobs`: every job, in the scheduler's (the contract's) order, as rendered when each

@@ -19,6 +19,20 @@ impl Scheduler {
     /// # Errors
     /// `Invalid` with the reference's text; `ConflictingId` unless `replace_existing`.
     pub async fn add_job(&self, body: Value) -> Result<Job, SchedulerError> {
+        self.add(body).await.map(|(job, _)| job)
+    }
+
+    /// [`Scheduler::add_job`] answering the job's view (`Job::to_view_json`), rendered once
+    /// for both the store and the answer: `POST P/jobs` is the write that comes in floods.
+    ///
+    /// # Errors
+    /// As [`Scheduler::add_job`].
+    pub async fn add_job_json(&self, body: Value) -> Result<String, SchedulerError> {
+        self.add(body).await.map(|(_, view)| view)
+    }
+
+    /// The add itself, with the job's view, which an insert shares with the store.
+    async fn add(&self, body: Value) -> Result<(Job, String), SchedulerError> {
         let now = self.inner.clock.now();
         let spec = JobSpec::parse(
             &body,
@@ -36,13 +50,14 @@ impl Scheduler {
             _shared = self.inner.jobs_lock.share().await;
         }
         let job = self.place(spec, now);
+        let view = job.to_view_json();
         if replace_existing {
             self.inner.store.replace_job(&job).await?;
         } else {
-            self.inner.store.add_job(&job).await?;
+            self.inner.store.add_job_rendered(&job, &view).await?;
         }
         self.added(&job);
-        Ok(job)
+        Ok((job, view))
     }
 
     /// Adds a `[[jobs]]` entry from the config at start-up: replaced when it says

@@ -158,6 +158,12 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
     async fn get_next_run_time(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
     /// Inserts a job (at version 0); `Conflict` if the id is taken.
     async fn add_job(&self, job: &Job) -> Result<(), StoreError>;
+    /// [`JobStore::add_job`] with the job's view already rendered (`view` is
+    /// `job.to_view_json()`): `POST P/jobs` answers that text, so a store that keeps it
+    /// takes this one rather than render it a second time.
+    async fn add_job_rendered(&self, job: &Job, _view: &str) -> Result<(), StoreError> {
+        self.add_job(job).await
+    }
     /// Overwrites a job if its stored `version` still equals `job.version` (and bumps it);
     /// `NotFound` if it is gone, `Stale` if another writer got there first.
     async fn update_job(&self, job: &Job) -> Result<(), StoreError>;

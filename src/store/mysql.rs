@@ -145,6 +145,10 @@ impl JobStore for MySqlStore {
     }
 
     async fn add_job(&self, job: &Job) -> Result<(), StoreError> {
+        self.add_job_rendered(job, &job.to_view_json()).await
+    }
+
+    async fn add_job_rendered(&self, job: &Job, view: &str) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO tickd_jobs (id, next_run_time, job_state, job_json, version) \
              VALUES (?, ?, ?, ?, 0)",
@@ -152,7 +156,7 @@ impl JobStore for MySqlStore {
         .bind(&job.id)
         .bind(next_micros(job))
         .bind(job.to_state())
-        .bind(job.to_view_json())
+        .bind(view)
         .execute(&self.pool)
         .await
         .map_err(|e| {

@@ -139,6 +139,10 @@ impl JobStore for PostgresStore {
     }
 
     async fn add_job(&self, job: &Job) -> Result<(), StoreError> {
+        self.add_job_rendered(job, &job.to_view_json()).await
+    }
+
+    async fn add_job_rendered(&self, job: &Job, view: &str) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO tickd_jobs (id, next_run_time, job_state, job_json, version) \
              VALUES ($1, $2, $3, $4, 0)",
@@ -146,7 +150,7 @@ impl JobStore for PostgresStore {
         .bind(&job.id)
         .bind(next_micros(job))
         .bind(job.to_state())
-        .bind(job.to_view_json())
+        .bind(view)
         .execute(&self.pool)
         .await
         .map_err(|e| {

@@ -311,12 +311,16 @@ impl JobStore for SqliteStore {
     }
 
     async fn add_job(&self, job: &Job) -> Result<(), StoreError> {
+        self.add_job_rendered(job, &job.to_view_json()).await
+    }
+
+    async fn add_job_rendered(&self, job: &Job, view: &str) -> Result<(), StoreError> {
         self.adds
             .add(NewRow {
                 id: job.id.clone(),
                 next_run_time: next_micros(job),
                 job_state: job.to_state(),
-                job_json: job.to_view_json(),
+                job_json: view.to_owned(),
             })
             .await
     }
