@@ -6,8 +6,9 @@
 //! atomic commit), then answers each request. Under no load a batch is a single insert and
 //! costs what it did before; under load the commits are shared.
 //!
-//! Each insert keeps its own outcome: `ON CONFLICT (id) DO NOTHING RETURNING id` answers the
-//! rows that went in, so a taken id fails its own request only.
+//! Each insert keeps its own outcome: a batch with a taken id is written again with
+//! `ON CONFLICT (id) DO NOTHING RETURNING id`, which answers the rows that went in, so a taken
+//! id fails its own request only.
 
 use std::collections::HashSet;
 
@@ -15,7 +16,7 @@ use anyhow::anyhow;
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::store::StoreError;
+use crate::store::{StoreError, is_unique_violation};
 
 /// Inserts written per statement at most (four bound values each, far below SQLite's limit).
 const MAX_BATCH: usize = 256;
@@ -81,7 +82,13 @@ async fn write_batches(pool: SqlitePool, mut waiting: mpsc::Receiver<Pending>) {
                 for (row, answer) in rows.into_iter().zip(answers) {
                     // The first of a batch's rows with an id went in; a later one with the
                     // same id conflicts with it.
-                    let outcome = if inserted.contains(&row.id) && answered.insert(row.id.clone()) {
+                    let went_in = match &inserted {
+                        Inserted::All => true,
+                        Inserted::Only(ids) => {
+                            ids.contains(&row.id) && answered.insert(row.id.clone())
+                        }
+                    };
+                    let outcome = if went_in {
                         Ok(())
                     } else {
                         Err(StoreError::Conflict(row.id))
@@ -106,8 +113,37 @@ async fn write_batches(pool: SqlitePool, mut waiting: mpsc::Receiver<Pending>) {
     }
 }
 
-/// Writes `rows` in one statement; answers the ids that went in.
-async fn insert(pool: &SqlitePool, rows: &[NewRow]) -> Result<HashSet<String>, StoreError> {
+/// Which rows of a batch went in.
+enum Inserted {
+    All,
+    /// The ids that went in (each once, for the first row that had it).
+    Only(HashSet<String>),
+}
+
+/// Writes `rows` in one statement.
+///
+/// First as a plain insert, which answers one count where `RETURNING` would have SQLite's
+/// worker thread send a row per job back. A taken id (or one twice in the batch) aborts the
+/// whole statement, which ran in its own transaction, so nothing went in; the batch is then
+/// written again skipping taken ids, and answers the ones that went in.
+async fn insert(pool: &SqlitePool, rows: &[NewRow]) -> Result<Inserted, StoreError> {
+    match values(rows, "").build().execute(pool).await {
+        Ok(_) => Ok(Inserted::All),
+        Err(error) if is_unique_violation(&error) => {
+            let ids: Vec<String> = values(rows, " ON CONFLICT (id) DO NOTHING RETURNING id")
+                .build_query_scalar()
+                .fetch_all(pool)
+                .await?;
+            Ok(Inserted::Only(ids.into_iter().collect()))
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// The multi-row `INSERT` of `rows`, then `tail`. One statement text per batch size, each
+/// prepared once and kept in the connection's statement cache: under a steady load the batch
+/// sizes repeat.
+fn values(rows: &[NewRow], tail: &str) -> QueryBuilder<Sqlite> {
     let mut query = QueryBuilder::<Sqlite>::new(
         "INSERT INTO tickd_jobs (id, next_run_time, job_state, job_json, version) ",
     );
@@ -119,9 +155,6 @@ async fn insert(pool: &SqlitePool, rows: &[NewRow]) -> Result<HashSet<String>, S
             .push_bind(&row.job_json)
             .push("0");
     });
-    query.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
-    // One statement text per batch size, each prepared once and kept in the connection's
-    // statement cache: under a steady load the batch sizes repeat.
-    let ids: Vec<String> = query.build_query_scalar().fetch_all(pool).await?;
-    Ok(ids.into_iter().collect())
+    query.push(tail);
+    query
 }
