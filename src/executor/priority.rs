@@ -13,6 +13,8 @@
 //! lowered before `exec`, the spawn itself would wait behind the scripts it should overtake.
 //! The whole process group is lowered, in case the script forked in the meantime.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use rustix::process::{Pid, getpriority_process, setpriority_pgrp};
 
 /// The absolute nice value scripts get, `levels` below the daemon's own; `None` when they
@@ -33,13 +35,22 @@ pub(super) fn script_priority(levels: i32) -> Option<i32> {
 }
 
 /// Sets the process group led by `pid` to `priority`. A group already gone (a script that
-/// ended at once) is no error; anything else is logged, and the script runs on as it is.
+/// ended at once) is no error; anything else (a sandbox that forbids `setpriority`) is
+/// logged once, as a warning, and the scripts run on at the daemon's priority.
 pub(super) fn lower(pid: u32, priority: i32) {
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    // pid 0 would name the daemon's own group; `from_raw` refuses it.
     let Some(group) = i32::try_from(pid).ok().and_then(Pid::from_raw) else {
         return;
     };
     match setpriority_pgrp(Some(group), priority) {
         Ok(()) | Err(rustix::io::Errno::SRCH) => {}
-        Err(err) => tracing::debug!(pid, "cannot lower the script's priority: {err}"),
+        Err(err) => {
+            if !WARNED.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    "cannot lower scripts' priority ([executor] nice), they keep the daemon's: {err}"
+                );
+            }
+        }
     }
 }

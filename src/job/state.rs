@@ -30,7 +30,7 @@ struct JobState<'a, T> {
     max_instances: u32,
     /// RFC 3339 with the offset the job JSON shows (a gap time keeps its pre-transition
     /// offset, which the UTC index column alone could not say).
-    #[serde(serialize_with = "write_time", deserialize_with = "read_time")]
+    #[serde(default, serialize_with = "write_time", deserialize_with = "read_time")]
     next_run_time: Option<DateTime<FixedOffset>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     timeout: Option<f64>,
@@ -107,6 +107,11 @@ fn write_time<S: Serializer>(
         {
             serializer.serialize_str(&isoformat(time))
         }
+        // Sub-microsecond or leap-second times and years Python cannot hold: chrono's text,
+        // with the offset's seconds when it has some.
+        Some(time) if time.offset().local_minus_utc() % 60 != 0 => {
+            serializer.collect_str(&time.format("%Y-%m-%dT%H:%M:%S%.f%::z"))
+        }
         Some(time) => time.serialize(serializer),
     }
 }
@@ -139,6 +144,9 @@ fn with_offset_seconds(text: &str) -> Option<DateTime<FixedOffset>> {
         parts.next()?.ok()?,
         parts.next()?.ok()?,
     );
+    if m > 59 || s > 59 {
+        return None;
+    }
     let offset = FixedOffset::east_opt(sign * (h * 3600 + m * 60 + s))?;
     NaiveDateTime::parse_from_str(local, "%Y-%m-%dT%H:%M:%S%.f")
         .ok()?
@@ -148,7 +156,7 @@ fn with_offset_seconds(text: &str) -> Option<DateTime<FixedOffset>> {
 
 #[cfg(test)]
 mod tests {
-    use chrono::{DateTime, FixedOffset, NaiveDate};
+    use chrono::{DateTime, FixedOffset, NaiveDate, Timelike};
     use serde_json::{Value, json};
 
     use crate::job::{Job, JobDefaults, JobSpec};
@@ -181,6 +189,8 @@ mod tests {
             DateTime::parse_from_rfc3339("2030-01-02T03:04:05+08:00").ok(),
             DateTime::parse_from_rfc3339("2030-01-02T03:04:05.000250-09:30").ok(),
             lmt,
+            // Below a microsecond, with offset seconds: the path through chrono's text.
+            lmt.and_then(|t| t.with_nanosecond(250_001)),
         ];
         let triggers = [
             json!({"trigger": "date", "run_date": "2030-05-06 07:08:09.5"}),
@@ -200,10 +210,77 @@ mod tests {
                     back.next_run_time.map(|t| t.offset().local_minus_utc()),
                     time.map(|t| t.offset().local_minus_utc())
                 );
-                // The trigger is written in place exactly as its `Value` form.
-                let parsed: Value = serde_json::from_str(&state).unwrap_or_default();
-                assert_eq!(parsed["trigger"], job.trigger.to_state());
             }
         }
+    }
+
+    /// The trigger states written before they were serialised in place, key for key.
+    #[test]
+    fn trigger_states_are_written_as_before() {
+        let cases = [
+            (
+                json!({"trigger": "date", "run_date": "2030-05-06 07:08:09.5"}),
+                json!({"version": 1, "trigger": "date", "timezone": "Asia/Shanghai",
+                       "run_date": {"iso": "2030-05-06T07:08:09.500000+08:00",
+                                    "timestamp_us": 1_904_252_889_500_000_i64,
+                                    "utc_offset": 28800, "in_zone": true}}),
+            ),
+            (
+                json!({"trigger": "interval", "minutes": 90,
+                       "start_date": "2030-01-01T00:00:00+01:00", "end_date": "2031-01-01",
+                       "jitter": 3}),
+                json!({"version": 1, "trigger": "interval", "timezone": "Asia/Shanghai",
+                       "interval": {"days": 0, "seconds": 5400, "microseconds": 0},
+                       "start_date": {"iso": "2030-01-01T00:00:00+01:00",
+                                      "timestamp_us": 1_893_452_400_000_000_i64,
+                                      "utc_offset": 3600, "in_zone": false},
+                       "end_date": {"iso": "2031-01-01T00:00:00+08:00",
+                                    "timestamp_us": 1_924_963_200_000_000_i64,
+                                    "utc_offset": 28800, "in_zone": true},
+                       "jitter": 3.0}),
+            ),
+            (
+                json!({"trigger": "cron", "day": "last fri", "hour": "9-17",
+                       "timezone": "Europe/Berlin"}),
+                json!({"version": 1, "trigger": "cron", "timezone": "Europe/Berlin",
+                       "fields": {"day": "last fri", "hour": "9-17"},
+                       "start_date": null, "end_date": null, "jitter": null}),
+            ),
+        ];
+        for (body, expected) in cases {
+            let state: Value = serde_json::from_str(&job(body).to_state()).unwrap_or_default();
+            assert_eq!(state["trigger"], expected);
+        }
+    }
+
+    /// `next_run_time` as chrono wrote it before: `Z`, three digits, a rounded LMT offset.
+    #[test]
+    fn states_written_by_chrono_still_read() {
+        let state = |next: &str| {
+            let mut state: Value =
+                serde_json::from_str(&job(json!({"trigger": "interval", "hours": 1})).to_state())
+                    .unwrap_or_default();
+            state["next_run_time"] = json!(next);
+            Job::from_state(&state.to_string()).map(|job| job.next_run_time)
+        };
+        for text in [
+            "2030-01-02T03:04:05Z",
+            "2030-01-02T03:04:05.250+08:00",
+            "1890-01-01T12:00:00.000250+08:06",
+        ] {
+            let expected = DateTime::parse_from_rfc3339(text).ok();
+            assert_eq!(state(text), Ok(expected), "{text}");
+        }
+        let mut missing: Value = serde_json::from_str(
+            &job(json!({"trigger": "date", "run_date": "2030-01-01"})).to_state(),
+        )
+        .unwrap_or_default();
+        if let Some(map) = missing.as_object_mut() {
+            map.remove("next_run_time");
+        }
+        assert_eq!(
+            Job::from_state(&missing.to_string()).map(|job| job.next_run_time),
+            Ok(None)
+        );
     }
 }
