@@ -216,39 +216,34 @@ fn kill_scripts_under(dir: &Path) {
     }
 }
 
-#[test]
-fn guest_on_a_network_address_is_refused() {
+/// Starts the daemon with `extra` in its config and `env` set, expects it to refuse to start,
+/// and answers what it printed on stderr.
+fn refused_start(extra: &str, env: &[(&str, &str)]) -> String {
     let dir = project_dir();
-    write_config(dir.path(), free_port(), "");
+    write_config(dir.path(), free_port(), extra);
     let output = tickd(dir.path())
-        .env("TICKD_SERVER__HOST", "0.0.0.0")
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn guest_on_a_network_address_is_refused() {
+    let stderr = refused_start("", &[("TICKD_SERVER__HOST", "0.0.0.0")]);
     assert!(stderr.contains("password \"guest\""), "{stderr}");
 }
 
 #[test]
 fn an_unknown_config_key_stops_start_up_naming_it() {
-    let dir = project_dir();
-    write_config(dir.path(), free_port(), "[executor]\nmax_wrokers = 3\n");
-    let output = tickd(dir.path()).output().unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = refused_start("[executor]\nmax_wrokers = 3\n", &[]);
     assert!(stderr.contains("max_wrokers"), "{stderr}");
 }
 
 #[test]
 fn a_nice_out_of_range_stops_start_up_saying_the_range() {
-    let dir = project_dir();
-    write_config(dir.path(), free_port(), "");
-    let output = tickd(dir.path())
-        .env("TICKD_EXECUTOR__NICE", "-3")
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = refused_start("", &[("TICKD_EXECUTOR__NICE", "-3")]);
     assert!(stderr.contains("nice must be between 0 and 39"), "{stderr}");
 }
 
