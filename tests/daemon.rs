@@ -4,91 +4,15 @@
 
 mod common;
 
-use std::net::TcpListener;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use common::daemon::{
+    call, free_port, kill_scripts_under, refused_start, start, tickd, wait_exit, write_config,
+};
 use common::project_dir;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use serde_json::{Value, json};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn write_config(dir: &Path, port: u16, extra: &str) {
-    std::fs::write(
-        dir.join("config.toml"),
-        format!(
-            "[server]\nport = {port}\n[auth]\nenabled = true\n[[auth.users]]\nusername = \"guest\"\npassword = \"guest\"\n[scheduler]\ntimezone = \"UTC\"\n{extra}"
-        ),
-    )
-    .unwrap();
-}
-
-fn tickd(dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tickd"));
-    command
-        .arg("--config")
-        .arg(dir.join("config.toml"))
-        .env_remove("TICKD_CONFIG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    command
-}
-
-/// Starts the binary and waits (bounded) until it answers.
-async fn start(dir: &Path, port: u16) -> Child {
-    let mut child = tickd(dir).spawn().unwrap();
-    let client = reqwest::Client::new();
-    for _ in 0..200 {
-        let answer = client
-            .get(format!("http://127.0.0.1:{port}/scheduler"))
-            .basic_auth("guest", Some("guest"))
-            .send()
-            .await;
-        if answer.is_ok_and(|r| r.status().is_success()) {
-            return child;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let _ = child.kill();
-    let output = child.wait_with_output().unwrap();
-    panic!(
-        "tickd did not answer on port {port}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-async fn call(port: u16, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-    let mut request = reqwest::Client::new()
-        .request(method, format!("http://127.0.0.1:{port}/scheduler{path}"))
-        .basic_auth("guest", Some("guest"));
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
-fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
-    for _ in 0..400 {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    panic!("tickd did not exit");
-}
+use serde_json::json;
 
 #[tokio::test]
 async fn sigterm_stops_the_daemon_cleanly_and_jobs_persist() {
@@ -200,33 +124,6 @@ async fn a_run_cut_by_kill_9_is_interrupted_after_restart() {
     kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
     wait_exit(&mut child);
     kill_scripts_under(dir.path());
-}
-
-/// SIGKILLed daemons leave their scripts behind: end the ones this test started.
-fn kill_scripts_under(dir: &Path) {
-    let needle = dir.to_string_lossy().into_owned();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-        if String::from_utf8_lossy(&cmdline).contains(&needle) {
-            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-        }
-    }
-}
-
-/// Starts the daemon with `extra` in its config and `env` set, expects it to refuse to start,
-/// and answers what it printed on stderr.
-fn refused_start(extra: &str, env: &[(&str, &str)]) -> String {
-    let dir = project_dir();
-    write_config(dir.path(), free_port(), extra);
-    let output = tickd(dir.path())
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 #[test]

@@ -1,0 +1,122 @@
+//! The `tickd` binary as a user runs it: a config file in a project folder, a free port, the
+//! process started and stopped with signals, and calls over HTTP with the shipped credentials.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use serde_json::Value;
+
+use super::project_dir;
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn write_config(dir: &Path, port: u16, extra: &str) {
+    std::fs::write(
+        dir.join("config.toml"),
+        format!(
+            "[server]\nport = {port}\n[auth]\nenabled = true\n[[auth.users]]\nusername = \"guest\"\npassword = \"guest\"\n[scheduler]\ntimezone = \"UTC\"\n{extra}"
+        ),
+    )
+    .unwrap();
+}
+
+pub fn tickd(dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tickd"));
+    command
+        .arg("--config")
+        .arg(dir.join("config.toml"))
+        .env_remove("TICKD_CONFIG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// Starts the binary and waits (bounded) until it answers.
+pub async fn start(dir: &Path, port: u16) -> Child {
+    let mut child = tickd(dir).spawn().unwrap();
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
+        let answer = client
+            .get(format!("http://127.0.0.1:{port}/scheduler"))
+            .basic_auth("guest", Some("guest"))
+            .send()
+            .await;
+        if answer.is_ok_and(|r| r.status().is_success()) {
+            return child;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = child.kill();
+    let output = child.wait_with_output().unwrap();
+    panic!(
+        "tickd did not answer on port {port}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+pub async fn call(
+    port: u16,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = reqwest::Client::new()
+        .request(method, format!("http://127.0.0.1:{port}/scheduler{path}"))
+        .basic_auth("guest", Some("guest"));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+pub fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
+    for _ in 0..400 {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    panic!("tickd did not exit");
+}
+
+/// SIGKILLed daemons leave their scripts behind: end the ones this test started.
+pub fn kill_scripts_under(dir: &Path) {
+    let needle = dir.to_string_lossy().into_owned();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains(&needle) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+}
+
+/// Starts the daemon with `extra` in its config and `env` set, expects it to refuse to start,
+/// and answers what it printed on stderr.
+pub fn refused_start(extra: &str, env: &[(&str, &str)]) -> String {
+    let dir = project_dir();
+    write_config(dir.path(), free_port(), extra);
+    let output = tickd(dir.path())
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
