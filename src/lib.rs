@@ -4,7 +4,7 @@
 //! # Layout
 //! Rooms and the one direction their imports point:
 //! `api → scheduler → store / executor → job → trigger`; `app` composes them, `main` runs it.
-//! `trigger`, `clock`, `config` and `telemetry` are leaves.
+//! `trigger`, `clock`, `config`, `redact` and `telemetry` are leaves.
 
 pub mod api;
 pub mod app;
@@ -12,6 +12,7 @@ pub mod clock;
 pub mod config;
 pub mod executor;
 pub mod job;
+pub mod redact;
 pub mod scheduler;
 pub mod store;
 pub mod telemetry;

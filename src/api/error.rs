@@ -110,7 +110,8 @@ pub(crate) fn source_chain(err: &(dyn StdError + 'static)) -> String {
         let _ = write!(text, ": {cause}");
         next = cause.source();
     }
-    text
+    // A driver's message may quote a connection URL: never log its password.
+    crate::redact::text(&text).into_owned()
 }
 
 #[cfg(test)]

@@ -252,6 +252,35 @@ pub async fn open(url: &str) -> Result<Arc<dyn JobStore>, StoreError> {
     )))
 }
 
+/// Opens one connection to a database server before its pool is built, so that a server that
+/// cannot be reached says why (connection refused, unknown host, bad password) instead of the
+/// pool's "timed out while waiting for an open connection". The connection is closed again.
+///
+/// # Errors
+/// `Unavailable` with the driver's reason, within `CONNECT_TIMEOUT`.
+pub(crate) async fn try_connect<C: sqlx::Connection>(
+    options: &C::Options,
+    server: &str,
+) -> Result<(), StoreError> {
+    let cannot = |reason: anyhow::Error| {
+        StoreError::Unavailable(reason.context(format!("cannot connect to the {server} server")))
+    };
+    match tokio::time::timeout(CONNECT_TIMEOUT, C::connect_with(options)).await {
+        Ok(Ok(conn)) => {
+            let _ = conn.close().await;
+            Ok(())
+        }
+        Ok(Err(error)) => Err(cannot(error.into())),
+        Err(_) => Err(cannot(anyhow::anyhow!(
+            "no answer within {} s",
+            CONNECT_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
+/// How long the first connection to a database server may take.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A job row as the server stores read it (the SQL backends share the column names).
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct JobRow {

@@ -36,6 +36,7 @@ impl MySqlStore {
         // `mariadb://` is the same protocol; sqlx reads the URL's parts, not its scheme.
         let options = MySqlConnectOptions::from_str(url)
             .map_err(|e| StoreError::Backend(anyhow!("bad MySQL URL: {e}")))?;
+        super::try_connect::<sqlx::MySqlConnection>(&options, "MySQL").await?;
         // A short acquire timeout: while the server is down, a call answers `Unavailable`
         // (503) within seconds instead of hanging; the pool reconnects when it is back.
         let pool = MySqlPoolOptions::new()

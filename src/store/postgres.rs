@@ -36,6 +36,7 @@ impl PostgresStore {
     pub async fn open(url: &str) -> Result<PostgresStore, StoreError> {
         let options = PgConnectOptions::from_str(url)
             .map_err(|e| StoreError::Backend(anyhow!("bad PostgreSQL URL: {e}")))?;
+        super::try_connect::<sqlx::PgConnection>(&options, "PostgreSQL").await?;
         // A short acquire timeout: while the server is down, a call answers `Unavailable`
         // (503) within seconds instead of hanging; the pool reconnects when it is back.
         let pool = PgPoolOptions::new()
