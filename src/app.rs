@@ -16,6 +16,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::executor::{Executor, ExecutorSettings};
 use crate::job::JobDefaults;
+use crate::redact;
 use crate::scheduler::{HistorySettings, Scheduler, SchedulerSettings};
 use crate::store;
 use crate::trigger;
@@ -50,11 +51,20 @@ impl App {
     pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
         let credentials = credentials(&config)?;
         refuse_guest_off_loopback(&config, credentials.as_deref()).await?;
-        let timezone = scheduler_timezone(&config.scheduler.timezone)?;
-        let store = store::open(&config.store_url())
+        let timezone = scheduler_timezone(config.scheduler.timezone)?;
+        // The port first: a daemon that cannot serve must not start firing jobs (or take the
+        // store's lock) before it finds out.
+        let address = format!("{}:{}", config.server.host, config.server.port);
+        let listener = TcpListener::bind(&address)
             .await
-            .with_context(|| format!("opening the job store {}", config.store.url))?;
-        let executor = Executor::new(executor_settings(&config)?)
+            .with_context(|| format!("cannot listen on {address} ([server] host and port)"))?;
+        let store = store::open(&config.store_url()).await.with_context(|| {
+            format!(
+                "opening the job store {} ([store] url)",
+                redact::url(&config.store.url)
+            )
+        })?;
+        let executor = Executor::new(executor_settings(&config))
             .map_err(|e| anyhow::anyhow!("[executor] {e}"))?;
         let current_host = current_host();
         let scheduler = Scheduler::new(
@@ -65,8 +75,8 @@ impl App {
                 timezone,
                 job_defaults: job_defaults(&config),
                 node: current_host.clone(),
-                default_timeout: optional_seconds(config.executor.timeout, "[executor] timeout")?,
-                history: history(&config)?,
+                default_timeout: config.executor.timeout,
+                history: history(&config),
             },
         );
         scheduler
@@ -79,6 +89,7 @@ impl App {
             .await
             .context("pruning the run history")?;
         scheduler.spawn_retention(RETENTION_EVERY);
+        add_config_jobs(&config, &scheduler).await?;
         if host_allowed(&config.scheduler.allowed_hosts, &current_host) {
             scheduler.start().await.context("starting the scheduler")?;
         } else {
@@ -86,22 +97,6 @@ impl App {
                 "Host {current_host} is not in [scheduler] allowed_hosts; the scheduler stays stopped"
             );
         }
-        for table in &config.jobs {
-            let body = serde_json::to_value(table).context("reading a [[jobs]] entry")?;
-            let id = body
-                .get("id")
-                .and_then(Value::as_str)
-                .unwrap_or("?")
-                .to_owned();
-            scheduler
-                .add_config_job(body)
-                .await
-                .map_err(|e| anyhow::anyhow!("[[jobs]] entry {id}: {e}"))?;
-        }
-        let address = format!("{}:{}", config.server.host, config.server.port);
-        let listener = TcpListener::bind(&address)
-            .await
-            .with_context(|| format!("cannot listen on {address}"))?;
         let router = if config.api.enabled {
             api::router(ApiState {
                 scheduler: scheduler.clone(),
@@ -118,8 +113,7 @@ impl App {
             listener,
             router,
             scheduler,
-            shutdown_grace: Duration::try_from_secs_f64(config.executor.shutdown_grace)
-                .unwrap_or(Duration::from_secs(30)),
+            shutdown_grace: config.executor.shutdown_grace,
         })
     }
 
@@ -158,18 +152,13 @@ fn credentials(config: &Config) -> anyhow::Result<Option<Arc<Credentials>>> {
     if !config.auth.enabled {
         return Ok(None);
     }
-    if config.auth.users.is_empty() {
-        bail!("[auth] enabled = true needs at least one [[auth.users]] entry");
-    }
+    // The config checked that each user has exactly one of the two.
     let mut users = Vec::new();
     for user in &config.auth.users {
         let secret = match (&user.password, &user.password_hash) {
-            (Some(password), None) => Secret::Plain(password.clone()),
+            (Some(password), _) => Secret::Plain(password.clone()),
             (None, Some(hash)) => Secret::Argon2(hash.clone()),
-            _ => bail!(
-                "[[auth.users]] {:?}: give exactly one of password or password_hash",
-                user.username
-            ),
+            (None, None) => bail!("[[auth.users]] {:?} has no password", user.username),
         };
         users.push(User {
             username: user.username.clone(),
@@ -209,59 +198,55 @@ async fn refuse_guest_off_loopback(
     Ok(())
 }
 
-fn scheduler_timezone(name: &str) -> anyhow::Result<Tz> {
-    let name = if name.is_empty() {
-        iana_time_zone::get_timezone().unwrap_or_else(|_| "UTC".to_owned())
-    } else {
-        name.to_owned()
-    };
-    trigger::parse_timezone(&name).map_err(|e| anyhow::anyhow!("[scheduler] timezone: {e}"))
+/// The configured zone, else the system's (UTC when the system does not say).
+fn scheduler_timezone(configured: Option<Tz>) -> anyhow::Result<Tz> {
+    if let Some(zone) = configured {
+        return Ok(zone);
+    }
+    let name = iana_time_zone::get_timezone().unwrap_or_else(|_| "UTC".to_owned());
+    trigger::parse_timezone(&name).map_err(|e| {
+        anyhow::anyhow!(
+            "the system's time zone {name:?} is unknown ({e}); set [scheduler] timezone"
+        )
+    })
 }
 
-fn executor_settings(config: &Config) -> anyhow::Result<ExecutorSettings> {
-    let seconds = |value: f64, key: &str| {
-        Duration::try_from_secs_f64(value)
-            .map_err(|_| anyhow::anyhow!("[executor] {key} must be a non-negative number"))
-    };
-    if config.executor.max_workers == 0 {
-        bail!("[executor] max_workers must be at least 1");
-    }
-    if !(0..=39).contains(&config.executor.nice) {
-        bail!(
-            "[executor] nice must be between 0 and 39 (levels below the daemon), not {}",
-            config.executor.nice
-        );
-    }
-    Ok(ExecutorSettings {
+fn executor_settings(config: &Config) -> ExecutorSettings {
+    ExecutorSettings {
         workspace: config.resolve(&config.executor.workspace),
         python: config.executor.python.clone(),
         interpreters: config.executor.interpreters.clone(),
         max_workers: config.executor.max_workers,
         output_limit: config.executor.output_limit,
-        kill_grace: seconds(config.executor.kill_grace, "kill_grace")?,
+        kill_grace: config.executor.kill_grace,
         nice: config.executor.nice,
-    })
+    }
 }
 
-fn optional_seconds(value: Option<f64>, key: &str) -> anyhow::Result<Option<Duration>> {
-    value
-        .map(|secs| match Duration::try_from_secs_f64(secs) {
-            Ok(d) if !d.is_zero() => Ok(d),
-            _ => Err(anyhow::anyhow!(
-                "{key} must be a positive number of seconds"
-            )),
-        })
-        .transpose()
-}
-
-fn history(config: &Config) -> anyhow::Result<HistorySettings> {
-    let days = config.history.max_age_days;
-    let max_age = Duration::try_from_secs_f64(days * 86_400.0)
-        .map_err(|_| anyhow::anyhow!("[history] max_age_days must be a non-negative number"))?;
-    Ok(HistorySettings {
-        max_age,
+fn history(config: &Config) -> HistorySettings {
+    HistorySettings {
+        max_age: Duration::from_secs_f64(config.history.max_age_days * 86_400.0),
         max_runs_per_job: config.history.max_runs_per_job,
-    })
+    }
+}
+
+/// Adds the `[[jobs]]` entries; a refused one stops start-up, naming it and the file.
+async fn add_config_jobs(config: &Config, scheduler: &Scheduler) -> anyhow::Result<()> {
+    for (i, table) in config.jobs.iter().enumerate() {
+        let body = serde_json::to_value(table).context("reading a [[jobs]] entry")?;
+        let id = body
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or("without an id");
+        if let Err(error) = scheduler.add_config_job(body.clone()).await {
+            bail!(
+                "invalid configuration in {}: [[jobs]] #{} ({id}): {error}",
+                config.origin(),
+                i + 1
+            );
+        }
+    }
+    Ok(())
 }
 
 fn job_defaults(config: &Config) -> JobDefaults {
@@ -269,7 +254,7 @@ fn job_defaults(config: &Config) -> JobDefaults {
     JobDefaults {
         misfire_grace_time: (grace > 0).then_some(grace),
         coalesce: config.job_defaults.coalesce,
-        max_instances: config.job_defaults.max_instances.max(1),
+        max_instances: config.job_defaults.max_instances,
     }
 }
 

@@ -4,39 +4,113 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser};
 use tickd::app::App;
-use tickd::config::Config;
+use tickd::config::{ConfigPath, LoggingConfig, RawConfig};
+use tickd::redact;
+use tickd::telemetry;
+
+/// The file read when neither --config nor TICKD_CONFIG names one; it may be absent.
+const DEFAULT_CONFIG: &str = "config.toml";
 
 /// A job-scheduler daemon with Flask-APScheduler's REST API.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Cli {
-    /// The configuration file.
-    #[arg(long, env = "TICKD_CONFIG", default_value = "config.toml")]
-    config: PathBuf,
+    /// The configuration file; it must exist when named here or in TICKD_CONFIG
+    /// [default: ./config.toml, used only if present]
+    #[arg(long, env = "TICKD_CONFIG")]
+    config: Option<PathBuf>,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!("tickd stopped: {error:#}");
-            eprintln!("tickd: {error:#}");
-            ExitCode::FAILURE
-        }
+    let matches = Cli::command().get_matches();
+    let given_by = match matches.value_source("config") {
+        Some(ValueSource::EnvVariable) => "TICKD_CONFIG",
+        _ => "--config",
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
+    let source = match cli.config {
+        Some(path) => ConfigPath::Given {
+            path,
+            by: given_by.to_owned(),
+        },
+        None => ConfigPath::Default(PathBuf::from(DEFAULT_CONFIG)),
+    };
+    // Until the log is open, a refusal can only go to stderr.
+    let opened = RawConfig::read(&source, std::env::vars())
+        .and_then(|raw| Ok((raw.logging()?, raw)))
+        .map_err(anyhow::Error::from)
+        .and_then(|(logging, raw)| {
+            let guard = telemetry::init(&log_settings(&raw, &logging))?;
+            Ok((guard, raw))
+        });
+    let (log_guard, raw) = match opened {
+        Ok(opened) => opened,
+        Err(error) => return refused(&error),
+    };
+    if raw.file().is_none() {
+        tracing::warn!(
+            "No config file at ./{DEFAULT_CONFIG}: every setting has its default (127.0.0.1:7788,              authentication off, SQLite in ./sqlite.db); see the README's Configuration"
+        );
     }
+    let outcome = run(raw).await;
+    let code = match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => refused(&error),
+    };
+    // The last lines, the refusal included, reach the file before the process ends.
+    drop(log_guard);
+    code
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
-    let config = Config::load(&cli.config, std::env::vars())?;
-    let log_file = config.resolve(&config.logging.file);
-    let _log_guard = tickd::telemetry::init(&log_file, &config.logging.level)?;
+/// Reports why tickd could not start or stopped on an error, on the log and on stderr, with
+/// any password in a URL masked.
+fn refused(error: &anyhow::Error) -> ExitCode {
+    let message = causes(error);
+    let message = redact::text(&message);
+    tracing::error!("tickd stopped: {message}");
+    eprintln!("tickd: {message}");
+    ExitCode::FAILURE
+}
+
+/// The error and its causes, `: `-separated, leaving out a cause that its parent's text
+/// already quotes (database drivers repeat the OS error they wrap).
+fn causes(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&part);
+        }
+    }
+    text
+}
+
+async fn run(raw: RawConfig) -> anyhow::Result<()> {
+    let config = raw.into_config()?;
     let app = App::build(config).await?;
     tracing::info!("tickd listening on http://{}", app.local_addr());
     app.run_until(shutdown_signal()).await
+}
+
+/// What the log needs from `[logging]`, with the file's path resolved.
+fn log_settings(raw: &RawConfig, logging: &LoggingConfig) -> telemetry::Settings {
+    telemetry::Settings {
+        file: raw.resolve(&logging.file),
+        level: logging.level.clone(),
+        keep_files: logging.keep_files,
+        max_file_size: logging.max_file_size,
+        file_under_systemd: logging.file_under_systemd,
+    }
 }
 
 /// Resolves on SIGTERM (systemd's stop) or SIGINT (Ctrl-C).

@@ -6,9 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::daemon::{
-    call, free_port, kill_scripts_under, refused_start, start, tickd, wait_exit, write_config,
-};
+use common::daemon::{call, free_port, kill_scripts_under, start, tickd, wait_exit, write_config};
 use common::project_dir;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -126,24 +124,6 @@ async fn a_run_cut_by_kill_9_is_interrupted_after_restart() {
     kill_scripts_under(dir.path());
 }
 
-#[test]
-fn guest_on_a_network_address_is_refused() {
-    let stderr = refused_start("", &[("TICKD_SERVER__HOST", "0.0.0.0")]);
-    assert!(stderr.contains("password \"guest\""), "{stderr}");
-}
-
-#[test]
-fn an_unknown_config_key_stops_start_up_naming_it() {
-    let stderr = refused_start("[executor]\nmax_wrokers = 3\n", &[]);
-    assert!(stderr.contains("max_wrokers"), "{stderr}");
-}
-
-#[test]
-fn a_nice_out_of_range_stops_start_up_saying_the_range() {
-    let stderr = refused_start("", &[("TICKD_EXECUTOR__NICE", "-3")]);
-    assert!(stderr.contains("nice must be between 0 and 39"), "{stderr}");
-}
-
 #[tokio::test]
 async fn a_second_daemon_on_the_same_sqlite_file_refuses_to_start() {
     let dir = project_dir();
@@ -166,4 +146,58 @@ async fn a_second_daemon_on_the_same_sqlite_file_refuses_to_start() {
     assert_eq!(nodes[0]["pid"], first.id());
     kill(Pid::from_raw(first.id() as i32), Signal::SIGTERM).unwrap();
     assert!(wait_exit(&mut first).success());
+}
+
+/// Under systemd with stdout connected to the journal (`JOURNAL_STREAM` names it), lines go to
+/// the journal alone, without the time the journal adds itself; `logging.file_under_systemd`
+/// writes the file as well.
+#[tokio::test]
+async fn under_the_journal_lines_are_written_once_unless_configured() {
+    use std::os::unix::fs::MetadataExt;
+
+    for file_too in [false, true] {
+        let dir = project_dir();
+        let port = free_port();
+        write_config(
+            dir.path(),
+            port,
+            &format!("[logging]\nfile_under_systemd = {file_too}\n"),
+        );
+        // The stand-in for the journal's stream: a file whose device and inode JOURNAL_STREAM
+        // names, as systemd names the socket it connects.
+        let journal_path = dir.path().join("journal");
+        let journal = std::fs::File::create(&journal_path).unwrap();
+        let meta = journal.metadata().unwrap();
+        let mut child = tickd(dir.path())
+            .env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()))
+            .stdout(journal)
+            .spawn()
+            .unwrap();
+        let client = reqwest::Client::new();
+        for _ in 0..200 {
+            let answer = client
+                .get(format!("http://127.0.0.1:{port}/scheduler"))
+                .basic_auth("guest", Some("guest"))
+                .send()
+                .await;
+            if answer.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+        assert!(wait_exit(&mut child).success());
+        let journal = std::fs::read_to_string(&journal_path).unwrap();
+        assert!(journal.contains("Scheduler started"), "{journal}");
+        assert!(
+            journal.lines().all(|line| !line.starts_with("20")),
+            "no timestamps in the journal: {journal}"
+        );
+        let file = std::fs::read_to_string(dir.path().join("logs/runserver.log"));
+        if file_too {
+            assert!(file.unwrap().contains("Scheduler started"));
+        } else {
+            assert!(file.is_err(), "no log file: {file:?}");
+        }
+    }
 }

@@ -1,12 +1,27 @@
 //! Configuration: `config.toml` (CONTRACT §5), with `TICKD_<SECTION>__<KEY>` environment
-//! overrides. Unknown keys and bad values stop start-up with a message naming the key.
+//! overrides. Every setting is checked when the file is loaded, and a refusal names the file
+//! (or the variable), the key, the bad value and what is allowed (`error.rs`).
+//!
+//! Loading is two steps, so that a refused setting is logged where the user looks for the
+//! log: [`RawConfig::read`] reads the file and the overrides, [`RawConfig::logging`] checks
+//! the `[logging]` section alone (enough to open the log), and [`RawConfig::into_config`]
+//! checks the rest.
+
+mod check;
+mod env;
+mod error;
+mod value;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use chrono_tz::Tz;
 use serde::Deserialize;
 
-/// The whole configuration. Every key is optional; defaults are CONTRACT §5's.
+pub use error::{ConfigError, Invalid};
+
+/// The whole configuration, checked. Every key is optional; defaults are CONTRACT §5's.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -28,11 +43,15 @@ pub struct Config {
     pub logging: LoggingConfig,
     /// How long run records are kept.
     pub history: HistoryConfig,
-    /// Jobs created at start-up (the Flask `JOBS` list); same keys as `POST P/jobs`.
+    /// Jobs created at start-up (the Flask `JOBS` list); same keys as `POST P/jobs`, checked
+    /// by the scheduler when they are added.
     pub jobs: Vec<toml::Table>,
     /// The folder relative paths are read from (the config file's folder); not a key.
     #[serde(skip)]
     pub base_dir: PathBuf,
+    /// The file the settings were read from; `None` when there was none (all defaults).
+    #[serde(skip)]
+    pub file: Option<PathBuf>,
 }
 
 /// `[server]`
@@ -41,8 +60,10 @@ pub struct Config {
 pub struct ServerConfig {
     /// Address to bind; tickd refuses a non-loopback address while a user has the password
     /// `guest`.
+    #[serde(deserialize_with = "value::text")]
     pub host: String,
     /// Port; 0 picks a free one (tests).
+    #[serde(deserialize_with = "value::port")]
     pub port: u16,
 }
 
@@ -60,8 +81,10 @@ impl Default for ServerConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct ApiConfig {
     /// Serve the REST API at all.
+    #[serde(deserialize_with = "value::boolean")]
     pub enabled: bool,
     /// Path prefix of every route (`/scheduler`).
+    #[serde(deserialize_with = "value::text")]
     pub prefix: String,
 }
 
@@ -79,6 +102,7 @@ impl Default for ApiConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct AuthConfig {
     /// Require credentials on every route.
+    #[serde(deserialize_with = "value::boolean")]
     pub enabled: bool,
     /// Accepted users.
     pub users: Vec<UserConfig>,
@@ -89,10 +113,13 @@ pub struct AuthConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct UserConfig {
     /// User name.
+    #[serde(deserialize_with = "value::text")]
     pub username: String,
     /// Plain-text password.
+    #[serde(deserialize_with = "value::some_text")]
     pub password: Option<String>,
     /// `$argon2id$...` hash of the password.
+    #[serde(deserialize_with = "value::some_text")]
     pub password_hash: Option<String>,
 }
 
@@ -113,26 +140,31 @@ impl std::fmt::Debug for UserConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SchedulerConfig {
-    /// IANA zone naive times are read in; empty = the system's zone.
-    pub timezone: String,
+    /// IANA zone naive times are read in; `None` (empty or absent) = the system's zone.
+    #[serde(deserialize_with = "value::timezone")]
+    pub timezone: Option<Tz>,
     /// Host names the scheduler starts on (`*` = any).
+    #[serde(deserialize_with = "value::texts")]
     pub allowed_hosts: Vec<String>,
 }
 
 impl Default for SchedulerConfig {
     fn default() -> Self {
         SchedulerConfig {
-            timezone: String::new(),
+            timezone: None,
             allowed_hosts: vec!["*".to_owned()],
         }
     }
 }
 
 /// `[store]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreConfig {
-    /// `sqlite://path` (relative to the config folder), created if missing.
+    /// `sqlite://path` (relative to the config folder, created if missing), `mysql://`,
+    /// `postgres://` or `redis://`. May hold a password: print it through
+    /// [`crate::redact::url`] only.
+    #[serde(deserialize_with = "value::text")]
     pub url: String,
 }
 
@@ -144,15 +176,26 @@ impl Default for StoreConfig {
     }
 }
 
+impl std::fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("url", &crate::redact::url(&self.url))
+            .finish()
+    }
+}
+
 /// `[job_defaults]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct JobDefaultsConfig {
     /// Seconds a run may start late (0 = no limit).
+    #[serde(deserialize_with = "value::grace_seconds")]
     pub misfire_grace_time: u64,
     /// Collapse several due runs into one.
+    #[serde(deserialize_with = "value::boolean")]
     pub coalesce: bool,
-    /// Runs of one job at once.
+    /// Runs of one job at once (at least 1, as the API requires).
+    #[serde(deserialize_with = "value::instances")]
     pub max_instances: u32,
 }
 
@@ -171,23 +214,32 @@ impl Default for JobDefaultsConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct ExecutorConfig {
     /// Scripts running at once.
+    #[serde(deserialize_with = "value::workers")]
     pub max_workers: usize,
     /// Folder scripts live in (relative to the config folder).
+    #[serde(deserialize_with = "value::path")]
     pub workspace: PathBuf,
     /// Program that runs `.py` scripts.
+    #[serde(deserialize_with = "value::text")]
     pub python: String,
     /// Extension → program, besides `.py`.
+    #[serde(deserialize_with = "value::text_table")]
     pub interpreters: BTreeMap<String, String>,
     /// Bytes of stdout and of stderr kept per run.
+    #[serde(deserialize_with = "value::output_limit")]
     pub output_limit: usize,
-    /// Seconds between SIGTERM and SIGKILL when a run is stopped.
-    pub kill_grace: f64,
+    /// Time between SIGTERM and SIGKILL when a run is stopped.
+    #[serde(deserialize_with = "value::seconds")]
+    pub kill_grace: Duration,
     /// Nice levels scripts run below the daemon (0 = the daemon's own priority).
+    #[serde(deserialize_with = "value::nice")]
     pub nice: i32,
-    /// Seconds running scripts get to finish when the daemon stops.
-    pub shutdown_grace: f64,
-    /// Seconds a run may take when its job sets no `timeout` (none by default).
-    pub timeout: Option<f64>,
+    /// Time running scripts get to finish when the daemon stops.
+    #[serde(deserialize_with = "value::seconds")]
+    pub shutdown_grace: Duration,
+    /// Time a run may take when its job sets no `timeout` (none by default).
+    #[serde(deserialize_with = "value::positive_seconds")]
+    pub timeout: Option<Duration>,
 }
 
 impl Default for ExecutorConfig {
@@ -198,9 +250,9 @@ impl Default for ExecutorConfig {
             python: "python3".to_owned(),
             interpreters: BTreeMap::new(),
             output_limit: 64 * 1024,
-            kill_grace: 5.0,
+            kill_grace: Duration::from_secs(5),
             nice: 5,
-            shutdown_grace: 30.0,
+            shutdown_grace: Duration::from_secs(30),
             timeout: None,
         }
     }
@@ -211,8 +263,10 @@ impl Default for ExecutorConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct HistoryConfig {
     /// Finished runs older than this many days are deleted.
+    #[serde(deserialize_with = "value::days")]
     pub max_age_days: f64,
     /// Finished runs of one job beyond the newest this many are deleted.
+    #[serde(deserialize_with = "value::runs_kept")]
     pub max_runs_per_job: u32,
 }
 
@@ -229,10 +283,23 @@ impl Default for HistoryConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LoggingConfig {
-    /// Log file (relative to the config folder); rotated daily.
+    /// Log file (relative to the config folder); rotated daily and at `max_file_size`.
+    #[serde(deserialize_with = "value::path")]
     pub file: PathBuf,
-    /// `trace`, `debug`, `info`, `warn` or `error` (or a tracing filter).
+    /// `trace`, `debug`, `info`, `warn`, `error` or `off`, or a filter such as
+    /// `info,tickd=debug`.
+    #[serde(deserialize_with = "value::level")]
     pub level: String,
+    /// Log files kept, the current one included; older ones are deleted.
+    #[serde(deserialize_with = "value::files_kept")]
+    pub keep_files: usize,
+    /// Bytes at which the current file is closed and a new one begun, even within a day.
+    #[serde(deserialize_with = "value::log_file_size")]
+    pub max_file_size: u64,
+    /// Under systemd with the output going to the journal, also write the file (by default
+    /// the journal alone has the lines, so they are not kept twice).
+    #[serde(deserialize_with = "value::boolean")]
+    pub file_under_systemd: bool,
 }
 
 impl Default for LoggingConfig {
@@ -240,44 +307,86 @@ impl Default for LoggingConfig {
         LoggingConfig {
             file: PathBuf::from("logs/runserver.log"),
             level: "info".to_owned(),
+            keep_files: 14,
+            max_file_size: 100 << 20,
+            file_under_systemd: false,
         }
     }
 }
 
-/// Why the configuration could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("cannot read {path}: {source}")]
-    Read {
-        /// The file.
+/// Where the configuration is read from.
+#[derive(Debug, Clone)]
+pub enum ConfigPath {
+    /// A file the user named (`--config`, `TICKD_CONFIG`): it must exist.
+    Given {
+        /// The path as given.
         path: PathBuf,
-        /// What the OS said.
-        source: std::io::Error,
+        /// Who named it, for the error when it is missing.
+        by: String,
     },
-    /// The file or an override is not valid.
-    #[error("invalid configuration in {origin}: {message}")]
-    Invalid {
-        /// The file or `environment`.
-        origin: String,
-        /// What is wrong, naming the key.
-        message: String,
-    },
+    /// The default `./config.toml`: when absent, every setting has its default.
+    Default(PathBuf),
 }
 
-impl Config {
-    /// Reads `path` (a missing file means all defaults) and applies `TICKD_*` overrides from
-    /// `env`.
+impl ConfigPath {
+    fn path(&self) -> &Path {
+        match self {
+            ConfigPath::Given { path, .. } | ConfigPath::Default(path) => path,
+        }
+    }
+}
+
+/// Where each overridden value came from, for error messages.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Origins {
+    /// The file's name as given.
+    file: String,
+    /// `section.key` → the environment variable that set it.
+    env: BTreeMap<String, String>,
+}
+
+impl Origins {
+    /// The origin of the value at `keys` (`["server", "port"]`).
+    fn of(&self, keys: &[String]) -> String {
+        let key = keys.iter().take(2).cloned().collect::<Vec<_>>().join(".");
+        match self.env.get(&key) {
+            Some(var) => format!("environment variable {var}"),
+            None => self.file.clone(),
+        }
+    }
+}
+
+/// The configuration read but not yet checked: the file's table with the overrides applied.
+#[derive(Debug, Clone)]
+pub struct RawConfig {
+    table: toml::Table,
+    origins: Origins,
+    base_dir: PathBuf,
+    file: Option<PathBuf>,
+}
+
+impl RawConfig {
+    /// Reads the file at `source` and applies `TICKD_*` overrides from `env`.
     ///
     /// # Errors
-    /// An unreadable file, a TOML error, an unknown key or a bad value, each naming the key.
-    pub fn load(
-        path: &Path,
+    /// A named file that does not exist, an unreadable file, a TOML syntax error, or an
+    /// override that does not name a section and key.
+    pub fn read(
+        source: &ConfigPath,
         env: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<Config, ConfigError> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+    ) -> Result<RawConfig, ConfigError> {
+        let path = source.path();
+        let (text, file) = match std::fs::read_to_string(path) {
+            Ok(text) => (text, Some(path.to_owned())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => match source {
+                ConfigPath::Default(_) => (String::new(), None),
+                ConfigPath::Given { path, by } => {
+                    return Err(ConfigError::Missing {
+                        path: path.clone(),
+                        given_by: by.clone(),
+                    });
+                }
+            },
             Err(source) => {
                 return Err(ConfigError::Read {
                     path: path.to_owned(),
@@ -285,34 +394,125 @@ impl Config {
                 });
             }
         };
-        let origin = path.display().to_string();
-        let mut table: toml::Table =
-            text.parse()
-                .map_err(|e: toml::de::Error| ConfigError::Invalid {
-                    origin: origin.clone(),
-                    message: e.to_string(),
-                })?;
-        apply_env_overrides(&mut table, env)?;
-        let mut config: Config = Config::deserialize(table).map_err(|e| ConfigError::Invalid {
-            origin: format!("{origin} (with TICKD_* overrides)"),
-            message: e.to_string(),
-        })?;
-        let folder = path.parent().unwrap_or(Path::new("."));
-        let folder = if folder.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            folder
+        let mut origins = Origins {
+            file: path.display().to_string(),
+            env: BTreeMap::new(),
         };
-        config.base_dir = std::path::absolute(folder).unwrap_or_else(|_| folder.to_owned());
-        Ok(config)
+        let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            ConfigError::invalid(&origins.file, "", None, syntax_error(&text, &e))
+        })?;
+        env::apply_overrides(&mut table, &mut origins, env)?;
+        let folder = match path.parent() {
+            Some(folder) if !folder.as_os_str().is_empty() => folder,
+            _ => Path::new("."),
+        };
+        let base_dir = std::path::absolute(folder).unwrap_or_else(|_| folder.to_owned());
+        Ok(RawConfig {
+            table,
+            origins,
+            base_dir,
+            file,
+        })
+    }
+
+    /// The `[logging]` section alone, checked: enough to open the log before the rest is
+    /// checked, so that a refusal of any other setting is logged too.
+    ///
+    /// # Errors
+    /// A bad `[logging]` key.
+    pub fn logging(&self) -> Result<LoggingConfig, ConfigError> {
+        #[derive(Deserialize)]
+        struct OnlyLogging {
+            #[serde(default)]
+            logging: LoggingConfig,
+        }
+        let mut table = toml::Table::new();
+        if let Some(logging) = self.table.get("logging") {
+            table.insert("logging".to_owned(), logging.clone());
+        }
+        serde_path_to_error::deserialize::<_, OnlyLogging>(table)
+            .map(|only| only.logging)
+            .map_err(|e| ConfigError::from_serde(e, &self.table, &self.origins))
     }
 
     /// A path from the config, relative to the config file's folder.
     pub fn resolve(&self, path: &Path) -> PathBuf {
-        if path.is_absolute() {
-            path.to_owned()
-        } else {
-            self.base_dir.join(path)
+        resolve(&self.base_dir, path)
+    }
+
+    /// The file the settings come from; `None` when the default file is absent.
+    pub fn file(&self) -> Option<&Path> {
+        self.file.as_deref()
+    }
+
+    /// Checks every setting.
+    ///
+    /// # Errors
+    /// The first refused setting, naming its origin, key and value.
+    pub fn into_config(self) -> Result<Config, ConfigError> {
+        let mut config: Config = serde_path_to_error::deserialize(self.table.clone())
+            .map_err(|e| ConfigError::from_serde(e, &self.table, &self.origins))?;
+        check::settings(&config, &self.origins)?;
+        config.base_dir = self.base_dir;
+        config.file = self.file;
+        Ok(config)
+    }
+}
+
+/// A TOML syntax error as line and column, with the line itself (secrets masked).
+fn syntax_error(text: &str, error: &toml::de::Error) -> String {
+    let message = error.message().trim();
+    let Some(span) = error.span() else {
+        return format!("not valid TOML: {message}");
+    };
+    let start = span.start.min(text.len());
+    let line_number = text[..start].matches('\n').count() + 1;
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let column = text[line_start..start].chars().count() + 1;
+    let line = text[line_start..].lines().next().unwrap_or("");
+    let shown = if line.to_ascii_lowercase().contains("password") {
+        "(a line with a password, not shown)".to_owned()
+    } else {
+        format!("`{}`", crate::redact::text(line.trim()))
+    };
+    format!("not valid TOML at line {line_number}, column {column}: {message}, in {shown}")
+}
+
+fn resolve(base_dir: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_owned()
+    } else {
+        base_dir.join(path)
+    }
+}
+
+impl Config {
+    /// Reads and checks the file at `path`, which must exist, with `TICKD_*` overrides from
+    /// `env` (what tests and tools use; the daemon goes through [`RawConfig`] to log early).
+    ///
+    /// # Errors
+    /// As [`RawConfig::read`] and [`RawConfig::into_config`].
+    pub fn load(
+        path: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let source = ConfigPath::Given {
+            path: path.to_owned(),
+            by: "the caller".to_owned(),
+        };
+        RawConfig::read(&source, env)?.into_config()
+    }
+
+    /// A path from the config, relative to the config file's folder.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        resolve(&self.base_dir, path)
+    }
+
+    /// Where settings come from, for messages: the file, or that there is none.
+    pub fn origin(&self) -> String {
+        match &self.file {
+            Some(file) => file.display().to_string(),
+            None => "the defaults (no config file)".to_owned(),
         }
     }
 
@@ -328,116 +528,5 @@ impl Config {
     }
 }
 
-/// Applies `TICKD_<SECTION>__<KEY>=value` overrides: the value is read as a TOML value when
-/// it parses as one (`8080`, `true`, `["a"]`), else as a string.
-fn apply_env_overrides(
-    table: &mut toml::Table,
-    env: impl IntoIterator<Item = (String, String)>,
-) -> Result<(), ConfigError> {
-    for (name, raw) in env {
-        // Only `TICKD_<SECTION>__<KEY>` names are settings; other TICKD_ variables
-        // (TICKD_CONFIG, the tests' TICKD_TEST_*) belong to someone else.
-        let Some(path) = name.strip_prefix("TICKD_") else {
-            continue;
-        };
-        if !path.contains("__") {
-            continue;
-        }
-        let keys: Vec<String> = path.split("__").map(str::to_lowercase).collect();
-        let [section, key] = keys.as_slice() else {
-            return Err(ConfigError::Invalid {
-                origin: "environment".to_owned(),
-                message: format!("{name}: expected TICKD_<SECTION>__<KEY>"),
-            });
-        };
-        let value = format!("v = {raw}")
-            .parse::<toml::Table>()
-            .ok()
-            .and_then(|mut t| t.remove("v"))
-            .unwrap_or_else(|| toml::Value::String(raw.clone()));
-        let entry = table
-            .entry(section.clone())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        match entry {
-            toml::Value::Table(section_table) => {
-                section_table.insert(key.clone(), value);
-            }
-            _ => {
-                return Err(ConfigError::Invalid {
-                    origin: "environment".to_owned(),
-                    message: format!("{name}: [{section}] is not a section"),
-                });
-            }
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("config.toml");
-        std::fs::write(&path, text).unwrap();
-        Config::load(
-            &path,
-            env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-        )
-    }
-
-    #[test]
-    fn defaults_are_the_contracts() {
-        let config = load("", &[]).unwrap();
-        assert_eq!(config.server.port, 7788);
-        assert_eq!(config.server.host, "127.0.0.1");
-        assert_eq!(config.api.prefix, "/scheduler");
-        assert_eq!(config.job_defaults.misfire_grace_time, 1);
-        assert_eq!(config.executor.max_workers, 10);
-        assert!(config.store_url().ends_with("/sqlite.db"));
-    }
-
-    #[test]
-    fn environment_overrides_the_file() {
-        let config = load(
-            "[server]\nport = 1\n",
-            &[
-                ("TICKD_SERVER__PORT", "8080"),
-                ("TICKD_STORE__URL", "sqlite:///tmp/x.db"),
-            ],
-        )
-        .unwrap();
-        assert_eq!(config.server.port, 8080);
-        assert_eq!(config.store_url(), "sqlite:///tmp/x.db");
-    }
-
-    #[test]
-    fn unknown_keys_are_named() {
-        let error = load("[server]\nprot = 1\n", &[]).unwrap_err().to_string();
-        assert!(error.contains("prot"), "{error}");
-        let error = load("", &[("TICKD_SERVER__BOGUS", "1")])
-            .unwrap_err()
-            .to_string();
-        assert!(error.contains("bogus"), "{error}");
-    }
-
-    #[test]
-    fn bad_values_are_named() {
-        let error = load("[server]\nport = \"high\"\n", &[])
-            .unwrap_err()
-            .to_string();
-        assert!(error.contains("port"), "{error}");
-    }
-
-    #[test]
-    fn jobs_tables_are_kept() {
-        let config = load(
-            "[[jobs]]\nid = \"job13\"\nfunc = \"task:success\"\nargs = [\"workspace/test.py\"]\ntrigger = \"interval\"\nseconds = 10\n",
-            &[],
-        )
-        .unwrap();
-        assert_eq!(config.jobs.len(), 1);
-        assert_eq!(config.jobs[0]["id"].as_str(), Some("job13"));
-    }
-}
+mod tests;

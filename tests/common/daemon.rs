@@ -111,6 +111,12 @@ pub fn kill_scripts_under(dir: &Path) {
 /// Starts the daemon with `extra` in its config and `env` set, expects it to refuse to start,
 /// and answers what it printed on stderr.
 pub fn refused_start(extra: &str, env: &[(&str, &str)]) -> String {
+    refusal(extra, env).0
+}
+
+/// [`refused_start`], answering what it printed on stderr and what its log file holds (empty
+/// when it wrote none).
+pub fn refusal(extra: &str, env: &[(&str, &str)]) -> (String, String) {
     let dir = project_dir();
     write_config(dir.path(), free_port(), extra);
     let output = tickd(dir.path())
@@ -118,5 +124,6 @@ pub fn refused_start(extra: &str, env: &[(&str, &str)]) -> String {
         .output()
         .unwrap();
     assert!(!output.status.success());
-    String::from_utf8_lossy(&output.stderr).into_owned()
+    let log = std::fs::read_to_string(dir.path().join("logs/runserver.log")).unwrap_or_default();
+    (String::from_utf8_lossy(&output.stderr).into_owned(), log)
 }

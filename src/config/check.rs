@@ -1,0 +1,153 @@
+//! Checks that one value's type cannot express: an address, a URL's scheme, a prefix, the
+//! users' credentials. Each refusal names the key, its value and what is allowed.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+use super::{Config, ConfigError, Origins};
+use crate::redact;
+
+/// The store URL schemes tickd opens.
+const STORE_SCHEMES: [&str; 7] = [
+    "sqlite",
+    "mysql",
+    "mariadb",
+    "postgres",
+    "postgresql",
+    "redis",
+    "rediss",
+];
+
+/// Checks the settings that need more than their own type.
+///
+/// # Errors
+/// The first refused setting.
+pub(super) fn settings(config: &Config, origins: &Origins) -> Result<(), ConfigError> {
+    let refuse = |section: &str, key: &str, value: String, message: String| {
+        ConfigError::invalid(
+            origins.of(&[section.to_owned(), key.to_owned()]),
+            format!("[{section}] {key}"),
+            Some(value),
+            message,
+        )
+    };
+    let host = &config.server.host;
+    if !is_host(host) {
+        return Err(refuse(
+            "server",
+            "host",
+            quoted(host),
+            "expected an IP address (\"127.0.0.1\", \"0.0.0.0\", \"::1\") or a host name such \
+             as \"localhost\""
+                .to_owned(),
+        ));
+    }
+    let prefix = &config.api.prefix;
+    if !prefix.starts_with('/') || !prefix.chars().all(is_path_char) || prefix.contains("//") {
+        return Err(refuse(
+            "api",
+            "prefix",
+            quoted(prefix),
+            "expected a URL path that starts with /, such as \"/scheduler\" (letters, digits, \
+             - _ . ~ and /)"
+                .to_owned(),
+        ));
+    }
+    let url = &config.store.url;
+    let scheme = url.split_once("://").map(|(scheme, _)| scheme);
+    if !scheme.is_some_and(|s| STORE_SCHEMES.contains(&s.to_ascii_lowercase().as_str())) {
+        return Err(refuse(
+            "store",
+            "url",
+            quoted(&redact::url(url)),
+            "expected sqlite://PATH, mysql://USER:PASSWORD@HOST:PORT/DB (or mariadb://), \
+             postgres://USER:PASSWORD@HOST:PORT/DB (or postgresql://) or redis://HOST:PORT/DB"
+                .to_owned(),
+        ));
+    }
+    for extension in config.executor.interpreters.keys() {
+        if !extension
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Err(refuse(
+                "executor",
+                "interpreters",
+                quoted(extension),
+                "expected file extensions without the dot as keys, e.g. { sh = \"/bin/sh\" }"
+                    .to_owned(),
+            ));
+        }
+    }
+    users(config, origins)
+}
+
+/// `[auth]`: enabled needs a user; each user has a name without `:` (Basic auth splits at the
+/// first one), a unique name, and exactly one of a password or an argon2 hash.
+fn users(config: &Config, origins: &Origins) -> Result<(), ConfigError> {
+    let origin = origins.of(&["auth".to_owned(), "users".to_owned()]);
+    let refuse = |key: String, message: &str| {
+        ConfigError::invalid(origin.clone(), key, None, message.to_owned())
+    };
+    let auth = &config.auth;
+    if auth.enabled && auth.users.is_empty() {
+        return Err(refuse(
+            "[auth] enabled".to_owned(),
+            "true needs at least one [[auth.users]] entry with a username and a password (or \
+             password_hash); or set enabled = false",
+        ));
+    }
+    let mut names = BTreeSet::new();
+    for (i, user) in auth.users.iter().enumerate() {
+        let key = format!("[[auth.users]] #{} ({:?})", i + 1, user.username);
+        if user.username.is_empty() {
+            return Err(refuse(
+                format!("[[auth.users]] #{}", i + 1),
+                "needs a username",
+            ));
+        }
+        if user.username.contains(':') {
+            return Err(refuse(key, "a username cannot contain ':'"));
+        }
+        if !names.insert(user.username.as_str()) {
+            return Err(refuse(key, "this username is given twice"));
+        }
+        match (&user.password, &user.password_hash) {
+            (Some(_), None) => {}
+            (None, Some(hash)) => {
+                if argon2::PasswordHash::new(hash).is_err() || !hash.starts_with("$argon2") {
+                    return Err(refuse(
+                        format!("{key} password_hash"),
+                        "expected an argon2 hash in PHC form, \"$argon2id$v=19$m=...\" (e.g. \
+                         from `argon2` or Python's argon2-cffi)",
+                    ));
+                }
+            }
+            _ => {
+                return Err(refuse(key, "give exactly one of password or password_hash"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// An IP address, or a host name of letters, digits, `-` and `.`.
+fn is_host(host: &str) -> bool {
+    host.parse::<IpAddr>().is_ok()
+        || (!host.is_empty()
+            && host.len() <= 253
+            && host.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                    && !label.starts_with('-')
+            }))
+}
+
+fn is_path_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | '.' | '~')
+}
+
+fn quoted(text: &str) -> String {
+    format!("{text:?}")
+}

@@ -1,0 +1,251 @@
+use std::time::Duration;
+
+use super::*;
+
+fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, text).unwrap();
+    Config::load(
+        &path,
+        env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    )
+}
+
+fn refusal(text: &str) -> String {
+    load(text, &[]).unwrap_err().to_string()
+}
+
+#[test]
+fn defaults_are_the_contracts() {
+    let config = load("", &[]).unwrap();
+    assert_eq!(config.server.port, 7788);
+    assert_eq!(config.server.host, "127.0.0.1");
+    assert_eq!(config.api.prefix, "/scheduler");
+    assert_eq!(config.job_defaults.misfire_grace_time, 1);
+    assert_eq!(config.executor.max_workers, 10);
+    assert_eq!(config.executor.kill_grace, Duration::from_secs(5));
+    assert_eq!(config.logging.keep_files, 14);
+    assert!(config.store_url().ends_with("/sqlite.db"));
+}
+
+#[test]
+fn environment_overrides_the_file() {
+    let config = load(
+        "[server]\nport = 1\n",
+        &[
+            ("TICKD_SERVER__PORT", "8080"),
+            ("TICKD_STORE__URL", "sqlite:///tmp/x.db"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(config.server.port, 8080);
+    assert_eq!(config.store_url(), "sqlite:///tmp/x.db");
+}
+
+#[test]
+fn unknown_keys_are_named_with_the_nearest_one() {
+    let error = refusal("[server]\nprot = 1\n");
+    assert!(
+        error.contains("prot is not a setting (did you mean port?)"),
+        "{error}"
+    );
+    assert!(error.contains("[server] has: host, port"), "{error}");
+    let error = refusal("[srever]\nport = 1\n");
+    assert!(
+        error.contains("srever is not a section (did you mean server?)"),
+        "{error}"
+    );
+    let error = load("", &[("TICKD_SERVER__BOGUS", "1")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("environment variable TICKD_SERVER__BOGUS"),
+        "{error}"
+    );
+    assert!(error.contains("bogus is not a setting"), "{error}");
+}
+
+#[test]
+fn a_missing_named_file_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("confg.toml");
+    let source = ConfigPath::Given {
+        path: path.clone(),
+        by: "--config".to_owned(),
+    };
+    let error = RawConfig::read(&source, []).unwrap_err().to_string();
+    assert!(error.contains(&path.display().to_string()), "{error}");
+    assert!(
+        error.contains("does not exist (named by --config)"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_missing_default_file_means_the_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = ConfigPath::Default(dir.path().join("config.toml"));
+    let config = RawConfig::read(&source, []).unwrap().into_config().unwrap();
+    assert_eq!(config.file, None);
+    assert!(!config.auth.enabled);
+}
+
+/// Every key refuses a bad value with the file, the key, the value and what is allowed.
+#[test]
+fn every_setting_refuses_a_bad_value_in_words() {
+    let cases: &[(&str, &str, &str, &str)] = &[
+        ("server", "host", "\"not a host!\"", "an IP address"),
+        (
+            "server",
+            "port",
+            "\"high\"",
+            "a whole number from 0 to 65535",
+        ),
+        ("server", "port", "70000", "a whole number from 0 to 65535"),
+        ("api", "enabled", "\"yes\"", "true or false"),
+        ("api", "prefix", "\"scheduler\"", "starts with /"),
+        ("auth", "enabled", "1", "true or false"),
+        (
+            "scheduler",
+            "timezone",
+            "\"Mars/Olympus\"",
+            "IANA time zone",
+        ),
+        ("scheduler", "allowed_hosts", "\"*\"", "a list of texts"),
+        ("store", "url", "\"ftp://x\"", "expected sqlite://PATH"),
+        ("job_defaults", "misfire_grace_time", "-1", "(0 = no limit)"),
+        ("job_defaults", "coalesce", "\"true\"", "true or false"),
+        ("job_defaults", "max_instances", "0", "from 1 to"),
+        ("executor", "max_workers", "0", "from 1 to 1024"),
+        ("executor", "workspace", "\"\"", "a path"),
+        ("executor", "python", "3", "text in quotes"),
+        (
+            "executor",
+            "interpreters",
+            "{ \".sh\" = \"/bin/sh\" }",
+            "without the dot",
+        ),
+        ("executor", "output_limit", "\"lots\"", "a size"),
+        ("executor", "kill_grace", "-1", "seconds from 0"),
+        ("executor", "nice", "-3", "from 0 to 39"),
+        ("executor", "shutdown_grace", "\"30s\"", "seconds from 0"),
+        ("executor", "timeout", "0", "greater than 0"),
+        ("history", "max_age_days", "-2", "days from 0"),
+        ("history", "max_runs_per_job", "0", "from 1 to"),
+        ("logging", "file", "\"\"", "a path"),
+        (
+            "logging",
+            "level",
+            "\"verbose\"",
+            "a log level (off, error, warn",
+        ),
+        ("logging", "level", "\"info,tickd=loud\"", "a log level"),
+        ("logging", "keep_files", "0", "from 1 to"),
+        (
+            "logging",
+            "max_file_size",
+            "\"1KB\"",
+            "a size from 64KB to 1024GB",
+        ),
+        ("logging", "file_under_systemd", "\"no\"", "true or false"),
+    ];
+    for (section, key, value, allowed) in cases {
+        let error = refusal(&format!("[{section}]\n{key} = {value}\n"));
+        assert!(error.contains("config.toml"), "{section}.{key}: {error}");
+        let named = format!("[{section}] {key} = ");
+        assert!(error.contains(&named), "{section}.{key}: {error}");
+        assert!(error.contains(allowed), "{section}.{key}: {error}");
+        assert!(
+            !error.contains("expected u") && !error.contains("expected i"),
+            "{error}"
+        );
+    }
+}
+
+#[test]
+fn a_value_from_the_environment_names_the_variable() {
+    let error = load("", &[("TICKD_LOGGING__LEVEL", "verbose")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("environment variable TICKD_LOGGING__LEVEL: [logging] level = \"verbose\""),
+        "{error}"
+    );
+}
+
+#[test]
+fn users_need_one_secret_and_a_usable_name() {
+    let error = refusal("[auth]\nenabled = true\n");
+    assert!(error.contains("at least one [[auth.users]]"), "{error}");
+    let error = refusal("[[auth.users]]\nusername = \"a\"\n");
+    assert!(
+        error.contains("exactly one of password or password_hash"),
+        "{error}"
+    );
+    let error = refusal("[[auth.users]]\nusername = \"a:b\"\npassword = \"x\"\n");
+    assert!(error.contains("cannot contain ':'"), "{error}");
+    let error = refusal("[[auth.users]]\nusername = \"a\"\npassword_hash = \"plain\"\n");
+    assert!(error.contains("argon2 hash"), "{error}");
+    let error = refusal("[[auth.users]]\nusername = \"a\"\npassword = 5\n");
+    assert!(
+        error.contains("[[auth.users]] #1 password = ***"),
+        "{error}"
+    );
+}
+
+#[test]
+fn secrets_never_appear_in_refusals() {
+    let error = refusal("[store]\nurl = \"ftp://nobody:S3cretPw@h/x\"\n");
+    assert!(!error.contains("S3cretPw"), "{error}");
+    assert!(error.contains("ftp://nobody:***@h/x"), "{error}");
+    let error = refusal("[[auth.users]]\nusername = \"a\"\npassword = \"S3cretPw\nx\n");
+    assert!(!error.contains("S3cretPw"), "{error}");
+    let error = refusal("[store]\nurl = \"mysql://u:S3cretPw@h/x\" x\n");
+    assert!(!error.contains("S3cretPw"), "{error}");
+    assert!(error.contains("line 2"), "{error}");
+}
+
+#[test]
+fn a_syntax_error_says_where() {
+    let error = refusal("[executor\nmax_workers = 1\n");
+    assert!(error.contains("not valid TOML at line 1"), "{error}");
+}
+
+#[test]
+fn sizes_and_seconds_take_their_units() {
+    let config = load(
+        "[executor]\noutput_limit = \"1MB\"\nkill_grace = 0.5\ntimeout = 30\n[logging]\nmax_file_size = 1048576\n",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(config.executor.output_limit, 1 << 20);
+    assert_eq!(config.executor.kill_grace, Duration::from_millis(500));
+    assert_eq!(config.executor.timeout, Some(Duration::from_secs(30)));
+    assert_eq!(config.logging.max_file_size, 1 << 20);
+}
+
+#[test]
+fn jobs_tables_are_kept() {
+    let config = load(
+        "[[jobs]]\nid = \"job13\"\nfunc = \"task:success\"\nargs = [\"workspace/test.py\"]\ntrigger = \"interval\"\nseconds = 10\n",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(config.jobs.len(), 1);
+    assert_eq!(config.jobs[0]["id"].as_str(), Some("job13"));
+}
+
+#[test]
+fn the_logging_section_is_read_alone_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    std::fs::write(
+        &path,
+        "[logging]\nlevel = \"debug\"\n[server]\nport = \"x\"\n",
+    )
+    .unwrap();
+    let raw = RawConfig::read(&ConfigPath::Default(path), []).unwrap();
+    assert_eq!(raw.logging().unwrap().level, "debug");
+    assert!(raw.into_config().is_err());
+}

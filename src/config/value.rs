@@ -1,0 +1,287 @@
+//! How each kind of setting is read, with the words an error uses: what is allowed, never a
+//! Rust type (`a whole number from 0 to 65535`, not `expected u16`). Each function is a
+//! serde `deserialize_with`; the key and the file are added by [`super::error`].
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono_tz::Tz;
+use serde::Deserialize;
+use serde::de::{Deserializer, Error};
+use toml::Value;
+
+/// The log levels `logging.level` accepts on their own.
+pub(super) const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+
+fn read<'de, D: Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
+    Value::deserialize(d)
+}
+
+fn whole<E: Error>(value: &Value, min: i64, max: i64, what: &str) -> Result<i64, E> {
+    match value {
+        Value::Integer(n) if (min..=max).contains(n) => Ok(*n),
+        _ => Err(E::custom(format!(
+            "expected {what}: a whole number from {min} to {max}"
+        ))),
+    }
+}
+
+/// A TCP port, 0 (any free port) to 65535.
+pub(super) fn port<'de, D: Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
+    let n = whole::<D::Error>(&read(d)?, 0, 65_535, "a port")?;
+    u16::try_from(n).map_err(D::Error::custom)
+}
+
+/// `true` or `false`.
+pub(super) fn boolean<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    match read(d)? {
+        Value::Boolean(b) => Ok(b),
+        _ => Err(D::Error::custom("expected true or false")),
+    }
+}
+
+/// Text in quotes, not empty.
+pub(super) fn text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    match read(d)? {
+        Value::String(s) if !s.trim().is_empty() => Ok(s),
+        Value::String(_) => Err(D::Error::custom("expected a value, not empty text")),
+        _ => Err(D::Error::custom("expected text in quotes")),
+    }
+}
+
+/// Optional text in quotes, not empty when given (a password, a hash).
+pub(super) fn some_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    text(d).map(Some)
+}
+
+/// A file or folder path, not empty.
+pub(super) fn path<'de, D: Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
+    text(d)
+        .map(PathBuf::from)
+        .map_err(|_| D::Error::custom("expected a path in quotes"))
+}
+
+/// A list of texts.
+pub(super) fn texts<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    match read(d)? {
+        Value::Array(items) => items
+            .into_iter()
+            .map(|item| match item {
+                Value::String(s) if !s.trim().is_empty() => Ok(s),
+                _ => Err(D::Error::custom(
+                    "expected a list of texts in quotes, e.g. [\"a\", \"b\"]",
+                )),
+            })
+            .collect(),
+        _ => Err(D::Error::custom(
+            "expected a list of texts in quotes, e.g. [\"a\", \"b\"]",
+        )),
+    }
+}
+
+/// A table of texts (`{ sh = "/bin/sh" }`).
+pub(super) fn text_table<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
+    let bad = || D::Error::custom("expected a table of texts, e.g. { sh = \"/bin/sh\" }");
+    match read(d)? {
+        Value::Table(table) => table
+            .into_iter()
+            .map(|(key, value)| match value {
+                Value::String(s) if !s.trim().is_empty() && !key.trim().is_empty() => Ok((key, s)),
+                _ => Err(bad()),
+            })
+            .collect(),
+        _ => Err(bad()),
+    }
+}
+
+/// A count of things, from 1 up to a bound that keeps memory and threads reasonable.
+macro_rules! count {
+    ($name:ident, $ty:ty, $min:expr, $max:expr, $what:expr) => {
+        pub(super) fn $name<'de, D: Deserializer<'de>>(d: D) -> Result<$ty, D::Error> {
+            let n = whole::<D::Error>(&read(d)?, $min, $max, $what)?;
+            <$ty>::try_from(n).map_err(D::Error::custom)
+        }
+    };
+}
+
+count!(workers, usize, 1, 1024, "a number of scripts");
+count!(instances, u32, 1, 10_000, "a number of runs");
+count!(runs_kept, u32, 1, 1_000_000, "a number of runs");
+count!(files_kept, usize, 1, 10_000, "a number of files");
+count!(nice, i32, 0, 39, "a number of nice levels");
+count!(
+    grace_seconds,
+    u64,
+    0,
+    31_536_000,
+    "a number of seconds (0 = no limit)"
+);
+
+/// A number of seconds (whole or fractional, at least 0, at most a year) as a duration.
+pub(super) fn seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    seconds_value::<D::Error>(&read(d)?, false)
+}
+
+/// Like [`seconds`], but more than 0, and optional.
+pub(super) fn positive_seconds<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Duration>, D::Error> {
+    seconds_value::<D::Error>(&read(d)?, true).map(Some)
+}
+
+const YEAR_SECONDS: f64 = 365.0 * 86_400.0;
+
+fn seconds_value<E: Error>(value: &Value, positive: bool) -> Result<Duration, E> {
+    let secs = match value {
+        Value::Integer(n) => *n as f64,
+        Value::Float(f) => *f,
+        _ => f64::NAN,
+    };
+    let low_ok = if positive { secs > 0.0 } else { secs >= 0.0 };
+    if low_ok && secs <= YEAR_SECONDS {
+        Duration::try_from_secs_f64(secs).map_err(E::custom)
+    } else if positive {
+        Err(E::custom(
+            "expected a number of seconds greater than 0 and at most a year (31536000)",
+        ))
+    } else {
+        Err(E::custom(
+            "expected a number of seconds from 0 to a year (31536000), e.g. 5 or 0.5",
+        ))
+    }
+}
+
+/// A number of days (whole or fractional), at least 0 and at most a century.
+pub(super) fn days<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let days = match read(d)? {
+        Value::Integer(n) => n as f64,
+        Value::Float(f) => f,
+        _ => f64::NAN,
+    };
+    if (0.0..=36_500.0).contains(&days) {
+        Ok(days)
+    } else {
+        Err(D::Error::custom(
+            "expected a number of days from 0 to 36500, e.g. 30 or 0.5",
+        ))
+    }
+}
+
+/// A size in bytes: a whole number of bytes, or text with a unit (`"64KB"`, `"100 MB"`,
+/// `"1GB"`; KB = 1024 bytes), from `min` to `max` bytes.
+fn size<E: Error>(value: &Value, min: u64, max: u64, example: &str) -> Result<u64, E> {
+    let bytes = match value {
+        Value::Integer(n) => u64::try_from(*n).ok(),
+        Value::String(text) => parse_size(text),
+        _ => None,
+    };
+    match bytes {
+        Some(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(E::custom(format!(
+            "expected a size from {} to {}: a number of bytes, or text with a unit such as \
+             {example} (KB, MB, GB)",
+            human_size(min),
+            human_size(max)
+        ))),
+    }
+}
+
+/// `"100MB"`, `"64 KB"`, `"1gb"`, `"512"`, `"512B"` in bytes (units of 1024).
+fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let number: u64 = text[..digits].parse().ok()?;
+    let unit = text[digits..].trim().to_ascii_uppercase();
+    let scale: u64 = match unit.as_str() {
+        "" | "B" => 1,
+        "K" | "KB" | "KIB" => 1 << 10,
+        "M" | "MB" | "MIB" => 1 << 20,
+        "G" | "GB" | "GIB" => 1 << 30,
+        _ => return None,
+    };
+    number.checked_mul(scale)
+}
+
+/// Bytes in the largest unit that divides them (`64KB`, `16MB`, `1000 bytes`).
+pub(super) fn human_size(bytes: u64) -> String {
+    for (unit, scale) in [("GB", 1u64 << 30), ("MB", 1 << 20), ("KB", 1 << 10)] {
+        if bytes >= scale && bytes.is_multiple_of(scale) {
+            return format!("{}{unit}", bytes / scale);
+        }
+    }
+    format!("{bytes} bytes")
+}
+
+/// Bytes of a script's output kept per stream: 0 to 16 MB.
+pub(super) fn output_limit<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    let n = size::<D::Error>(&read(d)?, 0, 16 << 20, "\"64KB\"")?;
+    usize::try_from(n).map_err(D::Error::custom)
+}
+
+/// Size at which a day's log file is rolled over: 64 KB to 1 TB.
+pub(super) fn log_file_size<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    size::<D::Error>(&read(d)?, 64 << 10, 1 << 40, "\"100MB\"")
+}
+
+/// An IANA time zone name, or empty for the system's zone.
+pub(super) fn timezone<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Tz>, D::Error> {
+    match read(d)? {
+        Value::String(name) if name.trim().is_empty() => Ok(None),
+        Value::String(name) => name.parse::<Tz>().map(Some).map_err(|_| {
+            D::Error::custom(
+                "expected an IANA time zone name such as \"UTC\", \"Europe/Berlin\" or \
+                 \"Asia/Shanghai\"",
+            )
+        }),
+        _ => Err(D::Error::custom(
+            "expected an IANA time zone name in quotes, e.g. \"Asia/Shanghai\"",
+        )),
+    }
+}
+
+/// A log level, or a tracing filter in which every part names a level
+/// (`info,tickd=debug`). A bare word that is not a level is refused: tracing would read it as
+/// a target name and log nothing else.
+pub(super) fn level<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let bad = || {
+        D::Error::custom(format!(
+            "expected a log level ({}) or a filter such as \"info,tickd=debug\"",
+            LEVELS.join(", ")
+        ))
+    };
+    let Value::String(filter) = read(d)? else {
+        return Err(bad());
+    };
+    let is_level = |word: &str| LEVELS.iter().any(|l| l.eq_ignore_ascii_case(word.trim()));
+    let every_part_has_a_level = !filter.trim().is_empty()
+        && filter.split(',').all(|part| match part.rsplit_once('=') {
+            Some((target, level)) => !target.trim().is_empty() && is_level(level),
+            None => is_level(part),
+        });
+    if every_part_has_a_level && tracing_subscriber::EnvFilter::try_new(&filter).is_ok() {
+        Ok(filter)
+    } else {
+        Err(bad())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_read_with_their_units() {
+        assert_eq!(parse_size("512"), Some(512));
+        assert_eq!(parse_size("64KB"), Some(64 * 1024));
+        assert_eq!(parse_size("100 MB"), Some(100 << 20));
+        assert_eq!(parse_size("1gb"), Some(1 << 30));
+        assert_eq!(parse_size("1.5MB"), None);
+        assert_eq!(parse_size("lots"), None);
+        assert_eq!(parse_size("99999999999999GB"), None);
+    }
+}
