@@ -64,8 +64,12 @@ impl App {
                 redact::url(&config.store.url)
             )
         })?;
-        let executor = Executor::new(executor_settings(&config))
-            .map_err(|e| anyhow::anyhow!("[executor] {e}"))?;
+        let executor = Executor::new(executor_settings(&config)).map_err(|e| {
+            anyhow::anyhow!(
+                "invalid configuration in {}: [executor] {e}",
+                config.origin()
+            )
+        })?;
         let current_host = current_host();
         let scheduler = Scheduler::new(
             store,

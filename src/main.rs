@@ -56,7 +56,8 @@ async fn main() -> ExitCode {
     };
     if raw.file().is_none() {
         tracing::warn!(
-            "No config file at ./{DEFAULT_CONFIG}: every setting has its default (127.0.0.1:7788,              authentication off, SQLite in ./sqlite.db); see the README's Configuration"
+            "No config file at ./{DEFAULT_CONFIG}: every setting has its default, and \
+             authentication is off (see the README's Configuration)"
         );
     }
     let outcome = run(raw).await;

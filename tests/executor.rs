@@ -498,17 +498,23 @@ async fn acquire_slot_waits_for_a_slot_to_be_released() {
 
 #[tokio::test]
 async fn a_failed_start_gives_the_slot_back() {
+    // An interpreter that is there at start-up (it is checked then) and gone at the run.
     let f = Fixture::with(|s| {
+        use std::os::unix::fs::PermissionsExt;
         s.max_workers = 1;
-        s.python = "/nonexistent/python3".into();
+        let python = s.workspace.join("vanishing-python3");
+        fs::write(&python, "#!/bin/sh\n").unwrap();
+        fs::set_permissions(&python, fs::Permissions::from_mode(0o755)).unwrap();
+        s.python = "./vanishing-python3".into();
     });
+    fs::remove_file(f.workspace().join("vanishing-python3")).unwrap();
     f.script("test.py", "print('never')\n");
     let slot = f.executor.acquire_slot().await;
     let err = f
         .executor
         .start(request(json!(["test.py"]), None), slot)
         .unwrap_err();
-    assert!(err.to_string().contains("/nonexistent/python3"), "{err}");
+    assert!(err.to_string().contains("vanishing-python3"), "{err}");
     assert!(f.executor.try_acquire_slot().is_some());
 }
 

@@ -203,3 +203,20 @@ async fn a_good_config_starts() {
     kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
     assert!(wait_exit(&mut child).success());
 }
+
+#[test]
+fn a_missing_interpreter_or_workspace_is_refused_at_start_up() {
+    let stderr = refused_start("[executor]\npython = \"python9\"\n", &[]);
+    assert!(
+        stderr.contains(
+            "config.toml: [executor] python = \"python9\": no executable of that name on PATH"
+        ),
+        "{stderr}"
+    );
+    let stderr = refused_start("[executor]\nworkspace = \"scripts\"\n", &[]);
+    assert!(stderr.contains("[executor] workspace = "), "{stderr}");
+    assert!(
+        stderr.contains("scripts\": the folder cannot be opened"),
+        "{stderr}"
+    );
+}

@@ -11,6 +11,7 @@
 mod capture;
 mod priority;
 mod process;
+mod program;
 mod workspace;
 
 use std::collections::BTreeMap;
@@ -109,9 +110,16 @@ struct Inner {
 
 impl Executor {
     /// # Errors
-    /// The workspace folder does not exist, or `max_workers` is 0 (no run could ever start).
+    /// The workspace folder does not exist, a configured interpreter cannot be found, or
+    /// `max_workers` is 0 (no run could ever start).
     pub fn new(settings: ExecutorSettings) -> Result<Executor, ExecutorError> {
         let workspace = Workspace::open(&settings.workspace)?;
+        program::check_all(
+            &settings.python,
+            &settings.interpreters,
+            workspace.root(),
+            std::env::var_os("PATH").as_deref(),
+        )?;
         if settings.max_workers == 0 || settings.max_workers > Semaphore::MAX_PERMITS {
             return Err(ExecutorError(format!(
                 "max_workers must be between 1 and {}, not {}",

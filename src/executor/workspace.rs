@@ -38,7 +38,10 @@ impl Workspace {
     pub(crate) fn open(configured: &Path) -> Result<Workspace, ExecutorError> {
         let shown = configured.display();
         let root = configured.canonicalize().map_err(|err| {
-            ExecutorError(format!("Workspace folder {shown} cannot be opened: {err}"))
+            ExecutorError(format!(
+                "workspace = {shown:?}: the folder cannot be opened ({err}); create it, or set \
+                 [executor] workspace to the folder the scripts are in"
+            ))
         })?;
         if !root.is_dir() {
             return Err(ExecutorError(format!(
