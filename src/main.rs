@@ -20,7 +20,7 @@ const DEFAULT_CONFIG: &str = "config.toml";
 struct Cli {
     /// The configuration file; it must exist when named here or in TICKD_CONFIG
     /// [default: ./config.toml, used only if present]
-    #[arg(long, env = "TICKD_CONFIG")]
+    #[arg(long, env = "TICKD_CONFIG", value_name = "PATH")]
     config: Option<PathBuf>,
 }
 
