@@ -6,7 +6,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::daemon::{call, free_port, kill_scripts_under, start, tickd, wait_exit, write_config};
+use common::daemon::{
+    answering, call, free_port, kill_scripts_under, start, tickd, wait_exit, write_config,
+};
 use common::project_dir;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -173,18 +175,7 @@ async fn under_the_journal_lines_are_written_once_unless_configured() {
             .stdout(journal)
             .spawn()
             .unwrap();
-        let client = reqwest::Client::new();
-        for _ in 0..200 {
-            let answer = client
-                .get(format!("http://127.0.0.1:{port}/scheduler"))
-                .basic_auth("guest", Some("guest"))
-                .send()
-                .await;
-            if answer.is_ok() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        assert!(answering(port).await.is_some());
         kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
         assert!(wait_exit(&mut child).success());
         let journal = std::fs::read_to_string(&journal_path).unwrap();

@@ -10,7 +10,7 @@ use std::net::TcpListener;
 use std::process::Stdio;
 
 use common::daemon::{
-    call, free_port, refusal, refused_start, start, tickd, wait_exit, write_config,
+    answering, call, free_port, refusal, refused_start, start, tickd, wait_exit, write_config,
 };
 use common::project_dir;
 use nix::sys::signal::{Signal, kill};
@@ -64,19 +64,8 @@ async fn without_a_config_file_the_defaults_are_used_and_logged() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let client = reqwest::Client::new();
-    let mut answered = None;
-    for _ in 0..200 {
-        if let Ok(response) = client
-            .get(format!("http://127.0.0.1:{port}/scheduler"))
-            .send()
-            .await
-        {
-            answered = Some(response.status());
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    // Credentials are sent, and ignored: auth is off by default.
+    let answered = answering(port).await;
     kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
     assert!(wait_exit(&mut child).success());
     assert_eq!(

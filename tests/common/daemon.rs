@@ -42,9 +42,9 @@ pub fn tickd(dir: &Path) -> Command {
     command
 }
 
-/// Starts the binary and waits (bounded) until it answers.
-pub async fn start(dir: &Path, port: u16) -> Child {
-    let mut child = tickd(dir).spawn().unwrap();
+/// Waits (bounded, 10 s) until a daemon on `port` answers `GET /scheduler` with the shipped
+/// credentials; answers the status, `None` if it never answered.
+pub async fn answering(port: u16) -> Option<reqwest::StatusCode> {
     let client = reqwest::Client::new();
     for _ in 0..200 {
         let answer = client
@@ -52,10 +52,22 @@ pub async fn start(dir: &Path, port: u16) -> Child {
             .basic_auth("guest", Some("guest"))
             .send()
             .await;
-        if answer.is_ok_and(|r| r.status().is_success()) {
-            return child;
+        if let Ok(response) = answer {
+            return Some(response.status());
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
+
+/// Starts the binary and waits (bounded) until it answers.
+pub async fn start(dir: &Path, port: u16) -> Child {
+    let mut child = tickd(dir).spawn().unwrap();
+    if answering(port)
+        .await
+        .is_some_and(|status| status.is_success())
+    {
+        return child;
     }
     let _ = child.kill();
     let output = child.wait_with_output().unwrap();
