@@ -60,8 +60,9 @@ pub(super) fn settings(config: &Config, origins: &Origins) -> Result<(), ConfigE
             "store",
             "url",
             quoted(&redact::url(url)),
-            "expected sqlite://PATH, mysql://USER:PASSWORD@HOST:PORT/DB (or mariadb://), \
-             postgres://USER:PASSWORD@HOST:PORT/DB (or postgresql://) or redis://HOST:PORT/DB"
+            "expected sqlite://PATH, mysql://USER@HOST:PORT/DB (or mariadb://), \
+             postgres://USER@HOST:PORT/DB (or postgresql://) or redis://HOST:PORT/DB, with \
+             :PASSWORD after USER where one is needed"
                 .to_owned(),
         ));
     }

@@ -4,6 +4,19 @@
 
 use super::{ConfigError, Origins};
 
+/// The sections a `TICKD_<SECTION>__<KEY>` variable can set.
+const SECTIONS: [&str; 9] = [
+    "server",
+    "api",
+    "auth",
+    "scheduler",
+    "store",
+    "job_defaults",
+    "executor",
+    "logging",
+    "history",
+];
+
 /// Applies the overrides in `env` to `table`.
 ///
 /// # Errors
@@ -21,6 +34,23 @@ pub(super) fn apply_overrides(
             continue;
         };
         if !path.contains("__") {
+            if let Some(section) = SECTIONS.iter().find(|s| {
+                path.to_lowercase()
+                    .strip_prefix(*s)
+                    .is_some_and(|rest| rest.starts_with('_'))
+            }) {
+                let key = &path[section.len() + 1..];
+                return Err(ConfigError::invalid(
+                    format!("environment variable {name}"),
+                    "",
+                    None,
+                    format!(
+                        "settings take two underscores between the section and the key: \
+                         TICKD_{}__{key}",
+                        section.to_uppercase()
+                    ),
+                ));
+            }
             continue;
         }
         let origin = format!("environment variable {name}");

@@ -96,6 +96,21 @@ impl ConfigError {
         if let Some(unknown) = unknown_field(&message) {
             return unknown_key(&keys, unknown, &message, origins);
         }
+        let message = match keys.as_slice() {
+            [auth, users]
+                if auth == "auth" && users == "users" && message.starts_with("invalid type") =>
+            {
+                "expected [[auth.users]] tables (double brackets), each with a username and a \
+                 password or password_hash"
+                    .to_owned()
+            }
+            [jobs] if jobs == "jobs" && message.starts_with("invalid type") => {
+                "expected [[jobs]] tables (double brackets), each with the keys of POST \
+                 /scheduler/jobs"
+                    .to_owned()
+            }
+            _ => message,
+        };
         let value = lookup(table, &path).map(|v| shown(&keys, v));
         ConfigError::invalid(origins.of(&keys), key_name(&keys, &path), value, message)
     }

@@ -249,3 +249,34 @@ fn the_logging_section_is_read_alone_first() {
     assert_eq!(raw.logging().unwrap().level, "debug");
     assert!(raw.into_config().is_err());
 }
+
+#[test]
+fn a_variable_with_one_underscore_is_refused_with_the_right_name() {
+    let error = load("", &[("TICKD_SERVER_PORT", "8080")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("environment variable TICKD_SERVER_PORT"),
+        "{error}"
+    );
+    assert!(error.contains("TICKD_SERVER__PORT"), "{error}");
+    let error = load("", &[("TICKD_JOB_DEFAULTS_COALESCE", "false")])
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("TICKD_JOB_DEFAULTS__COALESCE"), "{error}");
+    assert!(load("", &[("TICKD_CONFIG", "x"), ("TICKD_JOB_ID", "y")]).is_ok());
+}
+
+#[test]
+fn single_brackets_where_double_ones_belong_are_explained() {
+    let error = refusal("[auth.users]\nusername = \"a\"\npassword = \"b\"\n");
+    assert!(
+        error.contains("expected [[auth.users]] tables (double brackets)"),
+        "{error}"
+    );
+    let error = refusal("[jobs]\nid = \"a\"\n");
+    assert!(
+        error.contains("expected [[jobs]] tables (double brackets)"),
+        "{error}"
+    );
+}
