@@ -1,8 +1,23 @@
-//! What a test run is given from outside: the conformance fixtures.
+//! What a test run is given from outside: the variables that name servers and tools, and the
+//! conformance fixtures. A test that needs a server or tool is ignored (build.rs turns each
+//! variable into a cfg that lifts the test's `ignore`), so when one runs, what it needs must
+//! be there: missing, the test fails and says why, never passes without testing.
 
 use std::path::PathBuf;
 
 use serde_json::Value;
+
+/// The value of `var`, which the build saw set (that is why the asking test runs at all).
+pub fn required(var: &str) -> String {
+    match std::env::var(var) {
+        Ok(value) if !value.is_empty() => value,
+        _ => panic!(
+            "{var} is not set, but this test binary was built with it set: set it again, or \
+             run `cargo test` without it, which rebuilds the tests with the ones needing it \
+             ignored"
+        ),
+    }
+}
 
 /// The conformance fixtures (fire times computed by the real APScheduler 3.11.3):
 /// `$TICKD_SHARED_DIR/conformance/public_cases.json` when that variable is set, else the copy
