@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -13,24 +12,6 @@ use common::{TestApp, project_dir};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tickd::clock::ManualClock;
-
-/// `../shared/conformance/public_cases.json`, or where `TICKD_SHARED_DIR` points.
-fn fixtures() -> Option<Value> {
-    let shared = std::env::var_os("TICKD_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"));
-    let path = shared.join("conformance/public_cases.json");
-    match std::fs::read_to_string(&path) {
-        Ok(text) => Some(serde_json::from_str(&text).unwrap()),
-        Err(e) => {
-            eprintln!(
-                "SKIPPED: {} not readable ({e}); set TICKD_SHARED_DIR",
-                path.display()
-            );
-            None
-        }
-    }
-}
 
 /// Accepted date strings: CONTRACT §2.8's ISO family.
 fn iso_family(text: &str) -> bool {
@@ -50,7 +31,7 @@ fn iso_family(text: &str) -> bool {
 
 #[tokio::test]
 async fn public_cases_over_http() {
-    let Some(fixtures) = fixtures() else { return };
+    let fixtures = common::setup::public_cases();
     // Nothing may fire while the cases are added: the clock stands before every case.
     let clock = Arc::new(ManualClock::new(
         Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap(),

@@ -1,8 +1,9 @@
 //! One conformance suite for every job store (APScheduler's `tests/test_jobstores.py` idea):
 //! [`conforms`] runs small named checks of the `JobStore` contract against a store. SQLite
 //! always runs; MySQL/MariaDB and PostgreSQL run when `TICKD_TEST_MYSQL_URL` /
-//! `TICKD_TEST_POSTGRES_URL` name a server (`.ci/run` sets both), each test in a database of
-//! its own that is created here and dropped at the end, passed or failed.
+//! `TICKD_TEST_POSTGRES_URL` name a server (`.ci/run` sets both; without them these tests
+//! show as ignored), each test in a database of its own that is created here and dropped at
+//! the end, passed or failed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -32,6 +33,7 @@ async fn sqlite_store_conforms() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(tickd_test_mysql), ignore = "needs TICKD_TEST_MYSQL_URL")]
 async fn mysql_store_conforms() {
     in_fresh_database(Server::MySql, |url| async move {
         let store = store::open(&url).await.unwrap();
@@ -45,6 +47,7 @@ async fn mysql_store_conforms() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(tickd_test_postgres), ignore = "needs TICKD_TEST_POSTGRES_URL")]
 async fn postgres_store_conforms() {
     in_fresh_database(Server::Postgres, |url| async move {
         let store = store::open(&url).await.unwrap();
@@ -65,6 +68,7 @@ async fn postgres_store_conforms() {
 // The second store opens the database under the other URL scheme the backend accepts.
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(tickd_test_mysql), ignore = "needs TICKD_TEST_MYSQL_URL")]
 async fn mysql_daemons_share_due_jobs() {
     in_fresh_database(Server::MySql, |url| async move {
         let other = url.replacen("mysql://", "mariadb://", 1);
@@ -75,6 +79,7 @@ async fn mysql_daemons_share_due_jobs() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(tickd_test_postgres), ignore = "needs TICKD_TEST_POSTGRES_URL")]
 async fn postgres_daemons_share_due_jobs() {
     in_fresh_database(Server::Postgres, |url| async move {
         let other = url.replacen("postgres://", "postgresql://", 1);

@@ -2,7 +2,8 @@
 //! within seconds — not a hang, not a generic backend error — and works again once the
 //! database is back, without being reopened. A TCP proxy in the test stands between the store
 //! and the real server and is cut and restored. Runs when `TICKD_TEST_MYSQL_URL` /
-//! `TICKD_TEST_POSTGRES_URL` name a server, in a database of its own, dropped at the end.
+//! `TICKD_TEST_POSTGRES_URL` name a server (ignored otherwise), in a database of its own,
+//! dropped at the end.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -24,11 +25,13 @@ use tokio::task::{AbortHandle, JoinHandle};
 const PROMPT: Duration = Duration::from_secs(15);
 
 #[tokio::test]
+#[cfg_attr(not(tickd_test_mysql), ignore = "needs TICKD_TEST_MYSQL_URL")]
 async fn mysql_store_survives_an_outage() {
     in_fresh_database(Server::MySql, |url| survives_an_outage(url, 3306)).await;
 }
 
 #[tokio::test]
+#[cfg_attr(not(tickd_test_postgres), ignore = "needs TICKD_TEST_POSTGRES_URL")]
 async fn postgres_store_survives_an_outage() {
     in_fresh_database(Server::Postgres, |url| survives_an_outage(url, 5432)).await;
 }

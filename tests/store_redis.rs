@@ -1,9 +1,9 @@
 //! The Redis job store against a real server: every `JobStore` method's contract, the key
 //! layout's housekeeping, and the single-daemon lock.
 //!
-//! Needs `TICKD_TEST_REDIS_URL` (e.g. `redis://127.0.0.1:6379`); without it each test prints
-//! `SKIPPED: set TICKD_TEST_REDIS_URL` and passes. Each test works under its own random key
-//! prefix and deletes its keys at the end, even when it fails.
+//! Needs `TICKD_TEST_REDIS_URL` (e.g. `redis://127.0.0.1:6379`), and `redis-server` on PATH
+//! for the outage test; without the variable these tests show as ignored. Each test works
+//! under its own random key prefix and deletes its keys at the end, even when it fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -19,15 +19,9 @@ use serde_json::json;
 use tickd::job::{Job, JobDefaults, JobSpec, RunCause, RunRecord, RunStatus};
 use tickd::store::{Claim, JobStore, NodeRecord, RedisStore, StoreError};
 
-/// The server URL, or `None` (and a note) when the tests should not run.
-fn server() -> Option<String> {
-    match std::env::var("TICKD_TEST_REDIS_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            println!("SKIPPED: set TICKD_TEST_REDIS_URL");
-            None
-        }
-    }
+/// The server URL (the tests that call this are ignored unless the build saw it).
+fn server() -> String {
+    common::setup::required("TICKD_TEST_REDIS_URL")
 }
 
 /// A random key prefix, and the cleanup of its keys when dropped.
@@ -132,18 +126,15 @@ fn ids(jobs: &[Job]) -> Vec<&str> {
     jobs.iter().map(|j| j.id.as_str()).collect()
 }
 
-macro_rules! space {
-    () => {
-        match server() {
-            Some(url) => Space::new(&url),
-            None => return,
-        }
-    };
+/// A key prefix of its own on the test server.
+fn space() -> Space {
+    Space::new(&server())
 }
 
 #[tokio::test]
+#[cfg_attr(not(tickd_test_redis), ignore = "needs TICKD_TEST_REDIS_URL")]
 async fn add_lookup_and_conflict() {
-    let space = space!();
+    let space = space();
     let store = space.open().await;
     let a = job("a", Some(t0()));
     assert!(store.lookup_job("a").await.unwrap().is_none());
@@ -168,8 +159,9 @@ async fn add_lookup_and_conflict() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(tickd_test_redis), ignore = "needs TICKD_TEST_REDIS_URL")]
 async fn update_is_compare_and_set_on_the_version() {
-    let space = space!();
+    let space = space();
     let store = space.open().await;
     store.add_job(&job("a", Some(t0()))).await.unwrap();
     let mut a = store.lookup_job("a").await.unwrap().unwrap();
@@ -207,8 +199,9 @@ async fn update_is_compare_and_set_on_the_version() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(tickd_test_redis), ignore = "needs TICKD_TEST_REDIS_URL")]
 async fn replace_inserts_or_overwrites_whatever_the_version() {
-    let space = space!();
+    let space = space();
     let store = space.open().await;
     let a = job("a", Some(t0()));
     store.replace_job(&a).await.unwrap();
@@ -231,8 +224,9 @@ async fn replace_inserts_or_overwrites_whatever_the_version() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(tickd_test_redis), ignore = "needs TICKD_TEST_REDIS_URL")]
 async fn remove_deletes_or_says_not_found() {
-    let space = space!();
+    let space = space();
     let store = space.open().await;
     store.add_job(&job("a", Some(t0()))).await.unwrap();
     store.remove_job("a").await.unwrap();
@@ -254,8 +248,9 @@ async fn remove_deletes_or_says_not_found() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(tickd_test_redis), ignore = "needs TICKD_TEST_REDIS_URL")]
 async fn jobs_are_listed_by_next_run_time_then_id_paused_last() {
-    let space = space!();
+    let space = space();
     let store = space.open().await;
     assert!(store.get_all_jobs().await.unwrap().is_empty());
     assert_eq!(store.get_next_run_time().await.unwrap(), None);
@@ -290,24 +285,27 @@ async fn jobs_are_listed_by_next_run_time_then_id_paused_last() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(tickd_test_redis), ignore = "needs TICKD_TEST_REDIS_URL")]
 async fn views_stream_in_listing_order_and_pending_ones_are_found() {
-    let space = space!();
+    let space = space();
     let store = space.open().await;
     store_checks::streams_views_in_order(&store, job, t0()).await;
     store.close().await;
 }
 
 #[tokio::test]
+#[cfg_attr(not(tickd_test_redis), ignore = "needs TICKD_TEST_REDIS_URL")]
 async fn concurrent_adds_keep_their_own_outcomes() {
-    let space = space!();
+    let space = space();
     let store = space.open().await;
     store_checks::concurrent_adds_keep_their_own_outcomes(&store, job, t0()).await;
     store.close().await;
 }
 
 #[tokio::test]
+#[cfg_attr(not(tickd_test_redis), ignore = "needs TICKD_TEST_REDIS_URL")]
 async fn claim_advances_removes_and_records_due_jobs() {
-    let space = space!();
+    let space = space();
     let store = space.open().await;
     let now = t0();
     store
@@ -389,8 +387,9 @@ async fn claim_advances_removes_and_records_due_jobs() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(tickd_test_redis), ignore = "needs TICKD_TEST_REDIS_URL")]
 async fn claim_takes_at_most_limit_earliest_first() {
-    let space = space!();
+    let space = space();
     let store = space.open().await;
     let now = t0();
     for (i, id) in ["d", "c", "b", "a"].iter().enumerate() {
@@ -428,8 +427,9 @@ async fn claim_takes_at_most_limit_earliest_first() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(tickd_test_redis), ignore = "needs TICKD_TEST_REDIS_URL")]
 async fn claim_advances_a_job_whose_fire_time_has_a_run_already_without_recording() {
-    let space = space!();
+    let space = space();
     let store = space.open().await;
     let now = t0();
     let fire = now - TimeDelta::seconds(3);
@@ -478,8 +478,9 @@ async fn claim_advances_a_job_whose_fire_time_has_a_run_already_without_recordin
 }
 
 #[tokio::test]
+#[cfg_attr(not(tickd_test_redis), ignore = "needs TICKD_TEST_REDIS_URL")]
 async fn claim_leaves_a_job_changed_while_it_was_decided() {
-    let space = space!();
+    let space = space();
     let store = space.open().await;
     let now = t0();
     store
@@ -509,8 +510,9 @@ async fn claim_leaves_a_job_changed_while_it_was_decided() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(tickd_test_redis), ignore = "needs TICKD_TEST_REDIS_URL")]
 async fn claim_parks_an_undecodable_due_job_and_keeps_its_state() {
-    let space = space!();
+    let space = space();
     let store = space.open().await;
     let now = t0();
     let due = (now - TimeDelta::seconds(1)).timestamp_micros();
@@ -556,8 +558,9 @@ async fn claim_parks_an_undecodable_due_job_and_keeps_its_state() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(tickd_test_redis), ignore = "needs TICKD_TEST_REDIS_URL")]
 async fn runs_are_inserted_updated_read_and_paged() {
-    let space = space!();
+    let space = space();
     let store = space.open().await;
     let mut runs = Vec::new();
     for i in 0..5 {
@@ -635,8 +638,9 @@ async fn runs_are_inserted_updated_read_and_paged() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(tickd_test_redis), ignore = "needs TICKD_TEST_REDIS_URL")]
 async fn orphaned_runs_of_silent_daemons_are_interrupted() {
-    let space = space!();
+    let space = space();
     let store = space.open().await;
     let now = t0();
     let node = |id: &str, beat: DateTime<Utc>| NodeRecord {
@@ -713,8 +717,9 @@ async fn orphaned_runs_of_silent_daemons_are_interrupted() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(tickd_test_redis), ignore = "needs TICKD_TEST_REDIS_URL")]
 async fn prune_drops_old_and_surplus_finished_runs_with_their_index_entries() {
-    let space = space!();
+    let space = space();
     let store = space.open().await;
     let now = t0();
     let at = |r: &mut RunRecord, t: DateTime<Utc>| r.created_at = t;
@@ -812,8 +817,9 @@ async fn prune_drops_old_and_surplus_finished_runs_with_their_index_entries() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(tickd_test_redis), ignore = "needs TICKD_TEST_REDIS_URL")]
 async fn heartbeats_are_listed_most_recent_first_and_removed() {
-    let space = space!();
+    let space = space();
     let store = space.open().await;
     let now = t0();
     let node = |id: &str, host: &str, beat: DateTime<Utc>| NodeRecord {
@@ -866,8 +872,9 @@ async fn heartbeats_are_listed_most_recent_first_and_removed() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(tickd_test_redis), ignore = "needs TICKD_TEST_REDIS_URL")]
 async fn a_second_daemon_is_refused_until_the_first_closes() {
-    let space = space!();
+    let space = space();
     let url = space.url("&lock_ttl=1");
     let first = RedisStore::open(&url).await.unwrap();
     // Longer than the lock's time to live: the holder keeps it alive.
@@ -902,8 +909,9 @@ async fn a_second_daemon_is_refused_until_the_first_closes() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(tickd_test_redis), ignore = "needs TICKD_TEST_REDIS_URL")]
 async fn the_lock_of_a_crashed_daemon_expires() {
-    let space = space!();
+    let space = space();
     let url = space.url("&lock_ttl=2");
     let crashed = RedisStore::open(&url).await.unwrap();
     drop(crashed); // no close(): the lock stays until its time to live runs out
@@ -925,8 +933,9 @@ async fn the_lock_of_a_crashed_daemon_expires() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(tickd_test_redis), ignore = "needs TICKD_TEST_REDIS_URL")]
 async fn a_lock_is_waited_for_at_most_our_own_time_to_live() {
-    let space = space!();
+    let space = space();
     let url = space.url("&lock_ttl=1");
     // Held by a daemon with a longer time to live.
     let _: () = redis::cmd("SET")
@@ -954,7 +963,7 @@ async fn a_lock_is_waited_for_at_most_our_own_time_to_live() {
 }
 
 #[tokio::test]
-async fn open_dispatches_redis_urls_and_reports_an_unreachable_server() {
+async fn open_reports_an_unreachable_server_and_refuses_tls() {
     // No server needed: nothing listens on port 1.
     let started = Instant::now();
     match tickd::store::open("redis://127.0.0.1:1/?prefix=x:").await {
@@ -968,8 +977,12 @@ async fn open_dispatches_redis_urls_and_reports_an_unreachable_server() {
         .await
         .unwrap_err();
     assert!(error.to_string().contains("TLS"), "{error}");
-    let Some(server) = server() else { return };
-    let space = Space::new(&server);
+}
+
+#[tokio::test]
+#[cfg_attr(not(tickd_test_redis), ignore = "needs TICKD_TEST_REDIS_URL")]
+async fn open_dispatches_redis_urls_to_the_redis_store() {
+    let space = space();
     let store = tickd::store::open(&space.url("")).await.unwrap();
     assert!(!store.shared());
     store.add_job(&job("a", None)).await.unwrap();
@@ -1045,13 +1058,16 @@ impl Drop for Scratch {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(tickd_test_redis),
+    ignore = "needs TICKD_TEST_REDIS_URL, and redis-server on PATH"
+)]
 async fn an_outage_is_unavailable_and_the_store_recovers_by_itself() {
-    if server().is_none() {
-        return;
-    }
     let Some(mut scratch) = Scratch::new() else {
-        println!("SKIPPED: no redis-server on PATH to stop and start");
-        return;
+        panic!(
+            "no redis-server on PATH: this test stops and starts a Redis of its own (it runs \
+             with the other Redis tests, because TICKD_TEST_REDIS_URL is set)"
+        );
     };
     let store = RedisStore::open(&scratch.url("?prefix=outage:&lock_ttl=1"))
         .await

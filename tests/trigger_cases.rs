@@ -1,29 +1,18 @@
-//! Replays `shared/conformance/public_cases.json`: 300 trigger cases whose fire times the real
-//! APScheduler 3.11.3 computed through Flask-APScheduler 1.13.1 (see that folder's README).
+//! Replays the conformance fixtures (tests/fixtures/conformance, or `$TICKD_SHARED_DIR`'s):
+//! 300 trigger cases whose fire times the real APScheduler 3.11.3 computed through
+//! Flask-APScheduler 1.13.1 (see that folder's README).
 //! tickd must produce `expected_fixed` (APScheduler's answers with tickd's one DST fix), as
 //! instants and as `isoformat()` text, and refuse the invalid cases with the reference's text.
 //!
 //! All failures are collected and reported together, so one run shows everything.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
+mod common;
 
 use chrono::{DateTime, Duration, FixedOffset, Utc};
 use chrono_tz::Tz;
 use serde_json::{Map, Value};
 use tickd::trigger::{Trigger, isoformat};
-
-/// Where the fixtures live: `../shared` next to the crate, else `$TICKD_SHARED_DIR`.
-fn fixtures_path() -> Option<PathBuf> {
-    let beside =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/public_cases.json");
-    if beside.is_file() {
-        return Some(beside);
-    }
-    let from_env = std::env::var_os("TICKD_SHARED_DIR")
-        .map(|dir| PathBuf::from(dir).join("conformance/public_cases.json"))?;
-    from_env.is_file().then_some(from_env)
-}
 
 /// The `now` the fixtures were computed with when a case gives neither `start_date` nor
 /// `run_date` (one cron case, `year='2035,2041', month='oct-dec'`): any instant before
@@ -166,14 +155,7 @@ fn check(case: &Value) -> Result<(), String> {
 
 #[test]
 fn public_conformance_cases() {
-    let Some(path) = fixtures_path() else {
-        eprintln!(
-            "skipped: no ../shared/conformance/public_cases.json beside the crate and no \
-             TICKD_SHARED_DIR pointing at a shared/ folder"
-        );
-        return;
-    };
-    let data: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let data = common::setup::public_cases();
     let cases = data["cases"].as_array().unwrap();
     let mut failures = Vec::new();
     for case in cases {

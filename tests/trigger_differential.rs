@@ -1,7 +1,8 @@
-//! Differential test against the real APScheduler 3.11.3, opt-in: it needs a Python with
+//! Differential test against the real APScheduler 3.11.3. It needs a Python with
 //! `apscheduler==3.11.3`, `python-dateutil` and `tzdata==2025.2` (IANA 2025b, the database
 //! chrono-tz 0.10.4 carries; another tzdata version shows up as failures confined to the
-//! zones whose rules changed):
+//! zones whose rules changed), named by `TICKD_APSCHEDULER_PYTHON`; without that variable the
+//! test shows as ignored. `bash .ci/run` makes such a Python in `target/ci-venv`; by hand:
 //!
 //! ```text
 //! python3 -m venv /tmp/aps && /tmp/aps/bin/pip install apscheduler==3.11.3 python-dateutil tzdata==2025.2
@@ -14,6 +15,8 @@
 //! patched into `_increment_field_value`, and tickd must give the same texts. Optional:
 //! `TICKD_DIFF_SEED` (default 1) and `TICKD_DIFF_CASES` (default 400).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
 
 use std::process::Command;
 
@@ -217,11 +220,12 @@ fn check(case: &Value) -> Result<(), String> {
 }
 
 #[test]
+#[cfg_attr(
+    not(tickd_apscheduler),
+    ignore = "needs a Python with apscheduler==3.11.3: set TICKD_APSCHEDULER_PYTHON"
+)]
 fn same_fire_times_as_apscheduler() {
-    let Some(python) = std::env::var_os("TICKD_APSCHEDULER_PYTHON") else {
-        eprintln!("skipped: set TICKD_APSCHEDULER_PYTHON to a Python with apscheduler==3.11.3");
-        return;
-    };
+    let python = common::setup::required("TICKD_APSCHEDULER_PYTHON");
     let seed = std::env::var("TICKD_DIFF_SEED").unwrap_or_else(|_| "1".into());
     let count = std::env::var("TICKD_DIFF_CASES").unwrap_or_else(|_| "400".into());
     let dir = tempfile::tempdir().unwrap();
@@ -236,6 +240,7 @@ fn same_fire_times_as_apscheduler() {
         .unwrap();
     assert!(status.success(), "the generator failed");
     let cases: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert!(!cases.is_empty(), "the generator wrote no cases");
     let failures: Vec<String> = cases
         .iter()
         .filter_map(|case| {
