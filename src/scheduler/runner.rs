@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::{Scheduler, SchedulerError, SchedulerEvent};
-use crate::executor::{RunOutcome, RunRequest, RunningScript, Slot};
+use crate::executor::{ExecutorError, RunOutcome, RunRequest, RunningScript, Slot};
 use crate::job::{Job, RunCause, RunRecord, RunStatus};
 use crate::store::StoreError;
 
@@ -92,12 +92,18 @@ pub(super) async fn run_scheduled(scheduler: Scheduler, job: Job, runs: Vec<RunR
     }
 }
 
-/// Run-now: starts at once (a free slot is awaited), outside the schedule. Answers the run
-/// record as it stands once the script has started, and a handle on its end.
-pub(super) async fn run_now(
-    scheduler: &Scheduler,
-    job: &Job,
-) -> Result<(RunRecord, tokio::task::JoinHandle<RunRecord>), SchedulerError> {
+/// What run-now did.
+pub(super) enum RunNow {
+    /// The script started: its record as it stands then, and a handle on its end.
+    Started(RunRecord, tokio::task::JoinHandle<RunRecord>),
+    /// The script could not start: its record, ended `failed` with the reason, and why.
+    NotStarted(RunRecord, ExecutorError),
+}
+
+/// Run-now: starts at once (a free slot is awaited), outside the schedule. A run whose
+/// script cannot start is recorded all the same (`failed`, with the reason), as a scheduled
+/// one is: it is history worth keeping, and the answer names it.
+pub(super) async fn run_now(scheduler: &Scheduler, job: &Job) -> Result<RunNow, SchedulerError> {
     if !reserve_instance(scheduler, job) {
         return Err(SchedulerError::Busy(format!(
             "Job {} is already running its maximum number of instances ({}); try again when a run ends",
@@ -121,14 +127,17 @@ pub(super) async fn run_now(
     );
     run.started_at = Some(now);
     scheduler.inner.store.insert_run(&run).await?;
-    let script = start(scheduler, job, &mut run, slot).await?;
+    let script = match start(scheduler, job, &mut run, slot).await {
+        Ok(script) => script,
+        Err(error) => return Ok(RunNow::NotStarted(run, error)),
+    };
     let started = run.clone();
     let (scheduler, job) = (scheduler.clone(), job.clone());
     let ended = tokio::spawn(async move {
         let _guard = guard;
         finish(&scheduler, &job, run, script).await
     });
-    Ok((started, ended))
+    Ok(RunNow::Started(started, ended))
 }
 
 /// Starts the job's script; a failure to start ends the run as `failed` with the reason.
@@ -143,7 +152,7 @@ async fn start(
     job: &Job,
     run: &mut RunRecord,
     slot: Slot,
-) -> Result<RunningScript, SchedulerError> {
+) -> Result<RunningScript, ExecutorError> {
     let timeout = job
         .timeout
         .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
@@ -193,7 +202,7 @@ async fn start(
                 job_id: job.id.clone(),
                 run: run.clone(),
             });
-            Err(error.into())
+            Err(error)
         }
     }
 }
