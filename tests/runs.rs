@@ -257,14 +257,23 @@ async fn history_pages_newest_first_and_outlives_the_job() {
 
 const MANUAL_START: &str = "[scheduler]\nallowed_hosts = [\"no-such-host\"]\n[executor]\nshutdown_grace = 0.2\nkill_grace = 0.2\n";
 
+/// A daemon in `dir` on a manual clock at 2031-05-01 12:00 UTC (the time is answered too),
+/// its scheduler started by the test.
+async fn started_on_a_manual_clock(
+    dir: &std::path::Path,
+) -> (chrono::DateTime<Utc>, Arc<ManualClock>, TestApp) {
+    let t0 = Utc.with_ymd_and_hms(2031, 5, 1, 12, 0, 0).unwrap();
+    let clock = Arc::new(ManualClock::new(t0));
+    let app = TestApp::spawn_in(dir, MANUAL_START, Some(clock.clone())).await;
+    let (status, _, _) = app.call(Method::POST, "/start", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    (t0, clock, app)
+}
+
 #[tokio::test]
 async fn missed_and_skipped_runs_are_records_too() {
     let dir = project_dir();
-    let t0 = Utc.with_ymd_and_hms(2031, 5, 1, 12, 0, 0).unwrap();
-    let clock = Arc::new(ManualClock::new(t0));
-    let app = TestApp::spawn_in(dir.path(), MANUAL_START, Some(clock.clone())).await;
-    let (status, _, _) = app.call(Method::POST, "/start", None).await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (t0, clock, app) = started_on_a_manual_clock(dir.path()).await;
     app.post(
         "/jobs",
         json!({"id": "late", "func": "task:success", "args": ["test.py"], "trigger": "interval",
@@ -442,11 +451,7 @@ async fn run_now_of_a_deleted_script_names_the_failed_record() {
 #[tokio::test]
 async fn a_scheduled_run_of_a_deleted_script_is_recorded_failed() {
     let dir = project_dir();
-    let t0 = Utc.with_ymd_and_hms(2031, 5, 1, 12, 0, 0).unwrap();
-    let clock = Arc::new(ManualClock::new(t0));
-    let app = TestApp::spawn_in(dir.path(), MANUAL_START, Some(clock.clone())).await;
-    let (status, _, _) = app.call(Method::POST, "/start", None).await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (t0, clock, app) = started_on_a_manual_clock(dir.path()).await;
     std::fs::write(dir.path().join("workspace/gone.py"), "print('hi')\n").unwrap();
     app.post(
         "/jobs",
