@@ -257,14 +257,23 @@ async fn history_pages_newest_first_and_outlives_the_job() {
 
 const MANUAL_START: &str = "[scheduler]\nallowed_hosts = [\"no-such-host\"]\n[executor]\nshutdown_grace = 0.2\nkill_grace = 0.2\n";
 
+/// A daemon in `dir` on a manual clock at 2031-05-01 12:00 UTC (the time is answered too),
+/// its scheduler started by the test.
+async fn started_on_a_manual_clock(
+    dir: &std::path::Path,
+) -> (chrono::DateTime<Utc>, Arc<ManualClock>, TestApp) {
+    let t0 = Utc.with_ymd_and_hms(2031, 5, 1, 12, 0, 0).unwrap();
+    let clock = Arc::new(ManualClock::new(t0));
+    let app = TestApp::spawn_in(dir, MANUAL_START, Some(clock.clone())).await;
+    let (status, _, _) = app.call(Method::POST, "/start", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    (t0, clock, app)
+}
+
 #[tokio::test]
 async fn missed_and_skipped_runs_are_records_too() {
     let dir = project_dir();
-    let t0 = Utc.with_ymd_and_hms(2031, 5, 1, 12, 0, 0).unwrap();
-    let clock = Arc::new(ManualClock::new(t0));
-    let app = TestApp::spawn_in(dir.path(), MANUAL_START, Some(clock.clone())).await;
-    let (status, _, _) = app.call(Method::POST, "/start", None).await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (t0, clock, app) = started_on_a_manual_clock(dir.path()).await;
     app.post(
         "/jobs",
         json!({"id": "late", "func": "task:success", "args": ["test.py"], "trigger": "interval",
@@ -374,5 +383,96 @@ async fn a_job_every_second_has_one_record_per_fire_time() {
             "a fire time missing or twice: {scheduled:?}"
         );
     }
+    app.stop().await;
+}
+
+/// A script deleted after its job was added: run-now still records the run (`failed`, with
+/// the reason) and the answer names that record — a 400 with `run_id` and `Location`, or with
+/// `?wait=true` the record itself, as for a script that started and failed.
+#[tokio::test]
+async fn run_now_of_a_deleted_script_names_the_failed_record() {
+    let app = TestApp::spawn("").await;
+    std::fs::write(app.dir.join("workspace/gone.py"), "print('hi')\n").unwrap();
+    let (status, _) = app
+        .post("/jobs", job("gone", json!(["gone.py"]), json!({})))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    std::fs::remove_file(app.dir.join("workspace/gone.py")).unwrap();
+
+    let (status, headers, body) = app.call(Method::POST, "/jobs/gone/run", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let run_id = body["run_id"].as_str().expect("the answer names the run");
+    assert_eq!(
+        body,
+        json!({"error_message": "Script gone.py not found in the workspace", "run_id": run_id})
+    );
+    assert_eq!(
+        headers["location"],
+        format!("/scheduler/runs/{run_id}").as_str()
+    );
+    let (status, run) = app.get(&format!("/runs/{run_id}")).await;
+    assert_eq!(status, StatusCode::OK, "{run}");
+    assert_eq!(run["status"], "failed");
+    assert_eq!(run["cause"], "run_now");
+    assert_eq!(
+        run["reason"],
+        "the script could not start: Script gone.py not found in the workspace"
+    );
+    assert!(run["finished_at"].is_string(), "{run}");
+
+    let (status, headers, run) = app
+        .call(Method::POST, "/jobs/gone/run?wait=true", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{run}");
+    assert_eq!(run["status"], "failed");
+    assert_eq!(run["job_id"], "gone");
+    assert_eq!(
+        run["reason"],
+        "the script could not start: Script gone.py not found in the workspace"
+    );
+    let run_id = run["id"].as_str().unwrap();
+    assert_eq!(
+        headers["location"],
+        format!("/scheduler/runs/{run_id}").as_str()
+    );
+    let (_, stored) = app.get(&format!("/runs/{run_id}")).await;
+    assert_eq!(stored, run, "the answer is the stored record");
+    let (_, runs) = app.get("/jobs/gone/runs").await;
+    assert_eq!(
+        runs.as_array().unwrap().len(),
+        2,
+        "one record per attempt: {runs}"
+    );
+    app.stop().await;
+}
+
+/// The same rule for a scheduled run: its fire time gets a `failed` record with the reason,
+/// and the job stays scheduled.
+#[tokio::test]
+async fn a_scheduled_run_of_a_deleted_script_is_recorded_failed() {
+    let dir = project_dir();
+    let (t0, clock, app) = started_on_a_manual_clock(dir.path()).await;
+    std::fs::write(dir.path().join("workspace/gone.py"), "print('hi')\n").unwrap();
+    app.post(
+        "/jobs",
+        json!({"id": "gone", "func": "task:success", "args": ["gone.py"], "trigger": "interval",
+               "seconds": 10, "start_date": "2031-05-01T12:00:10+00:00"}),
+    )
+    .await;
+    std::fs::remove_file(dir.path().join("workspace/gone.py")).unwrap();
+    clock.set(t0 + TimeDelta::seconds(10));
+    app.scheduler.tick(clock.now_utc()).await.unwrap();
+    let run = wait_for_status(&app, "gone", "failed").await;
+    assert_eq!(run["scheduled_run_time"], "2031-05-01T12:00:10+00:00");
+    assert_eq!(run["cause"], "schedule");
+    assert_eq!(
+        run["reason"],
+        "the script could not start: Script gone.py not found in the workspace"
+    );
+    let (_, job) = app.get("/jobs/gone").await;
+    assert_eq!(
+        job["next_run_time"], "2031-05-01T12:00:20+00:00",
+        "still scheduled"
+    );
     app.stop().await;
 }

@@ -51,22 +51,27 @@ fn config(extra: &str) -> String {
     format!("{MANUAL_START}{extra}")
 }
 
-#[tokio::test]
-async fn runs_missed_while_down_follow_misfire_and_coalesce() {
-    let dir = project_dir();
-    let clock = Arc::new(ManualClock::new(t0()));
-    let app = TestApp::spawn_in(dir.path(), &config(""), Some(clock.clone())).await;
+/// Adds `every10` (every 10 s from 12:00:10) at [`t0`] to a daemon in `dir`, then stops
+/// the daemon.
+async fn every10_then_down(dir: &std::path::Path, clock: &Arc<ManualClock>) {
+    let app = TestApp::spawn_in(dir, &config(""), Some(clock.clone())).await;
     let _ = start(&app).await;
-    let start_date = "2031-05-01T12:00:10+00:00";
     let (status, body) = app
         .post(
             "/jobs",
             json!({"id": "every10", "func": "task:success", "args": ["test.py"],
-                   "trigger": "interval", "seconds": 10, "start_date": start_date}),
+                   "trigger": "interval", "seconds": 10, "start_date": "2031-05-01T12:00:10+00:00"}),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     app.stop().await;
+}
+
+#[tokio::test]
+async fn runs_missed_while_down_follow_misfire_and_coalesce() {
+    let dir = project_dir();
+    let clock = Arc::new(ManualClock::new(t0()));
+    every10_then_down(dir.path(), &clock).await;
 
     // Down for an hour: 360 runs were missed; with coalesce they collapse into the last
     // (12:59:50... 13:00:00), which is 5 s late and beyond the 1 s grace.
@@ -276,4 +281,77 @@ async fn config_jobs_are_upserted_at_start() {
     let (_, fresh) = app.get("/jobs/fresh").await;
     assert_eq!(fresh["next_run_time"], "2031-05-01T12:05:03+00:00");
     app.stop().await;
+}
+
+/// What the daemon logs, kept in memory for a test.
+#[derive(Clone, Default)]
+struct CapturedLog(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for CapturedLog {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl CapturedLog {
+    /// Captures this thread's log lines (a `tokio::test` runs the daemon's tasks on it) until
+    /// the guard is dropped.
+    fn install(&self) -> tracing::subscriber::DefaultGuard {
+        let log = self.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(move || log.clone())
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+/// Down three minutes with a job every 10 s: the restart's misfire line says how late the
+/// earliest missed fire time is (3 min 6 s), not the last one's 6 s, and how many fire
+/// times were missed.
+#[tokio::test]
+async fn the_misfire_line_after_downtime_gives_the_real_lateness() {
+    let log = CapturedLog::default();
+    let _capture = log.install();
+    let dir = project_dir();
+    let clock = Arc::new(ManualClock::new(t0()));
+    every10_then_down(dir.path(), &clock).await;
+
+    // 12:03:16.15: 19 fire times (12:00:10 ... 12:03:10) are due, coalesced into the last,
+    // which is 6.15 s late, beyond the 1 s grace.
+    clock.set(t0() + TimeDelta::milliseconds(196_150));
+    let app = TestApp::spawn_in(dir.path(), &config(""), Some(clock.clone())).await;
+    let mut events = start(&app).await;
+    let last = t0() + TimeDelta::seconds(190);
+    next_event(&mut events, |e| match e {
+        SchedulerEvent::JobMissed { scheduled, .. } if scheduled.to_utc() == last => Some(()),
+        _ => None,
+    })
+    .await;
+    app.stop().await;
+    let text = log.text();
+    let missed: Vec<&str> = text
+        .lines()
+        .filter(|line| line.contains("Run time of job"))
+        .collect();
+    assert_eq!(missed.len(), 1, "one line per job and pass: {missed:#?}");
+    assert!(
+        missed[0].contains(
+            "Run time of job \"every10 (trigger: interval, next run at: 2031-05-01 12:03:20 +00:00)\" \
+             was missed by 0:03:06.150000 \
+             (19 fire times from 2031-05-01 12:00:10 +00:00 to 2031-05-01 12:03:10 +00:00)"
+        ),
+        "{}",
+        missed[0]
+    );
+    assert!(missed[0].contains(" WARN "), "{}", missed[0]);
 }

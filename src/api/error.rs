@@ -1,7 +1,8 @@
 //! The API's one error type and the one place that turns an error into a status code.
 //!
 //! Every failure answers `{"error_message": "<text>"}` with `Content-Type: application/json`
-//! (CONTRACT §1). Client errors carry the scheduler's text, which is the reference's text.
+//! (CONTRACT §1); a run-now whose script could not start adds the `run_id` of the `failed`
+//! record it left. Client errors carry the scheduler's text, which is the reference's text.
 //! Server faults (5xx) are logged here with their whole source chain and answered with a
 //! generic text: internals never reach the client (CONTRACT §2.1).
 
@@ -61,6 +62,7 @@ impl ApiError {
                 // DIFFERENCE: CONTRACT §2.1 (the reference answers 500 for validation errors
                 // and for pause/resume while stopped).
                 SchedulerError::Invalid(_)
+                | SchedulerError::NotStarted { .. }
                 | SchedulerError::AlreadyRunning
                 | SchedulerError::NotRunning => StatusCode::BAD_REQUEST,
                 SchedulerError::Unavailable(_) => {
@@ -98,7 +100,13 @@ impl IntoResponse for ApiError {
         } else {
             tracing::debug!(%status, error = %message, "request refused");
         }
-        (status, wire::error_body(&message)).into_response()
+        let body = match &self {
+            Self::Scheduler(SchedulerError::NotStarted { run_id, .. }) => {
+                wire::error_body_with_run(&message, run_id)
+            }
+            _ => wire::error_body(&message),
+        };
+        (status, body).into_response()
     }
 }
 
@@ -158,6 +166,14 @@ mod tests {
             ),
             (SchedulerError::NotRunning, 400, "Scheduler is not running"),
             (
+                SchedulerError::NotStarted {
+                    message: "Script gone.py not found in the workspace".into(),
+                    run_id: "r1".into(),
+                },
+                400,
+                "Script gone.py not found in the workspace",
+            ),
+            (
                 SchedulerError::Busy("at the limit".into()),
                 409,
                 "at the limit",
@@ -172,7 +188,13 @@ mod tests {
             let (got_status, content_type, body) = render(err.into()).await;
             assert_eq!(got_status.as_u16(), status, "{text}");
             assert_eq!(content_type, "application/json");
-            assert_eq!(body, json!({ "error_message": text }));
+            match body.get("run_id") {
+                Some(run_id) => {
+                    assert_eq!(body, json!({ "error_message": text, "run_id": run_id }));
+                    assert_eq!(run_id, "r1", "only a run that did not start names one");
+                }
+                None => assert_eq!(body, json!({ "error_message": text })),
+            }
         }
     }
 

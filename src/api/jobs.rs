@@ -6,12 +6,14 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::header::LOCATION;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use super::error::ApiError;
 use super::extract::{ApiJson, JobIdPath};
 use super::state::ApiState;
 use super::wire::{JsonBody, JsonListing, JsonText, job_to_json, run_to_json};
+use crate::scheduler::SchedulerError;
 
 /// `POST P/jobs`: the new job.
 pub(crate) async fn add_job(
@@ -81,12 +83,14 @@ pub(crate) struct RunQuery {
 
 /// `POST P/jobs/{id}/run`: answers once the script has started, with the job (its
 /// `next_run_time` unchanged) and `Location: P/runs/<run_id>` (CONTRACT §4, §6). With
-/// `?wait=true` it answers when the run has ended, with the run record.
+/// `?wait=true` it answers when the run has ended, with the run record. A script that cannot
+/// start leaves a `failed` record: without `wait` the 400 names it (`run_id` and `Location`),
+/// with `wait` it is the answer.
 pub(crate) async fn run_job(
     State(state): State<ApiState>,
     JobIdPath(id): JobIdPath,
     query: Result<Query<RunQuery>, QueryRejection>,
-) -> Result<(HeaderMap, JsonBody), ApiError> {
+) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let wait = match query.wait.as_deref() {
         None | Some("false" | "0" | "") => false,
@@ -97,18 +101,33 @@ pub(crate) async fn run_job(
             )));
         }
     };
-    let (job, run) = state.scheduler.run_job(&id, wait).await?;
-    let mut headers = HeaderMap::new();
-    match HeaderValue::try_from(format!("{}/runs/{}", state.prefix, run.id)) {
-        Ok(location) => {
-            headers.insert(LOCATION, location);
+    let (job, run) = match state.scheduler.run_job(&id, wait).await {
+        Ok(done) => done,
+        Err(error) => {
+            // A script that could not start left a record: the answer says where it is.
+            let headers = match &error {
+                SchedulerError::NotStarted { run_id, .. } => run_location(&state.prefix, run_id),
+                _ => HeaderMap::new(),
+            };
+            return Ok((headers, ApiError::from(error)).into_response());
         }
-        Err(_) => tracing::warn!(run_id = %run.id, "run id cannot be sent in a Location header"),
-    }
+    };
     let body = if wait {
         run_to_json(&run)
     } else {
         job_to_json(&job)
     };
-    Ok((headers, JsonBody(body)))
+    Ok((run_location(&state.prefix, &run.id), JsonBody(body)).into_response())
+}
+
+/// `Location: P/runs/<run_id>`.
+fn run_location(prefix: &str, run_id: &str) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    match HeaderValue::try_from(format!("{prefix}/runs/{run_id}")) {
+        Ok(location) => {
+            headers.insert(LOCATION, location);
+        }
+        Err(_) => tracing::warn!(%run_id, "run id cannot be sent in a Location header"),
+    }
+    headers
 }

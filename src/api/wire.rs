@@ -66,6 +66,11 @@ pub(crate) fn error_body(message: &str) -> JsonBody {
     JsonBody(json!({ "error_message": message }))
 }
 
+/// `{"error_message": "...", "run_id": "..."}`: an error that left a run record.
+pub(crate) fn error_body_with_run(message: &str, run_id: &str) -> JsonBody {
+    JsonBody(json!({ "error_message": message, "run_id": run_id }))
+}
+
 /// JSON text rendered ahead of time (the scheduler's job views): sent as it is.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct JsonText(pub(crate) String);

@@ -226,11 +226,14 @@ impl Executor {
             settings.output_limit,
             slot,
         );
-        tracing::debug!(job_id = %request.job_id, %program, ?args, "started a script");
-        tracing::info!(
-            "Running job \"{}\" (run {}, pid {pid})",
-            request.job_id,
-            request.run_id
+        // The scheduler logs the run's start, in APScheduler's words; this is how.
+        tracing::debug!(
+            job_id = %request.job_id,
+            run_id = %request.run_id,
+            pid,
+            %program,
+            ?args,
+            "started a script"
         );
         Ok(script)
     }

@@ -94,4 +94,14 @@ impl Job {
             None => format!("{} (trigger: {}, paused)", self.name, self.trigger.kind()),
         }
     }
+
+    /// [`Job::describe`] for a job whose trigger has no fire time left (a date job that
+    /// fired): it is removed, not paused.
+    pub fn describe_finished(&self) -> String {
+        format!(
+            "{} (trigger: {}, no next run)",
+            self.name,
+            self.trigger.kind()
+        )
+    }
 }

@@ -25,6 +25,10 @@ pub enum SchedulerError {
     /// 400 `Scheduler is not running`.
     #[error("Scheduler is not running")]
     NotRunning,
+    /// 400: run-now's script could not start (deleted since the job was added, say). The
+    /// run is recorded `failed` with the reason all the same; `run_id` names that record.
+    #[error("{message}")]
+    NotStarted { message: String, run_id: String },
     /// 409: run-now refused at the instance limit.
     #[error("{0}")]
     Busy(String),

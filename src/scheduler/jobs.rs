@@ -4,7 +4,8 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::{RunState, Scheduler, SchedulerError, SchedulerEvent, runner};
+use super::runner::{self, RunNow};
+use super::{RunState, Scheduler, SchedulerError, SchedulerEvent};
 use crate::job::{Job, JobChanges, JobSpec, NextRunTime, RunRecord};
 use crate::store::StoreError;
 
@@ -241,17 +242,27 @@ impl Scheduler {
     /// record as it stands then. Works on paused jobs and while the scheduler is stopped or
     /// paused. With `wait`, answers when the run has ended, with the final record.
     ///
+    /// A script that cannot start (deleted since the job was added, say) leaves a `failed`
+    /// record with the reason: with `wait` that record is the answer, as for a script that
+    /// started and failed; without, the error names it.
+    ///
     /// # Errors
-    /// `JobNotFound`; `Busy` at `max_instances`; `Invalid` when the script cannot start.
+    /// `JobNotFound`; `Busy` at `max_instances`; `NotStarted` when the script cannot start.
     pub async fn run_job(&self, id: &str, wait: bool) -> Result<(Job, RunRecord), SchedulerError> {
         let job = self.visible_job(id).await?;
-        let (started, ended) = runner::run_now(self, &job).await?;
-        if !wait {
-            return Ok((job, started));
+        match runner::run_now(self, &job).await? {
+            RunNow::Started(started, _) if !wait => Ok((job, started)),
+            RunNow::Started(_, ended) => {
+                let run = ended.await.map_err(|e| {
+                    SchedulerError::Internal(anyhow::anyhow!("run task failed: {e}"))
+                })?;
+                Ok((job, run))
+            }
+            RunNow::NotStarted(run, _) if wait => Ok((job, run)),
+            RunNow::NotStarted(run, error) => Err(SchedulerError::NotStarted {
+                message: error.to_string(),
+                run_id: run.id,
+            }),
         }
-        let run = ended
-            .await
-            .map_err(|e| SchedulerError::Internal(anyhow::anyhow!("run task failed: {e}")))?;
-        Ok((job, run))
     }
 }

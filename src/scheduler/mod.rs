@@ -14,6 +14,7 @@ mod history;
 mod jobs;
 mod listing;
 mod process;
+mod runlog;
 mod runner;
 
 use std::collections::HashMap;

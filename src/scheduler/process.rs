@@ -2,10 +2,12 @@
 //! the store's claim so that daemons sharing a store take each fire time once, with a run
 //! record written for every fire time in the same transaction that advances the job.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use chrono::{DateTime, FixedOffset, Utc};
 
+use super::runlog::{self, Misfire};
 use super::{RunState, Scheduler, SchedulerError, SchedulerEvent, runner};
 use crate::job::{Job, RunCause, RunRecord, RunStatus};
 use crate::store::Claim;
@@ -32,9 +34,12 @@ pub(super) async fn process_due_jobs(
     loop {
         // Instance places taken while deciding; given back for jobs the claim did not keep.
         let reserved = Mutex::new(Vec::new());
-        let decide = |job: &Job| decide(scheduler, job, now, started, &reserved);
+        // The fire times each job missed, for its misfire line.
+        let misfires = Mutex::new(HashMap::new());
+        let decide = |job: &Job| decide(scheduler, job, now, started, &reserved, &misfires);
         let claimed = inner.store.claim_due_jobs(now, BATCH, &decide).await;
         let reserved = reserved.into_inner().unwrap_or_else(|e| e.into_inner());
+        let mut misfires = misfires.into_inner().unwrap_or_else(|e| e.into_inner());
         let claimed = match claimed {
             Ok(claimed) => claimed,
             Err(error) => {
@@ -59,7 +64,8 @@ pub(super) async fn process_due_jobs(
         }
         let full = claimed.len() == BATCH;
         for (job, claim) in claimed {
-            submit(scheduler, job, claim);
+            let misfire = misfires.remove(&job.id);
+            submit(scheduler, job, claim, misfire, now);
         }
         if !full {
             break;
@@ -70,13 +76,14 @@ pub(super) async fn process_due_jobs(
 
 /// The decision for one due job: its run times (coalesced to the last when it says so), one
 /// record each — `running` when an instance place was free, else `skipped` — and its next
-/// fire time after the last of them.
+/// fire time after the last of them. The fire times it misses go in `misfires`.
 fn decide(
     scheduler: &Scheduler,
     job: &Job,
     now: DateTime<Utc>,
     started: Option<DateTime<Utc>>,
     reserved: &Mutex<Vec<String>>,
+    misfires: &Mutex<HashMap<String, Misfire>>,
 ) -> Claim {
     let mut run_times = job.run_times_until(now);
     let Some(&last) = run_times.last() else {
@@ -85,6 +92,8 @@ fn decide(
             runs: Vec::new(),
         };
     };
+    // Gathering stops at a bound and keeps the newest: then the earliest was not gathered.
+    let gathered_all = run_times.first() == job.next_run_time.as_ref();
     let mut coalesced = Vec::new();
     if job.coalesce {
         run_times.pop();
@@ -100,6 +109,23 @@ fn decide(
     let (late, on_time): (Vec<_>, Vec<_>) = run_times
         .into_iter()
         .partition(|scheduled| grace.is_some_and(|grace| now - scheduled.to_utc() > grace));
+    let missed = coalesced.len() + late.len();
+    if missed > 0 {
+        // When any fire time is missed, the earliest one due (`next_run_time`) is: late ones
+        // are the earliest, coalesced ones all but the last. The latest missed is the last
+        // late one, else the last coalesced one.
+        let last_missed = late.last().or(coalesced.last()).copied().unwrap_or(last);
+        let first = job.next_run_time.unwrap_or(last_missed);
+        misfires.lock().unwrap_or_else(|e| e.into_inner()).insert(
+            job.id.clone(),
+            Misfire {
+                first,
+                last: last_missed,
+                count: missed,
+                at_least: !gathered_all,
+            },
+        );
+    }
     let free = !on_time.is_empty() && runner::reserve_instance(scheduler, job);
     if free {
         reserved
@@ -174,29 +200,33 @@ fn decide(
     }
 }
 
-/// Acts on a committed claim: starts the runs, or logs the skip, and the job's removal.
-fn submit(scheduler: &Scheduler, job: Job, claim: Claim) {
+/// Acts on a committed claim: logs the fire times missed (one line, also when they were
+/// coalesced into a run that starts), starts the runs, or logs the skip, and the job's
+/// removal. The job is named in the log as the claim leaves it, with the fire time after
+/// these (none when its trigger has run out: the job is removed).
+fn submit(
+    scheduler: &Scheduler,
+    job: Job,
+    claim: Claim,
+    misfire: Option<Misfire>,
+    now: DateTime<Utc>,
+) {
     match &claim.next {
         Some(_) => scheduler.changed(&job.id),
         None => scheduler.removed(&job.id),
+    }
+    let label = match &claim.next {
+        Some(next) => next.describe(),
+        None => job.describe_finished(),
+    };
+    // A claim that kept no runs was handled already (by another daemon): nothing to say.
+    if let Some(misfire) = misfire.filter(|_| !claim.runs.is_empty()) {
+        tracing::warn!(job_id = %job.id, "{}", runlog::missed_line(&label, now, &misfire));
     }
     let (runs, folded): (Vec<RunRecord>, Vec<RunRecord>) = claim
         .runs
         .into_iter()
         .partition(|run| run.status != RunStatus::Missed);
-    if runs.is_empty()
-        && let Some(missed) = folded.last()
-        && let Some(scheduled) = missed.scheduled_run_time
-    {
-        // APScheduler's line, once per pass: for the fire time that was due, not for each
-        // one coalesced into it.
-        tracing::warn!(
-            job_id = %job.id,
-            "Run time of job \"{}\" was missed by {}",
-            job.describe(),
-            runner::python_timedelta(missed.created_at - scheduled.to_utc())
-        );
-    }
     for run in folded {
         scheduler.emit(SchedulerEvent::JobMissed {
             job_id: job.id.clone(),
@@ -219,12 +249,11 @@ fn submit(scheduler: &Scheduler, job: Job, claim: Claim) {
                     .unwrap_or_else(|| run.created_at.fixed_offset()),
             });
         }
-        tokio::spawn(runner::run_scheduled(scheduler.clone(), job, runs));
+        tokio::spawn(runner::run_scheduled(scheduler.clone(), job, label, runs));
     } else {
         tracing::warn!(
             job_id = %job.id,
-            "Execution of job \"{}\" skipped: maximum number of running instances reached ({})",
-            job.describe(),
+            "Execution of job \"{label}\" skipped: maximum number of running instances reached ({})",
             job.max_instances
         );
         for run in runs {

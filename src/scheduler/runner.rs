@@ -1,13 +1,18 @@
 //! Running a job's scripts: the part of APScheduler's executor `run_job` that belongs to the
 //! scheduler (the misfire check when a run gets a pool slot, the instance count, the log
 //! lines, the run record), around the executor's subprocess handling.
+//!
+//! The job's `label` in the log lines is [`Job::describe`] with the job's next fire time:
+//! for a scheduled run, the one after this run's (the claim has advanced the job), or none
+//! left; for run-now, the job's own, which run-now leaves unchanged.
 
 use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::TimeDelta;
 
+use super::runlog::{self, python_timedelta};
 use super::{Scheduler, SchedulerError, SchedulerEvent};
-use crate::executor::{RunOutcome, RunRequest, RunningScript, Slot};
+use crate::executor::{ExecutorError, RunOutcome, RunRequest, RunningScript, Slot};
 use crate::job::{Job, RunCause, RunRecord, RunStatus};
 use crate::store::StoreError;
 
@@ -59,7 +64,12 @@ impl Drop for InstanceGuard {
 
 /// Runs a submission: each run in turn, each waiting for a pool slot and then checked
 /// against `misfire_grace_time` at the moment it could start (as APScheduler does).
-pub(super) async fn run_scheduled(scheduler: Scheduler, job: Job, runs: Vec<RunRecord>) {
+pub(super) async fn run_scheduled(
+    scheduler: Scheduler,
+    job: Job,
+    label: String,
+    runs: Vec<RunRecord>,
+) {
     let _guard = InstanceGuard {
         scheduler: scheduler.clone(),
         job_id: job.id.clone(),
@@ -73,7 +83,7 @@ pub(super) async fn run_scheduled(scheduler: Scheduler, job: Job, runs: Vec<RunR
             let grace = TimeDelta::seconds(i64::try_from(grace).unwrap_or(i64::MAX));
             if late_by > grace {
                 let late = python_timedelta(late_by);
-                tracing::warn!(job_id = %job.id, run_id = %run.id, "Run time of job \"{}\" was missed by {late}", job.describe());
+                tracing::warn!(job_id = %job.id, run_id = %run.id, "Run time of job \"{label}\" was missed by {late}");
                 run.status = RunStatus::Missed;
                 run.finished_at = Some(now);
                 run.reason = Some(missed_reason(late_by, Some(grace)));
@@ -86,18 +96,24 @@ pub(super) async fn run_scheduled(scheduler: Scheduler, job: Job, runs: Vec<RunR
                 continue;
             }
         }
-        if let Ok(script) = start(&scheduler, &job, &mut run, slot).await {
-            finish(&scheduler, &job, run, script).await;
+        if let Ok(script) = start(&scheduler, &job, &label, &mut run, slot).await {
+            finish(&scheduler, &job, &label, run, script).await;
         }
     }
 }
 
-/// Run-now: starts at once (a free slot is awaited), outside the schedule. Answers the run
-/// record as it stands once the script has started, and a handle on its end.
-pub(super) async fn run_now(
-    scheduler: &Scheduler,
-    job: &Job,
-) -> Result<(RunRecord, tokio::task::JoinHandle<RunRecord>), SchedulerError> {
+/// What run-now did.
+pub(super) enum RunNow {
+    /// The script started: its record as it stands then, and a handle on its end.
+    Started(RunRecord, tokio::task::JoinHandle<RunRecord>),
+    /// The script could not start: its record, ended `failed` with the reason, and why.
+    NotStarted(RunRecord, ExecutorError),
+}
+
+/// Run-now: starts at once (a free slot is awaited), outside the schedule. A run whose
+/// script cannot start is recorded all the same (`failed`, with the reason), as a scheduled
+/// one is: it is history worth keeping, and the answer names it.
+pub(super) async fn run_now(scheduler: &Scheduler, job: &Job) -> Result<RunNow, SchedulerError> {
     if !reserve_instance(scheduler, job) {
         return Err(SchedulerError::Busy(format!(
             "Job {} is already running its maximum number of instances ({}); try again when a run ends",
@@ -121,14 +137,18 @@ pub(super) async fn run_now(
     );
     run.started_at = Some(now);
     scheduler.inner.store.insert_run(&run).await?;
-    let script = start(scheduler, job, &mut run, slot).await?;
+    let label = job.describe();
+    let script = match start(scheduler, job, &label, &mut run, slot).await {
+        Ok(script) => script,
+        Err(error) => return Ok(RunNow::NotStarted(run, error)),
+    };
     let started = run.clone();
     let (scheduler, job) = (scheduler.clone(), job.clone());
     let ended = tokio::spawn(async move {
         let _guard = guard;
-        finish(&scheduler, &job, run, script).await
+        finish(&scheduler, &job, &label, run, script).await
     });
-    Ok((started, ended))
+    Ok(RunNow::Started(started, ended))
 }
 
 /// Starts the job's script; a failure to start ends the run as `failed` with the reason.
@@ -141,9 +161,10 @@ pub(super) async fn run_now(
 async fn start(
     scheduler: &Scheduler,
     job: &Job,
+    label: &str,
     run: &mut RunRecord,
     slot: Slot,
-) -> Result<RunningScript, SchedulerError> {
+) -> Result<RunningScript, ExecutorError> {
     let timeout = job
         .timeout
         .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
@@ -167,13 +188,15 @@ async fn start(
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .insert(run.id.clone(), script.stop_handle());
+            let (job_id, run_id, pid) = (job.id.as_str(), run.id.as_str(), script.pid());
             match run.scheduled_run_time {
-                Some(scheduled) => {
-                    tracing::info!(job_id = %job.id, run_id = %run.id, "Running job \"{}\" (scheduled at {scheduled})", job.describe());
-                }
-                None => {
-                    tracing::info!(job_id = %job.id, run_id = %run.id, "Running job \"{}\" now (run-now)", job.describe());
-                }
+                Some(scheduled) => tracing::info!(
+                    %job_id,
+                    %run_id,
+                    pid,
+                    "Running job \"{label}\" (scheduled at {scheduled})"
+                ),
+                None => tracing::info!(%job_id, %run_id, pid, "Running job \"{label}\" (run now)"),
             }
             save(scheduler, run).await;
             scheduler.emit(SchedulerEvent::RunStarted {
@@ -184,7 +207,13 @@ async fn start(
             Ok(script)
         }
         Err(error) => {
-            tracing::error!(job_id = %job.id, run_id = %run.id, "Job \"{}\" could not start: {error}", job.describe());
+            tracing::error!(
+                job_id = %job.id,
+                run_id = %run.id,
+                status = %RunStatus::Failed.as_str(),
+                "Job \"{label}\" could not start: {}",
+                runlog::one_line(&error.to_string())
+            );
             run.status = RunStatus::Failed;
             run.finished_at = Some(scheduler.inner.clock.now());
             run.reason = Some(format!("the script could not start: {error}"));
@@ -193,16 +222,16 @@ async fn start(
                 job_id: job.id.clone(),
                 run: run.clone(),
             });
-            Err(error.into())
+            Err(error)
         }
     }
 }
 
-/// Waits for a started script, records its end and logs it in APScheduler's words, plus
-/// tickd's one line per run with the run id, status, exit code and duration.
+/// Waits for a started script, records its end, and logs its output and its end.
 async fn finish(
     scheduler: &Scheduler,
     job: &Job,
+    label: &str,
     mut run: RunRecord,
     script: RunningScript,
 ) -> RunRecord {
@@ -214,7 +243,13 @@ async fn finish(
         .unwrap_or_else(|e| e.into_inner())
         .remove(&run.id);
     apply_outcome(&mut run, &outcome, job.timeout);
-    log_outcome(job, &run, run.started_at, outcome.finished_at);
+    for (stream, text) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
+        runlog::log_output(&job.id, &run.id, stream, text);
+    }
+    let took = run
+        .started_at
+        .map_or(TimeDelta::zero(), |started| outcome.finished_at - started);
+    runlog::log_end(label, &run, took);
     save(scheduler, &run).await;
     scheduler.emit(SchedulerEvent::RunFinished {
         job_id: job.id.clone(),
@@ -272,40 +307,6 @@ async fn save(scheduler: &Scheduler, run: &RunRecord) {
 /// How long a run record's write waits for an unreachable store.
 const SAVE_PATIENCE: Duration = Duration::from_secs(120);
 
-fn log_outcome(
-    job: &Job,
-    run: &RunRecord,
-    started: Option<DateTime<Utc>>,
-    finished: DateTime<Utc>,
-) {
-    let status = run.status.as_str();
-    let exit = run
-        .exit_code
-        .map_or_else(|| "none".to_owned(), |code| code.to_string());
-    let took = started.map_or(TimeDelta::zero(), |s| finished - s);
-    for (stream, text) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
-        if !text.is_empty() {
-            tracing::info!(job_id = %job.id, run_id = %run.id, "{stream}: {}", text.trim_end());
-        }
-    }
-    if run.status == RunStatus::Succeeded {
-        tracing::info!(job_id = %job.id, "Job \"{}\" executed successfully", job.describe());
-    } else {
-        tracing::error!(job_id = %job.id, "Job \"{}\" raised an exception: run {status}, exit code {exit}", job.describe());
-    }
-    tracing::info!(
-        job_id = %job.id,
-        run_id = %run.id,
-        status,
-        exit_code = %exit,
-        duration_ms = took.num_milliseconds(),
-        "Run {} of job {} ended: {status}, exit code {exit}, {:.3} s",
-        run.id,
-        job.id,
-        took.num_milliseconds() as f64 / 1000.0
-    );
-}
-
 /// Why a run was missed, in words.
 pub(super) fn missed_reason(late_by: TimeDelta, grace: Option<TimeDelta>) -> String {
     format!(
@@ -313,50 +314,4 @@ pub(super) fn missed_reason(late_by: TimeDelta, grace: Option<TimeDelta>) -> Str
         python_timedelta(late_by),
         grace.map_or(0, |g| g.num_seconds())
     )
-}
-
-/// A duration as Python prints a `timedelta`: `0:00:02.500000`, `3 days, 4:05:06`.
-pub(crate) fn python_timedelta(delta: TimeDelta) -> String {
-    let micros = delta.num_microseconds().unwrap_or(i64::MAX);
-    let (sign, micros) = if micros < 0 {
-        ("-", -micros)
-    } else {
-        ("", micros)
-    };
-    let secs = micros / 1_000_000;
-    let frac = micros % 1_000_000;
-    let (days, rest) = (secs / 86_400, secs % 86_400);
-    let clock = format!("{}:{:02}:{:02}", rest / 3600, rest % 3600 / 60, rest % 60);
-    let clock = if frac > 0 {
-        format!("{clock}.{frac:06}")
-    } else {
-        clock
-    };
-    match days {
-        0 => format!("{sign}{clock}"),
-        1 => format!("{sign}1 day, {clock}"),
-        n => format!("{sign}{n} days, {clock}"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::python_timedelta;
-    use chrono::TimeDelta;
-
-    #[test]
-    fn timedelta_reads_like_python() {
-        assert_eq!(
-            python_timedelta(TimeDelta::milliseconds(2500)),
-            "0:00:02.500000"
-        );
-        assert_eq!(
-            python_timedelta(TimeDelta::seconds(3 * 86_400 + 3723)),
-            "3 days, 1:02:03"
-        );
-        assert_eq!(
-            python_timedelta(TimeDelta::seconds(86_400)),
-            "1 day, 0:00:00"
-        );
-    }
 }

@@ -1,10 +1,12 @@
 //! The embedded default store: one SQLite file, WAL mode, a busy timeout. One daemon per
 //! file: SQLite has no row locks to share due jobs with, so [`SqliteStore::open`] takes an
-//! exclusive lock on `<file>.lock` and a second daemon refuses to start.
+//! exclusive lock on `<file>.lock` (`lock.rs`) and a second daemon refuses to start. A clean
+//! close leaves the database file alone: the WAL checkpointed and removed, the lock file
+//! removed.
 
 mod adds;
+mod lock;
 
-use std::fs::File;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -12,7 +14,6 @@ use anyhow::anyhow;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures_util::{StreamExt, TryStreamExt};
-use nix::fcntl::{Flock, FlockArg};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
@@ -25,8 +26,15 @@ use super::{
 };
 use crate::job::{Job, RunRecord, RunStatus};
 use adds::{Adds, NewRow};
+use lock::DbLock;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// The WAL's size after a checkpoint, at most (`journal_size_limit`): a burst of writes (a
+/// bulk import) grows the WAL, and without a limit SQLite keeps the file at its largest for
+/// ever. 4 MiB is a little above what the default auto-checkpoint (1000 pages) lets it
+/// reach, so steady use does not shrink and regrow it.
+const WAL_SIZE_LIMIT: &str = "4194304";
 
 /// Jobs in a SQLite file.
 #[derive(Debug)]
@@ -36,7 +44,7 @@ pub struct SqliteStore {
     adds: Adds,
     /// The single-daemon lock, held until [`JobStore::close`] (or drop).
     /// std Mutex: taken once, at close.
-    lock: std::sync::Mutex<Option<Flock<File>>>,
+    lock: std::sync::Mutex<Option<DbLock>>,
 }
 
 impl SqliteStore {
@@ -53,10 +61,11 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(5))
             // Pages cached per connection: 512 KiB instead of 2 MiB. The OS caches the file
             // anyway; SQLite's own cache is process memory, four times over with the pool.
-            .pragma("cache_size", "-512");
+            .pragma("cache_size", "-512")
+            .pragma("journal_size_limit", WAL_SIZE_LIMIT);
         let lock = match options.get_filename().to_str() {
             Some(":memory:") | Some("") | None => None,
-            Some(path) => Some(lock_file(path)?),
+            Some(path) => Some(DbLock::take(path)?),
         };
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
@@ -73,23 +82,6 @@ impl SqliteStore {
             lock: std::sync::Mutex::new(lock),
         })
     }
-}
-
-/// Takes the exclusive lock that keeps a second daemon off this database file.
-fn lock_file(db: &str) -> Result<Flock<File>, StoreError> {
-    let path = format!("{db}.lock");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| StoreError::Backend(anyhow!("cannot open the lock file {path}: {e}")))?;
-    Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|_| {
-        StoreError::Backend(anyhow!(
-            "another tickd is already using {db} (it holds {path}); a SQLite store serves one \
-             daemon — stop the other one, or share a MySQL or PostgreSQL store between daemons"
-        ))
-    })
 }
 
 /// Decodes job rows as the other SQL stores do ([`decode_job_rows`]): unreadable ones are
@@ -571,9 +563,20 @@ impl JobStore for SqliteStore {
     }
 
     async fn close(&self) {
+        // Everything in the WAL goes into the database file and the WAL is cut to nothing,
+        // so a stopped daemon leaves one file (SQLite also removes the WAL when its last
+        // connection closes; this does not depend on that).
+        if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await
+        {
+            tracing::warn!("Could not checkpoint the SQLite WAL at shutdown: {error}");
+        }
         self.pool.close().await;
-        // Dropping the flock releases it: another daemon may open the file now.
-        drop(self.lock.lock().unwrap_or_else(|e| e.into_inner()).take());
+        // Another daemon may open the file now; the lock file goes with the lock.
+        if let Some(mut lock) = self.lock.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            lock.release();
+        }
     }
 }
 
