@@ -11,7 +11,7 @@ use chrono_tz::Tz;
 use serde_json::Value;
 use tokio::net::TcpListener;
 
-use crate::api::{self, ApiState, Credentials, Secret, User};
+use crate::api::{self, ApiState, Credentials, Secret, ServerLimits, User};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::executor::{Executor, ExecutorSettings};
@@ -30,6 +30,7 @@ const BODY_LIMIT: usize = 1024 * 1024;
 /// A built daemon, bound to its port, not yet serving.
 pub struct App {
     listener: TcpListener,
+    limits: ServerLimits,
     router: axum::Router,
     scheduler: Scheduler,
     shutdown_grace: Duration,
@@ -109,12 +110,14 @@ impl App {
                 current_host: current_host.into(),
                 auth: credentials,
                 body_limit: BODY_LIMIT,
+                body_timeout: config.server.body_timeout,
             })
         } else {
             axum::Router::new()
         };
         Ok(App {
             listener,
+            limits: server_limits(&config),
             router,
             scheduler,
             shutdown_grace: config.executor.shutdown_grace,
@@ -142,10 +145,7 @@ impl App {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("serving HTTP")?;
+        api::serve(self.listener, self.router, self.limits, shutdown).await;
         self.scheduler.close(self.shutdown_grace).await;
         tracing::info!("tickd stopped");
         Ok(())
@@ -233,6 +233,62 @@ fn history(config: &Config) -> HistorySettings {
         max_runs_per_job: config.history.max_runs_per_job,
     }
 }
+
+/// Descriptors kept back from connections: the store's pool, the log, the listener and
+/// slack, plus what each running script needs (its pipes and the spawn's own).
+fn reserved_descriptors(max_workers: usize) -> u64 {
+    64 + 8 * max_workers as u64
+}
+
+/// The server's bounds. The connection limit is the configured one, lowered when the
+/// process's descriptor limit could not hold it beside the scripts' reserve: connections
+/// may never take the descriptors a run needs. The soft descriptor limit is first raised to
+/// the hard one (what systemd's `LimitNOFILE` sets), as servers commonly do.
+fn server_limits(config: &Config) -> ServerLimits {
+    let reserve = reserved_descriptors(config.executor.max_workers);
+    let available = raise_descriptor_limit().saturating_sub(reserve);
+    let wanted = config.server.max_connections;
+    let max_connections = usize::try_from(available)
+        .unwrap_or(usize::MAX)
+        .min(wanted)
+        .max(1);
+    if max_connections < wanted {
+        tracing::warn!(
+            "The descriptor limit allows {max_connections} connections, not [server] \
+             max_connections = {wanted} ({reserve} descriptors are kept for scripts and the \
+             store); raise LimitNOFILE (ulimit -n) for more"
+        );
+    }
+    ServerLimits {
+        max_connections,
+        header_timeout: config.server.header_timeout,
+        write_timeout: WRITE_TIMEOUT,
+        drain: DRAIN,
+    }
+}
+
+/// Raises the soft descriptor limit to the hard one; answers the soft limit now in force.
+fn raise_descriptor_limit() -> u64 {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let (Some(soft), hard) = (limit.current, limit.maximum) else {
+        return u64::MAX;
+    };
+    let raised = rustix::process::Rlimit {
+        current: hard,
+        maximum: hard,
+    };
+    if hard.is_none_or(|hard| hard > soft) && setrlimit(Resource::Nofile, raised).is_ok() {
+        return hard.unwrap_or(u64::MAX);
+    }
+    soft
+}
+
+/// How long a write to a client that does not read may block.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long requests in flight get to finish at shutdown.
+const DRAIN: Duration = Duration::from_secs(10);
 
 /// Adds the `[[jobs]]` entries; a refused one stops start-up, naming it and the file.
 async fn add_config_jobs(config: &Config, scheduler: &Scheduler) -> anyhow::Result<()> {

@@ -45,6 +45,12 @@ pub enum ApiError {
     /// The body is larger than the configured limit (413).
     #[error("The request body is larger than the limit of {0} bytes.")]
     PayloadTooLarge(usize),
+    /// The body did not arrive within the body timeout (408).
+    #[error("The request body did not arrive within {0} s.")]
+    RequestTimeout(u64),
+    /// The server cannot take this request now; the text says why (503).
+    #[error("{0}")]
+    Busy(String),
     /// A server fault outside the scheduler (a handler panic, a failed response encoding).
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -76,6 +82,8 @@ impl ApiError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            Self::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => return (StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_TEXT.into()),
         };
         (status, self.to_string().into())
@@ -90,7 +98,9 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, message) = self.parts();
-        if status.is_server_error() {
+        if let Self::Busy(why) = &self {
+            tracing::warn!(%status, "request refused: {why}");
+        } else if status.is_server_error() {
             let chain = source_chain(&self);
             if status == StatusCode::SERVICE_UNAVAILABLE {
                 tracing::warn!(%status, error = %chain, "request failed: job store unavailable");

@@ -2,20 +2,17 @@
 //! the JSON envelope like every other error (CONTRACT §2.2).
 //!
 //! Bodies are read as bytes whatever the `Content-Type` (Flask-APScheduler reads them with
-//! `get_json(force=True)`), within the body limit set by `DefaultBodyLimit` in the router.
+//! `get_json(force=True)`), within the bounds of [`BodyRules`] (a request extension set by the
+//! router; `body.rs`).
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
-use axum::http::StatusCode;
+use axum::http::header::CONTENT_LENGTH;
 use axum::http::request::Parts;
 use serde_json::Value;
 
+use super::body::{BodyRoom, BodyRules};
 use super::error::ApiError;
-
-/// The limit the router enforces, so the 413 can say it (set as a request extension).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct BodyLimit(pub(crate) usize);
 
 /// The request body parsed as JSON: any JSON value (the scheduler refuses non-objects with
 /// its own message). Malformed JSON is a 400 `Invalid JSON body: <serde's message>`.
@@ -25,9 +22,9 @@ pub struct ApiJson(pub Value);
 impl<S: Send + Sync> FromRequest<S> for ApiJson {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let RawBody(bytes) = RawBody::from_request(req, state).await?;
-        parse_json(&bytes).map(ApiJson)
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let (rules, bytes, _room) = read_body(req).await?;
+        rules.parse(&bytes).await.map(ApiJson)
     }
 }
 
@@ -38,13 +35,27 @@ pub struct RawBody(pub Bytes);
 impl<S: Send + Sync> FromRequest<S> for RawBody {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let limit = req.extensions().get::<BodyLimit>().copied();
-        Bytes::from_request(req, state)
-            .await
-            .map(RawBody)
-            .map_err(|rejection| body_rejection(&rejection, limit))
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let (_, bytes, _room) = read_body(req).await?;
+        Ok(RawBody(bytes))
     }
+}
+
+/// Reads the body under the router's [`BodyRules`] (a router without them, as in unit tests
+/// of single handlers, gets the defaults).
+async fn read_body(req: Request) -> Result<(BodyRules, Bytes, BodyRoom), ApiError> {
+    let rules = req
+        .extensions()
+        .get::<BodyRules>()
+        .cloned()
+        .unwrap_or_else(BodyRules::default);
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let (bytes, room) = rules.read(req.into_body(), declared).await?;
+    Ok((rules, bytes, room))
 }
 
 /// The `{id}` path segment, percent-decoded as UTF-8 (Werkzeug's string converter).
@@ -81,17 +92,6 @@ pub(crate) fn shutdown_wait(bytes: &[u8]) -> bool {
     )
 }
 
-fn body_rejection(rejection: &BytesRejection, limit: Option<BodyLimit>) -> ApiError {
-    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::PayloadTooLarge(limit.map_or(0, |BodyLimit(n)| n))
-    } else {
-        ApiError::BadRequest(format!(
-            "Could not read the request body: {}",
-            rejection.body_text()
-        ))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,13 +103,13 @@ mod tests {
         assert_eq!(parse_json(b"[1,2]").unwrap(), json!([1, 2]));
         assert_eq!(parse_json(b"null").unwrap(), Value::Null);
         let err = parse_json(b"this is not json").unwrap_err();
-        assert_eq!(err.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(err.status(), axum::http::StatusCode::BAD_REQUEST);
         assert_eq!(
             err.to_string(),
             "Invalid JSON body: expected ident at line 1 column 2"
         );
         let err = parse_json(b"  \n").unwrap_err();
-        assert_eq!(err.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(err.status(), axum::http::StatusCode::BAD_REQUEST);
         assert!(err.to_string().starts_with("Invalid JSON body: "));
     }
 

@@ -10,17 +10,20 @@
 //! - `wire`: a job as JSON ([`job_to_json`]), the info object, the error envelope.
 //! - `control`: the scheduler as a whole (`GET P`, pause, resume, start, shutdown).
 //! - `jobs`: `P/jobs` and `P/jobs/{id}[/pause|/resume|/run]`.
+//! - `server`: the accept loop, with its connection limit and timeouts.
 //!
 //! Requests pass, outermost first: tracing → panic catcher (500 envelope) → Basic auth (when
 //! configured) → body limit → routes, or the JSON 404/405 fallbacks.
 
 mod auth;
+mod body;
 mod cluster;
 mod control;
 mod error;
 mod extract;
 mod jobs;
 mod runs;
+mod server;
 mod state;
 mod wire;
 
@@ -38,10 +41,13 @@ use tower_http::trace::TraceLayer;
 
 pub use auth::{CHALLENGE, Credentials, CredentialsError, DENIED, Secret, User};
 pub use error::ApiError;
-pub use state::{ApiState, DEFAULT_BODY_LIMIT, DEFAULT_PREFIX, local_host_name};
+pub use server::{ServerLimits, serve};
+pub use state::{
+    ApiState, DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, DEFAULT_PREFIX, local_host_name,
+};
 pub use wire::{info_to_json, job_to_json, run_to_json};
 
-use extract::BodyLimit;
+use body::BodyRules;
 use state::normalize_prefix;
 
 /// The API's router, every route under `state.prefix`, ready to serve.
@@ -59,12 +65,12 @@ use state::normalize_prefix;
 pub fn router(state: ApiState) -> Router {
     let prefix = normalize_prefix(&state.prefix);
     let auth = state.auth.clone();
-    let body_limit = state.body_limit;
+    let body = BodyRules::new(state.body_limit, state.body_timeout);
     let state = ApiState {
         prefix: prefix.as_str().into(),
         ..state
     };
-    mount(routes(&prefix).with_state(state), auth, body_limit)
+    mount(routes(&prefix).with_state(state), auth, body)
 }
 
 /// The route table.
@@ -95,13 +101,13 @@ fn routes(prefix: &str) -> Router<ApiState> {
 }
 
 /// Wraps a route table in the fallbacks and the layers every route shares.
-fn mount(routes: Router, auth: Option<Arc<Credentials>>, body_limit: usize) -> Router {
+fn mount(routes: Router, auth: Option<Arc<Credentials>>, body: BodyRules) -> Router {
     let router = routes
         // Must come after the routes: it is set on every method router registered so far.
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
-        .layer(DefaultBodyLimit::max(body_limit))
-        .layer(Extension(BodyLimit(body_limit)));
+        .layer(DefaultBodyLimit::max(body.limit))
+        .layer(Extension(body));
     let router = match auth {
         Some(credentials) => {
             let authenticator = Arc::new(auth::Authenticator::new(credentials));

@@ -10,6 +10,9 @@ pub const DEFAULT_PREFIX: &str = "/scheduler";
 /// The default request-body limit: 1 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
+/// Time a request body may take to arrive, unless configured (`server.body_timeout`).
+pub const DEFAULT_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Shared by every handler; cloning is a few reference-count bumps.
 #[derive(Clone)]
 pub struct ApiState {
@@ -26,6 +29,8 @@ pub struct ApiState {
     pub auth: Option<Arc<Credentials>>,
     /// Largest request body accepted, in bytes (413 above it).
     pub body_limit: usize,
+    /// Time a request body may take to arrive.
+    pub body_timeout: std::time::Duration,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -51,6 +56,7 @@ impl ApiState {
             current_host: local_host_name().into(),
             auth: None,
             body_limit: DEFAULT_BODY_LIMIT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
         }
     }
 

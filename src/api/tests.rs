@@ -19,6 +19,10 @@ use crate::scheduler::SchedulerError;
 const PREFIX: &str = "/scheduler";
 const LIMIT: usize = 64;
 
+fn body_rules() -> super::BodyRules {
+    super::BodyRules::new(LIMIT, std::time::Duration::from_secs(5))
+}
+
 /// The reference's route shapes, with handlers that echo what they extracted.
 fn stand_in_routes() -> Router {
     let at = |suffix: &str| format!("{PREFIX}{suffix}");
@@ -69,12 +73,12 @@ async fn panicking_handler() -> JsonBody {
 }
 
 fn open_app() -> Router {
-    mount(stand_in_routes(), None, LIMIT)
+    mount(stand_in_routes(), None, body_rules())
 }
 
 fn guarded_app(users: Vec<User>) -> Router {
     let credentials = Credentials::new(users).unwrap();
-    mount(stand_in_routes(), Some(Arc::new(credentials)), LIMIT)
+    mount(stand_in_routes(), Some(Arc::new(credentials)), body_rules())
 }
 
 fn guest_app() -> Router {

@@ -65,6 +65,16 @@ pub struct ServerConfig {
     /// Port; 0 picks a free one (tests).
     #[serde(deserialize_with = "value::port")]
     pub port: u16,
+    /// Connections served at once (fewer if the descriptor limit is lower); one more is
+    /// answered 503.
+    #[serde(deserialize_with = "value::connections")]
+    pub max_connections: usize,
+    /// Time a client has to send a request's head; also how long an idle connection stays.
+    #[serde(deserialize_with = "value::positive_duration")]
+    pub header_timeout: Duration,
+    /// Time a client has to send a request's body.
+    #[serde(deserialize_with = "value::positive_duration")]
+    pub body_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -72,6 +82,9 @@ impl Default for ServerConfig {
         ServerConfig {
             host: "127.0.0.1".to_owned(),
             port: 7788,
+            max_connections: 1024,
+            header_timeout: Duration::from_secs(15),
+            body_timeout: Duration::from_secs(30),
         }
     }
 }

@@ -50,7 +50,10 @@ fn unknown_keys_are_named_with_the_nearest_one() {
         error.contains("prot is not a setting (did you mean port?)"),
         "{error}"
     );
-    assert!(error.contains("[server] has: host, port"), "{error}");
+    assert!(
+        error.contains("[server] has: host, port, max_connections"),
+        "{error}"
+    );
     let error = refusal("[srever]\nport = 1\n");
     assert!(
         error.contains("srever is not a section (did you mean server?)"),
@@ -103,6 +106,9 @@ fn every_setting_refuses_a_bad_value_in_words() {
             "a whole number from 0 to 65535",
         ),
         ("server", "port", "70000", "a whole number from 0 to 65535"),
+        ("server", "max_connections", "0", "from 1 to 1000000"),
+        ("server", "header_timeout", "0", "greater than 0"),
+        ("server", "body_timeout", "\"1m\"", "greater than 0"),
         ("api", "enabled", "\"yes\"", "true or false"),
         ("api", "prefix", "\"scheduler\"", "starts with /"),
         ("auth", "enabled", "1", "true or false"),

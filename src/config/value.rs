@@ -108,6 +108,7 @@ macro_rules! count {
 }
 
 count!(workers, usize, 1, 1024, "a number of scripts");
+count!(connections, usize, 1, 1_000_000, "a number of connections");
 count!(instances, u32, 1, 10_000, "a number of runs");
 count!(runs_kept, u32, 1, 1_000_000, "a number of runs");
 count!(files_kept, usize, 1, 10_000, "a number of files");
@@ -152,6 +153,11 @@ fn seconds_value<E: Error>(value: &Value, positive: bool) -> Result<Duration, E>
             "expected a number of seconds from 0 to a year (31536000), e.g. 5 or 0.5",
         ))
     }
+}
+
+/// Like [`positive_seconds`], but required.
+pub(super) fn positive_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    seconds_value::<D::Error>(&read(d)?, true)
 }
 
 /// A number of days (whole or fractional), at least 0 and at most a century.

@@ -1,0 +1,154 @@
+//! Serving the router over TCP within bounds, so that connections cannot exhaust the daemon:
+//! at most `max_connections` at once (one more is answered 503 and closed), a connection that
+//! sends no complete request head within `header_timeout` is closed (that is also how long an
+//! idle keep-alive connection lives), and a write that the client does not read for
+//! `write_timeout` ends the connection. Request bodies have their own timeout (`body.rs`).
+//!
+//! `axum::serve` has none of these knobs (it gives hyper no timer), so this is its loop with
+//! hyper's HTTP/1 builder configured: accept, take a connection slot, serve, and at shutdown
+//! stop accepting and let the connections in flight finish, for `drain` at most.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio_io_timeout::TimeoutStream;
+
+/// What bounds the server.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerLimits {
+    /// Connections served at once; one more is refused with 503.
+    pub max_connections: usize,
+    /// Time a client has to send a request's head, and an idle connection stays open.
+    pub header_timeout: Duration,
+    /// Time a blocked write to a client may wait before the connection is dropped.
+    pub write_timeout: Duration,
+    /// Time connections in flight get to finish when the server stops.
+    pub drain: Duration,
+}
+
+/// The answer to a connection beyond the limit: the JSON error envelope, then close.
+const REFUSAL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
+content-type: application/json\r\n\
+retry-after: 1\r\n\
+connection: close\r\n\
+content-length: 68\r\n\r\n\
+{\"error_message\":\"Too many connections to tickd; try again shortly\"}";
+
+/// Serves `router` on `listener` until `shutdown` resolves, then drains.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: ServerLimits,
+    shutdown: impl Future<Output = ()> + Send,
+) {
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let graceful = GracefulShutdown::new();
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .keep_alive(true);
+    let warned = Arc::new(AtomicBool::new(false));
+    tokio::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    accept_failed(&error).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            if !warned.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    "{} connections are open, the limit ([server] max_connections): new ones \
+                     are answered 503 until some close",
+                    limits.max_connections
+                );
+            }
+            tokio::spawn(refuse(stream));
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let mut io = TimeoutStream::new(stream);
+        io.set_write_timeout(Some(limits.write_timeout));
+        let service = TowerToHyperService::new(router.clone());
+        let connection =
+            graceful.watch(builder.serve_connection(TokioIo::new(Box::pin(io)), service));
+        let warned = Arc::clone(&warned);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!("connection ended: {error}");
+            }
+            drop(slot);
+            warned.store(false, Ordering::Relaxed);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(limits.drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "Connections still open {} s after shutdown began were dropped",
+            limits.drain.as_secs()
+        );
+    }
+}
+
+/// Answers 503 and closes, without reading the request (bounded: a client that does not read
+/// gets nothing after a second).
+async fn refuse(mut stream: TcpStream) {
+    let answer = async {
+        stream.write_all(REFUSAL).await?;
+        stream.shutdown().await
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), answer).await;
+}
+
+/// An accept that failed: out of descriptors (the limit in the kernel or the process), or a
+/// connection reset before it was taken. Waits a moment rather than spin on it.
+async fn accept_failed(error: &std::io::Error) {
+    let out_of_descriptors = matches!(
+        rustix::io::Errno::from_io_error(error),
+        Some(rustix::io::Errno::MFILE | rustix::io::Errno::NFILE)
+    );
+    if out_of_descriptors {
+        tracing::warn!("Cannot accept a connection: {error}; retrying in 100 ms");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    } else {
+        tracing::debug!("accept failed: {error}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::REFUSAL;
+
+    #[test]
+    fn the_refusal_is_a_complete_response_with_the_envelope() {
+        let text = std::str::from_utf8(REFUSAL).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(head.contains(&format!("content-length: {}", body.len())));
+        let json: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert!(
+            json["error_message"]
+                .as_str()
+                .unwrap()
+                .contains("Too many connections")
+        );
+    }
+}
