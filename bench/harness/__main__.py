@@ -122,6 +122,8 @@ def main(argv=None):
         plan.append(("firing", measures.firing, {}))
     if "soak" in only:
         plan.append(("soak", measures.soak, {}))
+    if "hostile" in only:
+        plan.append(("hostile", measures.hostile, {}))
 
     for name, func, kwargs in plan:
         for kind in kinds:

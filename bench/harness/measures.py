@@ -18,6 +18,7 @@ FULL = {
     "burst_n": 1000, "burst_limit": 120,
     "cron_n": 50, "cron_s": 20,
     "settle_s": 3,
+    "hostile_n": 200, "hostile_after_s": 10,
 }
 QUICK = {
     "api_duration": 3, "api_counts": (0, 100, 1000),
@@ -28,9 +29,10 @@ QUICK = {
     "burst_n": 200, "burst_limit": 60,
     "cron_n": 10, "cron_s": 5,
     "settle_s": 1,
+    "hostile_n": 50, "hostile_after_s": 3,
 }
 
-SECTIONS = ("api", "bulk", "memory", "restart", "firing", "soak")
+SECTIONS = ("api", "bulk", "memory", "restart", "firing", "soak", "hostile")
 MB = 1024 * 1024
 
 
@@ -551,3 +553,84 @@ def _slope(points):
     my = sum(y for _, y in points) / len(points)
     den = sum((x - mx) ** 2 for x, _ in points)
     return sum((x - mx) * (y - my) for x, y in points) / den if den else None
+
+
+# ----------------------------------------------------------------------------- Hostile
+
+def _hostile_body(index):
+    """0.9 MB of JSON with 80,000 keys, under the 1 MiB body limit: the attack that once left
+    tickd's RSS 370 MB higher."""
+    keys = ",".join('"%05d":%d' % (i, index % 10) for i in range(80000))
+    return ("{%s}" % keys).encode()
+
+
+def _post_raw(port, body, timeout=120.0):
+    """One POST P/jobs with `body` on its own connection; answers the status or the error."""
+    import socket
+    head = ("POST %s/jobs HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAuthorization: %s\r\n"
+            "Content-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
+            % (PREFIX, port, httpc.AUTH, len(body))).encode()
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+            sock.sendall(head + body)
+            answer = b""
+            while b"\r\n" not in answer:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                answer += chunk
+            return answer.split(b" ", 2)[1].decode() if answer else "closed"
+    except OSError as exc:
+        return type(exc).__name__
+
+
+def hostile(ctx, kind):
+    """RSS before, at the peak of, and after `hostile_n` concurrent 0.8 MB bodies of 80,000 keys
+    each (all refused), sampled every 50 ms from /proc while they are sent."""
+    import threading
+    p = ctx.params
+    count = p["hostile_n"]
+    srv = new_server(ctx, kind, "hostile")
+    command = ("bench/run --only hostile (%d threads each POST P/jobs a 0.8 MB body of 80,000 keys "
+               "at once; VmRSS from /proc/PID/status before, peak every 50 ms, and %d s after)"
+               % (count, p["hostile_after_s"]))
+    try:
+        srv.start()
+        time.sleep(p["settle_s"])
+        bodies = [_hostile_body(i) for i in range(count)]
+        before = srv.rss()["VmRSS"]
+        statuses = []
+        peak = [before]
+        done = threading.Event()
+
+        def sample():
+            while not done.is_set():
+                try:
+                    peak[0] = max(peak[0], srv.rss()["VmRSS"])
+                except (OSError, KeyError):
+                    pass
+                time.sleep(0.05)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        threads = [threading.Thread(target=lambda b=b: statuses.append(_post_raw(srv.port, b)))
+                   for b in bodies]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(300)
+        done.set()
+        sampler.join(5)
+        time.sleep(p["hostile_after_s"])
+        after = srv.rss()["VmRSS"]
+        ctx.raw_step(kind, "hostile", {"before": before, "peak": peak[0], "after": after,
+                                       "statuses": sorted(set(statuses)), "count": len(statuses)})
+        for key, label, value in (
+                ("hostile.before", "RSS before %d concurrent 0.8 MB bodies (MB)" % count, before),
+                ("hostile.peak", "RSS at the peak of %d concurrent 0.8 MB bodies (MB)" % count, peak[0]),
+                ("hostile.after", "RSS %d s after %d concurrent 0.8 MB bodies (MB)"
+                 % (p["hostile_after_s"], count), after)):
+            ctx.set(key, kind, value / MB, "%.1f" % (value / MB), command=command, label=label,
+                    section="Hostile load")
+    finally:
+        srv.stop()

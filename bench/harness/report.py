@@ -3,7 +3,7 @@ import json
 import os
 import shutil
 
-SECTION_ORDER = ("API", "Bulk", "Memory", "Restart", "Firing")
+SECTION_ORDER = ("API", "Bulk", "Memory", "Restart", "Firing", "Hostile load")
 
 
 class Results:
