@@ -8,6 +8,9 @@ use tokio::sync::broadcast;
 use super::{Scheduler, SchedulerError, SchedulerEvent};
 use crate::job::{RunRecord, RunStatus};
 
+/// How often a cancel waiting for a run's end reads its record back.
+const CANCEL_RECHECK: Duration = Duration::from_secs(1);
+
 impl Scheduler {
     /// One run record.
     ///
@@ -49,10 +52,14 @@ impl Scheduler {
     }
 
     /// Cancels a running script (SIGTERM to its process group, SIGKILL after the kill grace)
-    /// and answers its record once it has ended (`cancelled`).
+    /// and answers its record once it has ended (`cancelled`, or however it ended first).
+    ///
+    /// The end is heard from the run's own announcement, and the record is also read back
+    /// every [`CANCEL_RECHECK`]: an announcement this call missed (a lagging listener)
+    /// cannot keep it waiting once the record has ended.
     ///
     /// # Errors
-    /// `RunNotFound`; `Busy` when the run is not running.
+    /// `RunNotFound`; `Busy` when the run is not running in this daemon.
     pub async fn cancel_run(&self, run_id: &str) -> Result<RunRecord, SchedulerError> {
         let mut events = self.subscribe();
         let handle = self
@@ -64,17 +71,34 @@ impl Scheduler {
             .cloned();
         let Some(handle) = handle else {
             let run = self.get_run(run_id).await?;
-            return Err(SchedulerError::Busy(format!(
-                "Run {run_id} is not running (it is {})",
-                run.status.as_str()
-            )));
+            return Err(SchedulerError::Busy(match run.status {
+                RunStatus::Running if run.owner == self.inner.node_id => format!(
+                    "Run {run_id} is starting or ending (its script is not running); try again \
+                     in a moment"
+                ),
+                RunStatus::Running => format!(
+                    "Run {run_id} runs in another daemon (on {}); cancel it there",
+                    run.node
+                ),
+                status => format!("Run {run_id} is not running (it is {})", status.as_str()),
+            }));
         };
         handle.stop(RunStatus::Cancelled);
         loop {
-            match events.recv().await {
-                Ok(SchedulerEvent::RunFinished { run, .. }) if run.id == run_id => return Ok(run),
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(broadcast::error::RecvError::Closed) => return self.get_run(run_id).await,
+            let event = tokio::time::timeout(CANCEL_RECHECK, events.recv()).await;
+            match event {
+                Ok(Ok(SchedulerEvent::RunFinished { run, .. })) if run.id == run_id => {
+                    return Ok(run);
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(broadcast::error::RecvError::Closed)) => return self.get_run(run_id).await,
+                Ok(Err(broadcast::error::RecvError::Lagged(_))) | Err(_) => {
+                    if let Ok(run) = self.get_run(run_id).await
+                        && run.status != RunStatus::Running
+                    {
+                        return Ok(run);
+                    }
+                }
             }
         }
     }

@@ -103,9 +103,7 @@ fn decide(
     // A run already later than its grace will be later still when it gets a pool slot:
     // APScheduler would find it missed then; tickd records it missed now, without queueing
     // it (a restart after downtime with thousands of due jobs queues nothing).
-    let grace = job
-        .misfire_grace_time
-        .map(|secs| chrono::TimeDelta::seconds(i64::try_from(secs).unwrap_or(i64::MAX)));
+    let grace = job.misfire_grace();
     let (late, on_time): (Vec<_>, Vec<_>) = run_times
         .into_iter()
         .partition(|scheduled| grace.is_some_and(|grace| now - scheduled.to_utc() > grace));
