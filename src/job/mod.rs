@@ -11,6 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, FixedOffset, TimeDelta, Utc};
 use serde_json::{Map, Value};
 
+use crate::telemetry::logged;
 use crate::trigger::{Trigger, TriggerError};
 
 /// A scheduled job.
@@ -115,16 +116,21 @@ impl Job {
         }
     }
 
-    /// `name (trigger: kind, next run at: time)`, as APScheduler names a job in its log lines.
+    /// `name (trigger: kind, next run at: time)`, as APScheduler names a job in its log lines
+    /// (which are its only use): the name as [`logged`] shows it, escaped and bounded.
     pub fn describe(&self) -> String {
         match self.next_run_time {
             Some(t) => format!(
                 "{} (trigger: {}, next run at: {})",
-                self.name,
+                logged(&self.name),
                 self.trigger.kind(),
                 t.format("%Y-%m-%d %H:%M:%S %:z")
             ),
-            None => format!("{} (trigger: {}, paused)", self.name, self.trigger.kind()),
+            None => format!(
+                "{} (trigger: {}, paused)",
+                logged(&self.name),
+                self.trigger.kind()
+            ),
         }
     }
 
@@ -133,7 +139,7 @@ impl Job {
     pub fn describe_finished(&self) -> String {
         format!(
             "{} (trigger: {}, no next run)",
-            self.name,
+            logged(&self.name),
             self.trigger.kind()
         )
     }

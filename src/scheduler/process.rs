@@ -11,6 +11,7 @@ use super::runlog::{self, Misfire};
 use super::{RunState, Scheduler, SchedulerError, SchedulerEvent, runner};
 use crate::job::{Job, RunCause, RunRecord, RunStatus};
 use crate::store::Claim;
+use crate::telemetry::logged;
 
 /// Fire times coalesced away that still get a `missed` record, per job and pass.
 const MAX_COALESCED_RECORDS: usize = 100;
@@ -219,7 +220,7 @@ fn submit(
     };
     // A claim that kept no runs was handled already (by another daemon): nothing to say.
     if let Some(misfire) = misfire.filter(|_| !claim.runs.is_empty()) {
-        tracing::warn!(job_id = %job.id, "{}", runlog::missed_line(&label, now, &misfire));
+        tracing::warn!(job_id = %logged(&job.id), "{}", runlog::missed_line(&label, now, &misfire));
     }
     let (runs, folded): (Vec<RunRecord>, Vec<RunRecord>) = claim
         .runs
@@ -250,7 +251,7 @@ fn submit(
         tokio::spawn(runner::run_scheduled(scheduler.clone(), job, label, runs));
     } else {
         tracing::warn!(
-            job_id = %job.id,
+            job_id = %logged(&job.id),
             "Execution of job \"{label}\" skipped: maximum number of running instances reached ({})",
             job.max_instances
         );

@@ -307,7 +307,7 @@ async fn start(
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .insert(run.id.clone(), script.stop_handle());
-            let (job_id, run_id, pid) = (job.id.as_str(), run.id.as_str(), script.pid());
+            let (job_id, run_id, pid) = (logged(&job.id), run.id.as_str(), script.pid());
             match run.scheduled_run_time {
                 Some(scheduled) => tracing::info!(
                     %job_id,
@@ -327,7 +327,7 @@ async fn start(
         }
         Err(error) => {
             tracing::error!(
-                job_id = %job.id,
+                job_id = %logged(&job.id),
                 run_id = %run.id,
                 status = %RunStatus::Failed.as_str(),
                 "Job \"{label}\" could not start: {}",
@@ -422,7 +422,13 @@ async fn save(scheduler: &Scheduler, run: &RunRecord) {
                 pause = (pause * 2).min(Duration::from_secs(10));
             }
             Err(error) => {
-                tracing::error!(run_id = %run.id, "Could not record run {}: {error:#}", run.id);
+                let error = format!("{error:#}");
+                tracing::error!(
+                    run_id = %run.id,
+                    "Could not record run {}: {}",
+                    run.id,
+                    runlog::one_line(&error)
+                );
                 return;
             }
         }

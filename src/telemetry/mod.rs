@@ -18,7 +18,7 @@ mod batch;
 mod file;
 mod text;
 
-pub use text::{MAX_LINE_BYTES, MAX_VALUE_BYTES, logged, logged_within};
+pub use text::{MAX_LINE_BYTES, MAX_MESSAGE_BYTES, MAX_VALUE_BYTES, logged, logged_within};
 
 use std::fs::File;
 use std::io::{self, IsTerminal, Write};

@@ -6,7 +6,8 @@
 //!   `\u{0}`, `\u{1b}`), so no value can end a line and forge the next one, or put a NUL or a
 //!   terminal escape in the file; and at most [`MAX_VALUE_BYTES`] of it shown, then how much
 //!   more there was (`… [899800 more bytes]`).
-//! - [`logged_within`] is the same with another bound (a script's output line).
+//! - [`logged_within`] is the same with another bound ([`MAX_MESSAGE_BYTES`] for an error
+//!   message or a script's output line).
 //! - [`guard_line`] is the last defence, in the log writer: a formatted event that still
 //!   holds a control character (a value logged without [`logged`]) is escaped the same way,
 //!   and a line is cut at [`MAX_LINE_BYTES`].
@@ -17,6 +18,10 @@ use std::fmt::Write as _;
 /// Bytes of one value (an id, a name, a reason) shown in a log line; a job id (at most 191
 /// bytes) is always shown whole.
 pub const MAX_VALUE_BYTES: usize = 200;
+
+/// Bytes of one message from outside shown in a log line: an error that quotes a request's
+/// value, a run's reason, a line of a script's output.
+pub const MAX_MESSAGE_BYTES: usize = 1024;
 
 /// Bytes of one log line written at most, whatever it holds.
 pub const MAX_LINE_BYTES: usize = 16 * 1024;
