@@ -383,18 +383,27 @@ fn take_trigger_kind(body: &mut Map<String, Value>) -> Result<String, JobError> 
     }
 }
 
+/// Any text up to [`MAX_ID_BYTES`], as APScheduler takes any string, except a NUL, which
+/// PostgreSQL's `text` cannot hold and no program can receive in `TICKD_JOB_ID`.
 fn parse_id(value: &Value) -> Result<String, JobError> {
     match value {
         Value::String(id) if id.len() > MAX_ID_BYTES => Err(invalid(format!(
             "id must be at most {MAX_ID_BYTES} bytes long"
         ))),
+        Value::String(id) if id.contains('\0') => {
+            Err(invalid("id must not contain a NUL character"))
+        }
         Value::String(id) => Ok(id.clone()),
         _ => Err(invalid("id must be a nonempty string")),
     }
 }
 
+/// Any nonempty text without a NUL (which only ever ends up in a log line).
 fn parse_name(value: &Value) -> Result<String, JobError> {
     match value {
+        Value::String(name) if name.contains('\0') => {
+            Err(invalid("name must not contain a NUL character"))
+        }
         Value::String(name) if !name.is_empty() => Ok(name.clone()),
         _ => Err(invalid("name must be a nonempty string")),
     }

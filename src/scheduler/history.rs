@@ -28,7 +28,8 @@ impl Scheduler {
     /// runs of a deleted job stay readable until retention removes them.
     ///
     /// # Errors
-    /// `JobNotFound` when the job is unknown and has no runs; store failures.
+    /// `JobNotFound` when the job is unknown and has no runs (whatever `before` says); store
+    /// failures.
     pub async fn get_runs(
         &self,
         job_id: &str,
@@ -36,14 +37,12 @@ impl Scheduler {
         before: Option<&str>,
     ) -> Result<Vec<RunRecord>, SchedulerError> {
         let runs = self.inner.store.get_runs(job_id, limit, before).await?;
-        if runs.is_empty()
-            && before.is_none()
-            && self.inner.store.lookup_job(job_id).await?.is_none()
-        {
+        if runs.is_empty() && self.inner.store.lookup_job(job_id).await?.is_none() {
             // A job whose trigger ran out is removed in the claim that writes its last run
-            // record: between the two reads above it may have gone, its run come. Read again.
+            // record: between the two reads above it may have gone, its run come. Read again,
+            // and past `before` too: an empty page after a deleted job's last run is a page.
             let runs = self.inner.store.get_runs(job_id, limit, before).await?;
-            if runs.is_empty() {
+            if runs.is_empty() && self.inner.store.get_runs(job_id, 1, None).await?.is_empty() {
                 return Err(SchedulerError::JobNotFound(job_id.to_owned()));
             }
             return Ok(runs);
