@@ -136,11 +136,8 @@ pub(super) fn missed_line(label: &str, now: DateTime<Utc>, misfire: &Misfire) ->
 /// A duration as Python prints a `timedelta`: `0:00:02.500000`, `3 days, 4:05:06`.
 pub(crate) fn python_timedelta(delta: TimeDelta) -> String {
     let micros = delta.num_microseconds().unwrap_or(i64::MAX);
-    let (sign, micros) = if micros < 0 {
-        ("-", -micros)
-    } else {
-        ("", micros)
-    };
+    let sign = if micros < 0 { "-" } else { "" };
+    let micros = micros.unsigned_abs();
     let secs = micros / 1_000_000;
     let frac = micros % 1_000_000;
     let (days, rest) = (secs / 86_400, secs % 86_400);
