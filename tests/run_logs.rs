@@ -120,3 +120,97 @@ async fn every_output_line_is_a_log_line_and_a_run_starts_and_ends_once() {
     );
     assert!(log.contains("(run now)"), "{log}");
 }
+
+/// `text` with every byte but ASCII letters and digits percent-encoded, for a path segment.
+fn encoded(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// The issue's attack (issue 13, item 8): a newline in a job id and a 900 KB name tried to
+/// split and flood the log. Each event stays one line starting with its time, the add's
+/// line is bounded, and no control character reaches the file.
+#[tokio::test]
+async fn ids_and_names_cannot_forge_or_flood_the_log() {
+    let dir = project_dir();
+    let port = free_port();
+    write_config(dir.path(), port, "");
+    let mut daemon = start(dir.path(), port).await;
+    let id = "evil\n2031-01-01T00:00:00.000000Z  INFO forged\r\u{1b}[2J";
+    let name = format!("huge\n{}\u{85}", "n".repeat(900_000));
+    let (status, body) = call(
+        port,
+        Method::POST,
+        "/jobs",
+        Some(
+            json!({"id": id, "name": name, "func": "task:success", "args": ["echo.py"],
+                    "trigger": "interval", "hours": 1}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["id"], id,
+        "the id is kept as given (APScheduler takes any text)"
+    );
+    let path = format!("/jobs/{}", encoded(id));
+    let (status, run) = call(port, Method::POST, &format!("{path}/run?wait=true"), None).await;
+    assert_eq!(
+        (status, &run["status"]),
+        (200, &json!("succeeded")),
+        "{run}"
+    );
+    assert!(
+        run["stdout"].as_str().unwrap().starts_with("evil\n2031"),
+        "{run}"
+    );
+    let (status, _) = call(port, Method::DELETE, &path, None).await;
+    assert_eq!(status, 204);
+    kill(Pid::from_raw(daemon.id() as i32), Signal::SIGTERM).unwrap();
+    assert!(wait_exit(&mut daemon).success());
+
+    let log = std::fs::read(dir.path().join("logs/runserver.log")).unwrap();
+    assert!(
+        !log.iter().any(|&b| b < b' ' && b != b'\n' && b != b'\t'),
+        "no control character in the file"
+    );
+    let log = String::from_utf8(log).unwrap();
+    assert!(log.len() < 16 * 1024, "{} bytes of log", log.len());
+    for line in log.lines() {
+        let stamp = line.split(' ').next().unwrap();
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(stamp).is_ok(),
+            "a line that does not start with its time was forged: {line:?}"
+        );
+        assert!(!line.contains('\u{85}'), "{line:?}");
+    }
+    let added: Vec<&str> = log.lines().filter(|l| l.contains("Added job")).collect();
+    assert_eq!(added.len(), 1, "{added:?}");
+    assert!(
+        added[0].ends_with(&format!(
+            "Added job \"huge\\n{}… [899807 more bytes]\" to job store \"default\"",
+            "n".repeat(195)
+        )),
+        "{}",
+        added[0]
+    );
+    let shown_id = "evil\\n2031-01-01T00:00:00.000000Z  INFO forged\\r\\u{1b}[2J";
+    for what in ["Running job", "executed successfully", "stdout: evil"] {
+        let lines: Vec<&str> = log.lines().filter(|l| l.contains(what)).collect();
+        assert_eq!(lines.len(), 1, "{what}: {lines:?}");
+        assert!(
+            lines[0].contains(&format!("job_id={shown_id}")),
+            "{}",
+            lines[0]
+        );
+        assert!(lines[0].len() < 1024, "{}", lines[0]);
+    }
+    assert!(log.contains(&format!("Removed job {shown_id}")), "{log}");
+}

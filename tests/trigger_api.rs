@@ -331,7 +331,7 @@ fn state_round_trips_to_an_equal_trigger() {
         ),
         (
             "interval",
-            json!({"days": 999_999_999, "start_date": "2030-01-01", "end_date": "2040-01-01T00:00:00Z"}),
+            json!({"days": 3_652_059, "start_date": "2030-01-01", "end_date": "2040-01-01T00:00:00Z"}),
         ),
         ("interval", json!({"minutes": 10})),
         (

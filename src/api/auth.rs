@@ -35,6 +35,8 @@ use base64::engine::general_purpose::STANDARD;
 use sha2::{Digest as _, Sha256};
 use subtle::{Choice, ConstantTimeEq};
 
+use crate::telemetry::logged;
+
 /// The `WWW-Authenticate` value, exactly as Flask-APScheduler sends it.
 pub const CHALLENGE: &str = r#"Basic realm="Authentication Required""#;
 /// The 401 body, exactly as Flask-APScheduler sends it.
@@ -314,7 +316,8 @@ pub(crate) async fn require_basic_auth(
     if allowed {
         next.run(request).await
     } else {
-        tracing::debug!(method = %request.method(), uri = %request.uri(), "authentication failed");
+        let uri = request.uri().to_string();
+        tracing::debug!(method = %request.method(), uri = %logged(&uri), "authentication failed");
         denied()
     }
 }

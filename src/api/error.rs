@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::wire;
 use crate::scheduler::SchedulerError;
+use crate::telemetry::{MAX_MESSAGE_BYTES, logged_within};
 
 /// What `error_message` says for a 500: deliberately nothing about the cause.
 const INTERNAL_TEXT: &str = "Internal server error";
@@ -102,13 +103,15 @@ impl IntoResponse for ApiError {
             tracing::warn!(%status, "request refused: {why}");
         } else if status.is_server_error() {
             let chain = source_chain(&self);
+            let chain = logged_within(&chain, MAX_MESSAGE_BYTES);
             if status == StatusCode::SERVICE_UNAVAILABLE {
                 tracing::warn!(%status, error = %chain, "request failed: job store unavailable");
             } else {
                 tracing::error!(%status, error = %chain, "request failed: internal error");
             }
         } else {
-            tracing::debug!(%status, error = %message, "request refused");
+            let error = logged_within(&message, MAX_MESSAGE_BYTES);
+            tracing::debug!(%status, %error, "request refused");
         }
         let body = match &self {
             Self::Scheduler(SchedulerError::NotStarted { run_id, .. }) => {

@@ -6,6 +6,8 @@
 //! router; `body.rs`).
 
 use axum::body::Bytes;
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::header::CONTENT_LENGTH;
 use axum::http::request::Parts;
@@ -58,7 +60,8 @@ async fn read_body(req: Request) -> Result<(BodyRules, Bytes, BodyRoom), ApiErro
     Ok((rules, bytes, room))
 }
 
-/// The `{id}` path segment, percent-decoded as UTF-8 (Werkzeug's string converter).
+/// The `{id}` segment of the job routes, percent-decoded as UTF-8 (Werkzeug's string
+/// converter), without a NUL ([`path_id`]).
 #[derive(Debug)]
 pub struct JobIdPath(pub String);
 
@@ -66,11 +69,55 @@ impl<S: Send + Sync> FromRequestParts<S> for JobIdPath {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        Path::<String>::from_request_parts(parts, state)
-            .await
-            .map(|Path(id)| JobIdPath(id))
-            .map_err(|rejection| ApiError::BadRequest(rejection.body_text()))
+        path_id(parts, state, "job id").await.map(JobIdPath)
     }
+}
+
+/// The `{id}` segment of the run routes, as [`JobIdPath`].
+#[derive(Debug)]
+pub struct RunIdPath(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for RunIdPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        path_id(parts, state, "run id").await.map(RunIdPath)
+    }
+}
+
+/// An id from the path, refused with a 400 naming it when its bytes are not UTF-8 text or
+/// hold a NUL. Any other text is looked up (404 when nothing has it): this check at the edge
+/// is what keeps every store, PostgreSQL included (its `text` cannot hold a NUL), from seeing
+/// a value it would fail on.
+async fn path_id<S: Send + Sync>(
+    parts: &mut Parts,
+    state: &S,
+    field: &str,
+) -> Result<String, ApiError> {
+    let id = match Path::<String>::from_request_parts(parts, state).await {
+        Ok(Path(id)) => id,
+        Err(PathRejection::FailedToDeserializePathParams(failed))
+            if matches!(failed.kind(), ErrorKind::InvalidUtf8InPathParam { .. }) =>
+        {
+            return Err(ApiError::BadRequest(format!(
+                "The {field} in the path is not UTF-8 text once percent-decoded"
+            )));
+        }
+        Err(rejection) => return Err(ApiError::BadRequest(rejection.body_text())),
+    };
+    refuse_nul(&format!("The {field} in the path"), &id)?;
+    Ok(id)
+}
+
+/// A 400 when `value` holds a NUL: no id can (the stores refuse them at add time), and
+/// PostgreSQL would fail on one instead of finding nothing.
+pub(crate) fn refuse_nul(what: &str, value: &str) -> Result<(), ApiError> {
+    if value.contains('\0') {
+        return Err(ApiError::BadRequest(format!(
+            "{what} must not contain a NUL character (%00)"
+        )));
+    }
+    Ok(())
 }
 
 /// Parses a body as JSON. An empty body gets a message that says so.

@@ -14,6 +14,7 @@ use super::extract::{ApiJson, JobIdPath};
 use super::state::ApiState;
 use super::wire::{JsonBody, JsonListing, JsonText, job_to_json, run_to_json};
 use crate::scheduler::SchedulerError;
+use crate::telemetry::logged;
 
 /// `POST P/jobs`: the new job.
 pub(crate) async fn add_job(
@@ -127,7 +128,10 @@ fn run_location(prefix: &str, run_id: &str) -> HeaderMap {
         Ok(location) => {
             headers.insert(LOCATION, location);
         }
-        Err(_) => tracing::warn!(%run_id, "run id cannot be sent in a Location header"),
+        Err(_) => tracing::warn!(
+            run_id = %logged(run_id),
+            "run id cannot be sent in a Location header"
+        ),
     }
     headers
 }

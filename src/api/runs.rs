@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::error::ApiError;
-use super::extract::JobIdPath;
+use super::extract::{JobIdPath, RunIdPath, refuse_nul};
 use super::state::ApiState;
 use super::wire::{JsonBody, run_to_json};
 
@@ -41,6 +41,9 @@ pub(crate) async fn get_runs(
             }
         },
     };
+    if let Some(before) = &query.before {
+        refuse_nul("before (a run id)", before)?;
+    }
     let runs = state
         .scheduler
         .get_runs(&id, limit, query.before.as_deref())
@@ -53,7 +56,7 @@ pub(crate) async fn get_runs(
 /// `GET P/runs/{run_id}`: one run with its output.
 pub(crate) async fn get_run(
     State(state): State<ApiState>,
-    JobIdPath(run_id): JobIdPath,
+    RunIdPath(run_id): RunIdPath,
 ) -> Result<JsonBody, ApiError> {
     let run = state.scheduler.get_run(&run_id).await?;
     Ok(JsonBody(run_to_json(&run)))
@@ -63,7 +66,7 @@ pub(crate) async fn get_run(
 /// (`cancelled`), 409 when it is not running.
 pub(crate) async fn cancel_run(
     State(state): State<ApiState>,
-    JobIdPath(run_id): JobIdPath,
+    RunIdPath(run_id): RunIdPath,
 ) -> Result<JsonBody, ApiError> {
     let run = state.scheduler.cancel_run(&run_id).await?;
     Ok(JsonBody(run_to_json(&run)))

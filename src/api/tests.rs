@@ -449,40 +449,9 @@ async fn no_credentials_needed_when_auth_is_off() {
 // ---- the real route table over a real (stopped) scheduler ----
 
 mod real {
-    use std::time::Duration;
-
     use super::*;
-    use crate::clock::SystemClock;
-    use crate::executor::{Executor, ExecutorSettings};
-    use crate::job::JobDefaults;
-    use crate::scheduler::{Scheduler, SchedulerSettings};
-
-    /// A scheduler over a SQLite file in a temporary folder; the folder lives as long as the
-    /// returned guard.
-    async fn scheduler() -> (Scheduler, tempfile::TempDir) {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("tickd.db").display());
-        let store = crate::store::open(&url).await.unwrap();
-        let executor = Executor::new(ExecutorSettings {
-            workspace: dir.path().to_owned(),
-            python: "python3".into(),
-            interpreters: Default::default(),
-            max_workers: 1,
-            output_limit: 1024,
-            kill_grace: Duration::from_secs(1),
-            nice: 0,
-        })
-        .unwrap();
-        let settings = SchedulerSettings {
-            timezone: chrono_tz::UTC,
-            job_defaults: JobDefaults::default(),
-            node: "test-node".to_owned(),
-            default_timeout: None,
-            history: Default::default(),
-        };
-        let scheduler = Scheduler::new(store, executor, Arc::new(SystemClock), settings);
-        (scheduler, dir)
-    }
+    use crate::scheduler::Scheduler;
+    use crate::scheduler::testing::scheduler;
 
     async fn real_app(
         prefix: &str,

@@ -6,9 +6,12 @@ mod spec;
 mod state;
 mod view;
 
-use chrono::{DateTime, FixedOffset, Utc};
+use std::time::Duration;
+
+use chrono::{DateTime, FixedOffset, TimeDelta, Utc};
 use serde_json::{Map, Value};
 
+use crate::telemetry::logged;
 use crate::trigger::{Trigger, TriggerError};
 
 /// A scheduled job.
@@ -55,7 +58,7 @@ pub enum JobError {
     Invalid(String),
 }
 pub use run::{RunCause, RunRecord, RunStatus};
-pub use spec::{JobChanges, JobDefaults, JobSpec, MAX_ID_BYTES, NextRunTime};
+pub use spec::{JobChanges, JobDefaults, JobSpec, MAX_ID_BYTES, MAX_OPTION_SECONDS, NextRunTime};
 pub use view::sort_keys;
 
 /// Most run times gathered for one due job: a daemon that was down for a year with a
@@ -82,16 +85,52 @@ impl Job {
         run_times.into()
     }
 
-    /// `name (trigger: kind, next run at: time)`, as APScheduler names a job in its log lines.
+    /// `misfire_grace_time` as a duration (`None` = no limit). The API accepts at most
+    /// [`MAX_OPTION_SECONDS`]; a larger value read from an older store saturates instead of
+    /// overflowing.
+    pub fn misfire_grace(&self) -> Option<TimeDelta> {
+        self.misfire_grace_time.map(|secs| {
+            i64::try_from(secs)
+                .ok()
+                .and_then(TimeDelta::try_seconds)
+                .unwrap_or(TimeDelta::MAX)
+        })
+    }
+
+    /// The job's own `timeout` as a duration (`None` when it sets none).
+    ///
+    /// # Errors
+    /// A timeout outside what the API accepts (more than 0, at most [`MAX_OPTION_SECONDS`]),
+    /// which only a store written by hand or by an older tickd can hold: the run cannot be
+    /// supervised as the job says, so it is not started.
+    pub fn run_timeout(&self) -> Result<Option<Duration>, String> {
+        match self.timeout {
+            None => Ok(None),
+            Some(secs) if secs > 0.0 && secs <= MAX_OPTION_SECONDS as f64 => {
+                Ok(Duration::try_from_secs_f64(secs).ok())
+            }
+            Some(secs) => Err(format!(
+                "its timeout ({secs} s) is out of range: more than 0 and at most \
+                 {MAX_OPTION_SECONDS} s (a year); change the job's timeout"
+            )),
+        }
+    }
+
+    /// `name (trigger: kind, next run at: time)`, as APScheduler names a job in its log lines
+    /// (which are its only use): the name as [`logged`] shows it, escaped and bounded.
     pub fn describe(&self) -> String {
         match self.next_run_time {
             Some(t) => format!(
                 "{} (trigger: {}, next run at: {})",
-                self.name,
+                logged(&self.name),
                 self.trigger.kind(),
                 t.format("%Y-%m-%d %H:%M:%S %:z")
             ),
-            None => format!("{} (trigger: {}, paused)", self.name, self.trigger.kind()),
+            None => format!(
+                "{} (trigger: {}, paused)",
+                logged(&self.name),
+                self.trigger.kind()
+            ),
         }
     }
 
@@ -100,7 +139,7 @@ impl Job {
     pub fn describe_finished(&self) -> String {
         format!(
             "{} (trigger: {}, no next run)",
-            self.name,
+            logged(&self.name),
             self.trigger.kind()
         )
     }

@@ -54,6 +54,12 @@ fn patch_trigger_keys(kind: &str) -> impl Iterator<Item = &'static str> {
 /// Longest id accepted: ids are primary keys in an indexed `VARCHAR(191)` column.
 pub const MAX_ID_BYTES: usize = 191;
 
+/// The longest `timeout` and `misfire_grace_time` accepted, in seconds: a year, as for
+/// `[executor] timeout` and `[job_defaults] misfire_grace_time`. A run that may take longer
+/// has no useful timeout, and a run later than a year has no useful grace (`null` says "no
+/// limit" for both); bounded, neither can overflow the clock arithmetic they feed.
+pub const MAX_OPTION_SECONDS: u64 = 31_536_000;
+
 /// Option values a job gets when its body does not say (`[job_defaults]`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct JobDefaults {
@@ -377,18 +383,27 @@ fn take_trigger_kind(body: &mut Map<String, Value>) -> Result<String, JobError> 
     }
 }
 
+/// Any text up to [`MAX_ID_BYTES`], as APScheduler takes any string, except a NUL, which
+/// PostgreSQL's `text` cannot hold and no program can receive in `TICKD_JOB_ID`.
 fn parse_id(value: &Value) -> Result<String, JobError> {
     match value {
         Value::String(id) if id.len() > MAX_ID_BYTES => Err(invalid(format!(
             "id must be at most {MAX_ID_BYTES} bytes long"
         ))),
+        Value::String(id) if id.contains('\0') => {
+            Err(invalid("id must not contain a NUL character"))
+        }
         Value::String(id) => Ok(id.clone()),
         _ => Err(invalid("id must be a nonempty string")),
     }
 }
 
+/// Any nonempty text without a NUL (which only ever ends up in a log line).
 fn parse_name(value: &Value) -> Result<String, JobError> {
     match value {
+        Value::String(name) if name.contains('\0') => {
+            Err(invalid("name must not contain a NUL character"))
+        }
         Value::String(name) if !name.is_empty() => Ok(name.clone()),
         _ => Err(invalid("name must be a nonempty string")),
     }
@@ -418,17 +433,19 @@ fn parse_kwargs(value: &Value) -> Result<Map<String, Value>, JobError> {
 }
 
 fn parse_misfire_grace_time(value: &Value) -> Result<Option<u64>, JobError> {
+    let refused = || invalid("misfire_grace_time must be either None or a positive integer");
     match value {
         Value::Null => Ok(None),
+        Value::Number(n) if n.is_f64() => Err(refused()),
+        Value::Number(n) if n.as_i64().is_some_and(|secs| secs <= 0) => Err(refused()),
         Value::Number(n) => match n.as_u64() {
-            Some(secs) if secs > 0 => Ok(Some(secs)),
-            _ => Err(invalid(
-                "misfire_grace_time must be either None or a positive integer",
-            )),
+            Some(secs) if secs <= MAX_OPTION_SECONDS => Ok(Some(secs)),
+            _ => Err(invalid(format!(
+                "misfire_grace_time must be at most {MAX_OPTION_SECONDS} seconds (a year); \
+                 null means no limit"
+            ))),
         },
-        _ => Err(invalid(
-            "misfire_grace_time must be either None or a positive integer",
-        )),
+        _ => Err(refused()),
     }
 }
 
@@ -440,13 +457,18 @@ fn parse_max_instances(value: &Value) -> Result<u32, JobError> {
 }
 
 fn parse_timeout(value: &Value) -> Result<Option<f64>, JobError> {
+    let refused = || invalid("timeout must be a positive number of seconds");
     match value {
         Value::Null => Ok(None),
         Value::Number(n) => match n.as_f64() {
-            Some(secs) if secs > 0.0 && secs.is_finite() => Ok(Some(secs)),
-            _ => Err(invalid("timeout must be a positive number of seconds")),
+            Some(secs) if secs > 0.0 && secs <= MAX_OPTION_SECONDS as f64 => Ok(Some(secs)),
+            Some(secs) if secs > 0.0 => Err(invalid(format!(
+                "timeout must be at most {MAX_OPTION_SECONDS} seconds (a year); null means \
+                 no timeout"
+            ))),
+            _ => Err(refused()),
         },
-        _ => Err(invalid("timeout must be a positive number of seconds")),
+        _ => Err(refused()),
     }
 }
 

@@ -116,7 +116,9 @@ fn write_time<S: Serializer>(
     }
 }
 
-/// Reads [`write_time`]'s text: RFC 3339, or with an offset in seconds.
+/// Reads [`write_time`]'s text: RFC 3339, or with an offset in seconds. A time outside
+/// Python's years 1 to 9999 (which no request can set) is refused: it would reach the
+/// triggers' arithmetic near the end of chrono's range.
 fn read_time<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<DateTime<FixedOffset>>, D::Error> {
@@ -126,6 +128,7 @@ fn read_time<'de, D: Deserializer<'de>>(
     text.parse::<DateTime<FixedOffset>>()
         .ok()
         .or_else(|| with_offset_seconds(&text))
+        .filter(|time| (1..=9999).contains(&time.year()))
         .map(Some)
         .ok_or_else(|| serde::de::Error::custom(format!("unreadable next_run_time {text:?}")))
 }
@@ -282,5 +285,20 @@ mod tests {
             Job::from_state(&missing.to_string()).map(|job| job.next_run_time),
             Ok(None)
         );
+        // Only a hand-edited store holds these: at the ends of chrono's range, they are
+        // refused rather than fed to the triggers.
+        for text in [
+            "+262143-12-31T23:59:59.999999+00:00:00",
+            "-0001-01-01T00:00:00+00:00:00",
+            "+10000-01-01T00:00:00+00:00:00",
+        ] {
+            assert!(state(text).is_err(), "{text}");
+        }
+        for text in [
+            "0001-01-01T00:00:00+14:00",
+            "9999-12-31T23:59:59.999999-12:00",
+        ] {
+            assert!(state(text).is_ok_and(|time| time.is_some()), "{text}");
+        }
     }
 }

@@ -8,6 +8,9 @@ use tokio::sync::broadcast;
 use super::{Scheduler, SchedulerError, SchedulerEvent};
 use crate::job::{RunRecord, RunStatus};
 
+/// How often a cancel waiting for a run's end reads its record back.
+const CANCEL_RECHECK: Duration = Duration::from_secs(1);
+
 impl Scheduler {
     /// One run record.
     ///
@@ -25,7 +28,8 @@ impl Scheduler {
     /// runs of a deleted job stay readable until retention removes them.
     ///
     /// # Errors
-    /// `JobNotFound` when the job is unknown and has no runs; store failures.
+    /// `JobNotFound` when the job is unknown and has no runs (whatever `before` says); store
+    /// failures.
     pub async fn get_runs(
         &self,
         job_id: &str,
@@ -33,14 +37,12 @@ impl Scheduler {
         before: Option<&str>,
     ) -> Result<Vec<RunRecord>, SchedulerError> {
         let runs = self.inner.store.get_runs(job_id, limit, before).await?;
-        if runs.is_empty()
-            && before.is_none()
-            && self.inner.store.lookup_job(job_id).await?.is_none()
-        {
+        if runs.is_empty() && self.inner.store.lookup_job(job_id).await?.is_none() {
             // A job whose trigger ran out is removed in the claim that writes its last run
-            // record: between the two reads above it may have gone, its run come. Read again.
+            // record: between the two reads above it may have gone, its run come. Read again,
+            // and past `before` too: an empty page after a deleted job's last run is a page.
             let runs = self.inner.store.get_runs(job_id, limit, before).await?;
-            if runs.is_empty() {
+            if runs.is_empty() && self.inner.store.get_runs(job_id, 1, None).await?.is_empty() {
                 return Err(SchedulerError::JobNotFound(job_id.to_owned()));
             }
             return Ok(runs);
@@ -49,10 +51,14 @@ impl Scheduler {
     }
 
     /// Cancels a running script (SIGTERM to its process group, SIGKILL after the kill grace)
-    /// and answers its record once it has ended (`cancelled`).
+    /// and answers its record once it has ended (`cancelled`, or however it ended first).
+    ///
+    /// The end is heard from the run's own announcement, and the record is also read back
+    /// every [`CANCEL_RECHECK`]: an announcement this call missed (a lagging listener)
+    /// cannot keep it waiting once the record has ended.
     ///
     /// # Errors
-    /// `RunNotFound`; `Busy` when the run is not running.
+    /// `RunNotFound`; `Busy` when the run is not running in this daemon.
     pub async fn cancel_run(&self, run_id: &str) -> Result<RunRecord, SchedulerError> {
         let mut events = self.subscribe();
         let handle = self
@@ -64,17 +70,34 @@ impl Scheduler {
             .cloned();
         let Some(handle) = handle else {
             let run = self.get_run(run_id).await?;
-            return Err(SchedulerError::Busy(format!(
-                "Run {run_id} is not running (it is {})",
-                run.status.as_str()
-            )));
+            return Err(SchedulerError::Busy(match run.status {
+                RunStatus::Running if run.owner == self.inner.node_id => format!(
+                    "Run {run_id} is starting or ending (its script is not running); try again \
+                     in a moment"
+                ),
+                RunStatus::Running => format!(
+                    "Run {run_id} runs in another daemon (on {}); cancel it there",
+                    run.node
+                ),
+                status => format!("Run {run_id} is not running (it is {})", status.as_str()),
+            }));
         };
         handle.stop(RunStatus::Cancelled);
         loop {
-            match events.recv().await {
-                Ok(SchedulerEvent::RunFinished { run, .. }) if run.id == run_id => return Ok(run),
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(broadcast::error::RecvError::Closed) => return self.get_run(run_id).await,
+            let event = tokio::time::timeout(CANCEL_RECHECK, events.recv()).await;
+            match event {
+                Ok(Ok(SchedulerEvent::RunFinished { run, .. })) if run.id == run_id => {
+                    return Ok(run);
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(broadcast::error::RecvError::Closed)) => return self.get_run(run_id).await,
+                Ok(Err(broadcast::error::RecvError::Lagged(_))) | Err(_) => {
+                    if let Ok(run) = self.get_run(run_id).await
+                        && run.status != RunStatus::Running
+                    {
+                        return Ok(run);
+                    }
+                }
             }
         }
     }

@@ -8,6 +8,7 @@ use super::runner::{self, RunNow};
 use super::{RunState, Scheduler, SchedulerError, SchedulerEvent};
 use crate::job::{Job, JobChanges, JobSpec, NextRunTime, RunRecord};
 use crate::store::StoreError;
+use crate::telemetry::logged;
 
 /// How often a write is retried when another daemon changed the job in between.
 const MAX_WRITE_ATTEMPTS: u32 = 5;
@@ -70,7 +71,10 @@ impl Scheduler {
     pub async fn add_config_job(&self, body: Value) -> Result<(), SchedulerError> {
         match self.add_job(body).await {
             Err(SchedulerError::ConflictingId(id)) => {
-                tracing::info!("Job {id} from the config is already stored; keeping it");
+                tracing::info!(
+                    "Job {} from the config is already stored; keeping it",
+                    logged(&id)
+                );
                 Ok(())
             }
             other => other.map(|_| ()),
@@ -98,7 +102,10 @@ impl Scheduler {
 
     fn added(&self, job: &Job) {
         self.changed(&job.id);
-        tracing::info!("Added job \"{}\" to job store \"default\"", job.name);
+        tracing::info!(
+            "Added job \"{}\" to job store \"default\"",
+            logged(&job.name)
+        );
         self.emit(SchedulerEvent::JobAdded {
             job_id: job.id.clone(),
         });
@@ -192,7 +199,7 @@ impl Scheduler {
 
     pub(super) fn removed(&self, id: &str) {
         self.changed(id);
-        tracing::info!("Removed job {id}");
+        tracing::info!("Removed job {}", logged(id));
         self.emit(SchedulerEvent::JobRemoved {
             job_id: id.to_owned(),
         });

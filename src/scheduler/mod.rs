@@ -16,6 +16,8 @@ mod listing;
 mod process;
 mod runlog;
 mod runner;
+#[cfg(test)]
+pub(crate) mod testing;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};

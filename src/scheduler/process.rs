@@ -11,6 +11,7 @@ use super::runlog::{self, Misfire};
 use super::{RunState, Scheduler, SchedulerError, SchedulerEvent, runner};
 use crate::job::{Job, RunCause, RunRecord, RunStatus};
 use crate::store::Claim;
+use crate::telemetry::logged;
 
 /// Fire times coalesced away that still get a `missed` record, per job and pass.
 const MAX_COALESCED_RECORDS: usize = 100;
@@ -103,9 +104,7 @@ fn decide(
     // A run already later than its grace will be later still when it gets a pool slot:
     // APScheduler would find it missed then; tickd records it missed now, without queueing
     // it (a restart after downtime with thousands of due jobs queues nothing).
-    let grace = job
-        .misfire_grace_time
-        .map(|secs| chrono::TimeDelta::seconds(i64::try_from(secs).unwrap_or(i64::MAX)));
+    let grace = job.misfire_grace();
     let (late, on_time): (Vec<_>, Vec<_>) = run_times
         .into_iter()
         .partition(|scheduled| grace.is_some_and(|grace| now - scheduled.to_utc() > grace));
@@ -221,7 +220,7 @@ fn submit(
     };
     // A claim that kept no runs was handled already (by another daemon): nothing to say.
     if let Some(misfire) = misfire.filter(|_| !claim.runs.is_empty()) {
-        tracing::warn!(job_id = %job.id, "{}", runlog::missed_line(&label, now, &misfire));
+        tracing::warn!(job_id = %logged(&job.id), "{}", runlog::missed_line(&label, now, &misfire));
     }
     let (runs, folded): (Vec<RunRecord>, Vec<RunRecord>) = claim
         .runs
@@ -252,7 +251,7 @@ fn submit(
         tokio::spawn(runner::run_scheduled(scheduler.clone(), job, label, runs));
     } else {
         tracing::warn!(
-            job_id = %job.id,
+            job_id = %logged(&job.id),
             "Execution of job \"{label}\" skipped: maximum number of running instances reached ({})",
             job.max_instances
         );

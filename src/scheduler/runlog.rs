@@ -16,15 +16,17 @@ use std::fmt::Write as _;
 use chrono::{DateTime, FixedOffset, TimeDelta, Utc};
 
 use crate::job::{RunRecord, RunStatus};
+use crate::telemetry::{MAX_MESSAGE_BYTES, logged, logged_within};
 
 /// Lines of one stream of one run logged at most: the last ones.
 pub(super) const MAX_LOGGED_LINES: usize = 100;
 
-/// Bytes of one output line logged at most.
-pub(super) const MAX_LINE_BYTES: usize = 1024;
+/// Bytes of one output line (or a reason, or an error) logged at most.
+pub(super) const MAX_LINE_BYTES: usize = MAX_MESSAGE_BYTES;
 
 /// Logs a run's captured `text` of `stream` (`stdout`, `stderr`) a line at a time.
 pub(super) fn log_output(job_id: &str, run_id: &str, stream: &str, text: &str) {
+    let job_id = logged(job_id);
     for line in output_lines(stream, text) {
         tracing::info!(%job_id, %run_id, "{line}");
     }
@@ -49,42 +51,16 @@ pub(super) fn output_lines(stream: &str, text: &str) -> Vec<String> {
 
 /// `text` fit for one log line: cut at [`MAX_LINE_BYTES`] (on a character boundary, saying
 /// how much was cut), control characters other than tab and the line and paragraph
-/// separators shown escaped.
+/// separators shown escaped ([`logged_within`]).
 pub(super) fn one_line(text: &str) -> Cow<'_, str> {
-    let cut = if text.len() > MAX_LINE_BYTES {
-        let mut end = MAX_LINE_BYTES;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        Some(end)
-    } else {
-        None
-    };
-    let kept = &text[..cut.unwrap_or(text.len())];
-    let unsafe_char =
-        |c: char| (c.is_control() && c != '\t') || matches!(c, '\u{2028}' | '\u{2029}');
-    if cut.is_none() && !kept.contains(unsafe_char) {
-        return Cow::Borrowed(text);
-    }
-    let mut line = String::with_capacity(kept.len() + 16);
-    for c in kept.chars() {
-        if unsafe_char(c) {
-            line.extend(c.escape_default());
-        } else {
-            line.push(c);
-        }
-    }
-    if let Some(end) = cut {
-        let _ = write!(line, "… [{} more bytes]", text.len() - end);
-    }
-    Cow::Owned(line)
+    logged_within(text, MAX_LINE_BYTES)
 }
 
 /// The one line at a run's end: APScheduler's `Job "..." executed successfully`, or what
 /// became of the run and why, with its duration; the run id, status, exit code and duration
 /// as fields.
 pub(super) fn log_end(label: &str, run: &RunRecord, took: TimeDelta) {
-    let (job_id, run_id) = (run.job_id.as_str(), run.id.as_str());
+    let (job_id, run_id) = (logged(&run.job_id), run.id.as_str());
     let status = run.status.as_str();
     let exit_code = run
         .exit_code
@@ -160,11 +136,8 @@ pub(super) fn missed_line(label: &str, now: DateTime<Utc>, misfire: &Misfire) ->
 /// A duration as Python prints a `timedelta`: `0:00:02.500000`, `3 days, 4:05:06`.
 pub(crate) fn python_timedelta(delta: TimeDelta) -> String {
     let micros = delta.num_microseconds().unwrap_or(i64::MAX);
-    let (sign, micros) = if micros < 0 {
-        ("-", -micros)
-    } else {
-        ("", micros)
-    };
+    let sign = if micros < 0 { "-" } else { "" };
+    let micros = micros.unsigned_abs();
     let secs = micros / 1_000_000;
     let frac = micros % 1_000_000;
     let (days, rest) = (secs / 86_400, secs % 86_400);

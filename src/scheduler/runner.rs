@@ -6,6 +6,7 @@
 //! for a scheduled run, the one after this run's (the claim has advanced the job), or none
 //! left; for run-now, the job's own, which run-now leaves unchanged.
 
+use std::any::Any;
 use std::time::Duration;
 
 use chrono::TimeDelta;
@@ -15,6 +16,7 @@ use super::{Scheduler, SchedulerError, SchedulerEvent};
 use crate::executor::{ExecutorError, RunOutcome, RunRequest, RunningScript, Slot};
 use crate::job::{Job, RunCause, RunRecord, RunStatus};
 use crate::store::StoreError;
+use crate::telemetry::logged;
 
 /// Takes one of the job's `max_instances` places; false when all are taken.
 pub(super) fn reserve_instance(scheduler: &Scheduler, job: &Job) -> bool {
@@ -63,7 +65,9 @@ impl Drop for InstanceGuard {
 }
 
 /// Runs a submission: each run in turn, each waiting for a pool slot and then checked
-/// against `misfire_grace_time` at the moment it could start (as APScheduler does).
+/// against `misfire_grace_time` at the moment it could start (as APScheduler does). Each run
+/// is carried in a task of its own ([`supervised`]), so whatever befalls one, its record
+/// ends and the next run goes ahead.
 pub(super) async fn run_scheduled(
     scheduler: Scheduler,
     job: Job,
@@ -74,32 +78,107 @@ pub(super) async fn run_scheduled(
         scheduler: scheduler.clone(),
         job_id: job.id.clone(),
     };
-    for mut run in runs {
-        let slot = scheduler.inner.executor.acquire_slot().await;
-        let now = scheduler.inner.clock.now();
-        let scheduled = run.scheduled_run_time.unwrap_or_else(|| now.fixed_offset());
-        let late_by = now - scheduled.to_utc();
-        if let Some(grace) = job.misfire_grace_time {
-            let grace = TimeDelta::seconds(i64::try_from(grace).unwrap_or(i64::MAX));
-            if late_by > grace {
-                let late = python_timedelta(late_by);
-                tracing::warn!(job_id = %job.id, run_id = %run.id, "Run time of job \"{label}\" was missed by {late}");
-                run.status = RunStatus::Missed;
-                run.finished_at = Some(now);
-                run.reason = Some(missed_reason(late_by, Some(grace)));
-                save(&scheduler, &run).await;
-                scheduler.emit(SchedulerEvent::JobMissed {
-                    job_id: job.id.clone(),
-                    run_id: run.id.clone(),
-                    scheduled,
-                });
-                continue;
-            }
-        }
-        if let Ok(script) = start(&scheduler, &job, &label, &mut run, slot).await {
-            finish(&scheduler, &job, &label, run, script).await;
+    for run in runs {
+        let work = run_scheduled_one(scheduler.clone(), job.clone(), label.clone(), run.clone());
+        supervised(&scheduler, &job, &label, run, work).await;
+    }
+}
+
+/// One scheduled run: a pool slot, the misfire check, the script.
+async fn run_scheduled_one(
+    scheduler: Scheduler,
+    job: Job,
+    label: String,
+    mut run: RunRecord,
+) -> RunRecord {
+    let slot = scheduler.inner.executor.acquire_slot().await;
+    let now = scheduler.inner.clock.now();
+    let scheduled = run.scheduled_run_time.unwrap_or_else(|| now.fixed_offset());
+    let late_by = now - scheduled.to_utc();
+    if let Some(grace) = job.misfire_grace()
+        && late_by > grace
+    {
+        let late = python_timedelta(late_by);
+        tracing::warn!(job_id = %logged(&job.id), run_id = %run.id, "Run time of job \"{label}\" was missed by {late}");
+        run.status = RunStatus::Missed;
+        run.finished_at = Some(now);
+        run.reason = Some(missed_reason(late_by, Some(grace)));
+        save(&scheduler, &run).await;
+        scheduler.emit(SchedulerEvent::JobMissed {
+            job_id: job.id.clone(),
+            run_id: run.id.clone(),
+            scheduled,
+        });
+        return run;
+    }
+    match start(&scheduler, &job, &label, &mut run, slot).await {
+        Ok(script) => finish(&scheduler, &job, &label, run, script).await,
+        Err(_) => run,
+    }
+}
+
+/// Carries a run whose record is in the store (`running`) through `work`, in a task of its
+/// own: if the task fails (a panic anywhere in it), the record still ends, `failed` with the
+/// reason, its script is no longer cancellable, and whoever waits for its end hears of it.
+/// Answers the record as it ended.
+async fn supervised(
+    scheduler: &Scheduler,
+    job: &Job,
+    label: &str,
+    run: RunRecord,
+    work: impl Future<Output = RunRecord> + Send + 'static,
+) -> RunRecord {
+    match tokio::spawn(work).await {
+        Ok(ended) => ended,
+        Err(failure) => {
+            let why = if failure.is_panic() {
+                format!("its run task failed ({})", panic_text(failure.into_panic()))
+            } else {
+                "its run task was cancelled".to_owned()
+            };
+            end_failed(scheduler, job, label, run, &why).await
         }
     }
+}
+
+/// Ends a run that tickd itself could not carry through: `failed`, with `why` in the reason
+/// (unless the record shows it ended after all), logged and announced like any run's end.
+async fn end_failed(
+    scheduler: &Scheduler,
+    job: &Job,
+    label: &str,
+    mut run: RunRecord,
+    why: &str,
+) -> RunRecord {
+    if let Some(handle) = scheduler
+        .inner
+        .running
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&run.id)
+    {
+        // The script, if it is still there, goes with the run it no longer belongs to.
+        handle.stop(RunStatus::Failed);
+    }
+    if let Ok(Some(stored)) = scheduler.inner.store.get_run(&run.id).await
+        && stored.status != RunStatus::Running
+    {
+        return stored;
+    }
+    let now = scheduler.inner.clock.now();
+    run.status = RunStatus::Failed;
+    run.finished_at = Some(now);
+    run.reason = Some(format!("tickd could not run the job: {why}"));
+    record_end(scheduler, job, label, run).await
+}
+
+/// A panic's message, when it has one.
+fn panic_text(payload: Box<dyn Any + Send>) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|text| (*text).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
 }
 
 /// What run-now did.
@@ -112,7 +191,8 @@ pub(super) enum RunNow {
 
 /// Run-now: starts at once (a free slot is awaited), outside the schedule. A run whose
 /// script cannot start is recorded all the same (`failed`, with the reason), as a scheduled
-/// one is: it is history worth keeping, and the answer names it.
+/// one is: it is history worth keeping, and the answer names it. The run is carried by a
+/// task of its own ([`supervised`]): nothing that befalls it can leave its record `running`.
 pub(super) async fn run_now(scheduler: &Scheduler, job: &Job) -> Result<RunNow, SchedulerError> {
     if !reserve_instance(scheduler, job) {
         return Err(SchedulerError::Busy(format!(
@@ -138,17 +218,54 @@ pub(super) async fn run_now(scheduler: &Scheduler, job: &Job) -> Result<RunNow, 
     run.started_at = Some(now);
     scheduler.inner.store.insert_run(&run).await?;
     let label = job.describe();
-    let script = match start(scheduler, job, &label, &mut run, slot).await {
-        Ok(script) => script,
-        Err(error) => return Ok(RunNow::NotStarted(run, error)),
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+    let work = {
+        let (scheduler, job, label, mut run) =
+            (scheduler.clone(), job.clone(), label.clone(), run.clone());
+        async move {
+            match start(&scheduler, &job, &label, &mut run, slot).await {
+                Ok(script) => {
+                    let _ = started_tx.send(Ok(run.clone()));
+                    finish(&scheduler, &job, &label, run, script).await
+                }
+                Err(error) => {
+                    let _ = started_tx.send(Err(error));
+                    run
+                }
+            }
+        }
     };
-    let started = run.clone();
-    let (scheduler, job) = (scheduler.clone(), job.clone());
-    let ended = tokio::spawn(async move {
-        let _guard = guard;
-        finish(&scheduler, &job, &label, run, script).await
-    });
-    Ok(RunNow::Started(started, ended))
+    let ended = {
+        let (scheduler, job) = (scheduler.clone(), job.clone());
+        tokio::spawn(async move {
+            let _guard = guard;
+            supervised(&scheduler, &job, &label, run, work).await
+        })
+    };
+    match started_rx.await {
+        Ok(Ok(started)) => Ok(RunNow::Started(started, ended)),
+        Ok(Err(error)) => Ok(RunNow::NotStarted(ended_record(ended).await?, error)),
+        // The run's task failed before the script started: a fault of tickd's (500), and
+        // the record it leaves says so.
+        Err(_) => {
+            let run = ended_record(ended).await?;
+            Err(SchedulerError::Internal(anyhow::anyhow!(
+                "run {} of job {}: {}",
+                run.id,
+                logged(&run.job_id),
+                run.reason.as_deref().unwrap_or("its run task failed")
+            )))
+        }
+    }
+}
+
+/// The record a supervised run ended with.
+async fn ended_record(
+    ended: tokio::task::JoinHandle<RunRecord>,
+) -> Result<RunRecord, SchedulerError> {
+    ended
+        .await
+        .map_err(|e| SchedulerError::Internal(anyhow::anyhow!("run task failed: {e}")))
 }
 
 /// Starts the job's script; a failure to start ends the run as `failed` with the reason.
@@ -165,20 +282,22 @@ async fn start(
     run: &mut RunRecord,
     slot: Slot,
 ) -> Result<RunningScript, ExecutorError> {
-    let timeout = job
-        .timeout
-        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
-        .or(scheduler.inner.settings.default_timeout);
-    let request = RunRequest {
-        job_id: job.id.clone(),
-        run_id: run.id.clone(),
-        func: job.func.clone(),
-        args: job.args.clone(),
-        kwargs: job.kwargs.clone(),
-        scheduled_at: run.scheduled_run_time,
-        timeout,
+    let launched = match job.run_timeout() {
+        Ok(timeout) => {
+            let request = RunRequest {
+                job_id: job.id.clone(),
+                run_id: run.id.clone(),
+                func: job.func.clone(),
+                args: job.args.clone(),
+                kwargs: job.kwargs.clone(),
+                scheduled_at: run.scheduled_run_time,
+                timeout: timeout.or(scheduler.inner.settings.default_timeout),
+            };
+            scheduler.inner.executor.launch(request, slot).await
+        }
+        Err(why) => Err(ExecutorError(why)),
     };
-    match scheduler.inner.executor.launch(request, slot).await {
+    match launched {
         Ok(script) => {
             let since = TimeDelta::from_std(script.running_for()).unwrap_or_default();
             run.started_at = Some((scheduler.inner.clock.now() - since).max(run.created_at));
@@ -188,7 +307,7 @@ async fn start(
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .insert(run.id.clone(), script.stop_handle());
-            let (job_id, run_id, pid) = (job.id.as_str(), run.id.as_str(), script.pid());
+            let (job_id, run_id, pid) = (logged(&job.id), run.id.as_str(), script.pid());
             match run.scheduled_run_time {
                 Some(scheduled) => tracing::info!(
                     %job_id,
@@ -208,7 +327,7 @@ async fn start(
         }
         Err(error) => {
             tracing::error!(
-                job_id = %job.id,
+                job_id = %logged(&job.id),
                 run_id = %run.id,
                 status = %RunStatus::Failed.as_str(),
                 "Job \"{label}\" could not start: {}",
@@ -246,9 +365,15 @@ async fn finish(
     for (stream, text) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
         runlog::log_output(&job.id, &run.id, stream, text);
     }
-    let took = run
-        .started_at
-        .map_or(TimeDelta::zero(), |started| outcome.finished_at - started);
+    record_end(scheduler, job, label, run).await
+}
+
+/// Logs the end of a run whose record holds how it ended, saves it and announces it.
+async fn record_end(scheduler: &Scheduler, job: &Job, label: &str, run: RunRecord) -> RunRecord {
+    let took = match (run.started_at, run.finished_at) {
+        (Some(started), Some(finished)) => finished - started,
+        _ => TimeDelta::zero(),
+    };
     runlog::log_end(label, &run, took);
     save(scheduler, &run).await;
     scheduler.emit(SchedulerEvent::RunFinished {
@@ -297,7 +422,13 @@ async fn save(scheduler: &Scheduler, run: &RunRecord) {
                 pause = (pause * 2).min(Duration::from_secs(10));
             }
             Err(error) => {
-                tracing::error!(run_id = %run.id, "Could not record run {}: {error:#}", run.id);
+                let error = format!("{error:#}");
+                tracing::error!(
+                    run_id = %run.id,
+                    "Could not record run {}: {}",
+                    run.id,
+                    runlog::one_line(&error)
+                );
                 return;
             }
         }
@@ -314,4 +445,66 @@ pub(super) fn missed_reason(late_by: TimeDelta, grace: Option<TimeDelta>) -> Str
         python_timedelta(late_by),
         grace.map_or(0, |g| g.num_seconds())
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use serde_json::json;
+
+    use super::*;
+    use crate::job::{JobDefaults, JobSpec};
+    use crate::scheduler::testing::scheduler;
+
+    /// The one way tickd's own code can fail a run's task is a bug; this stands in for one.
+    #[tokio::test]
+    async fn a_run_whose_task_panics_still_ends_and_cancel_answers() {
+        let (scheduler, _dir) = scheduler().await;
+        let body = json!({"id": "j", "func": "task:success", "args": ["test.py"]});
+        let job = JobSpec::parse(&body, &JobDefaults::default(), chrono_tz::UTC, Utc::now())
+            .unwrap()
+            .job;
+        let mut run = RunRecord::new(
+            Utc::now(),
+            &job.id,
+            None,
+            RunStatus::Running,
+            RunCause::RunNow,
+            "test-node",
+            &scheduler.inner.node_id,
+        );
+        run.started_at = Some(run.created_at);
+        scheduler.inner.store.insert_run(&run).await.unwrap();
+        let mut events = scheduler.subscribe();
+
+        let ended = supervised(&scheduler, &job, "j", run.clone(), async {
+            panic!("an instant out of range")
+        })
+        .await;
+
+        assert_eq!(ended.status, RunStatus::Failed);
+        assert_eq!(
+            ended.reason.as_deref(),
+            Some("tickd could not run the job: its run task failed (an instant out of range)")
+        );
+        assert!(ended.finished_at.is_some());
+        let stored = scheduler.get_run(&run.id).await.unwrap();
+        assert_eq!(
+            (stored.status, stored.reason),
+            (ended.status, ended.reason.clone())
+        );
+        match events.recv().await.unwrap() {
+            SchedulerEvent::RunFinished { run: heard, .. } => assert_eq!(heard, ended),
+            other => panic!("expected the run's end, got {other:?}"),
+        }
+        match scheduler.cancel_run(&run.id).await {
+            Err(SchedulerError::Busy(text)) => {
+                assert_eq!(
+                    text,
+                    format!("Run {} is not running (it is failed)", run.id)
+                );
+            }
+            other => panic!("cancel should answer 409 at once, got {other:?}"),
+        }
+    }
 }

@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use futures_util::stream::{self, BoxStream, StreamExt, TryStreamExt};
 
 use crate::job::{Job, RunRecord};
+use crate::telemetry::{MAX_MESSAGE_BYTES, logged, logged_within};
 
 pub use mysql::MySqlStore;
 pub use postgres::PostgresStore;
@@ -301,13 +302,24 @@ pub(crate) fn decode_job_rows(rows: Vec<JobRow>) -> (Vec<Job>, Vec<String>) {
                 jobs.push(job);
             }
             Err(error) => {
-                let id = row.id;
-                tracing::error!(job_id = %id, "Unable to restore job {id}: {error}; the row is kept");
-                broken.push(id);
+                log_unreadable(&row.id, &error, "row");
+                broken.push(row.id);
             }
         }
     }
     (jobs, broken)
+}
+
+/// Logs a stored job that cannot be read (`what` is kept: a row, an entry). The id and the
+/// error (which may quote the stored text) are shown as [`logged`] shows values.
+pub(crate) fn log_unreadable(id: &str, error: &dyn std::fmt::Display, what: &str) {
+    let id = logged(id);
+    let error = error.to_string();
+    tracing::error!(
+        job_id = %id,
+        "Unable to restore job {id}: {}; the {what} is kept",
+        logged_within(&error, MAX_MESSAGE_BYTES)
+    );
 }
 
 /// The index value of a job's next fire time (µs, UTC); `None` when paused.

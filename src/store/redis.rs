@@ -41,10 +41,13 @@ use redis::{AsyncCommands, ErrorKind, RedisError, ServerErrorKind};
 use self::lock::Lock;
 use self::records::run_args;
 use self::scripts::Scripts;
-use super::{Claim, Decide, JobStore, NodeRecord, StoreError, from_micros, to_micros};
+use super::{
+    Claim, Decide, JobStore, NodeRecord, StoreError, from_micros, log_unreadable, to_micros,
+};
 #[cfg(test)]
 use crate::job::RunStatus;
 use crate::job::{Job, RunRecord};
+use crate::telemetry::logged;
 
 /// How long one command may take before the store reports Redis unavailable.
 const RESPONSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -114,7 +117,7 @@ fn decode_job(id: &str, state: &str, version: Option<&str>) -> Option<Job> {
             Some(job)
         }
         Err(error) => {
-            tracing::error!(job_id = %id, "Unable to restore job {id}: {error}; the entry is kept");
+            log_unreadable(id, &error, "entry");
             None
         }
     }
@@ -215,11 +218,13 @@ impl RedisStore {
         match done {
             1 => Ok(Some(true)),
             0 => {
-                tracing::debug!(job_id = %job.id, "A run of job {} for this fire time exists already; the job advanced without it", job.id);
+                let id = logged(&job.id);
+                tracing::debug!(job_id = %id, "A run of job {id} for this fire time exists already; the job advanced without it");
                 Ok(Some(false))
             }
             _ => {
-                tracing::debug!(job_id = %job.id, "Job {} changed while it was claimed; left for the next pass", job.id);
+                let id = logged(&job.id);
+                tracing::debug!(job_id = %id, "Job {id} changed while it was claimed; left for the next pass");
                 Ok(None)
             }
         }

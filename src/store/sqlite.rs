@@ -21,8 +21,8 @@ use sqlx::{FromRow, QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 
 use super::{
     Claim, Decide, JobRow, JobStore, NodeRecord, RunRow, StoreError, StoredView, ViewFilter,
-    ViewStream, decode_job_rows, from_micros, is_unique_violation, next_micros, scheduled_micros,
-    scheduled_text, to_micros,
+    ViewStream, decode_job_rows, from_micros, is_unique_violation, log_unreadable, next_micros,
+    scheduled_micros, scheduled_text, to_micros,
 };
 use crate::job::{Job, RunRecord, RunStatus};
 use adds::{Adds, NewRow};
@@ -136,7 +136,7 @@ fn decode_jobs(rows: Vec<SqliteRow>) -> (Vec<Job>, Vec<String>) {
             Ok(job_row) => readable.push(job_row),
             Err(error) => {
                 let id: String = row.try_get("id").unwrap_or_default();
-                tracing::error!(job_id = %id, "Unable to restore job {id}: {error}; the row is kept");
+                log_unreadable(&id, &error, "row");
                 unreadable.push(id);
             }
         }

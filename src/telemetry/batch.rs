@@ -16,6 +16,8 @@ use std::time::Duration;
 
 use tracing_subscriber::fmt::MakeWriter;
 
+use super::text::guard_line;
+
 /// Bytes gathered before the thread that logs writes them itself.
 pub const BATCH_BYTES: usize = 64 * 1024;
 
@@ -143,12 +145,13 @@ impl<'a> MakeWriter<'a> for BatchWriter {
     }
 }
 
-/// One call per event: the fmt layer formats a whole line first.
+/// One call per event: the fmt layer formats a whole line first, so this is where a line
+/// is checked to be one line ([`guard_line`]).
 impl Write for &BatchWriter {
     fn write(&mut self, line: &[u8]) -> io::Result<usize> {
         let mut batch = self.shared.lock();
         let first = batch.bytes.is_empty();
-        batch.bytes.extend_from_slice(line);
+        guard_line(&mut batch.bytes, line);
         if batch.bytes.len() >= BATCH_BYTES {
             batch.write_out();
         } else if first {

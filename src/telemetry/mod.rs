@@ -10,9 +10,15 @@
 //!   too — the same lines kept twice would only double the disk they take;
 //! - anything else (a pipe, a file): each line is formatted once, without colour codes, and
 //!   appended to both a batch at a time (`batch.rs`).
+//!
+//! No value from outside can forge or flood a line (`text.rs`): log lines show ids, names
+//! and output through [`logged`], and the batch writer escapes whatever else slipped through.
 
 mod batch;
 mod file;
+mod text;
+
+pub use text::{MAX_LINE_BYTES, MAX_MESSAGE_BYTES, MAX_VALUE_BYTES, logged, logged_within};
 
 use std::fs::File;
 use std::io::{self, IsTerminal, Write};

@@ -24,6 +24,9 @@ use super::{Kind, Trigger, pyvalue, zone};
 
 const DATE_ARGS: [&str; 3] = ["start_date", "end_date", "run_date"];
 
+/// The largest `jitter` accepted, in seconds: a year, as every other duration a job takes.
+pub const MAX_JITTER_SECONDS: f64 = 31_536_000.0;
+
 /// The arguments `DateTrigger` accepts.
 const DATE_ARGUMENTS: [&str; 2] = ["run_date", "timezone"];
 
@@ -195,18 +198,32 @@ fn zone_of(value: &Value) -> Result<Tz, TriggerError> {
     }
 }
 
-/// `jitter`: a number of seconds (a bool counts as 0 or 1, as in Python). The reference
-/// accepts anything and fails at the first fire-time computation; tickd refuses up front with
-/// the text Python would have raised then.
+/// `jitter`: a number of seconds (a bool counts as 0 or 1, as in Python), from 0 to
+/// [`MAX_JITTER_SECONDS`]. The reference accepts anything and fails at the first fire-time
+/// computation; tickd refuses up front, a wrong type with the text Python would have raised
+/// then. A negative jitter (which the reference takes, moving fire times earlier) is refused:
+/// it can move a fire time before the previous one, and a job's fire times would then walk
+/// backwards instead of on.
 fn jitter_of(args: &Map<String, Value>) -> Result<Option<f64>, TriggerError> {
-    match args.get("jitter") {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(f64::from(u8::from(*b)))),
-        Some(Value::Number(n)) => Ok(n.as_f64()),
-        Some(other) => Err(TriggerError(format!(
-            "unsupported operand type(s) for -: '{}' and 'int'",
-            pyvalue::type_name(other)
-        ))),
+    let given = args.get("jitter");
+    let jitter = match given {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Bool(b)) => f64::from(u8::from(*b)),
+        Some(Value::Number(n)) => n.as_f64().unwrap_or(f64::NAN),
+        Some(other) => {
+            return Err(TriggerError(format!(
+                "unsupported operand type(s) for -: '{}' and 'int'",
+                pyvalue::type_name(other)
+            )));
+        }
+    };
+    if (0.0..=MAX_JITTER_SECONDS).contains(&jitter) {
+        Ok(Some(jitter))
+    } else {
+        Err(TriggerError(format!(
+            "jitter must be a number of seconds from 0 to {MAX_JITTER_SECONDS} (a year), not {}",
+            given.map(pyvalue::str_of).unwrap_or_default()
+        )))
     }
 }
 

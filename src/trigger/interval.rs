@@ -17,6 +17,13 @@ use super::zone::{self, Wall};
 /// The units a client may give, in the order the job JSON shows them.
 pub(crate) const UNITS: [&str; 5] = ["weeks", "days", "hours", "minutes", "seconds"];
 
+/// The longest interval accepted, in days: the span of Python's dates (years 1 to 9999), so a
+/// longer one could never fire twice. Python itself takes up to 999,999,999 days, which no
+/// date arithmetic could add to any date.
+pub const MAX_INTERVAL_DAYS: i64 = 3_652_059;
+
+const MAX_INTERVAL_MICROS: i128 = MAX_INTERVAL_DAYS as i128 * 86_400_000_000;
+
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct IntervalTrigger {
     pub interval: TimeDelta,
@@ -32,7 +39,8 @@ impl IntervalTrigger {
     /// interval", added on the wall clock as Python's `datetime.now(zone) + interval` does.
     ///
     /// # Errors
-    /// A negative total interval (CONTRACT §2.4).
+    /// A negative total interval (CONTRACT §2.4); a default start date past year 9999
+    /// (Python's `OverflowError`); an interval longer than [`MAX_INTERVAL_DAYS`].
     pub(crate) fn new(
         interval: TimeDelta,
         start_date: Option<TriggerDate>,
@@ -56,6 +64,14 @@ impl IntervalTrigger {
             Some(date) => date,
             None => default_start(interval, timezone, now)?,
         };
+        if interval.micros() > MAX_INTERVAL_MICROS {
+            return Err(TriggerError(format!(
+                "The interval (weeks, days, hours, minutes and seconds together) must not be \
+                 longer than {MAX_INTERVAL_DAYS} days, the span of the years 1 to 9999 (it \
+                 totals {} seconds)",
+                super::pyvalue::float_repr(interval.total_seconds())
+            )));
+        }
         Ok(IntervalTrigger {
             interval,
             start_date,

@@ -18,7 +18,7 @@
 
 mod args;
 
-pub use args::accepted_arguments;
+pub use args::{MAX_JITTER_SECONDS, accepted_arguments};
 mod cron;
 mod date;
 mod datestring;
@@ -35,6 +35,7 @@ use chrono_tz::Tz;
 use serde_json::{Map, Value};
 
 pub use self::error::TriggerError;
+pub use self::interval::MAX_INTERVAL_DAYS;
 
 use self::cron::CronTrigger;
 use self::date::DateTrigger;

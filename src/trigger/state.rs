@@ -6,16 +6,17 @@
 //! texts the user gave (so a reload compiles exactly the same expressions). An `iso` rendering
 //! of each date is included for people reading the store; it is ignored on reading.
 
-use chrono::DateTime;
+use chrono::{DateTime, Datelike};
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 use serde_json::Value;
 
+use super::args::MAX_JITTER_SECONDS;
 use super::cron::{CronTrigger, FIELD_NAMES};
 use super::date::DateTrigger;
 use super::datetime::{self, TriggerDate, isoformat};
 use super::error::TriggerError;
-use super::interval::IntervalTrigger;
+use super::interval::{IntervalTrigger, MAX_INTERVAL_DAYS};
 use super::timedelta::TimeDelta;
 use super::{Kind, Trigger, zone};
 
@@ -122,7 +123,12 @@ pub(super) fn from_state(state: &Value) -> Result<Trigger, TriggerError> {
         .and_then(Value::as_str)
         .ok_or_else(|| bad("missing timezone"))?;
     let timezone = datetime::parse_timezone(timezone)?;
-    let jitter = state.get("jitter").and_then(Value::as_f64);
+    // A jitter outside what the API takes (a store written by hand) is read as its nearest
+    // limit: every value in between fires sensibly.
+    let jitter = state
+        .get("jitter")
+        .and_then(Value::as_f64)
+        .map(|jitter| jitter.clamp(0.0, MAX_JITTER_SECONDS));
     let kind = match state.get("trigger").and_then(Value::as_str) {
         Some("date") => Kind::Date(DateTrigger {
             run_date: read_date(state.get("run_date"))?.ok_or_else(|| bad("missing run_date"))?,
@@ -142,6 +148,11 @@ pub(super) fn from_state(state: &Value) -> Result<Trigger, TriggerError> {
             let micros = part("days")? * 86_400_000_000
                 + part("seconds")? * 1_000_000
                 + part("microseconds")?;
+            // What the API accepts, and nothing else: a negative or zero interval would make
+            // a job's fire times stand still or walk backwards.
+            if micros <= 0 || micros > i128::from(MAX_INTERVAL_DAYS) * 86_400_000_000 {
+                return Err(bad("interval out of range"));
+            }
             Kind::Interval(IntervalTrigger {
                 interval: TimeDelta::from_micros(micros),
                 start_date: read_date(state.get("start_date"))?
@@ -190,10 +201,81 @@ fn read_date(value: Option<&Value>) -> Result<Option<TriggerDate>, TriggerError>
         .get("in_zone")
         .and_then(Value::as_bool)
         .ok_or_else(bad)?;
-    let instant = DateTime::from_timestamp_micros(micros).ok_or_else(bad)?;
-    let local = instant.naive_utc() + chrono::Duration::seconds(i64::from(offset));
+    // An offset of a day or more, or a date outside Python's years 1 to 9999, is no date
+    // the API could have written: refused rather than overflowing later arithmetic.
+    let local = DateTime::from_timestamp_micros(micros)
+        .filter(|_| offset.abs() < 86_400)
+        .and_then(|instant| {
+            instant
+                .naive_utc()
+                .checked_add_signed(chrono::TimeDelta::seconds(i64::from(offset)))
+        })
+        .filter(|local| (1..=9999).contains(&local.year()))
+        .ok_or_else(bad)?;
     Ok(Some(TriggerDate {
         time: zone::to_fixed(local, offset),
         in_zone,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// States only a hand-edited store holds: refused, or read within the API's limits, and
+    /// never an overflow in the arithmetic that reads them.
+    #[test]
+    fn impossible_states_are_refused_or_bounded() {
+        let date = |timestamp_us: i64, utc_offset: i64| json!({"timestamp_us": timestamp_us, "utc_offset": utc_offset, "in_zone": false});
+        let interval = |days: i64, start: Value, jitter: Value| {
+            json!({"version": 1, "trigger": "interval", "timezone": "UTC",
+                   "interval": {"days": days, "seconds": 0, "microseconds": 0},
+                   "start_date": start, "end_date": null, "jitter": jitter})
+        };
+        let ok = date(0, 0);
+        for (state, why) in [
+            (
+                interval(-1, ok.clone(), Value::Null),
+                "interval out of range",
+            ),
+            (
+                interval(0, ok.clone(), Value::Null),
+                "interval out of range",
+            ),
+            (
+                interval(3_652_060, ok.clone(), Value::Null),
+                "interval out of range",
+            ),
+            (interval(1, date(i64::MAX, 0), Value::Null), "bad date"),
+            (
+                interval(1, date(8_210_266_876_799_999_999, 86_399), Value::Null),
+                "bad date",
+            ),
+            (
+                interval(1, date(0, i64::from(i32::MAX)), Value::Null),
+                "bad date",
+            ),
+            (
+                interval(1, date(253_402_300_800_000_000, 0), Value::Null),
+                "bad date",
+            ),
+        ] {
+            let error = Trigger::from_state(&state).unwrap_err().0;
+            assert!(error.ends_with(why), "{state}: {error}");
+        }
+        for (jitter, read) in [(-1e300, 0.0), (1e300, MAX_JITTER_SECONDS), (5.0, 5.0)] {
+            let trigger = Trigger::from_state(&interval(1, ok.clone(), json!(jitter))).unwrap();
+            let Kind::Interval(interval) = trigger.kind else {
+                panic!("an interval trigger")
+            };
+            assert_eq!(interval.jitter, Some(read));
+        }
+        // The ends of the years 1 to 9999, with the largest offsets, read back.
+        let first = date(-62_135_596_800_000_000 - 50_400_000_000, 50_400);
+        let last = date(253_402_300_799_999_999 + 43_200_000_000, -43_200);
+        assert!(Trigger::from_state(&interval(1, first, Value::Null)).is_ok());
+        assert!(Trigger::from_state(&interval(1, last, Value::Null)).is_ok());
+    }
 }

@@ -62,7 +62,12 @@ pub async fn answering(port: u16) -> Option<reqwest::StatusCode> {
 
 /// Starts the binary and waits (bounded) until it answers.
 pub async fn start(dir: &Path, port: u16) -> Child {
-    let mut child = tickd(dir).spawn().unwrap();
+    start_with(dir, port, &[]).await
+}
+
+/// [`start`] with `env` set (a store URL, say).
+pub async fn start_with(dir: &Path, port: u16, env: &[(&str, &str)]) -> Child {
+    let mut child = tickd(dir).envs(env.iter().copied()).spawn().unwrap();
     if answering(port)
         .await
         .is_some_and(|status| status.is_success())
