@@ -184,7 +184,9 @@ class Tickd(Server):
         # tickd refuses any TICKD_* variable that is not a config key: pass only ours.
         env = {k: v for k, v in os.environ.items() if not k.startswith("TICKD_")}
         env["TICKD_SERVER__PORT"] = str(self.port)
-        env["TICKD_STORE__URL"] = "sqlite://" + self.db
+        # BENCH_TICKD_STORE_QUERY (e.g. "synchronous=normal") measures a store option A/B.
+        query = os.environ.get("BENCH_TICKD_STORE_QUERY", "")
+        env["TICKD_STORE__URL"] = "sqlite://" + self.db + ("?" + query if query else "")
         return env
 
     def store_files(self):
