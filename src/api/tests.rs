@@ -467,6 +467,7 @@ mod real {
             output_limit: 1024,
             kill_grace: Duration::from_secs(1),
             nice: 0,
+            pass_env: vec!["PATH".to_owned()],
         })
         .unwrap();
         let settings = SchedulerSettings {

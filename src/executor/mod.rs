@@ -3,18 +3,21 @@
 //! - `workspace.rs`: which task and script a job names, checked at add time and at start.
 //! - `process.rs`: a started script, its process group, timeouts and stops.
 //! - `capture.rs`: bounded capture of stdout and stderr.
+//! - `environment.rs`: the daemon's variables a script gets (`pass_env`), never tickd's own.
 //! - `priority.rs`: scripts run a few nice levels below the daemon.
 //!
 //! The executor never decides *when* to run: the scheduler does, and hands it a slot from the
 //! bounded pool plus a [`RunRequest`]. It reads the wall clock only to stamp `finished_at`.
 
 mod capture;
+mod environment;
 mod priority;
 mod process;
 mod program;
 mod workspace;
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
@@ -50,6 +53,9 @@ pub struct ExecutorSettings {
     pub kill_grace: Duration,
     /// Nice levels scripts run below the daemon (default 5; 0 keeps the daemon's).
     pub nice: i32,
+    /// The daemon's environment variables scripts get: names, or prefixes ending in `*`
+    /// (`LC_*`). tickd's own `TICKD_*` never pass, whatever this says.
+    pub pass_env: Vec<String>,
 }
 
 /// Why a job's script cannot be run. `Display` is the text the API answers with (400).
@@ -106,6 +112,10 @@ struct Inner {
     slots: Arc<Semaphore>,
     /// The nice value scripts are given once started; `None` keeps the daemon's.
     script_priority: Option<i32>,
+    /// The daemon's variables that `pass_env` names, read once.
+    passed_env: Vec<(OsString, OsString)>,
+    /// The daemon's `PATH`, where interpreters named without a `/` are found.
+    search_path: Option<OsString>,
 }
 
 impl Executor {
@@ -114,11 +124,12 @@ impl Executor {
     /// `max_workers` is 0 (no run could ever start).
     pub fn new(settings: ExecutorSettings) -> Result<Executor, ExecutorError> {
         let workspace = Workspace::open(&settings.workspace)?;
+        let search_path = std::env::var_os("PATH");
         program::check_all(
             &settings.python,
             &settings.interpreters,
             workspace.root(),
-            std::env::var_os("PATH").as_deref(),
+            search_path.as_deref(),
         )?;
         if settings.max_workers == 0 || settings.max_workers > Semaphore::MAX_PERMITS {
             return Err(ExecutorError(format!(
@@ -133,12 +144,15 @@ impl Executor {
             ..settings
         };
         let script_priority = priority::script_priority(settings.nice);
+        let passed_env = environment::passed(&settings.pass_env, std::env::vars_os());
         Ok(Executor {
             inner: Arc::new(Inner {
                 settings,
                 workspace,
                 slots,
                 script_priority,
+                passed_env,
+                search_path,
             }),
         })
     }
@@ -175,9 +189,10 @@ impl Executor {
     /// since the job was added. Must be called inside a Tokio runtime; it blocks the calling
     /// thread until the child has called `exec` (see [`Executor::launch`]).
     ///
-    /// The script inherits the daemon's environment plus `TICKD_JOB_ID`, `TICKD_RUN_ID`,
-    /// `TICKD_SCHEDULED_AT` (ISO 8601 with offset, empty when unscheduled) and `TICKD_KWARGS`
-    /// (the kwargs as a JSON object). Its working directory is the workspace.
+    /// The script's environment is the daemon's variables that `pass_env` names (never
+    /// tickd's own `TICKD_*`), plus `TICKD_JOB_ID`, `TICKD_RUN_ID`, `TICKD_SCHEDULED_AT`
+    /// (ISO 8601 with offset, empty when unscheduled) and `TICKD_KWARGS` (the kwargs as a JSON
+    /// object). Its working directory is the workspace.
     ///
     /// # Errors
     /// The script cannot be resolved or the program cannot be spawned.
@@ -188,10 +203,25 @@ impl Executor {
             .scheduled_at
             .map(|at| isoformat(&at))
             .unwrap_or_default();
-        let mut command = Command::new(&program);
+        // Found here, on the daemon's PATH, as before the script's environment was its own.
+        let found = program::find(&program, self.inner.workspace.root(), self.inner.search_path.as_deref())
+            .ok_or_else(|| {
+                ExecutorError(format!(
+                    "Cannot start {program} for job \"{}\": it is no longer on PATH or in the workspace",
+                    request.job_id
+                ))
+            })?;
+        let mut command = Command::new(&found);
         command
             .args(&args)
             .current_dir(self.inner.workspace.root())
+            .env_clear()
+            .envs(
+                self.inner
+                    .passed_env
+                    .iter()
+                    .map(|(name, value)| (name, value)),
+            )
             .env("TICKD_JOB_ID", &request.job_id)
             .env("TICKD_RUN_ID", &request.run_id)
             .env("TICKD_SCHEDULED_AT", scheduled_at)

@@ -47,8 +47,8 @@ pub(super) fn check_all(
     Ok(())
 }
 
-/// Where `program` would be found, if anywhere.
-fn find(program: &str, workspace: &Path, path_var: Option<&OsStr>) -> Option<PathBuf> {
+/// Where `program` would be found, if anywhere: the path the executor starts.
+pub(super) fn find(program: &str, workspace: &Path, path_var: Option<&OsStr>) -> Option<PathBuf> {
     if program.contains('/') {
         let candidate = workspace.join(program);
         return is_executable(&candidate).then_some(candidate);
