@@ -104,6 +104,8 @@ async fn a_script_gets_the_listed_variables_and_none_of_the_daemon_s_secrets() {
         assert_eq!(seen.get(name), Some(&json!(value)), "{name} in {seen:?}");
     }
     assert_eq!(seen.get("TICKD_RUN_ID"), Some(&run["id"]));
+    let script = dir.path().join("workspace/env.sh").canonicalize().unwrap();
+    assert_eq!(seen.get("TICKD_SCRIPT"), Some(&json!(script)));
     assert_eq!(
         seen.get("PATH").and_then(Value::as_str),
         std::env::var("PATH").ok().as_deref()
@@ -125,6 +127,7 @@ async fn a_script_gets_the_listed_variables_and_none_of_the_daemon_s_secrets() {
         "TICKD_RUN_ID",
         "TICKD_SCHEDULED_AT",
         "TICKD_KWARGS",
+        "TICKD_SCRIPT",
         // What sh sets itself.
         "PWD",
         "OLDPWD",
@@ -136,5 +139,76 @@ async fn a_script_gets_the_listed_variables_and_none_of_the_daemon_s_secrets() {
             expected.contains(&name.as_str()) || name.starts_with("LC_"),
             "{name} reached the script"
         );
+    }
+}
+
+/// True while `pid` runs: its /proc entry exists and it is not a zombie (which nobody may reap
+/// in a container whose PID 1 does not).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        !stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X']))
+    })
+}
+
+#[tokio::test]
+async fn scripts_and_their_children_die_with_a_daemon_killed_by_sigkill() {
+    let dir = project_dir();
+    std::fs::write(
+        dir.path().join("workspace/long.py"),
+        "import os, subprocess, time\n\
+         child = subprocess.Popen(['sleep', '1000'])\n\
+         with open('pids.tmp', 'w') as f: f.write(f'{os.getpid()} {child.pid}')\n\
+         os.rename('pids.tmp', 'pids')\n\
+         time.sleep(1000)\n",
+    )
+    .unwrap();
+    let port = free_port();
+    write_config(dir.path(), port, "");
+    let mut daemon = start_with(dir.path(), port, &[]).await;
+    let job = json!({"id": "long", "func": "task:run_script", "args": ["long.py"],
+                     "trigger": "interval", "hours": 1});
+    let (status, body) = call(port, reqwest::Method::POST, "/jobs", Some(job)).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, run) = call(port, reqwest::Method::POST, "/jobs/long/run", None).await;
+    assert_eq!(status, 200, "{run}");
+    let pids_file = dir.path().join("workspace/pids");
+    let pids = within_seconds(10, || std::fs::read_to_string(&pids_file).ok()).await;
+    let pids: Vec<u32> = pids.split(' ').map(|p| p.parse().unwrap()).collect();
+    let _cleanup = KillOnDrop(pids.clone());
+    assert!(pids.iter().all(|&pid| alive(pid)), "{pids:?} should run");
+
+    daemon.kill().unwrap(); // SIGKILL
+    daemon.wait().unwrap();
+    let gone = within_seconds(5, || pids.iter().all(|&pid| !alive(pid)).then_some(())).await;
+    assert_eq!(gone, ());
+}
+
+/// Kills what is left of these processes when the test ends, passed or failed.
+struct KillOnDrop(Vec<u32>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        for &pid in &self.0 {
+            if alive(pid) {
+                let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+            }
+        }
+    }
+}
+
+/// Polls `probe` every 20 ms until it answers, failing the test after `seconds`.
+async fn within_seconds<T>(seconds: u64, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    loop {
+        if let Some(found) = probe() {
+            return found;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not within {seconds} s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }

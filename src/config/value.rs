@@ -113,7 +113,7 @@ pub(super) fn env_names<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, 
                 return Err(D::Error::custom(format!(
                     "{name:?}: tickd's own variables (TICKD_*) never reach scripts, as they hold \
                      its configuration, the store's password among it; a run's TICKD_JOB_ID, \
-                     TICKD_RUN_ID, TICKD_SCHEDULED_AT and TICKD_KWARGS are always set"
+                     TICKD_RUN_ID, TICKD_SCHEDULED_AT, TICKD_KWARGS and TICKD_SCRIPT are always set"
                 )));
             }
             Ok(name)
