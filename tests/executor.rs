@@ -301,6 +301,37 @@ async fn other_interpreters_read_the_open_file_and_get_its_path_in_tickd_script(
     );
 }
 
+/// Scripts started at the same moment each get their own script's descriptor and nothing of
+/// the others': every descriptor a script holds is its stdin, its output pipes or itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_descriptor_of_one_run_reaches_another_started_with_it() {
+    let f = Fixture::with(|s| s.max_workers = 8);
+    let names: Vec<String> = (0..8).map(|i| format!("fds{i}.sh")).collect();
+    for name in &names {
+        f.script(name, "for fd in /proc/$$/fd/*; do readlink \"$fd\"; done\n");
+    }
+    let runs = names.iter().map(|name| {
+        let executor = f.executor.clone();
+        let args = json!([name]);
+        tokio::spawn(async move {
+            let slot = executor.acquire_slot().await;
+            let running = executor.launch(request(args, None), slot).await.unwrap();
+            guard(running.wait()).await
+        })
+    });
+    let outcomes = futures_util::future::join_all(runs).await;
+    for (name, outcome) in names.iter().zip(outcomes) {
+        let outcome = outcome.unwrap();
+        let own = f.workspace().join(name).canonicalize().unwrap();
+        for target in outcome.stdout.lines() {
+            assert!(
+                target == "/dev/null" || target.starts_with("pipe:[") || own == Path::new(target),
+                "{name} holds {target}"
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_script_killed_by_any_signal_reports_that_signal() {
     let f = Fixture::new();
