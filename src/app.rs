@@ -224,6 +224,7 @@ fn executor_settings(config: &Config) -> ExecutorSettings {
         output_limit: config.executor.output_limit,
         kill_grace: config.executor.kill_grace,
         nice: config.executor.nice,
+        pass_env: config.executor.pass_env.clone(),
     }
 }
 

@@ -1,5 +1,7 @@
 //! The `tickd` binary: reads the config, sets up logging, runs the daemon until SIGTERM or
-//! SIGINT, and maps start-up failures to a message and exit code 1.
+//! SIGINT, and maps start-up failures to a message and exit code 1. The same binary, started
+//! by the daemon with a hidden flag, supervises one script
+//! ([`tickd::executor::supervise_if_asked`]).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,8 +26,16 @@ struct Cli {
     config: Option<PathBuf>,
 }
 
+fn main() -> ExitCode {
+    // Before the runtime: a script's supervisor starts no threads it does not need.
+    if let Some(code) = tickd::executor::supervise_if_asked() {
+        return code;
+    }
+    daemon()
+}
+
 #[tokio::main]
-async fn main() -> ExitCode {
+async fn daemon() -> ExitCode {
     let matches = Cli::command().get_matches();
     let given_by = match matches.value_source("config") {
         Some(ValueSource::EnvVariable) => "TICKD_CONFIG",

@@ -29,6 +29,7 @@ impl Fixture {
     }
 
     fn with(adjust: impl FnOnce(&mut ExecutorSettings)) -> Fixture {
+        tickd::executor::supervise_with(env!("CARGO_BIN_EXE_tickd"));
         let dir = tempfile::tempdir().unwrap();
         let workspace = dir.path().join("workspace");
         fs::create_dir(&workspace).unwrap();
@@ -40,6 +41,7 @@ impl Fixture {
             output_limit: 64 * 1024,
             kill_grace: Duration::from_millis(500),
             nice: 5,
+            pass_env: vec!["PATH".to_owned()],
         };
         adjust(&mut settings);
         let executor = Executor::new(settings).unwrap();
@@ -227,6 +229,124 @@ async fn argv_env_and_working_directory_reach_the_script() {
             "inherited": true,
         })
     );
+}
+
+#[tokio::test]
+async fn a_python_script_sees_its_own_path_and_imports_its_neighbours() {
+    let f = Fixture::new();
+    f.script("jobs/helper.py", "NAME = 'helper'\n");
+    f.script(
+        "jobs/main.py",
+        "\"\"\"The job.\"\"\"\n\
+         import json, os, sys\n\
+         import helper\n\
+         try:\n\
+         \x20   os.fstat(3)\n\
+         \x20   fd3 = 'open'\n\
+         except OSError:\n\
+         \x20   fd3 = 'closed'\n\
+         print(json.dumps({'file': __file__, 'argv': sys.argv, 'path0': sys.path[0],\n\
+           'helper': helper.NAME, 'script': os.environ['TICKD_SCRIPT'], 'fd3': fd3,\n\
+           'name': __name__, 'doc': __doc__,\n\
+           'names': sorted(n for n in globals() if not n.startswith('__'))}))\n",
+    );
+    f.script("jobs/broken.py", "x = 1\nraise SystemExit(undefined)\n");
+    let outcome = f.run(json!(["jobs/main.py", "x"]), None).await;
+    assert_eq!(outcome.status, RunStatus::Succeeded, "{}", outcome.stderr);
+    let main = f.workspace().join("jobs/main.py").canonicalize().unwrap();
+    let folder = main.parent().unwrap();
+    let seen: Value = serde_json::from_str(&outcome.stdout).unwrap();
+    assert_eq!(
+        seen,
+        json!({
+            "file": main, "argv": [main, "x"], "path0": folder, "helper": "helper",
+            "script": main, "fd3": "closed", "name": "__main__", "doc": "The job.",
+            "names": ["fd3", "helper", "json", "os", "sys"],
+        })
+    );
+
+    let outcome = f.run(json!(["jobs/broken.py"]), None).await;
+    assert_eq!(outcome.exit_code, Some(1));
+    let broken = f.workspace().join("jobs/broken.py").canonicalize().unwrap();
+    let at = format!("File \"{}\", line 2, in <module>", broken.display());
+    assert!(outcome.stderr.contains(&at), "{}", outcome.stderr);
+    assert!(outcome.stderr.contains("NameError"), "{}", outcome.stderr);
+}
+
+#[tokio::test]
+async fn a_link_inside_the_workspace_runs_the_file_it_leads_to() {
+    let f = Fixture::new();
+    f.script("real.py", "print(__file__)\n");
+    symlink(
+        &f.workspace().join("real.py"),
+        &f.workspace().join("alias.py"),
+    );
+    let outcome = f.run(json!(["alias.py"]), None).await;
+    let real = f.workspace().join("real.py").canonicalize().unwrap();
+    assert_eq!(outcome.stdout, format!("{}\n", real.display()));
+}
+
+#[tokio::test]
+async fn other_interpreters_read_the_open_file_and_get_its_path_in_tickd_script() {
+    let f = Fixture::new();
+    f.script(
+        "dir/where.sh",
+        "echo \"$0\"\necho \"$TICKD_SCRIPT\"\necho \"$@\"\n",
+    );
+    let outcome = f.run(json!(["dir/where.sh", "a", 2]), None).await;
+    let script = f.workspace().join("dir/where.sh").canonicalize().unwrap();
+    assert_eq!(
+        outcome.stdout,
+        format!("/proc/self/fd/3\n{}\na 2\n", script.display())
+    );
+}
+
+/// Scripts started at the same moment each get their own script's descriptor and nothing of
+/// the others': every descriptor a script holds is its stdin, its output pipes or itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_descriptor_of_one_run_reaches_another_started_with_it() {
+    let f = Fixture::with(|s| s.max_workers = 8);
+    let names: Vec<String> = (0..8).map(|i| format!("fds{i}.sh")).collect();
+    for name in &names {
+        f.script(name, "for fd in /proc/$$/fd/*; do readlink \"$fd\"; done\n");
+    }
+    let runs = names.iter().map(|name| {
+        let executor = f.executor.clone();
+        let args = json!([name]);
+        tokio::spawn(async move {
+            let slot = executor.acquire_slot().await;
+            let running = executor.launch(request(args, None), slot).await.unwrap();
+            guard(running.wait()).await
+        })
+    });
+    let outcomes = futures_util::future::join_all(runs).await;
+    for (name, outcome) in names.iter().zip(outcomes) {
+        let outcome = outcome.unwrap();
+        let own = f.workspace().join(name).canonicalize().unwrap();
+        for target in outcome.stdout.lines() {
+            assert!(
+                target == "/dev/null" || target.starts_with("pipe:[") || own == Path::new(target),
+                "{name} holds {target}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_script_killed_by_any_signal_reports_that_signal() {
+    let f = Fixture::new();
+    // PIPE: Rust programs, the supervisor among them, ignore it; ALRM: the supervisor outlives
+    // it when the group gets it; USR1: neither.
+    for (name, number) in [("PIPE", 13), ("ALRM", 14), ("USR1", 10)] {
+        f.script("die.sh", &format!("kill -{name} $$\nsleep 5\n"));
+        let outcome = f.run(json!(["die.sh"]), None).await;
+        assert_eq!(outcome.status, RunStatus::Failed, "{name}");
+        assert_eq!(
+            (outcome.exit_code, outcome.signal),
+            (None, Some(number)),
+            "{name}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -683,10 +803,152 @@ fn a_missing_workspace_is_refused() {
         output_limit: 1024,
         kill_grace: Duration::from_secs(1),
         nice: 0,
+        pass_env: vec!["PATH".to_owned()],
     };
     assert!(Executor::new(settings).is_err());
 }
 
 fn symlink(target: &Path, link: &Path) {
     std::os::unix::fs::symlink(target, link).unwrap();
+}
+
+// ---- spawn latency (measured by hand, not a check) ---------------------------------------------
+
+/// 200 runs of a trivial script one after the other: how long `start` takes (the spawn, which
+/// holds a blocking thread) and how long the whole run takes. Prints the figures; run with
+/// `cargo test --test executor spawn_latency -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore = "a measurement, printed: run by hand with --ignored --nocapture"]
+async fn spawn_latency() {
+    let f = Fixture::with(|s| s.nice = 0);
+    f.script("true.sh", "exit 0\n");
+    f.script("true.py", "pass\n");
+    for script in ["true.sh", "true.py"] {
+        let (mut spawns, mut runs) = (Vec::new(), Vec::new());
+        for _ in 0..200 {
+            let slot = f.executor.acquire_slot().await;
+            let begin = std::time::Instant::now();
+            let running = f
+                .executor
+                .start(request(json!([script]), None), slot)
+                .unwrap();
+            spawns.push(begin.elapsed());
+            let outcome = guard(running.wait()).await;
+            runs.push(begin.elapsed());
+            assert_eq!(outcome.status, RunStatus::Succeeded, "{}", outcome.stderr);
+        }
+        for (what, times) in [("start", &mut spawns), ("whole run", &mut runs)] {
+            times.sort();
+            let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+            println!(
+                "{script} {what}: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+                ms(times[100]),
+                ms(times[198]),
+                ms(times[199])
+            );
+        }
+    }
+}
+// ---- the file that was checked is the file that runs -------------------------------------------
+
+/// While a thread swaps each script between a regular file and a symbolic link to a file
+/// outside the workspace (one atomic rename each time), runs start again and again: none may
+/// run the outside file; a run that meets the link fails to start, saying why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_script_swapped_for_a_link_to_an_outside_file_never_runs_it() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    let f = Fixture::with(|s| s.max_workers = 6);
+    let ws = f.workspace();
+    for (ext, outside, inside) in [
+        ("py", "print('OUTSIDE')\n", "print('inside')\n"),
+        ("sh", "echo OUTSIDE\n", "echo inside\n"),
+    ] {
+        fs::write(f.dir.path().join(format!("outside.{ext}")), outside).unwrap();
+        f.script(&format!(".inside.{ext}"), inside);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let swaps = Arc::new(AtomicUsize::new(0));
+    let swapper = {
+        let (ws, outside, stop, swaps) = (
+            ws.clone(),
+            f.dir.path().to_owned(),
+            Arc::clone(&stop),
+            Arc::clone(&swaps),
+        );
+        std::thread::spawn(move || {
+            let tmp = |kind: &str, ext: &str| ws.join(format!(".{kind}.{ext}.tmp"));
+            while !stop.load(Ordering::Relaxed) {
+                for ext in ["py", "sh"] {
+                    fs::copy(ws.join(format!(".inside.{ext}")), tmp("file", ext)).unwrap();
+                    let _ = fs::remove_file(tmp("link", ext));
+                    symlink(&outside.join(format!("outside.{ext}")), &tmp("link", ext));
+                }
+                // As long a file as a link, each moment a rename.
+                for kind in ["file", "link"] {
+                    for ext in ["py", "sh"] {
+                        fs::rename(tmp(kind, ext), ws.join(format!("swap.{ext}"))).unwrap();
+                    }
+                    std::thread::sleep(Duration::from_micros(500));
+                }
+                swaps.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    while swaps.load(Ordering::Relaxed) == 0 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+
+    let mut waits = Vec::new();
+    let mut refused = Vec::new();
+    // At least 120 starts spread over at least 60 swaps, so that starts meet every moment.
+    let mut starts = 0;
+    while starts < 120 || (swaps.load(Ordering::Relaxed) < 60 && starts < 2000) {
+        let script = if starts % 2 == 0 {
+            "swap.py"
+        } else {
+            "swap.sh"
+        };
+        let slot = f.executor.acquire_slot().await;
+        match f.executor.start(request(json!([script]), None), slot) {
+            Ok(running) => waits.push(tokio::spawn(running.wait())),
+            Err(error) => refused.push(error.to_string()),
+        }
+        starts += 1;
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let mut ran_inside = 0;
+    let mut ran_outside = 0;
+    for wait in waits {
+        let outcome = guard(wait).await.unwrap();
+        if outcome.stdout.contains("OUTSIDE") {
+            ran_outside += 1;
+        } else if outcome.stdout == "inside\n" {
+            ran_inside += 1;
+        } else {
+            panic!("a run neither inside nor outside: {outcome:?}");
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    swapper.join().unwrap();
+
+    let at_open = refused
+        .iter()
+        .filter(|r| r.contains("symbolic link"))
+        .count();
+    println!(
+        "{ran_inside} runs inside, {ran_outside} outside, {} refused ({at_open} at the open), \
+         {} swaps",
+        refused.len(),
+        swaps.load(Ordering::Relaxed)
+    );
+    assert_eq!(ran_outside, 0, "runs of the outside file");
+    assert!(ran_inside > 0, "no run started: {refused:?}");
+    for reason in &refused {
+        assert!(
+            reason.ends_with("is outside the workspace") || reason.contains("symbolic link"),
+            "{reason}"
+        );
+    }
 }

@@ -253,7 +253,29 @@ pub struct ExecutorConfig {
     /// Time a run may take when its job sets no `timeout` (none by default).
     #[serde(deserialize_with = "value::positive_seconds")]
     pub timeout: Option<Duration>,
+    /// The daemon's environment variables scripts get (names, or prefixes such as `LC_*`);
+    /// tickd's own `TICKD_*` never pass.
+    #[serde(deserialize_with = "value::env_names")]
+    pub pass_env: Vec<String>,
 }
+
+/// What `executor.pass_env` is by default: what programs need to find each other, their
+/// files, their language and the time, and Python's module path and virtualenv (scripts of a
+/// Flask-APScheduler service ran in its environment, so a venv set up for them keeps working).
+/// No proxy variables: their URLs often hold a password.
+const PASS_ENV: [&str; 11] = [
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "LANG",
+    "LANGUAGE",
+    "LC_*",
+    "TZ",
+    "TMPDIR",
+    "PYTHONPATH",
+    "VIRTUAL_ENV",
+];
 
 impl Default for ExecutorConfig {
     fn default() -> Self {
@@ -267,6 +289,7 @@ impl Default for ExecutorConfig {
             nice: 5,
             shutdown_grace: Duration::from_secs(30),
             timeout: None,
+            pass_env: PASS_ENV.map(String::from).to_vec(),
         }
     }
 }

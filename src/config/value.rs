@@ -80,6 +80,47 @@ pub(super) fn texts<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::E
     }
 }
 
+/// Names of environment variables (`"PATH"`), or prefixes ending in `*` (`"LC_*"`); never
+/// one of tickd's own `TICKD_*`, which hold its configuration, nor `*` alone, which would pass
+/// every variable.
+pub(super) fn env_names<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let bad = || {
+        D::Error::custom(
+            "expected a list of environment variable names in quotes, e.g. [\"PATH\", \"LC_*\"]: \
+             letters, digits and _, with a * only at the end to name a prefix",
+        )
+    };
+    let Value::Array(items) = read(d)? else {
+        return Err(bad());
+    };
+    items
+        .into_iter()
+        .map(|item| {
+            let Value::String(name) = item else {
+                return Err(bad());
+            };
+            let stem = name.strip_suffix('*').unwrap_or(&name);
+            if stem.is_empty() {
+                return Err(D::Error::custom(
+                    "\"*\" alone would pass every variable to scripts, the service's secrets \
+                     among them: list the names they need, or prefixes such as \"LC_*\"",
+                ));
+            }
+            if !stem.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                return Err(bad());
+            }
+            if name.starts_with("TICKD_") {
+                return Err(D::Error::custom(format!(
+                    "{name:?}: tickd's own variables (TICKD_*) never reach scripts, as they hold \
+                     its configuration, the store's password among it; a run's TICKD_JOB_ID, \
+                     TICKD_RUN_ID, TICKD_SCHEDULED_AT, TICKD_KWARGS and TICKD_SCRIPT are always set"
+                )));
+            }
+            Ok(name)
+        })
+        .collect()
+}
+
 /// A table of texts (`{ sh = "/bin/sh" }`).
 pub(super) fn text_table<'de, D: Deserializer<'de>>(
     d: D,

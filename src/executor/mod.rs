@@ -1,20 +1,29 @@
 //! Executor: runs a job's script as a subprocess, confined to `workspace/` (CONTRACT §4).
 //!
 //! - `workspace.rs`: which task and script a job names, checked at add time and at start.
+//! - `open.rs`: the checked script opened once, without following links; that file runs.
+//! - `program.rs`: the interpreters, and how each is told to run the open file.
+//! - `supervisor.rs`: the tickd binary again, leading each script's group, killing it when
+//!   the daemon dies.
 //! - `process.rs`: a started script, its process group, timeouts and stops.
 //! - `capture.rs`: bounded capture of stdout and stderr.
+//! - `environment.rs`: the daemon's variables a script gets (`pass_env`), never tickd's own.
 //! - `priority.rs`: scripts run a few nice levels below the daemon.
 //!
 //! The executor never decides *when* to run: the scheduler does, and hands it a slot from the
 //! bounded pool plus a [`RunRequest`]. It reads the wall clock only to stamp `finished_at`.
 
 mod capture;
+mod environment;
+mod open;
 mod priority;
 mod process;
 mod program;
+mod supervisor;
 mod workspace;
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
@@ -22,12 +31,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::{Map, Value};
-use tokio::process::Command;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::trigger::isoformat;
 
 pub use process::{RunningScript, StopHandle};
+pub use supervisor::{main_if_asked as supervise_if_asked, supervise_with};
 use workspace::{Invocation, Workspace};
 
 /// The built-in task names a job's `func` may hold.
@@ -50,6 +59,9 @@ pub struct ExecutorSettings {
     pub kill_grace: Duration,
     /// Nice levels scripts run below the daemon (default 5; 0 keeps the daemon's).
     pub nice: i32,
+    /// The daemon's environment variables scripts get: names, or prefixes ending in `*`
+    /// (`LC_*`). tickd's own `TICKD_*` never pass, whatever this says.
+    pub pass_env: Vec<String>,
 }
 
 /// Why a job's script cannot be run. `Display` is the text the API answers with (400).
@@ -106,6 +118,10 @@ struct Inner {
     slots: Arc<Semaphore>,
     /// The nice value scripts are given once started; `None` keeps the daemon's.
     script_priority: Option<i32>,
+    /// The daemon's variables that `pass_env` names, read once.
+    passed_env: Vec<(OsString, OsString)>,
+    /// The daemon's `PATH`, where interpreters named without a `/` are found.
+    search_path: Option<OsString>,
 }
 
 impl Executor {
@@ -114,11 +130,12 @@ impl Executor {
     /// `max_workers` is 0 (no run could ever start).
     pub fn new(settings: ExecutorSettings) -> Result<Executor, ExecutorError> {
         let workspace = Workspace::open(&settings.workspace)?;
+        let search_path = std::env::var_os("PATH");
         program::check_all(
             &settings.python,
             &settings.interpreters,
             workspace.root(),
-            std::env::var_os("PATH").as_deref(),
+            search_path.as_deref(),
         )?;
         if settings.max_workers == 0 || settings.max_workers > Semaphore::MAX_PERMITS {
             return Err(ExecutorError(format!(
@@ -133,12 +150,15 @@ impl Executor {
             ..settings
         };
         let script_priority = priority::script_priority(settings.nice);
+        let passed_env = environment::passed(&settings.pass_env, std::env::vars_os());
         Ok(Executor {
             inner: Arc::new(Inner {
                 settings,
                 workspace,
                 slots,
                 script_priority,
+                passed_env,
+                search_path,
             }),
         })
     }
@@ -175,43 +195,61 @@ impl Executor {
     /// since the job was added. Must be called inside a Tokio runtime; it blocks the calling
     /// thread until the child has called `exec` (see [`Executor::launch`]).
     ///
-    /// The script inherits the daemon's environment plus `TICKD_JOB_ID`, `TICKD_RUN_ID`,
-    /// `TICKD_SCHEDULED_AT` (ISO 8601 with offset, empty when unscheduled) and `TICKD_KWARGS`
-    /// (the kwargs as a JSON object). Its working directory is the workspace.
+    /// The script is opened here, once, and the interpreter runs that open file ([`open`]);
+    /// it runs under a supervisor that leads its process group and kills the group if the
+    /// daemon dies ([`supervisor`]). The script's environment is the daemon's variables that
+    /// `pass_env` names (never tickd's own `TICKD_*`), plus `TICKD_JOB_ID`, `TICKD_RUN_ID`,
+    /// `TICKD_SCHEDULED_AT` (ISO 8601 with offset, empty when unscheduled), `TICKD_KWARGS`
+    /// (the kwargs as a JSON object) and `TICKD_SCRIPT` (the script's canonical path). Its
+    /// working directory is the workspace.
     ///
     /// # Errors
-    /// The script cannot be resolved or the program cannot be spawned.
+    /// The script cannot be resolved or opened, or the program cannot be found or spawned.
     pub fn start(&self, request: RunRequest, slot: Slot) -> Result<RunningScript, ExecutorError> {
         let settings = &self.inner.settings;
-        let Invocation { program, args } = self.invocation(&request.func, &request.args)?;
+        let root = self.inner.workspace.root();
+        let invocation = self.invocation(&request.func, &request.args)?;
+        let job_id = &request.job_id;
+        let cannot_start = |why: &dyn std::fmt::Display| {
+            ExecutorError(format!(
+                "Cannot start {} for job \"{job_id}\": {why}",
+                invocation.program
+            ))
+        };
+        // Found on the daemon's PATH, as it was when scripts shared the daemon's environment.
+        let program =
+            program::find(&invocation.program, root, self.inner.search_path.as_deref())
+                .ok_or_else(|| cannot_start(&"it is no longer on PATH or in the workspace"))?;
+        let file = open::script(root, &invocation.script, &invocation.given)?;
+        let argv = program::argv(
+            &program,
+            invocation.python,
+            &invocation.script,
+            &invocation.args,
+        );
         let scheduled_at = request
             .scheduled_at
             .map(|at| isoformat(&at))
             .unwrap_or_default();
-        let mut command = Command::new(&program);
+        let mut command = supervisor::command(&argv, file);
         command
-            .args(&args)
-            .current_dir(self.inner.workspace.root())
-            .env("TICKD_JOB_ID", &request.job_id)
+            .current_dir(root)
+            .env_clear()
+            .envs(self.inner.passed_env.iter().map(|(k, v)| (k, v)))
+            .env("TICKD_JOB_ID", job_id)
             .env("TICKD_RUN_ID", &request.run_id)
             .env("TICKD_SCHEDULED_AT", scheduled_at)
             .env("TICKD_KWARGS", Value::Object(request.kwargs).to_string())
-            .stdin(Stdio::null())
+            .env("TICKD_SCRIPT", &invocation.script)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
-        let child = command.spawn().map_err(|err| {
-            ExecutorError(format!(
-                "Cannot start {program} for job \"{}\": {err}",
-                request.job_id
-            ))
-        })?;
+        let child = command.spawn().map_err(|err| cannot_start(&err))?;
         // Present until the child is reaped, and only `RunningScript` reaps it.
         let Some(pid) = child.id() else {
             return Err(ExecutorError(format!(
-                "The script of job \"{}\" exited before it could be watched",
-                request.job_id
+                "The script of job \"{job_id}\" exited before it could be watched"
             )));
         };
         if let Some(nice) = self.inner.script_priority {
@@ -228,11 +266,12 @@ impl Executor {
         );
         // The scheduler logs the run's start, in APScheduler's words; this is how.
         tracing::debug!(
-            job_id = %request.job_id,
+            job_id = %job_id,
             run_id = %request.run_id,
             pid,
-            %program,
-            ?args,
+            program = %program.display(),
+            script = %invocation.script.display(),
+            args = ?invocation.args,
             "started a script"
         );
         Ok(script)

@@ -1,7 +1,9 @@
 //! A started script: its process group, its stop requests, and the wait for its end.
 //!
-//! The script leads its own process group (`process_group(0)`), so every signal goes to the
-//! group: a script that spawned helpers (`sleep`, a shell pipeline) is stopped with them.
+//! The script's supervisor leads its own process group (`process_group(0)`), and the
+//! interpreter runs in it (`supervisor.rs`), so every signal goes to the group: a script that
+//! spawned helpers (`sleep`, a shell pipeline) is stopped with them. The leader reports the
+//! interpreter's exit code or signal as its own.
 //! `Child::kill` and `kill_on_drop` would reach only the leader, and a surviving grandchild
 //! would keep the output pipes open, so reading them to EOF would never end.
 
@@ -91,7 +93,7 @@ impl RunningScript {
         self.started.elapsed()
     }
 
-    /// The process id of the script (its process group leader).
+    /// The process id of the script's supervisor, which leads its process group: the group id.
     pub fn pid(&self) -> u32 {
         self.pid
     }

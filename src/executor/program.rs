@@ -1,13 +1,57 @@
-//! The interpreters a workspace's scripts need, found at start-up: a misspelt
+//! The interpreters a workspace's scripts need, found at start-up (a misspelt
 //! `executor.python` or interpreter stops the daemon with the key named, instead of failing
-//! every run later.
+//! every run later), and how each is told to run the script's open file.
+//!
+//! The interpreter reads the script from a descriptor ([`super::open`]), not from its path,
+//! which could lead elsewhere by then. Python gets a few lines on `-c` that read the
+//! descriptor and run the code as `__main__` with everything a script run by path sees:
+//! `__file__` and `sys.argv[0]` are the script's canonical path and `sys.path[0]` its folder
+//! (so `os.path.dirname(__file__)` and imports of its neighbours work as before). A traceback
+//! has one more line at its top, `File "<string>", line 10, in <module>`. Other interpreters
+//! get `/proc/self/fd/3` as the script's path, so `$0` is that; `TICKD_SCRIPT` has the real one.
 
 use std::collections::BTreeMap;
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use super::ExecutorError;
+use super::supervisor::SCRIPT_FD;
+
+/// Runs the script open as descriptor `argv[1]` as if Python had been given its path
+/// `argv[2]`; then `argv[3..]` are the script's arguments. Nothing of it is left for the
+/// script: not its names, not the descriptor.
+const PYTHON_BOOTSTRAP: &str = r#"import os, sys
+with os.fdopen(int(sys.argv[1]), "rb") as f: code = f.read()
+path = sys.argv[2]
+del sys.argv[1:3]
+sys.argv[0] = path
+if sys.path and sys.path[0] == "": sys.path[0] = os.path.dirname(path)
+code = compile(code, path, "exec")
+__file__, __cached__ = path, None
+del os, sys, f, path
+exec(globals().pop("code"))"#;
+
+/// The interpreter's whole argv for a script open as descriptor [`SCRIPT_FD`]: `program` found
+/// already, `script` its canonical path, `args` its arguments. Python runs unbuffered (`-u`),
+/// so output written before a kill is not lost.
+pub(super) fn argv(
+    program: &Path,
+    python: bool,
+    script: &Path,
+    args: &[OsString],
+) -> Vec<OsString> {
+    let mut argv = vec![program.as_os_str().to_owned()];
+    if python {
+        argv.extend(["-u", "-c", PYTHON_BOOTSTRAP].map(OsString::from));
+        argv.push(SCRIPT_FD.to_string().into());
+        argv.push(script.as_os_str().to_owned());
+    } else {
+        argv.push(format!("/proc/self/fd/{SCRIPT_FD}").into());
+    }
+    argv.extend(args.iter().cloned());
+    argv
+}
 
 /// Checks that `python` and every interpreter can be started: a name is looked up on `PATH`
 /// (as the spawn does), a path with a `/` is taken relative to the workspace (the scripts'
@@ -47,8 +91,8 @@ pub(super) fn check_all(
     Ok(())
 }
 
-/// Where `program` would be found, if anywhere.
-fn find(program: &str, workspace: &Path, path_var: Option<&OsStr>) -> Option<PathBuf> {
+/// Where `program` would be found, if anywhere: the path the executor starts.
+pub(super) fn find(program: &str, workspace: &Path, path_var: Option<&OsStr>) -> Option<PathBuf> {
     if program.contains('/') {
         let candidate = workspace.join(program);
         return is_executable(&candidate).then_some(candidate);

@@ -25,10 +25,18 @@ pub(crate) struct Workspace {
     name: OsString,
 }
 
-/// A resolved program line: `program args…`, no shell in between.
+/// A checked script and what runs it, no shell in between.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Invocation {
+    /// The interpreter as configured (`python3`, `/bin/sh`).
     pub(crate) program: String,
+    /// Whether the interpreter is Python, which is told differently how to run the script.
+    pub(crate) python: bool,
+    /// `args[0]` as the job wrote it, for messages.
+    pub(crate) given: String,
+    /// The script's canonical path, inside the workspace.
+    pub(crate) script: PathBuf,
+    /// `args[1..]` as argv.
     pub(crate) args: Vec<OsString>,
 }
 
@@ -182,7 +190,7 @@ pub(crate) fn script_arg<'a>(func: &str, args: &'a [Value]) -> Result<&'a str, E
 }
 
 /// The program for `script`, chosen by the extension it was given with: `.py` runs with
-/// `python -u` (unbuffered, so output survives a kill), others by the interpreter table.
+/// `python` (`true`: it is Python), others by the interpreter table.
 ///
 /// # Errors
 /// No extension, or one with no interpreter.
@@ -190,7 +198,7 @@ pub(crate) fn interpreter(
     given: &str,
     python: &str,
     interpreters: &BTreeMap<String, String>,
-) -> Result<(String, Vec<OsString>), ExecutorError> {
+) -> Result<(String, bool), ExecutorError> {
     let known = || {
         std::iter::once("py")
             .chain(
@@ -205,9 +213,9 @@ pub(crate) fn interpreter(
     };
     let ext = Path::new(given).extension().and_then(OsStr::to_str);
     match ext {
-        Some("py") => Ok((python.to_owned(), vec!["-u".into()])),
+        Some("py") => Ok((python.to_owned(), true)),
         Some(ext) => match interpreters.get(ext) {
-            Some(program) => Ok((program.clone(), Vec::new())),
+            Some(program) => Ok((program.clone(), false)),
             None => Err(ExecutorError(format!(
                 "Script {given}: no interpreter for .{ext} (known: {}); add one under [executor] interpreters",
                 known()
@@ -228,7 +236,7 @@ pub(crate) fn argv(rest: &[Value]) -> impl Iterator<Item = OsString> + '_ {
     })
 }
 
-/// The whole program line for a task, after checking the task and the script.
+/// What a task runs, after checking the task and the script.
 ///
 /// # Errors
 /// As [`check_task`], [`script_arg`], [`Workspace::resolve`] and [`interpreter`].
@@ -242,7 +250,7 @@ pub(crate) fn invocation(
     check_task(func)?;
     let given = script_arg(func, args)?;
     let script = workspace.resolve(given)?;
-    let (program, mut program_args) = interpreter(given, python, interpreters)?;
+    let (program, python) = interpreter(given, python, interpreters)?;
     let rest = args.get(1..).unwrap_or_default();
     if let Some(i) = rest
         .iter()
@@ -254,12 +262,12 @@ pub(crate) fn invocation(
             i + 1
         )));
     }
-    // The canonical path: what was checked is what runs, whatever the working directory.
-    program_args.push(script.into_os_string());
-    program_args.extend(argv(rest));
     Ok(Invocation {
         program,
-        args: program_args,
+        python,
+        given: given.to_owned(),
+        script,
+        args: argv(rest).collect(),
     })
 }
 
@@ -302,11 +310,11 @@ mod tests {
         let table = BTreeMap::from([("sh".to_owned(), "/bin/sh".to_owned())]);
         assert_eq!(
             interpreter("a.py", "python3", &table).ok(),
-            Some(("python3".to_owned(), vec![OsString::from("-u")]))
+            Some(("python3".to_owned(), true))
         );
         assert_eq!(
             interpreter("a.sh", "python3", &table).ok(),
-            Some(("/bin/sh".to_owned(), Vec::new()))
+            Some(("/bin/sh".to_owned(), false))
         );
         assert!(interpreter("a.rb", "python3", &table).is_err());
         assert!(interpreter("Makefile", "python3", &table).is_err());

@@ -23,6 +23,7 @@ pub(crate) async fn scheduler() -> (Scheduler, tempfile::TempDir) {
         output_limit: 1024,
         kill_grace: Duration::from_secs(1),
         nice: 0,
+        pass_env: vec!["PATH".to_owned()],
     })
     .unwrap();
     let settings = SchedulerSettings {

@@ -111,7 +111,8 @@ pub fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
     panic!("tickd did not exit");
 }
 
-/// SIGKILLed daemons leave their scripts behind: end the ones this test started.
+/// Ends the scripts this test started that are still running. Scripts die with a SIGKILLed
+/// daemon (tests/isolation.rs proves it); this is the safety net should that ever fail.
 pub fn kill_scripts_under(dir: &Path) {
     let needle = dir.to_string_lossy().into_owned();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {

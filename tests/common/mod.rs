@@ -88,6 +88,8 @@ impl TestApp {
     /// Starts a daemon in `dir` (kept by the caller, e.g. to restart on the same file),
     /// optionally on an injected clock.
     pub async fn spawn_in(dir: &Path, extra: &str, clock: Option<Arc<dyn Clock>>) -> TestApp {
+        // Scripts run under the tickd binary's supervisor, not under this test program.
+        tickd::executor::supervise_with(env!("CARGO_BIN_EXE_tickd"));
         let config = config_in(dir, extra);
         let prefix = config.api.prefix.clone();
         let auth = config.auth.users.first().and_then(|u| {
