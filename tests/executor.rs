@@ -812,43 +812,6 @@ fn symlink(target: &Path, link: &Path) {
     std::os::unix::fs::symlink(target, link).unwrap();
 }
 
-// ---- spawn latency (measured by hand, not a check) ---------------------------------------------
-
-/// 200 runs of a trivial script one after the other: how long `start` takes (the spawn, which
-/// holds a blocking thread) and how long the whole run takes. Prints the figures; run with
-/// `cargo test --test executor spawn_latency -- --ignored --nocapture`.
-#[tokio::test]
-#[ignore = "a measurement, printed: run by hand with --ignored --nocapture"]
-async fn spawn_latency() {
-    let f = Fixture::with(|s| s.nice = 0);
-    f.script("true.sh", "exit 0\n");
-    f.script("true.py", "pass\n");
-    for script in ["true.sh", "true.py"] {
-        let (mut spawns, mut runs) = (Vec::new(), Vec::new());
-        for _ in 0..200 {
-            let slot = f.executor.acquire_slot().await;
-            let begin = std::time::Instant::now();
-            let running = f
-                .executor
-                .start(request(json!([script]), None), slot)
-                .unwrap();
-            spawns.push(begin.elapsed());
-            let outcome = guard(running.wait()).await;
-            runs.push(begin.elapsed());
-            assert_eq!(outcome.status, RunStatus::Succeeded, "{}", outcome.stderr);
-        }
-        for (what, times) in [("start", &mut spawns), ("whole run", &mut runs)] {
-            times.sort();
-            let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-            println!(
-                "{script} {what}: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-                ms(times[100]),
-                ms(times[198]),
-                ms(times[199])
-            );
-        }
-    }
-}
 // ---- the file that was checked is the file that runs -------------------------------------------
 
 /// While a thread swaps each script between a regular file and a symbolic link to a file

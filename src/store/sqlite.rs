@@ -682,7 +682,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db").display().to_string();
         assert_eq!(synchronous(&format!("sqlite://{path}")).await, 2, "FULL");
-        assert_eq!(synchronous(&format!("sqlite://{path}?synchronous=normal")).await, 1);
+        assert_eq!(
+            synchronous(&format!("sqlite://{path}?synchronous=normal")).await,
+            1
+        );
         let error = SqliteStore::open(&format!("sqlite://{path}?synchronous=off"))
             .await
             .unwrap_err();
