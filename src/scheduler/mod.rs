@@ -415,6 +415,6 @@ impl Scheduler {
     /// # Errors
     /// Store failures (the driver retries).
     pub async fn tick(&self, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, SchedulerError> {
-        process::process_due_jobs(self, now).await
+        Ok(process::process_due_jobs(self, now).await?.next)
     }
 }
