@@ -60,8 +60,8 @@ pub(super) struct Pass {
     /// The earliest `next_run_time` in the store after it: when the next pass is due.
     pub next: Option<DateTime<Utc>>,
     /// The earliest next fire time of the jobs it handled. When that has come by the time the
-    /// pass ends, a job's interval is shorter than a pass and it would keep the scheduler
-    /// busy without a pause (the driver's [`super::driver`] takes one).
+    /// pass ends, a job's interval is shorter than a pass, and passes back to back would
+    /// keep a core busy for it: the driver pauses instead (`driver.rs`).
     pub refire: Option<DateTime<Utc>>,
 }
 
