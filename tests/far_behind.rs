@@ -286,6 +286,44 @@ async fn many_kinds_of_far_behind_jobs_at_once_stay_bounded() {
     app.stop().await;
 }
 
+/// Jobs whose fire times come faster than passes (0.2 ms apart, with and without
+/// coalescing), on the real clock: each is due again as soon as a pass has handled it, so
+/// from the second pass on it is caught up as far behind, two records a pass, and the driver
+/// pauses between passes. Walked fire time by fire time, each pass would write about a
+/// five hundred records for the non-coalescing one and a hundred for the other.
+#[tokio::test]
+async fn jobs_firing_faster_than_passes_stay_bounded() {
+    let app = TestApp::spawn("").await;
+    for (id, coalesce) in [("fast", true), ("fast-nc", false)] {
+        add(
+            &app,
+            json!({"id": id, "trigger": "interval", "seconds": 0.0002, "coalesce": coalesce}),
+        )
+        .await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for id in ["fast", "fast-nc"] {
+        let records = runs(&app, id).await;
+        assert!(
+            records.len() < 300,
+            "{id}: {} records in 1.5 s",
+            records.len()
+        );
+        let summaries = records
+            .iter()
+            .filter(|run| {
+                run["reason"]
+                    .as_str()
+                    .is_some_and(|reason| reason.contains("due again as soon as a pass"))
+            })
+            .count();
+        assert!(summaries > 0, "{id}: {records:#?}");
+    }
+    change_then_delete(&app, "fast").await;
+    change_then_delete(&app, "fast-nc").await;
+    app.stop().await;
+}
+
 /// A write issued while a pass decides a batch of far-behind jobs (the trigger computation)
 /// answers before that pass commits anything: the pass holds no lock while it decides.
 #[tokio::test]

@@ -98,10 +98,17 @@ impl Job {
     /// the distance: APScheduler steps through every missed fire time, which for a
     /// microsecond interval a day behind never ends.
     pub fn due_run_times(&self, now: DateTime<Utc>) -> DueRunTimes {
+        self.due_run_times_visiting(now, MAX_DUE_RUN_TIMES)
+    }
+
+    /// [`Job::due_run_times`] visiting at most `visit` fire times one by one (at least one):
+    /// with more due, the job is handled as far behind.
+    pub fn due_run_times_visiting(&self, now: DateTime<Utc>, visit: usize) -> DueRunTimes {
+        let visit = visit.max(1);
         let mut times = Vec::new();
         let mut next = self.next_run_time;
         while let Some(time) = next.filter(|time| *time <= now) {
-            if times.len() == MAX_DUE_RUN_TIMES {
+            if times.len() == visit {
                 return self.far_behind(times, time, now);
             }
             times.push(time);
@@ -113,8 +120,8 @@ impl Job {
         }
     }
 
-    /// The due run times of a job found far behind: `visited` are the first
-    /// [`MAX_DUE_RUN_TIMES`], `beyond` the due one after them.
+    /// The due run times of a job found far behind: `visited` are the first ones, `beyond`
+    /// the due one after them.
     fn far_behind(
         &self,
         visited: Vec<DateTime<FixedOffset>>,

@@ -15,13 +15,13 @@ const MAX_WAIT: Duration = Duration::from_secs(60);
 /// daemon's API is acted on within this.
 const SHARED_MAX_WAIT: Duration = Duration::from_secs(1);
 
-/// The pause after a pass that leaves a job it handled due again already: that job's
-/// interval is shorter than a pass (`seconds: 0.000001` is accepted, as APScheduler accepts
-/// it), and without a pause the driver would run pass after pass, a core at 100 % and a
-/// record or more per pass. With it such a job fires at most this often, its fire times in
-/// between coalesced or handled together as its options say (none is dropped: a pass takes
-/// every fire time due since the last); other jobs due meanwhile are late by this much at
-/// most, and only while such a job exists.
+/// The pause after a pass that leaves a job it handled due again already (a *hot* job): its
+/// fire times come faster than passes (`seconds: 0.000001` is accepted, as APScheduler
+/// accepts it), and without a pause the driver would run pass after pass, a core at 100 %
+/// and records every pass. With it such a job fires at most this often, its latest fire
+/// time handled by its options and the ones in between summarised in one record (none is
+/// lost: a pass takes every fire time due since the last); other jobs due meanwhile are late
+/// by this much at most, and only while such a job exists.
 const REFIRE_PAUSE: Duration = Duration::from_millis(100);
 
 /// How long to wait before retrying after the store failed.
@@ -55,7 +55,7 @@ pub(super) async fn drive(scheduler: Scheduler) {
                                 .unwrap_or(Duration::ZERO)
                                 .min(max_wait)
                         });
-                        if pass.refire.is_some_and(|refire| refire <= now) {
+                        if process::mark_hot(&scheduler, &pass, now) {
                             wait.max(REFIRE_PAUSE)
                         } else {
                             wait

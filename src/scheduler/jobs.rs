@@ -215,6 +215,11 @@ impl Scheduler {
 
     pub(super) fn removed(&self, id: &str) {
         self.changed(id);
+        self.inner
+            .hot
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
         tracing::info!("Removed job {id}");
         self.emit(SchedulerEvent::JobRemoved {
             job_id: id.to_owned(),

@@ -17,7 +17,7 @@ mod process;
 mod runlog;
 mod runner;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -135,6 +135,10 @@ struct Inner {
     wakeup: Notify,
     /// Runs in flight per job id, for `max_instances`. std Mutex: short sections only.
     instances: Mutex<HashMap<String, u32>>,
+    /// Jobs due again by the end of the pass that last handled them: their fire times come
+    /// faster than passes, and the next pass catches them up as far behind (`process.rs`).
+    /// std Mutex: short sections only.
+    hot: Mutex<HashSet<String>>,
     /// Stop handles of running scripts by run id (cancel, shutdown).
     running: Mutex<HashMap<String, StopHandle>>,
     /// Signalled whenever a run ends.
@@ -173,6 +177,7 @@ impl Scheduler {
                 next_wake: AtomicI64::new(AWAKE),
                 wakeup: Notify::new(),
                 instances: Mutex::new(HashMap::new()),
+                hot: Mutex::new(HashSet::new()),
                 running: Mutex::new(HashMap::new()),
                 run_ended: Notify::new(),
                 node_id: uuid::Uuid::now_v7().to_string(),

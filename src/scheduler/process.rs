@@ -13,6 +13,10 @@
 //!   handled, and every earlier one goes into one summary `missed` record with the count and
 //!   the span ([`Job::due_run_times`]). APScheduler steps through every missed fire time
 //!   inside its jobstore lock; a `seconds: 0.000001` job a day behind then never lets go.
+//!   A job found due again by the end of the pass that handled it ([`mark_hot`]) is caught
+//!   up the same way from its second due fire time on, and the driver pauses between
+//!   passes while such a job exists: a job firing faster than passes costs two records a
+//!   pass, ten passes a second at most.
 //! - The jobs lock (APScheduler's `_jobstores_lock`) keeps this daemon's read-modify-writes of
 //!   a stored job apart: an API change (PATCH, pause, resume, replace, delete) never
 //!   interleaves with a commit, so it is not refused as stale by its own daemon. Nobody
@@ -55,14 +59,48 @@ const MAX_COMMIT_RECORDS: usize = 1024;
 const DECIDE_SLICE: Duration = Duration::from_millis(2);
 
 /// What a pass found.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub(super) struct Pass {
     /// The earliest `next_run_time` in the store after it: when the next pass is due.
     pub next: Option<DateTime<Utc>>,
-    /// The earliest next fire time of the jobs it handled. When that has come by the time the
-    /// pass ends, a job's interval is shorter than a pass, and passes back to back would
-    /// keep a core busy for it: the driver pauses instead (`driver.rs`).
-    pub refire: Option<DateTime<Utc>>,
+    /// The jobs it handled, with their next fire time (`None`: removed).
+    pub handled: Vec<(String, Option<DateTime<Utc>>)>,
+}
+
+/// After a pass, as of `now`, its end: the jobs it handled whose next fire time has come
+/// already are *hot* — their fire times come faster than passes — and the next pass catches
+/// them up as far behind, visiting only their first due fire time; the others are not (any
+/// more). Answers whether any job is hot: then the driver pauses before the next pass
+/// instead of running passes back to back.
+///
+/// Without this, a job a little below the far-behind bound at each pass (a 0.1 ms interval
+/// and a pass every 100 ms has 1,000 fire times due) would be recorded fire time by fire
+/// time, a thousand records a pass; hot, it gets two.
+pub(super) fn mark_hot(scheduler: &Scheduler, pass: &Pass, now: DateTime<Utc>) -> bool {
+    let mut hot = scheduler
+        .inner
+        .hot
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let mut any = false;
+    for (id, next) in &pass.handled {
+        if next.is_some_and(|next| next <= now) {
+            any = true;
+            hot.insert(id.clone());
+        } else {
+            hot.remove(id);
+        }
+    }
+    any
+}
+
+fn is_hot(scheduler: &Scheduler, id: &str) -> bool {
+    scheduler
+        .inner
+        .hot
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .contains(id)
 }
 
 /// What the pass decided for one due job, before it is committed.
@@ -86,7 +124,7 @@ pub(super) async fn process_due_jobs(
         return Ok(Pass::default());
     }
     let started = scheduler.started_at();
-    let mut refire: Option<DateTime<Utc>> = None;
+    let mut handled = Vec::new();
     loop {
         let jobs = inner.store.due_jobs(now, BATCH).await?;
         let read = jobs.len();
@@ -106,9 +144,9 @@ pub(super) async fn process_due_jobs(
                 break;
             }
             match commit(scheduler, chunk, now).await {
-                Ok(Some(handled)) => {
-                    committed += handled.len();
-                    refire = handled.into_iter().flatten().chain(refire).min();
+                Ok(Some(chunk_handled)) => {
+                    committed += chunk_handled.len();
+                    handled.extend(chunk_handled);
                 }
                 outcome => {
                     for rest in decisions.filter(|d| d.reserved) {
@@ -127,7 +165,7 @@ pub(super) async fn process_due_jobs(
     }
     Ok(Pass {
         next: inner.store.get_next_run_time().await?,
-        refire,
+        handled,
     })
 }
 
@@ -151,14 +189,14 @@ async fn decide_all(
 }
 
 /// Commits one chunk of decisions under the jobs lock and submits what was committed:
-/// answers the next fire time of each job handled (`None` for one removed), or `None` when
+/// answers each job handled with its next fire time (`None`: removed), or `None` when
 /// the scheduler stopped meanwhile (nothing is committed then). Instance places of the
 /// chunk's jobs whose claim starts no run are given back.
 async fn commit(
     scheduler: &Scheduler,
     chunk: Vec<Decision>,
     now: DateTime<Utc>,
-) -> Result<Option<Vec<Option<DateTime<Utc>>>>, SchedulerError> {
+) -> Result<Option<Vec<(String, Option<DateTime<Utc>>)>>, SchedulerError> {
     let inner = &scheduler.inner;
     let mut reserved = Vec::new();
     let mut misfires = HashMap::new();
@@ -205,13 +243,14 @@ async fn commit(
     }
     let mut handled = Vec::with_capacity(committed.len());
     for (job, claim) in committed {
-        handled.push(
+        handled.push((
+            job.id.clone(),
             claim
                 .next
                 .as_ref()
                 .and_then(|next| next.next_run_time)
                 .map(|time| time.to_utc()),
-        );
+        ));
         let misfire = misfires.remove(&job.id);
         submit(scheduler, job, claim, misfire, now);
     }
@@ -228,7 +267,8 @@ fn decide(
     now: DateTime<Utc>,
     started: Option<DateTime<Utc>>,
 ) -> Decision {
-    let due = job.due_run_times(now);
+    let hot = is_hot(scheduler, &job.id);
+    let due = job.due_run_times_visiting(now, if hot { 1 } else { MAX_DUE_RUN_TIMES });
     let skipped = due.skipped;
     let mut run_times = due.times;
     let Some(&last) = run_times.last() else {
@@ -309,7 +349,7 @@ fn decide(
     // decision is refused by the store, as for any fire time).
     let mut runs: Vec<RunRecord> = skipped
         .iter()
-        .map(|skipped| missed_record(&skipped.first, far_behind_reason(skipped, last)))
+        .map(|skipped| missed_record(&skipped.first, far_behind_reason(skipped, last, hot)))
         .collect();
     // Fire times folded into the last one still get a record: a run that did not happen is
     // written down, never only logged (the newest ones, so a long downtime stays bounded).
@@ -356,12 +396,26 @@ fn decide(
 }
 
 /// The reason on a far-behind job's summary record.
-fn far_behind_reason(skipped: &SkippedRunTimes, handled: DateTime<FixedOffset>) -> String {
-    format!(
-        "{} fire times from {} to {} were not run: the job was more than {MAX_DUE_RUN_TIMES} \
-         fire times behind, and only its latest due fire time ({handled}) was handled",
-        skipped.count, skipped.first, skipped.last
-    )
+fn far_behind_reason(
+    skipped: &SkippedRunTimes,
+    handled: DateTime<FixedOffset>,
+    hot: bool,
+) -> String {
+    let why = if hot {
+        "the job was due again as soon as a pass had handled it (its fire times come faster \
+         than the scheduler's passes)"
+            .to_owned()
+    } else {
+        format!("the job was more than {MAX_DUE_RUN_TIMES} fire times behind")
+    };
+    let which = match skipped.count {
+        FireCount::Exact(1) => format!("1 fire time ({}) was", skipped.first),
+        count => format!(
+            "{count} fire times from {} to {} were",
+            skipped.first, skipped.last
+        ),
+    };
+    format!("{which} not run: {why}, and only its latest due fire time ({handled}) was handled")
 }
 
 /// Acts on a committed claim: logs the fire times missed (one line, also when they were
