@@ -5,50 +5,17 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use common::scheduling::{CapturedLog, manual_start as config, next_event, start};
 use common::{TestApp, project_dir};
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::json;
 use tickd::clock::ManualClock;
 use tickd::scheduler::SchedulerEvent;
-use tokio::sync::broadcast::Receiver;
-
-/// The scheduler is started by the test (a host that is not allowed keeps it stopped at
-/// boot), so the test subscribes to events before anything fires.
-const MANUAL_START: &str = "[scheduler]\nallowed_hosts = [\"no-such-host\"]\n[executor]\nshutdown_grace = 0.2\nkill_grace = 0.2\n";
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2031, 5, 1, 12, 0, 0).unwrap()
-}
-
-async fn start(app: &TestApp) -> Receiver<SchedulerEvent> {
-    let events = app.scheduler.subscribe();
-    let (status, _, _) = app.call(Method::POST, "/start", None).await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
-    events
-}
-
-/// The next event matching `pick`, skipping others; fails after 20 s of silence.
-async fn next_event<T>(
-    events: &mut Receiver<SchedulerEvent>,
-    mut pick: impl FnMut(SchedulerEvent) -> Option<T>,
-) -> T {
-    loop {
-        let event = tokio::time::timeout(Duration::from_secs(20), events.recv())
-            .await
-            .expect("no event within 20 s")
-            .unwrap();
-        if let Some(found) = pick(event) {
-            return found;
-        }
-    }
-}
-
-fn config(extra: &str) -> String {
-    // `[scheduler]` may appear only once: merge the test's keys into MANUAL_START's table.
-    format!("{MANUAL_START}{extra}")
 }
 
 /// Adds `every10` (every 10 s from 12:00:10) at [`t0`] to a daemon in `dir`, then stops
@@ -281,38 +248,6 @@ async fn config_jobs_are_upserted_at_start() {
     let (_, fresh) = app.get("/jobs/fresh").await;
     assert_eq!(fresh["next_run_time"], "2031-05-01T12:05:03+00:00");
     app.stop().await;
-}
-
-/// What the daemon logs, kept in memory for a test.
-#[derive(Clone, Default)]
-struct CapturedLog(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for CapturedLog {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl CapturedLog {
-    /// Captures this thread's log lines (a `tokio::test` runs the daemon's tasks on it) until
-    /// the guard is dropped.
-    fn install(&self) -> tracing::subscriber::DefaultGuard {
-        let log = self.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_max_level(tracing::Level::INFO)
-            .with_writer(move || log.clone())
-            .finish();
-        tracing::subscriber::set_default(subscriber)
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
 }
 
 /// Down three minutes with a job every 10 s: the restart's misfire line says how late the

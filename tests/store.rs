@@ -107,6 +107,7 @@ async fn conforms(store: Arc<dyn JobStore>, raw: &Raw) {
     claims_take_the_earliest_first_up_to_the_limit(store).await;
     claims_remove_jobs_whose_trigger_ran_out(store).await;
     claims_advance_past_a_fire_time_taken_already(store).await;
+    claims_leave_jobs_changed_while_they_were_decided(store).await;
     claims_park_undecodable_rows(store, raw).await;
     runs_round_trip(store).await;
     runs_page_newest_first(store).await;
@@ -446,6 +447,71 @@ async fn claims_advance_past_a_fire_time_taken_already(store: &dyn JobStore) {
         (1, Some(at(t0() + minute)))
     );
     assert_eq!(store.get_runs("b-free", 10, None).await.unwrap().len(), 2);
+    clear(store).await;
+}
+
+/// A claim decides between its read and its commit, outside every lock: a job written in
+/// between (an API change, another daemon's claim) or deleted is left out of the commit,
+/// with none of its runs, and the others are committed.
+async fn claims_leave_jobs_changed_while_they_were_decided(store: &dyn JobStore) {
+    for id in ["changed", "deleted", "kept"] {
+        store.add_job(&job(id, Some(t0()))).await.unwrap();
+    }
+    let due = store.due_jobs(t0(), 10).await.unwrap();
+    let ids: Vec<&str> = due.iter().map(|job| job.id.as_str()).collect();
+    assert_eq!(ids, ["changed", "deleted", "kept"], "read, not claimed yet");
+    let decide = advancing(t0());
+    let claims: Vec<(Job, Claim)> = due
+        .into_iter()
+        .map(|job| {
+            let claim = decide(&job);
+            (job, claim)
+        })
+        .collect();
+
+    let mut renamed = store.lookup_job("changed").await.unwrap().unwrap();
+    renamed.name = "renamed".into();
+    store.update_job(&renamed).await.unwrap();
+    store.remove_job("deleted").await.unwrap();
+
+    let committed = store.commit_claims(claims).await.unwrap();
+    let ids: Vec<&str> = committed.iter().map(|(job, _)| job.id.as_str()).collect();
+    assert_eq!(ids, ["kept"]);
+    let changed = store.lookup_job("changed").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            changed.name.as_str(),
+            changed.version,
+            changed.next_run_time
+        ),
+        ("renamed", 1, Some(at(t0()))),
+        "the change stands, still due, to be decided again"
+    );
+    assert!(
+        store
+            .get_runs("changed", 10, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.lookup_job("deleted").await.unwrap().is_none());
+    assert!(
+        store
+            .get_runs("deleted", 10, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.get_runs("kept", 10, None).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .lookup_job("kept")
+            .await
+            .unwrap()
+            .unwrap()
+            .next_run_time,
+        Some(at(t0() + TimeDelta::minutes(1)))
+    );
     clear(store).await;
 }
 

@@ -14,6 +14,8 @@ use serde_json::{Map, Value};
 use crate::telemetry::logged;
 use crate::trigger::{Trigger, TriggerError};
 
+pub use crate::trigger::FireCount;
+
 /// A scheduled job.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Job {
@@ -61,28 +63,94 @@ pub use run::{RunCause, RunRecord, RunStatus};
 pub use spec::{JobChanges, JobDefaults, JobSpec, MAX_ID_BYTES, MAX_OPTION_SECONDS, NextRunTime};
 pub use view::sort_keys;
 
-/// Most run times gathered for one due job: a daemon that was down for a year with a
-/// `second='*'` job must not build a 31-million-entry list before coalescing it.
-const MAX_RUN_TIMES: usize = 10_000;
+/// Fire times examined one by one for a due job in one scheduler pass. A job with more due
+/// is *far behind* (a daemon down for days with a `second='*'` job, or an interval shorter
+/// than a pass): the rest of its fire times are summarised, never visited one by one.
+pub const MAX_DUE_RUN_TIMES: usize = 1000;
+
+/// The fire times a due job has by some moment ([`Job::due_run_times`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DueRunTimes {
+    /// The fire times to handle one by one, oldest first: every one due, or, for a job far
+    /// behind, only the latest.
+    pub times: Vec<DateTime<FixedOffset>>,
+    /// For a job far behind: the earlier fire times, which get one `missed` record between
+    /// them.
+    pub skipped: Option<SkippedRunTimes>,
+}
+
+/// The fire times of a far-behind job that are not handled one by one.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SkippedRunTimes {
+    /// The earliest: the job's `next_run_time`.
+    pub first: DateTime<FixedOffset>,
+    /// The latest (the one before the fire time that is handled).
+    pub last: DateTime<FixedOffset>,
+    /// How many (exact for an interval, a lower bound for a cron).
+    pub count: FireCount,
+}
 
 impl Job {
     /// The run times due by `now`, oldest first, starting at `next_run_time`
-    /// (APScheduler's `Job._get_run_times`). Instants are compared in UTC. At most
-    /// `MAX_RUN_TIMES` are kept: the newest ones, since coalescing keeps the last.
-    pub fn run_times_until(&self, now: DateTime<Utc>) -> Vec<DateTime<FixedOffset>> {
-        let mut run_times = std::collections::VecDeque::new();
+    /// (APScheduler's `Job._get_run_times`). Instants are compared in UTC.
+    ///
+    /// At most [`MAX_DUE_RUN_TIMES`] are visited. A job with more due is far behind: then
+    /// only its latest due fire time is answered, found arithmetically
+    /// ([`Trigger::catch_up`](crate::trigger::Trigger::catch_up)), and the earlier ones are
+    /// summarised in [`DueRunTimes::skipped`]. The work is bounded whatever the trigger and
+    /// the distance: APScheduler steps through every missed fire time, which for a
+    /// microsecond interval a day behind never ends.
+    pub fn due_run_times(&self, now: DateTime<Utc>) -> DueRunTimes {
+        self.due_run_times_visiting(now, MAX_DUE_RUN_TIMES)
+    }
+
+    /// [`Job::due_run_times`] visiting at most `visit` fire times one by one (at least one):
+    /// with more due, the job is handled as far behind.
+    pub fn due_run_times_visiting(&self, now: DateTime<Utc>, visit: usize) -> DueRunTimes {
+        let visit = visit.max(1);
+        let mut times = Vec::new();
         let mut next = self.next_run_time;
-        while let Some(time) = next {
-            if time > now {
-                break;
+        while let Some(time) = next.filter(|time| *time <= now) {
+            if times.len() == visit {
+                return self.far_behind(times, time, now);
             }
-            if run_times.len() == MAX_RUN_TIMES {
-                run_times.pop_front();
-            }
-            run_times.push_back(time);
+            times.push(time);
             next = self.trigger.next_fire_time(Some(time), now);
         }
-        run_times.into()
+        DueRunTimes {
+            times,
+            skipped: None,
+        }
+    }
+
+    /// The due run times of a job found far behind: `visited` are the first ones, `beyond`
+    /// the due one after them.
+    fn far_behind(
+        &self,
+        visited: Vec<DateTime<FixedOffset>>,
+        beyond: DateTime<FixedOffset>,
+        now: DateTime<Utc>,
+    ) -> DueRunTimes {
+        let visited_count = visited.len() as u64;
+        let first = visited.first().copied().unwrap_or(beyond);
+        let catch_up = self.trigger.catch_up(beyond, now);
+        let last = match catch_up.previous {
+            Some(previous) => previous,
+            None => visited.last().copied().unwrap_or(first),
+        };
+        let count = catch_up.before_latest.map_or(
+            FireCount::AtLeast(visited_count + u64::from(catch_up.latest != beyond)),
+            |from_beyond| from_beyond.plus(visited_count),
+        );
+        DueRunTimes {
+            times: vec![catch_up.latest],
+            skipped: Some(SkippedRunTimes { first, last, count }),
+        }
+    }
+
+    /// [`Job::due_run_times`]' fire times to handle one by one.
+    pub fn run_times_until(&self, now: DateTime<Utc>) -> Vec<DateTime<FixedOffset>> {
+        self.due_run_times(now).times
     }
 
     /// `misfire_grace_time` as a duration (`None` = no limit). The API accepts at most

@@ -5,7 +5,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::{AWAKE, RunState, Scheduler};
+use super::{AWAKE, RunState, Scheduler, process};
 
 /// The longest sleep on a store this daemon has to itself: a bound so a wall clock that
 /// jumps (NTP, suspend) is noticed.
@@ -14,6 +14,15 @@ const MAX_WAIT: Duration = Duration::from_secs(60);
 /// The longest sleep on a store shared with other daemons: a job changed through another
 /// daemon's API is acted on within this.
 const SHARED_MAX_WAIT: Duration = Duration::from_secs(1);
+
+/// The pause after a pass that leaves a job it handled due again already (a *hot* job): its
+/// fire times come faster than passes (`seconds: 0.000001` is accepted, as APScheduler
+/// accepts it), and without a pause the driver would run pass after pass, a core at 100 %
+/// and records every pass. With it such a job fires at most this often, its latest fire
+/// time handled by its options and the ones in between summarised in one record (none is
+/// lost: a pass takes every fire time due since the last); other jobs due meanwhile are late
+/// by this much at most, and only while such a job exists.
+const REFIRE_PAUSE: Duration = Duration::from_millis(100);
 
 /// How long to wait before retrying after the store failed.
 const RETRY_WAIT: Duration = Duration::from_secs(1);
@@ -36,17 +45,28 @@ pub(super) async fn drive(scheduler: Scheduler) {
         let wait = match scheduler.state() {
             RunState::Stopped => break,
             RunState::Paused => max_wait,
-            RunState::Running => match scheduler.tick(inner.clock.now()).await {
-                Ok(Some(next)) => (next - inner.clock.now())
-                    .to_std()
-                    .unwrap_or(Duration::ZERO)
-                    .min(max_wait),
-                Ok(None) => max_wait,
-                Err(error) => {
-                    tracing::error!("Processing due jobs failed: {error:#}; retrying");
-                    RETRY_WAIT
+            RunState::Running => {
+                match process::process_due_jobs(&scheduler, inner.clock.now()).await {
+                    Ok(pass) => {
+                        let now = inner.clock.now();
+                        let wait = pass.next.map_or(max_wait, |next| {
+                            (next - now)
+                                .to_std()
+                                .unwrap_or(Duration::ZERO)
+                                .min(max_wait)
+                        });
+                        if process::mark_hot(&scheduler, &pass, now) {
+                            wait.max(REFIRE_PAUSE)
+                        } else {
+                            wait
+                        }
+                    }
+                    Err(error) => {
+                        tracing::error!("Processing due jobs failed: {error:#}; retrying");
+                        RETRY_WAIT
+                    }
                 }
-            },
+            }
         };
         let until = inner.clock.now() + wait;
         inner

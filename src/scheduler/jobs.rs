@@ -1,7 +1,7 @@
 //! Job operations behind the API (APScheduler's `add_job`, `modify_job`, `pause_job`, ...):
 //! each validates first and writes once, so a refused request changes nothing.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, FixedOffset};
 use serde_json::Value;
 
 use super::runner::{self, RunNow};
@@ -44,6 +44,13 @@ impl Scheduler {
         )?;
         self.inner.executor.check(&spec.job.func, &spec.job.args)?;
         let replace_existing = spec.replace_existing;
+        // The first fire time is computed before the lock is taken: nobody computes one
+        // while holding it (see `process.rs`).
+        let first = match spec.next_run_time {
+            NextRunTime::Compute => spec.job.trigger.next_fire_time(None, now),
+            NextRunTime::Paused => None,
+            NextRunTime::At(time) => Some(time),
+        };
         // A replacement overwrites a job the due-jobs pass may hold: alone. An insert: shared.
         let (_alone, _shared);
         if replace_existing {
@@ -51,7 +58,9 @@ impl Scheduler {
         } else {
             _shared = self.inner.jobs_lock.share().await;
         }
-        let job = self.place(spec, now);
+        // The state is read under the lock: `start` flips it holding the lock alone, so a job
+        // stored as pending is one its pending-jobs listing sees.
+        let job = self.place(spec, first);
         let view = job.to_view_json();
         if replace_existing {
             self.inner.store.replace_job(&job).await?;
@@ -81,8 +90,10 @@ impl Scheduler {
         }
     }
 
-    /// The job a spec describes, with its first `next_run_time` (none yet while stopped).
-    fn place(&self, spec: JobSpec, now: DateTime<Utc>) -> Job {
+    /// The job a spec describes, with its first `next_run_time` (`first`, computed from the
+    /// spec), or none yet while stopped: then it is pending, its first fire time computed at
+    /// `start` (only a `next_run_time` given in the body is kept).
+    fn place(&self, spec: JobSpec, first: Option<DateTime<FixedOffset>>) -> Job {
         let mut job = spec.job;
         if self.state() == RunState::Stopped {
             job.pending = true;
@@ -91,11 +102,7 @@ impl Scheduler {
                 _ => None,
             };
         } else {
-            job.next_run_time = match spec.next_run_time {
-                NextRunTime::Compute => job.trigger.next_fire_time(None, now),
-                NextRunTime::Paused => None,
-                NextRunTime::At(time) => Some(time),
-            };
+            job.next_run_time = first;
         }
         job
     }
@@ -149,7 +156,6 @@ impl Scheduler {
         let now = self.inner.clock.now();
         let changes = JobChanges::parse(&body, self.timezone(), now)?;
         let checks_script = changes.func.is_some() || changes.args.is_some();
-        let _jobs = self.inner.jobs_lock.lock().await;
         let job = self
             .write_back(id, |job| {
                 let job = changes.clone().apply(job, now);
@@ -163,9 +169,15 @@ impl Scheduler {
         Ok(job)
     }
 
-    /// Reads a visible job, changes it with `change` and writes it back; when another daemon
-    /// wrote the job in between (`Stale`), reads it again and re-applies the change.
-    async fn write_back(
+    /// Reads a visible job, changes it with `change` and writes it back; when it was written
+    /// in between (`Stale`: by another daemon, or by a due-jobs pass that committed while the
+    /// change was computed), reads it again and re-applies the change.
+    ///
+    /// `change` (which may compute fire times) runs before the jobs lock is taken; the lock
+    /// covers the store write alone, so the write never waits behind a trigger computation,
+    /// and the compare-and-set on the job's version makes the outcome the same as if it had
+    /// been held throughout.
+    pub(super) async fn write_back(
         &self,
         id: &str,
         change: impl Fn(&Job) -> Result<Job, SchedulerError>,
@@ -173,7 +185,11 @@ impl Scheduler {
         let mut attempts = 0;
         loop {
             let mut job = change(&self.visible_job(id).await?)?;
-            match self.inner.store.update_job(&job).await {
+            let written = {
+                let _jobs = self.inner.jobs_lock.lock().await;
+                self.inner.store.update_job(&job).await
+            };
+            match written {
                 Err(StoreError::Stale(_)) if attempts < MAX_WRITE_ATTEMPTS => attempts += 1,
                 Err(error) => return Err(error.into()),
                 Ok(()) => {
@@ -190,15 +206,27 @@ impl Scheduler {
     /// # Errors
     /// `JobNotFound`; store failures.
     pub async fn remove_job(&self, id: &str) -> Result<(), SchedulerError> {
-        let _jobs = self.inner.jobs_lock.lock().await;
         self.visible_job(id).await?;
-        self.inner.store.remove_job(id).await?;
+        self.delete(id).await
+    }
+
+    /// Deletes a stored job, under the jobs lock (its store write alone).
+    async fn delete(&self, id: &str) -> Result<(), SchedulerError> {
+        {
+            let _jobs = self.inner.jobs_lock.lock().await;
+            self.inner.store.remove_job(id).await?;
+        }
         self.removed(id);
         Ok(())
     }
 
     pub(super) fn removed(&self, id: &str) {
         self.changed(id);
+        self.inner
+            .hot
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
         tracing::info!("Removed job {}", logged(id));
         self.emit(SchedulerEvent::JobRemoved {
             job_id: id.to_owned(),
@@ -210,7 +238,6 @@ impl Scheduler {
     /// # Errors
     /// `JobNotFound`; store failures.
     pub async fn pause_job(&self, id: &str) -> Result<Job, SchedulerError> {
-        let _jobs = self.inner.jobs_lock.lock().await;
         self.write_back(id, |job| {
             let mut job = job.clone();
             job.next_run_time = None;
@@ -226,11 +253,9 @@ impl Scheduler {
     /// `JobNotFound`; store failures.
     pub async fn resume_job(&self, id: &str) -> Result<Option<Job>, SchedulerError> {
         let now = self.inner.clock.now();
-        let _jobs = self.inner.jobs_lock.lock().await;
         let job = self.visible_job(id).await?;
         if job.trigger.next_fire_time(None, now).is_none() {
-            self.inner.store.remove_job(id).await?;
-            self.removed(id);
+            self.delete(id).await?;
             return Ok(None);
         }
         let job = self

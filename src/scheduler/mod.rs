@@ -19,7 +19,7 @@ mod runner;
 #[cfg(test)]
 pub(crate) mod testing;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -87,15 +87,20 @@ impl Default for HistorySettings {
 /// [`Inner::next_wake`] while the driver is not sleeping.
 const AWAKE: i64 = i64::MIN;
 
-/// APScheduler's `_jobstores_lock`, in two strengths. Changing a stored job (read, change,
-/// write back) and the due-jobs pass take it alone; adding a new job only shares it, with
-/// other adds: an insert overwrites nothing, and concurrent inserts are what lets the store
-/// commit them together.
+/// APScheduler's `_jobstores_lock`, in two strengths, held for store writes only. Writing a
+/// changed job back, deleting or replacing one, and committing a chunk of the due-jobs pass
+/// take it alone; adding a new job only shares it, with other adds: an insert overwrites
+/// nothing, and concurrent inserts are what lets the store commit them together.
+///
+/// Unlike APScheduler's, it is never held while a fire time is computed: the API computes
+/// its change first, the pass decides its batch first, and each writes compare-and-set on
+/// the job's version, so a write that lost a race is redone from what is stored (see
+/// `process.rs`). An API write waits at most for one chunk of a pass's database work.
 #[derive(Debug, Default)]
 struct JobsLock(tokio::sync::RwLock<()>);
 
 impl JobsLock {
-    /// Alone: for read-modify-write of jobs and the due-jobs pass.
+    /// Alone: for writing back changed jobs, and a pass's commits.
     async fn lock(&self) -> tokio::sync::RwLockWriteGuard<'_, ()> {
         self.0.write().await
     }
@@ -122,8 +127,8 @@ struct Inner {
     state: Mutex<RunState>,
     /// When the scheduler last started: fire times before it are handled "at start-up".
     started_at: Mutex<Option<DateTime<Utc>>>,
-    /// Serialises read-modify-write of jobs between the API and the due-jobs pass
-    /// (APScheduler's `_jobstores_lock`).
+    /// Serialises this daemon's job writes between the API and the due-jobs pass
+    /// (APScheduler's `_jobstores_lock`, held for the writes only: see [`JobsLock`]).
     jobs_lock: JobsLock,
     /// Until when the driver sleeps (µs since the epoch), [`AWAKE`] while it works: a job
     /// added with a later first fire time need not wake it.
@@ -132,6 +137,10 @@ struct Inner {
     wakeup: Notify,
     /// Runs in flight per job id, for `max_instances`. std Mutex: short sections only.
     instances: Mutex<HashMap<String, u32>>,
+    /// Jobs due again by the end of the pass that last handled them: their fire times come
+    /// faster than passes, and the next pass catches them up as far behind (`process.rs`).
+    /// std Mutex: short sections only.
+    hot: Mutex<HashSet<String>>,
     /// Stop handles of running scripts by run id (cancel, shutdown).
     running: Mutex<HashMap<String, StopHandle>>,
     /// Signalled whenever a run ends.
@@ -170,6 +179,7 @@ impl Scheduler {
                 next_wake: AtomicI64::new(AWAKE),
                 wakeup: Notify::new(),
                 instances: Mutex::new(HashMap::new()),
+                hot: Mutex::new(HashSet::new()),
                 running: Mutex::new(HashMap::new()),
                 run_ended: Notify::new(),
                 node_id: uuid::Uuid::now_v7().to_string(),
@@ -251,42 +261,63 @@ impl Scheduler {
     }
 
     /// Starts scheduling (`POST P/start`): pending jobs get their first fire time, and the
-    /// driver task starts. Runs missed while stopped follow the misfire and coalesce rules.
+    /// driver task starts. Runs missed while stopped follow the misfire and coalesce rules
+    /// (a job far behind is caught up in bounded work, as in any pass: see `process.rs`).
+    ///
+    /// The state flips under the jobs lock, held alone and briefly: adds in flight (which
+    /// share it) finish first and store their jobs pending, to be listed below; adds after it
+    /// see the scheduler running and compute their own first fire time. The pending jobs' first
+    /// fire times are then computed without the lock and written compare-and-set, so a
+    /// daemon starting with many stored jobs answers API writes meanwhile.
     ///
     /// # Errors
-    /// `AlreadyRunning`; store failures.
+    /// `AlreadyRunning`; store failures (the scheduler is then stopped again).
     pub async fn start(&self) -> Result<(), SchedulerError> {
-        if self.state() != RunState::Stopped {
-            return Err(SchedulerError::AlreadyRunning);
-        }
+        let now = self.inner.clock.now();
         {
             let _jobs = self.inner.jobs_lock.lock().await;
-            let now = self.inner.clock.now();
+            if self.state() != RunState::Stopped {
+                return Err(SchedulerError::AlreadyRunning);
+            }
             *self
                 .inner
                 .started_at
                 .lock()
                 .unwrap_or_else(|e| e.into_inner()) = Some(now);
-            // Pending jobs have no next fire time and a rendering without one: only those
-            // few are decoded.
-            let pending = self.pending_ids().await?;
-            for id in pending {
-                let Some(mut job) = self.inner.store.lookup_job(&id).await? else {
-                    continue;
-                };
-                if job.pending {
-                    job.pending = false;
-                    if job.next_run_time.is_none() {
-                        job.next_run_time = job.trigger.next_fire_time(None, now);
-                    }
-                    self.inner.store.update_job(&job).await?;
-                    self.changed(&id);
-                }
-            }
             self.set_state(RunState::Running);
+        }
+        if let Err(error) = self.schedule_pending(now).await {
+            self.set_state(RunState::Stopped);
+            return Err(error);
         }
         tracing::info!("Scheduler started");
         tokio::spawn(driver::drive(self.clone()));
+        Ok(())
+    }
+
+    /// Gives every pending job its first fire time (a `next_run_time` given at add is kept).
+    async fn schedule_pending(&self, now: DateTime<Utc>) -> Result<(), SchedulerError> {
+        // Pending jobs have no next fire time and a rendering without one: only those few are
+        // decoded.
+        for id in self.pending_ids().await? {
+            let scheduled = self
+                .write_back(&id, |job| {
+                    let mut job = job.clone();
+                    if job.pending {
+                        job.pending = false;
+                        if job.next_run_time.is_none() {
+                            job.next_run_time = job.trigger.next_fire_time(None, now);
+                        }
+                    }
+                    Ok(job)
+                })
+                .await;
+            match scheduled {
+                // Deleted meanwhile.
+                Ok(_) | Err(SchedulerError::JobNotFound(_)) => {}
+                Err(error) => return Err(error),
+            }
+        }
         Ok(())
     }
 
@@ -417,6 +448,6 @@ impl Scheduler {
     /// # Errors
     /// Store failures (the driver retries).
     pub async fn tick(&self, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, SchedulerError> {
-        process::process_due_jobs(self, now).await
+        Ok(process::process_due_jobs(self, now).await?.next)
     }
 }

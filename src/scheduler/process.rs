@@ -1,100 +1,288 @@
 //! One due-jobs pass: APScheduler 3.x's `_process_jobs` (apscheduler.md §5.2), done through
 //! the store's claim so that daemons sharing a store take each fire time once, with a run
 //! record written for every fire time in the same transaction that advances the job.
+//!
+//! # Bounded work, and what waits for what
+//! A pass reads a batch of due jobs (no lock), decides each one — its due fire times, their
+//! records, its next fire time: all of the trigger computation — with no lock held, then
+//! commits the decisions in chunks, each in one store transaction under the jobs lock.
+//!
+//! - The work per job is bounded whatever its trigger and however far behind it is: at most
+//!   [`MAX_DUE_RUN_TIMES`] fire times are visited, and a job with more due is caught up
+//!   arithmetically (an interval) or by bisection (a cron): its latest due fire time is
+//!   handled, and every earlier one goes into one summary `missed` record with the count and
+//!   the span ([`Job::due_run_times`]). APScheduler steps through every missed fire time
+//!   inside its jobstore lock; a `seconds: 0.000001` job a day behind then never lets go.
+//!   A job found due again by the end of the pass that handled it ([`mark_hot`]) is caught
+//!   up the same way from its second due fire time on, and the driver pauses between
+//!   passes while such a job exists: a job firing faster than passes costs two records a
+//!   pass, ten passes a second at most.
+//! - The jobs lock (APScheduler's `_jobstores_lock`) keeps this daemon's read-modify-writes of
+//!   a stored job apart: an API change (PATCH, pause, resume, replace, delete) never
+//!   interleaves with a commit, so it is not refused as stale by its own daemon. Nobody
+//!   computes a fire time while holding it: the API computes before taking it, the pass
+//!   takes it for one chunk of at most [`MAX_COMMIT_RECORDS`] records' database work. An API
+//!   write therefore waits for one chunk at most, never for a trigger.
+//! - Correctness does not rest on the lock: a decision is committed only if the job's
+//!   `version` is still the one it was made on (compare-and-set, the row locked on shared
+//!   stores). A job changed through the API, or claimed by another daemon, after the pass
+//!   read it is left out and decided afresh from what is stored. With
+//!   `UNIQUE(job_id, scheduled_run_time)` on run records, this keeps every (job, fire time)
+//!   taken once across daemons.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, FixedOffset, Utc};
 
 use super::runlog::{self, Misfire};
 use super::{RunState, Scheduler, SchedulerError, SchedulerEvent, runner};
-use crate::job::{Job, RunCause, RunRecord, RunStatus};
+use crate::job::{
+    FireCount, Job, MAX_DUE_RUN_TIMES, RunCause, RunRecord, RunStatus, SkippedRunTimes,
+};
 use crate::store::Claim;
 use crate::telemetry::logged;
 
 /// Fire times coalesced away that still get a `missed` record, per job and pass.
 const MAX_COALESCED_RECORDS: usize = 100;
 
-/// Due jobs claimed per store transaction: bounds a transaction when thousands are due at
-/// once, without a round trip per job.
+/// Due jobs read and decided at a time: bounds a transaction when thousands are due at once,
+/// without a round trip per job.
 const BATCH: usize = 256;
 
-/// Submits the runs due by `now`, advances every due job, and returns the next time a pass
-/// is needed (the earliest `next_run_time` in the store).
+/// Run records committed in one transaction at most (a chunk may pass it by one job's
+/// records, themselves at most [`MAX_DUE_RUN_TIMES`]): bounds how long a commit holds the
+/// jobs lock and the store's write lock, which API writes wait for.
+const MAX_COMMIT_RECORDS: usize = 1024;
+
+/// Deciding yields to other tasks after this long, so a batch of far-behind jobs never holds
+/// a runtime thread for long.
+const DECIDE_SLICE: Duration = Duration::from_millis(2);
+
+/// What a pass found.
+#[derive(Debug, Default, Clone)]
+pub(super) struct Pass {
+    /// The earliest `next_run_time` in the store after it: when the next pass is due.
+    pub next: Option<DateTime<Utc>>,
+    /// The jobs it handled, with their next fire time (`None`: removed).
+    pub handled: Vec<(String, Option<DateTime<Utc>>)>,
+}
+
+/// After a pass, as of `now`, its end: the jobs it handled whose next fire time has come
+/// already are *hot* — their fire times come faster than passes — and the next pass catches
+/// them up as far behind, visiting only their first due fire time; the others are not (any
+/// more). Answers whether any job is hot: then the driver pauses before the next pass
+/// instead of running passes back to back.
+///
+/// Without this, a job a little below the far-behind bound at each pass (a 0.1 ms interval
+/// and a pass every 100 ms has 1,000 fire times due) would be recorded fire time by fire
+/// time, a thousand records a pass; hot, it gets two.
+pub(super) fn mark_hot(scheduler: &Scheduler, pass: &Pass, now: DateTime<Utc>) -> bool {
+    let mut hot = scheduler
+        .inner
+        .hot
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let mut any = false;
+    for (id, next) in &pass.handled {
+        if next.is_some_and(|next| next <= now) {
+            any = true;
+            hot.insert(id.clone());
+        } else {
+            hot.remove(id);
+        }
+    }
+    any
+}
+
+fn is_hot(scheduler: &Scheduler, id: &str) -> bool {
+    scheduler
+        .inner
+        .hot
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .contains(id)
+}
+
+/// What the pass decided for one due job, before it is committed.
+struct Decision {
+    job: Job,
+    claim: Claim,
+    /// The fire times it misses, for its log line.
+    misfire: Option<Misfire>,
+    /// Whether an instance place was taken for its run.
+    reserved: bool,
+}
+
+/// Submits the runs due by `now`, advances every due job, and answers when the next pass is
+/// due (the earliest `next_run_time` in the store).
 pub(super) async fn process_due_jobs(
     scheduler: &Scheduler,
     now: DateTime<Utc>,
-) -> Result<Option<DateTime<Utc>>, SchedulerError> {
+) -> Result<Pass, SchedulerError> {
     let inner = &scheduler.inner;
-    let _jobs = inner.jobs_lock.lock().await;
     if scheduler.state() != RunState::Running {
-        return Ok(None);
+        return Ok(Pass::default());
     }
     let started = scheduler.started_at();
+    let mut handled = Vec::new();
     loop {
-        // Instance places taken while deciding; given back for jobs the claim did not keep.
-        let reserved = Mutex::new(Vec::new());
-        // The fire times each job missed, for its misfire line.
-        let misfires = Mutex::new(HashMap::new());
-        let decide = |job: &Job| decide(scheduler, job, now, started, &reserved, &misfires);
-        let claimed = inner.store.claim_due_jobs(now, BATCH, &decide).await;
-        let reserved = reserved.into_inner().unwrap_or_else(|e| e.into_inner());
-        let mut misfires = misfires.into_inner().unwrap_or_else(|e| e.into_inner());
-        let claimed = match claimed {
-            Ok(claimed) => claimed,
-            Err(error) => {
-                for id in &reserved {
-                    runner::release_instance(scheduler, id);
+        let jobs = inner.store.due_jobs(now, BATCH).await?;
+        let read = jobs.len();
+        let mut decisions = decide_all(scheduler, jobs, now, started).await.into_iter();
+        let mut committed = 0;
+        loop {
+            let mut chunk = Vec::new();
+            let mut records = 0;
+            for decision in decisions.by_ref() {
+                records += decision.claim.runs.len();
+                chunk.push(decision);
+                if records >= MAX_COMMIT_RECORDS {
+                    break;
                 }
-                return Err(error.into());
             }
-        };
-        // A place is kept only by a job whose claim still starts a run: the store drops the
-        // runs of a fire time that was handled already, and nothing would give it back.
-        for id in reserved.iter().filter(|id| {
-            !claimed.iter().any(|(job, claim)| {
-                &job.id == *id
-                    && claim
-                        .runs
-                        .iter()
-                        .any(|run| run.status == RunStatus::Running)
-            })
-        }) {
-            runner::release_instance(scheduler, id);
+            if chunk.is_empty() {
+                break;
+            }
+            match commit(scheduler, chunk, now).await {
+                Ok(Some(chunk_handled)) => {
+                    committed += chunk_handled.len();
+                    handled.extend(chunk_handled);
+                }
+                outcome => {
+                    for rest in decisions.filter(|d| d.reserved) {
+                        runner::release_instance(scheduler, &rest.job.id);
+                    }
+                    outcome?;
+                    return Ok(Pass::default());
+                }
+            }
         }
-        let full = claimed.len() == BATCH;
-        for (job, claim) in claimed {
-            let misfire = misfires.remove(&job.id);
-            submit(scheduler, job, claim, misfire, now);
-        }
-        if !full {
+        // A short batch was the last; a full one that committed nothing was taken by another
+        // daemon (or changed under it): that daemon goes on, this one stops.
+        if read < BATCH || committed == 0 {
             break;
         }
     }
-    Ok(inner.store.get_next_run_time().await?)
+    Ok(Pass {
+        next: inner.store.get_next_run_time().await?,
+        handled,
+    })
 }
 
-/// The decision for one due job: its run times (coalesced to the last when it says so), one
-/// record each — `running` when an instance place was free, else `skipped` — and its next
-/// fire time after the last of them. The fire times it misses go in `misfires`.
-fn decide(
+/// Decides every job read, yielding now and then.
+async fn decide_all(
     scheduler: &Scheduler,
-    job: &Job,
+    jobs: Vec<Job>,
     now: DateTime<Utc>,
     started: Option<DateTime<Utc>>,
-    reserved: &Mutex<Vec<String>>,
-    misfires: &Mutex<HashMap<String, Misfire>>,
-) -> Claim {
-    let mut run_times = job.run_times_until(now);
+) -> Vec<Decision> {
+    let mut decisions = Vec::with_capacity(jobs.len());
+    let mut slice = Instant::now();
+    for job in jobs {
+        decisions.push(decide(scheduler, job, now, started));
+        if slice.elapsed() >= DECIDE_SLICE {
+            tokio::task::yield_now().await;
+            slice = Instant::now();
+        }
+    }
+    decisions
+}
+
+/// Commits one chunk of decisions under the jobs lock and submits what was committed:
+/// answers each job handled with its next fire time (`None`: removed), or `None` when
+/// the scheduler stopped meanwhile (nothing is committed then). Instance places of the
+/// chunk's jobs whose claim starts no run are given back.
+async fn commit(
+    scheduler: &Scheduler,
+    chunk: Vec<Decision>,
+    now: DateTime<Utc>,
+) -> Result<Option<Vec<(String, Option<DateTime<Utc>>)>>, SchedulerError> {
+    let inner = &scheduler.inner;
+    let mut reserved = Vec::new();
+    let mut misfires = HashMap::new();
+    let mut claims = Vec::with_capacity(chunk.len());
+    for decision in chunk {
+        if decision.reserved {
+            reserved.push(decision.job.id.clone());
+        }
+        if let Some(misfire) = decision.misfire {
+            misfires.insert(decision.job.id.clone(), misfire);
+        }
+        claims.push((decision.job, decision.claim));
+    }
+    let committed = {
+        let _jobs = inner.jobs_lock.lock().await;
+        if scheduler.state() == RunState::Running {
+            inner.store.commit_claims(claims).await.map(Some)
+        } else {
+            Ok(None)
+        }
+    };
+    let committed = match committed {
+        Ok(Some(committed)) => committed,
+        stopped_or_failed => {
+            for id in &reserved {
+                runner::release_instance(scheduler, id);
+            }
+            stopped_or_failed?;
+            return Ok(None);
+        }
+    };
+    // A place is kept only by a job whose claim still starts a run: the store drops the runs
+    // of a fire time that was handled already, and a claim on a job changed meanwhile.
+    for id in reserved.iter().filter(|id| {
+        !committed.iter().any(|(job, claim)| {
+            &job.id == *id
+                && claim
+                    .runs
+                    .iter()
+                    .any(|run| run.status == RunStatus::Running)
+        })
+    }) {
+        runner::release_instance(scheduler, id);
+    }
+    let mut handled = Vec::with_capacity(committed.len());
+    for (job, claim) in committed {
+        handled.push((
+            job.id.clone(),
+            claim
+                .next
+                .as_ref()
+                .and_then(|next| next.next_run_time)
+                .map(|time| time.to_utc()),
+        ));
+        let misfire = misfires.remove(&job.id);
+        submit(scheduler, job, claim, misfire, now);
+    }
+    Ok(Some(handled))
+}
+
+/// The decision for one due job: its run times (coalesced to the last when it says so; only
+/// the latest when it is far behind), one record each — `running` when an instance place was
+/// free, else `skipped` — plus one summary `missed` record for the fire times of a far-behind
+/// job that were not visited, and its next fire time after the last of them.
+fn decide(
+    scheduler: &Scheduler,
+    job: Job,
+    now: DateTime<Utc>,
+    started: Option<DateTime<Utc>>,
+) -> Decision {
+    let hot = is_hot(scheduler, &job.id);
+    let due = job.due_run_times_visiting(now, if hot { 1 } else { MAX_DUE_RUN_TIMES });
+    let skipped = due.skipped;
+    let mut run_times = due.times;
     let Some(&last) = run_times.last() else {
-        return Claim {
-            next: Some(job.clone()),
-            runs: Vec::new(),
+        return Decision {
+            claim: Claim {
+                next: Some(job.clone()),
+                runs: Vec::new(),
+            },
+            job,
+            misfire: None,
+            reserved: false,
         };
     };
-    // Gathering stops at a bound and keeps the newest: then the earliest was not gathered.
-    let gathered_all = run_times.first() == job.next_run_time.as_ref();
     let mut coalesced = Vec::new();
     if job.coalesce {
         run_times.pop();
@@ -108,30 +296,27 @@ fn decide(
     let (late, on_time): (Vec<_>, Vec<_>) = run_times
         .into_iter()
         .partition(|scheduled| grace.is_some_and(|grace| now - scheduled.to_utc() > grace));
-    let missed = coalesced.len() + late.len();
-    if missed > 0 {
-        // When any fire time is missed, the earliest one due (`next_run_time`) is: late ones
-        // are the earliest, coalesced ones all but the last. The latest missed is the last
-        // late one, else the last coalesced one.
-        let last_missed = late.last().or(coalesced.last()).copied().unwrap_or(last);
-        let first = job.next_run_time.unwrap_or(last_missed);
-        misfires.lock().unwrap_or_else(|e| e.into_inner()).insert(
-            job.id.clone(),
-            Misfire {
-                first,
-                last: last_missed,
-                count: missed,
-                at_least: !gathered_all,
-            },
-        );
-    }
-    let free = !on_time.is_empty() && runner::reserve_instance(scheduler, job);
-    if free {
-        reserved
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(job.id.clone());
-    }
+    let missed = (coalesced.len() + late.len()) as u64;
+    let misfire = (missed > 0 || skipped.is_some()).then(|| {
+        // The earliest fire time missed is the earliest due (`next_run_time`): skipped ones
+        // are the earliest, then late ones, then coalesced ones (all but the last). The
+        // latest missed is the last late one, else the last coalesced one, else the last
+        // skipped one.
+        let last_missed = late
+            .last()
+            .or(coalesced.last())
+            .copied()
+            .or(skipped.map(|s| s.last))
+            .unwrap_or(last);
+        Misfire {
+            first: job.next_run_time.unwrap_or(last_missed),
+            last: last_missed,
+            count: skipped
+                .map_or(FireCount::Exact(0), |s| s.count)
+                .plus(missed),
+        }
+    });
+    let reserved = !on_time.is_empty() && runner::reserve_instance(scheduler, &job);
     let settings = &scheduler.inner.settings;
     let record = |scheduled, status, cause| {
         RunRecord::new(
@@ -152,51 +337,84 @@ fn decide(
             RunCause::Schedule
         }
     };
+    let missed_record = |scheduled: &DateTime<FixedOffset>, reason: String| {
+        let mut run = record(*scheduled, RunStatus::Missed, cause_of(scheduled));
+        run.finished_at = Some(now);
+        run.reason = Some(reason);
+        run
+    };
+    // The fire times of a far-behind job that were not visited: one record for them all,
+    // under the earliest (which no other record has: a second daemon making the same
+    // decision is refused by the store, as for any fire time).
+    let mut runs: Vec<RunRecord> = skipped
+        .iter()
+        .map(|skipped| missed_record(&skipped.first, far_behind_reason(skipped, last, hot)))
+        .collect();
     // Fire times folded into the last one still get a record: a run that did not happen is
     // written down, never only logged (the newest ones, so a long downtime stays bounded).
     let skip = coalesced.len().saturating_sub(MAX_COALESCED_RECORDS);
-    let mut runs: Vec<RunRecord> = coalesced[skip..]
-        .iter()
-        .map(|scheduled| {
-            let mut run = record(*scheduled, RunStatus::Missed, cause_of(scheduled));
-            run.finished_at = Some(now);
-            run.reason = Some(format!("coalesced into the run for {last}"));
-            run
-        })
-        .collect();
+    runs.extend(
+        coalesced[skip..].iter().map(|scheduled| {
+            missed_record(scheduled, format!("coalesced into the run for {last}"))
+        }),
+    );
     runs.extend(late.iter().map(|scheduled| {
-        let mut run = record(*scheduled, RunStatus::Missed, cause_of(scheduled));
-        run.finished_at = Some(now);
-        run.reason = Some(runner::missed_reason(now - scheduled.to_utc(), grace));
+        missed_record(
+            scheduled,
+            runner::missed_reason(now - scheduled.to_utc(), grace),
+        )
+    }));
+    runs.extend(on_time.iter().map(|scheduled| {
+        let status = if reserved {
+            RunStatus::Running
+        } else {
+            RunStatus::Skipped
+        };
+        let mut run = record(*scheduled, status, cause_of(scheduled));
+        if !reserved {
+            run.finished_at = Some(now);
+            run.reason = Some(format!(
+                "maximum number of running instances reached ({})",
+                job.max_instances
+            ));
+        }
         run
     }));
-    let due = on_time
-        .iter()
-        .map(|scheduled| {
-            let status = if free {
-                RunStatus::Running
-            } else {
-                RunStatus::Skipped
-            };
-            let mut run = record(*scheduled, status, cause_of(scheduled));
-            if !free {
-                run.finished_at = Some(now);
-                run.reason = Some(format!(
-                    "maximum number of running instances reached ({})",
-                    job.max_instances
-                ));
-            }
-            run
-        })
-        .collect::<Vec<_>>();
-    runs.extend(due);
     // The schedule advances at submission, whatever becomes of the run.
     let mut next = job.clone();
     next.next_run_time = job.trigger.next_fire_time(Some(last), now);
-    Claim {
-        next: next.next_run_time.is_some().then_some(next),
-        runs,
+    Decision {
+        claim: Claim {
+            next: next.next_run_time.is_some().then_some(next),
+            runs,
+        },
+        job,
+        misfire,
+        reserved,
     }
+}
+
+/// The reason on a far-behind job's summary record.
+fn far_behind_reason(
+    skipped: &SkippedRunTimes,
+    handled: DateTime<FixedOffset>,
+    hot: bool,
+) -> String {
+    let why = if hot {
+        "the job was due again as soon as a pass had handled it (its fire times come faster \
+         than the scheduler's passes)"
+            .to_owned()
+    } else {
+        format!("the job was more than {MAX_DUE_RUN_TIMES} fire times behind")
+    };
+    let which = match skipped.count {
+        FireCount::Exact(1) => format!("1 fire time ({}) was", skipped.first),
+        count => format!(
+            "{count} fire times from {} to {} were",
+            skipped.first, skipped.last
+        ),
+    };
+    format!("{which} not run: {why}, and only its latest due fire time ({handled}) was handled")
 }
 
 /// Acts on a committed claim: logs the fire times missed (one line, also when they were

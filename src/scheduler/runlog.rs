@@ -15,7 +15,7 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, FixedOffset, TimeDelta, Utc};
 
-use crate::job::{RunRecord, RunStatus};
+use crate::job::{FireCount, RunRecord, RunStatus};
 use crate::telemetry::{MAX_MESSAGE_BYTES, logged, logged_within};
 
 /// Lines of one stream of one run logged at most: the last ones.
@@ -102,17 +102,15 @@ pub(super) fn log_end(label: &str, run: &RunRecord, took: TimeDelta) {
 }
 
 /// The fire times of one job that a due-jobs pass found missed: coalesced into a later one,
-/// or later than `misfire_grace_time`.
+/// later than `misfire_grace_time`, or left unvisited because the job was far behind.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Misfire {
     /// The earliest of them: the job's `next_run_time` when the pass found it due.
     pub first: DateTime<FixedOffset>,
     /// The latest of them.
     pub last: DateTime<FixedOffset>,
-    /// How many.
-    pub count: usize,
-    /// The count stopped at the most fire times gathered for one job: there were more.
-    pub at_least: bool,
+    /// How many: exact, or, for a far-behind cron job, a lower bound.
+    pub count: FireCount,
 }
 
 /// APScheduler's `Run time of job "..." was missed by <lateness>`, with the real lateness:
@@ -120,14 +118,11 @@ pub(super) struct Misfire {
 pub(super) fn missed_line(label: &str, now: DateTime<Utc>, misfire: &Misfire) -> String {
     let late = python_timedelta(now - misfire.first.to_utc());
     let mut line = format!("Run time of job \"{label}\" was missed by {late}");
-    if misfire.count > 1 {
+    if misfire.count != FireCount::Exact(1) {
         let _ = write!(
             line,
-            " ({}{} fire times from {} to {})",
-            if misfire.at_least { "at least " } else { "" },
-            misfire.count,
-            misfire.first,
-            misfire.last
+            " ({} fire times from {} to {})",
+            misfire.count, misfire.first, misfire.last
         );
     }
     line
@@ -225,8 +220,7 @@ mod tests {
         let misfire = Misfire {
             first: at(10).fixed_offset(),
             last: at(180).fixed_offset(),
-            count: 18,
-            at_least: false,
+            count: FireCount::Exact(18),
         };
         assert_eq!(
             missed_line("every10 (trigger: interval)", now, &misfire),
@@ -236,8 +230,7 @@ mod tests {
         let one = Misfire {
             first: at(180).fixed_offset(),
             last: at(180).fixed_offset(),
-            count: 1,
-            at_least: false,
+            count: FireCount::Exact(1),
         };
         assert_eq!(
             missed_line("j", now, &one),

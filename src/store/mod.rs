@@ -66,8 +66,8 @@ pub struct Claim {
     pub runs: Vec<RunRecord>,
 }
 
-/// Decides a [`Claim`] for a due job; called inside the store's claim, so it must be quick
-/// and must not block.
+/// Decides a [`Claim`] for a due job, between [`JobStore::due_jobs`] and
+/// [`JobStore::commit_claims`]: outside every lock.
 pub type Decide<'a> = &'a (dyn Fn(&Job) -> Claim + Send + Sync);
 
 /// Jobs' rendered views, one at a time, in the contract's listing order.
@@ -124,9 +124,10 @@ pub struct NodeRecord {
 /// jobs as the HTTP contract lists them: by next fire instant, ties by id, paused jobs (no
 /// next fire time) last by id.
 ///
-/// Several daemons may share one store (MySQL, PostgreSQL): [`JobStore::claim_due_jobs`] is
-/// the only place fire times are taken, and it takes each (job, fire time) once — due rows
-/// are locked (`FOR UPDATE SKIP LOCKED`) and every run record is inserted under
+/// Several daemons may share one store (MySQL, PostgreSQL): [`JobStore::commit_claims`] is
+/// the only place fire times are taken, and it takes each (job, fire time) once — a decision
+/// is recorded only on the job's version it was made on, with the row locked
+/// (`FOR UPDATE SKIP LOCKED`), and every run record is inserted under
 /// `UNIQUE(job_id, scheduled_run_time)` in the same transaction as the job's advance.
 #[async_trait]
 pub trait JobStore: Send + Sync + std::fmt::Debug {
@@ -172,19 +173,43 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
     async fn replace_job(&self, job: &Job) -> Result<(), StoreError>;
     /// Deletes a job; `NotFound` if it is gone.
     async fn remove_job(&self, id: &str) -> Result<(), StoreError>;
-    /// Claims up to `limit` jobs due by `now` (earliest first), asks `decide` what to do with
-    /// each, and records every decision atomically with the claim: the job's advance or
-    /// removal and its run records. When a run record for one of a job's fire times exists
-    /// already (that fire time was handled), none of its runs are recorded but the job still
-    /// advances (it must not stay due): it is answered with no runs. Answers every job it
-    /// advanced or removed, with the decision as committed. A due row that cannot be decoded is
-    /// parked (its next fire time cleared, its state kept) so it cannot spin the scheduler.
+    /// Up to `limit` jobs due by `now` (earliest first, ties by id), as stored, with their
+    /// versions: the first half of a claim. It only reads, and takes no lock, so the
+    /// scheduler decides what to do with each job (trigger computation, bounded but not free)
+    /// while API writes and other daemons go on. A due row that cannot be decoded is parked
+    /// (its next fire time cleared, its state kept) so it cannot spin the scheduler.
+    async fn due_jobs(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Job>, StoreError>;
+    /// The second half of a claim: records each decision made on a job read by
+    /// [`JobStore::due_jobs`] — the job's advance or removal and its run records, atomically —
+    /// if the job is still as it was read (its `version`) and no other claim holds it right
+    /// now; a job changed or held meanwhile is left out, to be read and decided again. When a
+    /// run record for one of a job's fire times exists already (that fire time was handled),
+    /// none of its runs are recorded but the job still advances (it must not stay due): it is
+    /// answered with no runs. Answers every job it advanced or removed, in the order given,
+    /// with the decision as committed. Nothing but database work happens inside: the time it
+    /// holds locks grows with the records written, never with trigger computation.
+    async fn commit_claims(
+        &self,
+        claims: Vec<(Job, Claim)>,
+    ) -> Result<Vec<(Job, Claim)>, StoreError>;
+    /// Both halves: claims up to `limit` jobs due by `now`, asking `decide` what to do with
+    /// each between the read and the commit.
     async fn claim_due_jobs(
         &self,
         now: DateTime<Utc>,
         limit: usize,
         decide: Decide<'_>,
-    ) -> Result<Vec<(Job, Claim)>, StoreError>;
+    ) -> Result<Vec<(Job, Claim)>, StoreError> {
+        let jobs = self.due_jobs(now, limit).await?;
+        let claims = jobs
+            .into_iter()
+            .map(|job| {
+                let claim = decide(&job);
+                (job, claim)
+            })
+            .collect();
+        self.commit_claims(claims).await
+    }
     /// Inserts a run record.
     async fn insert_run(&self, run: &RunRecord) -> Result<(), StoreError>;
     /// Overwrites a run record (its status, times, output).

@@ -3,6 +3,7 @@
 //! time) is taken once under `UNIQUE(job_id, scheduled_micros)`. The structure and the
 //! semantics follow sqlite.rs method for method; only the SQL dialect differs.
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -10,10 +11,10 @@ use anyhow::anyhow;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::mysql::{MySqlArguments, MySqlConnectOptions, MySqlPoolOptions};
-use sqlx::{Acquire, MySql, MySqlPool, Row, Transaction};
+use sqlx::{Acquire, MySql, MySqlPool, QueryBuilder, Row, Transaction};
 
 use super::{
-    Claim, Decide, JobRow, JobStore, NodeRecord, RunRow, StoreError, decode_job_rows, from_micros,
+    Claim, JobRow, JobStore, NodeRecord, RunRow, StoreError, decode_job_rows, from_micros,
     is_unique_violation, next_micros, scheduled_micros, scheduled_text, to_micros,
 };
 use crate::job::{Job, RunRecord, RunStatus};
@@ -115,6 +116,31 @@ async fn record_claim(
         .execute(&mut **tx)
         .await?;
     Ok(fresh)
+}
+
+impl MySqlStore {
+    /// Parks due rows that could not be decoded: their next fire time is cleared (their
+    /// state kept) if they are still unreadable with the row locked, so a row replaced in the
+    /// meantime is left alone.
+    async fn park(&self, ids: &[String]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for id in ids {
+            let row: Option<JobRow> = sqlx::query_as(
+                "SELECT id, job_state, version FROM tickd_jobs WHERE id = ? FOR UPDATE",
+            )
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if row.is_some_and(|row| Job::from_state(&row.job_state).is_err()) {
+                sqlx::query("UPDATE tickd_jobs SET next_run_time = NULL WHERE id = ?")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -221,40 +247,52 @@ impl JobStore for MySqlStore {
         Ok(())
     }
 
-    async fn claim_due_jobs(
+    async fn due_jobs(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Job>, StoreError> {
+        // A plain (consistent, non-locking) read: it neither takes nor waits for row locks.
+        let rows: Vec<JobRow> = sqlx::query_as(
+            "SELECT id, job_state, version FROM tickd_jobs WHERE next_run_time <= ? \
+             ORDER BY next_run_time, id LIMIT ?",
+        )
+        .bind(to_micros(now))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        let (jobs, broken) = decode_job_rows(rows);
+        if !broken.is_empty() {
+            self.park(&broken).await?;
+        }
+        Ok(jobs)
+    }
+
+    async fn commit_claims(
         &self,
-        now: DateTime<Utc>,
-        limit: usize,
-        decide: Decide<'_>,
+        claims: Vec<(Job, Claim)>,
     ) -> Result<Vec<(Job, Claim)>, StoreError> {
+        if claims.is_empty() {
+            return Ok(claims);
+        }
         let mut conn = self.pool.acquire().await?;
         // READ COMMITTED for the claim, as PostgreSQL's: InnoDB then locks only the rows it
-        // takes, without the gap locks REPEATABLE READ adds to the range scan, which can block
-        // inserts and deadlock two claims whose updates move index entries into each other's
-        // gaps. The locking read sees the latest committed rows either way. (This sets the
-        // next transaction only, not the session.)
+        // takes, without gap locks, and the locking read sees each row's latest committed
+        // version. (This sets the next transaction only, not the session.)
         sqlx::query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
             .execute(&mut *conn)
             .await?;
         let mut tx = conn.begin().await?;
-        let rows: Vec<JobRow> = sqlx::query_as(
-            "SELECT id, job_state, version FROM tickd_jobs WHERE next_run_time <= ? \
-             ORDER BY next_run_time, id LIMIT ? FOR UPDATE SKIP LOCKED",
-        )
-        .bind(to_micros(now))
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&mut *tx)
-        .await?;
-        let (jobs, broken) = decode_job_rows(rows);
-        for id in broken {
-            sqlx::query("UPDATE tickd_jobs SET next_run_time = NULL WHERE id = ?")
-                .bind(&id)
-                .execute(&mut *tx)
-                .await?;
+        let mut select =
+            QueryBuilder::<MySql>::new("SELECT id, version FROM tickd_jobs WHERE id IN (");
+        let mut list = select.separated(", ");
+        for (job, _) in &claims {
+            list.push_bind(job.id.as_str());
         }
-        let mut claimed = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            let mut claim = decide(&job);
+        select.push(") FOR UPDATE SKIP LOCKED");
+        let rows: Vec<(String, i64)> = select.build_query_as().fetch_all(&mut *tx).await?;
+        let current: HashMap<String, i64> = rows.into_iter().collect();
+        let mut claimed = Vec::with_capacity(claims.len());
+        for (job, mut claim) in claims {
+            if current.get(&job.id) != Some(&job.version) {
+                continue;
+            }
             if !record_claim(&mut tx, &job, &claim).await? {
                 claim.runs.clear();
             }

@@ -4,6 +4,7 @@
 //! method for method; only the SQL dialect differs.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use sqlx::postgres::{PgArguments, PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Row, Transaction};
 
 use super::{
-    Claim, Decide, JobRow, JobStore, NodeRecord, RunRow, StoreError, decode_job_rows, from_micros,
+    Claim, JobRow, JobStore, NodeRecord, RunRow, StoreError, decode_job_rows, from_micros,
     is_unique_violation, next_micros, scheduled_micros, scheduled_text, to_micros,
 };
 use crate::job::{Job, RunRecord, RunStatus};
@@ -109,6 +110,31 @@ async fn record_claim(
         .execute(&mut **tx)
         .await?;
     Ok(fresh)
+}
+
+impl PostgresStore {
+    /// Parks due rows that could not be decoded: their next fire time is cleared (their
+    /// state kept) if they are still unreadable with the row locked, so a row replaced in the
+    /// meantime is left alone.
+    async fn park(&self, ids: &[String]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let rows: Vec<JobRow> = sqlx::query_as(
+            "SELECT id, job_state, version FROM tickd_jobs WHERE id = ANY($1) FOR UPDATE",
+        )
+        .bind(ids)
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in rows {
+            if Job::from_state(&row.job_state).is_err() {
+                sqlx::query("UPDATE tickd_jobs SET next_run_time = NULL WHERE id = $1")
+                    .bind(&row.id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -212,38 +238,50 @@ impl JobStore for PostgresStore {
         Ok(())
     }
 
-    async fn claim_due_jobs(
+    async fn due_jobs(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Job>, StoreError> {
+        // A plain read: it neither takes nor waits for row locks.
+        let rows: Vec<JobRow> = sqlx::query_as(
+            "SELECT id, job_state, version FROM tickd_jobs WHERE next_run_time <= $1 \
+             ORDER BY next_run_time, id LIMIT $2",
+        )
+        .bind(to_micros(now))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        let (jobs, broken) = decode_job_rows(rows);
+        if !broken.is_empty() {
+            self.park(&broken).await?;
+        }
+        Ok(jobs)
+    }
+
+    async fn commit_claims(
         &self,
-        now: DateTime<Utc>,
-        limit: usize,
-        decide: Decide<'_>,
+        claims: Vec<(Job, Claim)>,
     ) -> Result<Vec<(Job, Claim)>, StoreError> {
+        if claims.is_empty() {
+            return Ok(claims);
+        }
         // READ COMMITTED (PostgreSQL's default, said explicitly in case the server's default is
-        // stricter): a due row another claim committed meanwhile is read at its latest version
-        // and checked against the WHERE again before it is locked, and a row locked by another
-        // claim is skipped, not waited for and not a serialization failure.
+        // stricter): the locking read sees each row's latest committed version, and a row
+        // another claim holds is skipped, not waited for and not a serialization failure.
         let mut tx = self
             .pool
             .begin_with("BEGIN ISOLATION LEVEL READ COMMITTED")
             .await?;
-        let rows: Vec<JobRow> = sqlx::query_as(
-            "SELECT id, job_state, version FROM tickd_jobs WHERE next_run_time <= $1 \
-             ORDER BY next_run_time, id LIMIT $2 FOR UPDATE SKIP LOCKED",
+        let ids: Vec<String> = claims.iter().map(|(job, _)| job.id.clone()).collect();
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT id, version FROM tickd_jobs WHERE id = ANY($1) FOR UPDATE SKIP LOCKED",
         )
-        .bind(to_micros(now))
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .bind(&ids)
         .fetch_all(&mut *tx)
         .await?;
-        let (jobs, broken) = decode_job_rows(rows);
-        for id in broken {
-            sqlx::query("UPDATE tickd_jobs SET next_run_time = NULL WHERE id = $1")
-                .bind(&id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        let mut claimed = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            let mut claim = decide(&job);
+        let current: HashMap<String, i64> = rows.into_iter().collect();
+        let mut claimed = Vec::with_capacity(claims.len());
+        for (job, mut claim) in claims {
+            if current.get(&job.id) != Some(&job.version) {
+                continue;
+            }
             if !record_claim(&mut tx, &job, &claim).await? {
                 claim.runs.clear();
             }

@@ -41,9 +41,7 @@ use redis::{AsyncCommands, ErrorKind, RedisError, ServerErrorKind};
 use self::lock::Lock;
 use self::records::run_args;
 use self::scripts::Scripts;
-use super::{
-    Claim, Decide, JobStore, NodeRecord, StoreError, from_micros, log_unreadable, to_micros,
-};
+use super::{Claim, JobStore, NodeRecord, StoreError, from_micros, log_unreadable, to_micros};
 #[cfg(test)]
 use crate::job::RunStatus;
 use crate::job::{Job, RunRecord};
@@ -305,19 +303,14 @@ impl JobStore for RedisStore {
         }
     }
 
-    async fn claim_due_jobs(
-        &self,
-        now: DateTime<Utc>,
-        limit: usize,
-        decide: Decide<'_>,
-    ) -> Result<Vec<(Job, Claim)>, StoreError> {
+    async fn due_jobs(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Job>, StoreError> {
         if limit == 0 {
             return Ok(Vec::new());
         }
         let mut invocation = self.scripts.due_jobs.prepare_invoke();
         invocation.arg(&self.prefix).arg(to_micros(now)).arg(limit);
         let due: Vec<Option<String>> = invocation.invoke_async(&mut self.con()).await?;
-        let mut claimed = Vec::new();
+        let mut jobs = Vec::with_capacity(due.len() / 3);
         for entry in due.chunks(3) {
             let [Some(id), state, version] = entry else {
                 continue;
@@ -325,15 +318,27 @@ impl JobStore for RedisStore {
             let job = state
                 .as_deref()
                 .and_then(|state| decode_job(id, state, version.as_deref()));
-            let Some(job) = job else {
-                // Unreadable (or an index entry without a job): out of the sorted set, state
-                // kept, so it cannot spin the scheduler.
-                let seen = state.clone().unwrap_or_default();
-                self.run_script(&self.scripts.park_job, [id.clone(), seen])
-                    .await?;
-                continue;
-            };
-            let mut claim = decide(&job);
+            match job {
+                Some(job) => jobs.push(job),
+                None => {
+                    // Unreadable (or an index entry without a job): out of the sorted set,
+                    // state kept, so it cannot spin the scheduler.
+                    let seen = state.clone().unwrap_or_default();
+                    self.run_script(&self.scripts.park_job, [id.clone(), seen])
+                        .await?;
+                }
+            }
+        }
+        Ok(jobs)
+    }
+
+    async fn commit_claims(
+        &self,
+        claims: Vec<(Job, Claim)>,
+    ) -> Result<Vec<(Job, Claim)>, StoreError> {
+        // One script per claim: each checks the job's version and records it atomically.
+        let mut claimed = Vec::with_capacity(claims.len());
+        for (job, mut claim) in claims {
             match self.record_claim(&job, &claim).await? {
                 Some(true) => claimed.push((job, claim)),
                 Some(false) => {

@@ -7,6 +7,7 @@
 mod adds;
 mod lock;
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -20,8 +21,8 @@ use sqlx::sqlite::{
 use sqlx::{FromRow, QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 
 use super::{
-    Claim, Decide, JobRow, JobStore, NodeRecord, RunRow, StoreError, StoredView, ViewFilter,
-    ViewStream, decode_job_rows, from_micros, is_unique_violation, log_unreadable, next_micros,
+    Claim, JobRow, JobStore, NodeRecord, RunRow, StoreError, StoredView, ViewFilter, ViewStream,
+    decode_job_rows, from_micros, is_unique_violation, log_unreadable, next_micros,
     scheduled_micros, scheduled_text, to_micros,
 };
 use crate::job::{Job, RunRecord, RunStatus};
@@ -126,6 +127,32 @@ fn synchronous_of(url: &str) -> Result<(String, SqliteSynchronous), StoreError> 
     Ok((url, synchronous))
 }
 
+impl SqliteStore {
+    /// Parks due rows that could not be decoded: their next fire time is cleared (their
+    /// state kept) if they are still unreadable under the write lock, so a row replaced in
+    /// the meantime is left alone.
+    async fn park(&self, ids: &[String]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for id in ids {
+            let row = sqlx::query("SELECT id, job_state, version FROM tickd_jobs WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let readable = row.is_some_and(|row| {
+                JobRow::from_row(&row).is_ok_and(|row| Job::from_state(&row.job_state).is_ok())
+            });
+            if !readable {
+                sqlx::query("UPDATE tickd_jobs SET next_run_time = NULL WHERE id = ?")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
 /// Decodes job rows as the other SQL stores do ([`decode_job_rows`]): unreadable ones are
 /// logged and skipped, their ids answered too.
 fn decode_jobs(rows: Vec<SqliteRow>) -> (Vec<Job>, Vec<String>) {
@@ -226,6 +253,27 @@ const RUNS_PER_INSERT: usize = 64;
 
 /// Job ids per `DELETE ... IN (...)`.
 const IDS_PER_DELETE: usize = 500;
+
+/// The stored versions of the jobs `ids` names (gone ones are absent).
+async fn versions<'a>(
+    tx: &mut Transaction<'_, Sqlite>,
+    ids: impl Iterator<Item = &'a str>,
+) -> Result<HashMap<String, i64>, StoreError> {
+    let ids: Vec<&str> = ids.collect();
+    let mut current = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(IDS_PER_DELETE) {
+        let mut select =
+            QueryBuilder::<Sqlite>::new("SELECT id, version FROM tickd_jobs WHERE id IN (");
+        let mut list = select.separated(", ");
+        for id in chunk {
+            list.push_bind(*id);
+        }
+        select.push(")");
+        let rows: Vec<(String, i64)> = select.build_query_as().fetch_all(&mut **tx).await?;
+        current.extend(rows);
+    }
+    Ok(current)
+}
 
 /// Records a whole batch of claims in a few statements: its run records in multi-row
 /// INSERTs, its finished jobs in one DELETE, then an UPDATE per advanced job. Job by job
@@ -407,14 +455,8 @@ impl JobStore for SqliteStore {
         Ok(())
     }
 
-    async fn claim_due_jobs(
-        &self,
-        now: DateTime<Utc>,
-        limit: usize,
-        decide: Decide<'_>,
-    ) -> Result<Vec<(Job, Claim)>, StoreError> {
-        // BEGIN IMMEDIATE takes the write lock up front: the claim is the only writer.
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+    async fn due_jobs(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Job>, StoreError> {
+        // A plain read (WAL: beside the writer, never waiting for it).
         let rows = sqlx::query(
             // `(next_run_time IS NULL) = 0` is the listing index's first column: the due jobs
             // are then a range of it, read in order.
@@ -424,31 +466,39 @@ impl JobStore for SqliteStore {
         )
         .bind(to_micros(now))
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&mut *tx)
+        .fetch_all(&self.pool)
         .await?;
         let (jobs, broken) = decode_jobs(rows);
-        for id in broken {
-            sqlx::query("UPDATE tickd_jobs SET next_run_time = NULL WHERE id = ?")
-                .bind(&id)
-                .execute(&mut *tx)
-                .await?;
+        if !broken.is_empty() {
+            self.park(&broken).await?;
         }
-        let mut claimed: Vec<(Job, Claim)> = jobs
+        Ok(jobs)
+    }
+
+    async fn commit_claims(
+        &self,
+        claims: Vec<(Job, Claim)>,
+    ) -> Result<Vec<(Job, Claim)>, StoreError> {
+        if claims.is_empty() {
+            return Ok(claims);
+        }
+        // BEGIN IMMEDIATE takes the write lock up front; inside, only the version check and
+        // the writes.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let current = versions(&mut tx, claims.iter().map(|(job, _)| job.id.as_str())).await?;
+        let mut kept: Vec<(Job, Claim)> = claims
             .into_iter()
-            .map(|job| {
-                let claim = decide(&job);
-                (job, claim)
-            })
+            .filter(|(job, _)| current.get(&job.id) == Some(&job.version))
             .collect();
-        if !record_claims(&mut tx, &claimed).await? {
-            for (job, claim) in &mut claimed {
+        if !record_claims(&mut tx, &kept).await? {
+            for (job, claim) in &mut kept {
                 if !record_claim(&mut tx, job, claim).await? {
                     claim.runs.clear();
                 }
             }
         }
         tx.commit().await?;
-        Ok(claimed)
+        Ok(kept)
     }
 
     async fn insert_run(&self, run: &RunRecord) -> Result<(), StoreError> {

@@ -110,6 +110,41 @@ impl IntervalTrigger {
         Some(zone::in_zone(instant, self.timezone))
     }
 
+    /// The latest fire time at or before `until` (and the end date) on the grid
+    /// `from + k·interval`, with its `k`: the walk from `from` adds the interval at each step,
+    /// exactly in whole microseconds (the float round trip of [`Self::next_fire_time`] lands
+    /// on the microsecond for any date before 2106), so k steps are one multiplication.
+    /// Jitter is left out. `None` when `from` is past `until` or the end date.
+    pub(crate) fn latest_fire_time(
+        &self,
+        from: DateTime<FixedOffset>,
+        until: DateTime<Utc>,
+    ) -> Option<(DateTime<FixedOffset>, u64)> {
+        let step = self.interval.micros();
+        let mut bound = i128::from(until.timestamp_micros());
+        if let Some(end) = &self.end_date {
+            bound = bound.min(i128::from(end.time.timestamp_micros()));
+        }
+        let start = i128::from(from.timestamp_micros());
+        if step <= 0 || start > bound {
+            return None;
+        }
+        let k = (bound - start) / step;
+        let latest = self.at_micros(start.checked_add(k.checked_mul(step)?)?)?;
+        Some((latest, u64::try_from(k).ok()?))
+    }
+
+    /// The grid point one interval before `time`.
+    pub(crate) fn step_back(&self, time: DateTime<FixedOffset>) -> Option<DateTime<FixedOffset>> {
+        self.at_micros(i128::from(time.timestamp_micros()).checked_sub(self.interval.micros())?)
+    }
+
+    /// The instant `micros` after the epoch, shown in the trigger's zone as a fire time is.
+    fn at_micros(&self, micros: i128) -> Option<DateTime<FixedOffset>> {
+        let instant = DateTime::from_timestamp_micros(i64::try_from(micros).ok()?)?;
+        Some(zone::in_zone(instant, self.timezone))
+    }
+
     /// `start_date`, `end_date` (if set), then each unit > 0, re-expressed from the total as
     /// Flask-APScheduler's `extract_timedelta` does (sub-second parts are not shown).
     pub(crate) fn fields(&self) -> Map<String, Value> {

@@ -8,6 +8,7 @@
 //! # Layout
 //! - `args`: a POST body's trigger arguments → a trigger, in the reference's order of checks.
 //! - `date`, `interval`, `cron/`: the three triggers.
+//! - `catch_up`: the fire times a far-behind job missed, summarised in bounded work.
 //! - `datestring`: the ISO date-string family (start/end/run dates) and the strict
 //!   `next_run_time` parser.
 //! - `datetime`: the dates a trigger was given, `isoformat()`, zone names.
@@ -19,6 +20,7 @@
 mod args;
 
 pub use args::{MAX_JITTER_SECONDS, accepted_arguments};
+mod catch_up;
 mod cron;
 mod date;
 mod datestring;
@@ -34,6 +36,7 @@ use chrono::{DateTime, FixedOffset, Utc};
 use chrono_tz::Tz;
 use serde_json::{Map, Value};
 
+pub use self::catch_up::{CatchUp, FireCount};
 pub use self::error::TriggerError;
 pub use self::interval::MAX_INTERVAL_DAYS;
 

@@ -4,6 +4,7 @@
 
 pub mod daemon;
 pub mod db;
+pub mod scheduling;
 pub mod setup;
 pub mod store_checks;
 

@@ -81,6 +81,53 @@ impl CronTrigger {
         }
     }
 
+    /// The latest fire time after `from` and at or before `until`, or `from` when there is
+    /// none (`from` is a fire time the job already has, at or before `until`).
+    ///
+    /// A search answers the first fire time at or after a moment, and that answer never
+    /// decreases as the moment moves later; so the latest fire time at or before `until` is
+    /// the answer for the last moment whose answer is still at or before `until`, found by
+    /// bisecting the moments between `from` and `until` to the microsecond: about 50
+    /// searches for any span up to year 9999, however many fire times it holds. Jitter is
+    /// left out (it is random).
+    pub(crate) fn latest_fire_time(
+        &self,
+        from: DateTime<FixedOffset>,
+        until: DateTime<Utc>,
+    ) -> DateTime<FixedOffset> {
+        let due = |micros: i64| {
+            DateTime::from_timestamp_micros(micros)
+                .and_then(|moment| self.first_at_or_after(moment))
+                .filter(|found| zone::instant(self.timezone, *found) <= until)
+        };
+        let mut lo = from.timestamp_micros().saturating_add(1);
+        let Some(mut found) = due(lo) else {
+            return from;
+        };
+        // `due(lo)` holds; past `until` nothing is due.
+        let mut hi = until.timestamp_micros().saturating_add(1);
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            match due(mid) {
+                Some(at) => {
+                    lo = mid;
+                    found = at;
+                }
+                None => hi = mid,
+            }
+        }
+        zone::fixed(self.timezone, found)
+    }
+
+    /// The first fire time at or after `moment` (and the start date), without jitter.
+    fn first_at_or_after(&self, moment: DateTime<Utc>) -> Option<Wall> {
+        let start = match &self.start_date {
+            Some(start) => moment.max(start.time.to_utc()),
+            None => moment,
+        };
+        self.search(zone::wall_at(self.timezone, ceil_to_second(start)), true)
+    }
+
     /// The field loop from a whole-second starting wall time; `None` when the years run out
     /// or the end date is passed.
     ///
