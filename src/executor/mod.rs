@@ -231,7 +231,7 @@ impl Executor {
             .scheduled_at
             .map(|at| isoformat(&at))
             .unwrap_or_default();
-        let mut command = supervisor::command(&argv, file);
+        let mut command = supervisor::command(&argv, file, self.inner.script_priority);
         command
             .current_dir(root)
             .env_clear()
@@ -252,9 +252,6 @@ impl Executor {
                 "The script of job \"{job_id}\" exited before it could be watched"
             )));
         };
-        if let Some(nice) = self.inner.script_priority {
-            priority::lower(pid, nice);
-        }
         // Built first, so that its start instant is the spawn's; the log lines come after.
         let script = RunningScript::new(
             child,

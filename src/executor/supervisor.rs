@@ -67,17 +67,26 @@ fn program() -> &'static Path {
 }
 
 /// The daemon's side: a command that runs `argv` (the interpreter and its arguments) under a
-/// supervisor, with `script` as its stdin. The caller adds the rest: the process group, the
-/// environment, the working directory and the output pipes.
-pub(super) fn command(argv: &[OsString], script: OwnedFd) -> tokio::process::Command {
+/// supervisor, with `script` as its stdin, lowering the run's group to `priority` (an
+/// absolute nice value) once the interpreter is started. The caller adds the rest: the
+/// process group, the environment, the working directory and the output pipes.
+pub(super) fn command(
+    argv: &[OsString],
+    script: OwnedFd,
+    priority: Option<i32>,
+) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(program());
     command
         .arg0("tickd")
         .arg(FLAG)
+        .arg(priority.map_or_else(|| KEEP_PRIORITY.to_owned(), |p| p.to_string()))
         .args(argv)
         .stdin(Stdio::from(script));
     command
 }
+
+/// The priority argument that leaves the run's group at the daemon's priority.
+const KEEP_PRIORITY: &str = "-";
 
 /// The supervisor's side: when the process was started as one (its first argument is the
 /// hidden flag), supervises the script and answers the exit code; `None` otherwise. Called
@@ -87,8 +96,14 @@ pub fn main_if_asked() -> Option<ExitCode> {
     if args.next().as_deref() != Some(OsStr::new(FLAG)) {
         return None;
     }
+    let priority = args.next();
     let argv: Vec<OsString> = args.collect();
-    Some(match supervise(&argv) {
+    let priority = priority
+        .as_deref()
+        .and_then(OsStr::to_str)
+        .filter(|p| *p != KEEP_PRIORITY)
+        .and_then(|p| p.parse::<i32>().ok());
+    Some(match supervise(&argv, priority) {
         Ok(status) => end_like(status),
         // Read by whoever looks at the run: it goes to the script's stderr.
         Err((message, code)) => {
@@ -100,7 +115,11 @@ pub fn main_if_asked() -> Option<ExitCode> {
 
 /// Starts `argv` with the script as descriptor 3 and waits for it, killing the group if the
 /// daemon goes. Answers its exit status, or what to say and exit with.
-fn supervise(argv: &[OsString]) -> Result<ExitStatus, (String, u8)> {
+///
+/// The group is lowered to `priority` only once the interpreter is started: until then this
+/// process and the interpreter's `exec` run at the daemon's priority, so that a run due among
+/// many is not held up behind the scripts started a moment earlier (`priority.rs`).
+fn supervise(argv: &[OsString], priority: Option<i32>) -> Result<ExitStatus, (String, u8)> {
     let internal = || {
         (
             format!("{FLAG} is how tickd starts each script; it is not meant to be run by hand"),
@@ -137,6 +156,10 @@ fn supervise(argv: &[OsString]) -> Result<ExitStatus, (String, u8)> {
         .spawn()
         .map_err(|e| (format!("cannot start {}: {e}", program.display()), 127))?;
     drop(script);
+    if let Some(priority) = priority {
+        // A sandbox that forbids it leaves the script at the daemon's priority.
+        let _ = rustix::process::setpriority_pgrp(None, priority);
+    }
     std::thread::spawn(|| {
         if daemon_gone(None) {
             let _ = kill_current_process_group(Signal::KILL);
