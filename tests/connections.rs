@@ -12,10 +12,8 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::daemon::{answering, call, free_port, start, wait_exit, write_config};
+use common::daemon::{answering, call, free_port, start, stop, write_config};
 use common::project_dir;
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
 use serde_json::json;
 
 /// Reads what the server sends until it closes the connection or `limit` passes.
@@ -66,8 +64,7 @@ async fn connections_beyond_the_limit_are_refused_with_the_envelope() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(status.is_some_and(|s| s.is_success()), "{status:?}");
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
-    assert!(wait_exit(&mut child).success());
+    stop(&mut child);
 }
 
 #[tokio::test]
@@ -101,8 +98,7 @@ async fn idle_half_sent_and_slow_body_connections_are_closed() {
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("did not arrive within 1 s"), "{answer}");
     assert!(started.elapsed() < Duration::from_secs(10));
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
-    assert!(wait_exit(&mut child).success());
+    stop(&mut child);
 }
 
 /// Under a 1,024-descriptor limit, 2,000 idle connections neither stop scripts from running
@@ -154,8 +150,7 @@ async fn two_thousand_idle_connections_under_1024_descriptors() {
         "no run fails for lack of descriptors: {failed:?}"
     );
     drop(held);
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
-    assert!(wait_exit(&mut child).success());
+    stop(&mut child);
 }
 
 #[tokio::test]
@@ -192,6 +187,5 @@ async fn hostile_bodies_are_refused_before_they_are_built() {
         answer.contains("larger than the limit of 1048576 bytes"),
         "{answer}"
     );
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
-    assert!(wait_exit(&mut child).success());
+    stop(&mut child);
 }

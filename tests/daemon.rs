@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::daemon::{
-    answering, call, free_port, kill_scripts_under, start, tickd, wait_exit, write_config,
+    answering, call, free_port, kill_scripts_under, start, stop, tickd, wait_exit, write_config,
 };
 use common::project_dir;
 use nix::sys::signal::{Signal, kill};
@@ -28,8 +28,7 @@ async fn sigterm_stops_the_daemon_cleanly_and_jobs_persist() {
     )
     .await;
     assert_eq!(status, 200);
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
-    assert!(wait_exit(&mut child).success());
+    stop(&mut child);
     assert!(
         dir.path().join("logs/runserver.log").exists(),
         "the log file is written"
@@ -43,8 +42,7 @@ async fn sigterm_stops_the_daemon_cleanly_and_jobs_persist() {
     let mut child = start(dir.path(), port).await;
     let (status, job) = call(port, reqwest::Method::GET, "/jobs/job13", None).await;
     assert_eq!((status, job["seconds"].clone()), (200, json!(10)));
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
-    assert!(wait_exit(&mut child).success());
+    stop(&mut child);
 }
 
 /// Off a terminal (here a file; under systemd, the journal) each line is written once, in
@@ -75,8 +73,7 @@ async fn log_lines_reach_stdout_and_the_file_alike() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
-    assert!(wait_exit(&mut child).success());
+    stop(&mut child);
     let stdout = std::fs::read_to_string(&stdout_path).unwrap();
     let file = std::fs::read_to_string(dir.path().join("logs/runserver.log")).unwrap();
     let line = format!("Added job \"logged{added}\" to job store \"default\"");
@@ -146,8 +143,7 @@ async fn a_second_daemon_on_the_same_sqlite_file_refuses_to_start() {
     assert_eq!(status, 200);
     assert_eq!(nodes.as_array().unwrap().len(), 1, "{nodes}");
     assert_eq!(nodes[0]["pid"], first.id());
-    kill(Pid::from_raw(first.id() as i32), Signal::SIGTERM).unwrap();
-    assert!(wait_exit(&mut first).success());
+    stop(&mut first);
 }
 
 /// Under systemd with stdout connected to the journal (`JOURNAL_STREAM` names it), lines go to
@@ -176,8 +172,7 @@ async fn under_the_journal_lines_are_written_once_unless_configured() {
             .spawn()
             .unwrap();
         assert!(answering(port).await.is_some());
-        kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
-        assert!(wait_exit(&mut child).success());
+        stop(&mut child);
         let journal = std::fs::read_to_string(&journal_path).unwrap();
         assert!(journal.contains("Scheduler started"), "{journal}");
         assert!(

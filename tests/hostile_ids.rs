@@ -8,11 +8,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::daemon::{call, free_port, start_with, wait_exit, write_config};
+use common::daemon::{call, free_port, start_with, stop, write_config};
 use common::db::{Server, in_fresh_database};
 use common::project_dir;
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
 use redis::Commands;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -228,8 +226,7 @@ async fn asks_every_route(store_url: &str) {
     let (status, jobs) = call(port, Method::GET, "/jobs", None).await;
     assert_eq!(status, 200, "{jobs}");
     assert_eq!(jobs.as_array().unwrap().len(), 8, "{jobs}");
-    kill(Pid::from_raw(daemon.id() as i32), Signal::SIGTERM).unwrap();
-    assert!(wait_exit(&mut daemon).success());
+    stop(&mut daemon);
 }
 
 #[tokio::test]

@@ -7,10 +7,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::daemon::{call, free_port, start, wait_exit, write_config};
+use common::daemon::{call, free_port, start, stop, write_config};
 use common::project_dir;
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -63,8 +61,7 @@ async fn every_output_line_is_a_log_line_and_a_run_starts_and_ends_once() {
     assert_eq!(status, 200, "{body}");
     let scheduled = ended_runs(port, "once").await;
     assert_eq!(scheduled.len(), 1, "{scheduled:?}");
-    kill(Pid::from_raw(daemon.id() as i32), Signal::SIGTERM).unwrap();
-    assert!(wait_exit(&mut daemon).success());
+    stop(&mut daemon);
 
     let log = std::fs::read_to_string(dir.path().join("logs/runserver.log")).unwrap();
     for line in log.lines() {
@@ -173,8 +170,7 @@ async fn ids_and_names_cannot_forge_or_flood_the_log() {
     );
     let (status, _) = call(port, Method::DELETE, &path, None).await;
     assert_eq!(status, 204);
-    kill(Pid::from_raw(daemon.id() as i32), Signal::SIGTERM).unwrap();
-    assert!(wait_exit(&mut daemon).success());
+    stop(&mut daemon);
 
     let log = std::fs::read(dir.path().join("logs/runserver.log")).unwrap();
     assert!(

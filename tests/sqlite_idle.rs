@@ -8,10 +8,8 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::daemon::{call, free_port, start, wait_exit, write_config};
+use common::daemon::{call, free_port, start, stop, write_config};
 use common::{TestApp, project_dir};
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -60,8 +58,7 @@ async fn an_idle_daemon_does_not_write_to_its_sqlite_file() {
     );
     assert_eq!(wal(&db), after, "answering GET P/cluster writes nothing");
 
-    kill(Pid::from_raw(daemon.id() as i32), Signal::SIGTERM).unwrap();
-    assert!(wait_exit(&mut daemon).success());
+    stop(&mut daemon);
 }
 
 #[tokio::test]
@@ -80,8 +77,7 @@ async fn a_clean_exit_leaves_no_lock_file_and_no_wal_and_a_restart_works() {
     assert_eq!(status, 200);
     let lock = dir.path().join("sqlite.db.lock");
     assert!(lock.exists(), "held while the daemon runs");
-    kill(Pid::from_raw(daemon.id() as i32), Signal::SIGTERM).unwrap();
-    assert!(wait_exit(&mut daemon).success());
+    stop(&mut daemon);
     assert!(!lock.exists(), "the lock file goes at a clean exit");
     assert!(
         wal(&dir.path().join("sqlite.db")).is_empty(),
@@ -92,8 +88,7 @@ async fn a_clean_exit_leaves_no_lock_file_and_no_wal_and_a_restart_works() {
     assert!(lock.exists(), "taken again by the restarted daemon");
     let (status, job) = call(port, reqwest::Method::GET, "/jobs/kept", None).await;
     assert_eq!((status, job["id"].clone()), (200, json!("kept")));
-    kill(Pid::from_raw(daemon.id() as i32), Signal::SIGTERM).unwrap();
-    assert!(wait_exit(&mut daemon).success());
+    stop(&mut daemon);
     assert!(!lock.exists());
 }
 

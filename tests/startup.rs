@@ -10,11 +10,9 @@ use std::net::TcpListener;
 use std::process::Stdio;
 
 use common::daemon::{
-    answering, call, free_port, refusal, refused_start, start, tickd, wait_exit, write_config,
+    answering, call, free_port, refusal, refused_start, start, stop, tickd, write_config,
 };
 use common::project_dir;
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
 
 #[test]
 fn a_named_config_file_that_is_missing_is_refused_naming_it() {
@@ -66,8 +64,7 @@ async fn without_a_config_file_the_defaults_are_used_and_logged() {
         .unwrap();
     // Credentials are sent, and ignored: auth is off by default.
     let answered = answering(port).await;
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
-    assert!(wait_exit(&mut child).success());
+    stop(&mut child);
     assert_eq!(
         answered,
         Some(reqwest::StatusCode::OK),
@@ -189,8 +186,7 @@ async fn a_good_config_starts() {
     let mut child = start(dir.path(), port).await;
     let (status, _) = call(port, reqwest::Method::GET, "", None).await;
     assert_eq!(status, 200);
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
-    assert!(wait_exit(&mut child).success());
+    stop(&mut child);
 }
 
 #[test]

@@ -111,6 +111,12 @@ pub fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
     panic!("tickd did not exit");
 }
 
+/// Stops a daemon with SIGTERM, as systemd does, and checks it exits cleanly (status 0).
+pub fn stop(child: &mut Child) {
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    assert!(wait_exit(child).success(), "tickd exits cleanly on SIGTERM");
+}
+
 /// Ends the scripts this test started that are still running. Scripts die with a SIGKILLed
 /// daemon (tests/isolation.rs proves it); this is the safety net should that ever fail.
 pub fn kill_scripts_under(dir: &Path) {
