@@ -13,7 +13,7 @@
 //! - `server`: the accept loop, with its connection limit and timeouts.
 //!
 //! Requests pass, outermost first: tracing → panic catcher (500 envelope) → Basic auth (when
-//! configured) → body limit → routes, or the JSON 404/405 fallbacks.
+//! configured) → routes (bodies read under `BodyRules`, a request extension), or the JSON 404/405 fallbacks.
 
 mod auth;
 mod body;
@@ -30,7 +30,7 @@ mod wire;
 use std::any::Any;
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::Request;
 use axum::http::{Method, StatusCode};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
@@ -106,7 +106,6 @@ fn mount(routes: Router, auth: Option<Arc<Credentials>>, body: BodyRules) -> Rou
         // Must come after the routes: it is set on every method router registered so far.
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
-        .layer(DefaultBodyLimit::max(body.limit))
         .layer(Extension(body));
     let router = match auth {
         Some(credentials) => {
