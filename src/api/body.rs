@@ -84,8 +84,10 @@ impl BodyRules {
             Arc::clone(&self.budget).acquire_many_owned(units),
         )
         .await
-        .map_err(|_| ApiError::Busy("Too many request bodies at once; try again shortly".into()))?
-        .map_err(|_| ApiError::Busy("The server is shutting down".into()))?;
+        .map_err(|_| {
+            ApiError::Overloaded("Too many request bodies at once; try again shortly".into())
+        })?
+        .map_err(|_| ApiError::Overloaded("The server is shutting down".into()))?;
         let bytes = tokio::time::timeout(self.timeout, axum::body::to_bytes(body, self.limit))
             .await
             .map_err(|_| ApiError::RequestTimeout(self.timeout.as_secs()))?

@@ -51,7 +51,7 @@ pub enum ApiError {
     RequestTimeout(u64),
     /// The server cannot take this request now; the text says why (503).
     #[error("{0}")]
-    Busy(String),
+    Overloaded(String),
     /// A server fault outside the scheduler (a handler panic, a failed response encoding).
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -84,7 +84,7 @@ impl ApiError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
-            Self::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => return (StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_TEXT.into()),
         };
         (status, self.to_string().into())
@@ -99,7 +99,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, message) = self.parts();
-        if let Self::Busy(why) = &self {
+        if let Self::Overloaded(why) = &self {
             tracing::warn!(%status, "request refused: {why}");
         } else if status.is_server_error() {
             let chain = source_chain(&self);

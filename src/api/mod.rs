@@ -13,7 +13,8 @@
 //! - `server`: the accept loop, with its connection limit and timeouts.
 //!
 //! Requests pass, outermost first: tracing → panic catcher (500 envelope) → Basic auth (when
-//! configured) → routes (bodies read under `BodyRules`, a request extension), or the JSON 404/405 fallbacks.
+//! configured) → routes (bodies read under `BodyRules`, a request extension), or the JSON
+//! 404/405 fallbacks.
 
 mod auth;
 mod body;
