@@ -12,7 +12,7 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::daemon::{answering, call, free_port, start, stop, write_config};
+use common::daemon::{answering, call, free_port, start, start_with, stop, write_config};
 use common::project_dir;
 use serde_json::json;
 
@@ -36,11 +36,7 @@ async fn connections_beyond_the_limit_are_refused_with_the_envelope() {
     let port = free_port();
     // write_config has a [server] table already: the key comes through the environment.
     write_config(dir.path(), port, "");
-    let mut child = common::daemon::tickd(dir.path())
-        .env("TICKD_SERVER__MAX_CONNECTIONS", "4")
-        .spawn()
-        .unwrap();
-    assert!(answering(port).await.is_some());
+    let mut child = start_with(dir.path(), port, &[("TICKD_SERVER__MAX_CONNECTIONS", "4")]).await;
     let held: Vec<TcpStream> = (0..4)
         .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
         .collect();
@@ -72,12 +68,11 @@ async fn idle_half_sent_and_slow_body_connections_are_closed() {
     let dir = project_dir();
     let port = free_port();
     write_config(dir.path(), port, "");
-    let mut child = common::daemon::tickd(dir.path())
-        .env("TICKD_SERVER__HEADER_TIMEOUT", "1")
-        .env("TICKD_SERVER__BODY_TIMEOUT", "1")
-        .spawn()
-        .unwrap();
-    assert!(answering(port).await.is_some());
+    let env = [
+        ("TICKD_SERVER__HEADER_TIMEOUT", "1"),
+        ("TICKD_SERVER__BODY_TIMEOUT", "1"),
+    ];
+    let mut child = start_with(dir.path(), port, &env).await;
 
     let mut idle = TcpStream::connect(("127.0.0.1", port)).unwrap();
     let mut half = TcpStream::connect(("127.0.0.1", port)).unwrap();
