@@ -83,6 +83,7 @@ impl App {
                 default_timeout: config.executor.timeout,
                 history: history(&config),
             },
+            api::view::render,
         );
         scheduler
             .heartbeat(true)

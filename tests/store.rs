@@ -14,9 +14,11 @@ use std::sync::Arc;
 use chrono::{DateTime, FixedOffset, TimeDelta, TimeZone, Utc};
 use common::db::{Server, in_fresh_database};
 use common::store_checks;
+use common::store_checks::ClaimDue;
 use serde_json::json;
+use tickd::api::view::render;
 use tickd::job::{Job, JobDefaults, JobSpec, RunCause, RunRecord, RunStatus};
-use tickd::store::{self, Claim, JobStore, NodeRecord, StoreError};
+use tickd::store::{self, Claim, NodeRecord, Orphans, Store, StoreError};
 
 // ---- entry points ----
 
@@ -93,7 +95,7 @@ async fn postgres_daemons_share_due_jobs() {
 
 /// Every check of the store contract, in an order where each leaves the store as it found it
 /// (no jobs, no running runs, no nodes).
-async fn conforms(store: Arc<dyn JobStore>, raw: &Raw) {
+async fn conforms(store: Arc<dyn Store>, raw: &Raw) {
     let store = store.as_ref();
     adds_and_looks_up_jobs(store).await;
     ids_compare_byte_for_byte(store).await;
@@ -116,15 +118,15 @@ async fn conforms(store: Arc<dyn JobStore>, raw: &Raw) {
     heartbeats_list_and_remove_nodes(store).await;
 }
 
-async fn adds_and_looks_up_jobs(store: &dyn JobStore) {
+async fn adds_and_looks_up_jobs(store: &dyn Store) {
     let a = job("a", Some(t0() + hours(1)));
-    store.add_job(&a).await.unwrap();
+    store.add_job(&a, &render(&a)).await.unwrap();
     assert_eq!(store.lookup_job("a").await.unwrap(), Some(a.clone()));
     assert!(store.lookup_job("missing").await.unwrap().is_none());
 
     let mut again = job("a", None);
     again.name = "another".into();
-    let error = store.add_job(&again).await.unwrap_err();
+    let error = store.add_job(&again, &render(&again)).await.unwrap_err();
     assert!(
         matches!(&error, StoreError::Conflict(id) if id == "a"),
         "{error:?}"
@@ -138,18 +140,21 @@ async fn adds_and_looks_up_jobs(store: &dyn JobStore) {
     // The longest id (191 bytes) and one of 4-byte characters fit the id column.
     for id in ["x".repeat(191), "😀".repeat(47), "jöb 日本".to_owned()] {
         let long = job(&id, None);
-        store.add_job(&long).await.unwrap();
+        store.add_job(&long, &render(&long)).await.unwrap();
         assert_eq!(store.lookup_job(&id).await.unwrap(), Some(long));
     }
     clear(store).await;
 }
 
-async fn ids_compare_byte_for_byte(store: &dyn JobStore) {
+async fn ids_compare_byte_for_byte(store: &dyn Store) {
     // Case, trailing spaces and accents all make different ids, as in SQLite (a MySQL `_ci` or
     // PAD SPACE collation would merge them).
     let ids = ["Job1", "job1", "pad", "pad ", "e", "é"];
     for id in ids {
-        store.add_job(&job(id, None)).await.unwrap();
+        store
+            .add_job(&job(id, None), &render(&job(id, None)))
+            .await
+            .unwrap();
     }
     for id in ids {
         assert_eq!(store.lookup_job(id).await.unwrap().unwrap().id, id);
@@ -160,15 +165,18 @@ async fn ids_compare_byte_for_byte(store: &dyn JobStore) {
     clear(store).await;
 }
 
-async fn updates_compare_and_set(store: &dyn JobStore) {
-    store.add_job(&job("u", Some(t0()))).await.unwrap();
+async fn updates_compare_and_set(store: &dyn Store) {
+    store
+        .add_job(&job("u", Some(t0())), &render(&job("u", Some(t0()))))
+        .await
+        .unwrap();
     let read = store.lookup_job("u").await.unwrap().unwrap();
     assert_eq!(read.version, 0);
 
     let mut changed = read.clone();
     changed.name = "renamed".into();
     changed.next_run_time = Some(at(t0() + hours(2)));
-    store.update_job(&changed).await.unwrap();
+    store.update_job(&changed, &render(&changed)).await.unwrap();
     let stored = store.lookup_job("u").await.unwrap().unwrap();
     assert_eq!(stored.name, "renamed");
     assert_eq!(stored.next_run_time, changed.next_run_time);
@@ -182,7 +190,7 @@ async fn updates_compare_and_set(store: &dyn JobStore) {
     // A writer still holding version 0 lost the race.
     let mut late = read;
     late.name = "late".into();
-    let error = store.update_job(&late).await.unwrap_err();
+    let error = store.update_job(&late, &render(&late)).await.unwrap_err();
     assert!(
         matches!(&error, StoreError::Stale(id) if id == "u"),
         "{error:?}"
@@ -192,10 +200,13 @@ async fn updates_compare_and_set(store: &dyn JobStore) {
         "renamed"
     );
 
-    store.update_job(&stored).await.unwrap();
+    store.update_job(&stored, &render(&stored)).await.unwrap();
     assert_eq!(store.lookup_job("u").await.unwrap().unwrap().version, 2);
 
-    let error = store.update_job(&job("ghost", None)).await.unwrap_err();
+    let error = store
+        .update_job(&job("ghost", None), &render(&job("ghost", None)))
+        .await
+        .unwrap_err();
     assert!(
         matches!(&error, StoreError::NotFound(id) if id == "ghost"),
         "{error:?}"
@@ -204,15 +215,15 @@ async fn updates_compare_and_set(store: &dyn JobStore) {
     clear(store).await;
 }
 
-async fn replaces_whatever_the_version(store: &dyn JobStore) {
+async fn replaces_whatever_the_version(store: &dyn Store) {
     let first = job("r", Some(t0()));
-    store.replace_job(&first).await.unwrap();
+    store.replace_job(&first, &render(&first)).await.unwrap();
     assert_eq!(store.lookup_job("r").await.unwrap(), Some(first), "inserts");
 
     let mut second = job("r", None);
     second.name = "second".into();
     second.version = 42;
-    store.replace_job(&second).await.unwrap();
+    store.replace_job(&second, &render(&second)).await.unwrap();
     let stored = store.lookup_job("r").await.unwrap().unwrap();
     assert_eq!(stored.name, "second");
     assert_eq!(stored.next_run_time, None);
@@ -221,9 +232,15 @@ async fn replaces_whatever_the_version(store: &dyn JobStore) {
     clear(store).await;
 }
 
-async fn removes_jobs(store: &dyn JobStore) {
-    store.add_job(&job("gone", Some(t0()))).await.unwrap();
-    store.add_job(&job("kept", Some(t0()))).await.unwrap();
+async fn removes_jobs(store: &dyn Store) {
+    store
+        .add_job(&job("gone", Some(t0())), &render(&job("gone", Some(t0()))))
+        .await
+        .unwrap();
+    store
+        .add_job(&job("kept", Some(t0())), &render(&job("kept", Some(t0()))))
+        .await
+        .unwrap();
     store.remove_job("gone").await.unwrap();
     assert!(store.lookup_job("gone").await.unwrap().is_none());
     assert!(store.lookup_job("kept").await.unwrap().is_some());
@@ -235,11 +252,14 @@ async fn removes_jobs(store: &dyn JobStore) {
     clear(store).await;
 }
 
-async fn orders_jobs_and_finds_the_next_run_time(store: &dyn JobStore) {
+async fn orders_jobs_and_finds_the_next_run_time(store: &dyn Store) {
     assert!(store.get_all_jobs().await.unwrap().is_empty());
     assert_eq!(store.get_next_run_time().await.unwrap(), None);
     for id in ["p2", "Z", "p1"] {
-        store.add_job(&job(id, None)).await.unwrap();
+        store
+            .add_job(&job(id, None), &render(&job(id, None)))
+            .await
+            .unwrap();
     }
     assert_eq!(
         store.get_next_run_time().await.unwrap(),
@@ -248,12 +268,18 @@ async fn orders_jobs_and_finds_the_next_run_time(store: &dyn JobStore) {
     );
     for id in ["é", "b", "ab", "a ", "a", "B"] {
         store
-            .add_job(&job(id, Some(t0() + hours(2))))
+            .add_job(
+                &job(id, Some(t0() + hours(2))),
+                &render(&job(id, Some(t0() + hours(2)))),
+            )
             .await
             .unwrap();
     }
     store
-        .add_job(&job("z", Some(t0() + hours(1))))
+        .add_job(
+            &job("z", Some(t0() + hours(1))),
+            &render(&job("z", Some(t0() + hours(1)))),
+        )
         .await
         .unwrap();
     // 09:30 at +08:00 is 01:30 UTC: between the two groups, whatever its offset says.
@@ -261,7 +287,7 @@ async fn orders_jobs_and_finds_the_next_run_time(store: &dyn JobStore) {
     east.next_run_time = Some(
         (t0() + TimeDelta::minutes(90)).with_timezone(&FixedOffset::east_opt(8 * 3600).unwrap()),
     );
-    store.add_job(&east).await.unwrap();
+    store.add_job(&east, &render(&east)).await.unwrap();
 
     let ids: Vec<String> = store
         .get_all_jobs()
@@ -290,28 +316,40 @@ async fn orders_jobs_and_finds_the_next_run_time(store: &dyn JobStore) {
     clear(store).await;
 }
 
-async fn streams_views_in_order(store: &dyn JobStore) {
+async fn streams_views_in_order(store: &dyn Store) {
     store_checks::streams_views_in_order(store, job, t0()).await;
     clear(store).await;
 }
 
-async fn concurrent_adds_keep_their_own_outcomes(store: &dyn JobStore) {
+async fn concurrent_adds_keep_their_own_outcomes(store: &dyn Store) {
     store_checks::concurrent_adds_keep_their_own_outcomes(store, job, t0()).await;
     clear(store).await;
 }
 
-async fn claims_advance_due_jobs_and_record_their_runs(store: &dyn JobStore) {
+async fn claims_advance_due_jobs_and_record_their_runs(store: &dyn Store) {
     let minute = TimeDelta::minutes(1);
     store
-        .add_job(&job("late", Some(t0() - minute)))
+        .add_job(
+            &job("late", Some(t0() - minute)),
+            &render(&job("late", Some(t0() - minute))),
+        )
         .await
         .unwrap();
-    store.add_job(&job("due", Some(t0()))).await.unwrap();
     store
-        .add_job(&job("later", Some(t0() + minute)))
+        .add_job(&job("due", Some(t0())), &render(&job("due", Some(t0()))))
         .await
         .unwrap();
-    store.add_job(&job("paused", None)).await.unwrap();
+    store
+        .add_job(
+            &job("later", Some(t0() + minute)),
+            &render(&job("later", Some(t0() + minute))),
+        )
+        .await
+        .unwrap();
+    store
+        .add_job(&job("paused", None), &render(&job("paused", None)))
+        .await
+        .unwrap();
 
     let claimed = store
         .claim_due_jobs(t0(), 10, &advancing(t0()))
@@ -361,7 +399,7 @@ async fn claims_advance_due_jobs_and_record_their_runs(store: &dyn JobStore) {
     clear(store).await;
 }
 
-async fn claims_take_the_earliest_first_up_to_the_limit(store: &dyn JobStore) {
+async fn claims_take_the_earliest_first_up_to_the_limit(store: &dyn Store) {
     let second = TimeDelta::seconds(1);
     for (id, next) in [
         ("c", t0()),
@@ -370,7 +408,10 @@ async fn claims_take_the_earliest_first_up_to_the_limit(store: &dyn JobStore) {
         ("d", t0() - second * 2),
         ("e", t0() + second),
     ] {
-        store.add_job(&job(id, Some(next))).await.unwrap();
+        store
+            .add_job(&job(id, Some(next)), &render(&job(id, Some(next))))
+            .await
+            .unwrap();
     }
     let mut order = Vec::new();
     loop {
@@ -389,9 +430,13 @@ async fn claims_take_the_earliest_first_up_to_the_limit(store: &dyn JobStore) {
     clear(store).await;
 }
 
-async fn claims_remove_jobs_whose_trigger_ran_out(store: &dyn JobStore) {
-    store.add_job(&job("once", Some(t0()))).await.unwrap();
+async fn claims_remove_jobs_whose_trigger_ran_out(store: &dyn Store) {
+    store
+        .add_job(&job("once", Some(t0())), &render(&job("once", Some(t0()))))
+        .await
+        .unwrap();
     let last_run = |job: &Job| Claim {
+        view: String::new(),
         next: None,
         runs: vec![run_for(job, job.next_run_time)],
     };
@@ -404,16 +449,22 @@ async fn claims_remove_jobs_whose_trigger_ran_out(store: &dyn JobStore) {
     clear(store).await;
 }
 
-async fn claims_advance_past_a_fire_time_taken_already(store: &dyn JobStore) {
+async fn claims_advance_past_a_fire_time_taken_already(store: &dyn Store) {
     // Another daemon recorded `a-taken`'s second fire time; `b-free` comes after it in the
     // batch, so the claim must go on after the duplicate.
     let minute = TimeDelta::minutes(1);
     store
-        .add_job(&job("a-taken", Some(t0() - minute)))
+        .add_job(
+            &job("a-taken", Some(t0() - minute)),
+            &render(&job("a-taken", Some(t0() - minute))),
+        )
         .await
         .unwrap();
     store
-        .add_job(&job("b-free", Some(t0() - minute)))
+        .add_job(
+            &job("b-free", Some(t0() - minute)),
+            &render(&job("b-free", Some(t0() - minute))),
+        )
         .await
         .unwrap();
     let theirs = run_for(&job("a-taken", None), Some(at(t0())));
@@ -453,9 +504,12 @@ async fn claims_advance_past_a_fire_time_taken_already(store: &dyn JobStore) {
 /// A claim decides between its read and its commit, outside every lock: a job written in
 /// between (an API change, another daemon's claim) or deleted is left out of the commit,
 /// with none of its runs, and the others are committed.
-async fn claims_leave_jobs_changed_while_they_were_decided(store: &dyn JobStore) {
+async fn claims_leave_jobs_changed_while_they_were_decided(store: &dyn Store) {
     for id in ["changed", "deleted", "kept"] {
-        store.add_job(&job(id, Some(t0()))).await.unwrap();
+        store
+            .add_job(&job(id, Some(t0())), &render(&job(id, Some(t0()))))
+            .await
+            .unwrap();
     }
     let due = store.due_jobs(t0(), 10).await.unwrap();
     let ids: Vec<&str> = due.iter().map(|job| job.id.as_str()).collect();
@@ -471,7 +525,7 @@ async fn claims_leave_jobs_changed_while_they_were_decided(store: &dyn JobStore)
 
     let mut renamed = store.lookup_job("changed").await.unwrap().unwrap();
     renamed.name = "renamed".into();
-    store.update_job(&renamed).await.unwrap();
+    store.update_job(&renamed, &render(&renamed)).await.unwrap();
     store.remove_job("deleted").await.unwrap();
 
     let committed = store.commit_claims(claims).await.unwrap();
@@ -515,11 +569,14 @@ async fn claims_leave_jobs_changed_while_they_were_decided(store: &dyn JobStore)
     clear(store).await;
 }
 
-async fn claims_park_undecodable_rows(store: &dyn JobStore, raw: &Raw) {
+async fn claims_park_undecodable_rows(store: &dyn Store, raw: &Raw) {
     let bad_time = t0() - TimeDelta::seconds(10);
     raw.insert_job_row("bad", Some(bad_time.timestamp_micros()), "{not a job")
         .await;
-    store.add_job(&job("good", Some(t0()))).await.unwrap();
+    store
+        .add_job(&job("good", Some(t0())), &render(&job("good", Some(t0()))))
+        .await
+        .unwrap();
     assert_eq!(store.get_next_run_time().await.unwrap(), Some(bad_time));
     assert!(store.lookup_job("bad").await.unwrap().is_none());
 
@@ -559,7 +616,7 @@ async fn claims_park_undecodable_rows(store: &dyn JobStore, raw: &Raw) {
     clear(store).await;
 }
 
-async fn runs_round_trip(store: &dyn JobStore) {
+async fn runs_round_trip(store: &dyn Store) {
     let india = FixedOffset::east_opt(5 * 3600 + 1800).unwrap();
     let mut run = RunRecord::new(
         t0(),
@@ -617,7 +674,7 @@ async fn runs_round_trip(store: &dyn JobStore) {
     finish_running_runs(store).await;
 }
 
-async fn runs_page_newest_first(store: &dyn JobStore) {
+async fn runs_page_newest_first(store: &dyn Store) {
     let mut ids: Vec<String> = Vec::new();
     for i in 0..5 {
         let run = RunRecord::new(
@@ -662,7 +719,7 @@ async fn runs_page_newest_first(store: &dyn JobStore) {
     assert!(store.get_runs("nobody", 10, None).await.unwrap().is_empty());
 }
 
-async fn interrupts_runs_of_dead_daemons(store: &dyn JobStore) {
+async fn interrupts_runs_of_dead_daemons(store: &dyn Store) {
     finish_running_runs(store).await;
     for (id, heartbeat) in [
         ("me", t0()),
@@ -700,7 +757,12 @@ async fn interrupts_runs_of_dead_daemons(store: &dyn JobStore) {
     let at_time = t0() + TimeDelta::seconds(1);
     let alive_since = t0() - TimeDelta::minutes(1);
     let count = store
-        .interrupt_orphaned_runs("me", alive_since, "its daemon died", at_time)
+        .interrupt_orphaned_runs(&Orphans {
+            me: "me",
+            alive_since,
+            reason: "its daemon died",
+            at: at_time,
+        })
         .await
         .unwrap();
     assert_eq!(
@@ -723,7 +785,12 @@ async fn interrupts_runs_of_dead_daemons(store: &dyn JobStore) {
         "finished stays"
     );
     let again = store
-        .interrupt_orphaned_runs("me", alive_since, "its daemon died", at_time)
+        .interrupt_orphaned_runs(&Orphans {
+            me: "me",
+            alive_since,
+            reason: "its daemon died",
+            at: at_time,
+        })
         .await
         .unwrap();
     assert_eq!(again, 0);
@@ -731,7 +798,7 @@ async fn interrupts_runs_of_dead_daemons(store: &dyn JobStore) {
     finish_running_runs(store).await;
 }
 
-async fn prunes_runs_by_age_and_per_job(store: &dyn JobStore) {
+async fn prunes_runs_by_age_and_per_job(store: &dyn Store) {
     // Start from no finished runs at all.
     store.prune_runs(t0() + hours(24 * 365), 0).await.unwrap();
     let finished = |job_id: &str, created: DateTime<Utc>| {
@@ -802,7 +869,7 @@ async fn prunes_runs_by_age_and_per_job(store: &dyn JobStore) {
     store.prune_runs(t0() + hours(24 * 365), 0).await.unwrap();
 }
 
-async fn heartbeats_list_and_remove_nodes(store: &dyn JobStore) {
+async fn heartbeats_list_and_remove_nodes(store: &dyn Store) {
     assert!(store.get_nodes().await.unwrap().is_empty());
     let n1 = node("n1", t0());
     store.heartbeat(&n1).await.unwrap();
@@ -849,7 +916,10 @@ async fn heartbeats_list_and_remove_nodes(store: &dyn JobStore) {
 async fn claims_skip_jobs_another_claim_holds(server: Server, url: &str) {
     let store = store::open(url).await.unwrap();
     for id in ["held", "next"] {
-        store.add_job(&job(id, Some(t0()))).await.unwrap();
+        store
+            .add_job(&job(id, Some(t0())), &render(&job(id, Some(t0()))))
+            .await
+            .unwrap();
     }
     let raw = Raw::connect(server, url).await;
     let lock = raw.lock_job_row("held").await;
@@ -885,10 +955,10 @@ async fn claims_each_fire_time_once(url: &str, other_url: &str) {
     for i in 0..JOBS {
         let mut job = job(&format!("job{i:02}"), Some(t0()));
         job.trigger = interval_seconds(1);
-        first.add_job(&job).await.unwrap();
+        first.add_job(&job, &render(&job)).await.unwrap();
     }
 
-    let claimer = |store: Arc<dyn JobStore>| {
+    let claimer = |store: Arc<dyn Store>| {
         tokio::spawn(async move {
             let mut taken: Vec<(String, DateTime<FixedOffset>)> = Vec::new();
             for second in 0..SECONDS {
@@ -1009,6 +1079,7 @@ fn advancing(now: DateTime<Utc>) -> impl Fn(&Job) -> Claim + Send + Sync {
             .last()
             .and_then(|last| job.trigger.next_fire_time(Some(*last), now));
         Claim {
+            view: render(&next),
             next: next.next_run_time.is_some().then_some(next),
             runs,
         }
@@ -1026,7 +1097,7 @@ fn node(id: &str, heartbeat: DateTime<Utc>) -> NodeRecord {
 }
 
 /// Removes every (readable) job.
-async fn clear(store: &dyn JobStore) {
+async fn clear(store: &dyn Store) {
     for job in store.get_all_jobs().await.unwrap() {
         store.remove_job(&job.id).await.unwrap();
     }
@@ -1034,9 +1105,14 @@ async fn clear(store: &dyn JobStore) {
 }
 
 /// Marks every running run interrupted, so the next check starts without any.
-async fn finish_running_runs(store: &dyn JobStore) {
+async fn finish_running_runs(store: &dyn Store) {
     store
-        .interrupt_orphaned_runs("", t0() + hours(24 * 365), "test reset", t0())
+        .interrupt_orphaned_runs(&Orphans {
+            me: "",
+            alive_since: t0() + hours(24 * 365),
+            reason: "test reset",
+            at: t0(),
+        })
         .await
         .unwrap();
 }

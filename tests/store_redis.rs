@@ -14,10 +14,14 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, FixedOffset, TimeDelta, TimeZone, Utc};
 use common::store_checks;
+use common::store_checks::ClaimDue;
 use redis::Commands;
 use serde_json::json;
+use tickd::api::view::render;
 use tickd::job::{Job, JobDefaults, JobSpec, RunCause, RunRecord, RunStatus};
-use tickd::store::{Claim, JobStore, NodeRecord, RedisStore, StoreError};
+use tickd::store::{
+    Claim, JobStore, Membership, NodeRecord, Orphans, RedisStore, RunLog, Store, StoreError,
+};
 
 /// The server URL (the tests that call this are ignored unless the build saw it).
 fn server() -> String {
@@ -138,11 +142,14 @@ async fn add_lookup_and_conflict() {
     let store = space.open().await;
     let a = job("a", Some(t0()));
     assert!(store.lookup_job("a").await.unwrap().is_none());
-    store.add_job(&a).await.unwrap();
+    store.add_job(&a, &render(&a)).await.unwrap();
     let found = store.lookup_job("a").await.unwrap().unwrap();
     assert_eq!(found, a, "the state round-trips");
     assert_eq!(found.version, 0);
-    match store.add_job(&job("a", None)).await {
+    match store
+        .add_job(&job("a", None), &render(&job("a", None)))
+        .await
+    {
         Err(StoreError::Conflict(id)) => assert_eq!(id, "a"),
         other => panic!("expected Conflict, got {other:?}"),
     }
@@ -153,7 +160,7 @@ async fn add_lookup_and_conflict() {
     );
     // Ids are opaque: colons, spaces and non-ASCII are fine.
     let odd = job("x:y z/é", None);
-    store.add_job(&odd).await.unwrap();
+    store.add_job(&odd, &render(&odd)).await.unwrap();
     assert_eq!(store.lookup_job("x:y z/é").await.unwrap().unwrap(), odd);
     store.close().await;
 }
@@ -163,11 +170,14 @@ async fn add_lookup_and_conflict() {
 async fn update_is_compare_and_set_on_the_version() {
     let space = space();
     let store = space.open().await;
-    store.add_job(&job("a", Some(t0()))).await.unwrap();
+    store
+        .add_job(&job("a", Some(t0())), &render(&job("a", Some(t0()))))
+        .await
+        .unwrap();
     let mut a = store.lookup_job("a").await.unwrap().unwrap();
     a.name = "renamed".into();
     a.next_run_time = Some(fixed(t0() + TimeDelta::seconds(30)));
-    store.update_job(&a).await.unwrap();
+    store.update_job(&a, &render(&a)).await.unwrap();
     let now = store.lookup_job("a").await.unwrap().unwrap();
     assert_eq!(now.version, 1);
     assert_eq!(now.name, "renamed");
@@ -177,17 +187,20 @@ async fn update_is_compare_and_set_on_the_version() {
         "the index follows"
     );
     // The same (old) version again: another writer got there first.
-    match store.update_job(&a).await {
+    match store.update_job(&a, &render(&a)).await {
         Err(StoreError::Stale(id)) => assert_eq!(id, "a"),
         other => panic!("expected Stale, got {other:?}"),
     }
     // Pausing through an update takes it out of the index.
     let mut paused = now.clone();
     paused.next_run_time = None;
-    store.update_job(&paused).await.unwrap();
+    store.update_job(&paused, &render(&paused)).await.unwrap();
     assert_eq!(store.get_next_run_time().await.unwrap(), None);
     assert_eq!(store.lookup_job("a").await.unwrap().unwrap().version, 2);
-    match store.update_job(&job("ghost", None)).await {
+    match store
+        .update_job(&job("ghost", None), &render(&job("ghost", None)))
+        .await
+    {
         Err(StoreError::NotFound(id)) => assert_eq!(id, "ghost"),
         other => panic!("expected NotFound, got {other:?}"),
     }
@@ -204,12 +217,12 @@ async fn replace_inserts_or_overwrites_whatever_the_version() {
     let space = space();
     let store = space.open().await;
     let a = job("a", Some(t0()));
-    store.replace_job(&a).await.unwrap();
+    store.replace_job(&a, &render(&a)).await.unwrap();
     assert_eq!(store.lookup_job("a").await.unwrap().unwrap().version, 0);
     let mut b = job("a", Some(t0() + TimeDelta::hours(1)));
     b.version = 42; // ignored
     b.name = "second".into();
-    store.replace_job(&b).await.unwrap();
+    store.replace_job(&b, &render(&b)).await.unwrap();
     let now = store.lookup_job("a").await.unwrap().unwrap();
     assert_eq!(now.name, "second");
     assert_eq!(now.version, 1);
@@ -217,7 +230,10 @@ async fn replace_inserts_or_overwrites_whatever_the_version() {
         store.get_next_run_time().await.unwrap(),
         Some(t0() + TimeDelta::hours(1))
     );
-    store.replace_job(&job("a", None)).await.unwrap();
+    store
+        .replace_job(&job("a", None), &render(&job("a", None)))
+        .await
+        .unwrap();
     assert_eq!(store.get_next_run_time().await.unwrap(), None);
     assert_eq!(store.get_all_jobs().await.unwrap().len(), 1);
     store.close().await;
@@ -228,7 +244,10 @@ async fn replace_inserts_or_overwrites_whatever_the_version() {
 async fn remove_deletes_or_says_not_found() {
     let space = space();
     let store = space.open().await;
-    store.add_job(&job("a", Some(t0()))).await.unwrap();
+    store
+        .add_job(&job("a", Some(t0())), &render(&job("a", Some(t0()))))
+        .await
+        .unwrap();
     store.remove_job("a").await.unwrap();
     assert!(store.lookup_job("a").await.unwrap().is_none());
     assert_eq!(store.get_next_run_time().await.unwrap(), None);
@@ -237,7 +256,10 @@ async fn remove_deletes_or_says_not_found() {
         other => panic!("expected NotFound, got {other:?}"),
     }
     // The id is free again, at version 0.
-    store.add_job(&job("a", None)).await.unwrap();
+    store
+        .add_job(&job("a", None), &render(&job("a", None)))
+        .await
+        .unwrap();
     assert_eq!(store.lookup_job("a").await.unwrap().unwrap().version, 0);
     store.close().await;
     let left = space.keys();
@@ -268,7 +290,7 @@ async fn jobs_are_listed_by_next_run_time_then_id_paused_last() {
         job("a-paused", None),
         d,
     ] {
-        store.add_job(&j).await.unwrap();
+        store.add_job(&j, &render(&j)).await.unwrap();
     }
     let all = store.get_all_jobs().await.unwrap();
     assert_eq!(ids(&all), ["e", "b", "c", "d", "a", "a-paused", "z-paused"]);
@@ -309,19 +331,37 @@ async fn claim_advances_removes_and_records_due_jobs() {
     let store = space.open().await;
     let now = t0();
     store
-        .add_job(&job("advance", Some(now - TimeDelta::seconds(20))))
+        .add_job(
+            &job("advance", Some(now - TimeDelta::seconds(20))),
+            &render(&job("advance", Some(now - TimeDelta::seconds(20)))),
+        )
         .await
         .unwrap();
     store
-        .add_job(&job("finish", Some(now - TimeDelta::seconds(5))))
+        .add_job(
+            &job("finish", Some(now - TimeDelta::seconds(5))),
+            &render(&job("finish", Some(now - TimeDelta::seconds(5)))),
+        )
         .await
         .unwrap();
     store
-        .add_job(&job("later", Some(now + TimeDelta::seconds(1))))
+        .add_job(
+            &job("later", Some(now + TimeDelta::seconds(1))),
+            &render(&job("later", Some(now + TimeDelta::seconds(1)))),
+        )
         .await
         .unwrap();
-    store.add_job(&job("paused", None)).await.unwrap();
-    store.add_job(&job("exactly-now", Some(now))).await.unwrap();
+    store
+        .add_job(&job("paused", None), &render(&job("paused", None)))
+        .await
+        .unwrap();
+    store
+        .add_job(
+            &job("exactly-now", Some(now)),
+            &render(&job("exactly-now", Some(now))),
+        )
+        .await
+        .unwrap();
 
     let seen = Mutex::new(Vec::new());
     let decide = |j: &Job| {
@@ -342,6 +382,7 @@ async fn claim_advances_removes_and_records_due_jobs() {
             next
         });
         Claim {
+            view: String::new(),
             next,
             runs: vec![record],
         }
@@ -395,16 +436,23 @@ async fn claim_takes_at_most_limit_earliest_first() {
     for (i, id) in ["d", "c", "b", "a"].iter().enumerate() {
         let secs = i64::try_from(i).unwrap();
         store
-            .add_job(&job(id, Some(now - TimeDelta::seconds(10 - secs))))
+            .add_job(
+                &job(id, Some(now - TimeDelta::seconds(10 - secs))),
+                &render(&job(id, Some(now - TimeDelta::seconds(10 - secs)))),
+            )
             .await
             .unwrap();
     }
     // Same instant as "d": ties by id.
     store
-        .add_job(&job("0", Some(now - TimeDelta::seconds(10))))
+        .add_job(
+            &job("0", Some(now - TimeDelta::seconds(10))),
+            &render(&job("0", Some(now - TimeDelta::seconds(10)))),
+        )
         .await
         .unwrap();
     let decide = |j: &Job| Claim {
+        view: String::new(),
         next: Some(Job {
             next_run_time: None,
             ..j.clone()
@@ -433,8 +481,17 @@ async fn claim_advances_a_job_whose_fire_time_has_a_run_already_without_recordin
     let store = space.open().await;
     let now = t0();
     let fire = now - TimeDelta::seconds(3);
-    store.add_job(&job("taken", Some(fire))).await.unwrap();
-    store.add_job(&job("free", Some(fire))).await.unwrap();
+    store
+        .add_job(
+            &job("taken", Some(fire)),
+            &render(&job("taken", Some(fire))),
+        )
+        .await
+        .unwrap();
+    store
+        .add_job(&job("free", Some(fire)), &render(&job("free", Some(fire))))
+        .await
+        .unwrap();
     // Another daemon already recorded (taken, fire).
     let theirs = run("taken", Some(fire), RunStatus::Running, "other");
     store.insert_run(&theirs).await.unwrap();
@@ -442,6 +499,7 @@ async fn claim_advances_a_job_whose_fire_time_has_a_run_already_without_recordin
         let mut next = j.clone();
         next.next_run_time = Some(fixed(now + TimeDelta::seconds(7)));
         Claim {
+            view: String::new(),
             next: Some(next),
             runs: vec![
                 run(
@@ -484,7 +542,10 @@ async fn claim_leaves_a_job_changed_while_it_was_decided() {
     let store = space.open().await;
     let now = t0();
     store
-        .add_job(&job("a", Some(now - TimeDelta::seconds(1))))
+        .add_job(
+            &job("a", Some(now - TimeDelta::seconds(1))),
+            &render(&job("a", Some(now - TimeDelta::seconds(1)))),
+        )
         .await
         .unwrap();
     let versions = space.key("versions");
@@ -492,6 +553,7 @@ async fn claim_leaves_a_job_changed_while_it_was_decided() {
         // Another writer bumps the version between the claim's read and its write.
         let _: i64 = space.raw().hincr(&versions, "a", 1).unwrap();
         Claim {
+            view: String::new(),
             next: None,
             runs: vec![run(
                 &j.id,
@@ -528,8 +590,12 @@ async fn claim_parks_an_undecodable_due_job_and_keeps_its_state() {
         let _: () = con.hset(space.key("versions"), "badversion", "x").unwrap();
         let _: () = con.zadd(space.key("run_times"), "badversion", due).unwrap();
     }
-    store.add_job(&job("ok", Some(now))).await.unwrap();
+    store
+        .add_job(&job("ok", Some(now)), &render(&job("ok", Some(now))))
+        .await
+        .unwrap();
     let decide = |j: &Job| Claim {
+        view: String::new(),
         next: Some(Job {
             next_run_time: None,
             ..j.clone()
@@ -669,7 +735,12 @@ async fn orphaned_runs_of_silent_daemons_are_interrupted() {
     }
     let at = now + TimeDelta::milliseconds(250);
     let count = store
-        .interrupt_orphaned_runs("me", now - TimeDelta::seconds(10), "gone", at)
+        .interrupt_orphaned_runs(&Orphans {
+            me: "me",
+            alive_since: now - TimeDelta::seconds(10),
+            reason: "gone",
+            at,
+        })
         .await
         .unwrap();
     assert_eq!(count, 2);
@@ -689,7 +760,12 @@ async fn orphaned_runs_of_silent_daemons_are_interrupted() {
     }
     assert_eq!(
         store
-            .interrupt_orphaned_runs("me", now - TimeDelta::seconds(10), "gone", at)
+            .interrupt_orphaned_runs(&Orphans {
+                me: "me",
+                alive_since: now - TimeDelta::seconds(10),
+                reason: "gone",
+                at
+            })
             .await
             .unwrap(),
         0,
@@ -698,7 +774,12 @@ async fn orphaned_runs_of_silent_daemons_are_interrupted() {
     // At boot of a store one daemon uses, every other daemon is dead.
     assert_eq!(
         store
-            .interrupt_orphaned_runs("me", now, "restarted", at)
+            .interrupt_orphaned_runs(&Orphans {
+                me: "me",
+                alive_since: now,
+                reason: "restarted",
+                at
+            })
             .await
             .unwrap(),
         1
@@ -985,7 +1066,10 @@ async fn open_dispatches_redis_urls_to_the_redis_store() {
     let space = space();
     let store = tickd::store::open(&space.url("")).await.unwrap();
     assert!(!store.shared());
-    store.add_job(&job("a", None)).await.unwrap();
+    store
+        .add_job(&job("a", None), &render(&job("a", None)))
+        .await
+        .unwrap();
     let keys: HashMap<String, ()> = space.keys().into_iter().map(|k| (k, ())).collect();
     for name in ["jobs", "versions", "lock"] {
         assert!(keys.contains_key(&space.key(name)), "{name} in {keys:?}");
@@ -1072,7 +1156,10 @@ async fn an_outage_is_unavailable_and_the_store_recovers_by_itself() {
     let store = RedisStore::open(&scratch.url("?prefix=outage:&lock_ttl=1"))
         .await
         .unwrap();
-    store.add_job(&job("a", Some(t0()))).await.unwrap();
+    store
+        .add_job(&job("a", Some(t0())), &render(&job("a", Some(t0()))))
+        .await
+        .unwrap();
     scratch.stop();
     let started = Instant::now();
     match store.lookup_job("a").await {

@@ -4,7 +4,6 @@
 mod run;
 mod spec;
 mod state;
-mod view;
 
 use std::time::Duration;
 
@@ -61,7 +60,6 @@ pub enum JobError {
 }
 pub use run::{RunCause, RunRecord, RunStatus};
 pub use spec::{JobChanges, JobDefaults, JobSpec, MAX_ID_BYTES, MAX_OPTION_SECONDS, NextRunTime};
-pub use view::sort_keys;
 
 /// Fire times examined one by one for a due job in one scheduler pass. A job with more due
 /// is *far behind* (a daemon down for days with a `second='*'` job, or an interval shorter

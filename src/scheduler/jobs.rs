@@ -24,7 +24,7 @@ impl Scheduler {
         self.add(body).await.map(|(job, _)| job)
     }
 
-    /// [`Scheduler::add_job`] answering the job's view (`Job::to_view_json`), rendered once
+    /// [`Scheduler::add_job`] answering the job's view ([`super::Render`]), rendered once
     /// for both the store and the answer: `POST P/jobs` is the write that comes in floods.
     ///
     /// # Errors
@@ -61,11 +61,11 @@ impl Scheduler {
         // The state is read under the lock: `start` flips it holding the lock alone, so a job
         // stored as pending is one its pending-jobs listing sees.
         let job = self.place(spec, first);
-        let view = job.to_view_json();
+        let view = self.render(&job);
         if replace_existing {
-            self.inner.store.replace_job(&job).await?;
+            self.inner.store.replace_job(&job, &view).await?;
         } else {
-            self.inner.store.add_job_rendered(&job, &view).await?;
+            self.inner.store.add_job(&job, &view).await?;
         }
         self.added(&job);
         Ok((job, view))
@@ -185,9 +185,10 @@ impl Scheduler {
         let mut attempts = 0;
         loop {
             let mut job = change(&self.visible_job(id).await?)?;
+            let view = self.render(&job);
             let written = {
                 let _jobs = self.inner.jobs_lock.lock().await;
-                self.inner.store.update_job(&job).await
+                self.inner.store.update_job(&job, &view).await
             };
             match written {
                 Err(StoreError::Stale(_)) if attempts < MAX_WRITE_ATTEMPTS => attempts += 1,

@@ -275,6 +275,7 @@ fn decide(
     let Some(&last) = run_times.last() else {
         return Decision {
             claim: Claim {
+                view: scheduler.render(&job),
                 next: Some(job.clone()),
                 runs: Vec::new(),
             },
@@ -383,9 +384,14 @@ fn decide(
     // The schedule advances at submission, whatever becomes of the run.
     let mut next = job.clone();
     next.next_run_time = job.trigger.next_fire_time(Some(last), now);
+    let next = next.next_run_time.is_some().then_some(next);
     Decision {
         claim: Claim {
-            next: next.next_run_time.is_some().then_some(next),
+            view: next
+                .as_ref()
+                .map(|next| scheduler.render(next))
+                .unwrap_or_default(),
+            next,
             runs,
         },
         job,
