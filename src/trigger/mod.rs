@@ -14,7 +14,8 @@
 //! - `datetime`: the dates a trigger was given, `isoformat()`, zone names.
 //! - `zone`: Python's wall-clock-plus-`fold` view of a zone, which the cron search needs.
 //! - `timedelta`: CPython's timedelta and float-timestamp arithmetic, for interval.
-//! - `pyvalue`: how Python names and prints a JSON value, for the reference's messages.
+//! - `pyvalue`: how Python names, prints and tests a JSON value, for the reference's messages
+//!   and its `if value:` defaults.
 //! - `state`: the persisted JSON form.
 
 mod args;
@@ -39,6 +40,8 @@ use serde_json::{Map, Value};
 pub use self::catch_up::{CatchUp, FireCount};
 pub use self::error::TriggerError;
 pub use self::interval::MAX_INTERVAL_DAYS;
+/// Python's truthiness, which `coalesce` and `replace_existing` follow as the triggers do.
+pub use self::pyvalue::truthy;
 
 use self::cron::CronTrigger;
 use self::date::DateTrigger;
