@@ -26,31 +26,36 @@ fn shown(kind: FieldKind, text: &str) -> String {
     Field::compile(kind, text, false).unwrap().to_string()
 }
 
-/// `test_expressions.py`, as listed in §8.2.
+/// `test_expressions.py`, as listed in §8.2: (field, expression, at, next value).
 #[test]
 fn expressions_give_apschedulers_next_values() {
     use FieldKind::*;
-    assert_eq!(next(Day, "*", at(2009, 7, 1, 0)), Some(1));
-    assert_eq!(next(Day, "*", at(2009, 7, 10, 0)), Some(10));
-    assert_eq!(next(Day, "*", at(2009, 7, 30, 0)), Some(30));
-    assert_eq!(next(Hour, "*/3", at(2009, 7, 1, 0)), Some(0));
-    assert_eq!(next(Hour, "*/3", at(2009, 7, 1, 2)), Some(3));
-    assert_eq!(next(Hour, "*/3", at(2009, 7, 1, 7)), Some(9));
-    assert_eq!(next(Day, "2-9", at(2009, 7, 1, 0)), Some(2));
-    assert_eq!(next(Day, "2-9", at(2009, 7, 10, 0)), None);
-    assert_eq!(next(Day, "2-9", at(2009, 7, 5, 0)), Some(5));
-    assert_eq!(next(Day, "2-9/3", at(2009, 7, 1, 0)), Some(2));
-    assert_eq!(next(Day, "2-9/3", at(2009, 7, 3, 0)), Some(5));
-    assert_eq!(next(Day, "2-9/3", at(2009, 7, 9, 0)), None);
-    assert_eq!(next(Day, "9", at(2009, 7, 1, 0)), Some(9));
-    assert_eq!(next(Day, "9", at(2009, 7, 9, 0)), Some(9));
-    assert_eq!(next(Day, "9", at(2009, 7, 10, 0)), None);
-    assert_eq!(next(DayOfWeek, "WED", at(2008, 2, 4, 0)), Some(2));
-    assert_eq!(next(DayOfWeek, "TUE-SAT", at(2008, 2, 7, 0)), Some(3));
-    assert_eq!(next(Day, "1st fri", at(2008, 2, 1, 0)), Some(1));
-    assert_eq!(next(Day, "2nd wed", at(2008, 2, 1, 0)), Some(13));
-    assert_eq!(next(Day, "last fri", at(2008, 2, 1, 0)), Some(29));
-    assert_eq!(next(Day, "last", at(2012, 2, 1, 0)), Some(29));
+    let cases = [
+        (Day, "*", at(2009, 7, 1, 0), Some(1)),
+        (Day, "*", at(2009, 7, 10, 0), Some(10)),
+        (Day, "*", at(2009, 7, 30, 0), Some(30)),
+        (Hour, "*/3", at(2009, 7, 1, 0), Some(0)),
+        (Hour, "*/3", at(2009, 7, 1, 2), Some(3)),
+        (Hour, "*/3", at(2009, 7, 1, 7), Some(9)),
+        (Day, "2-9", at(2009, 7, 1, 0), Some(2)),
+        (Day, "2-9", at(2009, 7, 10, 0), None),
+        (Day, "2-9", at(2009, 7, 5, 0), Some(5)),
+        (Day, "2-9/3", at(2009, 7, 1, 0), Some(2)),
+        (Day, "2-9/3", at(2009, 7, 3, 0), Some(5)),
+        (Day, "2-9/3", at(2009, 7, 9, 0), None),
+        (Day, "9", at(2009, 7, 1, 0), Some(9)),
+        (Day, "9", at(2009, 7, 9, 0), Some(9)),
+        (Day, "9", at(2009, 7, 10, 0), None),
+        (DayOfWeek, "WED", at(2008, 2, 4, 0), Some(2)),
+        (DayOfWeek, "TUE-SAT", at(2008, 2, 7, 0), Some(3)),
+        (Day, "1st fri", at(2008, 2, 1, 0), Some(1)),
+        (Day, "2nd wed", at(2008, 2, 1, 0), Some(13)),
+        (Day, "last fri", at(2008, 2, 1, 0), Some(29)),
+        (Day, "last", at(2012, 2, 1, 0), Some(29)),
+    ];
+    for (kind, text, t, value) in cases {
+        assert_eq!(next(kind, text, t), value, "{kind:?} {text:?} at {t}");
+    }
 }
 
 /// The worked examples of §1.4.
@@ -81,173 +86,170 @@ fn steps_are_anchored_as_in_apscheduler() {
 #[test]
 fn invalid_expressions_get_apschedulers_text() {
     use FieldKind::*;
-    let v = |expr: &str, reason: &str| format!("Error validating expression '{expr}': {reason}");
-    assert_eq!(
-        error(Minute, "60"),
-        v(
+    // (field, expression, why), refused as "Error validating expression '<expression>': <why>".
+    let invalid = [
+        (
+            Minute,
             "60",
-            "the last value (60) is higher than the maximum value (59)"
-        )
-    );
-    assert_eq!(
-        error(Hour, "0-24"),
-        v(
+            "the last value (60) is higher than the maximum value (59)",
+        ),
+        (
+            Hour,
             "0-24",
-            "the last value (24) is higher than the maximum value (23)"
-        )
-    );
-    assert_eq!(
-        error(Day, "0"),
-        v(
+            "the last value (24) is higher than the maximum value (23)",
+        ),
+        (
+            Day,
             "0",
-            "the first value (0) is lower than the minimum value (1)"
-        )
-    );
-    assert_eq!(
-        error(Day, "0-3"),
-        v(
+            "the first value (0) is lower than the minimum value (1)",
+        ),
+        (
+            Day,
             "0-3",
-            "the first value (0) is lower than the minimum value (1)"
-        )
-    );
-    assert_eq!(
-        error(Day, "*/31"),
-        v(
+            "the first value (0) is lower than the minimum value (1)",
+        ),
+        (
+            Day,
             "*/31",
-            "the step value (31) is higher than the total range of the expression (30)"
-        )
-    );
-    assert_eq!(
-        error(Day, "4-6/3"),
-        v(
+            "the step value (31) is higher than the total range of the expression (30)",
+        ),
+        (
+            Day,
             "4-6/3",
-            "the step value (3) is higher than the total range of the expression (2)"
-        )
-    );
-    assert_eq!(
-        error(Minute, "50/15"),
-        v(
+            "the step value (3) is higher than the total range of the expression (2)",
+        ),
+        (
+            Minute,
             "50/15",
-            "the step value (15) is higher than the total range of the expression (9)"
-        )
-    );
-    assert_eq!(
-        error(Minute, "*/60"),
-        v(
+            "the step value (15) is higher than the total range of the expression (9)",
+        ),
+        (
+            Minute,
             "*/60",
-            "the step value (60) is higher than the total range of the expression (59)"
-        )
-    );
-    assert!(Field::compile(Minute, "*/59", false).is_ok());
-    assert_eq!(error(Minute, "*/0"), "Increment must be higher than 0");
-    assert_eq!(error(Hour, "9-17/0"), "Increment must be higher than 0");
-    let min_max = "The minimum value in a range must not be higher than the maximum";
-    assert_eq!(error(Hour, "5-3"), min_max);
-    assert_eq!(error(DayOfWeek, "sun-mon"), min_max);
-    assert_eq!(
-        error(DayOfWeek, "7"),
-        v(
+            "the step value (60) is higher than the total range of the expression (59)",
+        ),
+        (
+            DayOfWeek,
             "7",
-            "the last value (7) is higher than the maximum value (6)"
-        )
-    );
-    assert_eq!(
-        error(DayOfWeek, "monday"),
-        "Invalid weekday name \"monday\""
-    );
-    assert_eq!(error(DayOfWeek, "moh-fri"), "Invalid weekday name \"moh\"");
-    assert_eq!(error(DayOfWeek, "mon-fre"), "Invalid weekday name \"fre\"");
-    assert_eq!(error(Month, "jan-foo"), "Invalid month name \"foo\"");
-    let unrecognized = |item: &str, field: &str| {
-        format!("Unrecognized expression \"{item}\" for field \"{field}\"")
-    };
-    assert_eq!(error(Day, "6th fri"), unrecognized("6th fri", "day"));
-    assert_eq!(error(Minute, "a"), unrecognized("a", "minute"));
-    assert_eq!(error(Second, "-1"), unrecognized("-1", "second"));
-    assert_eq!(error(Hour, "?"), unrecognized("?", "hour"));
-    assert_eq!(error(Day, "L"), unrecognized("L", "day"));
-    assert_eq!(
-        error(Year, "2009-fault"),
-        unrecognized("2009-fault", "year")
-    );
-    assert_eq!(error(Hour, "*/"), unrecognized("*/", "hour"));
-    assert_eq!(error(Hour, "1-2-3"), unrecognized("1-2-3", "hour"));
-    assert_eq!(error(Hour, ""), unrecognized("", "hour"));
-    assert_eq!(error(Hour, "5.0"), unrecognized("5.0", "hour"));
-    assert_eq!(error(Day, "1st funday"), "Invalid weekday name \"funday\"");
-    assert_eq!(error(Day, "1st moh"), "Invalid weekday name \"moh\"");
-    assert_eq!(error(Day, "2nd 3"), "Invalid weekday name \"3\"");
-    assert_eq!(
-        error(Year, "1969"),
-        v(
+            "the last value (7) is higher than the maximum value (6)",
+        ),
+        (
+            Year,
             "1969",
-            "the first value (1969) is lower than the minimum value (1970)"
-        )
-    );
-    assert_eq!(
-        error(Year, "10000"),
-        v(
+            "the first value (1969) is lower than the minimum value (1970)",
+        ),
+        (
+            Year,
             "10000",
-            "the last value (10000) is higher than the maximum value (9999)"
-        )
-    );
-    assert_eq!(
-        error(Week, "0"),
-        v(
+            "the last value (10000) is higher than the maximum value (9999)",
+        ),
+        (
+            Week,
             "0",
-            "the first value (0) is lower than the minimum value (1)"
-        )
-    );
-    assert_eq!(
-        error(Week, "54"),
-        v(
+            "the first value (0) is lower than the minimum value (1)",
+        ),
+        (
+            Week,
             "54",
-            "the last value (54) is higher than the maximum value (53)"
-        )
-    );
-    // `a/s` has no last value, so its range is measured to the maximum, even below zero.
-    assert_eq!(
-        error(Minute, "70/5"),
-        v(
+            "the last value (54) is higher than the maximum value (53)",
+        ),
+        // `a/s` has no last value, so its range is measured to the maximum, even below zero.
+        (
+            Minute,
             "70/5",
-            "the step value (5) is higher than the total range of the expression (-11)"
-        )
-    );
+            "the step value (5) is higher than the total range of the expression (-11)",
+        ),
+    ];
+    for (kind, expr, why) in invalid {
+        assert_eq!(
+            error(kind, expr),
+            format!("Error validating expression '{expr}': {why}")
+        );
+    }
+    assert!(Field::compile(Minute, "*/59", false).is_ok());
+    // (field, expression, field name), refused as `Unrecognized expression`.
+    let unrecognized = [
+        (Day, "6th fri", "day"),
+        (Minute, "a", "minute"),
+        (Second, "-1", "second"),
+        (Hour, "?", "hour"),
+        (Day, "L", "day"),
+        (Year, "2009-fault", "year"),
+        (Hour, "*/", "hour"),
+        (Hour, "1-2-3", "hour"),
+        (Hour, "", "hour"),
+        (Hour, "5.0", "hour"),
+    ];
+    for (kind, expr, field) in unrecognized {
+        assert_eq!(
+            error(kind, expr),
+            format!("Unrecognized expression \"{expr}\" for field \"{field}\"")
+        );
+    }
+    let min_max = "The minimum value in a range must not be higher than the maximum";
+    let other = [
+        (Minute, "*/0", "Increment must be higher than 0"),
+        (Hour, "9-17/0", "Increment must be higher than 0"),
+        (Hour, "5-3", min_max),
+        (DayOfWeek, "sun-mon", min_max),
+        (DayOfWeek, "monday", "Invalid weekday name \"monday\""),
+        (DayOfWeek, "moh-fri", "Invalid weekday name \"moh\""),
+        (DayOfWeek, "mon-fre", "Invalid weekday name \"fre\""),
+        (Month, "jan-foo", "Invalid month name \"foo\""),
+        (Day, "1st funday", "Invalid weekday name \"funday\""),
+        (Day, "1st moh", "Invalid weekday name \"moh\""),
+        (Day, "2nd 3", "Invalid weekday name \"3\""),
+    ];
+    for (kind, expr, message) in other {
+        assert_eq!(error(kind, expr), message);
+    }
 }
 
-/// Flask-APScheduler §2.1's table and APScheduler's parser quirks (§1.4).
+/// Flask-APScheduler §2.1's table and APScheduler's parser quirks (§1.4): (field, given,
+/// shown).
 #[test]
 fn fields_render_as_apschedulers_str() {
     use FieldKind::*;
-    assert_eq!(shown(Minute, "30"), "30");
-    assert_eq!(shown(DayOfWeek, "MON"), "mon");
-    assert_eq!(shown(Month, "JAN-mar"), "jan-mar");
-    assert_eq!(shown(Hour, "5-5"), "5");
-    assert_eq!(shown(Hour, "1, 2"), "1,2");
-    assert_eq!(shown(Hour, "1,2, 3"), "1,2,3");
-    assert_eq!(shown(Hour, " 5 "), "5");
-    assert_eq!(shown(Day, "1-2, 4-7"), "1-2,4-7");
-    for same in ["*/1", "0-59/5", "7,3,5", "*"] {
-        assert_eq!(shown(Minute, same), same);
+    let cases = [
+        (Minute, "30", "30"),
+        (DayOfWeek, "MON", "mon"),
+        (Month, "JAN-mar", "jan-mar"),
+        (Hour, "5-5", "5"),
+        (Hour, "1, 2", "1,2"),
+        (Hour, "1,2, 3", "1,2,3"),
+        (Hour, " 5 ", "5"),
+        (Day, "1-2, 4-7", "1-2,4-7"),
+        (Minute, "*/1", "*/1"),
+        (Minute, "0-59/5", "0-59/5"),
+        (Minute, "7,3,5", "7,3,5"),
+        (Minute, "*", "*"),
+        (Day, "1st mon", "1st mon"),
+        (Day, "LAST  FRI", "last fri"),
+        (Day, "last", "last"),
+        (Day, "lastx", "last"),
+        (DayOfWeek, "mon-fri/2", "mon-fri"),
+        (DayOfWeek, "TUE-SAT", "tue-sat"),
+        (Month, "jan/2", "jan"),
+        (Minute, "0-0/5", "0/5"),
+        (Minute, "05", "5"),
+        (Day, "1st fri-sat", "1st fri"),
+    ];
+    for (kind, given, rendered) in cases {
+        assert_eq!(shown(kind, given), rendered, "{kind:?} {given:?}");
     }
-    assert_eq!(shown(Day, "1st mon"), "1st mon");
-    assert_eq!(shown(Day, "LAST  FRI"), "last fri");
-    assert_eq!(shown(Day, "last"), "last");
-    assert_eq!(shown(Day, "lastx"), "last");
-    assert_eq!(shown(DayOfWeek, "mon-fri/2"), "mon-fri");
-    assert_eq!(shown(DayOfWeek, "TUE-SAT"), "tue-sat");
-    assert_eq!(shown(Month, "jan/2"), "jan");
-    assert_eq!(shown(Minute, "0-0/5"), "0/5");
-    assert_eq!(shown(Minute, "05"), "5");
-    assert_eq!(shown(Day, "1st fri-sat"), "1st fri");
 }
 
-fn trigger(given: &[(usize, &str)]) -> CronTrigger {
+/// A trigger with the given fields (by index in APScheduler's order), in `tz`.
+fn trigger_in(given: &[(usize, &str)], tz: Tz) -> CronTrigger {
     let mut fields: [Option<String>; 8] = Default::default();
     for (i, text) in given {
         fields[*i] = Some((*text).to_owned());
     }
-    CronTrigger::new(fields, None, None, Tz::UTC, None).unwrap()
+    CronTrigger::new(fields, None, None, tz, None).unwrap()
+}
+
+fn trigger(given: &[(usize, &str)]) -> CronTrigger {
+    trigger_in(given, Tz::UTC)
 }
 
 /// The compiled field texts in order, `!` marking a given one (§1.2's notation).
@@ -315,16 +317,12 @@ fn skipping_empty_years_gives_the_crawls_answers() {
     ];
     for spec in specs {
         for tz in zones {
-            let mut fields: [Option<String>; 8] = Default::default();
-            for (i, text) in spec {
-                fields[*i] = Some((*text).to_owned());
-            }
-            let trigger = CronTrigger::new(fields, None, None, tz, None).unwrap();
+            let trigger = trigger_in(spec, tz);
             let mut now: chrono::DateTime<chrono::Utc> = "2024-05-17T16:20:30Z".parse().unwrap();
             let (mut fast_prev, mut slow_prev) = (None, None);
             for _ in 0..6 {
                 let fast = trigger.next_fire_time(fast_prev, now);
-                let slow = trigger.next_fire_time_crawling(slow_prev, now);
+                let slow = trigger.next_fire_time_with(slow_prev, now, false);
                 assert_eq!(fast, slow, "{spec:?} in {tz}");
                 let Some(t) = fast else { break };
                 (fast_prev, slow_prev) = (Some(t), Some(t));
