@@ -134,7 +134,7 @@ impl Given<'_> {
     /// rely on).
     fn zone_if_truthy(&self) -> Result<Tz, TriggerError> {
         match self.args.get("timezone") {
-            Some(value) if pyvalue::truthy(value) => zone_of(value),
+            Some(value) if truthy(value) => zone_of(value),
             _ => Ok(self.default_tz),
         }
     }
@@ -162,7 +162,7 @@ fn build_interval(given: &Given<'_>) -> Result<IntervalTrigger, TriggerError> {
     let timezone = given.zone_if_truthy()?;
     // `start_date or (now + interval)`: a falsy non-string means the default.
     let start_date = match given.args.get("start_date") {
-        Some(value) if !matches!(value, Value::String(_)) && !pyvalue::truthy(value) => None,
+        Some(value) if !matches!(value, Value::String(_)) && !truthy(value) => None,
         _ => given.date("start_date", timezone)?,
     };
     let end_date = given.date("end_date", timezone)?;
@@ -219,5 +219,18 @@ fn jitter_of(args: &Map<String, Value>) -> Result<Option<f64>, TriggerError> {
             "jitter must be a number of seconds from 0 to {MAX_JITTER_SECONDS} (a year), not {}",
             given.map(pyvalue::str_of).unwrap_or_default()
         )))
+    }
+}
+
+/// Python's truthiness of a JSON value, as `if timezone:` and `bool()` see it; public so that
+/// the job options `bool()` coerces (`coalesce`, `replace_existing`) follow the same rule.
+pub fn truthy(value: &Value) -> bool {
+    match value {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
     }
 }

@@ -14,13 +14,12 @@
 //! - `datetime`: the dates a trigger was given, `isoformat()`, zone names.
 //! - `zone`: Python's wall-clock-plus-`fold` view of a zone, which the cron search needs.
 //! - `timedelta`: CPython's timedelta and float-timestamp arithmetic, for interval.
-//! - `pyvalue`: how Python names, prints and tests a JSON value, for the reference's messages
-//!   and its `if value:` defaults.
+//! - `pyvalue`: how Python names and prints a JSON value, for the reference's messages.
 //! - `state`: the persisted JSON form.
 
 mod args;
 
-pub use args::{MAX_JITTER_SECONDS, accepted_arguments};
+pub use args::{MAX_JITTER_SECONDS, accepted_arguments, truthy};
 mod catch_up;
 mod cron;
 mod date;
@@ -40,8 +39,6 @@ use serde_json::{Map, Value};
 pub use self::catch_up::{CatchUp, FireCount};
 pub use self::error::TriggerError;
 pub use self::interval::MAX_INTERVAL_DAYS;
-/// Python's truthiness, which `coalesce` and `replace_existing` follow as the triggers do.
-pub use self::pyvalue::truthy;
 
 use self::cron::CronTrigger;
 use self::date::DateTrigger;
