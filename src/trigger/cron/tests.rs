@@ -26,36 +26,31 @@ fn shown(kind: FieldKind, text: &str) -> String {
     Field::compile(kind, text, false).unwrap().to_string()
 }
 
-/// `test_expressions.py`, as listed in §8.2: (field, expression, at, next value).
+/// `test_expressions.py`, as listed in §8.2.
 #[test]
 fn expressions_give_apschedulers_next_values() {
     use FieldKind::*;
-    let cases = [
-        (Day, "*", at(2009, 7, 1, 0), Some(1)),
-        (Day, "*", at(2009, 7, 10, 0), Some(10)),
-        (Day, "*", at(2009, 7, 30, 0), Some(30)),
-        (Hour, "*/3", at(2009, 7, 1, 0), Some(0)),
-        (Hour, "*/3", at(2009, 7, 1, 2), Some(3)),
-        (Hour, "*/3", at(2009, 7, 1, 7), Some(9)),
-        (Day, "2-9", at(2009, 7, 1, 0), Some(2)),
-        (Day, "2-9", at(2009, 7, 10, 0), None),
-        (Day, "2-9", at(2009, 7, 5, 0), Some(5)),
-        (Day, "2-9/3", at(2009, 7, 1, 0), Some(2)),
-        (Day, "2-9/3", at(2009, 7, 3, 0), Some(5)),
-        (Day, "2-9/3", at(2009, 7, 9, 0), None),
-        (Day, "9", at(2009, 7, 1, 0), Some(9)),
-        (Day, "9", at(2009, 7, 9, 0), Some(9)),
-        (Day, "9", at(2009, 7, 10, 0), None),
-        (DayOfWeek, "WED", at(2008, 2, 4, 0), Some(2)),
-        (DayOfWeek, "TUE-SAT", at(2008, 2, 7, 0), Some(3)),
-        (Day, "1st fri", at(2008, 2, 1, 0), Some(1)),
-        (Day, "2nd wed", at(2008, 2, 1, 0), Some(13)),
-        (Day, "last fri", at(2008, 2, 1, 0), Some(29)),
-        (Day, "last", at(2012, 2, 1, 0), Some(29)),
-    ];
-    for (kind, text, t, value) in cases {
-        assert_eq!(next(kind, text, t), value, "{kind:?} {text:?} at {t}");
-    }
+    assert_eq!(next(Day, "*", at(2009, 7, 1, 0)), Some(1));
+    assert_eq!(next(Day, "*", at(2009, 7, 10, 0)), Some(10));
+    assert_eq!(next(Day, "*", at(2009, 7, 30, 0)), Some(30));
+    assert_eq!(next(Hour, "*/3", at(2009, 7, 1, 0)), Some(0));
+    assert_eq!(next(Hour, "*/3", at(2009, 7, 1, 2)), Some(3));
+    assert_eq!(next(Hour, "*/3", at(2009, 7, 1, 7)), Some(9));
+    assert_eq!(next(Day, "2-9", at(2009, 7, 1, 0)), Some(2));
+    assert_eq!(next(Day, "2-9", at(2009, 7, 10, 0)), None);
+    assert_eq!(next(Day, "2-9", at(2009, 7, 5, 0)), Some(5));
+    assert_eq!(next(Day, "2-9/3", at(2009, 7, 1, 0)), Some(2));
+    assert_eq!(next(Day, "2-9/3", at(2009, 7, 3, 0)), Some(5));
+    assert_eq!(next(Day, "2-9/3", at(2009, 7, 9, 0)), None);
+    assert_eq!(next(Day, "9", at(2009, 7, 1, 0)), Some(9));
+    assert_eq!(next(Day, "9", at(2009, 7, 9, 0)), Some(9));
+    assert_eq!(next(Day, "9", at(2009, 7, 10, 0)), None);
+    assert_eq!(next(DayOfWeek, "WED", at(2008, 2, 4, 0)), Some(2));
+    assert_eq!(next(DayOfWeek, "TUE-SAT", at(2008, 2, 7, 0)), Some(3));
+    assert_eq!(next(Day, "1st fri", at(2008, 2, 1, 0)), Some(1));
+    assert_eq!(next(Day, "2nd wed", at(2008, 2, 1, 0)), Some(13));
+    assert_eq!(next(Day, "last fri", at(2008, 2, 1, 0)), Some(29));
+    assert_eq!(next(Day, "last", at(2012, 2, 1, 0)), Some(29));
 }
 
 /// The worked examples of §1.4.
@@ -86,123 +81,87 @@ fn steps_are_anchored_as_in_apscheduler() {
 #[test]
 fn invalid_expressions_get_apschedulers_text() {
     use FieldKind::*;
-    // (field, expression, why), refused as "Error validating expression '<expression>': <why>".
-    let invalid = [
-        (
-            Minute,
-            "60",
-            "the last value (60) is higher than the maximum value (59)",
-        ),
-        (
-            Hour,
-            "0-24",
-            "the last value (24) is higher than the maximum value (23)",
-        ),
-        (
-            Day,
-            "0",
-            "the first value (0) is lower than the minimum value (1)",
-        ),
-        (
-            Day,
-            "0-3",
-            "the first value (0) is lower than the minimum value (1)",
-        ),
-        (
-            Day,
-            "*/31",
-            "the step value (31) is higher than the total range of the expression (30)",
-        ),
-        (
-            Day,
-            "4-6/3",
-            "the step value (3) is higher than the total range of the expression (2)",
-        ),
-        (
-            Minute,
-            "50/15",
-            "the step value (15) is higher than the total range of the expression (9)",
-        ),
-        (
-            Minute,
-            "*/60",
-            "the step value (60) is higher than the total range of the expression (59)",
-        ),
-        (
-            DayOfWeek,
-            "7",
-            "the last value (7) is higher than the maximum value (6)",
-        ),
-        (
-            Year,
-            "1969",
-            "the first value (1969) is lower than the minimum value (1970)",
-        ),
-        (
-            Year,
-            "10000",
-            "the last value (10000) is higher than the maximum value (9999)",
-        ),
-        (
-            Week,
-            "0",
-            "the first value (0) is lower than the minimum value (1)",
-        ),
-        (
-            Week,
-            "54",
-            "the last value (54) is higher than the maximum value (53)",
-        ),
-        // `a/s` has no last value, so its range is measured to the maximum, even below zero.
-        (
-            Minute,
-            "70/5",
-            "the step value (5) is higher than the total range of the expression (-11)",
-        ),
-    ];
-    for (kind, expr, why) in invalid {
-        assert_eq!(
-            error(kind, expr),
-            format!("Error validating expression '{expr}': {why}")
-        );
+    use Says::*;
+    /// What a refusal says of the expression it names.
+    #[derive(Clone, Copy)]
+    enum Says {
+        /// `Error validating expression '<expression>': the first value (a) is lower than the
+        /// minimum value (b)`.
+        First(i64, i64),
+        /// The same, `the last value (a) is higher than the maximum value (b)`.
+        Last(i64, i64),
+        /// The same, `the step value (a) is higher than the total range of the expression (b)`.
+        Step(i64, i64),
+        /// `Unrecognized expression "<expression>" for field "<field>"`.
+        Unrecognized(&'static str),
+        /// `Invalid weekday name "<name>"`.
+        Weekday(&'static str),
+        /// `Invalid month name "<name>"`.
+        MonthName(&'static str),
+        /// This text.
+        Exactly(&'static str),
     }
-    assert!(Field::compile(Minute, "*/59", false).is_ok());
-    // (field, expression, field name), refused as `Unrecognized expression`.
-    let unrecognized = [
-        (Day, "6th fri", "day"),
-        (Minute, "a", "minute"),
-        (Second, "-1", "second"),
-        (Hour, "?", "hour"),
-        (Day, "L", "day"),
-        (Year, "2009-fault", "year"),
-        (Hour, "*/", "hour"),
-        (Hour, "1-2-3", "hour"),
-        (Hour, "", "hour"),
-        (Hour, "5.0", "hour"),
-    ];
-    for (kind, expr, field) in unrecognized {
-        assert_eq!(
-            error(kind, expr),
-            format!("Unrecognized expression \"{expr}\" for field \"{field}\"")
-        );
-    }
-    let min_max = "The minimum value in a range must not be higher than the maximum";
-    let other = [
-        (Minute, "*/0", "Increment must be higher than 0"),
-        (Hour, "9-17/0", "Increment must be higher than 0"),
+    let min_max = Exactly("The minimum value in a range must not be higher than the maximum");
+    let cases = [
+        (Minute, "60", Last(60, 59)),
+        (Hour, "0-24", Last(24, 23)),
+        (Day, "0", First(0, 1)),
+        (Day, "0-3", First(0, 1)),
+        (Day, "*/31", Step(31, 30)),
+        (Day, "4-6/3", Step(3, 2)),
+        (Minute, "50/15", Step(15, 9)),
+        (Minute, "*/60", Step(60, 59)),
+        (Minute, "*/0", Exactly("Increment must be higher than 0")),
+        (Hour, "9-17/0", Exactly("Increment must be higher than 0")),
         (Hour, "5-3", min_max),
         (DayOfWeek, "sun-mon", min_max),
-        (DayOfWeek, "monday", "Invalid weekday name \"monday\""),
-        (DayOfWeek, "moh-fri", "Invalid weekday name \"moh\""),
-        (DayOfWeek, "mon-fre", "Invalid weekday name \"fre\""),
-        (Month, "jan-foo", "Invalid month name \"foo\""),
-        (Day, "1st funday", "Invalid weekday name \"funday\""),
-        (Day, "1st moh", "Invalid weekday name \"moh\""),
-        (Day, "2nd 3", "Invalid weekday name \"3\""),
+        (DayOfWeek, "7", Last(7, 6)),
+        (DayOfWeek, "monday", Weekday("monday")),
+        (DayOfWeek, "moh-fri", Weekday("moh")),
+        (DayOfWeek, "mon-fre", Weekday("fre")),
+        (Month, "jan-foo", MonthName("foo")),
+        (Day, "6th fri", Unrecognized("day")),
+        (Minute, "a", Unrecognized("minute")),
+        (Second, "-1", Unrecognized("second")),
+        (Hour, "?", Unrecognized("hour")),
+        (Day, "L", Unrecognized("day")),
+        (Year, "2009-fault", Unrecognized("year")),
+        (Hour, "*/", Unrecognized("hour")),
+        (Hour, "1-2-3", Unrecognized("hour")),
+        (Hour, "", Unrecognized("hour")),
+        (Hour, "5.0", Unrecognized("hour")),
+        (Day, "1st funday", Weekday("funday")),
+        (Day, "1st moh", Weekday("moh")),
+        (Day, "2nd 3", Weekday("3")),
+        (Year, "1969", First(1969, 1970)),
+        (Year, "10000", Last(10000, 9999)),
+        (Week, "0", First(0, 1)),
+        (Week, "54", Last(54, 53)),
+        // `a/s` has no last value, so its range is measured to the maximum, even below zero.
+        (Minute, "70/5", Step(5, -11)),
     ];
-    for (kind, expr, message) in other {
-        assert_eq!(error(kind, expr), message);
+    for (kind, expr, says) in cases {
+        let validating = |why: String| format!("Error validating expression '{expr}': {why}");
+        let text = match says {
+            First(a, b) => validating(format!(
+                "the first value ({a}) is lower than the minimum value ({b})"
+            )),
+            Last(a, b) => validating(format!(
+                "the last value ({a}) is higher than the maximum value ({b})"
+            )),
+            Step(a, b) => validating(format!(
+                "the step value ({a}) is higher than the total range of the expression ({b})"
+            )),
+            Unrecognized(field) => {
+                format!("Unrecognized expression \"{expr}\" for field \"{field}\"")
+            }
+            Weekday(name) => format!("Invalid weekday name \"{name}\""),
+            MonthName(name) => format!("Invalid month name \"{name}\""),
+            Exactly(text) => text.to_owned(),
+        };
+        assert_eq!(error(kind, expr), text);
     }
+    assert!(Field::compile(Minute, "*/59", false).is_ok());
 }
 
 /// Flask-APScheduler §2.1's table and APScheduler's parser quirks (§1.4): (field, given,
