@@ -158,6 +158,13 @@ impl RunRecord {
             owner: owner.to_owned(),
         }
     }
+
+    /// The fire time events report for this run: its `scheduled_run_time`, or when the record
+    /// was made for a run that has none (run-now), as APScheduler's events always carry one.
+    pub fn scheduled_or_created(&self) -> DateTime<FixedOffset> {
+        self.scheduled_run_time
+            .unwrap_or_else(|| self.created_at.fixed_offset())
+    }
 }
 
 #[cfg(test)]
@@ -179,24 +186,18 @@ mod tests {
 
     #[test]
     fn run_ids_sort_by_creation() {
-        let a = RunRecord::new(
-            Utc::now(),
-            "j",
-            None,
-            RunStatus::Running,
-            RunCause::RunNow,
-            "n",
-            "o",
-        );
-        let b = RunRecord::new(
-            Utc::now(),
-            "j",
-            None,
-            RunStatus::Running,
-            RunCause::RunNow,
-            "n",
-            "o",
-        );
+        let made_now = || {
+            RunRecord::new(
+                Utc::now(),
+                "j",
+                None,
+                RunStatus::Running,
+                RunCause::RunNow,
+                "n",
+                "o",
+            )
+        };
+        let (a, b) = (made_now(), made_now());
         assert!(a.id < b.id);
     }
 }

@@ -453,9 +453,7 @@ fn submit(
     for run in folded {
         scheduler.emit(SchedulerEvent::JobMissed {
             job_id: job.id.clone(),
-            scheduled: run
-                .scheduled_run_time
-                .unwrap_or_else(|| run.created_at.fixed_offset()),
+            scheduled: run.scheduled_or_created(),
             run_id: run.id,
         });
     }
@@ -467,9 +465,7 @@ fn submit(
             scheduler.emit(SchedulerEvent::JobSubmitted {
                 job_id: job.id.clone(),
                 run_id: run.id.clone(),
-                scheduled: run
-                    .scheduled_run_time
-                    .unwrap_or_else(|| run.created_at.fixed_offset()),
+                scheduled: run.scheduled_or_created(),
             });
         }
         tokio::spawn(runner::run_scheduled(scheduler.clone(), job, label, runs));
@@ -482,9 +478,7 @@ fn submit(
         for run in runs {
             scheduler.emit(SchedulerEvent::JobMaxInstances {
                 job_id: job.id.clone(),
-                scheduled: run
-                    .scheduled_run_time
-                    .unwrap_or_else(|| run.created_at.fixed_offset()),
+                scheduled: run.scheduled_or_created(),
                 run_id: run.id,
             });
         }

@@ -19,7 +19,7 @@
 
 mod args;
 
-pub use args::{MAX_JITTER_SECONDS, accepted_arguments};
+pub use args::{MAX_JITTER_SECONDS, accepted_arguments, truthy};
 mod catch_up;
 mod cron;
 mod date;
