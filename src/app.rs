@@ -15,7 +15,6 @@ use crate::api::{self, ApiState, Credentials, Secret, ServerLimits, User};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::executor::{Executor, ExecutorSettings};
-use crate::job::JobDefaults;
 use crate::redact;
 use crate::scheduler::{HistorySettings, Scheduler, SchedulerSettings};
 use crate::store;
@@ -78,7 +77,7 @@ impl App {
             clock,
             SchedulerSettings {
                 timezone,
-                job_defaults: job_defaults(&config),
+                job_defaults: config.job_defaults,
                 node: current_host.clone(),
                 default_timeout: config.executor.timeout,
                 history: history(&config),
@@ -308,15 +307,6 @@ async fn add_config_jobs(config: &Config, scheduler: &Scheduler) -> anyhow::Resu
         }
     }
     Ok(())
-}
-
-fn job_defaults(config: &Config) -> JobDefaults {
-    let grace = config.job_defaults.misfire_grace_time;
-    JobDefaults {
-        misfire_grace_time: (grace > 0).then_some(grace),
-        coalesce: config.job_defaults.coalesce,
-        max_instances: config.job_defaults.max_instances,
-    }
 }
 
 fn current_host() -> String {

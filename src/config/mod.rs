@@ -19,6 +19,8 @@ use std::time::Duration;
 use chrono_tz::Tz;
 use serde::Deserialize;
 
+use crate::job::JobDefaults;
+
 pub use error::{ConfigError, Invalid};
 
 /// The whole configuration, checked. Every key is optional; defaults are CONTRACT §5's.
@@ -35,8 +37,10 @@ pub struct Config {
     pub scheduler: SchedulerConfig,
     /// Where jobs are kept.
     pub store: StoreConfig,
-    /// Options jobs get when their body does not say.
-    pub job_defaults: JobDefaultsConfig,
+    /// Options jobs get when their body does not say, read by the rules a job's own options
+    /// follow (`job::options`).
+    #[serde(deserialize_with = "value::job_defaults")]
+    pub job_defaults: JobDefaults,
     /// How scripts run.
     pub executor: ExecutorConfig,
     /// Log file and level.
@@ -197,27 +201,42 @@ impl std::fmt::Debug for StoreConfig {
     }
 }
 
-/// `[job_defaults]`
+/// `[job_defaults]` as written; [`Config::job_defaults`] holds it as the scheduler takes it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct JobDefaultsConfig {
-    /// Seconds a run may start late (0 = no limit).
+struct JobDefaultsConfig {
+    /// Seconds a run may start late (0 in the file = no limit, `None` here).
     #[serde(deserialize_with = "value::grace_seconds")]
-    pub misfire_grace_time: u64,
+    misfire_grace_time: Option<u64>,
     /// Collapse several due runs into one.
     #[serde(deserialize_with = "value::boolean")]
-    pub coalesce: bool,
-    /// Runs of one job at once (at least 1, as the API requires).
+    coalesce: bool,
+    /// Runs of one job at once.
     #[serde(deserialize_with = "value::instances")]
-    pub max_instances: u32,
+    max_instances: u32,
 }
 
 impl Default for JobDefaultsConfig {
     fn default() -> Self {
+        let JobDefaults {
+            misfire_grace_time,
+            coalesce,
+            max_instances,
+        } = JobDefaults::default();
         JobDefaultsConfig {
-            misfire_grace_time: 1,
-            coalesce: true,
-            max_instances: 1,
+            misfire_grace_time,
+            coalesce,
+            max_instances,
+        }
+    }
+}
+
+impl From<JobDefaultsConfig> for JobDefaults {
+    fn from(table: JobDefaultsConfig) -> Self {
+        JobDefaults {
+            misfire_grace_time: table.misfire_grace_time,
+            coalesce: table.coalesce,
+            max_instances: table.max_instances,
         }
     }
 }

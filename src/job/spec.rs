@@ -2,11 +2,13 @@
 //!
 //! A `POST P/jobs` body and a `[[jobs]]` table in the config are the same thing: a JSON object
 //! whose job-option keys describe the job and whose every other key is a trigger argument.
+//! What each option accepts is `options.rs`'s rule, shared with the config.
 
 use chrono::{DateTime, FixedOffset, Utc};
 use chrono_tz::Tz;
 use serde_json::{Map, Value};
 
+use super::options::{self, MAX_OPTION_SECONDS, OutOfRange};
 use super::{Job, JobError};
 use crate::trigger::{self, Trigger};
 
@@ -53,12 +55,6 @@ fn patch_trigger_keys(kind: &str) -> impl Iterator<Item = &'static str> {
 
 /// Longest id accepted: ids are primary keys in an indexed `VARCHAR(191)` column.
 pub const MAX_ID_BYTES: usize = 191;
-
-/// The longest `timeout` and `misfire_grace_time` accepted, in seconds: a year, as for
-/// `[executor] timeout` and `[job_defaults] misfire_grace_time`. A run that may take longer
-/// has no useful timeout, and a run later than a year has no useful grace (`null` says "no
-/// limit" for both); bounded, neither can overflow the clock arithmetic they feed.
-pub const MAX_OPTION_SECONDS: u64 = 31_536_000;
 
 /// Option values a job gets when its body does not say (`[job_defaults]`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -432,43 +428,49 @@ fn parse_kwargs(value: &Value) -> Result<Map<String, Value>, JobError> {
     }
 }
 
+/// [`options::misfire_grace_time`]: a positive integer up to a year, or `null` for no limit.
 fn parse_misfire_grace_time(value: &Value) -> Result<Option<u64>, JobError> {
-    let refused = || invalid("misfire_grace_time must be either None or a positive integer");
-    match value {
-        Value::Null => Ok(None),
-        Value::Number(n) if n.is_f64() => Err(refused()),
-        Value::Number(n) if n.as_i64().is_some_and(|secs| secs <= 0) => Err(refused()),
-        Value::Number(n) => match n.as_u64() {
-            Some(secs) if secs <= MAX_OPTION_SECONDS => Ok(Some(secs)),
-            _ => Err(invalid(format!(
-                "misfire_grace_time must be at most {MAX_OPTION_SECONDS} seconds (a year); \
-                 null means no limit"
-            ))),
-        },
-        _ => Err(refused()),
+    let secs = match value {
+        Value::Null => return Ok(None),
+        Value::Number(n) => n.as_i64().map(i128::from).or(n.as_u64().map(i128::from)),
+        _ => None,
+    };
+    match secs.map(options::misfire_grace_time) {
+        Some(Ok(secs)) => Ok(Some(secs)),
+        Some(Err(OutOfRange::TooHigh)) => Err(invalid(format!(
+            "misfire_grace_time must be at most {MAX_OPTION_SECONDS} seconds (a year); \
+             null means no limit"
+        ))),
+        Some(Err(OutOfRange::TooLow)) | None => Err(invalid(
+            "misfire_grace_time must be either None or a positive integer",
+        )),
     }
 }
 
+/// [`options::max_instances`]: one text for every refusal, the reference's.
 fn parse_max_instances(value: &Value) -> Result<u32, JobError> {
-    match value.as_u64().and_then(|n| u32::try_from(n).ok()) {
-        Some(n) if n > 0 => Ok(n),
-        _ => Err(invalid("max_instances must be a positive integer")),
-    }
+    value
+        .as_u64()
+        .and_then(|count| options::max_instances(count).ok())
+        .ok_or_else(|| invalid("max_instances must be a positive integer"))
 }
 
+/// [`options::timeout`], or `null` for none.
 fn parse_timeout(value: &Value) -> Result<Option<f64>, JobError> {
-    let refused = || invalid("timeout must be a positive number of seconds");
-    match value {
-        Value::Null => Ok(None),
-        Value::Number(n) => match n.as_f64() {
-            Some(secs) if secs > 0.0 && secs <= MAX_OPTION_SECONDS as f64 => Ok(Some(secs)),
-            Some(secs) if secs > 0.0 => Err(invalid(format!(
-                "timeout must be at most {MAX_OPTION_SECONDS} seconds (a year); null means \
-                 no timeout"
-            ))),
-            _ => Err(refused()),
-        },
-        _ => Err(refused()),
+    let secs = match value {
+        Value::Null => return Ok(None),
+        Value::Number(n) => n.as_f64(),
+        _ => None,
+    };
+    match secs.map(options::timeout) {
+        Some(Ok(secs)) => Ok(Some(secs)),
+        Some(Err(OutOfRange::TooHigh)) => Err(invalid(format!(
+            "timeout must be at most {MAX_OPTION_SECONDS} seconds (a year); null means \
+             no timeout"
+        ))),
+        Some(Err(OutOfRange::TooLow)) | None => {
+            Err(invalid("timeout must be a positive number of seconds"))
+        }
     }
 }
 
