@@ -290,7 +290,8 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long requests in flight get to finish at shutdown.
 const DRAIN: Duration = Duration::from_secs(10);
 
-/// Adds the `[[jobs]]` entries; a refused one stops start-up, naming it and the file.
+/// Adds the `[[jobs]]` entries, each read as a `POST P/jobs` body is: a refused one stops
+/// start-up, naming the file and the entry, with the text the API would answer.
 async fn add_config_jobs(config: &Config, scheduler: &Scheduler) -> anyhow::Result<()> {
     for (i, table) in config.jobs.iter().enumerate() {
         let body = serde_json::to_value(table).context("reading a [[jobs]] entry")?;
@@ -298,7 +299,14 @@ async fn add_config_jobs(config: &Config, scheduler: &Scheduler) -> anyhow::Resu
             .get("id")
             .and_then(Value::as_str)
             .unwrap_or("without an id");
-        if let Err(error) = scheduler.add_config_job(body.clone()).await {
+        let added = match scheduler.job_parser().spec(&body) {
+            Ok(spec) => scheduler
+                .add_config_job(spec)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(error) => Err(error.to_string()),
+        };
+        if let Err(error) = added {
             bail!(
                 "invalid configuration in {}: [[jobs]] #{} ({id}): {error}",
                 config.origin(),

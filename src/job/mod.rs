@@ -62,7 +62,7 @@ pub enum JobError {
 }
 pub use options::MAX_OPTION_SECONDS;
 pub use run::{RunCause, RunRecord, RunStatus};
-pub use spec::{JobChanges, JobDefaults, JobSpec, MAX_ID_BYTES, NextRunTime};
+pub use spec::{JobChanges, JobDefaults, JobParser, JobSpec, MAX_ID_BYTES, NextRunTime};
 pub use view::sort_keys;
 
 /// Fire times examined one by one for a due job in one scheduler pass. A job with more due

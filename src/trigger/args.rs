@@ -154,7 +154,7 @@ fn build_interval(
     let timezone = zone_if_truthy(args, default_tz)?;
     // `start_date or (now + interval)`: a falsy non-string means the default.
     let start_date = match args.get("start_date") {
-        Some(value) if !matches!(value, Value::String(_)) && !is_truthy(value) => None,
+        Some(value) if !matches!(value, Value::String(_)) && !pyvalue::truthy(value) => None,
         _ => dates.get("start_date", timezone)?,
     };
     let end_date = dates.get("end_date", timezone)?;
@@ -182,7 +182,7 @@ fn build_cron(
 /// reference would then look at `start_date`'s own zone, which a JSON client cannot rely on).
 fn zone_if_truthy(args: &Map<String, Value>, default_tz: Tz) -> Result<Tz, TriggerError> {
     match args.get("timezone") {
-        Some(value) if is_truthy(value) => zone_of(value),
+        Some(value) if pyvalue::truthy(value) => zone_of(value),
         _ => Ok(default_tz),
     }
 }
@@ -224,17 +224,5 @@ fn jitter_of(args: &Map<String, Value>) -> Result<Option<f64>, TriggerError> {
             "jitter must be a number of seconds from 0 to {MAX_JITTER_SECONDS} (a year), not {}",
             given.map(pyvalue::str_of).unwrap_or_default()
         )))
-    }
-}
-
-/// Python's truthiness of a JSON value.
-fn is_truthy(value: &Value) -> bool {
-    match value {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
-        Value::String(s) => !s.is_empty(),
-        Value::Array(a) => !a.is_empty(),
-        Value::Object(o) => !o.is_empty(),
     }
 }
