@@ -294,8 +294,8 @@ const DRAIN: Duration = Duration::from_secs(10);
 /// start-up, naming the file and the entry, with the text the API would answer.
 async fn add_config_jobs(config: &Config, scheduler: &Scheduler) -> anyhow::Result<()> {
     for (i, table) in config.jobs.iter().enumerate() {
-        let body = serde_json::to_value(table).context("reading a [[jobs]] entry")?;
-        let id = body
+        let body = Value::Object(table.clone());
+        let id = table
             .get("id")
             .and_then(Value::as_str)
             .unwrap_or("without an id");

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use chrono_tz::Tz;
 use serde::Deserialize;
+use serde_json::{Map, Value};
 
 use crate::job::JobDefaults;
 
@@ -47,9 +48,10 @@ pub struct Config {
     pub logging: LoggingConfig,
     /// How long run records are kept.
     pub history: HistoryConfig,
-    /// Jobs created at start-up (the Flask `JOBS` list); same keys as `POST P/jobs`, checked
-    /// by the scheduler when they are added.
-    pub jobs: Vec<toml::Table>,
+    /// Jobs created at start-up (the Flask `JOBS` list): each table as the JSON object a
+    /// `POST P/jobs` body is, read into a job by the same parser when they are added.
+    #[serde(deserialize_with = "value::job_tables")]
+    pub jobs: Vec<Map<String, Value>>,
     /// The folder relative paths are read from (the config file's folder); not a key.
     #[serde(skip)]
     pub base_dir: PathBuf,

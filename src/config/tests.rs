@@ -256,6 +256,38 @@ fn jobs_tables_are_kept() {
     assert_eq!(config.jobs[0]["id"].as_str(), Some("job13"));
 }
 
+/// A `[[jobs]]` table is the JSON a `POST P/jobs` body is: TOML's dates become their text, and
+/// a number JSON cannot hold is refused rather than turned into `null` ("no limit").
+#[test]
+fn jobs_tables_read_as_json_bodies() {
+    let config = load(
+        "[[jobs]]\nid = \"d\"\nfunc = \"task:success\"\nrun_date = 2030-01-02T03:04:05\n\
+         next_run_time = 2030-01-02T03:04:05+08:00\ntimeout = 2.5\nkwargs = { a = [1, true] }\n",
+        &[],
+    )
+    .unwrap();
+    let job = &config.jobs[0];
+    assert_eq!(job["run_date"], "2030-01-02T03:04:05");
+    assert_eq!(job["next_run_time"], "2030-01-02T03:04:05+08:00");
+    assert_eq!(job["timeout"], 2.5);
+    assert_eq!(job["kwargs"], serde_json::json!({"a": [1, true]}));
+    for (key, value) in [
+        ("timeout", "nan"),
+        ("misfire_grace_time", "inf"),
+        ("args", "[nan]"),
+    ] {
+        let error = refusal(&format!(
+            "[[jobs]]\nid = \"n\"\nfunc = \"task:success\"\n{key} = {value}\n"
+        ));
+        assert!(
+            error.contains(&format!(
+                "config.toml: [[jobs]] #1 {key} = {value}: expected a finite number"
+            )),
+            "{error}"
+        );
+    }
+}
+
 /// `[job_defaults]` and `[executor] timeout` take what a job's own options take
 /// (`job::options`), from the file and from the environment alike.
 #[test]

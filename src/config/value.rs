@@ -190,6 +190,57 @@ pub(super) fn grace_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u6
     .ok_or_else(|| not_whole("a number of seconds (0 = no limit)", 0, MAX_OPTION_SECONDS))
 }
 
+/// `[[jobs]]`: each table as the JSON object a `POST P/jobs` body is, for the same parser
+/// (`job::JobParser`), keys in the file's order.
+pub(super) fn job_tables<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, D::Error> {
+    let tables = Vec::<BTreeMap<String, JobValue>>::deserialize(d)?;
+    Ok(tables
+        .into_iter()
+        .map(|table| {
+            table
+                .into_iter()
+                .map(|(key, value)| (key, value.0))
+                .collect()
+        })
+        .collect())
+}
+
+/// One value of a `[[jobs]]` table, as JSON. TOML's dates and times become their text, which
+/// is how a body gives them. A `nan` or `inf`, which JSON cannot hold, is refused: a JSON
+/// encoder would write `null` instead, which for `timeout` or `misfire_grace_time` means "no
+/// limit".
+struct JobValue(serde_json::Value);
+
+impl<'de> Deserialize<'de> for JobValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        json(read(d)?).map(JobValue).map_err(D::Error::custom)
+    }
+}
+
+fn json(value: Value) -> Result<serde_json::Value, &'static str> {
+    Ok(match value {
+        Value::String(text) => text.into(),
+        Value::Integer(n) => n.into(),
+        Value::Float(f) => serde_json::Number::from_f64(f)
+            .ok_or("expected a finite number: a job's values are JSON's, which has no nan or inf")?
+            .into(),
+        Value::Boolean(b) => b.into(),
+        Value::Datetime(time) => time.to_string().into(),
+        Value::Array(items) => items
+            .into_iter()
+            .map(json)
+            .collect::<Result<Vec<_>, _>>()?
+            .into(),
+        Value::Table(table) => table
+            .into_iter()
+            .map(|(key, value)| json(value).map(|value| (key, value)))
+            .collect::<Result<serde_json::Map<_, _>, _>>()?
+            .into(),
+    })
+}
+
 /// A number of seconds (whole or fractional, at least 0, at most a year) as a duration.
 pub(super) fn seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     seconds_value::<D::Error>(&read(d)?, false)
