@@ -70,7 +70,7 @@ impl App {
                 config.origin()
             )
         })?;
-        let current_host = current_host();
+        let current_host = api::local_host_name();
         let scheduler = Scheduler::new(
             store,
             executor,
@@ -201,12 +201,18 @@ async fn refuse_guest_off_loopback(
     Ok(())
 }
 
-/// The configured zone, else the system's (UTC when the system does not say).
+/// The configured zone, else the system's (UTC when the system does not say, as tzlocal
+/// decides for APScheduler, with a warning: naive times are then read in UTC).
 fn scheduler_timezone(configured: Option<Tz>) -> anyhow::Result<Tz> {
     if let Some(zone) = configured {
         return Ok(zone);
     }
-    let name = iana_time_zone::get_timezone().unwrap_or_else(|_| "UTC".to_owned());
+    let name = iana_time_zone::get_timezone().unwrap_or_else(|error| {
+        tracing::warn!(
+            "Cannot tell the system's time zone ({error}); using UTC: set [scheduler] timezone"
+        );
+        "UTC".to_owned()
+    });
     trigger::parse_timezone(&name).map_err(|e| {
         anyhow::anyhow!(
             "the system's time zone {name:?} is unknown ({e}); set [scheduler] timezone"
@@ -315,12 +321,6 @@ async fn add_config_jobs(config: &Config, scheduler: &Scheduler) -> anyhow::Resu
         }
     }
     Ok(())
-}
-
-fn current_host() -> String {
-    hostname::get()
-        .map(|h| h.to_string_lossy().to_lowercase())
-        .unwrap_or_else(|_| "localhost".to_owned())
 }
 
 fn host_allowed(allowed: &[String], host: &str) -> bool {
