@@ -32,7 +32,7 @@ fn defaults_are_the_contracts() {
     assert_eq!(config.server.port, 7788);
     assert_eq!(config.server.host, "127.0.0.1");
     assert_eq!(config.api.prefix, "/scheduler");
-    assert_eq!(config.job_defaults.misfire_grace_time, 1);
+    assert_eq!(config.job_defaults.misfire_grace_time, Some(1));
     assert_eq!(config.executor.max_workers, 10);
     assert_eq!(config.executor.kill_grace, Duration::from_secs(5));
     assert_eq!(config.logging.keep_files, 14);
@@ -258,6 +258,92 @@ fn jobs_tables_are_kept() {
     .unwrap();
     assert_eq!(config.jobs.len(), 1);
     assert_eq!(config.jobs[0]["id"].as_str(), Some("job13"));
+}
+
+/// A `[[jobs]]` table is the JSON a `POST P/jobs` body is: TOML's dates become their text, and
+/// a number JSON cannot hold is refused rather than turned into `null` ("no limit").
+#[test]
+fn jobs_tables_read_as_json_bodies() {
+    let config = load(
+        "[[jobs]]\nid = \"d\"\nfunc = \"task:success\"\nrun_date = 2030-01-02T03:04:05\n\
+         next_run_time = 2030-01-02T03:04:05+08:00\ntimeout = 2.5\nkwargs = { a = [1, true] }\n",
+        &[],
+    )
+    .unwrap();
+    let job = &config.jobs[0];
+    assert_eq!(job["run_date"], "2030-01-02T03:04:05");
+    assert_eq!(job["next_run_time"], "2030-01-02T03:04:05+08:00");
+    assert_eq!(job["timeout"], 2.5);
+    assert_eq!(job["kwargs"], serde_json::json!({"a": [1, true]}));
+    for (key, value) in [
+        ("timeout", "nan"),
+        ("misfire_grace_time", "inf"),
+        ("args", "[nan]"),
+    ] {
+        let error = refused(
+            &format!("[[jobs]]\nid = \"n\"\nfunc = \"task:success\"\n{key} = {value}\n"),
+            &[],
+            &[],
+        );
+        assert!(
+            error.contains(&format!(
+                "config.toml: [[jobs]] #1 {key} = {value}: expected a finite number"
+            )),
+            "{error}"
+        );
+    }
+}
+
+/// `[job_defaults]` and `[executor] timeout` take what a job's own options take
+/// (`job::options`), from the file and from the environment alike.
+#[test]
+fn job_defaults_follow_the_rules_of_a_jobs_options() {
+    let config = load(
+        "[job_defaults]\nmax_instances = 4294967295\nmisfire_grace_time = 31536000\n\
+         [executor]\ntimeout = 31536000\n",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(config.job_defaults.max_instances, u32::MAX);
+    assert_eq!(config.job_defaults.misfire_grace_time, Some(31_536_000));
+    assert_eq!(
+        config.executor.timeout,
+        Some(Duration::from_secs(31_536_000))
+    );
+    let config = load("[job_defaults]\nmisfire_grace_time = 0\n", &[]).unwrap();
+    assert_eq!(config.job_defaults.misfire_grace_time, None);
+    for (key, value, allowed) in [
+        (
+            "max_instances",
+            "4294967296",
+            "a whole number from 1 to 4294967295",
+        ),
+        ("max_instances", "-1", "a whole number from 1 to 4294967295"),
+        (
+            "misfire_grace_time",
+            "31536001",
+            "a whole number from 0 to 31536000",
+        ),
+    ] {
+        let error = refused(&format!("[job_defaults]\n{key} = {value}\n"), &[], &[]);
+        assert!(
+            error.contains(&format!("[job_defaults] {key} = {value}: expected")),
+            "{error}"
+        );
+        assert!(error.contains(allowed), "{error}");
+    }
+    let error = refused("[executor]\ntimeout = 31536000.5\n", &[], &[]);
+    assert!(error.contains("at most a year (31536000)"), "{error}");
+    let error = load("", &[("TICKD_JOB_DEFAULTS__MAX_INSTANCES", "0")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains(
+            "environment variable TICKD_JOB_DEFAULTS__MAX_INSTANCES: [job_defaults] max_instances = 0: \
+             expected a number of runs: a whole number from 1 to 4294967295"
+        ),
+        "{error}"
+    );
 }
 
 #[test]

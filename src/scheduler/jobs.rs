@@ -1,12 +1,13 @@
 //! Job operations behind the API (APScheduler's `add_job`, `modify_job`, `pause_job`, ...):
-//! each validates first and writes once, so a refused request changes nothing.
+//! each validates first and writes once, so a refused request changes nothing. Bodies are
+//! read before they come here, by the API or the config, with the scheduler's
+//! [`JobParser`]: the scheduler takes typed jobs and changes only.
 
 use chrono::{DateTime, FixedOffset};
-use serde_json::Value;
 
 use super::runner::{self, RunNow};
 use super::{RunState, Scheduler, SchedulerError, SchedulerEvent};
-use crate::job::{Job, JobChanges, JobSpec, NextRunTime, RunRecord};
+use crate::job::{Job, JobChanges, JobParser, JobSpec, NextRunTime, RunRecord};
 use crate::store::StoreError;
 use crate::telemetry::logged;
 
@@ -14,14 +15,25 @@ use crate::telemetry::logged;
 const MAX_WRITE_ATTEMPTS: u32 = 5;
 
 impl Scheduler {
-    /// Validates a `POST P/jobs` body and adds the job. A failed add leaves nothing behind.
+    /// What a job body is read with: the scheduler's zone, its job defaults and its clock's
+    /// time now. The API reads a request with it, the app a `[[jobs]]` table, before either
+    /// calls the scheduler.
+    pub fn job_parser(&self) -> JobParser {
+        JobParser {
+            timezone: self.timezone(),
+            defaults: self.inner.settings.job_defaults,
+            now: self.inner.clock.now(),
+        }
+    }
+
+    /// Adds the job a `POST P/jobs` body described. A failed add leaves nothing behind.
     /// While the scheduler is stopped the job is stored as pending (APScheduler's pending
     /// jobs, but persisted): its first fire time is computed at `start`.
     ///
     /// # Errors
-    /// `Invalid` with the reference's text; `ConflictingId` unless `replace_existing`.
-    pub async fn add_job(&self, body: Value) -> Result<Job, SchedulerError> {
-        self.add(body).await.map(|(job, _)| job)
+    /// `Invalid` when the script cannot be run; `ConflictingId` unless `replace_existing`.
+    pub async fn add_job(&self, spec: JobSpec) -> Result<Job, SchedulerError> {
+        self.add(spec).await.map(|(job, _)| job)
     }
 
     /// [`Scheduler::add_job`] answering the job's view ([`super::Render`]), rendered once
@@ -29,19 +41,13 @@ impl Scheduler {
     ///
     /// # Errors
     /// As [`Scheduler::add_job`].
-    pub async fn add_job_json(&self, body: Value) -> Result<String, SchedulerError> {
-        self.add(body).await.map(|(_, view)| view)
+    pub async fn add_job_json(&self, spec: JobSpec) -> Result<String, SchedulerError> {
+        self.add(spec).await.map(|(_, view)| view)
     }
 
     /// The add itself, with the job's view, which an insert shares with the store.
-    async fn add(&self, body: Value) -> Result<(Job, String), SchedulerError> {
-        let now = self.inner.clock.now();
-        let spec = JobSpec::parse(
-            &body,
-            &self.inner.settings.job_defaults,
-            self.timezone(),
-            now,
-        )?;
+    async fn add(&self, spec: JobSpec) -> Result<(Job, String), SchedulerError> {
+        let now = spec.read_at;
         self.inner.executor.check(&spec.job.func, &spec.job.args)?;
         let replace_existing = spec.replace_existing;
         // The first fire time is computed before the lock is taken: nobody computes one
@@ -77,8 +83,8 @@ impl Scheduler {
     ///
     /// # Errors
     /// As [`Scheduler::add_job`].
-    pub async fn add_config_job(&self, body: Value) -> Result<(), SchedulerError> {
-        match self.add_job(body).await {
+    pub async fn add_config_job(&self, spec: JobSpec) -> Result<(), SchedulerError> {
+        match self.add_job(spec).await {
             Err(SchedulerError::ConflictingId(id)) => {
                 tracing::info!(
                     "Job {} from the config is already stored; keeping it",
@@ -148,17 +154,15 @@ impl Scheduler {
         Ok(jobs)
     }
 
-    /// Validates a `PATCH P/jobs/<id>` body and applies it: all or nothing.
+    /// Applies the changes a `PATCH P/jobs/<id>` body described: all or nothing.
     ///
     /// # Errors
-    /// `Invalid`, `JobNotFound`; store failures.
-    pub async fn modify_job(&self, id: &str, body: Value) -> Result<Job, SchedulerError> {
-        let now = self.inner.clock.now();
-        let changes = JobChanges::parse(&body, self.timezone(), now)?;
+    /// `Invalid` when the changed script cannot be run, `JobNotFound`; store failures.
+    pub async fn modify_job(&self, id: &str, changes: JobChanges) -> Result<Job, SchedulerError> {
         let checks_script = changes.func.is_some() || changes.args.is_some();
         let job = self
             .write_back(id, |job| {
-                let job = changes.clone().apply(job, now);
+                let job = changes.clone().apply(job);
                 if checks_script {
                     self.inner.executor.check(&job.func, &job.args)?;
                 }

@@ -19,6 +19,7 @@ use super::datestring;
 use super::datetime::{self, ParsedDate, TriggerDate};
 use super::error::TriggerError;
 use super::interval::{IntervalTrigger, UNITS};
+use super::pyvalue::truthy;
 use super::timedelta::TimeDelta;
 use super::{Kind, Trigger, pyvalue, zone};
 
@@ -219,18 +220,5 @@ fn jitter_of(args: &Map<String, Value>) -> Result<Option<f64>, TriggerError> {
             "jitter must be a number of seconds from 0 to {MAX_JITTER_SECONDS} (a year), not {}",
             given.map(pyvalue::str_of).unwrap_or_default()
         )))
-    }
-}
-
-/// Python's truthiness of a JSON value, as `if timezone:` and `bool()` see it; public so that
-/// the job options `bool()` coerces (`coalesce`, `replace_existing`) follow the same rule.
-pub fn truthy(value: &Value) -> bool {
-    match value {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
-        Value::String(s) => !s.is_empty(),
-        Value::Array(a) => !a.is_empty(),
-        Value::Object(o) => !o.is_empty(),
     }
 }

@@ -19,7 +19,7 @@
 
 mod args;
 
-pub use args::{MAX_JITTER_SECONDS, accepted_arguments, truthy};
+pub use args::{MAX_JITTER_SECONDS, accepted_arguments};
 mod catch_up;
 mod cron;
 mod date;
@@ -39,6 +39,7 @@ use serde_json::{Map, Value};
 pub use self::catch_up::{CatchUp, FireCount};
 pub use self::error::TriggerError;
 pub use self::interval::MAX_INTERVAL_DAYS;
+pub use self::pyvalue::truthy;
 
 use self::cron::CronTrigger;
 use self::date::DateTrigger;
