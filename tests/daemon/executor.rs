@@ -2,8 +2,6 @@
 //! (CONTRACT §4 and §6). Assertions are on outcomes and on processes being gone, never on
 //! durations; the only time limits here are generous guards that turn a hang into a failure.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::collections::BTreeMap;
 use std::fs;
 use std::future::Future;

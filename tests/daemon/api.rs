@@ -1,9 +1,8 @@
 //! The REST API over a bound port with a real client, a real SQLite file and real scripts:
 //! Flask-APScheduler's exchanges (flask_apscheduler.md §1, §10) and CONTRACT §2's deliberate
 //! differences, marked `DIFFERENCE`.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use chrono::{DateTime, Duration, Utc};
 use common::{TestApp, err};
