@@ -65,7 +65,10 @@ impl ApiError {
                 SchedulerError::JobNotFound(_) | SchedulerError::RunNotFound(_) => {
                     StatusCode::NOT_FOUND
                 }
-                SchedulerError::ConflictingId(_) | SchedulerError::Busy(_) => StatusCode::CONFLICT,
+                SchedulerError::ConflictingId(_)
+                | SchedulerError::MaxInstancesReached { .. }
+                | SchedulerError::ChangedConcurrently(_)
+                | SchedulerError::NotCancellable(_) => StatusCode::CONFLICT,
                 // DIFFERENCE: CONTRACT §2.1 (the reference answers 500 for validation errors
                 // and for pause/resume while stopped).
                 SchedulerError::Invalid(_)
@@ -187,9 +190,23 @@ mod tests {
                 "Script gone.py not found in the workspace",
             ),
             (
-                SchedulerError::Busy("at the limit".into()),
+                SchedulerError::MaxInstancesReached {
+                    job_id: "nap".into(),
+                    max_instances: 1,
+                },
                 409,
-                "at the limit",
+                "Job nap is already running its maximum number of instances (1); try again when \
+                 a run ends",
+            ),
+            (
+                SchedulerError::ChangedConcurrently("nap".into()),
+                409,
+                "Job nap is being changed by another request; try again",
+            ),
+            (
+                SchedulerError::NotCancellable("Run r2 is not running (it is failed)".into()),
+                409,
+                "Run r2 is not running (it is failed)",
             ),
             (
                 SchedulerError::Unavailable(anyhow::anyhow!("connection refused")),

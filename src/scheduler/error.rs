@@ -29,9 +29,20 @@ pub enum SchedulerError {
     /// run is recorded `failed` with the reason all the same; `run_id` names that record.
     #[error("{message}")]
     NotStarted { message: String, run_id: String },
-    /// 409: run-now refused at the instance limit.
+    /// 409: run-now refused, the job is running its `max_instances` already (APScheduler's
+    /// `MaxInstancesReachedError`).
+    #[error(
+        "Job {job_id} is already running its maximum number of instances ({max_instances}); try \
+         again when a run ends"
+    )]
+    MaxInstancesReached { job_id: String, max_instances: u32 },
+    /// 409: another writer changed the job between this request's read and its write.
+    #[error("Job {0} is being changed by another request; try again")]
+    ChangedConcurrently(String),
+    /// 409: cancel of a run that has no script in this daemon now; the text says why (it has
+    /// ended, it is starting or ending, it runs in another daemon).
     #[error("{0}")]
-    Busy(String),
+    NotCancellable(String),
     /// 503: the job store cannot be reached; the text says so without internals.
     #[error("the job store is unavailable")]
     Unavailable(#[source] anyhow::Error),
@@ -45,9 +56,7 @@ impl From<StoreError> for SchedulerError {
         match error {
             StoreError::NotFound(id) => SchedulerError::JobNotFound(id),
             StoreError::Conflict(id) => SchedulerError::ConflictingId(id),
-            StoreError::Stale(id) => SchedulerError::Busy(format!(
-                "Job {id} is being changed by another request; try again"
-            )),
+            StoreError::Stale(id) => SchedulerError::ChangedConcurrently(id),
             StoreError::Unavailable(source) => SchedulerError::Unavailable(source),
             StoreError::Backend(source) => SchedulerError::Internal(source),
         }

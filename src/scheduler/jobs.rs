@@ -279,7 +279,8 @@ impl Scheduler {
     /// started and failed; without, the error names it.
     ///
     /// # Errors
-    /// `JobNotFound`; `Busy` at `max_instances`; `NotStarted` when the script cannot start.
+    /// `JobNotFound`; `MaxInstancesReached` at `max_instances`; `NotStarted` when the script
+    /// cannot start.
     pub async fn run_job(&self, id: &str, wait: bool) -> Result<(Job, RunRecord), SchedulerError> {
         let job = self.visible_job(id).await?;
         match runner::run_now(self, &job).await? {

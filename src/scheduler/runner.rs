@@ -195,10 +195,10 @@ pub(super) enum RunNow {
 /// task of its own ([`supervised`]): nothing that befalls it can leave its record `running`.
 pub(super) async fn run_now(scheduler: &Scheduler, job: &Job) -> Result<RunNow, SchedulerError> {
     if !reserve_instance(scheduler, job) {
-        return Err(SchedulerError::Busy(format!(
-            "Job {} is already running its maximum number of instances ({}); try again when a run ends",
-            job.id, job.max_instances
-        )));
+        return Err(SchedulerError::MaxInstancesReached {
+            job_id: job.id.clone(),
+            max_instances: job.max_instances,
+        });
     }
     let guard = InstanceGuard {
         scheduler: scheduler.clone(),
@@ -498,7 +498,7 @@ mod tests {
             other => panic!("expected the run's end, got {other:?}"),
         }
         match scheduler.cancel_run(&run.id).await {
-            Err(SchedulerError::Busy(text)) => {
+            Err(SchedulerError::NotCancellable(text)) => {
                 assert_eq!(
                     text,
                     format!("Run {} is not running (it is failed)", run.id)
