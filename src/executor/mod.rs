@@ -64,10 +64,84 @@ pub struct ExecutorSettings {
     pub pass_env: Vec<String>,
 }
 
-/// Why a job's script cannot be run. `Display` is the text the API answers with (400).
+/// Why a job's script cannot be run: whose fault it is decides what the client hears, so
+/// each cause has its own variant.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct ExecutorError(pub String);
+pub enum ExecutorError {
+    /// The job cannot run as it is written: an unknown task, a script that is missing, outside
+    /// the workspace or not a regular file, no interpreter for its extension, an argument no
+    /// program can receive. The client's to fix (400); `Display` is the text the API answers
+    /// with and the run's reason.
+    #[error("{0}")]
+    Invalid(String),
+    /// `[executor]` settings that cannot work, found at start-up: the daemon does not start.
+    #[error("{0}")]
+    Settings(String),
+    /// The script could not be started for a reason of the server's: its interpreter is gone
+    /// since start-up, the process could not be created, its supervisor failed (500).
+    /// `Display` is the cause in words for the run's owner, without the OS's text or paths of
+    /// the server's; `detail` has those, for the log.
+    #[error("{fault}")]
+    CannotStart { fault: StartFault, detail: String },
+}
+
+impl ExecutorError {
+    pub(crate) fn cannot_start(fault: StartFault, detail: impl Into<String>) -> ExecutorError {
+        ExecutorError::CannotStart {
+            fault,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Why the server could not start a script; `Display` is what its run's reason says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum StartFault {
+    /// The interpreter was found at start-up and is gone.
+    #[error("its interpreter was not found")]
+    InterpreterMissing,
+    /// The system refused a new process or descriptor: too many processes or open files, or
+    /// no memory.
+    #[error("the server could not create its process")]
+    NoResources,
+    /// tickd's own part failed: the supervisor could not be run, or the thread that starts
+    /// scripts failed.
+    #[error("tickd's supervisor failed to start it")]
+    Supervisor,
+}
+
+impl StartFault {
+    /// What a failure with the OS error `errno` to make the supervisor's process means.
+    fn of_process(errno: Option<i32>) -> StartFault {
+        match errno.map(rustix::io::Errno::from_raw_os_error) {
+            Some(errno) if is_exhaustion(errno) => StartFault::NoResources,
+            _ => StartFault::Supervisor,
+        }
+    }
+}
+
+/// Whether the OS refused for want of processes, descriptors or memory.
+fn is_exhaustion(errno: rustix::io::Errno) -> bool {
+    use rustix::io::Errno;
+    matches!(
+        errno,
+        Errno::AGAIN | Errno::NOMEM | Errno::MFILE | Errno::NFILE | Errno::NOBUFS
+    )
+}
+
+/// What a failed spawn of a script's supervisor means: arguments too long for any program
+/// are the job's (the text is the one it always had); anything else is the server's.
+fn spawn_failure(err: &std::io::Error, program: &str, job_id: &str) -> ExecutorError {
+    if err.raw_os_error() == Some(rustix::io::Errno::TOOBIG.raw_os_error()) {
+        return ExecutorError::Invalid(format!(
+            "Cannot start {program} for job \"{job_id}\": {err}"
+        ));
+    }
+    ExecutorError::cannot_start(
+        StartFault::of_process(err.raw_os_error()),
+        format!("cannot start its supervisor: {err}"),
+    )
+}
 
 /// One execution to start.
 #[derive(Debug, Clone)]
@@ -126,8 +200,8 @@ struct Inner {
 
 impl Executor {
     /// # Errors
-    /// The workspace folder does not exist, a configured interpreter cannot be found, or
-    /// `max_workers` is 0 (no run could ever start).
+    /// [`ExecutorError::Settings`]: the workspace folder does not exist, a configured
+    /// interpreter cannot be found, or `max_workers` is 0 (no run could ever start).
     pub fn new(settings: ExecutorSettings) -> Result<Executor, ExecutorError> {
         let workspace = Workspace::open(&settings.workspace)?;
         let search_path = std::env::var_os("PATH");
@@ -138,7 +212,7 @@ impl Executor {
             search_path.as_deref(),
         )?;
         if settings.max_workers == 0 || settings.max_workers > Semaphore::MAX_PERMITS {
-            return Err(ExecutorError(format!(
+            return Err(ExecutorError::Settings(format!(
                 "max_workers must be between 1 and {}, not {}",
                 Semaphore::MAX_PERMITS,
                 settings.max_workers
@@ -168,7 +242,7 @@ impl Executor {
     /// message for a missing or escaping script.
     ///
     /// # Errors
-    /// When the job could not run.
+    /// [`ExecutorError::Invalid`] when the job could not run.
     pub fn check(&self, func: &str, args: &[Value]) -> Result<(), ExecutorError> {
         self.invocation(func, args).map(drop)
     }
@@ -204,22 +278,26 @@ impl Executor {
     /// working directory is the workspace.
     ///
     /// # Errors
-    /// The script cannot be resolved or opened, or the program cannot be found or spawned.
+    /// [`ExecutorError::Invalid`] when the job's script cannot be resolved or opened, or its
+    /// arguments are more than a program can receive; [`ExecutorError::CannotStart`] when the
+    /// interpreter is gone, or the process could not be created.
     pub fn start(&self, request: RunRequest, slot: Slot) -> Result<RunningScript, ExecutorError> {
         let settings = &self.inner.settings;
         let root = self.inner.workspace.root();
         let invocation = self.invocation(&request.func, &request.args)?;
         let job_id = &request.job_id;
-        let cannot_start = |why: &dyn std::fmt::Display| {
-            ExecutorError(format!(
-                "Cannot start {} for job \"{job_id}\": {why}",
-                invocation.program
-            ))
+        let gone = || {
+            ExecutorError::cannot_start(
+                StartFault::InterpreterMissing,
+                format!(
+                    "cannot start {}: it is no longer on PATH or in the workspace",
+                    invocation.program
+                ),
+            )
         };
         // Found on the daemon's PATH, as it was when scripts shared the daemon's environment.
-        let program =
-            program::find(&invocation.program, root, self.inner.search_path.as_deref())
-                .ok_or_else(|| cannot_start(&"it is no longer on PATH or in the workspace"))?;
+        let program = program::find(&invocation.program, root, self.inner.search_path.as_deref())
+            .ok_or_else(gone)?;
         let file = open::script(root, &invocation.script, &invocation.given)?;
         let argv = program::argv(
             &program,
@@ -245,12 +323,15 @@ impl Executor {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
-        let child = command.spawn().map_err(|err| cannot_start(&err))?;
+        let child = command
+            .spawn()
+            .map_err(|err| spawn_failure(&err, &invocation.program, job_id))?;
         // Present until the child is reaped, and only `RunningScript` reaps it.
         let Some(pid) = child.id() else {
-            return Err(ExecutorError(format!(
-                "The script of job \"{job_id}\" exited before it could be watched"
-            )));
+            return Err(ExecutorError::cannot_start(
+                StartFault::Supervisor,
+                "its supervisor exited before it could be watched",
+            ));
         };
         // Built first, so that its start instant is the spawn's; the log lines come after.
         let script = RunningScript::new(
@@ -290,13 +371,13 @@ impl Executor {
         slot: Slot,
     ) -> Result<RunningScript, ExecutorError> {
         let executor = self.clone();
-        let job_id = request.job_id.clone();
         tokio::task::spawn_blocking(move || executor.start(request, slot))
             .await
             .map_err(|err| {
-                ExecutorError(format!(
-                    "The script of job \"{job_id}\" could not be started: {err}"
-                ))
+                ExecutorError::cannot_start(
+                    StartFault::Supervisor,
+                    format!("the thread that starts it failed: {err}"),
+                )
             })?
     }
 

@@ -25,10 +25,20 @@ pub enum SchedulerError {
     /// 400 `Scheduler is not running`.
     #[error("Scheduler is not running")]
     NotRunning,
-    /// 400: run-now's script could not start (deleted since the job was added, say). The
-    /// run is recorded `failed` with the reason all the same; `run_id` names that record.
+    /// 400: run-now's script cannot run as the job names it (deleted since the job was added,
+    /// say). The run is recorded `failed` with the reason all the same; `run_id` names that
+    /// record.
     #[error("{message}")]
-    NotStarted { message: String, run_id: String },
+    Unrunnable { message: String, run_id: String },
+    /// 500: run-now's script could not be started for a reason of the server's (its
+    /// interpreter is gone, no process could be created). The run is recorded `failed` with
+    /// the reason, `run_id` names it; the cause is logged, never shown.
+    #[error("The script could not be started; the server log says why")]
+    CannotStart {
+        run_id: String,
+        #[source]
+        source: ExecutorError,
+    },
     /// 409: run-now refused, the job is running its `max_instances` already (APScheduler's
     /// `MaxInstancesReachedError`).
     #[error(
@@ -69,8 +79,25 @@ impl From<JobError> for SchedulerError {
     }
 }
 
+/// Errors of the executor that reach the scheduler outside a run (the checks of
+/// `add_job` and `modify_job`): a job that cannot run is the client's to fix; anything else is
+/// the server's.
 impl From<ExecutorError> for SchedulerError {
     fn from(error: ExecutorError) -> Self {
-        SchedulerError::Invalid(error.to_string())
+        match error {
+            ExecutorError::Invalid(message) => SchedulerError::Invalid(message),
+            other => SchedulerError::Internal(anyhow::Error::new(other)),
+        }
+    }
+}
+
+impl SchedulerError {
+    /// The run an error left recorded `failed`: run-now's script did not start.
+    pub fn failed_run(&self) -> Option<&str> {
+        match self {
+            SchedulerError::Unrunnable { run_id, .. }
+            | SchedulerError::CannotStart { run_id, .. } => Some(run_id),
+            _ => None,
+        }
     }
 }
