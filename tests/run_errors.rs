@@ -8,6 +8,7 @@
 
 mod common;
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::Duration;
@@ -30,6 +31,13 @@ fn on_path(program: &str) -> PathBuf {
         .map(|dir| dir.join(program))
         .find(|candidate| candidate.is_file())
         .unwrap_or_else(|| panic!("{program} is not on PATH"))
+}
+
+/// An executable file at `path` holding `text`.
+fn executable(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 /// `POST /jobs/<job>/run<query>`: the status, the `Location` header and the body.
@@ -171,18 +179,29 @@ fn assert_cause_logged(dir: &Path, runs: &[String], parts: &[&str]) {
     }
 }
 
-/// `python3` is a link to the real one, removed once the daemon is up: the daemon finds it
-/// gone when the run starts. With and without `?wait=true` the answer is the 500 without the
-/// path or the daemon's words; the record says what happened without them; the log has them
-/// and names job and run.
+/// Two interpreters that were there when the daemon started and cannot be started by the
+/// run: `python3`, a link to the real one removed once the daemon is up, which the daemon
+/// finds gone; and `sh`, an executable whose own interpreter (its `#!` line) does not exist,
+/// which the daemon finds but the supervisor's `exec` fails on (ENOENT) and tells the daemon.
+/// With and without `?wait=true` the answer is the 500 without the path or the OS's words; the
+/// record says what happened without them; the log has them and names job and run.
 #[tokio::test]
 async fn run_now_of_an_interpreter_that_cannot_start_is_a_500_that_names_no_os_detail() {
     let (dir, port, mut daemon) = daemon_with(
-        |dir| python_setting(&linked_python(dir)),
-        &[hourly("py", "test.py")],
+        |dir| {
+            let broken = dir.join("bin/broken-sh");
+            executable(&broken, "#!/nonexistent/tickd-test-shell\n");
+            std::fs::write(dir.join("workspace/hello.sh"), "echo hello\n").unwrap();
+            let python = python_setting(&linked_python(dir));
+            format!("{python}interpreters = {{ sh = {broken:?} }}\n")
+        },
+        &[hourly("py", "test.py"), hourly("sh", "hello.sh")],
     )
     .await;
-    let python = dir.path().join("bin/python3");
+    let (python, broken) = (
+        dir.path().join("bin/python3"),
+        dir.path().join("bin/broken-sh"),
+    );
     let (status, _, run) = run_now(port, "py", "?wait=true").await;
     let started = (status, &run["status"]);
     assert_eq!(started, (200, &json!("succeeded")), "{run}");
@@ -190,9 +209,16 @@ async fn run_now_of_an_interpreter_that_cannot_start_is_a_500_that_names_no_os_d
     std::fs::remove_file(&python).unwrap();
     let gone = "no longer on PATH or in the workspace";
     let python_runs = assert_hidden(port, "py", &[python.to_str().unwrap(), gone]).await;
+    let no_such = "No such file or directory";
+    let sh_runs = assert_hidden(port, "sh", &[broken.to_str().unwrap(), no_such]).await;
     stop(&mut daemon);
     let logged = [python.to_str().unwrap(), gone, "job_id=py"];
     assert_cause_logged(dir.path(), &python_runs, &logged);
+    assert_cause_logged(
+        dir.path(),
+        &sh_runs,
+        &[broken.to_str().unwrap(), no_such, "job_id=sh"],
+    );
 }
 
 /// A scheduled fire whose interpreter is gone: the run is recorded `failed` with the reason,

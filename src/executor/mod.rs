@@ -36,8 +36,13 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::trigger::isoformat;
 
 pub use process::{RunningScript, StopHandle};
+use supervisor::Heard;
 pub use supervisor::{main_if_asked as supervise_if_asked, supervise_with};
 use workspace::{Invocation, Workspace};
+
+/// The longest a start waits for the supervisor to say whether the interpreter started; only
+/// an `exec` stuck on the file system takes more than milliseconds.
+const HANDSHAKE_PATIENCE: Duration = Duration::from_secs(10);
 
 /// The built-in task names a job's `func` may hold.
 pub const TASKS: [&str; 2] = ["task:success", "task:run_script"];
@@ -97,15 +102,18 @@ impl ExecutorError {
 /// Why the server could not start a script; `Display` is what its run's reason says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum StartFault {
-    /// The interpreter was found at start-up and is gone.
+    /// The interpreter was found at start-up and is gone, or what it needs to start is.
     #[error("its interpreter was not found")]
     InterpreterMissing,
+    /// The interpreter is there but cannot be executed (permissions, not a program).
+    #[error("its interpreter could not be run")]
+    InterpreterUnusable,
     /// The system refused a new process or descriptor: too many processes or open files, or
     /// no memory.
     #[error("the server could not create its process")]
     NoResources,
-    /// tickd's own part failed: the supervisor could not be run, or the thread that starts
-    /// scripts failed.
+    /// tickd's own part failed: the supervisor could not be run or ended without a word, or
+    /// the thread that starts scripts failed.
     #[error("tickd's supervisor failed to start it")]
     Supervisor,
 }
@@ -116,6 +124,19 @@ impl StartFault {
         match errno.map(rustix::io::Errno::from_raw_os_error) {
             Some(errno) if is_exhaustion(errno) => StartFault::NoResources,
             _ => StartFault::Supervisor,
+        }
+    }
+
+    /// What an `exec` of the interpreter failing with the OS error `errno` means.
+    fn of_interpreter(errno: Option<i32>) -> StartFault {
+        use rustix::io::Errno;
+        match errno.map(Errno::from_raw_os_error) {
+            Some(Errno::NOENT | Errno::NOTDIR | Errno::LOOP | Errno::NAMETOOLONG) => {
+                StartFault::InterpreterMissing
+            }
+            Some(errno) if is_exhaustion(errno) => StartFault::NoResources,
+            Some(_) => StartFault::InterpreterUnusable,
+            None => StartFault::Supervisor,
         }
     }
 }
@@ -141,6 +162,24 @@ fn spawn_failure(err: &std::io::Error, program: &str, job_id: &str) -> ExecutorE
         StartFault::of_process(err.raw_os_error()),
         format!("cannot start its supervisor: {err}"),
     )
+}
+
+/// What the supervisor's word means for a start: `Ok` when it goes on.
+fn handshake_outcome(heard: Heard) -> Result<(), ExecutorError> {
+    match heard {
+        // No word in time: the run's timeout and stop requests hold from here, as for any
+        // started run; if the start failed after all, the run ends as the supervisor exits
+        // (code 127).
+        Heard::Started | Heard::Late => Ok(()),
+        Heard::NotStarted { errno, message } => Err(ExecutorError::cannot_start(
+            StartFault::of_interpreter(errno),
+            message,
+        )),
+        Heard::Failed(why) => Err(ExecutorError::cannot_start(
+            StartFault::Supervisor,
+            format!("its supervisor failed: {why}"),
+        )),
+    }
 }
 
 /// One execution to start.
@@ -265,22 +304,23 @@ impl Executor {
     }
 
     /// Starts the script (no shell, own process group, stdin null, piped output) holding
-    /// `slot` until it ends. The task and script are checked again: the file may have changed
-    /// since the job was added. Must be called inside a Tokio runtime; it blocks the calling
-    /// thread until the child has called `exec` (see [`Executor::launch`]).
+    /// `slot` until it ends, and answers once the interpreter is running. The task and script
+    /// are checked again: the file may have changed since the job was added. Must be called
+    /// inside a Tokio runtime; it blocks the calling thread until the interpreter has started
+    /// (see [`Executor::launch`]).
     ///
     /// The script is opened here, once, and the interpreter runs that open file ([`open`]);
-    /// it runs under a supervisor that leads its process group and kills the group if the
-    /// daemon dies ([`supervisor`]). The script's environment is the daemon's variables that
-    /// `pass_env` names (never tickd's own `TICKD_*`), plus `TICKD_JOB_ID`, `TICKD_RUN_ID`,
-    /// `TICKD_SCHEDULED_AT` (ISO 8601 with offset, empty when unscheduled), `TICKD_KWARGS`
-    /// (the kwargs as a JSON object) and `TICKD_SCRIPT` (the script's canonical path). Its
-    /// working directory is the workspace.
+    /// it runs under a supervisor that leads its process group, kills the group if the
+    /// daemon dies, and says whether the interpreter started ([`supervisor`]). The script's
+    /// environment is the daemon's variables that `pass_env` names (never tickd's own
+    /// `TICKD_*`), plus `TICKD_JOB_ID`, `TICKD_RUN_ID`, `TICKD_SCHEDULED_AT` (ISO 8601 with
+    /// offset, empty when unscheduled), `TICKD_KWARGS` (the kwargs as a JSON object) and
+    /// `TICKD_SCRIPT` (the script's canonical path). Its working directory is the workspace.
     ///
     /// # Errors
     /// [`ExecutorError::Invalid`] when the job's script cannot be resolved or opened, or its
     /// arguments are more than a program can receive; [`ExecutorError::CannotStart`] when the
-    /// interpreter is gone, or the process could not be created.
+    /// interpreter is gone or cannot be run, or the process could not be created.
     pub fn start(&self, request: RunRequest, slot: Slot) -> Result<RunningScript, ExecutorError> {
         let settings = &self.inner.settings;
         let root = self.inner.workspace.root();
@@ -309,7 +349,13 @@ impl Executor {
             .scheduled_at
             .map(|at| isoformat(&at))
             .unwrap_or_default();
-        let mut command = supervisor::command(&argv, file, self.inner.script_priority);
+        let (mut command, handshake) = supervisor::command(&argv, file, self.inner.script_priority)
+            .map_err(|errno| {
+                ExecutorError::cannot_start(
+                    StartFault::of_process(Some(errno.raw_os_error())),
+                    format!("cannot pass the script on: {}", std::io::Error::from(errno)),
+                )
+            })?;
         command
             .current_dir(root)
             .env_clear()
@@ -323,9 +369,11 @@ impl Executor {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
-        let child = command
-            .spawn()
-            .map_err(|err| spawn_failure(&err, &invocation.program, job_id))?;
+        let spawned = command.spawn();
+        // It holds the supervisor's end of the handshake: from now on only the supervisor
+        // does, so its end, however it comes, is heard.
+        drop(command);
+        let child = spawned.map_err(|err| spawn_failure(&err, &invocation.program, job_id))?;
         // Present until the child is reaped, and only `RunningScript` reaps it.
         let Some(pid) = child.id() else {
             return Err(ExecutorError::cannot_start(
@@ -342,6 +390,24 @@ impl Executor {
             settings.output_limit,
             slot,
         );
+        // A run's timeout bounds the wait too: past it, `wait` ends the run as timed out.
+        let patience = request
+            .timeout
+            .map_or(HANDSHAKE_PATIENCE, |t| t.min(HANDSHAKE_PATIENCE));
+        let heard = handshake.wait(patience);
+        if heard == Heard::Late {
+            tracing::warn!(
+                job_id = %job_id,
+                run_id = %request.run_id,
+                pid,
+                "the supervisor did not say within {} s whether {} started; the run goes on \
+                 as started",
+                patience.as_secs_f64(),
+                program.display()
+            );
+        }
+        // An error drops `script`, which kills what is left of the group and frees the slot.
+        handshake_outcome(heard)?;
         // The scheduler logs the run's start, in APScheduler's words; this is how.
         tracing::debug!(
             job_id = %job_id,
@@ -361,7 +427,8 @@ impl Executor {
     /// hundred µs on an idle machine, milliseconds once the scripts started a moment earlier
     /// compete for the cores. On a runtime worker that would hold up every task queued behind
     /// it, the other runs due in the same second among them, so that ten runs due together
-    /// started one after the other; here each spawn waits only for a core.
+    /// started one after the other; here each spawn waits only for a core. The wait for the
+    /// supervisor's word holds the thread but no core.
     ///
     /// # Errors
     /// As [`Executor::start`]; also when the blocking thread could not run the spawn.
