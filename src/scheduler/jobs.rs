@@ -189,7 +189,7 @@ impl Scheduler {
         let mut attempts = 0;
         loop {
             let mut job = change(&self.visible_job(id).await?)?;
-            let view = self.render(&job);
+            let view = self.view_for_store(&job);
             let written = {
                 let _jobs = self.inner.jobs_lock.lock().await;
                 self.inner.store.update_job(&job, &view).await

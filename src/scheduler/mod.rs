@@ -222,9 +222,18 @@ impl Scheduler {
         Ok(ids)
     }
 
-    /// The object the API answers for `job`, as the store is handed it.
+    /// The object the API answers for `job`.
     pub(super) fn render(&self, job: &Job) -> String {
         (self.inner.render)(job)
+    }
+
+    /// `job`'s view for a write to the store: rendered only for a store that keeps it.
+    pub(super) fn view_for_store(&self, job: &Job) -> String {
+        if self.inner.store.keeps_views() {
+            self.render(job)
+        } else {
+            String::new()
+        }
     }
 
     /// Wakes the driver if a job's (new) next fire time comes before the driver's wake-up.

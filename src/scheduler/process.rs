@@ -275,7 +275,7 @@ fn decide(
     let Some(&last) = run_times.last() else {
         return Decision {
             claim: Claim {
-                view: scheduler.render(&job),
+                view: scheduler.view_for_store(&job),
                 next: Some(job.clone()),
                 runs: Vec::new(),
             },
@@ -389,7 +389,7 @@ fn decide(
         claim: Claim {
             view: next
                 .as_ref()
-                .map(|next| scheduler.render(next))
+                .map(|next| scheduler.view_for_store(next))
                 .unwrap_or_default(),
             next,
             runs,

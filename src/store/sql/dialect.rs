@@ -194,6 +194,8 @@ pub(crate) trait Dialect: Database + Sync {
     const LISTING_ORDER: &'static str = "next_run_time IS NULL, next_run_time, id";
     /// "Due by ?": a range of the listing index.
     const DUE: &'static str = "next_run_time <= ?";
+    /// The earliest next fire time (NULL when no job has one), as one index probe.
+    const NEXT_RUN_TIME: &'static str = "SELECT MIN(next_run_time) FROM tickd_jobs";
     /// How an upsert is written.
     const UPSERT: Upsert = Upsert::OnConflict;
     /// What a claim's locking read appends: skip rows another claim holds, wait for none.
@@ -341,6 +343,10 @@ impl Dialect for sqlx::Sqlite {
     // `(next_run_time IS NULL) = 0` is the listing index's first column: the due jobs are then
     // a range of it, read in order.
     const DUE: &'static str = "(next_run_time IS NULL) = 0 AND next_run_time <= ?";
+    // The listing index holds an expression, which MIN() cannot use: its first row is the
+    // earliest fire time.
+    const NEXT_RUN_TIME: &'static str = "SELECT next_run_time FROM tickd_jobs \
+        ORDER BY next_run_time IS NULL, next_run_time, id LIMIT 1";
     // One writer at a time: BEGIN IMMEDIATE takes the write lock up front, rows need no locks.
     const SKIP_LOCKED: &'static str = "";
     const FOR_UPDATE: &'static str = "";

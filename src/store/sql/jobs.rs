@@ -122,14 +122,10 @@ impl<D: Dialect> JobStore for SqlStore<D> {
     }
 
     async fn get_next_run_time(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        // The first row in listing order: the earliest fire time, or NULL when no job has one
-        // (one probe of the listing index).
-        let read = Statement::built(format!(
-            "SELECT next_run_time FROM tickd_jobs ORDER BY {} LIMIT 1",
-            D::LISTING_ORDER
-        ));
-        let row = self.fetch_optional(read).await?;
-        let micros = match row {
+        let micros = match self
+            .fetch_optional(Statement::new(D::NEXT_RUN_TIME))
+            .await?
+        {
             Some(row) => D::int(&row, 0)?,
             None => None,
         };
