@@ -13,6 +13,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, FixedOffset, TimeDelta, TimeZone, Utc};
+use common::db::Space;
 use common::store_checks;
 use common::store_checks::ClaimDue;
 use redis::Commands;
@@ -22,69 +23,6 @@ use tickd::job::{Job, JobDefaults, JobSpec, RunCause, RunRecord, RunStatus};
 use tickd::store::{
     Claim, JobStore, Membership, NodeRecord, Orphans, RedisStore, RunLog, Store, StoreError,
 };
-
-/// The server URL (the tests that call this are ignored unless the build saw it).
-fn server() -> String {
-    common::setup::required("TICKD_TEST_REDIS_URL")
-}
-
-/// A random key prefix, and the cleanup of its keys when dropped.
-struct Space {
-    server: String,
-    prefix: String,
-}
-
-impl Space {
-    fn new(server: &str) -> Space {
-        Space {
-            server: server.to_owned(),
-            prefix: format!("tickd-test-{}:", uuid::Uuid::now_v7().simple()),
-        }
-    }
-
-    /// The store URL for this prefix, with extra query parameters.
-    fn url(&self, extra: &str) -> String {
-        let sep = if self.server.contains('?') { '&' } else { '?' };
-        format!("{}{sep}prefix={}{extra}", self.server, self.prefix)
-    }
-
-    async fn open(&self) -> RedisStore {
-        RedisStore::open(&self.url("")).await.unwrap()
-    }
-
-    /// A plain (blocking) connection for looking behind the store's back.
-    fn raw(&self) -> redis::Connection {
-        redis::Client::open(self.server.as_str())
-            .unwrap()
-            .get_connection()
-            .unwrap()
-    }
-
-    fn key(&self, name: &str) -> String {
-        format!("{}{name}", self.prefix)
-    }
-
-    /// Every key under the prefix.
-    fn keys(&self) -> Vec<String> {
-        let mut con = self.raw();
-        let mut keys: Vec<String> = con
-            .scan_match::<_, String>(format!("{}*", self.prefix))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
-        keys.sort();
-        keys
-    }
-}
-
-impl Drop for Space {
-    fn drop(&mut self) {
-        let keys = self.keys();
-        if !keys.is_empty() {
-            let _: () = self.raw().del(keys).unwrap();
-        }
-    }
-}
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2030, 1, 2, 3, 4, 5).unwrap()
@@ -99,6 +37,11 @@ fn job(id: &str, next: Option<DateTime<Utc>>) -> Job {
         .job;
     job.next_run_time = next.map(|t| t.fixed_offset());
     job
+}
+
+/// The store under `space`'s prefix.
+async fn open(space: &Space) -> RedisStore {
+    RedisStore::open(&space.url("")).await.unwrap()
 }
 
 fn fixed(t: DateTime<Utc>) -> DateTime<FixedOffset> {
@@ -130,16 +73,11 @@ fn ids(jobs: &[Job]) -> Vec<&str> {
     jobs.iter().map(|j| j.id.as_str()).collect()
 }
 
-/// A key prefix of its own on the test server.
-fn space() -> Space {
-    Space::new(&server())
-}
-
 #[tokio::test]
 #[cfg_attr(not(tickd_test_redis), ignore = "needs TICKD_TEST_REDIS_URL")]
 async fn add_lookup_and_conflict() {
-    let space = space();
-    let store = space.open().await;
+    let space = Space::fresh();
+    let store = open(&space).await;
     let a = job("a", Some(t0()));
     assert!(store.lookup_job("a").await.unwrap().is_none());
     store.add_job(&a, &render(&a)).await.unwrap();
@@ -168,8 +106,8 @@ async fn add_lookup_and_conflict() {
 #[tokio::test]
 #[cfg_attr(not(tickd_test_redis), ignore = "needs TICKD_TEST_REDIS_URL")]
 async fn update_is_compare_and_set_on_the_version() {
-    let space = space();
-    let store = space.open().await;
+    let space = Space::fresh();
+    let store = open(&space).await;
     store
         .add_job(&job("a", Some(t0())), &render(&job("a", Some(t0()))))
         .await
@@ -214,8 +152,8 @@ async fn update_is_compare_and_set_on_the_version() {
 #[tokio::test]
 #[cfg_attr(not(tickd_test_redis), ignore = "needs TICKD_TEST_REDIS_URL")]
 async fn replace_inserts_or_overwrites_whatever_the_version() {
-    let space = space();
-    let store = space.open().await;
+    let space = Space::fresh();
+    let store = open(&space).await;
     let a = job("a", Some(t0()));
     store.replace_job(&a, &render(&a)).await.unwrap();
     assert_eq!(store.lookup_job("a").await.unwrap().unwrap().version, 0);
@@ -242,8 +180,8 @@ async fn replace_inserts_or_overwrites_whatever_the_version() {
 #[tokio::test]
 #[cfg_attr(not(tickd_test_redis), ignore = "needs TICKD_TEST_REDIS_URL")]
 async fn remove_deletes_or_says_not_found() {
-    let space = space();
-    let store = space.open().await;
+    let space = Space::fresh();
+    let store = open(&space).await;
     store
         .add_job(&job("a", Some(t0())), &render(&job("a", Some(t0()))))
         .await
@@ -272,8 +210,8 @@ async fn remove_deletes_or_says_not_found() {
 #[tokio::test]
 #[cfg_attr(not(tickd_test_redis), ignore = "needs TICKD_TEST_REDIS_URL")]
 async fn jobs_are_listed_by_next_run_time_then_id_paused_last() {
-    let space = space();
-    let store = space.open().await;
+    let space = Space::fresh();
+    let store = open(&space).await;
     assert!(store.get_all_jobs().await.unwrap().is_empty());
     assert_eq!(store.get_next_run_time().await.unwrap(), None);
     let t = t0();
@@ -309,8 +247,8 @@ async fn jobs_are_listed_by_next_run_time_then_id_paused_last() {
 #[tokio::test]
 #[cfg_attr(not(tickd_test_redis), ignore = "needs TICKD_TEST_REDIS_URL")]
 async fn views_stream_in_listing_order_and_pending_ones_are_found() {
-    let space = space();
-    let store = space.open().await;
+    let space = Space::fresh();
+    let store = open(&space).await;
     store_checks::streams_views_in_order(&store, job, t0()).await;
     store.close().await;
 }
@@ -318,8 +256,8 @@ async fn views_stream_in_listing_order_and_pending_ones_are_found() {
 #[tokio::test]
 #[cfg_attr(not(tickd_test_redis), ignore = "needs TICKD_TEST_REDIS_URL")]
 async fn concurrent_adds_keep_their_own_outcomes() {
-    let space = space();
-    let store = space.open().await;
+    let space = Space::fresh();
+    let store = open(&space).await;
     store_checks::concurrent_adds_keep_their_own_outcomes(&store, job, t0()).await;
     store.close().await;
 }
@@ -327,8 +265,8 @@ async fn concurrent_adds_keep_their_own_outcomes() {
 #[tokio::test]
 #[cfg_attr(not(tickd_test_redis), ignore = "needs TICKD_TEST_REDIS_URL")]
 async fn claim_advances_removes_and_records_due_jobs() {
-    let space = space();
-    let store = space.open().await;
+    let space = Space::fresh();
+    let store = open(&space).await;
     let now = t0();
     store
         .add_job(
@@ -430,8 +368,8 @@ async fn claim_advances_removes_and_records_due_jobs() {
 #[tokio::test]
 #[cfg_attr(not(tickd_test_redis), ignore = "needs TICKD_TEST_REDIS_URL")]
 async fn claim_takes_at_most_limit_earliest_first() {
-    let space = space();
-    let store = space.open().await;
+    let space = Space::fresh();
+    let store = open(&space).await;
     let now = t0();
     for (i, id) in ["d", "c", "b", "a"].iter().enumerate() {
         let secs = i64::try_from(i).unwrap();
@@ -477,8 +415,8 @@ async fn claim_takes_at_most_limit_earliest_first() {
 #[tokio::test]
 #[cfg_attr(not(tickd_test_redis), ignore = "needs TICKD_TEST_REDIS_URL")]
 async fn claim_advances_a_job_whose_fire_time_has_a_run_already_without_recording() {
-    let space = space();
-    let store = space.open().await;
+    let space = Space::fresh();
+    let store = open(&space).await;
     let now = t0();
     let fire = now - TimeDelta::seconds(3);
     store
@@ -538,8 +476,8 @@ async fn claim_advances_a_job_whose_fire_time_has_a_run_already_without_recordin
 #[tokio::test]
 #[cfg_attr(not(tickd_test_redis), ignore = "needs TICKD_TEST_REDIS_URL")]
 async fn claim_leaves_a_job_changed_while_it_was_decided() {
-    let space = space();
-    let store = space.open().await;
+    let space = Space::fresh();
+    let store = open(&space).await;
     let now = t0();
     store
         .add_job(
@@ -574,8 +512,8 @@ async fn claim_leaves_a_job_changed_while_it_was_decided() {
 #[tokio::test]
 #[cfg_attr(not(tickd_test_redis), ignore = "needs TICKD_TEST_REDIS_URL")]
 async fn claim_parks_an_undecodable_due_job_and_keeps_its_state() {
-    let space = space();
-    let store = space.open().await;
+    let space = Space::fresh();
+    let store = open(&space).await;
     let now = t0();
     let due = (now - TimeDelta::seconds(1)).timestamp_micros();
     {
@@ -626,8 +564,8 @@ async fn claim_parks_an_undecodable_due_job_and_keeps_its_state() {
 #[tokio::test]
 #[cfg_attr(not(tickd_test_redis), ignore = "needs TICKD_TEST_REDIS_URL")]
 async fn runs_are_inserted_updated_read_and_paged() {
-    let space = space();
-    let store = space.open().await;
+    let space = Space::fresh();
+    let store = open(&space).await;
     let mut runs = Vec::new();
     for i in 0..5 {
         let r = run(
@@ -706,8 +644,8 @@ async fn runs_are_inserted_updated_read_and_paged() {
 #[tokio::test]
 #[cfg_attr(not(tickd_test_redis), ignore = "needs TICKD_TEST_REDIS_URL")]
 async fn orphaned_runs_of_silent_daemons_are_interrupted() {
-    let space = space();
-    let store = space.open().await;
+    let space = Space::fresh();
+    let store = open(&space).await;
     let now = t0();
     let node = |id: &str, beat: DateTime<Utc>| NodeRecord {
         id: id.into(),
@@ -800,8 +738,8 @@ async fn orphaned_runs_of_silent_daemons_are_interrupted() {
 #[tokio::test]
 #[cfg_attr(not(tickd_test_redis), ignore = "needs TICKD_TEST_REDIS_URL")]
 async fn prune_drops_old_and_surplus_finished_runs_with_their_index_entries() {
-    let space = space();
-    let store = space.open().await;
+    let space = Space::fresh();
+    let store = open(&space).await;
     let now = t0();
     let at = |r: &mut RunRecord, t: DateTime<Utc>| r.created_at = t;
     // Job "a": 5 runs, the oldest two created long ago, one of those still running.
@@ -900,8 +838,8 @@ async fn prune_drops_old_and_surplus_finished_runs_with_their_index_entries() {
 #[tokio::test]
 #[cfg_attr(not(tickd_test_redis), ignore = "needs TICKD_TEST_REDIS_URL")]
 async fn heartbeats_are_listed_most_recent_first_and_removed() {
-    let space = space();
-    let store = space.open().await;
+    let space = Space::fresh();
+    let store = open(&space).await;
     let now = t0();
     let node = |id: &str, host: &str, beat: DateTime<Utc>| NodeRecord {
         id: id.into(),
@@ -955,7 +893,7 @@ async fn heartbeats_are_listed_most_recent_first_and_removed() {
 #[tokio::test]
 #[cfg_attr(not(tickd_test_redis), ignore = "needs TICKD_TEST_REDIS_URL")]
 async fn a_second_daemon_is_refused_until_the_first_closes() {
-    let space = space();
+    let space = Space::fresh();
     let url = space.url("&lock_ttl=1");
     let first = RedisStore::open(&url).await.unwrap();
     // Longer than the lock's time to live: the holder keeps it alive.
@@ -973,8 +911,8 @@ async fn a_second_daemon_is_refused_until_the_first_closes() {
     let error = tickd::store::open(&url).await.unwrap_err();
     assert!(error.to_string().contains("another tickd"), "{error}");
     // A store under another prefix on the same server is another store.
-    let neighbour = Space::new(&space.server);
-    let other = neighbour.open().await;
+    let neighbour = Space::on(&space.server);
+    let other = open(&neighbour).await;
     other.close().await;
 
     first.close().await;
@@ -992,7 +930,7 @@ async fn a_second_daemon_is_refused_until_the_first_closes() {
 #[tokio::test]
 #[cfg_attr(not(tickd_test_redis), ignore = "needs TICKD_TEST_REDIS_URL")]
 async fn the_lock_of_a_crashed_daemon_expires() {
-    let space = space();
+    let space = Space::fresh();
     let url = space.url("&lock_ttl=2");
     let crashed = RedisStore::open(&url).await.unwrap();
     drop(crashed); // no close(): the lock stays until its time to live runs out
@@ -1016,7 +954,7 @@ async fn the_lock_of_a_crashed_daemon_expires() {
 #[tokio::test]
 #[cfg_attr(not(tickd_test_redis), ignore = "needs TICKD_TEST_REDIS_URL")]
 async fn a_lock_is_waited_for_at_most_our_own_time_to_live() {
-    let space = space();
+    let space = Space::fresh();
     let url = space.url("&lock_ttl=1");
     // Held by a daemon with a longer time to live.
     let _: () = redis::cmd("SET")
@@ -1063,7 +1001,7 @@ async fn open_reports_an_unreachable_server_and_refuses_tls() {
 #[tokio::test]
 #[cfg_attr(not(tickd_test_redis), ignore = "needs TICKD_TEST_REDIS_URL")]
 async fn open_dispatches_redis_urls_to_the_redis_store() {
-    let space = space();
+    let space = Space::fresh();
     let store = tickd::store::open(&space.url("")).await.unwrap();
     assert!(!store.shared());
     store
