@@ -23,7 +23,7 @@ use futures_util::TryStreamExt;
 use redis::AsyncCommands;
 use serde_json::json;
 use tickd::api::view::render;
-use tickd::job::{Job, JobDefaults, JobSpec, RunCause, RunRecord, RunStatus};
+use tickd::job::{Job, JobDefaults, JobSpec, RunCause, RunId, RunRecord, RunStatus};
 use tickd::store::{
     self, Claim, NodeRecord, Orphans, Store, StoreError, StoredView, ViewBody, ViewFilter,
 };
@@ -509,7 +509,7 @@ async fn claims_take_the_earliest_first_up_to_the_limit(store: &dyn Store) {
         if claimed.is_empty() {
             break;
         }
-        order.extend(claimed.into_iter().map(|(job, _)| job.id));
+        order.extend(claimed.into_iter().map(|(job, _)| job.id.to_string()));
     }
     assert_eq!(order, ["d", "b", "a", "c"], "by next run time, ties by id");
     assert_eq!(store.lookup_job("e").await.unwrap().unwrap().version, 0);
@@ -793,7 +793,7 @@ async fn runs_page_newest_first(store: &dyn Store) {
     // Run ids grow with creation.
     runs.reverse();
 
-    let page = |limit, before: Option<&String>| {
+    let page = |limit, before: Option<&RunId>| {
         let before = before.cloned();
         async move {
             let runs = store.get_runs("paged", limit, before.as_deref()).await;
@@ -949,7 +949,7 @@ async fn prunes_finished_runs_by_age_and_per_job(store: &dyn Store) {
     );
     assert_eq!(ids("old").await, [old_running], "a running run stays");
     let kept = [&last_running, &many[4], &many[3], &many[2], &first_running];
-    assert_eq!(ids("many").await, kept.map(String::clone));
+    assert_eq!(ids("many").await, kept.map(RunId::clone));
 
     // Keep none: every finished run goes.
     let pruned = store.prune_runs(t0() - hours(24), 0).await.unwrap();
@@ -1022,14 +1022,14 @@ async fn claims_skip_jobs_another_claim_holds(server: Server, url: &str) {
     .await
     .expect("the claim waited for another transaction's row lock")
     .unwrap();
-    let ids: Vec<String> = claimed.into_iter().map(|(job, _)| job.id).collect();
+    let ids: Vec<String> = claimed.into_iter().map(|(job, _)| job.id.into()).collect();
     assert_eq!(ids, ["next"], "the held row is skipped, the next one taken");
     lock.rollback().await;
     let claimed = store
         .claim_due_jobs(t0(), 10, &advancing(t0()))
         .await
         .unwrap();
-    let ids: Vec<String> = claimed.into_iter().map(|(job, _)| job.id).collect();
+    let ids: Vec<String> = claimed.into_iter().map(|(job, _)| job.id.into()).collect();
     assert_eq!(ids, ["held"], "taken once released");
     clear(store.as_ref()).await;
     raw.close().await;
@@ -1050,30 +1050,28 @@ async fn claims_each_fire_time_once(url: &str, other_url: &str) {
         add(first.as_ref(), &job).await;
     }
 
-    let claimer = |store: Arc<dyn Store>| {
-        tokio::spawn(async move {
-            let mut taken: Vec<(String, DateTime<FixedOffset>)> = Vec::new();
-            for second in 0..SECONDS {
-                let now = t0() + TimeDelta::seconds(second);
-                loop {
-                    let claimed = store.claim_due_jobs(now, 7, &advancing(now)).await.unwrap();
-                    if claimed.is_empty() {
-                        break;
+    let claimer =
+        |store: Arc<dyn Store>| {
+            tokio::spawn(async move {
+                let mut taken: Vec<(String, DateTime<FixedOffset>)> = Vec::new();
+                for second in 0..SECONDS {
+                    let now = t0() + TimeDelta::seconds(second);
+                    loop {
+                        let claimed = store.claim_due_jobs(now, 7, &advancing(now)).await.unwrap();
+                        if claimed.is_empty() {
+                            break;
+                        }
+                        for (_, claim) in claimed {
+                            taken.extend(claim.runs.iter().map(|run| {
+                                (run.job_id.to_string(), run.scheduled_run_time.unwrap())
+                            }));
+                        }
+                        tokio::task::yield_now().await;
                     }
-                    for (_, claim) in claimed {
-                        taken.extend(
-                            claim
-                                .runs
-                                .iter()
-                                .map(|run| (run.job_id.clone(), run.scheduled_run_time.unwrap())),
-                        );
-                    }
-                    tokio::task::yield_now().await;
                 }
-            }
-            taken
-        })
-    };
+                taken
+            })
+        };
     let (a, b) = tokio::join!(claimer(first.clone()), claimer(second.clone()));
     let (a, b) = (a.unwrap(), b.unwrap());
     println!(

@@ -38,7 +38,7 @@ use chrono::{DateTime, FixedOffset, Utc};
 use super::runlog::{self, Misfire};
 use super::{RunState, Scheduler, SchedulerError, SchedulerEvent, runner};
 use crate::job::{
-    FireCount, Job, MAX_DUE_RUN_TIMES, RunCause, RunRecord, RunStatus, SkippedRunTimes,
+    FireCount, Job, JobId, MAX_DUE_RUN_TIMES, RunCause, RunRecord, RunStatus, SkippedRunTimes,
 };
 use crate::store::Claim;
 use crate::telemetry::logged;
@@ -65,7 +65,7 @@ pub(super) struct Pass {
     /// The earliest `next_run_time` in the store after it: when the next pass is due.
     pub next: Option<DateTime<Utc>>,
     /// The jobs it handled, with their next fire time (`None`: removed).
-    pub handled: Vec<(String, Option<DateTime<Utc>>)>,
+    pub handled: Vec<(JobId, Option<DateTime<Utc>>)>,
 }
 
 /// After a pass, as of `now`, its end: the jobs it handled whose next fire time has come
@@ -197,7 +197,7 @@ async fn commit(
     scheduler: &Scheduler,
     chunk: Vec<Decision>,
     now: DateTime<Utc>,
-) -> Result<Option<Vec<(String, Option<DateTime<Utc>>)>>, SchedulerError> {
+) -> Result<Option<Vec<(JobId, Option<DateTime<Utc>>)>>, SchedulerError> {
     let inner = &scheduler.inner;
     let mut reserved = Vec::new();
     let mut misfires = HashMap::new();

@@ -14,7 +14,7 @@ use chrono::TimeDelta;
 use super::runlog::{self, python_timedelta};
 use super::{Scheduler, SchedulerError, SchedulerEvent};
 use crate::executor::{ExecutorError, RunOutcome, RunRequest, RunningScript, Slot};
-use crate::job::{Job, RunCause, RunRecord, RunStatus};
+use crate::job::{Job, JobId, RunCause, RunRecord, RunStatus};
 use crate::store::StoreError;
 use crate::telemetry::logged;
 
@@ -55,7 +55,7 @@ pub(super) fn release_instance(scheduler: &Scheduler, job_id: &str) {
 /// leak it.
 struct InstanceGuard {
     scheduler: Scheduler,
-    job_id: String,
+    job_id: JobId,
 }
 
 impl Drop for InstanceGuard {
@@ -285,8 +285,8 @@ async fn start(
     let launched = match job.run_timeout() {
         Ok(timeout) => {
             let request = RunRequest {
-                job_id: job.id.clone(),
-                run_id: run.id.clone(),
+                job_id: job.id.to_string(),
+                run_id: run.id.to_string(),
                 func: job.func.clone(),
                 args: job.args.clone(),
                 kwargs: job.kwargs.clone(),

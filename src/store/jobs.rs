@@ -64,7 +64,7 @@ impl StoredView {
     /// The listing entry of a job read whole.
     pub fn of(job: Job) -> StoredView {
         StoredView {
-            id: job.id.clone(),
+            id: job.id.to_string(),
             next_run_time: job.next_run_time.map(|t| t.timestamp_micros()),
             pending: job.pending,
             body: ViewBody::Job(Box::new(job)),

@@ -40,5 +40,5 @@ impl<S: JobStore + ?Sized> ClaimDue for S {
 /// The ids of the jobs `get_all_jobs` answers, in its order.
 pub async fn listed_ids(store: &(impl JobStore + ?Sized)) -> Vec<String> {
     let jobs = store.get_all_jobs().await.unwrap();
-    jobs.into_iter().map(|job| job.id).collect()
+    jobs.into_iter().map(|job| job.id.into()).collect()
 }

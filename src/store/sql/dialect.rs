@@ -15,6 +15,8 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 use sqlx::{AssertSqlSafe, Database, Pool};
 
+use crate::job::{JobId, RunId};
+
 /// A value bound to a statement: the kinds of column tickd stores.
 #[derive(Debug, Clone)]
 pub(crate) enum Val<'a> {
@@ -67,6 +69,18 @@ impl<'a> From<&'a String> for Val<'a> {
 impl From<String> for Val<'_> {
     fn from(value: String) -> Self {
         Val::Text(Some(Cow::Owned(value)))
+    }
+}
+
+impl<'a> From<&'a JobId> for Val<'a> {
+    fn from(value: &'a JobId) -> Self {
+        Val::from(value.as_str())
+    }
+}
+
+impl<'a> From<&'a RunId> for Val<'a> {
+    fn from(value: &'a RunId) -> Self {
+        Val::from(value.as_str())
     }
 }
 

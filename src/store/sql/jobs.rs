@@ -140,7 +140,7 @@ impl<D: Dialect> JobStore for SqlStore<D> {
             .await
             .map_err(|e| {
                 if is_unique_violation(&e) {
-                    StoreError::Conflict(job.id.clone())
+                    StoreError::Conflict(job.id.to_string())
                 } else {
                     e.into()
                 }
@@ -156,8 +156,8 @@ impl<D: Dialect> JobStore for SqlStore<D> {
             .await?;
         if done == 0 {
             return Err(match self.lookup_job(&job.id).await? {
-                Some(_) => StoreError::Stale(job.id.clone()),
-                None => StoreError::NotFound(job.id.clone()),
+                Some(_) => StoreError::Stale(job.id.to_string()),
+                None => StoreError::NotFound(job.id.to_string()),
             });
         }
         Ok(())
