@@ -1,6 +1,6 @@
 //! Claims per second with three daemons sharing one database (issue 5): three stores, each
 //! with its own connection pool as three daemons have, claim the same due jobs concurrently
-//! through `JobStore::claim_due_jobs` (one transaction per batch: `FOR UPDATE SKIP LOCKED`,
+//! through `JobStore::due_jobs` and `commit_claims` (one transaction per batch: `FOR UPDATE SKIP LOCKED`,
 //! run records under UNIQUE, job advance). Scripts are not run: this measures the database
 //! side of firing, which bounds how many fire times a cluster can take per second.
 //!
@@ -15,8 +15,9 @@ use std::time::Instant;
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::json;
 use sqlx::{AssertSqlSafe, Connection};
+use tickd::api::view::render;
 use tickd::job::{Job, JobDefaults, JobSpec, RunCause, RunRecord, RunStatus};
-use tickd::store::{self, Claim, JobStore};
+use tickd::store::{self, Claim, Store};
 
 const JOBS: usize = 10_000;
 const DAEMONS: usize = 3;
@@ -51,6 +52,7 @@ fn decide(node: &'static str) -> impl Fn(&Job) -> Claim + Send + Sync {
         let mut next = job.clone();
         next.next_run_time = job.trigger.next_fire_time(Some(scheduled), t0());
         Claim {
+            view: render(&next),
             next: Some(next),
             runs: vec![run],
         }
@@ -80,9 +82,10 @@ async fn bench(server: &str) {
     let url = format!("{base}/{name}");
     let first = store::open(&url).await.unwrap();
     for i in 0..JOBS {
-        first.add_job(&job(i)).await.unwrap();
+        let job = job(i);
+        first.add_job(&job, &render(&job)).await.unwrap();
     }
-    let mut stores: Vec<Arc<dyn JobStore>> = vec![first];
+    let mut stores: Vec<Arc<dyn Store>> = vec![first];
     for _ in 1..DAEMONS {
         stores.push(store::open(&url).await.unwrap());
     }
@@ -97,7 +100,15 @@ async fn bench(server: &str) {
                 let decide = decide(node);
                 let mut taken = 0;
                 loop {
-                    let claimed = store.claim_due_jobs(t0(), BATCH, &decide).await.unwrap();
+                    let due = store.due_jobs(t0(), BATCH).await.unwrap();
+                    let claims = due
+                        .into_iter()
+                        .map(|job| {
+                            let claim = decide(&job);
+                            (job, claim)
+                        })
+                        .collect();
+                    let claimed = store.commit_claims(claims).await.unwrap();
                     if claimed.is_empty() {
                         return taken;
                     }

@@ -15,7 +15,6 @@ use crate::api::{self, ApiState, Credentials, Secret, ServerLimits, User};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::executor::{Executor, ExecutorSettings};
-use crate::job::JobDefaults;
 use crate::redact;
 use crate::scheduler::{HistorySettings, Scheduler, SchedulerSettings};
 use crate::store;
@@ -71,18 +70,19 @@ impl App {
                 config.origin()
             )
         })?;
-        let current_host = current_host();
+        let current_host = api::local_host_name();
         let scheduler = Scheduler::new(
             store,
             executor,
             clock,
             SchedulerSettings {
                 timezone,
-                job_defaults: job_defaults(&config),
+                job_defaults: config.job_defaults,
                 node: current_host.clone(),
                 default_timeout: config.executor.timeout,
                 history: history(&config),
             },
+            api::view::render,
         );
         scheduler
             .heartbeat(true)
@@ -202,12 +202,18 @@ async fn refuse_guest_off_loopback(
     Ok(())
 }
 
-/// The configured zone, else the system's (UTC when the system does not say).
+/// The configured zone, else the system's (UTC when the system does not say, as tzlocal
+/// decides for APScheduler, with a warning: naive times are then read in UTC).
 fn scheduler_timezone(configured: Option<Tz>) -> anyhow::Result<Tz> {
     if let Some(zone) = configured {
         return Ok(zone);
     }
-    let name = iana_time_zone::get_timezone().unwrap_or_else(|_| "UTC".to_owned());
+    let name = iana_time_zone::get_timezone().unwrap_or_else(|error| {
+        tracing::warn!(
+            "Cannot tell the system's time zone ({error}); using UTC: set [scheduler] timezone"
+        );
+        "UTC".to_owned()
+    });
     trigger::parse_timezone(&name).map_err(|e| {
         anyhow::anyhow!(
             "the system's time zone {name:?} is unknown ({e}); set [scheduler] timezone"
@@ -291,15 +297,23 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long requests in flight get to finish at shutdown.
 const DRAIN: Duration = Duration::from_secs(10);
 
-/// Adds the `[[jobs]]` entries; a refused one stops start-up, naming it and the file.
+/// Adds the `[[jobs]]` entries, each read as a `POST P/jobs` body is: a refused one stops
+/// start-up, naming the file and the entry, with the text the API would answer.
 async fn add_config_jobs(config: &Config, scheduler: &Scheduler) -> anyhow::Result<()> {
     for (i, table) in config.jobs.iter().enumerate() {
-        let body = serde_json::to_value(table).context("reading a [[jobs]] entry")?;
-        let id = body
+        let body = Value::Object(table.clone());
+        let id = table
             .get("id")
             .and_then(Value::as_str)
             .unwrap_or("without an id");
-        if let Err(error) = scheduler.add_config_job(body.clone()).await {
+        let added = match scheduler.job_parser().spec(&body) {
+            Ok(spec) => scheduler
+                .add_config_job(spec)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(error) => Err(error.to_string()),
+        };
+        if let Err(error) = added {
             bail!(
                 "invalid configuration in {}: [[jobs]] #{} ({id}): {error}",
                 config.origin(),
@@ -308,21 +322,6 @@ async fn add_config_jobs(config: &Config, scheduler: &Scheduler) -> anyhow::Resu
         }
     }
     Ok(())
-}
-
-fn job_defaults(config: &Config) -> JobDefaults {
-    let grace = config.job_defaults.misfire_grace_time;
-    JobDefaults {
-        misfire_grace_time: (grace > 0).then_some(grace),
-        coalesce: config.job_defaults.coalesce,
-        max_instances: config.job_defaults.max_instances,
-    }
-}
-
-fn current_host() -> String {
-    hostname::get()
-        .map(|h| h.to_string_lossy().to_lowercase())
-        .unwrap_or_else(|_| "localhost".to_owned())
 }
 
 fn host_allowed(allowed: &[String], host: &str) -> bool {

@@ -250,6 +250,26 @@ async fn config_jobs_are_upserted_at_start() {
     app.stop().await;
 }
 
+/// A `[[jobs]]` table is read as a `POST P/jobs` body is, by the same parser: a TOML date is
+/// the text a body would give (read in the scheduler's zone when it has no offset).
+#[tokio::test]
+async fn config_jobs_take_toml_dates_as_a_body_takes_their_text() {
+    let dir = project_dir();
+    let jobs = "[[jobs]]\nid = \"once\"\nfunc = \"task:success\"\nargs = [\"test.py\"]\n\
+                run_date = 2031-06-01T08:30:00\n\
+                [[jobs]]\nid = \"daily\"\nfunc = \"task:success\"\nargs = [\"test.py\"]\n\
+                trigger = \"cron\"\nhour = 9\nstart_date = 2031-07-01T00:00:00+02:00\n";
+    let clock = Arc::new(ManualClock::new(t0()));
+    let app = TestApp::spawn_in(dir.path(), jobs, Some(clock)).await;
+    let (_, once) = app.get("/jobs/once").await;
+    assert_eq!(once["run_date"], "2031-06-01T08:30:00+00:00");
+    assert_eq!(once["next_run_time"], "2031-06-01T08:30:00+00:00");
+    let (_, daily) = app.get("/jobs/daily").await;
+    assert_eq!(daily["start_date"], "2031-07-01T00:00:00+02:00");
+    assert_eq!(daily["next_run_time"], "2031-07-01T09:00:00+00:00");
+    app.stop().await;
+}
+
 /// Down three minutes with a job every 10 s: the restart's misfire line says how late the
 /// earliest missed fire time is (3 min 6 s), not the last one's 6 s, and how many fire
 /// times were missed.

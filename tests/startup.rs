@@ -119,6 +119,17 @@ fn a_bad_config_job_is_refused_naming_the_file_and_entry() {
         stderr.contains("(25) is higher than the maximum value (23)"),
         "{stderr}"
     );
+    // A job's option follows the API's rule and says so in the API's words.
+    let stderr = refused_start(
+        "[[jobs]]\nid = \"nightly\"\nfunc = \"task:success\"\nargs = [\"test.py\"]\nmax_instances = 0\n",
+        &[],
+    );
+    assert!(
+        stderr.contains(
+            "config.toml: [[jobs]] #1 (nightly): max_instances must be a positive integer"
+        ),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
 use common::db::{Server, in_fresh_database};
+use common::store_checks::ClaimDue;
 use serde_json::json;
+use tickd::api::view::render;
 use tickd::job::{Job, JobDefaults, JobSpec};
 use tickd::store::{self, Claim, StoreError};
 use tokio::net::{TcpListener, TcpStream};
@@ -40,7 +42,10 @@ async fn survives_an_outage(url: String, default_port: u16) {
     let proxy = Proxy::start(upstream(&url, default_port).await).await;
     let through = via(&url, proxy.addr);
     let store = store::open(&through).await.unwrap();
-    store.add_job(&job("steady")).await.unwrap();
+    store
+        .add_job(&job("steady"), &render(&job("steady")))
+        .await
+        .unwrap();
 
     proxy.cut().await;
     let error = promptly(store.lookup_job("steady")).await.unwrap_err();
@@ -55,8 +60,14 @@ async fn survives_an_outage(url: String, default_port: u16) {
 
     proxy.restore().await;
     let found = promptly(store.lookup_job("steady")).await.unwrap();
-    assert_eq!(found.map(|job| job.id).as_deref(), Some("steady"));
-    store.add_job(&job("after")).await.unwrap();
+    assert_eq!(
+        found.map(|job| job.id.to_string()).as_deref(),
+        Some("steady")
+    );
+    store
+        .add_job(&job("after"), &render(&job("after")))
+        .await
+        .unwrap();
     let claimed = store.claim_due_jobs(t0(), 10, &keep).await.unwrap();
     assert_eq!(claimed.len(), 2, "claims work again");
     store.close().await;
@@ -90,6 +101,7 @@ fn job(id: &str) -> Job {
 /// A claim decision that keeps the job as it is and records nothing.
 fn keep(job: &Job) -> Claim {
     Claim {
+        view: String::new(),
         next: Some(job.clone()),
         runs: Vec::new(),
     }

@@ -1,6 +1,8 @@
 //! Jobs: `P/jobs` and `P/jobs/{id}` with its `/pause`, `/resume` and `/run` actions
-//! (reference §1.3.6–1.3.13). Each handler is one scheduler call and one rendering; the
-//! scheduler validates bodies and says what is wrong.
+//! (reference §1.3.6–1.3.13). Each handler is one scheduler call and one rendering. A body is
+//! read here, with the scheduler's [`JobParser`](crate::job::JobParser), into the typed job or
+//! change the scheduler takes, or refused with the reference's text before anything is looked
+//! up.
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -13,6 +15,7 @@ use super::error::ApiError;
 use super::extract::{ApiJson, JobIdPath};
 use super::state::ApiState;
 use super::wire::{JsonBody, JsonListing, JsonText, job_to_json, run_to_json};
+use crate::job::JobError;
 use crate::telemetry::logged;
 
 /// `POST P/jobs`: the new job.
@@ -20,7 +23,8 @@ pub(crate) async fn add_job(
     State(state): State<ApiState>,
     ApiJson(body): ApiJson,
 ) -> Result<JsonText, ApiError> {
-    Ok(JsonText(state.scheduler.add_job_json(body).await?))
+    let spec = state.scheduler.job_parser().spec(&body).map_err(refused)?;
+    Ok(JsonText(state.scheduler.add_job_json(spec).await?))
 }
 
 /// `GET P/jobs`: every job, in the scheduler's (the contract's) order, as rendered when each
@@ -43,7 +47,12 @@ pub(crate) async fn modify_job(
     JobIdPath(id): JobIdPath,
     ApiJson(body): ApiJson,
 ) -> Result<JsonBody, ApiError> {
-    let job = state.scheduler.modify_job(&id, body).await?;
+    let changes = state
+        .scheduler
+        .job_parser()
+        .changes(&body)
+        .map_err(refused)?;
+    let job = state.scheduler.modify_job(&id, changes).await?;
     Ok(JsonBody(job_to_json(&job)))
 }
 
@@ -119,6 +128,11 @@ pub(crate) async fn run_job(
         job_to_json(&job)
     };
     Ok((run_location(&state.prefix, &run.id), JsonBody(body)).into_response())
+}
+
+/// A refused job body: 400 with the job's own text (the reference's).
+fn refused(error: JobError) -> ApiError {
+    ApiError::BadRequest(error.to_string())
 }
 
 /// `Location: P/runs/<run_id>`.

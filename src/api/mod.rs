@@ -26,6 +26,7 @@ mod jobs;
 mod runs;
 mod server;
 mod state;
+pub mod view;
 mod wire;
 
 use std::any::Any;

@@ -124,11 +124,15 @@ mod tests {
 
     #[test]
     fn prefixes_are_normalised() {
-        assert_eq!(normalize_prefix("/scheduler"), "/scheduler");
-        assert_eq!(normalize_prefix("scheduler/"), "/scheduler");
-        assert_eq!(normalize_prefix("/api/v1/"), "/api/v1");
-        assert_eq!(normalize_prefix("/"), "");
-        assert_eq!(normalize_prefix(""), "");
+        for (given, normal) in [
+            ("/scheduler", "/scheduler"),
+            ("scheduler/", "/scheduler"),
+            ("/api/v1/", "/api/v1"),
+            ("/", ""),
+            ("", ""),
+        ] {
+            assert_eq!(normalize_prefix(given), normal, "{given:?}");
+        }
     }
 
     #[test]

@@ -14,7 +14,8 @@ use serde_json::{Value, json};
 
 use chrono::{DateTime, Utc};
 
-use crate::job::{Job, RunRecord, sort_keys};
+use super::view::{self, sort_keys};
+use crate::job::{Job, RunRecord};
 use crate::scheduler::JobsListing;
 use crate::trigger::isoformat;
 
@@ -23,9 +24,9 @@ use crate::trigger::isoformat;
 /// JSON equality is what counts), so tickd sends UTF-8.
 const ENSURE_ASCII: bool = false;
 
-/// The job object (CONTRACT §1): see [`Job::to_view`].
+/// The job object (CONTRACT §1): see [`view::object`].
 pub fn job_to_json(job: &Job) -> Value {
-    job.to_view()
+    view::object(job)
 }
 
 /// A run record (CONTRACT §6): times in isoformat (`started_at`/`finished_at` in UTC, the
@@ -387,7 +388,7 @@ mod tests {
             .unwrap()
             .clone();
         nested.timeout = Some(2.5);
-        let text = nested.to_view_json();
+        let text = view::render(&nested);
         assert_eq!(text, serde_json::to_string(&job_to_json(&nested)).unwrap());
         assert_eq!(
             text,

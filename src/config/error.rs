@@ -169,7 +169,7 @@ fn closest<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
         .map(|(_, k)| k)
 }
 
-/// `[server] port`, `[[auth.users]] #2 password`, `[[jobs]] #1`.
+/// `[server] port`, `[[auth.users]] #2 password`, `[[jobs]] #1`, `[[jobs]] #1 timeout`.
 fn key_name(keys: &[String], path: &Path) -> String {
     let index = path.iter().find_map(|segment| match segment {
         Segment::Seq { index } => Some(*index),
@@ -179,6 +179,9 @@ fn key_name(keys: &[String], path: &Path) -> String {
         ([], _) => String::new(),
         ([section], None) => format!("[{section}]"),
         ([section], Some(i)) => format!("[[{section}]] #{}", i + 1),
+        ([jobs, rest @ ..], Some(i)) if jobs == "jobs" => {
+            format!("[[jobs]] #{} {}", i + 1, rest.join("."))
+        }
         ([section, sub, rest @ ..], Some(i)) => {
             format!("[[{section}.{sub}]] #{} {}", i + 1, rest.join("."))
         }

@@ -18,6 +18,9 @@ use std::time::Duration;
 
 use chrono_tz::Tz;
 use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::job::JobDefaults;
 
 pub use error::{ConfigError, Invalid};
 
@@ -35,17 +38,20 @@ pub struct Config {
     pub scheduler: SchedulerConfig,
     /// Where jobs are kept.
     pub store: StoreConfig,
-    /// Options jobs get when their body does not say.
-    pub job_defaults: JobDefaultsConfig,
+    /// Options jobs get when their body does not say, read by the rules a job's own options
+    /// follow (`job::options`).
+    #[serde(deserialize_with = "value::job_defaults")]
+    pub job_defaults: JobDefaults,
     /// How scripts run.
     pub executor: ExecutorConfig,
     /// Log file and level.
     pub logging: LoggingConfig,
     /// How long run records are kept.
     pub history: HistoryConfig,
-    /// Jobs created at start-up (the Flask `JOBS` list); same keys as `POST P/jobs`, checked
-    /// by the scheduler when they are added.
-    pub jobs: Vec<toml::Table>,
+    /// Jobs created at start-up (the Flask `JOBS` list): each table as the JSON object a
+    /// `POST P/jobs` body is, read into a job by the same parser when they are added.
+    #[serde(deserialize_with = "value::job_tables")]
+    pub jobs: Vec<Map<String, Value>>,
     /// The folder relative paths are read from (the config file's folder); not a key.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -197,27 +203,42 @@ impl std::fmt::Debug for StoreConfig {
     }
 }
 
-/// `[job_defaults]`
+/// `[job_defaults]` as written; [`Config::job_defaults`] holds it as the scheduler takes it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct JobDefaultsConfig {
-    /// Seconds a run may start late (0 = no limit).
+struct JobDefaultsConfig {
+    /// Seconds a run may start late (0 in the file = no limit, `None` here).
     #[serde(deserialize_with = "value::grace_seconds")]
-    pub misfire_grace_time: u64,
+    misfire_grace_time: Option<u64>,
     /// Collapse several due runs into one.
     #[serde(deserialize_with = "value::boolean")]
-    pub coalesce: bool,
-    /// Runs of one job at once (at least 1, as the API requires).
+    coalesce: bool,
+    /// Runs of one job at once.
     #[serde(deserialize_with = "value::instances")]
-    pub max_instances: u32,
+    max_instances: u32,
 }
 
 impl Default for JobDefaultsConfig {
     fn default() -> Self {
+        let JobDefaults {
+            misfire_grace_time,
+            coalesce,
+            max_instances,
+        } = JobDefaults::default();
         JobDefaultsConfig {
-            misfire_grace_time: 1,
-            coalesce: true,
-            max_instances: 1,
+            misfire_grace_time,
+            coalesce,
+            max_instances,
+        }
+    }
+}
+
+impl From<JobDefaultsConfig> for JobDefaults {
+    fn from(table: JobDefaultsConfig) -> Self {
+        JobDefaults {
+            misfire_grace_time: table.misfire_grace_time,
+            coalesce: table.coalesce,
+            max_instances: table.max_instances,
         }
     }
 }

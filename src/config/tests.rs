@@ -12,8 +12,18 @@ fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
     )
 }
 
-fn refusal(text: &str) -> String {
-    load(text, &[]).unwrap_err().to_string()
+/// Checks that `error` says each of `says`.
+fn assert_says(error: &str, says: &[&str]) {
+    for words in says {
+        assert!(error.contains(words), "{words:?} not in: {error}");
+    }
+}
+
+/// The refusal of `text` with the environment `env`, checked to say each of `says`.
+fn refused(text: &str, env: &[(&str, &str)], says: &[&str]) -> String {
+    let error = load(text, env).unwrap_err().to_string();
+    assert_says(&error, says);
+    error
 }
 
 #[test]
@@ -22,7 +32,7 @@ fn defaults_are_the_contracts() {
     assert_eq!(config.server.port, 7788);
     assert_eq!(config.server.host, "127.0.0.1");
     assert_eq!(config.api.prefix, "/scheduler");
-    assert_eq!(config.job_defaults.misfire_grace_time, 1);
+    assert_eq!(config.job_defaults.misfire_grace_time, Some(1));
     assert_eq!(config.executor.max_workers, 10);
     assert_eq!(config.executor.kill_grace, Duration::from_secs(5));
     assert_eq!(config.logging.keep_files, 14);
@@ -45,28 +55,27 @@ fn environment_overrides_the_file() {
 
 #[test]
 fn unknown_keys_are_named_with_the_nearest_one() {
-    let error = refusal("[server]\nprot = 1\n");
-    assert!(
-        error.contains("prot is not a setting (did you mean port?)"),
-        "{error}"
+    refused(
+        "[server]\nprot = 1\n",
+        &[],
+        &[
+            "prot is not a setting (did you mean port?)",
+            "[server] has: host, port, max_connections",
+        ],
     );
-    assert!(
-        error.contains("[server] has: host, port, max_connections"),
-        "{error}"
+    refused(
+        "[srever]\nport = 1\n",
+        &[],
+        &["srever is not a section (did you mean server?)"],
     );
-    let error = refusal("[srever]\nport = 1\n");
-    assert!(
-        error.contains("srever is not a section (did you mean server?)"),
-        "{error}"
+    refused(
+        "",
+        &[("TICKD_SERVER__BOGUS", "1")],
+        &[
+            "environment variable TICKD_SERVER__BOGUS",
+            "bogus is not a setting",
+        ],
     );
-    let error = load("", &[("TICKD_SERVER__BOGUS", "1")])
-        .unwrap_err()
-        .to_string();
-    assert!(
-        error.contains("environment variable TICKD_SERVER__BOGUS"),
-        "{error}"
-    );
-    assert!(error.contains("bogus is not a setting"), "{error}");
 }
 
 #[test]
@@ -78,11 +87,8 @@ fn a_missing_named_file_is_an_error_naming_it() {
         by: "--config".to_owned(),
     };
     let error = RawConfig::read(&source, []).unwrap_err().to_string();
-    assert!(error.contains(&path.display().to_string()), "{error}");
-    assert!(
-        error.contains("does not exist (named by --config)"),
-        "{error}"
-    );
+    let named = path.display().to_string();
+    assert_says(&error, &[&named, "does not exist (named by --config)"]);
 }
 
 #[test]
@@ -94,88 +100,73 @@ fn a_missing_default_file_means_the_defaults() {
     assert!(!config.auth.enabled);
 }
 
-/// Every key refuses a bad value with the file, the key, the value and what is allowed.
+/// Every key refuses a bad value with the file, the key, the value and what is allowed: each
+/// row is a setting as a file would hold it, and words its refusal must contain.
 #[test]
 fn every_setting_refuses_a_bad_value_in_words() {
-    let cases: &[(&str, &str, &str, &str)] = &[
-        ("server", "host", "\"not a host!\"", "an IP address"),
+    let cases = [
+        ("[server] host = \"not a host!\"", "an IP address"),
+        ("[server] port = \"high\"", "a whole number from 0 to 65535"),
+        ("[server] port = 70000", "a whole number from 0 to 65535"),
+        ("[server] max_connections = 0", "from 1 to 1000000"),
+        ("[server] header_timeout = 0", "greater than 0"),
+        ("[server] body_timeout = \"1m\"", "greater than 0"),
+        ("[api] enabled = \"yes\"", "true or false"),
+        ("[api] prefix = \"scheduler\"", "starts with /"),
+        ("[auth] enabled = 1", "true or false"),
+        ("[scheduler] timezone = \"Mars/Olympus\"", "IANA time zone"),
+        ("[scheduler] allowed_hosts = \"*\"", "a list of texts"),
+        ("[store] url = \"ftp://x\"", "expected sqlite://PATH"),
+        ("[job_defaults] misfire_grace_time = -1", "(0 = no limit)"),
+        ("[job_defaults] coalesce = \"true\"", "true or false"),
+        ("[job_defaults] max_instances = 0", "from 1 to"),
+        ("[executor] max_workers = 0", "from 1 to 1024"),
+        ("[executor] workspace = \"\"", "a path"),
+        ("[executor] python = 3", "text in quotes"),
         (
-            "server",
-            "port",
-            "\"high\"",
-            "a whole number from 0 to 65535",
-        ),
-        ("server", "port", "70000", "a whole number from 0 to 65535"),
-        ("server", "max_connections", "0", "from 1 to 1000000"),
-        ("server", "header_timeout", "0", "greater than 0"),
-        ("server", "body_timeout", "\"1m\"", "greater than 0"),
-        ("api", "enabled", "\"yes\"", "true or false"),
-        ("api", "prefix", "\"scheduler\"", "starts with /"),
-        ("auth", "enabled", "1", "true or false"),
-        (
-            "scheduler",
-            "timezone",
-            "\"Mars/Olympus\"",
-            "IANA time zone",
-        ),
-        ("scheduler", "allowed_hosts", "\"*\"", "a list of texts"),
-        ("store", "url", "\"ftp://x\"", "expected sqlite://PATH"),
-        ("job_defaults", "misfire_grace_time", "-1", "(0 = no limit)"),
-        ("job_defaults", "coalesce", "\"true\"", "true or false"),
-        ("job_defaults", "max_instances", "0", "from 1 to"),
-        ("executor", "max_workers", "0", "from 1 to 1024"),
-        ("executor", "workspace", "\"\"", "a path"),
-        ("executor", "python", "3", "text in quotes"),
-        (
-            "executor",
-            "interpreters",
-            "{ \".sh\" = \"/bin/sh\" }",
+            "[executor] interpreters = { \".sh\" = \"/bin/sh\" }",
             "without the dot",
         ),
-        ("executor", "output_limit", "\"lots\"", "a size"),
-        ("executor", "kill_grace", "-1", "seconds from 0"),
-        ("executor", "nice", "-3", "from 0 to 39"),
-        ("executor", "shutdown_grace", "\"30s\"", "seconds from 0"),
-        ("executor", "timeout", "0", "greater than 0"),
+        ("[executor] output_limit = \"lots\"", "a size"),
+        ("[executor] kill_grace = -1", "seconds from 0"),
+        ("[executor] nice = -3", "from 0 to 39"),
+        ("[executor] shutdown_grace = \"30s\"", "seconds from 0"),
+        ("[executor] timeout = 0", "greater than 0"),
         (
-            "executor",
-            "pass_env",
-            "\"PATH\"",
+            "[executor] pass_env = \"PATH\"",
             "a list of environment variable names",
         ),
-        ("executor", "pass_env", "[\"LC_*X\"]", "* only at the end"),
-        ("executor", "pass_env", "[\"*\"]", "the service's secrets"),
+        ("[executor] pass_env = [\"LC_*X\"]", "* only at the end"),
+        ("[executor] pass_env = [\"*\"]", "the service's secrets"),
         (
-            "executor",
-            "pass_env",
-            "[\"TICKD_STORE__URL\"]",
+            "[executor] pass_env = [\"TICKD_STORE__URL\"]",
             "tickd's own variables (TICKD_*) never reach scripts",
         ),
-        ("history", "max_age_days", "-2", "days from 0"),
-        ("history", "max_runs_per_job", "0", "from 1 to"),
-        ("logging", "file", "\"\"", "a path"),
+        ("[history] max_age_days = -2", "days from 0"),
+        ("[history] max_runs_per_job = 0", "from 1 to"),
+        ("[logging] file = \"\"", "a path"),
         (
-            "logging",
-            "level",
-            "\"verbose\"",
+            "[logging] level = \"verbose\"",
             "a log level (off, error, warn",
         ),
-        ("logging", "level", "\"info,tickd=loud\"", "a log level"),
-        ("logging", "keep_files", "0", "from 1 to"),
+        ("[logging] level = \"info,tickd=loud\"", "a log level"),
+        ("[logging] keep_files = 0", "from 1 to"),
         (
-            "logging",
-            "max_file_size",
-            "\"1KB\"",
+            "[logging] max_file_size = \"1KB\"",
             "a size from 64KB to 1024GB",
         ),
-        ("logging", "file_under_systemd", "\"no\"", "true or false"),
+        ("[logging] file_under_systemd = \"no\"", "true or false"),
     ];
-    for (section, key, value, allowed) in cases {
-        let error = refusal(&format!("[{section}]\n{key} = {value}\n"));
-        assert!(error.contains("config.toml"), "{section}.{key}: {error}");
-        let named = format!("[{section}] {key} = ");
-        assert!(error.contains(&named), "{section}.{key}: {error}");
-        assert!(error.contains(allowed), "{section}.{key}: {error}");
+    for (setting, allowed) in cases {
+        // "[section] key = value": the file holds it on two lines; the refusal names it up to
+        // the value.
+        let (named, _) = setting.split_once(" = ").unwrap();
+        let text = format!("{}\n", setting.replacen("] ", "]\n", 1));
+        let error = refused(
+            &text,
+            &[],
+            &["config.toml", &format!("{named} = "), allowed],
+        );
         assert!(
             !error.contains("expected u") && !error.contains("expected i"),
             "{error}"
@@ -185,51 +176,64 @@ fn every_setting_refuses_a_bad_value_in_words() {
 
 #[test]
 fn a_value_from_the_environment_names_the_variable() {
-    let error = load("", &[("TICKD_LOGGING__LEVEL", "verbose")])
-        .unwrap_err()
-        .to_string();
-    assert!(
-        error.contains("environment variable TICKD_LOGGING__LEVEL: [logging] level = \"verbose\""),
-        "{error}"
+    refused(
+        "",
+        &[("TICKD_LOGGING__LEVEL", "verbose")],
+        &["environment variable TICKD_LOGGING__LEVEL: [logging] level = \"verbose\""],
     );
 }
 
 #[test]
 fn users_need_one_secret_and_a_usable_name() {
-    let error = refusal("[auth]\nenabled = true\n");
-    assert!(error.contains("at least one [[auth.users]]"), "{error}");
-    let error = refusal("[[auth.users]]\nusername = \"a\"\n");
-    assert!(
-        error.contains("exactly one of password or password_hash"),
-        "{error}"
-    );
-    let error = refusal("[[auth.users]]\nusername = \"a:b\"\npassword = \"x\"\n");
-    assert!(error.contains("cannot contain ':'"), "{error}");
-    let error = refusal("[[auth.users]]\nusername = \"a\"\npassword_hash = \"plain\"\n");
-    assert!(error.contains("argon2 hash"), "{error}");
-    let error = refusal("[[auth.users]]\nusername = \"a\"\npassword = 5\n");
-    assert!(
-        error.contains("[[auth.users]] #1 password = ***"),
-        "{error}"
-    );
+    for (text, says) in [
+        ("[auth]\nenabled = true\n", "at least one [[auth.users]]"),
+        (
+            "[[auth.users]]\nusername = \"a\"\n",
+            "exactly one of password or password_hash",
+        ),
+        (
+            "[[auth.users]]\nusername = \"a:b\"\npassword = \"x\"\n",
+            "cannot contain ':'",
+        ),
+        (
+            "[[auth.users]]\nusername = \"a\"\npassword_hash = \"plain\"\n",
+            "argon2 hash",
+        ),
+        (
+            "[[auth.users]]\nusername = \"a\"\npassword = 5\n",
+            "[[auth.users]] #1 password = ***",
+        ),
+    ] {
+        refused(text, &[], &[says]);
+    }
 }
 
 #[test]
 fn secrets_never_appear_in_refusals() {
-    let error = refusal("[store]\nurl = \"ftp://nobody:S3cretPw@h/x\"\n");
-    assert!(!error.contains("S3cretPw"), "{error}");
-    assert!(error.contains("ftp://nobody:***@h/x"), "{error}");
-    let error = refusal("[[auth.users]]\nusername = \"a\"\npassword = \"S3cretPw\nx\n");
-    assert!(!error.contains("S3cretPw"), "{error}");
-    let error = refusal("[store]\nurl = \"mysql://u:S3cretPw@h/x\" x\n");
-    assert!(!error.contains("S3cretPw"), "{error}");
-    assert!(error.contains("line 2"), "{error}");
+    let cases: [(&str, &[&str]); 3] = [
+        (
+            "[store]\nurl = \"ftp://nobody:S3cretPw@h/x\"\n",
+            &["ftp://nobody:***@h/x"],
+        ),
+        (
+            "[[auth.users]]\nusername = \"a\"\npassword = \"S3cretPw\nx\n",
+            &[],
+        ),
+        ("[store]\nurl = \"mysql://u:S3cretPw@h/x\" x\n", &["line 2"]),
+    ];
+    for (text, says) in cases {
+        let error = refused(text, &[], says);
+        assert!(!error.contains("S3cretPw"), "{error}");
+    }
 }
 
 #[test]
 fn a_syntax_error_says_where() {
-    let error = refusal("[executor\nmax_workers = 1\n");
-    assert!(error.contains("not valid TOML at line 1"), "{error}");
+    refused(
+        "[executor\nmax_workers = 1\n",
+        &[],
+        &["not valid TOML at line 1"],
+    );
 }
 
 #[test]
@@ -256,6 +260,92 @@ fn jobs_tables_are_kept() {
     assert_eq!(config.jobs[0]["id"].as_str(), Some("job13"));
 }
 
+/// A `[[jobs]]` table is the JSON a `POST P/jobs` body is: TOML's dates become their text, and
+/// a number JSON cannot hold is refused rather than turned into `null` ("no limit").
+#[test]
+fn jobs_tables_read_as_json_bodies() {
+    let config = load(
+        "[[jobs]]\nid = \"d\"\nfunc = \"task:success\"\nrun_date = 2030-01-02T03:04:05\n\
+         next_run_time = 2030-01-02T03:04:05+08:00\ntimeout = 2.5\nkwargs = { a = [1, true] }\n",
+        &[],
+    )
+    .unwrap();
+    let job = &config.jobs[0];
+    assert_eq!(job["run_date"], "2030-01-02T03:04:05");
+    assert_eq!(job["next_run_time"], "2030-01-02T03:04:05+08:00");
+    assert_eq!(job["timeout"], 2.5);
+    assert_eq!(job["kwargs"], serde_json::json!({"a": [1, true]}));
+    for (key, value) in [
+        ("timeout", "nan"),
+        ("misfire_grace_time", "inf"),
+        ("args", "[nan]"),
+    ] {
+        let error = refused(
+            &format!("[[jobs]]\nid = \"n\"\nfunc = \"task:success\"\n{key} = {value}\n"),
+            &[],
+            &[],
+        );
+        assert!(
+            error.contains(&format!(
+                "config.toml: [[jobs]] #1 {key} = {value}: expected a finite number"
+            )),
+            "{error}"
+        );
+    }
+}
+
+/// `[job_defaults]` and `[executor] timeout` take what a job's own options take
+/// (`job::options`), from the file and from the environment alike.
+#[test]
+fn job_defaults_follow_the_rules_of_a_jobs_options() {
+    let config = load(
+        "[job_defaults]\nmax_instances = 4294967295\nmisfire_grace_time = 31536000\n\
+         [executor]\ntimeout = 31536000\n",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(config.job_defaults.max_instances, u32::MAX);
+    assert_eq!(config.job_defaults.misfire_grace_time, Some(31_536_000));
+    assert_eq!(
+        config.executor.timeout,
+        Some(Duration::from_secs(31_536_000))
+    );
+    let config = load("[job_defaults]\nmisfire_grace_time = 0\n", &[]).unwrap();
+    assert_eq!(config.job_defaults.misfire_grace_time, None);
+    for (key, value, allowed) in [
+        (
+            "max_instances",
+            "4294967296",
+            "a whole number from 1 to 4294967295",
+        ),
+        ("max_instances", "-1", "a whole number from 1 to 4294967295"),
+        (
+            "misfire_grace_time",
+            "31536001",
+            "a whole number from 0 to 31536000",
+        ),
+    ] {
+        let error = refused(&format!("[job_defaults]\n{key} = {value}\n"), &[], &[]);
+        assert!(
+            error.contains(&format!("[job_defaults] {key} = {value}: expected")),
+            "{error}"
+        );
+        assert!(error.contains(allowed), "{error}");
+    }
+    let error = refused("[executor]\ntimeout = 31536000.5\n", &[], &[]);
+    assert!(error.contains("at most a year (31536000)"), "{error}");
+    let error = load("", &[("TICKD_JOB_DEFAULTS__MAX_INSTANCES", "0")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains(
+            "environment variable TICKD_JOB_DEFAULTS__MAX_INSTANCES: [job_defaults] max_instances = 0: \
+             expected a number of runs: a whole number from 1 to 4294967295"
+        ),
+        "{error}"
+    );
+}
+
 #[test]
 fn the_logging_section_is_read_alone_first() {
     let dir = tempfile::tempdir().unwrap();
@@ -272,31 +362,32 @@ fn the_logging_section_is_read_alone_first() {
 
 #[test]
 fn a_variable_with_one_underscore_is_refused_with_the_right_name() {
-    let error = load("", &[("TICKD_SERVER_PORT", "8080")])
-        .unwrap_err()
-        .to_string();
-    assert!(
-        error.contains("environment variable TICKD_SERVER_PORT"),
-        "{error}"
+    refused(
+        "",
+        &[("TICKD_SERVER_PORT", "8080")],
+        &[
+            "environment variable TICKD_SERVER_PORT",
+            "TICKD_SERVER__PORT",
+        ],
     );
-    assert!(error.contains("TICKD_SERVER__PORT"), "{error}");
-    let error = load("", &[("TICKD_JOB_DEFAULTS_COALESCE", "false")])
-        .unwrap_err()
-        .to_string();
-    assert!(error.contains("TICKD_JOB_DEFAULTS__COALESCE"), "{error}");
+    refused(
+        "",
+        &[("TICKD_JOB_DEFAULTS_COALESCE", "false")],
+        &["TICKD_JOB_DEFAULTS__COALESCE"],
+    );
     assert!(load("", &[("TICKD_CONFIG", "x"), ("TICKD_JOB_ID", "y")]).is_ok());
 }
 
 #[test]
 fn single_brackets_where_double_ones_belong_are_explained() {
-    let error = refusal("[auth.users]\nusername = \"a\"\npassword = \"b\"\n");
-    assert!(
-        error.contains("expected [[auth.users]] tables (double brackets)"),
-        "{error}"
+    refused(
+        "[auth.users]\nusername = \"a\"\npassword = \"b\"\n",
+        &[],
+        &["expected [[auth.users]] tables (double brackets)"],
     );
-    let error = refusal("[jobs]\nid = \"a\"\n");
-    assert!(
-        error.contains("expected [[jobs]] tables (double brackets)"),
-        "{error}"
+    refused(
+        "[jobs]\nid = \"a\"\n",
+        &[],
+        &["expected [[jobs]] tables (double brackets)"],
     );
 }

@@ -3,6 +3,7 @@
 //! serde `deserialize_with`; the key and the file are added by [`super::error`].
 
 use std::collections::BTreeMap;
+use std::fmt::Display;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -10,6 +11,10 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 use serde::de::{Deserializer, Error};
 use toml::Value;
+
+use super::JobDefaultsConfig;
+use crate::job::JobDefaults;
+use crate::job::options::{self, MAX_INSTANCES, MAX_OPTION_SECONDS};
 
 /// The log levels `logging.level` accepts on their own.
 pub(super) const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
@@ -21,10 +26,15 @@ fn read<'de, D: Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
 fn whole<E: Error>(value: &Value, min: i64, max: i64, what: &str) -> Result<i64, E> {
     match value {
         Value::Integer(n) if (min..=max).contains(n) => Ok(*n),
-        _ => Err(E::custom(format!(
-            "expected {what}: a whole number from {min} to {max}"
-        ))),
+        _ => Err(not_whole(what, min, max)),
     }
+}
+
+/// The refusal of a value that is not a whole number from `min` to `max`.
+fn not_whole<E: Error>(what: &str, min: impl Display, max: impl Display) -> E {
+    E::custom(format!(
+        "expected {what}: a whole number from {min} to {max}"
+    ))
 }
 
 /// A TCP port, 0 (any free port) to 65535.
@@ -150,17 +160,86 @@ macro_rules! count {
 
 count!(workers, usize, 1, 1024, "a number of scripts");
 count!(connections, usize, 1, 1_000_000, "a number of connections");
-count!(instances, u32, 1, 10_000, "a number of runs");
 count!(runs_kept, u32, 1, 1_000_000, "a number of runs");
 count!(files_kept, usize, 1, 10_000, "a number of files");
 count!(nice, i32, 0, 39, "a number of nice levels");
-count!(
-    grace_seconds,
-    u64,
-    0,
-    31_536_000,
-    "a number of seconds (0 = no limit)"
-);
+
+/// `[job_defaults]`, read into the defaults the scheduler gives jobs.
+pub(super) fn job_defaults<'de, D: Deserializer<'de>>(d: D) -> Result<JobDefaults, D::Error> {
+    JobDefaultsConfig::deserialize(d).map(JobDefaults::from)
+}
+
+/// `max_instances`: [`options::max_instances`], as a job's own.
+pub(super) fn instances<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    match read(d)? {
+        Value::Integer(n) => u64::try_from(n).ok(),
+        _ => None,
+    }
+    .and_then(|count| options::max_instances(count).ok())
+    .ok_or_else(|| not_whole("a number of runs", 1, MAX_INSTANCES))
+}
+
+/// `misfire_grace_time`: [`options::misfire_grace_time`], as a job's own, or 0 for no limit
+/// (which a job says with `null`, a value TOML does not have).
+pub(super) fn grace_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    match read(d)? {
+        Value::Integer(0) => Some(None),
+        Value::Integer(n) => options::misfire_grace_time(i128::from(n)).map(Some).ok(),
+        _ => None,
+    }
+    .ok_or_else(|| not_whole("a number of seconds (0 = no limit)", 0, MAX_OPTION_SECONDS))
+}
+
+/// `[[jobs]]`: each table as the JSON object a `POST P/jobs` body is, for the same parser
+/// (`job::JobParser`), keys in the file's order.
+pub(super) fn job_tables<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, D::Error> {
+    let tables = Vec::<BTreeMap<String, JobValue>>::deserialize(d)?;
+    Ok(tables
+        .into_iter()
+        .map(|table| {
+            table
+                .into_iter()
+                .map(|(key, value)| (key, value.0))
+                .collect()
+        })
+        .collect())
+}
+
+/// One value of a `[[jobs]]` table, as JSON. TOML's dates and times become their text, which
+/// is how a body gives them. A `nan` or `inf`, which JSON cannot hold, is refused: a JSON
+/// encoder would write `null` instead, which for `timeout` or `misfire_grace_time` means "no
+/// limit".
+struct JobValue(serde_json::Value);
+
+impl<'de> Deserialize<'de> for JobValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        json(read(d)?).map(JobValue).map_err(D::Error::custom)
+    }
+}
+
+fn json(value: Value) -> Result<serde_json::Value, &'static str> {
+    Ok(match value {
+        Value::String(text) => text.into(),
+        Value::Integer(n) => n.into(),
+        Value::Float(f) => serde_json::Number::from_f64(f)
+            .ok_or("expected a finite number: a job's values are JSON's, which has no nan or inf")?
+            .into(),
+        Value::Boolean(b) => b.into(),
+        Value::Datetime(time) => time.to_string().into(),
+        Value::Array(items) => items
+            .into_iter()
+            .map(json)
+            .collect::<Result<Vec<_>, _>>()?
+            .into(),
+        Value::Table(table) => table
+            .into_iter()
+            .map(|(key, value)| json(value).map(|value| (key, value)))
+            .collect::<Result<serde_json::Map<_, _>, _>>()?
+            .into(),
+    })
+}
 
 /// A number of seconds (whole or fractional, at least 0, at most a year) as a duration.
 pub(super) fn seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
@@ -174,25 +253,21 @@ pub(super) fn positive_seconds<'de, D: Deserializer<'de>>(
     seconds_value::<D::Error>(&read(d)?, true).map(Some)
 }
 
-const YEAR_SECONDS: f64 = 365.0 * 86_400.0;
-
+/// A duration by [`options::seconds`], the rule a job's `timeout` follows too.
 fn seconds_value<E: Error>(value: &Value, positive: bool) -> Result<Duration, E> {
     let secs = match value {
         Value::Integer(n) => *n as f64,
         Value::Float(f) => *f,
         _ => f64::NAN,
     };
-    let low_ok = if positive { secs > 0.0 } else { secs >= 0.0 };
-    if low_ok && secs <= YEAR_SECONDS {
-        Duration::try_from_secs_f64(secs).map_err(E::custom)
-    } else if positive {
-        Err(E::custom(
-            "expected a number of seconds greater than 0 and at most a year (31536000)",
-        ))
-    } else {
-        Err(E::custom(
-            "expected a number of seconds from 0 to a year (31536000), e.g. 5 or 0.5",
-        ))
+    match options::seconds(secs, !positive) {
+        Ok(secs) => Duration::try_from_secs_f64(secs).map_err(E::custom),
+        Err(_) if positive => Err(E::custom(format!(
+            "expected a number of seconds greater than 0 and at most a year ({MAX_OPTION_SECONDS})"
+        ))),
+        Err(_) => Err(E::custom(format!(
+            "expected a number of seconds from 0 to a year ({MAX_OPTION_SECONDS}), e.g. 5 or 0.5"
+        ))),
     }
 }
 

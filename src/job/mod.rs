@@ -1,10 +1,11 @@
 //! Jobs: what runs (a built-in task and its arguments), when (a trigger) and with which
 //! options (`misfire_grace_time`, `coalesce`, `max_instances`). A port of APScheduler's `Job`.
 
+mod id;
+pub mod options;
 mod run;
 mod spec;
 mod state;
-mod view;
 
 use std::time::Duration;
 
@@ -20,7 +21,7 @@ pub use crate::trigger::FireCount;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Job {
     /// Unique id (non-empty, at most 191 bytes so it fits a database index).
-    pub id: String,
+    pub id: JobId,
     /// Display name; defaults to the id.
     pub name: String,
     /// The built-in task (`task:success`, `task:run_script`).
@@ -59,9 +60,11 @@ pub enum JobError {
     #[error("{0}")]
     Invalid(String),
 }
+
+pub use id::{JobId, RunId};
+pub use options::MAX_OPTION_SECONDS;
 pub use run::{RunCause, RunRecord, RunStatus};
-pub use spec::{JobChanges, JobDefaults, JobSpec, MAX_ID_BYTES, MAX_OPTION_SECONDS, NextRunTime};
-pub use view::sort_keys;
+pub use spec::{JobChanges, JobDefaults, JobParser, JobSpec, MAX_ID_BYTES, NextRunTime};
 
 /// Fire times examined one by one for a due job in one scheduler pass. A job with more due
 /// is *far behind* (a daemon down for days with a `second='*'` job, or an interval shorter
@@ -168,16 +171,16 @@ impl Job {
     /// The job's own `timeout` as a duration (`None` when it sets none).
     ///
     /// # Errors
-    /// A timeout outside what the API accepts (more than 0, at most [`MAX_OPTION_SECONDS`]),
-    /// which only a store written by hand or by an older tickd can hold: the run cannot be
-    /// supervised as the job says, so it is not started.
+    /// A timeout outside what the API accepts ([`options::timeout`]), which only a store
+    /// written by hand or by an older tickd can hold: the run cannot be supervised as the job
+    /// says, so it is not started.
     pub fn run_timeout(&self) -> Result<Option<Duration>, String> {
-        match self.timeout {
-            None => Ok(None),
-            Some(secs) if secs > 0.0 && secs <= MAX_OPTION_SECONDS as f64 => {
-                Ok(Duration::try_from_secs_f64(secs).ok())
-            }
-            Some(secs) => Err(format!(
+        let Some(secs) = self.timeout else {
+            return Ok(None);
+        };
+        match options::timeout(secs) {
+            Ok(secs) => Ok(Duration::try_from_secs_f64(secs).ok()),
+            Err(_) => Err(format!(
                 "its timeout ({secs} s) is out of range: more than 0 and at most \
                  {MAX_OPTION_SECONDS} s (a year); change the job's timeout"
             )),

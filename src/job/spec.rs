@@ -2,13 +2,16 @@
 //!
 //! A `POST P/jobs` body and a `[[jobs]]` table in the config are the same thing: a JSON object
 //! whose job-option keys describe the job and whose every other key is a trigger argument.
+//! Both are read here, by a [`JobParser`], into a [`JobSpec`]; a `PATCH` body into
+//! [`JobChanges`]. What each option accepts is `options.rs`'s rule, shared with the config.
 
 use chrono::{DateTime, FixedOffset, Utc};
 use chrono_tz::Tz;
 use serde_json::{Map, Value};
 
+use super::options::{self, MAX_OPTION_SECONDS, OutOfRange};
 use super::{Job, JobError};
-use crate::trigger::{self, Trigger};
+use crate::trigger::{self, Trigger, truthy};
 
 /// Keys that are job options; every other key of an add body is a trigger argument.
 const JOB_OPTIONS: [&str; 13] = [
@@ -54,12 +57,6 @@ fn patch_trigger_keys(kind: &str) -> impl Iterator<Item = &'static str> {
 /// Longest id accepted: ids are primary keys in an indexed `VARCHAR(191)` column.
 pub const MAX_ID_BYTES: usize = 191;
 
-/// The longest `timeout` and `misfire_grace_time` accepted, in seconds: a year, as for
-/// `[executor] timeout` and `[job_defaults] misfire_grace_time`. A run that may take longer
-/// has no useful timeout, and a run later than a year has no useful grace (`null` says "no
-/// limit" for both); bounded, neither can overflow the clock arithmetic they feed.
-pub const MAX_OPTION_SECONDS: u64 = 31_536_000;
-
 /// Option values a job gets when its body does not say (`[job_defaults]`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct JobDefaults {
@@ -92,6 +89,38 @@ pub enum NextRunTime {
     At(DateTime<FixedOffset>),
 }
 
+/// What reading a job body takes besides the body: the scheduler's zone (naive times are read
+/// in it), its job defaults, and the time the body is read at. The scheduler hands one out
+/// (`Scheduler::job_parser`), so that the API and the config read bodies before they reach it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct JobParser {
+    /// The scheduler's zone.
+    pub timezone: Tz,
+    /// Options a job gets when its body does not say.
+    pub defaults: JobDefaults,
+    /// The scheduler's clock's time: the trigger defaults (an interval's start, a date's
+    /// `run_date`) are counted from it, and so is the job's first fire time.
+    pub now: DateTime<Utc>,
+}
+
+impl JobParser {
+    /// A `POST P/jobs` body or a `[[jobs]]` table: [`JobSpec::parse`].
+    ///
+    /// # Errors
+    /// The reference's text for the first problem found.
+    pub fn spec(&self, body: &Value) -> Result<JobSpec, JobError> {
+        JobSpec::parse(body, &self.defaults, self.timezone, self.now)
+    }
+
+    /// A `PATCH P/jobs/<id>` body: [`JobChanges::parse`].
+    ///
+    /// # Errors
+    /// The reference's text for the first problem found.
+    pub fn changes(&self, body: &Value) -> Result<JobChanges, JobError> {
+        JobChanges::parse(body, self.timezone, self.now)
+    }
+}
+
 /// A validated add request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobSpec {
@@ -101,11 +130,14 @@ pub struct JobSpec {
     pub next_run_time: NextRunTime,
     /// Replace a job with the same id instead of refusing it.
     pub replace_existing: bool,
+    /// When the body was read: the trigger's defaults were counted from this time, and the
+    /// first fire time is too.
+    pub read_at: DateTime<Utc>,
 }
 
 impl JobSpec {
     /// Reads a `POST P/jobs` body. `tz` is the scheduler's zone; `now` feeds the trigger
-    /// defaults.
+    /// defaults (and becomes [`JobSpec::read_at`]).
     ///
     /// # Errors
     /// The reference's text for the first problem found.
@@ -168,7 +200,7 @@ impl JobSpec {
         let trigger = Trigger::from_args(&kind, &body, tz, now)?;
         Ok(JobSpec {
             job: Job {
-                id,
+                id: id.into(),
                 name,
                 func,
                 args,
@@ -184,6 +216,7 @@ impl JobSpec {
             },
             next_run_time,
             replace_existing,
+            read_at: now,
         })
     }
 }
@@ -211,6 +244,9 @@ pub struct JobChanges {
     pub next_run_time: Option<Option<DateTime<FixedOffset>>>,
     /// New timeout (`Some(None)` removes it).
     pub timeout: Option<Option<f64>>,
+    /// When the body was read: a rebuilt trigger's defaults were counted from this time, and
+    /// the job is rescheduled from it.
+    pub read_at: DateTime<Utc>,
 }
 
 impl JobChanges {
@@ -228,7 +264,10 @@ impl JobChanges {
         }
         check_store_and_executor(&body)?;
         body.remove("jobstore");
-        let mut changes = JobChanges::default();
+        let mut changes = JobChanges {
+            read_at: now,
+            ..JobChanges::default()
+        };
         if body.contains_key("trigger") {
             let kind = take_trigger_kind(&mut body)?;
             if !["date", "interval", "cron"].contains(&kind.as_str()) {
@@ -277,42 +316,40 @@ impl JobChanges {
         Ok(changes)
     }
 
-    /// The job with these changes applied. A new trigger reschedules from `now`; an explicit
-    /// `next_run_time` in the same body wins, as in APScheduler (reschedule, then modify).
-    pub fn apply(self, job: &Job, now: DateTime<Utc>) -> Job {
-        let mut job = job.clone();
-        if let Some(trigger) = self.trigger {
-            job.next_run_time = trigger.next_fire_time(None, now);
-            job.trigger = trigger;
+    /// The job with these changes applied. A new trigger reschedules from
+    /// [`JobChanges::read_at`]; an explicit `next_run_time` in the same body wins, as in
+    /// APScheduler (reschedule, then modify).
+    pub fn apply(self, job: &Job) -> Job {
+        let JobChanges {
+            trigger,
+            name,
+            func,
+            args,
+            kwargs,
+            misfire_grace_time,
+            coalesce,
+            max_instances,
+            next_run_time,
+            timeout,
+            read_at,
+        } = self;
+        let job = job.clone();
+        let rescheduled = trigger.as_ref().map_or(job.next_run_time, |trigger| {
+            trigger.next_fire_time(None, read_at)
+        });
+        Job {
+            trigger: trigger.unwrap_or(job.trigger),
+            next_run_time: next_run_time.unwrap_or(rescheduled),
+            name: name.unwrap_or(job.name),
+            func: func.unwrap_or(job.func),
+            args: args.unwrap_or(job.args),
+            kwargs: kwargs.unwrap_or(job.kwargs),
+            misfire_grace_time: misfire_grace_time.unwrap_or(job.misfire_grace_time),
+            coalesce: coalesce.unwrap_or(job.coalesce),
+            max_instances: max_instances.unwrap_or(job.max_instances),
+            timeout: timeout.unwrap_or(job.timeout),
+            ..job
         }
-        if let Some(v) = self.name {
-            job.name = v;
-        }
-        if let Some(v) = self.func {
-            job.func = v;
-        }
-        if let Some(v) = self.args {
-            job.args = v;
-        }
-        if let Some(v) = self.kwargs {
-            job.kwargs = v;
-        }
-        if let Some(v) = self.misfire_grace_time {
-            job.misfire_grace_time = v;
-        }
-        if let Some(v) = self.coalesce {
-            job.coalesce = v;
-        }
-        if let Some(v) = self.max_instances {
-            job.max_instances = v;
-        }
-        if let Some(v) = self.next_run_time {
-            job.next_run_time = v;
-        }
-        if let Some(v) = self.timeout {
-            job.timeout = v;
-        }
-        job
     }
 }
 
@@ -339,18 +376,6 @@ fn json_type(value: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "a list",
         Value::Object(_) => "an object",
-    }
-}
-
-/// Python truthiness, as `bool()` coerces `coalesce` and `replace_existing`.
-fn truthy(value: &Value) -> bool {
-    match value {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
-        Value::String(s) => !s.is_empty(),
-        Value::Array(a) => !a.is_empty(),
-        Value::Object(o) => !o.is_empty(),
     }
 }
 
@@ -432,43 +457,49 @@ fn parse_kwargs(value: &Value) -> Result<Map<String, Value>, JobError> {
     }
 }
 
+/// [`options::misfire_grace_time`]: a positive integer up to a year, or `null` for no limit.
 fn parse_misfire_grace_time(value: &Value) -> Result<Option<u64>, JobError> {
-    let refused = || invalid("misfire_grace_time must be either None or a positive integer");
-    match value {
-        Value::Null => Ok(None),
-        Value::Number(n) if n.is_f64() => Err(refused()),
-        Value::Number(n) if n.as_i64().is_some_and(|secs| secs <= 0) => Err(refused()),
-        Value::Number(n) => match n.as_u64() {
-            Some(secs) if secs <= MAX_OPTION_SECONDS => Ok(Some(secs)),
-            _ => Err(invalid(format!(
-                "misfire_grace_time must be at most {MAX_OPTION_SECONDS} seconds (a year); \
-                 null means no limit"
-            ))),
-        },
-        _ => Err(refused()),
+    let secs = match value {
+        Value::Null => return Ok(None),
+        Value::Number(n) => n.as_i64().map(i128::from).or(n.as_u64().map(i128::from)),
+        _ => None,
+    };
+    match secs.map(options::misfire_grace_time) {
+        Some(Ok(secs)) => Ok(Some(secs)),
+        Some(Err(OutOfRange::TooHigh)) => Err(invalid(format!(
+            "misfire_grace_time must be at most {MAX_OPTION_SECONDS} seconds (a year); \
+             null means no limit"
+        ))),
+        Some(Err(OutOfRange::TooLow)) | None => Err(invalid(
+            "misfire_grace_time must be either None or a positive integer",
+        )),
     }
 }
 
+/// [`options::max_instances`]: one text for every refusal, the reference's.
 fn parse_max_instances(value: &Value) -> Result<u32, JobError> {
-    match value.as_u64().and_then(|n| u32::try_from(n).ok()) {
-        Some(n) if n > 0 => Ok(n),
-        _ => Err(invalid("max_instances must be a positive integer")),
-    }
+    value
+        .as_u64()
+        .and_then(|count| options::max_instances(count).ok())
+        .ok_or_else(|| invalid("max_instances must be a positive integer"))
 }
 
+/// [`options::timeout`], or `null` for none.
 fn parse_timeout(value: &Value) -> Result<Option<f64>, JobError> {
-    let refused = || invalid("timeout must be a positive number of seconds");
-    match value {
-        Value::Null => Ok(None),
-        Value::Number(n) => match n.as_f64() {
-            Some(secs) if secs > 0.0 && secs <= MAX_OPTION_SECONDS as f64 => Ok(Some(secs)),
-            Some(secs) if secs > 0.0 => Err(invalid(format!(
-                "timeout must be at most {MAX_OPTION_SECONDS} seconds (a year); null means \
-                 no timeout"
-            ))),
-            _ => Err(refused()),
-        },
-        _ => Err(refused()),
+    let secs = match value {
+        Value::Null => return Ok(None),
+        Value::Number(n) => n.as_f64(),
+        _ => None,
+    };
+    match secs.map(options::timeout) {
+        Some(Ok(secs)) => Ok(Some(secs)),
+        Some(Err(OutOfRange::TooHigh)) => Err(invalid(format!(
+            "timeout must be at most {MAX_OPTION_SECONDS} seconds (a year); null means \
+             no timeout"
+        ))),
+        Some(Err(OutOfRange::TooLow)) | None => {
+            Err(invalid("timeout must be a positive number of seconds"))
+        }
     }
 }
 
@@ -498,4 +529,52 @@ fn check_store_and_executor(body: &Map<String, Value>) -> Result<(), JobError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    fn parser(now: &str) -> JobParser {
+        JobParser {
+            timezone: chrono_tz::UTC,
+            defaults: JobDefaults::default(),
+            now: at(now),
+        }
+    }
+
+    /// A body's time defaults and its first fire time come from the moment it was read, however
+    /// late the change is applied (a write retried after another daemon's, say).
+    #[test]
+    fn changes_reschedule_from_when_the_body_was_read() {
+        let body = json!({"id": "j", "func": "task:success", "trigger": "interval", "hours": 1});
+        let spec = parser("2031-05-01T12:00:00Z").spec(&body).unwrap();
+        assert_eq!(spec.read_at, at("2031-05-01T12:00:00Z"));
+        let mut job = spec.job;
+        job.next_run_time = job.trigger.next_fire_time(None, spec.read_at);
+        let edit = json!({"trigger": "interval", "minutes": 10, "name": "renamed"});
+        let changes = parser("2031-05-01T12:30:00Z").changes(&edit).unwrap();
+        let changed = changes.clone().apply(&job);
+        assert_eq!(
+            changed.next_run_time.map(|t| t.to_utc()),
+            Some(at("2031-05-01T12:40:00Z"))
+        );
+        assert_eq!(changed.name, "renamed");
+        assert_eq!((changed.id.as_str(), changed.max_instances), ("j", 1));
+        let paused = JobChanges {
+            next_run_time: Some(None),
+            ..changes
+        };
+        assert_eq!(
+            paused.apply(&job).next_run_time,
+            None,
+            "an explicit null wins"
+        );
+    }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::{Scheduler, SchedulerError};
-use crate::store::NodeRecord;
+use crate::store::{NodeRecord, Orphans};
 
 /// How often a daemon writes its heartbeat and looks for orphaned runs.
 pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(2);
@@ -55,9 +55,13 @@ impl Scheduler {
         } else {
             "the daemon running it stopped sending heartbeats (found by a survivor)"
         };
-        let count = store
-            .interrupt_orphaned_runs(&self.inner.node_id, alive_since, reason, now)
-            .await?;
+        let orphans = Orphans {
+            me: &self.inner.node_id,
+            alive_since,
+            reason,
+            at: now,
+        };
+        let count = store.interrupt_orphaned_runs(&orphans).await?;
         if count > 0 {
             tracing::warn!("{count} run(s) of stopped daemons marked interrupted");
         }

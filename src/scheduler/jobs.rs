@@ -1,12 +1,13 @@
 //! Job operations behind the API (APScheduler's `add_job`, `modify_job`, `pause_job`, ...):
-//! each validates first and writes once, so a refused request changes nothing.
+//! each validates first and writes once, so a refused request changes nothing. Bodies are
+//! read before they come here, by the API or the config, with the scheduler's
+//! [`JobParser`]: the scheduler takes typed jobs and changes only.
 
 use chrono::{DateTime, FixedOffset};
-use serde_json::Value;
 
 use super::runner::{self, RunNow};
 use super::{RunState, Scheduler, SchedulerError, SchedulerEvent};
-use crate::job::{Job, JobChanges, JobSpec, NextRunTime, RunRecord};
+use crate::job::{Job, JobChanges, JobId, JobParser, JobSpec, NextRunTime, RunRecord};
 use crate::store::StoreError;
 use crate::telemetry::logged;
 
@@ -14,34 +15,39 @@ use crate::telemetry::logged;
 const MAX_WRITE_ATTEMPTS: u32 = 5;
 
 impl Scheduler {
-    /// Validates a `POST P/jobs` body and adds the job. A failed add leaves nothing behind.
+    /// What a job body is read with: the scheduler's zone, its job defaults and its clock's
+    /// time now. The API reads a request with it, the app a `[[jobs]]` table, before either
+    /// calls the scheduler.
+    pub fn job_parser(&self) -> JobParser {
+        JobParser {
+            timezone: self.timezone(),
+            defaults: self.inner.settings.job_defaults,
+            now: self.inner.clock.now(),
+        }
+    }
+
+    /// Adds the job a `POST P/jobs` body described. A failed add leaves nothing behind.
     /// While the scheduler is stopped the job is stored as pending (APScheduler's pending
     /// jobs, but persisted): its first fire time is computed at `start`.
     ///
     /// # Errors
-    /// `Invalid` with the reference's text; `ConflictingId` unless `replace_existing`.
-    pub async fn add_job(&self, body: Value) -> Result<Job, SchedulerError> {
-        self.add(body).await.map(|(job, _)| job)
+    /// `Invalid` when the script cannot be run; `ConflictingId` unless `replace_existing`.
+    pub async fn add_job(&self, spec: JobSpec) -> Result<Job, SchedulerError> {
+        self.add(spec).await.map(|(job, _)| job)
     }
 
-    /// [`Scheduler::add_job`] answering the job's view (`Job::to_view_json`), rendered once
+    /// [`Scheduler::add_job`] answering the job's view ([`super::Render`]), rendered once
     /// for both the store and the answer: `POST P/jobs` is the write that comes in floods.
     ///
     /// # Errors
     /// As [`Scheduler::add_job`].
-    pub async fn add_job_json(&self, body: Value) -> Result<String, SchedulerError> {
-        self.add(body).await.map(|(_, view)| view)
+    pub async fn add_job_json(&self, spec: JobSpec) -> Result<String, SchedulerError> {
+        self.add(spec).await.map(|(_, view)| view)
     }
 
     /// The add itself, with the job's view, which an insert shares with the store.
-    async fn add(&self, body: Value) -> Result<(Job, String), SchedulerError> {
-        let now = self.inner.clock.now();
-        let spec = JobSpec::parse(
-            &body,
-            &self.inner.settings.job_defaults,
-            self.timezone(),
-            now,
-        )?;
+    async fn add(&self, spec: JobSpec) -> Result<(Job, String), SchedulerError> {
+        let now = spec.read_at;
         self.inner.executor.check(&spec.job.func, &spec.job.args)?;
         let replace_existing = spec.replace_existing;
         // The first fire time is computed before the lock is taken: nobody computes one
@@ -61,11 +67,11 @@ impl Scheduler {
         // The state is read under the lock: `start` flips it holding the lock alone, so a job
         // stored as pending is one its pending-jobs listing sees.
         let job = self.place(spec, first);
-        let view = job.to_view_json();
+        let view = self.render(&job);
         if replace_existing {
-            self.inner.store.replace_job(&job).await?;
+            self.inner.store.replace_job(&job, &view).await?;
         } else {
-            self.inner.store.add_job_rendered(&job, &view).await?;
+            self.inner.store.add_job(&job, &view).await?;
         }
         self.added(&job);
         Ok((job, view))
@@ -77,8 +83,8 @@ impl Scheduler {
     ///
     /// # Errors
     /// As [`Scheduler::add_job`].
-    pub async fn add_config_job(&self, body: Value) -> Result<(), SchedulerError> {
-        match self.add_job(body).await {
+    pub async fn add_config_job(&self, spec: JobSpec) -> Result<(), SchedulerError> {
+        match self.add_job(spec).await {
             Err(SchedulerError::ConflictingId(id)) => {
                 tracing::info!(
                     "Job {} from the config is already stored; keeping it",
@@ -124,7 +130,7 @@ impl Scheduler {
     async fn visible_job(&self, id: &str) -> Result<Job, SchedulerError> {
         match self.inner.store.lookup_job(id).await? {
             Some(job) if job.pending || self.state() != RunState::Stopped => Ok(job),
-            _ => Err(SchedulerError::JobNotFound(id.to_owned())),
+            _ => Err(SchedulerError::JobNotFound(id.to_string())),
         }
     }
 
@@ -132,7 +138,7 @@ impl Scheduler {
     ///
     /// # Errors
     /// `JobNotFound`; store failures.
-    pub async fn get_job(&self, id: &str) -> Result<Job, SchedulerError> {
+    pub async fn get_job(&self, id: &JobId) -> Result<Job, SchedulerError> {
         self.visible_job(id).await
     }
 
@@ -148,17 +154,15 @@ impl Scheduler {
         Ok(jobs)
     }
 
-    /// Validates a `PATCH P/jobs/<id>` body and applies it: all or nothing.
+    /// Applies the changes a `PATCH P/jobs/<id>` body described: all or nothing.
     ///
     /// # Errors
-    /// `Invalid`, `JobNotFound`; store failures.
-    pub async fn modify_job(&self, id: &str, body: Value) -> Result<Job, SchedulerError> {
-        let now = self.inner.clock.now();
-        let changes = JobChanges::parse(&body, self.timezone(), now)?;
+    /// `Invalid` when the changed script cannot be run, `JobNotFound`; store failures.
+    pub async fn modify_job(&self, id: &JobId, changes: JobChanges) -> Result<Job, SchedulerError> {
         let checks_script = changes.func.is_some() || changes.args.is_some();
         let job = self
             .write_back(id, |job| {
-                let job = changes.clone().apply(job, now);
+                let job = changes.clone().apply(job);
                 if checks_script {
                     self.inner.executor.check(&job.func, &job.args)?;
                 }
@@ -185,9 +189,10 @@ impl Scheduler {
         let mut attempts = 0;
         loop {
             let mut job = change(&self.visible_job(id).await?)?;
+            let view = self.view_for_store(&job);
             let written = {
                 let _jobs = self.inner.jobs_lock.lock().await;
-                self.inner.store.update_job(&job).await
+                self.inner.store.update_job(&job, &view).await
             };
             match written {
                 Err(StoreError::Stale(_)) if attempts < MAX_WRITE_ATTEMPTS => attempts += 1,
@@ -205,7 +210,7 @@ impl Scheduler {
     ///
     /// # Errors
     /// `JobNotFound`; store failures.
-    pub async fn remove_job(&self, id: &str) -> Result<(), SchedulerError> {
+    pub async fn remove_job(&self, id: &JobId) -> Result<(), SchedulerError> {
         self.visible_job(id).await?;
         self.delete(id).await
     }
@@ -228,16 +233,14 @@ impl Scheduler {
             .unwrap_or_else(|e| e.into_inner())
             .remove(id);
         tracing::info!("Removed job {}", logged(id));
-        self.emit(SchedulerEvent::JobRemoved {
-            job_id: id.to_owned(),
-        });
+        self.emit(SchedulerEvent::JobRemoved { job_id: id.into() });
     }
 
     /// Pauses one job: `next_run_time` becomes null.
     ///
     /// # Errors
     /// `JobNotFound`; store failures.
-    pub async fn pause_job(&self, id: &str) -> Result<Job, SchedulerError> {
+    pub async fn pause_job(&self, id: &JobId) -> Result<Job, SchedulerError> {
         self.write_back(id, |job| {
             let mut job = job.clone();
             job.next_run_time = None;
@@ -251,7 +254,7 @@ impl Scheduler {
     ///
     /// # Errors
     /// `JobNotFound`; store failures.
-    pub async fn resume_job(&self, id: &str) -> Result<Option<Job>, SchedulerError> {
+    pub async fn resume_job(&self, id: &JobId) -> Result<Option<Job>, SchedulerError> {
         let now = self.inner.clock.now();
         let job = self.visible_job(id).await?;
         if job.trigger.next_fire_time(None, now).is_none() {
@@ -282,7 +285,11 @@ impl Scheduler {
     /// # Errors
     /// `JobNotFound`; `MaxInstancesReached` at `max_instances`; `Unrunnable` when the job's
     /// script cannot run; `CannotStart` when the server could not start it.
-    pub async fn run_job(&self, id: &str, wait: bool) -> Result<(Job, RunRecord), SchedulerError> {
+    pub async fn run_job(
+        &self,
+        id: &JobId,
+        wait: bool,
+    ) -> Result<(Job, RunRecord), SchedulerError> {
         let job = self.visible_job(id).await?;
         match runner::run_now(self, &job).await? {
             RunNow::Started(started, _) if !wait => Ok((job, started)),
@@ -295,7 +302,7 @@ impl Scheduler {
             RunNow::NotStarted(run, _) if wait => Ok((job, run)),
             RunNow::NotStarted(run, error) => Err(SchedulerError::Unrunnable {
                 message: error.to_string(),
-                run_id: run.id,
+                run_id: run.id.into(),
             }),
         }
     }

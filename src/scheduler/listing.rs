@@ -3,15 +3,14 @@
 //! so nothing is decoded). A listing too large to keep is written as the store is read,
 //! so listing 100,000 jobs holds a few megabytes, not all of them.
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 use futures_util::TryStreamExt;
 use tokio::sync::{mpsc, oneshot};
 
 use super::cache::LISTING_LIMIT;
 use super::{RunState, Scheduler, SchedulerError};
-use crate::store::ViewFilter;
+use crate::job::JobId;
+use crate::store::{StoredView, ViewBody, ViewFilter};
 
 /// Bytes per piece of a streamed listing.
 const CHUNK: usize = 64 << 10;
@@ -31,47 +30,38 @@ pub enum JobsListing {
     },
 }
 
-/// Whether a rendered job object is a pending job's: it has no `next_run_time` key
-/// (CONTRACT §1, reference §2.3), where a paused job's is null.
-pub(super) fn is_pending(json: &str) -> bool {
-    #[derive(serde::Deserialize)]
-    struct Probe {
-        #[serde(default, deserialize_with = "present")]
-        next_run_time: bool,
-    }
-    fn present<'de, D: serde::Deserializer<'de>>(value: D) -> Result<bool, D::Error> {
-        serde::de::IgnoredAny::deserialize(value).map(|_| true)
-    }
-    use serde::Deserialize;
-    serde_json::from_str::<Probe>(json).is_ok_and(|probe| !probe.next_run_time)
-}
-
 impl Scheduler {
     /// One job's JSON object (CONTRACT §1). While stopped only pending jobs are visible, as
     /// in APScheduler (whose stores are not open then).
     ///
     /// # Errors
     /// `JobNotFound`; store failures.
-    pub async fn get_job_json(&self, id: &str) -> Result<String, SchedulerError> {
-        let cache = self.inner.cache.as_ref();
-        let json = match cache.and_then(|cache| cache.job(id)) {
-            Some(json) => json,
-            None => {
-                let read_at = cache.map(|cache| (cache, cache.generation()));
-                let Some(view) = self.inner.store.get_job_view(id).await? else {
-                    return Err(SchedulerError::JobNotFound(id.to_owned()));
-                };
-                let json: Arc<str> = view.json.into();
-                if let Some((cache, generation)) = read_at {
-                    cache.keep_job(generation, id, json.clone());
-                }
-                json
-            }
-        };
-        if self.state() == RunState::Stopped && !is_pending(&json) {
-            return Err(SchedulerError::JobNotFound(id.to_owned()));
+    pub async fn get_job_json(&self, id: &JobId) -> Result<String, SchedulerError> {
+        // While stopped only pending jobs are visible, which the cache does not record: the
+        // store says (and a stopped scheduler is read rarely).
+        let stopped = self.state() == RunState::Stopped;
+        let cache = self.inner.cache.as_ref().filter(|_| !stopped);
+        if let Some(json) = cache.and_then(|cache| cache.job(id)) {
+            return Ok(json.to_string());
         }
-        Ok(json.to_string())
+        let read_at = cache.map(|cache| (cache, cache.generation()));
+        let view = match self.inner.store.get_job_view(id).await? {
+            Some(view) if view.pending || !stopped => view,
+            _ => return Err(SchedulerError::JobNotFound(id.to_string())),
+        };
+        let json = self.view_text(view);
+        if let Some((cache, generation)) = read_at {
+            cache.keep_job(generation, id, json.as_str().into());
+        }
+        Ok(json)
+    }
+
+    /// A stored view's text: as the store kept it, or rendered from the job.
+    fn view_text(&self, view: StoredView) -> String {
+        match view.body {
+            ViewBody::Rendered(json) => json,
+            ViewBody::Job(job) => self.render(&job),
+        }
     }
 
     /// Every job as a JSON array in the contract's order (pending jobs only while stopped).
@@ -114,8 +104,7 @@ impl Scheduler {
             first: Some(first),
             more,
         };
-        // While stopped only pending jobs are listed: the store gives the candidates (in the
-        // same order), and each is checked below.
+        // While stopped only pending jobs are listed.
         let filter = if pending_only {
             ViewFilter::Pending
         } else {
@@ -134,14 +123,11 @@ impl Scheduler {
                     return;
                 }
             };
-            if pending_only && !is_pending(&view.json) {
-                continue;
-            }
             if !empty {
                 buffer.push(b',');
             }
             empty = false;
-            buffer.extend_from_slice(view.json.as_bytes());
+            buffer.extend_from_slice(self.view_text(view).as_bytes());
             let limit = if out.first.is_some() {
                 LISTING_LIMIT
             } else {
@@ -190,18 +176,4 @@ enum First {
     Whole(Bytes),
     /// Its first [`LISTING_LIMIT`] bytes or so.
     Part(Bytes),
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_pending;
-
-    #[test]
-    fn pending_means_no_next_run_time_key_at_the_top() {
-        assert!(is_pending(r#"{"id":"a","kwargs":{"next_run_time":1}}"#));
-        assert!(!is_pending(r#"{"id":"a","next_run_time":null}"#));
-        assert!(!is_pending(
-            r#"{"id":"a","next_run_time":"2026-01-01T00:00:00+00:00"}"#
-        ));
-    }
 }

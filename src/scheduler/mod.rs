@@ -31,8 +31,8 @@ use tokio::sync::{Notify, broadcast};
 
 use crate::clock::Clock;
 use crate::executor::{Executor, StopHandle};
-use crate::job::{JobDefaults, RunStatus};
-use crate::store::{JobStore, ViewFilter};
+use crate::job::{Job, JobDefaults, JobId, RunId, RunStatus};
+use crate::store::{Store, ViewFilter};
 
 pub use crate::store::NodeRecord;
 pub use cluster::HEARTBEAT_EVERY;
@@ -111,6 +111,11 @@ impl JobsLock {
     }
 }
 
+/// Renders the object the API answers for a job. The scheduler renders every job it writes
+/// and hands the text to the store with the job, so a store that keeps it answers listings
+/// without decoding; the rendering itself is the API's (`api::view::render`).
+pub type Render = fn(&Job) -> String;
+
 /// A cheap-to-clone handle on the scheduler.
 #[derive(Clone, Debug)]
 pub struct Scheduler {
@@ -119,7 +124,9 @@ pub struct Scheduler {
 
 #[derive(Debug)]
 struct Inner {
-    store: Arc<dyn JobStore>,
+    store: Arc<dyn Store>,
+    /// Renders the object the API answers for a job (the API's [`Render`]).
+    render: Render,
     executor: Executor,
     clock: Arc<dyn Clock>,
     settings: SchedulerSettings,
@@ -136,13 +143,13 @@ struct Inner {
     /// Wakes the driver when a job changes or the state does.
     wakeup: Notify,
     /// Runs in flight per job id, for `max_instances`. std Mutex: short sections only.
-    instances: Mutex<HashMap<String, u32>>,
+    instances: Mutex<HashMap<JobId, u32>>,
     /// Jobs due again by the end of the pass that last handled them: their fire times come
     /// faster than passes, and the next pass catches them up as far behind (`process.rs`).
     /// std Mutex: short sections only.
-    hot: Mutex<HashSet<String>>,
+    hot: Mutex<HashSet<JobId>>,
     /// Stop handles of running scripts by run id (cancel, shutdown).
-    running: Mutex<HashMap<String, StopHandle>>,
+    running: Mutex<HashMap<RunId, StopHandle>>,
     /// Signalled whenever a run ends.
     run_ended: Notify,
     /// This daemon process's id in the store (heartbeats, run ownership).
@@ -159,10 +166,11 @@ struct Inner {
 impl Scheduler {
     /// A stopped scheduler over `store`, running scripts through `executor`.
     pub fn new(
-        store: Arc<dyn JobStore>,
+        store: Arc<dyn Store>,
         executor: Executor,
         clock: Arc<dyn Clock>,
         settings: SchedulerSettings,
+        render: Render,
     ) -> Scheduler {
         let (events, _) = broadcast::channel(1024);
         let node_started = clock.now();
@@ -170,6 +178,7 @@ impl Scheduler {
         Scheduler {
             inner: Arc::new(Inner {
                 store,
+                render,
                 executor,
                 clock,
                 settings,
@@ -203,17 +212,28 @@ impl Scheduler {
         }
     }
 
-    /// The ids of pending jobs, from the store's renderings (a pending job's object has no
-    /// `next_run_time` key).
+    /// The ids of pending jobs.
     async fn pending_ids(&self) -> Result<Vec<String>, SchedulerError> {
         let mut views = self.inner.store.stream_job_views(ViewFilter::Pending);
         let mut ids = Vec::new();
         while let Some(view) = views.try_next().await? {
-            if listing::is_pending(&view.json) {
-                ids.push(view.id);
-            }
+            ids.push(view.id);
         }
         Ok(ids)
+    }
+
+    /// The object the API answers for `job`.
+    pub(super) fn render(&self, job: &Job) -> String {
+        (self.inner.render)(job)
+    }
+
+    /// `job`'s view for a write to the store: rendered only for a store that keeps it.
+    pub(super) fn view_for_store(&self, job: &Job) -> String {
+        if self.inner.store.keeps_views() {
+            self.render(job)
+        } else {
+            String::new()
+        }
     }
 
     /// Wakes the driver if a job's (new) next fire time comes before the driver's wake-up.

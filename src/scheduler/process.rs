@@ -38,7 +38,7 @@ use chrono::{DateTime, FixedOffset, Utc};
 use super::runlog::{self, Misfire};
 use super::{RunState, Scheduler, SchedulerError, SchedulerEvent, runner};
 use crate::job::{
-    FireCount, Job, MAX_DUE_RUN_TIMES, RunCause, RunRecord, RunStatus, SkippedRunTimes,
+    FireCount, Job, JobId, MAX_DUE_RUN_TIMES, RunCause, RunRecord, RunStatus, SkippedRunTimes,
 };
 use crate::store::Claim;
 use crate::telemetry::logged;
@@ -65,7 +65,7 @@ pub(super) struct Pass {
     /// The earliest `next_run_time` in the store after it: when the next pass is due.
     pub next: Option<DateTime<Utc>>,
     /// The jobs it handled, with their next fire time (`None`: removed).
-    pub handled: Vec<(String, Option<DateTime<Utc>>)>,
+    pub handled: Vec<(JobId, Option<DateTime<Utc>>)>,
 }
 
 /// After a pass, as of `now`, its end: the jobs it handled whose next fire time has come
@@ -197,7 +197,7 @@ async fn commit(
     scheduler: &Scheduler,
     chunk: Vec<Decision>,
     now: DateTime<Utc>,
-) -> Result<Option<Vec<(String, Option<DateTime<Utc>>)>>, SchedulerError> {
+) -> Result<Option<Vec<(JobId, Option<DateTime<Utc>>)>>, SchedulerError> {
     let inner = &scheduler.inner;
     let mut reserved = Vec::new();
     let mut misfires = HashMap::new();
@@ -275,6 +275,7 @@ fn decide(
     let Some(&last) = run_times.last() else {
         return Decision {
             claim: Claim {
+                view: scheduler.view_for_store(&job),
                 next: Some(job.clone()),
                 runs: Vec::new(),
             },
@@ -383,9 +384,14 @@ fn decide(
     // The schedule advances at submission, whatever becomes of the run.
     let mut next = job.clone();
     next.next_run_time = job.trigger.next_fire_time(Some(last), now);
+    let next = next.next_run_time.is_some().then_some(next);
     Decision {
         claim: Claim {
-            next: next.next_run_time.is_some().then_some(next),
+            view: next
+                .as_ref()
+                .map(|next| scheduler.view_for_store(next))
+                .unwrap_or_default(),
+            next,
             runs,
         },
         job,
@@ -447,9 +453,7 @@ fn submit(
     for run in folded {
         scheduler.emit(SchedulerEvent::JobMissed {
             job_id: job.id.clone(),
-            scheduled: run
-                .scheduled_run_time
-                .unwrap_or_else(|| run.created_at.fixed_offset()),
+            scheduled: run.scheduled_or_created(),
             run_id: run.id,
         });
     }
@@ -461,9 +465,7 @@ fn submit(
             scheduler.emit(SchedulerEvent::JobSubmitted {
                 job_id: job.id.clone(),
                 run_id: run.id.clone(),
-                scheduled: run
-                    .scheduled_run_time
-                    .unwrap_or_else(|| run.created_at.fixed_offset()),
+                scheduled: run.scheduled_or_created(),
             });
         }
         tokio::spawn(runner::run_scheduled(scheduler.clone(), job, label, runs));
@@ -476,9 +478,7 @@ fn submit(
         for run in runs {
             scheduler.emit(SchedulerEvent::JobMaxInstances {
                 job_id: job.id.clone(),
-                scheduled: run
-                    .scheduled_run_time
-                    .unwrap_or_else(|| run.created_at.fixed_offset()),
+                scheduled: run.scheduled_or_created(),
                 run_id: run.id,
             });
         }

@@ -217,23 +217,18 @@ mod tests {
     fn the_misfire_line_gives_the_lateness_of_the_earliest_fire_time() {
         let at = |s| Utc.with_ymd_and_hms(2031, 5, 1, 12, 0, 0).unwrap() + TimeDelta::seconds(s);
         let now = at(190) + TimeDelta::milliseconds(150);
-        let misfire = Misfire {
-            first: at(10).fixed_offset(),
-            last: at(180).fixed_offset(),
-            count: FireCount::Exact(18),
+        let misfire = |first, last, count| Misfire {
+            first: at(first).fixed_offset(),
+            last: at(last).fixed_offset(),
+            count: FireCount::Exact(count),
         };
         assert_eq!(
-            missed_line("every10 (trigger: interval)", now, &misfire),
+            missed_line("every10 (trigger: interval)", now, &misfire(10, 180, 18)),
             "Run time of job \"every10 (trigger: interval)\" was missed by 0:03:00.150000 \
              (18 fire times from 2031-05-01 12:00:10 +00:00 to 2031-05-01 12:03:00 +00:00)"
         );
-        let one = Misfire {
-            first: at(180).fixed_offset(),
-            last: at(180).fixed_offset(),
-            count: FireCount::Exact(1),
-        };
         assert_eq!(
-            missed_line("j", now, &one),
+            missed_line("j", now, &misfire(180, 180, 1)),
             "Run time of job \"j\" was missed by 0:00:10.150000",
             "a single fire time reads as APScheduler's line"
         );

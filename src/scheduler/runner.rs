@@ -14,7 +14,7 @@ use chrono::TimeDelta;
 use super::runlog::{self, python_timedelta};
 use super::{Scheduler, SchedulerError, SchedulerEvent};
 use crate::executor::{ExecutorError, RunOutcome, RunRequest, RunningScript, Slot};
-use crate::job::{Job, RunCause, RunRecord, RunStatus};
+use crate::job::{Job, JobId, RunCause, RunRecord, RunStatus};
 use crate::store::StoreError;
 use crate::telemetry::logged;
 
@@ -55,7 +55,7 @@ pub(super) fn release_instance(scheduler: &Scheduler, job_id: &str) {
 /// leak it.
 struct InstanceGuard {
     scheduler: Scheduler,
-    job_id: String,
+    job_id: JobId,
 }
 
 impl Drop for InstanceGuard {
@@ -201,7 +201,7 @@ pub(super) enum RunNow {
 pub(super) async fn run_now(scheduler: &Scheduler, job: &Job) -> Result<RunNow, SchedulerError> {
     if !reserve_instance(scheduler, job) {
         return Err(SchedulerError::MaxInstancesReached {
-            job_id: job.id.clone(),
+            job_id: job.id.to_string(),
             max_instances: job.max_instances,
         });
     }
@@ -255,7 +255,7 @@ pub(super) async fn run_now(scheduler: &Scheduler, job: &Job) -> Result<RunNow, 
                 ExecutorError::Invalid(_) => Ok(RunNow::NotStarted(run, error)),
                 // The server's fault, not the client's, with or without `wait`.
                 _ => Err(SchedulerError::CannotStart {
-                    run_id: run.id,
+                    run_id: run.id.into(),
                     source: error,
                 }),
             }
@@ -300,8 +300,8 @@ async fn start(
     let launched = match job.run_timeout() {
         Ok(timeout) => {
             let request = RunRequest {
-                job_id: job.id.clone(),
-                run_id: run.id.clone(),
+                job_id: job.id.to_string(),
+                run_id: run.id.to_string(),
                 func: job.func.clone(),
                 args: job.args.clone(),
                 kwargs: job.kwargs.clone(),

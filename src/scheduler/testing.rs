@@ -33,6 +33,12 @@ pub(crate) async fn scheduler() -> (Scheduler, tempfile::TempDir) {
         default_timeout: None,
         history: Default::default(),
     };
-    let scheduler = Scheduler::new(store, executor, Arc::new(SystemClock), settings);
+    let scheduler = Scheduler::new(
+        store,
+        executor,
+        Arc::new(SystemClock),
+        settings,
+        crate::api::view::render,
+    );
     (scheduler, dir)
 }

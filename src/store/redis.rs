@@ -22,7 +22,7 @@
 //! Every change that touches several keys is one Lua script ([`scripts`]), so the keys never
 //! disagree and the claim of a due job is atomic: it checks the job's version and that none of
 //! its run slots is taken, then inserts the run records and advances or deletes the job. Reads
-//! that span keys use `MULTI`. A Redis store still serves one daemon ([`JobStore::shared`] is
+//! that span keys use `MULTI`. A Redis store still serves one daemon ([`Store::shared`] is
 //! false), which a lock key enforces at open.
 
 mod history;
@@ -41,10 +41,10 @@ use redis::{AsyncCommands, ErrorKind, RedisError, ServerErrorKind};
 use self::lock::Lock;
 use self::records::run_args;
 use self::scripts::Scripts;
-use super::{Claim, JobStore, NodeRecord, StoreError, from_micros, log_unreadable, to_micros};
+use super::{Claim, JobStore, Store, StoreError, from_micros, log_unreadable, to_micros};
+use crate::job::Job;
 #[cfg(test)]
 use crate::job::RunStatus;
-use crate::job::{Job, RunRecord};
 use crate::telemetry::logged;
 
 /// How long one command may take before the store reports Redis unavailable.
@@ -202,7 +202,7 @@ impl RedisStore {
             None => ("0", String::new(), String::new()),
         };
         let mut args = vec![
-            job.id.clone(),
+            job.id.to_string(),
             job.version.to_string(),
             keep.to_owned(),
             state,
@@ -268,30 +268,30 @@ impl JobStore for RedisStore {
             .and_then(|(_, score)| from_micros(score.round() as i64)))
     }
 
-    async fn add_job(&self, job: &Job) -> Result<(), StoreError> {
-        let args = [job.id.clone(), job.to_state(), next_micros(job)];
+    async fn add_job(&self, job: &Job, _view: &str) -> Result<(), StoreError> {
+        let args = [job.id.to_string(), job.to_state(), next_micros(job)];
         match self.run_script(&self.scripts.add_job, args).await? {
             1 => Ok(()),
-            _ => Err(StoreError::Conflict(job.id.clone())),
+            _ => Err(StoreError::Conflict(job.id.to_string())),
         }
     }
 
-    async fn update_job(&self, job: &Job) -> Result<(), StoreError> {
+    async fn update_job(&self, job: &Job, _view: &str) -> Result<(), StoreError> {
         let args = [
-            job.id.clone(),
+            job.id.to_string(),
             job.version.to_string(),
             job.to_state(),
             next_micros(job),
         ];
         match self.run_script(&self.scripts.update_job, args).await? {
             1 => Ok(()),
-            0 => Err(StoreError::Stale(job.id.clone())),
-            _ => Err(StoreError::NotFound(job.id.clone())),
+            0 => Err(StoreError::Stale(job.id.to_string())),
+            _ => Err(StoreError::NotFound(job.id.to_string())),
         }
     }
 
-    async fn replace_job(&self, job: &Job) -> Result<(), StoreError> {
-        let args = [job.id.clone(), job.to_state(), next_micros(job)];
+    async fn replace_job(&self, job: &Job, _view: &str) -> Result<(), StoreError> {
+        let args = [job.id.to_string(), job.to_state(), next_micros(job)];
         self.run_script(&self.scripts.replace_job, args).await?;
         Ok(())
     }
@@ -350,59 +350,17 @@ impl JobStore for RedisStore {
         }
         Ok(claimed)
     }
+}
 
-    async fn insert_run(&self, run: &RunRecord) -> Result<(), StoreError> {
-        self.put_run(run).await
-    }
-
-    async fn update_run(&self, run: &RunRecord) -> Result<(), StoreError> {
-        self.save_run(run).await
-    }
-
-    async fn get_run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
-        self.read_run(run_id).await
-    }
-
-    async fn get_runs(
-        &self,
-        job_id: &str,
-        limit: u32,
-        before: Option<&str>,
-    ) -> Result<Vec<RunRecord>, StoreError> {
-        self.read_runs(job_id, limit, before).await
-    }
-
-    async fn interrupt_orphaned_runs(
-        &self,
-        me: &str,
-        alive_since: DateTime<Utc>,
-        reason: &str,
-        at: DateTime<Utc>,
-    ) -> Result<u64, StoreError> {
-        self.interrupt_orphans(me, alive_since, reason, at).await
-    }
-
-    async fn prune_runs(
-        &self,
-        older_than: DateTime<Utc>,
-        keep_per_job: u32,
-    ) -> Result<u64, StoreError> {
-        self.prune(older_than, keep_per_job).await
-    }
-
-    async fn heartbeat(&self, node: &NodeRecord) -> Result<(), StoreError> {
-        self.beat(node).await
-    }
-
-    async fn get_nodes(&self) -> Result<Vec<NodeRecord>, StoreError> {
-        self.nodes().await
-    }
-
-    async fn remove_nodes(&self, id: &str, before: DateTime<Utc>) -> Result<(), StoreError> {
-        self.forget_nodes(id, before).await
-    }
-
+#[async_trait]
+impl Store for RedisStore {
     fn shared(&self) -> bool {
+        false
+    }
+
+    /// Jobs are kept as APScheduler's `RedisJobStore` keeps them, state only: a listing
+    /// renders each job it reads.
+    fn keeps_views(&self) -> bool {
         false
     }
 
@@ -412,7 +370,7 @@ impl JobStore for RedisStore {
 }
 
 impl Drop for RedisStore {
-    /// Without [`JobStore::close`] the lock is left to expire, as after a crash.
+    /// Without [`Store::close`] the lock is left to expire, as after a crash.
     fn drop(&mut self) {
         self.lock.stop_refreshing();
     }

@@ -19,6 +19,7 @@ use super::datestring;
 use super::datetime::{self, ParsedDate, TriggerDate};
 use super::error::TriggerError;
 use super::interval::{IntervalTrigger, UNITS};
+use super::pyvalue::truthy;
 use super::timedelta::TimeDelta;
 use super::{Kind, Trigger, pyvalue, zone};
 
@@ -30,34 +31,34 @@ pub const MAX_JITTER_SECONDS: f64 = 31_536_000.0;
 /// The arguments `DateTrigger` accepts.
 const DATE_ARGUMENTS: [&str; 2] = ["run_date", "timezone"];
 
+/// What `IntervalTrigger` and `CronTrigger` take besides their units or fields.
+const SCHEDULE_ARGUMENTS: [&str; 4] = ["start_date", "end_date", "timezone", "jitter"];
+
 /// The arguments `IntervalTrigger` accepts.
-const INTERVAL_ARGUMENTS: [&str; 9] = [
-    "weeks",
-    "days",
-    "hours",
-    "minutes",
-    "seconds",
-    "start_date",
-    "end_date",
-    "timezone",
-    "jitter",
-];
+const INTERVAL_ARGUMENTS: [&str; 9] = joined(UNITS, SCHEDULE_ARGUMENTS);
 
 /// The arguments `CronTrigger` accepts.
-const CRON_ARGUMENTS: [&str; 12] = [
-    "year",
-    "month",
-    "day",
-    "week",
-    "day_of_week",
-    "hour",
-    "minute",
-    "second",
-    "start_date",
-    "end_date",
-    "timezone",
-    "jitter",
-];
+const CRON_ARGUMENTS: [&str; 12] = joined(FIELD_NAMES, SCHEDULE_ARGUMENTS);
+
+/// `first` then `then`, so that a unit or field added to its list is accepted without a second
+/// edit here; a wrong length `N` stops the build.
+const fn joined<const A: usize, const B: usize, const N: usize>(
+    first: [&'static str; A],
+    then: [&'static str; B],
+) -> [&'static str; N] {
+    assert!(A + B == N, "N must be the sum of the two lengths");
+    let mut out = [""; N];
+    let mut i = 0;
+    while i < A {
+        out[i] = first[i];
+        i += 1;
+    }
+    while i < N {
+        out[i] = then[i - A];
+        i += 1;
+    }
+    out
+}
 
 /// The arguments a trigger of this kind accepts, or `None` for an unknown kind.
 pub fn accepted_arguments(kind: &str) -> Option<&'static [&'static str]> {
@@ -90,25 +91,33 @@ pub(super) fn build(
     if let Some(key) = args.keys().find(|k| !accepted.contains(&k.as_str())) {
         return Err(TriggerError::unexpected_argument(class, key));
     }
-    let dates = Dates { args, parsed };
+    let given = Given {
+        args,
+        parsed,
+        default_tz,
+        now,
+    };
     let kind = match kind {
-        "date" => Kind::Date(build_date(args, &dates, default_tz, now)?),
-        "interval" => Kind::Interval(build_interval(args, &dates, default_tz, now)?),
-        _ => Kind::Cron(build_cron(args, &dates, default_tz)?),
+        "date" => Kind::Date(build_date(&given)?),
+        "interval" => Kind::Interval(build_interval(&given)?),
+        _ => Kind::Cron(build_cron(&given)?),
     };
     Ok(Trigger { kind })
 }
 
-/// The date arguments, with strings already parsed.
-struct Dates<'a> {
+/// What a trigger is built from: the arguments, with the date strings already parsed, and the
+/// scheduler's zone and clock, which the defaults come from.
+struct Given<'a> {
     args: &'a Map<String, Value>,
     parsed: HashMap<&'static str, ParsedDate>,
+    default_tz: Tz,
+    now: DateTime<Utc>,
 }
 
-impl Dates<'_> {
+impl Given<'_> {
     /// `convert_to_datetime(value, zone, name)`: null or absent → `None`; a parsed string;
     /// any other type → `Unsupported type for <name>: <type>`.
-    fn get(&self, name: &'static str, tz: Tz) -> Result<Option<TriggerDate>, TriggerError> {
+    fn date(&self, name: &'static str, tz: Tz) -> Result<Option<TriggerDate>, TriggerError> {
         if let Some(date) = self.parsed.get(name) {
             return Ok(Some(date.resolve(tz)));
         }
@@ -120,71 +129,58 @@ impl Dates<'_> {
             )),
         }
     }
+
+    /// Cron and interval take `timezone` only `if timezone:`; otherwise the scheduler's zone
+    /// (the reference would then look at `start_date`'s own zone, which a JSON client cannot
+    /// rely on).
+    fn zone_if_truthy(&self) -> Result<Tz, TriggerError> {
+        match self.args.get("timezone") {
+            Some(value) if truthy(value) => zone_of(value),
+            _ => Ok(self.default_tz),
+        }
+    }
 }
 
-fn build_date(
-    args: &Map<String, Value>,
-    dates: &Dates<'_>,
-    default_tz: Tz,
-    now: DateTime<Utc>,
-) -> Result<DateTrigger, TriggerError> {
+fn build_date(given: &Given<'_>) -> Result<DateTrigger, TriggerError> {
     // `astimezone(timezone) or get_localzone()`: only None falls back.
-    let timezone = match args.get("timezone") {
-        None | Some(Value::Null) => default_tz,
+    let timezone = match given.args.get("timezone") {
+        None | Some(Value::Null) => given.default_tz,
         Some(value) => zone_of(value)?,
     };
-    let run_date = dates.get("run_date", timezone)?.unwrap_or(TriggerDate {
-        time: zone::in_zone(now, timezone),
+    let run_date = given.date("run_date", timezone)?.unwrap_or(TriggerDate {
+        time: zone::in_zone(given.now, timezone),
         in_zone: true,
     });
     Ok(DateTrigger { run_date, timezone })
 }
 
-fn build_interval(
-    args: &Map<String, Value>,
-    dates: &Dates<'_>,
-    default_tz: Tz,
-    now: DateTime<Utc>,
-) -> Result<IntervalTrigger, TriggerError> {
+fn build_interval(given: &Given<'_>) -> Result<IntervalTrigger, TriggerError> {
     let units: Vec<(&str, &Value)> = UNITS
         .iter()
-        .filter_map(|unit| args.get(*unit).map(|v| (*unit, v)))
+        .filter_map(|unit| given.args.get(*unit).map(|v| (*unit, v)))
         .collect();
     let interval = TimeDelta::from_components(&units)?;
-    let timezone = zone_if_truthy(args, default_tz)?;
+    let timezone = given.zone_if_truthy()?;
     // `start_date or (now + interval)`: a falsy non-string means the default.
-    let start_date = match args.get("start_date") {
-        Some(value) if !matches!(value, Value::String(_)) && !is_truthy(value) => None,
-        _ => dates.get("start_date", timezone)?,
+    let start_date = match given.args.get("start_date") {
+        Some(value) if !matches!(value, Value::String(_)) && !truthy(value) => None,
+        _ => given.date("start_date", timezone)?,
     };
-    let end_date = dates.get("end_date", timezone)?;
-    let jitter = jitter_of(args)?;
-    IntervalTrigger::new(interval, start_date, end_date, timezone, jitter, now)
+    let end_date = given.date("end_date", timezone)?;
+    let jitter = jitter_of(given.args)?;
+    IntervalTrigger::new(interval, start_date, end_date, timezone, jitter, given.now)
 }
 
-fn build_cron(
-    args: &Map<String, Value>,
-    dates: &Dates<'_>,
-    default_tz: Tz,
-) -> Result<CronTrigger, TriggerError> {
-    let timezone = zone_if_truthy(args, default_tz)?;
-    let start_date = dates.get("start_date", timezone)?;
-    let end_date = dates.get("end_date", timezone)?;
-    let given = FIELD_NAMES.map(|name| match args.get(name) {
+fn build_cron(given: &Given<'_>) -> Result<CronTrigger, TriggerError> {
+    let timezone = given.zone_if_truthy()?;
+    let start_date = given.date("start_date", timezone)?;
+    let end_date = given.date("end_date", timezone)?;
+    let fields = FIELD_NAMES.map(|name| match given.args.get(name) {
         None | Some(Value::Null) => None,
         Some(value) => Some(pyvalue::str_of(value)),
     });
-    let jitter = jitter_of(args)?;
-    CronTrigger::new(given, start_date, end_date, timezone, jitter)
-}
-
-/// Cron and interval take `timezone` only `if timezone:`; otherwise the scheduler's zone (the
-/// reference would then look at `start_date`'s own zone, which a JSON client cannot rely on).
-fn zone_if_truthy(args: &Map<String, Value>, default_tz: Tz) -> Result<Tz, TriggerError> {
-    match args.get("timezone") {
-        Some(value) if is_truthy(value) => zone_of(value),
-        _ => Ok(default_tz),
-    }
+    let jitter = jitter_of(given.args)?;
+    CronTrigger::new(fields, start_date, end_date, timezone, jitter)
 }
 
 /// APScheduler's `astimezone(obj)`: a name, or `Expected tzinfo, got int instead`.
@@ -224,17 +220,5 @@ fn jitter_of(args: &Map<String, Value>) -> Result<Option<f64>, TriggerError> {
             "jitter must be a number of seconds from 0 to {MAX_JITTER_SECONDS} (a year), not {}",
             given.map(pyvalue::str_of).unwrap_or_default()
         )))
-    }
-}
-
-/// Python's truthiness of a JSON value.
-fn is_truthy(value: &Value) -> bool {
-    match value {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
-        Value::String(s) => !s.is_empty(),
-        Value::Array(a) => !a.is_empty(),
-        Value::Object(o) => !o.is_empty(),
     }
 }

@@ -19,35 +19,8 @@ use super::zone;
 /// out of range gets dateutil's text (`month must be in 1..12: 2031-00-10`).
 pub(crate) fn parse_date_string(text: &str) -> Result<ParsedDate, TriggerError> {
     let format_error = || TriggerError::date_format(text);
-    let mut s = Scanner::new(text);
-    let year = s.fixed_digits(4).ok_or_else(format_error)?;
-    s.expect(b'-').ok_or_else(format_error)?;
-    let month = s.fixed_digits(2).ok_or_else(format_error)?;
-    s.expect(b'-').ok_or_else(format_error)?;
-    let day = s.fixed_digits(2).ok_or_else(format_error)?;
-    let mut clock = Clock::default();
-    let mut offset = None;
-    if !s.done() {
-        s.expect_any(b" T").ok_or_else(format_error)?;
-        clock.hour = s.fixed_digits(2).ok_or_else(format_error)?;
-        s.expect(b':').ok_or_else(format_error)?;
-        clock.minute = s.fixed_digits(2).ok_or_else(format_error)?;
-        if s.peek() == Some(b':') {
-            s.expect(b':');
-            clock.second = s.fixed_digits(2).ok_or_else(format_error)?;
-            if s.peek() == Some(b'.') {
-                s.expect(b'.');
-                clock.micro = s.fraction().ok_or_else(format_error)?;
-            }
-        }
-        if !s.done() {
-            offset = Some(s.offset(true).ok_or_else(format_error)?);
-        }
-        if !s.done() {
-            return Err(format_error());
-        }
-    }
-    let naive = build(year, month, day, clock).map_err(|e| TriggerError(format!("{e}: {text}")))?;
+    let (parts, offset) = Grammar::ISO_FAMILY.scan(text).ok_or_else(format_error)?;
+    let naive = build(parts).map_err(|e| TriggerError(format!("{e}: {text}")))?;
     match offset {
         None => Ok(ParsedDate::Naive(naive)),
         Some(seconds) => FixedOffset::east_opt(seconds)
@@ -64,34 +37,10 @@ pub(crate) fn parse_date_string(text: &str) -> Result<ParsedDate, TriggerError> 
 /// # Errors
 /// `Invalid date string` for anything else; CPython's text for out-of-range values.
 pub(crate) fn parse_strict(text: &str, tz: Tz) -> Result<DateTime<FixedOffset>, TriggerError> {
-    let invalid = || TriggerError::new("Invalid date string");
-    let mut s = Scanner::new(text);
-    let year = s.fixed_digits(4).ok_or_else(invalid)?;
-    s.expect(b'-').ok_or_else(invalid)?;
-    let month = s.short_digits().ok_or_else(invalid)?;
-    s.expect(b'-').ok_or_else(invalid)?;
-    let day = s.short_digits().ok_or_else(invalid)?;
-    let mut clock = Clock::default();
-    let mut offset = None;
-    if !s.done() {
-        s.expect_any(b" T").ok_or_else(invalid)?;
-        clock.hour = s.short_digits().ok_or_else(invalid)?;
-        s.expect(b':').ok_or_else(invalid)?;
-        clock.minute = s.short_digits().ok_or_else(invalid)?;
-        s.expect(b':').ok_or_else(invalid)?;
-        clock.second = s.short_digits().ok_or_else(invalid)?;
-        if s.peek() == Some(b'.') {
-            s.expect(b'.');
-            clock.micro = s.fraction().ok_or_else(invalid)?;
-        }
-        if !s.done() {
-            offset = Some(s.offset(false).ok_or_else(invalid)?);
-        }
-        if !s.done() {
-            return Err(invalid());
-        }
-    }
-    let naive = build(year, month, day, clock).map_err(TriggerError::new)?;
+    let (parts, offset) = Grammar::STRICT
+        .scan(text)
+        .ok_or_else(|| TriggerError::new("Invalid date string"))?;
+    let naive = build(parts).map_err(TriggerError::new)?;
     match offset {
         None => Ok(zone::localize(tz, naive)),
         Some(seconds) => FixedOffset::east_opt(seconds)
@@ -105,8 +54,81 @@ pub(crate) fn parse_strict(text: &str, tz: Tz) -> Result<DateTime<FixedOffset>, 
     }
 }
 
+/// Where the two parsers' forms differ; both read `YYYY-MM-DD`, then optionally `[ T]`, a time,
+/// a fraction after the seconds and an offset, and nothing more.
+struct Grammar {
+    /// Month, day, hour, minute and second take one or two digits (APScheduler's `\d{1,2}`),
+    /// not exactly two.
+    short_fields: bool,
+    /// The seconds may be left out (`HH:MM`).
+    seconds_optional: bool,
+    /// `±HHMM` is read besides `Z` and `±HH:MM`.
+    compact_offset: bool,
+}
+
+impl Grammar {
+    /// dateutil's reading of CONTRACT §2.8's family.
+    const ISO_FAMILY: Grammar = Grammar {
+        short_fields: false,
+        seconds_optional: true,
+        compact_offset: true,
+    };
+
+    /// APScheduler's `convert_to_datetime` regular expression.
+    const STRICT: Grammar = Grammar {
+        short_fields: true,
+        seconds_optional: false,
+        compact_offset: false,
+    };
+
+    /// The date and time fields, and the offset in seconds east of UTC if one is given; `None`
+    /// when `text` is not of this grammar.
+    fn scan(&self, text: &str) -> Option<(Parts, Option<i32>)> {
+        let mut s = Scanner::new(text);
+        let field = |s: &mut Scanner<'_>| {
+            if self.short_fields {
+                s.short_digits()
+            } else {
+                s.fixed_digits(2)
+            }
+        };
+        let mut parts = Parts {
+            year: s.fixed_digits(4)?,
+            ..Parts::default()
+        };
+        s.expect(b'-')?;
+        parts.month = field(&mut s)?;
+        s.expect(b'-')?;
+        parts.day = field(&mut s)?;
+        if s.done() {
+            return Some((parts, None));
+        }
+        s.expect_any(b" T")?;
+        parts.hour = field(&mut s)?;
+        s.expect(b':')?;
+        parts.minute = field(&mut s)?;
+        if !self.seconds_optional || s.peek() == Some(b':') {
+            s.expect(b':')?;
+            parts.second = field(&mut s)?;
+            if s.expect(b'.').is_some() {
+                parts.micro = s.fraction()?;
+            }
+        }
+        let offset = if s.done() {
+            None
+        } else {
+            Some(s.offset(self.compact_offset)?)
+        };
+        s.done().then_some((parts, offset))
+    }
+}
+
+/// The fields of a date string, not yet checked against the calendar.
 #[derive(Default, Clone, Copy)]
-struct Clock {
+struct Parts {
+    year: u32,
+    month: u32,
+    day: u32,
     hour: u32,
     minute: u32,
     second: u32,
@@ -114,26 +136,26 @@ struct Clock {
 }
 
 /// CPython's `datetime(...)` validation, in its order and with its texts.
-fn build(year: u32, month: u32, day: u32, c: Clock) -> Result<NaiveDateTime, String> {
-    if !(1..=9999).contains(&year) {
-        return Err(format!("year {year} is out of range"));
+fn build(p: Parts) -> Result<NaiveDateTime, String> {
+    if !(1..=9999).contains(&p.year) {
+        return Err(format!("year {} is out of range", p.year));
     }
-    if !(1..=12).contains(&month) {
+    if !(1..=12).contains(&p.month) {
         return Err("month must be in 1..12".to_owned());
     }
-    let date = NaiveDate::from_ymd_opt(year as i32, month, day)
-        .filter(|_| day >= 1)
+    let date = NaiveDate::from_ymd_opt(p.year as i32, p.month, p.day)
+        .filter(|_| p.day >= 1)
         .ok_or_else(|| "day is out of range for month".to_owned())?;
-    if c.hour > 23 {
+    if p.hour > 23 {
         return Err("hour must be in 0..23".to_owned());
     }
-    if c.minute > 59 {
+    if p.minute > 59 {
         return Err("minute must be in 0..59".to_owned());
     }
-    if c.second > 59 {
+    if p.second > 59 {
         return Err("second must be in 0..59".to_owned());
     }
-    date.and_hms_micro_opt(c.hour, c.minute, c.second, c.micro)
+    date.and_hms_micro_opt(p.hour, p.minute, p.second, p.micro)
         .ok_or_else(|| "microsecond must be in 0..999999".to_owned())
 }
 
@@ -243,19 +265,19 @@ mod tests {
     }
     #[test]
     fn the_iso_family_is_read_as_dateutil_reads_it() {
-        let ok = |s: &str| iso(parse_date_string(s).unwrap());
-        assert_eq!(ok("2035-02-26"), "2035-02-26 00:00:00.000000");
-        assert_eq!(ok("2038-08-14 06:15"), "2038-08-14 06:15:00.000000");
-        assert_eq!(ok("2035-08-02T05:00:00"), "2035-08-02 05:00:00.000000");
-        assert_eq!(
-            ok("2035-08-05 18:18:00.000001"),
-            "2035-08-05 18:18:00.000001"
-        );
-        assert_eq!(ok("2035-08-05 18:18:00.25"), "2035-08-05 18:18:00.250000");
-        assert_eq!(ok("2035-02-06T20:45:27Z"), "2035-02-06T20:45:27+00:00");
-        assert_eq!(ok("2038-12-18T18:55:00-0800"), "2038-12-18T18:55:00-08:00");
-        assert_eq!(ok("2038-08-15T05:26:13-05:00"), "2038-08-15T05:26:13-05:00");
-        assert_eq!(ok("2038-08-15 05:26+05:30"), "2038-08-15T05:26:00+05:30");
+        for (text, read) in [
+            ("2035-02-26", "2035-02-26 00:00:00.000000"),
+            ("2038-08-14 06:15", "2038-08-14 06:15:00.000000"),
+            ("2035-08-02T05:00:00", "2035-08-02 05:00:00.000000"),
+            ("2035-08-05 18:18:00.000001", "2035-08-05 18:18:00.000001"),
+            ("2035-08-05 18:18:00.25", "2035-08-05 18:18:00.250000"),
+            ("2035-02-06T20:45:27Z", "2035-02-06T20:45:27+00:00"),
+            ("2038-12-18T18:55:00-0800", "2038-12-18T18:55:00-08:00"),
+            ("2038-08-15T05:26:13-05:00", "2038-08-15T05:26:13-05:00"),
+            ("2038-08-15 05:26+05:30", "2038-08-15T05:26:00+05:30"),
+        ] {
+            assert_eq!(iso(parse_date_string(text).unwrap()), read, "{text}");
+        }
     }
 
     #[test]
@@ -305,14 +327,14 @@ mod tests {
     #[test]
     fn strict_parser_is_apschedulers() {
         let utc = Tz::UTC;
-        let ok = |s: &str| isoformat(&parse_strict(s, utc).unwrap());
-        assert_eq!(ok("2030-01-02"), "2030-01-02T00:00:00+00:00");
-        assert_eq!(ok("2030-1-2 3:04:05"), "2030-01-02T03:04:05+00:00");
-        assert_eq!(
-            ok("2030-01-02T03:04:05.5Z"),
-            "2030-01-02T03:04:05.500000+00:00"
-        );
-        assert_eq!(ok("2030-01-02T03:04:05+05:30"), "2030-01-02T03:04:05+05:30");
+        for (text, read) in [
+            ("2030-01-02", "2030-01-02T00:00:00+00:00"),
+            ("2030-1-2 3:04:05", "2030-01-02T03:04:05+00:00"),
+            ("2030-01-02T03:04:05.5Z", "2030-01-02T03:04:05.500000+00:00"),
+            ("2030-01-02T03:04:05+05:30", "2030-01-02T03:04:05+05:30"),
+        ] {
+            assert_eq!(isoformat(&parse_strict(text, utc).unwrap()), read, "{text}");
+        }
         let berlin = chrono_tz::Europe::Berlin;
         assert_eq!(
             isoformat(&parse_strict("2024-03-31 02:30:00", berlin).unwrap()),

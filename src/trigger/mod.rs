@@ -39,6 +39,7 @@ use serde_json::{Map, Value};
 pub use self::catch_up::{CatchUp, FireCount};
 pub use self::error::TriggerError;
 pub use self::interval::MAX_INTERVAL_DAYS;
+pub use self::pyvalue::truthy;
 
 use self::cron::CronTrigger;
 use self::date::DateTrigger;

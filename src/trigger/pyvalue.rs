@@ -1,4 +1,4 @@
-//! How Python sees a JSON value: its type name and its `str()`.
+//! How Python sees a JSON value: its type name, its truthiness and its `str()`.
 //!
 //! The reference's messages embed both (`Unsupported type for run_date: float`, `Unrecognized
 //! expression "5.0" for field "hour"`), and a cron field given as a number is compiled from its
@@ -16,6 +16,19 @@ pub(crate) fn type_name(value: &Value) -> &'static str {
         Value::String(_) => "str",
         Value::Array(_) => "list",
         Value::Object(_) => "dict",
+    }
+}
+
+/// Python's truthiness (`bool(value)`), as APScheduler coerces `coalesce` and as the triggers
+/// test `timezone` and `start_date`.
+pub fn truthy(value: &Value) -> bool {
+    match value {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
     }
 }
 

@@ -168,38 +168,39 @@ mod tests {
             .unwrap()
     }
 
+    const BERLIN: Tz = chrono_tz::Europe::Berlin;
+
+    /// Berlin's offsets for a wall time with `fold` false, then true.
+    fn berlin_offsets(wall: NaiveDateTime) -> [i32; 2] {
+        [false, true].map(|fold| utcoffset(BERLIN, wall, fold))
+    }
+
     #[test]
     fn gap_time_takes_the_offset_named_by_fold() {
-        let berlin = chrono_tz::Europe::Berlin;
         let gap = naive(2024, 3, 31, 2, 30);
-        assert_eq!(utcoffset(berlin, gap, false), 3600);
-        assert_eq!(utcoffset(berlin, gap, true), 7200);
+        assert_eq!(berlin_offsets(gap), [3600, 7200]);
         assert_eq!(
-            fixed(berlin, Wall::new(gap, false)).to_rfc3339(),
+            fixed(BERLIN, Wall::new(gap, false)).to_rfc3339(),
             "2024-03-31T02:30:00+01:00"
         );
     }
 
     #[test]
     fn repeated_time_takes_the_pass_named_by_fold() {
-        let berlin = chrono_tz::Europe::Berlin;
         let repeated = naive(2024, 10, 27, 2, 30);
-        assert_eq!(utcoffset(berlin, repeated, false), 7200);
-        assert_eq!(utcoffset(berlin, repeated, true), 3600);
-        let second = instant(berlin, Wall::new(repeated, true));
-        assert_eq!(wall_at(berlin, second), Wall::new(repeated, true));
-        let first = instant(berlin, Wall::new(repeated, false));
-        assert_eq!(wall_at(berlin, first), Wall::new(repeated, false));
+        assert_eq!(berlin_offsets(repeated), [7200, 3600]);
+        for fold in [true, false] {
+            let wall = Wall::new(repeated, fold);
+            assert_eq!(wall_at(BERLIN, instant(BERLIN, wall)), wall, "fold {fold}");
+        }
     }
 
     #[test]
     fn years_past_the_tables_follow_the_zones_rule() {
-        let berlin = chrono_tz::Europe::Berlin;
-        assert_eq!(utcoffset(berlin, naive(2350, 7, 1, 0, 0), false), 7200);
-        assert_eq!(utcoffset(berlin, naive(2350, 1, 1, 0, 0), false), 3600);
+        assert_eq!(utcoffset(BERLIN, naive(2350, 7, 1, 0, 0), false), 7200);
+        assert_eq!(utcoffset(BERLIN, naive(2350, 1, 1, 0, 0), false), 3600);
         // The last Sunday of March 2150 is the 29th: 02:30 is in the gap.
-        assert_eq!(utcoffset(berlin, naive(2150, 3, 29, 2, 30), false), 3600);
-        assert_eq!(utcoffset(berlin, naive(2150, 3, 29, 2, 30), true), 7200);
+        assert_eq!(berlin_offsets(naive(2150, 3, 29, 2, 30)), [3600, 7200]);
         let sydney = chrono_tz::Australia::Sydney;
         let july = instant(sydney, Wall::new(naive(2104, 7, 1, 12, 0), false));
         assert_eq!(in_zone(july, sydney).offset().local_minus_utc(), 36000);

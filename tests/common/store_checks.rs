@@ -1,101 +1,44 @@
-//! Checks of the `JobStore` contract shared by the SQL suite (`tests/store.rs`) and the
-//! Redis suite (`tests/store_redis.rs`). Each takes the suite's way of making a job (ids and
-//! next fire times; the rest as the suite likes) and leaves the jobs it added behind for the
-//! caller to clear.
+//! What the store tests (`tests/store.rs`, `tests/store_redis.rs`, the outage tests) do the
+//! same way: claim due jobs as the scheduler does ([`ClaimDue`]), list the ids of the jobs a
+//! store answers.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeSet;
-
-use chrono::{DateTime, TimeDelta, Utc};
-use futures_util::TryStreamExt;
+use chrono::{DateTime, Utc};
 use tickd::job::Job;
-use tickd::store::{JobStore, StoreError, StoredView, ViewFilter};
+use tickd::store::{Claim, JobStore, StoreError};
 
-/// Views stream in listing order (next fire time, paused and pending last), each the job's
-/// own rendering and the same as `get_job_view`; the pending filter finds pending jobs, in
-/// the same order.
-pub async fn streams_views_in_order(
-    store: &dyn JobStore,
-    job: impl Fn(&str, Option<DateTime<Utc>>) -> Job,
-    t0: DateTime<Utc>,
-) {
-    let hours = TimeDelta::hours;
-    let mut pending = job("pending", Some(t0 + hours(3)));
-    pending.pending = true;
-    // Sorts after "pending" by id, before it by fire time.
-    let mut pending_soon = job("pending-soon", Some(t0 + TimeDelta::minutes(30)));
-    pending_soon.pending = true;
-    let jobs = [
-        job("paused", None),
-        job("late", Some(t0 + hours(2))),
-        job("early", Some(t0 + hours(1))),
-        pending,
-        pending_soon,
-    ];
-    for job in &jobs {
-        store.add_job(job).await.unwrap();
-    }
-    let views: Vec<StoredView> = store
-        .stream_job_views(ViewFilter::All)
-        .try_collect()
-        .await
-        .unwrap();
-    let ids: Vec<&str> = views.iter().map(|view| view.id.as_str()).collect();
-    assert_eq!(ids, ["pending-soon", "early", "late", "pending", "paused"]);
-    for view in &views {
-        let job = jobs.iter().find(|job| job.id == view.id).unwrap();
-        assert_eq!(
-            view,
-            &StoredView::of(job),
-            "the kept rendering is the job's"
-        );
-        assert_eq!(
-            store.get_job_view(&view.id).await.unwrap().as_ref(),
-            Some(view)
-        );
-    }
-    assert_eq!(store.get_job_view("missing").await.unwrap(), None);
-    // At least the pending job; the reader checks the rest.
-    let maybe_pending: Vec<StoredView> = store
-        .stream_job_views(ViewFilter::Pending)
-        .try_collect()
-        .await
-        .unwrap();
-    assert!(maybe_pending.iter().any(|view| view.id == "pending"));
-    assert!(!maybe_pending.iter().any(|view| view.id == "early"));
-    let pending_ids: Vec<&str> = maybe_pending
-        .iter()
-        .filter(|view| view.id.starts_with("pending"))
-        .map(|view| view.id.as_str())
-        .collect();
-    assert_eq!(pending_ids, ["pending-soon", "pending"], "listing order");
+/// Both halves of a claim, as the scheduler's pass does them: reads up to `limit` jobs due by
+/// `now`, asks `decide` what to do with each, and commits.
+pub trait ClaimDue {
+    async fn claim_due_jobs(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        decide: &(dyn Fn(&Job) -> Claim + Send + Sync),
+    ) -> Result<Vec<(Job, Claim)>, StoreError>;
 }
 
-/// 60 inserts at once over 20 ids: each id goes in once, every other insert of it is a
-/// conflict of its own, whatever batch the store put them in.
-pub async fn concurrent_adds_keep_their_own_outcomes(
-    store: &dyn JobStore,
-    job: impl Fn(&str, Option<DateTime<Utc>>) -> Job,
-    t0: DateTime<Utc>,
-) {
-    let jobs: Vec<Job> = (0..60)
-        .map(|n| job(&format!("c{}", n % 20), Some(t0 + TimeDelta::hours(n))))
-        .collect();
-    let outcomes = futures_util::future::join_all(jobs.iter().map(|job| store.add_job(job))).await;
-    let mut added = BTreeSet::new();
-    for (job, outcome) in jobs.iter().zip(outcomes) {
-        match outcome {
-            Ok(()) => assert!(added.insert(job.id.clone()), "{} added twice", job.id),
-            Err(StoreError::Conflict(id)) => assert_eq!(id, job.id),
-            Err(other) => panic!("{other:?}"),
-        }
+impl<S: JobStore + ?Sized> ClaimDue for S {
+    async fn claim_due_jobs(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        decide: &(dyn Fn(&Job) -> Claim + Send + Sync),
+    ) -> Result<Vec<(Job, Claim)>, StoreError> {
+        let jobs = self.due_jobs(now, limit).await?;
+        let claims = jobs
+            .into_iter()
+            .map(|job| {
+                let claim = decide(&job);
+                (job, claim)
+            })
+            .collect();
+        self.commit_claims(claims).await
     }
-    assert_eq!(added.len(), 20);
-    for id in &added {
-        let stored = store.lookup_job(id).await.unwrap().unwrap();
-        assert!(
-            jobs.iter().any(|job| job == &stored),
-            "{id} is one of the jobs sent"
-        );
-    }
+}
+
+/// The ids of the jobs `get_all_jobs` answers, in its order.
+pub async fn listed_ids(store: &(impl JobStore + ?Sized)) -> Vec<String> {
+    let jobs = store.get_all_jobs().await.unwrap();
+    jobs.into_iter().map(|job| job.id.into()).collect()
 }

@@ -1,21 +1,25 @@
-//! The run history and the heartbeat rows of a [`RedisStore`]: the bodies of the
-//! [`JobStore`](crate::store::JobStore) methods that deal with them.
+//! The run history and the heartbeat rows of a [`RedisStore`]: its [`RunLog`] and
+//! [`Membership`].
 
 use std::collections::HashMap;
 
 use anyhow::anyhow;
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use redis::AsyncCommands;
 
 use super::records::{NodeEntry, run_args, run_from_hash, update_args};
 use super::{PRUNE_CHUNK, RedisStore};
 use crate::job::RunRecord;
-use crate::store::{NodeRecord, StoreError, scheduled_text, to_micros};
+use crate::store::{
+    Membership, NodeRecord, Orphans, RunLog, StoreError, scheduled_text, to_micros,
+};
 
-impl RedisStore {
+#[async_trait]
+impl RunLog for RedisStore {
     /// Inserts a run record with its index entries; an error if its id or (job, fire
     /// time) is taken, as the SQL stores' keys refuse it.
-    pub(super) async fn put_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+    async fn insert_run(&self, run: &RunRecord) -> Result<(), StoreError> {
         match self
             .run_script(&self.scripts.insert_run, run_args(run))
             .await?
@@ -31,14 +35,14 @@ impl RedisStore {
     }
 
     /// Overwrites a run's mutable fields (a run that is gone stays gone).
-    pub(super) async fn save_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+    async fn update_run(&self, run: &RunRecord) -> Result<(), StoreError> {
         self.run_script(&self.scripts.update_run, update_args(run))
             .await?;
         Ok(())
     }
 
     /// One run record, or `None`.
-    pub(super) async fn read_run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
+    async fn get_run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
         let hash: HashMap<String, String> = self
             .con()
             .hgetall(self.key(&format!("runs:{run_id}")))
@@ -47,7 +51,7 @@ impl RedisStore {
     }
 
     /// A job's runs, newest (highest id) first, only those with ids below `before`.
-    pub(super) async fn read_runs(
+    async fn get_runs(
         &self,
         job_id: &str,
         limit: u32,
@@ -86,13 +90,13 @@ impl RedisStore {
     }
 
     /// Marks `interrupted` the running runs of daemons silent since `alive_since`.
-    pub(super) async fn interrupt_orphans(
-        &self,
-        me: &str,
-        alive_since: DateTime<Utc>,
-        reason: &str,
-        at: DateTime<Utc>,
-    ) -> Result<u64, StoreError> {
+    async fn interrupt_orphaned_runs(&self, orphans: &Orphans<'_>) -> Result<u64, StoreError> {
+        let Orphans {
+            me,
+            alive_since,
+            reason,
+            at,
+        } = *orphans;
         let args = [
             me.to_owned(),
             to_micros(alive_since).to_string(),
@@ -106,7 +110,7 @@ impl RedisStore {
     }
 
     /// Deletes old finished runs, then all but the newest `keep_per_job` of each job.
-    pub(super) async fn prune(
+    async fn prune_runs(
         &self,
         older_than: DateTime<Utc>,
         keep_per_job: u32,
@@ -147,9 +151,12 @@ impl RedisStore {
         }
         Ok(count)
     }
+}
 
+#[async_trait]
+impl Membership for RedisStore {
     /// Inserts this daemon's row, or moves its heartbeat only.
-    pub(super) async fn beat(&self, node: &NodeRecord) -> Result<(), StoreError> {
+    async fn heartbeat(&self, node: &NodeRecord) -> Result<(), StoreError> {
         let entry = NodeEntry {
             host: node.host.clone(),
             pid: node.pid,
@@ -173,7 +180,7 @@ impl RedisStore {
     }
 
     /// Every daemon with a heartbeat, most recent first, ties by id.
-    pub(super) async fn nodes(&self) -> Result<Vec<NodeRecord>, StoreError> {
+    async fn get_nodes(&self) -> Result<Vec<NodeRecord>, StoreError> {
         let (entries, beats): (HashMap<String, String>, Vec<(String, f64)>) = redis::pipe()
             .atomic()
             .hgetall(self.key("nodes"))
@@ -197,16 +204,14 @@ impl RedisStore {
     }
 
     /// Deletes a daemon's row and those silent since `before`.
-    pub(super) async fn forget_nodes(
-        &self,
-        id: &str,
-        before: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    async fn remove_nodes(&self, id: &str, before: DateTime<Utc>) -> Result<(), StoreError> {
         let args = [id.to_owned(), to_micros(before).to_string()];
         self.run_script(&self.scripts.remove_nodes, args).await?;
         Ok(())
     }
+}
 
+impl RedisStore {
     /// Deletes the finished runs among `ids` (run id, job id or `""`); answers how many.
     async fn delete_finished_runs(&self, ids: &[(String, String)]) -> Result<u64, StoreError> {
         let mut count = 0;

@@ -1,6 +1,6 @@
 //! The single-daemon lock: `<prefix>lock`, set with `SET NX PX <ttl>` to a token naming this
 //! daemon, refreshed every third of its time to live by a background task, deleted at
-//! [`JobStore::close`](crate::store::JobStore::close) (only while this daemon still holds it).
+//! [`Store::close`](crate::store::Store::close) (only while this daemon still holds it).
 //!
 //! A daemon that crashes stops refreshing, so its lock expires at most one time to live later.
 //! A daemon that finds the lock taken at start-up therefore waits for as long as the lock has

@@ -238,43 +238,35 @@ fn digits_prefix(text: &str) -> (&str, &str) {
     text.split_at(end)
 }
 
+/// `\d+` at the start of `text`: its number and what follows.
+fn leading_number(text: &str) -> Option<(Number<'_>, &str)> {
+    let (digits, rest) = digits_prefix(text);
+    (!digits.is_empty()).then(|| (number(digits), rest))
+}
+
+/// `(?:<sep>\d+)?` at the start of `text`: the number, if `sep` leads, and what follows; `None`
+/// when `sep` leads without digits after it.
+fn tagged_number(text: &str, sep: char) -> Option<(Option<Number<'_>>, &str)> {
+    match text.strip_prefix(sep) {
+        None => Some((None, text)),
+        Some(after) => leading_number(after).map(|(n, rest)| (Some(n), rest)),
+    }
+}
+
 /// `\*(?:/(?P<step>\d+))?$` → `Some(step)`.
 fn match_all(item: &str) -> Option<Option<Number<'_>>> {
-    let rest = item.strip_prefix('*')?;
-    if rest.is_empty() {
-        return Some(None);
-    }
-    let (digits, tail) = digits_prefix(rest.strip_prefix('/')?);
-    (!digits.is_empty() && tail.is_empty()).then(|| Some(number(digits)))
+    let (step, rest) = tagged_number(item.strip_prefix('*')?, '/')?;
+    rest.is_empty().then_some(step)
 }
 
 type RangeParts<'a> = (Number<'a>, Option<Number<'a>>, Option<Number<'a>>);
 
 /// `(?P<first>\d+)(?:-(?P<last>\d+))?(?:/(?P<step>\d+))?$`.
 fn match_range(item: &str) -> Option<RangeParts<'_>> {
-    let (first, mut rest) = digits_prefix(item);
-    if first.is_empty() {
-        return None;
-    }
-    let mut last = None;
-    if let Some(after) = rest.strip_prefix('-') {
-        let (digits, tail) = digits_prefix(after);
-        if digits.is_empty() {
-            return None;
-        }
-        last = Some(number(digits));
-        rest = tail;
-    }
-    let mut step = None;
-    if let Some(after) = rest.strip_prefix('/') {
-        let (digits, tail) = digits_prefix(after);
-        if digits.is_empty() {
-            return None;
-        }
-        step = Some(number(digits));
-        rest = tail;
-    }
-    rest.is_empty().then_some((number(first), last, step))
+    let (first, rest) = leading_number(item)?;
+    let (last, rest) = tagged_number(rest, '-')?;
+    let (step, rest) = tagged_number(rest, '/')?;
+    rest.is_empty().then_some((first, last, step))
 }
 
 /// `(?P<first>[a-z]+)(?:-(?P<last>[a-z]+))?`, case-insensitive, anchored at the start only.

@@ -35,18 +35,9 @@ impl CronTrigger {
         self.next_fire_time_with(previous, now, true)
     }
 
-    /// The same search without stepping over known-empty years: APScheduler's crawl, to check
-    /// the shortcut against.
-    #[cfg(test)]
-    pub(crate) fn next_fire_time_crawling(
-        &self,
-        previous: Option<DateTime<FixedOffset>>,
-        now: DateTime<Utc>,
-    ) -> Option<DateTime<FixedOffset>> {
-        self.next_fire_time_with(previous, now, false)
-    }
-
-    fn next_fire_time_with(
+    /// The search; without `skip_empty_years` it crawls through known-empty years as
+    /// APScheduler does, which the tests check the shortcut against.
+    pub(super) fn next_fire_time_with(
         &self,
         previous: Option<DateTime<FixedOffset>>,
         now: DateTime<Utc>,

@@ -81,173 +81,134 @@ fn steps_are_anchored_as_in_apscheduler() {
 #[test]
 fn invalid_expressions_get_apschedulers_text() {
     use FieldKind::*;
-    let v = |expr: &str, reason: &str| format!("Error validating expression '{expr}': {reason}");
-    assert_eq!(
-        error(Minute, "60"),
-        v(
-            "60",
-            "the last value (60) is higher than the maximum value (59)"
-        )
-    );
-    assert_eq!(
-        error(Hour, "0-24"),
-        v(
-            "0-24",
-            "the last value (24) is higher than the maximum value (23)"
-        )
-    );
-    assert_eq!(
-        error(Day, "0"),
-        v(
-            "0",
-            "the first value (0) is lower than the minimum value (1)"
-        )
-    );
-    assert_eq!(
-        error(Day, "0-3"),
-        v(
-            "0-3",
-            "the first value (0) is lower than the minimum value (1)"
-        )
-    );
-    assert_eq!(
-        error(Day, "*/31"),
-        v(
-            "*/31",
-            "the step value (31) is higher than the total range of the expression (30)"
-        )
-    );
-    assert_eq!(
-        error(Day, "4-6/3"),
-        v(
-            "4-6/3",
-            "the step value (3) is higher than the total range of the expression (2)"
-        )
-    );
-    assert_eq!(
-        error(Minute, "50/15"),
-        v(
-            "50/15",
-            "the step value (15) is higher than the total range of the expression (9)"
-        )
-    );
-    assert_eq!(
-        error(Minute, "*/60"),
-        v(
-            "*/60",
-            "the step value (60) is higher than the total range of the expression (59)"
-        )
-    );
+    use Says::*;
+    /// What a refusal says of the expression it names.
+    #[derive(Clone, Copy)]
+    enum Says {
+        /// `Error validating expression '<expression>': the first value (a) is lower than the
+        /// minimum value (b)`.
+        First(i64, i64),
+        /// The same, `the last value (a) is higher than the maximum value (b)`.
+        Last(i64, i64),
+        /// The same, `the step value (a) is higher than the total range of the expression (b)`.
+        Step(i64, i64),
+        /// `Unrecognized expression "<expression>" for field "<field>"`.
+        Unrecognized(&'static str),
+        /// `Invalid weekday name "<name>"`.
+        Weekday(&'static str),
+        /// `Invalid month name "<name>"`.
+        MonthName(&'static str),
+        /// This text.
+        Exactly(&'static str),
+    }
+    let min_max = Exactly("The minimum value in a range must not be higher than the maximum");
+    let cases = [
+        (Minute, "60", Last(60, 59)),
+        (Hour, "0-24", Last(24, 23)),
+        (Day, "0", First(0, 1)),
+        (Day, "0-3", First(0, 1)),
+        (Day, "*/31", Step(31, 30)),
+        (Day, "4-6/3", Step(3, 2)),
+        (Minute, "50/15", Step(15, 9)),
+        (Minute, "*/60", Step(60, 59)),
+        (Minute, "*/0", Exactly("Increment must be higher than 0")),
+        (Hour, "9-17/0", Exactly("Increment must be higher than 0")),
+        (Hour, "5-3", min_max),
+        (DayOfWeek, "sun-mon", min_max),
+        (DayOfWeek, "7", Last(7, 6)),
+        (DayOfWeek, "monday", Weekday("monday")),
+        (DayOfWeek, "moh-fri", Weekday("moh")),
+        (DayOfWeek, "mon-fre", Weekday("fre")),
+        (Month, "jan-foo", MonthName("foo")),
+        (Day, "6th fri", Unrecognized("day")),
+        (Minute, "a", Unrecognized("minute")),
+        (Second, "-1", Unrecognized("second")),
+        (Hour, "?", Unrecognized("hour")),
+        (Day, "L", Unrecognized("day")),
+        (Year, "2009-fault", Unrecognized("year")),
+        (Hour, "*/", Unrecognized("hour")),
+        (Hour, "1-2-3", Unrecognized("hour")),
+        (Hour, "", Unrecognized("hour")),
+        (Hour, "5.0", Unrecognized("hour")),
+        (Day, "1st funday", Weekday("funday")),
+        (Day, "1st moh", Weekday("moh")),
+        (Day, "2nd 3", Weekday("3")),
+        (Year, "1969", First(1969, 1970)),
+        (Year, "10000", Last(10000, 9999)),
+        (Week, "0", First(0, 1)),
+        (Week, "54", Last(54, 53)),
+        // `a/s` has no last value, so its range is measured to the maximum, even below zero.
+        (Minute, "70/5", Step(5, -11)),
+    ];
+    for (kind, expr, says) in cases {
+        let validating = |why: String| format!("Error validating expression '{expr}': {why}");
+        let text = match says {
+            First(a, b) => validating(format!(
+                "the first value ({a}) is lower than the minimum value ({b})"
+            )),
+            Last(a, b) => validating(format!(
+                "the last value ({a}) is higher than the maximum value ({b})"
+            )),
+            Step(a, b) => validating(format!(
+                "the step value ({a}) is higher than the total range of the expression ({b})"
+            )),
+            Unrecognized(field) => {
+                format!("Unrecognized expression \"{expr}\" for field \"{field}\"")
+            }
+            Weekday(name) => format!("Invalid weekday name \"{name}\""),
+            MonthName(name) => format!("Invalid month name \"{name}\""),
+            Exactly(text) => text.to_owned(),
+        };
+        assert_eq!(error(kind, expr), text);
+    }
     assert!(Field::compile(Minute, "*/59", false).is_ok());
-    assert_eq!(error(Minute, "*/0"), "Increment must be higher than 0");
-    assert_eq!(error(Hour, "9-17/0"), "Increment must be higher than 0");
-    let min_max = "The minimum value in a range must not be higher than the maximum";
-    assert_eq!(error(Hour, "5-3"), min_max);
-    assert_eq!(error(DayOfWeek, "sun-mon"), min_max);
-    assert_eq!(
-        error(DayOfWeek, "7"),
-        v(
-            "7",
-            "the last value (7) is higher than the maximum value (6)"
-        )
-    );
-    assert_eq!(
-        error(DayOfWeek, "monday"),
-        "Invalid weekday name \"monday\""
-    );
-    assert_eq!(error(DayOfWeek, "moh-fri"), "Invalid weekday name \"moh\"");
-    assert_eq!(error(DayOfWeek, "mon-fre"), "Invalid weekday name \"fre\"");
-    assert_eq!(error(Month, "jan-foo"), "Invalid month name \"foo\"");
-    let unrecognized = |item: &str, field: &str| {
-        format!("Unrecognized expression \"{item}\" for field \"{field}\"")
-    };
-    assert_eq!(error(Day, "6th fri"), unrecognized("6th fri", "day"));
-    assert_eq!(error(Minute, "a"), unrecognized("a", "minute"));
-    assert_eq!(error(Second, "-1"), unrecognized("-1", "second"));
-    assert_eq!(error(Hour, "?"), unrecognized("?", "hour"));
-    assert_eq!(error(Day, "L"), unrecognized("L", "day"));
-    assert_eq!(
-        error(Year, "2009-fault"),
-        unrecognized("2009-fault", "year")
-    );
-    assert_eq!(error(Hour, "*/"), unrecognized("*/", "hour"));
-    assert_eq!(error(Hour, "1-2-3"), unrecognized("1-2-3", "hour"));
-    assert_eq!(error(Hour, ""), unrecognized("", "hour"));
-    assert_eq!(error(Hour, "5.0"), unrecognized("5.0", "hour"));
-    assert_eq!(error(Day, "1st funday"), "Invalid weekday name \"funday\"");
-    assert_eq!(error(Day, "1st moh"), "Invalid weekday name \"moh\"");
-    assert_eq!(error(Day, "2nd 3"), "Invalid weekday name \"3\"");
-    assert_eq!(
-        error(Year, "1969"),
-        v(
-            "1969",
-            "the first value (1969) is lower than the minimum value (1970)"
-        )
-    );
-    assert_eq!(
-        error(Year, "10000"),
-        v(
-            "10000",
-            "the last value (10000) is higher than the maximum value (9999)"
-        )
-    );
-    assert_eq!(
-        error(Week, "0"),
-        v(
-            "0",
-            "the first value (0) is lower than the minimum value (1)"
-        )
-    );
-    assert_eq!(
-        error(Week, "54"),
-        v(
-            "54",
-            "the last value (54) is higher than the maximum value (53)"
-        )
-    );
-    // `a/s` has no last value, so its range is measured to the maximum, even below zero.
-    assert_eq!(
-        error(Minute, "70/5"),
-        v(
-            "70/5",
-            "the step value (5) is higher than the total range of the expression (-11)"
-        )
-    );
 }
 
-/// Flask-APScheduler §2.1's table and APScheduler's parser quirks (§1.4).
+/// Flask-APScheduler §2.1's table and APScheduler's parser quirks (§1.4): (field, given,
+/// shown).
 #[test]
 fn fields_render_as_apschedulers_str() {
     use FieldKind::*;
-    assert_eq!(shown(Minute, "30"), "30");
-    assert_eq!(shown(DayOfWeek, "MON"), "mon");
-    assert_eq!(shown(Month, "JAN-mar"), "jan-mar");
-    assert_eq!(shown(Hour, "5-5"), "5");
-    assert_eq!(shown(Hour, "1, 2"), "1,2");
-    assert_eq!(shown(Hour, "1,2, 3"), "1,2,3");
-    assert_eq!(shown(Hour, " 5 "), "5");
-    assert_eq!(shown(Day, "1-2, 4-7"), "1-2,4-7");
-    for same in ["*/1", "0-59/5", "7,3,5", "*"] {
-        assert_eq!(shown(Minute, same), same);
+    let cases = [
+        (Minute, "30", "30"),
+        (DayOfWeek, "MON", "mon"),
+        (Month, "JAN-mar", "jan-mar"),
+        (Hour, "5-5", "5"),
+        (Hour, "1, 2", "1,2"),
+        (Hour, "1,2, 3", "1,2,3"),
+        (Hour, " 5 ", "5"),
+        (Day, "1-2, 4-7", "1-2,4-7"),
+        (Minute, "*/1", "*/1"),
+        (Minute, "0-59/5", "0-59/5"),
+        (Minute, "7,3,5", "7,3,5"),
+        (Minute, "*", "*"),
+        (Day, "1st mon", "1st mon"),
+        (Day, "LAST  FRI", "last fri"),
+        (Day, "last", "last"),
+        (Day, "lastx", "last"),
+        (DayOfWeek, "mon-fri/2", "mon-fri"),
+        (DayOfWeek, "TUE-SAT", "tue-sat"),
+        (Month, "jan/2", "jan"),
+        (Minute, "0-0/5", "0/5"),
+        (Minute, "05", "5"),
+        (Day, "1st fri-sat", "1st fri"),
+    ];
+    for (kind, given, rendered) in cases {
+        assert_eq!(shown(kind, given), rendered, "{kind:?} {given:?}");
     }
-    assert_eq!(shown(Day, "1st mon"), "1st mon");
-    assert_eq!(shown(Day, "LAST  FRI"), "last fri");
-    assert_eq!(shown(Day, "last"), "last");
-    assert_eq!(shown(Day, "lastx"), "last");
-    assert_eq!(shown(DayOfWeek, "mon-fri/2"), "mon-fri");
-    assert_eq!(shown(DayOfWeek, "TUE-SAT"), "tue-sat");
-    assert_eq!(shown(Month, "jan/2"), "jan");
-    assert_eq!(shown(Minute, "0-0/5"), "0/5");
-    assert_eq!(shown(Minute, "05"), "5");
-    assert_eq!(shown(Day, "1st fri-sat"), "1st fri");
 }
 
-fn trigger(given: &[(usize, &str)]) -> CronTrigger {
+/// A trigger with the given fields (by index in APScheduler's order), in `tz`.
+fn trigger_in(given: &[(usize, &str)], tz: Tz) -> CronTrigger {
     let mut fields: [Option<String>; 8] = Default::default();
     for (i, text) in given {
         fields[*i] = Some((*text).to_owned());
     }
-    CronTrigger::new(fields, None, None, Tz::UTC, None).unwrap()
+    CronTrigger::new(fields, None, None, tz, None).unwrap()
+}
+
+fn trigger(given: &[(usize, &str)]) -> CronTrigger {
+    trigger_in(given, Tz::UTC)
 }
 
 /// The compiled field texts in order, `!` marking a given one (§1.2's notation).
@@ -315,16 +276,12 @@ fn skipping_empty_years_gives_the_crawls_answers() {
     ];
     for spec in specs {
         for tz in zones {
-            let mut fields: [Option<String>; 8] = Default::default();
-            for (i, text) in spec {
-                fields[*i] = Some((*text).to_owned());
-            }
-            let trigger = CronTrigger::new(fields, None, None, tz, None).unwrap();
+            let trigger = trigger_in(spec, tz);
             let mut now: chrono::DateTime<chrono::Utc> = "2024-05-17T16:20:30Z".parse().unwrap();
             let (mut fast_prev, mut slow_prev) = (None, None);
             for _ in 0..6 {
                 let fast = trigger.next_fire_time(fast_prev, now);
-                let slow = trigger.next_fire_time_crawling(slow_prev, now);
+                let slow = trigger.next_fire_time_with(slow_prev, now, false);
                 assert_eq!(fast, slow, "{spec:?} in {tz}");
                 let Some(t) = fast else { break };
                 (fast_prev, slow_prev) = (Some(t), Some(t));

@@ -1,31 +1,29 @@
 //! The job object the API shows (CONTRACT §1; Flask-APScheduler's `utils.job_to_dict`,
-//! reference §2). It lives with the job, not in `api`, because the store keeps it rendered
-//! next to the job's state: listing thousands of jobs then costs no decoding at all.
+//! reference §2). The scheduler is handed [`render`] at start-up and renders every job it
+//! writes with it, so that a store may keep the text beside the job's state: listing
+//! thousands of jobs then costs no decoding at all.
 
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Number, Value};
 
-use super::Job;
+use crate::job::Job;
 use crate::trigger::isoformat;
 
-impl Job {
-    /// The job object (reference §2.1, CONTRACT §1): `id`, `name`, `func`, `args`, `kwargs`,
-    /// `trigger`, the trigger's own fields, and — unless the job is pending (added while the
-    /// scheduler was stopped) — `misfire_grace_time`, `max_instances` and `next_run_time`.
-    /// The extension `timeout` appears only when set (CONTRACT §6). `coalesce`, `executor`,
-    /// `jobstore`, `timezone`, `jitter` and `replace_existing` are never shown. Keys are sorted,
-    /// nested ones too.
-    pub fn to_view(&self) -> Value {
-        serde_json::to_value(View(self)).unwrap_or(Value::Null)
-    }
+/// The job object (reference §2.1, CONTRACT §1): `id`, `name`, `func`, `args`, `kwargs`,
+/// `trigger`, the trigger's own fields, and — unless the job is pending (added while the
+/// scheduler was stopped) — `misfire_grace_time`, `max_instances` and `next_run_time`.
+/// The extension `timeout` appears only when set (CONTRACT §6). `coalesce`, `executor`,
+/// `jobstore`, `timezone`, `jitter` and `replace_existing` are never shown. Keys are sorted,
+/// nested ones too.
+pub fn object(job: &Job) -> Value {
+    serde_json::to_value(View(job)).unwrap_or(Value::Null)
+}
 
-    /// [`Job::to_view`] as JSON text, written straight from the job: every add and change
-    /// renders it (the store keeps it, the API answers it), so it copies nothing into an
-    /// intermediate `Value`.
-    pub fn to_view_json(&self) -> String {
-        // Serialising JSON values and numbers under string keys cannot fail.
-        serde_json::to_string(&View(self)).unwrap_or_default()
-    }
+/// [`object`] as JSON text, written straight from the job: every add and change renders it
+/// (a store keeps it, the API answers it), so it copies nothing into an intermediate `Value`.
+pub fn render(job: &Job) -> String {
+    // Serialising JSON values and numbers under string keys cannot fail.
+    serde_json::to_string(&View(job)).unwrap_or_default()
 }
 
 /// A job serialised as its view: entries gathered by reference, sorted by key, written once.

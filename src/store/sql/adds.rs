@@ -1,4 +1,5 @@
-//! Group commit for job inserts. `POST P/jobs` is the write that comes in floods (a bulk
+//! Group commit for job inserts (SQLite: the dialects whose `GROUP_ADDS` is set, which
+//! must know `ON CONFLICT (id) DO NOTHING RETURNING id`). `POST P/jobs` is the write that comes in floods (a bulk
 //! import, a client creating jobs in a loop, many clients at once); one SQLite transaction
 //! per insert makes every request wait for its own commit, behind every other. Here inserts
 //! queue for one writer task, which takes whatever has queued up while the previous batch
@@ -13,12 +14,16 @@
 use std::collections::HashSet;
 
 use anyhow::anyhow;
-use sqlx::{QueryBuilder, Sqlite, SqlitePool};
+use sqlx::Pool;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::store::{StoreError, is_unique_violation};
+use super::dialect::{Dialect, Statement, placeholders};
+use super::is_unique_violation;
+use super::jobs::next_micros;
+use crate::job::Job;
+use crate::store::StoreError;
 
-/// Inserts written per statement at most (four bound values each, far below SQLite's limit).
+/// Inserts written per statement at most (five bound values each, far below SQLite's limit).
 const MAX_BATCH: usize = 256;
 
 /// Inserts waiting for the writer, bounded so a flood waits at the queue rather than in
@@ -27,31 +32,43 @@ const QUEUE: usize = 4 * MAX_BATCH;
 
 /// One job row to insert (at version 0).
 #[derive(Debug)]
-pub(super) struct NewRow {
-    pub id: String,
-    pub next_run_time: Option<i64>,
-    pub job_state: String,
-    pub job_json: String,
+struct NewRow {
+    id: String,
+    next_run_time: Option<i64>,
+    pending: bool,
+    job_state: String,
+    view: String,
 }
 
 type Pending = (NewRow, oneshot::Sender<Result<(), StoreError>>);
 
 /// The queue in front of the writer task; the task ends when this is dropped.
-#[derive(Debug, Clone)]
-pub(super) struct Adds {
+#[derive(Debug)]
+pub(super) struct Adds<D: Dialect> {
     queue: mpsc::Sender<Pending>,
+    database: std::marker::PhantomData<D>,
 }
 
-impl Adds {
+impl<D: Dialect> Adds<D> {
     /// Starts the writer task over `pool`.
-    pub fn start(pool: SqlitePool) -> Adds {
+    pub fn start(pool: Pool<D>) -> Adds<D> {
         let (queue, waiting) = mpsc::channel(QUEUE);
         tokio::spawn(write_batches(pool, waiting));
-        Adds { queue }
+        Adds {
+            queue,
+            database: std::marker::PhantomData,
+        }
     }
 
-    /// Inserts `row` with the next batch; `Conflict` if its id is taken.
-    pub async fn add(&self, row: NewRow) -> Result<(), StoreError> {
+    /// Inserts `job` and its view with the next batch; `Conflict` if its id is taken.
+    pub async fn add(&self, job: &Job, view: &str) -> Result<(), StoreError> {
+        let row = NewRow {
+            id: job.id.to_string(),
+            next_run_time: next_micros(job),
+            pending: job.pending,
+            job_state: job.to_state(),
+            view: view.to_owned(),
+        };
         let (done, outcome) = oneshot::channel();
         self.queue.send((row, done)).await.map_err(|_| closed())?;
         outcome.await.map_err(|_| closed())?
@@ -59,10 +76,10 @@ impl Adds {
 }
 
 fn closed() -> StoreError {
-    StoreError::Unavailable(anyhow!("the SQLite store is closed"))
+    StoreError::Unavailable(anyhow!("the store is closed"))
 }
 
-async fn write_batches(pool: SqlitePool, mut waiting: mpsc::Receiver<Pending>) {
+async fn write_batches<D: Dialect>(pool: Pool<D>, mut waiting: mpsc::Receiver<Pending>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while waiting.recv_many(&mut batch, MAX_BATCH).await > 0 {
         // The first insert woke this task; requests that were already read and parsed are
@@ -126,15 +143,17 @@ enum Inserted {
 /// worker thread send a row per job back. A taken id (or one twice in the batch) aborts the
 /// whole statement, which ran in its own transaction, so nothing went in; the batch is then
 /// written again skipping taken ids, and answers the ones that went in.
-async fn insert(pool: &SqlitePool, rows: &[NewRow]) -> Result<Inserted, StoreError> {
-    match values(rows, "").build().execute(pool).await {
+async fn insert<D: Dialect>(pool: &Pool<D>, rows: &[NewRow]) -> Result<Inserted, StoreError> {
+    let mut conn = pool.acquire().await?;
+    match D::execute(&mut *conn, values(rows, "")).await {
         Ok(_) => Ok(Inserted::All),
         Err(error) if is_unique_violation(&error) => {
-            let ids: Vec<String> = values(rows, " ON CONFLICT (id) DO NOTHING RETURNING id")
-                .build_query_scalar()
-                .fetch_all(pool)
-                .await?;
-            Ok(Inserted::Only(ids.into_iter().collect()))
+            let skipping = values(rows, " ON CONFLICT (id) DO NOTHING RETURNING id");
+            let mut ids = HashSet::with_capacity(rows.len());
+            for row in D::fetch_all(&mut *conn, skipping).await? {
+                ids.extend(D::string(&row, 0)?);
+            }
+            Ok(Inserted::Only(ids))
         }
         Err(error) => Err(error.into()),
     }
@@ -143,18 +162,21 @@ async fn insert(pool: &SqlitePool, rows: &[NewRow]) -> Result<Inserted, StoreErr
 /// The multi-row `INSERT` of `rows`, then `tail`. One statement text per batch size, each
 /// prepared once and kept in the connection's statement cache: under a steady load the batch
 /// sizes repeat.
-fn values(rows: &[NewRow], tail: &str) -> QueryBuilder<Sqlite> {
-    let mut query = QueryBuilder::<Sqlite>::new(
-        "INSERT INTO tickd_jobs (id, next_run_time, job_state, job_json, version) ",
+fn values<'a>(rows: &'a [NewRow], tail: &str) -> Statement<'a> {
+    let row = format!("({}, 0)", placeholders(5));
+    let text = format!(
+        "INSERT INTO tickd_jobs (id, next_run_time, pending, job_state, view_json, version) \
+         VALUES {}{tail}",
+        vec![row; rows.len()].join(", ")
     );
-    query.push_values(rows, |mut values, row| {
-        values
-            .push_bind(&row.id)
-            .push_bind(row.next_run_time)
-            .push_bind(&row.job_state)
-            .push_bind(&row.job_json)
-            .push("0");
-    });
-    query.push(tail);
-    query
+    let mut statement = Statement::built(text);
+    for row in rows {
+        statement = statement
+            .bind(&row.id)
+            .bind(row.next_run_time)
+            .bind(row.pending)
+            .bind(&row.job_state)
+            .bind(&row.view);
+    }
+    statement
 }

@@ -1,0 +1,100 @@
+//! [`RunLog`] on SQL: the `tickd_runs` table.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::dialect::{Dialect, Statement, Val};
+use super::{SqlStore, rows};
+use crate::job::{RunRecord, RunStatus};
+use crate::store::{Orphans, RunLog, StoreError, to_micros};
+
+#[async_trait]
+impl<D: Dialect> RunLog for SqlStore<D> {
+    async fn insert_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+        self.execute(rows::insert_runs::<D>(&[run])).await?;
+        Ok(())
+    }
+
+    async fn update_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+        let update = Statement::new(
+            "UPDATE tickd_runs SET started_micros = ?, finished_micros = ?, status = ?, \
+             reason = ?, exit_code = ?, stdout = ?, stderr = ?, stdout_truncated = ?, \
+             stderr_truncated = ? WHERE id = ?",
+        )
+        .bind(run.started_at.map(to_micros))
+        .bind(run.finished_at.map(to_micros))
+        .bind(run.status.as_str())
+        .bind(Val::Text(run.reason.as_deref().map(D::text)))
+        .bind(run.exit_code)
+        .bind(D::text(&run.stdout))
+        .bind(D::text(&run.stderr))
+        .bind(run.stdout_truncated)
+        .bind(run.stderr_truncated)
+        .bind(&run.id);
+        self.execute(update).await?;
+        Ok(())
+    }
+
+    async fn get_run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
+        let read = Statement::built(format!(
+            "SELECT {} FROM tickd_runs WHERE id = ?",
+            rows::RUN_COLUMNS
+        ));
+        let row = self.fetch_optional(read.bind(run_id)).await?;
+        row.as_ref().map(rows::run::<D>).transpose()
+    }
+
+    async fn get_runs(
+        &self,
+        job_id: &str,
+        limit: u32,
+        before: Option<&str>,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        let older = if before.is_some() { " AND id < ?" } else { "" };
+        let read = Statement::built(format!(
+            "SELECT {} FROM tickd_runs WHERE job_id = ?{older} ORDER BY id DESC LIMIT ?",
+            rows::RUN_COLUMNS
+        ))
+        .bind(job_id)
+        .bind_all(before)
+        .bind(i64::from(limit));
+        let found = self.fetch_all(read).await?;
+        found.iter().map(rows::run::<D>).collect()
+    }
+
+    async fn interrupt_orphaned_runs(&self, orphans: &Orphans<'_>) -> Result<u64, StoreError> {
+        let update = Statement::new(
+            "UPDATE tickd_runs SET status = ?, reason = ?, finished_micros = ? \
+             WHERE status = ? AND owner <> ? AND owner NOT IN \
+             (SELECT id FROM tickd_nodes WHERE heartbeat_micros >= ?)",
+        )
+        .bind(RunStatus::Interrupted.as_str())
+        .bind(orphans.reason)
+        .bind(to_micros(orphans.at))
+        .bind(RunStatus::Running.as_str())
+        .bind(orphans.me)
+        .bind(to_micros(orphans.alive_since));
+        self.execute(update).await
+    }
+
+    async fn prune_runs(
+        &self,
+        older_than: DateTime<Utc>,
+        keep_per_job: u32,
+    ) -> Result<u64, StoreError> {
+        let old = Statement::new("DELETE FROM tickd_runs WHERE created_micros < ? AND status <> ?")
+            .bind(to_micros(older_than))
+            .bind(RunStatus::Running.as_str());
+        // MySQL refuses a DELETE whose subquery reads the target table (error 1093) unless
+        // that read is a derived table, which it materialises first: `ranked` is one (and a
+        // window function keeps it from being merged into the outer query).
+        let extra = Statement::new(
+            "DELETE FROM tickd_runs WHERE id IN (SELECT id FROM (SELECT id, \
+             ROW_NUMBER() OVER (PARTITION BY job_id ORDER BY id DESC) AS n FROM tickd_runs \
+             WHERE status <> ?) AS ranked WHERE n > ?)",
+        )
+        .bind(RunStatus::Running.as_str())
+        .bind(i64::from(keep_per_job));
+        Ok(self.execute(old).await? + self.execute(extra).await?)
+    }
+}
