@@ -696,16 +696,9 @@ mod real {
         assert_eq!(reply.json()["next_run_time"], Value::Null);
         let reply = send(&app, "POST", "/scheduler/jobs/job1/resume", None, b"").await;
         assert!(reply.json()["next_run_time"].is_string());
-        let before = reply.json()["next_run_time"].clone();
-
-        let reply = send(&app, "POST", "/scheduler/jobs/job1/run", None, b"").await;
-        assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
-        assert_eq!(reply.json()["next_run_time"], before);
-        let location = reply.headers[axum::http::header::LOCATION]
-            .to_str()
-            .unwrap();
-        assert!(location.starts_with("/scheduler/runs/"), "{location}");
-        assert!(location.len() > "/scheduler/runs/".len(), "{location}");
+        // Run-now is checked over the real binary (tests/api.rs, tests/run_errors.rs): a script
+        // runs under the tickd binary's supervisor, which this test program is not, and the
+        // run-now answers only once the supervisor has said the script started.
 
         let reply = send(&app, "DELETE", "/scheduler/jobs/job1", None, b"").await;
         assert_eq!(reply.status, StatusCode::NO_CONTENT);

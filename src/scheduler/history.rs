@@ -66,7 +66,7 @@ impl Scheduler {
     /// cannot keep it waiting once the record has ended.
     ///
     /// # Errors
-    /// `RunNotFound`; `Busy` when the run is not running in this daemon.
+    /// `RunNotFound`; `NotCancellable` when the run is not running in this daemon.
     pub async fn cancel_run(&self, run_id: &RunId) -> Result<RunRecord, SchedulerError> {
         let mut events = self.subscribe();
         let handle = self
@@ -78,7 +78,7 @@ impl Scheduler {
             .cloned();
         let Some(handle) = handle else {
             let run = self.get_run(run_id).await?;
-            return Err(SchedulerError::Busy(match run.status {
+            return Err(SchedulerError::NotCancellable(match run.status {
                 RunStatus::Running if run.owner == self.inner.node_id => format!(
                     "Run {run_id} is starting or ending (its script is not running); try again \
                      in a moment"

@@ -277,12 +277,14 @@ impl Scheduler {
     /// record as it stands then. Works on paused jobs and while the scheduler is stopped or
     /// paused. With `wait`, answers when the run has ended, with the final record.
     ///
-    /// A script that cannot start (deleted since the job was added, say) leaves a `failed`
-    /// record with the reason: with `wait` that record is the answer, as for a script that
-    /// started and failed; without, the error names it.
+    /// A script that cannot run as the job names it (deleted since the job was added, say)
+    /// leaves a `failed` record with the reason: with `wait` that record is the answer, as for
+    /// a script that started and failed; without, the error names it. A script the server
+    /// could not start leaves the same record and is an error either way.
     ///
     /// # Errors
-    /// `JobNotFound`; `Busy` at `max_instances`; `NotStarted` when the script cannot start.
+    /// `JobNotFound`; `MaxInstancesReached` at `max_instances`; `Unrunnable` when the job's
+    /// script cannot run; `CannotStart` when the server could not start it.
     pub async fn run_job(
         &self,
         id: &JobId,
@@ -298,7 +300,7 @@ impl Scheduler {
                 Ok((job, run))
             }
             RunNow::NotStarted(run, _) if wait => Ok((job, run)),
-            RunNow::NotStarted(run, error) => Err(SchedulerError::NotStarted {
+            RunNow::NotStarted(run, error) => Err(SchedulerError::Unrunnable {
                 message: error.to_string(),
                 run_id: run.id.into(),
             }),
