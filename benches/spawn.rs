@@ -1,7 +1,7 @@
 //! How long starting a script takes, through the executor as a run does (the supervisor, the
 //! open script, the clean environment): 200 runs of a trivial shell and Python script one
-//! after the other; prints p50, p99 and max of `start` (the spawn, which holds a blocking
-//! thread) and of the whole run.
+//! after the other; prints p50, p99 and max of `start` (the spawn, until the supervisor says
+//! the interpreter started; it holds a blocking thread) and of the whole run.
 //!
 //! `cargo bench --bench spawn`. A figure, not a check: compare two commits on one host.
 #![allow(clippy::unwrap_used, clippy::expect_used)]

@@ -1,24 +1,32 @@
-//! One conformance suite for every job store (APScheduler's `tests/test_jobstores.py` idea):
-//! [`conforms`] runs small named checks of the `JobStore` contract against a store. SQLite
-//! always runs; MySQL/MariaDB and PostgreSQL run when `TICKD_TEST_MYSQL_URL` /
-//! `TICKD_TEST_POSTGRES_URL` name a server (`.ci/run` sets both; without them these tests
-//! show as ignored), each test in a database of its own that is created here and dropped at
-//! the end, passed or failed.
+//! The store conformance suite (APScheduler's `tests/test_jobstores.py` idea): [`conforms`]
+//! runs small named checks of the three store traits — `JobStore`, `RunLog`, `Membership` —
+//! against one `&dyn Store`, and four entry points run it on SQLite, MariaDB/MySQL,
+//! PostgreSQL and Redis. SQLite always runs; the others run when `TICKD_TEST_MYSQL_URL`,
+//! `TICKD_TEST_POSTGRES_URL` or `TICKD_TEST_REDIS_URL` names a server (`.ci/run` sets all
+//! three; without one, its test shows as ignored), each in a database (a Redis key prefix) of
+//! its own that is made here and dropped at the end, passed or failed. [`Raw`] reaches behind
+//! the store for what its API will not do: write an unreadable job, read what is stored.
+//!
+//! Daemons sharing a server database are checked at the end; what only Redis has (its lock,
+//! its key layout) is in `tests/store_redis.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset, TimeDelta, TimeZone, Utc};
-use common::db::{Server, in_fresh_database};
-use common::store_checks;
-use common::store_checks::ClaimDue;
+use common::db::{Server, Space, in_fresh_database};
+use common::store_checks::{ClaimDue, listed_ids};
+use futures_util::TryStreamExt;
+use redis::AsyncCommands;
 use serde_json::json;
 use tickd::api::view::render;
-use tickd::job::{Job, JobDefaults, JobSpec, RunCause, RunRecord, RunStatus};
-use tickd::store::{self, Claim, NodeRecord, Orphans, Store, StoreError};
+use tickd::job::{Job, JobDefaults, JobSpec, RunCause, RunId, RunRecord, RunStatus};
+use tickd::store::{
+    self, Claim, NodeRecord, Orphans, Store, StoreError, StoredView, ViewBody, ViewFilter,
+};
 
 // ---- entry points ----
 
@@ -29,7 +37,7 @@ async fn sqlite_store_conforms() {
     let store = store::open(&url).await.unwrap();
     assert!(!store.shared(), "a SQLite store serves one daemon");
     let raw = Raw::Sqlite(sqlx::SqlitePool::connect(&url).await.unwrap());
-    conforms(store.clone(), &raw).await;
+    conforms(store.as_ref(), &raw).await;
     raw.close().await;
     store.close().await;
 }
@@ -41,7 +49,7 @@ async fn mysql_store_conforms() {
         let store = store::open(&url).await.unwrap();
         assert!(store.shared(), "a MySQL store is shared between daemons");
         let raw = Raw::connect(Server::MySql, &url).await;
-        conforms(store.clone(), &raw).await;
+        conforms(store.as_ref(), &raw).await;
         raw.close().await;
         store.close().await;
     })
@@ -58,11 +66,26 @@ async fn postgres_store_conforms() {
             "a PostgreSQL store is shared between daemons"
         );
         let raw = Raw::connect(Server::Postgres, &url).await;
-        conforms(store.clone(), &raw).await;
+        conforms(store.as_ref(), &raw).await;
         raw.close().await;
         store.close().await;
     })
     .await;
+}
+
+#[tokio::test]
+#[cfg_attr(not(tickd_test_redis), ignore = "needs TICKD_TEST_REDIS_URL")]
+async fn redis_store_conforms() {
+    let space = Space::fresh();
+    let store = store::open(&space.url("")).await.unwrap();
+    assert!(!store.shared(), "a Redis store serves one daemon");
+    let client = redis::Client::open(space.server.as_str()).unwrap();
+    let raw = Raw::Redis(
+        client.get_multiplexed_async_connection().await.unwrap(),
+        space.prefix.clone(),
+    );
+    conforms(store.as_ref(), &raw).await;
+    store.close().await;
 }
 
 // Daemons sharing a server database: a claim skips rows another claim holds, and two
@@ -95,33 +118,43 @@ async fn postgres_daemons_share_due_jobs() {
 
 /// Every check of the store contract, in an order where each leaves the store as it found it
 /// (no jobs, no running runs, no nodes).
-async fn conforms(store: Arc<dyn Store>, raw: &Raw) {
-    let store = store.as_ref();
+async fn conforms(store: &dyn Store, raw: &Raw) {
+    // JobStore
     adds_and_looks_up_jobs(store).await;
     ids_compare_byte_for_byte(store).await;
     updates_compare_and_set(store).await;
     replaces_whatever_the_version(store).await;
-    removes_jobs(store).await;
+    removes_jobs_and_frees_their_ids(store).await;
     orders_jobs_and_finds_the_next_run_time(store).await;
-    streams_views_in_order(store).await;
+    streams_views_in_order_and_filters_pending_ones(store).await;
     concurrent_adds_keep_their_own_outcomes(store).await;
     claims_advance_due_jobs_and_record_their_runs(store).await;
     claims_take_the_earliest_first_up_to_the_limit(store).await;
     claims_remove_jobs_whose_trigger_ran_out(store).await;
     claims_advance_past_a_fire_time_taken_already(store).await;
     claims_leave_jobs_changed_while_they_were_decided(store).await;
-    claims_park_undecodable_rows(store, raw).await;
+    claims_park_unreadable_jobs(store, raw).await;
+    // RunLog
     runs_round_trip(store).await;
+    runs_are_one_per_id_and_per_fire_time(store).await;
     runs_page_newest_first(store).await;
     interrupts_runs_of_dead_daemons(store).await;
-    prunes_runs_by_age_and_per_job(store).await;
+    prunes_finished_runs_by_age_and_per_job(store).await;
+    // Membership
     heartbeats_list_and_remove_nodes(store).await;
 }
 
+// ---- JobStore ----
+
 async fn adds_and_looks_up_jobs(store: &dyn Store) {
+    assert!(store.lookup_job("a").await.unwrap().is_none());
     let a = job("a", Some(t0() + hours(1)));
-    store.add_job(&a, &render(&a)).await.unwrap();
-    assert_eq!(store.lookup_job("a").await.unwrap(), Some(a.clone()));
+    add(store, &a).await;
+    assert_eq!(
+        store.lookup_job("a").await.unwrap(),
+        Some(a.clone()),
+        "the job round-trips, at version 0"
+    );
     assert!(store.lookup_job("missing").await.unwrap().is_none());
 
     let mut again = job("a", None);
@@ -137,11 +170,17 @@ async fn adds_and_looks_up_jobs(store: &dyn Store) {
         "a conflict changes nothing"
     );
 
-    // The longest id (191 bytes) and one of 4-byte characters fit the id column.
-    for id in ["x".repeat(191), "😀".repeat(47), "jöb 日本".to_owned()] {
-        let long = job(&id, None);
-        store.add_job(&long, &render(&long)).await.unwrap();
-        assert_eq!(store.lookup_job(&id).await.unwrap(), Some(long));
+    // The longest id (191 bytes), one of 4-byte characters, and ids are opaque (colons, which
+    // Redis key names use, spaces, slashes, non-ASCII).
+    for id in [
+        "x".repeat(191),
+        "😀".repeat(47),
+        "jöb 日本".into(),
+        "x:y z/é".into(),
+    ] {
+        let odd = job(&id, None);
+        add(store, &odd).await;
+        assert_eq!(store.lookup_job(&id).await.unwrap(), Some(odd));
     }
     clear(store).await;
 }
@@ -151,10 +190,7 @@ async fn ids_compare_byte_for_byte(store: &dyn Store) {
     // PAD SPACE collation would merge them).
     let ids = ["Job1", "job1", "pad", "pad ", "e", "é"];
     for id in ids {
-        store
-            .add_job(&job(id, None), &render(&job(id, None)))
-            .await
-            .unwrap();
+        add_job_at(store, id, None).await;
     }
     for id in ids {
         assert_eq!(store.lookup_job(id).await.unwrap().unwrap().id, id);
@@ -166,10 +202,7 @@ async fn ids_compare_byte_for_byte(store: &dyn Store) {
 }
 
 async fn updates_compare_and_set(store: &dyn Store) {
-    store
-        .add_job(&job("u", Some(t0())), &render(&job("u", Some(t0()))))
-        .await
-        .unwrap();
+    add_job_at(store, "u", Some(t0())).await;
     let read = store.lookup_job("u").await.unwrap().unwrap();
     assert_eq!(read.version, 0);
 
@@ -184,7 +217,7 @@ async fn updates_compare_and_set(store: &dyn Store) {
     assert_eq!(
         store.get_next_run_time().await.unwrap(),
         Some(t0() + hours(2)),
-        "the index column follows the job"
+        "the index follows the job"
     );
 
     // A writer still holding version 0 lost the race.
@@ -200,8 +233,12 @@ async fn updates_compare_and_set(store: &dyn Store) {
         "renamed"
     );
 
-    store.update_job(&stored, &render(&stored)).await.unwrap();
+    // Pausing through an update takes the job out of the index.
+    let mut paused = stored;
+    paused.next_run_time = None;
+    store.update_job(&paused, &render(&paused)).await.unwrap();
     assert_eq!(store.lookup_job("u").await.unwrap().unwrap().version, 2);
+    assert_eq!(store.get_next_run_time().await.unwrap(), None);
 
     let error = store
         .update_job(&job("ghost", None), &render(&job("ghost", None)))
@@ -211,7 +248,10 @@ async fn updates_compare_and_set(store: &dyn Store) {
         matches!(&error, StoreError::NotFound(id) if id == "ghost"),
         "{error:?}"
     );
-    assert!(store.lookup_job("ghost").await.unwrap().is_none());
+    assert!(
+        store.lookup_job("ghost").await.unwrap().is_none(),
+        "no upsert"
+    );
     clear(store).await;
 }
 
@@ -219,36 +259,51 @@ async fn replaces_whatever_the_version(store: &dyn Store) {
     let first = job("r", Some(t0()));
     store.replace_job(&first, &render(&first)).await.unwrap();
     assert_eq!(store.lookup_job("r").await.unwrap(), Some(first), "inserts");
+    assert_eq!(store.get_next_run_time().await.unwrap(), Some(t0()));
 
-    let mut second = job("r", None);
+    let mut second = job("r", Some(t0() + hours(1)));
     second.name = "second".into();
     second.version = 42;
     store.replace_job(&second, &render(&second)).await.unwrap();
     let stored = store.lookup_job("r").await.unwrap().unwrap();
     assert_eq!(stored.name, "second");
-    assert_eq!(stored.next_run_time, None);
     assert_eq!(stored.version, 1, "overwrites and bumps the stored version");
+    assert_eq!(
+        store.get_next_run_time().await.unwrap(),
+        Some(t0() + hours(1)),
+        "the index follows"
+    );
+
+    let third = job("r", None);
+    store.replace_job(&third, &render(&third)).await.unwrap();
+    assert_eq!(store.lookup_job("r").await.unwrap().unwrap().version, 2);
     assert_eq!(store.get_next_run_time().await.unwrap(), None);
+    assert_eq!(store.get_all_jobs().await.unwrap().len(), 1);
     clear(store).await;
 }
 
-async fn removes_jobs(store: &dyn Store) {
-    store
-        .add_job(&job("gone", Some(t0())), &render(&job("gone", Some(t0()))))
-        .await
-        .unwrap();
-    store
-        .add_job(&job("kept", Some(t0())), &render(&job("kept", Some(t0()))))
-        .await
-        .unwrap();
+async fn removes_jobs_and_frees_their_ids(store: &dyn Store) {
+    add_job_at(store, "gone", Some(t0() - hours(1))).await;
+    add_job_at(store, "kept", Some(t0())).await;
+    let mut bumped = store.lookup_job("gone").await.unwrap().unwrap();
+    bumped.name = "bumped".into();
+    store.update_job(&bumped, &render(&bumped)).await.unwrap();
     store.remove_job("gone").await.unwrap();
     assert!(store.lookup_job("gone").await.unwrap().is_none());
     assert!(store.lookup_job("kept").await.unwrap().is_some());
+    assert_eq!(
+        store.get_next_run_time().await.unwrap(),
+        Some(t0()),
+        "the index follows"
+    );
     let error = store.remove_job("gone").await.unwrap_err();
     assert!(
         matches!(&error, StoreError::NotFound(id) if id == "gone"),
         "{error:?}"
     );
+    // The id is free again, at version 0.
+    add_job_at(store, "gone", None).await;
+    assert_eq!(store.lookup_job("gone").await.unwrap().unwrap().version, 0);
     clear(store).await;
 }
 
@@ -256,100 +311,132 @@ async fn orders_jobs_and_finds_the_next_run_time(store: &dyn Store) {
     assert!(store.get_all_jobs().await.unwrap().is_empty());
     assert_eq!(store.get_next_run_time().await.unwrap(), None);
     for id in ["p2", "Z", "p1"] {
-        store
-            .add_job(&job(id, None), &render(&job(id, None)))
-            .await
-            .unwrap();
+        add_job_at(store, id, None).await;
     }
     assert_eq!(
         store.get_next_run_time().await.unwrap(),
         None,
         "paused jobs have no next run time"
     );
-    for id in ["é", "b", "ab", "a ", "a", "B"] {
-        store
-            .add_job(
-                &job(id, Some(t0() + hours(2))),
-                &render(&job(id, Some(t0() + hours(2)))),
-            )
-            .await
-            .unwrap();
+    for id in ["é", "b", "ab", "a", "B"] {
+        add_job_at(store, id, Some(t0() + hours(2))).await;
     }
-    store
-        .add_job(
-            &job("z", Some(t0() + hours(1))),
-            &render(&job("z", Some(t0() + hours(1)))),
-        )
-        .await
-        .unwrap();
+    // The same instant written at -05:00: a tie, broken by id.
+    let mut west = job("a ", None);
+    west.next_run_time =
+        Some((t0() + hours(2)).with_timezone(&FixedOffset::west_opt(5 * 3600).unwrap()));
+    add(store, &west).await;
+    add_job_at(store, "z", Some(t0() + hours(1))).await;
     // 09:30 at +08:00 is 01:30 UTC: between the two groups, whatever its offset says.
     let mut east = job("east", None);
     east.next_run_time = Some(
         (t0() + TimeDelta::minutes(90)).with_timezone(&FixedOffset::east_opt(8 * 3600).unwrap()),
     );
-    store.add_job(&east, &render(&east)).await.unwrap();
+    add(store, &east).await;
+    let old = t0() - TimeDelta::days(400);
+    add_job_at(store, "old", Some(old)).await;
 
-    let ids: Vec<String> = store
-        .get_all_jobs()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|job| job.id)
-        .collect();
+    let all = store.get_all_jobs().await.unwrap();
+    let ids: Vec<&str> = all.iter().map(|job| job.id.as_str()).collect();
     // By next run time; ties and paused jobs (last) by id in byte order.
-    let expected = ["z", "east", "B", "a", "a ", "ab", "b", "é", "Z", "p1", "p2"];
+    let expected = [
+        "old", "z", "east", "B", "a", "a ", "ab", "b", "é", "Z", "p1", "p2",
+    ];
     assert_eq!(ids, expected);
-    assert_eq!(
-        store
-            .lookup_job("east")
-            .await
-            .unwrap()
-            .unwrap()
-            .next_run_time,
-        east.next_run_time,
-        "the offset survives"
-    );
-    assert_eq!(
-        store.get_next_run_time().await.unwrap(),
-        Some(t0() + hours(1))
-    );
+    for written in [&east, &west] {
+        let stored = all.iter().find(|job| job.id == written.id).unwrap();
+        assert_eq!(
+            stored.next_run_time, written.next_run_time,
+            "the offset survives"
+        );
+    }
+    assert_eq!(store.get_next_run_time().await.unwrap(), Some(old));
     clear(store).await;
 }
 
-async fn streams_views_in_order(store: &dyn Store) {
-    store_checks::streams_views_in_order(store, job, t0()).await;
+/// Views stream in listing order (next fire time, paused and pending last), each the job's
+/// own rendering and the same as `get_job_view`; the pending filter finds pending jobs, in
+/// the same order.
+async fn streams_views_in_order_and_filters_pending_ones(store: &dyn Store) {
+    let mut pending = job("pending", Some(t0() + hours(3)));
+    pending.pending = true;
+    // Sorts after "pending" by id, before it by fire time.
+    let mut pending_soon = job("pending-soon", Some(t0() + TimeDelta::minutes(30)));
+    pending_soon.pending = true;
+    let jobs = [
+        job("paused", None),
+        job("late", Some(t0() + hours(2))),
+        job("early", Some(t0() + hours(1))),
+        pending,
+        pending_soon,
+    ];
+    for job in &jobs {
+        add(store, job).await;
+    }
+    let views = collect_views(store, ViewFilter::All).await;
+    let ids: Vec<&str> = views.iter().map(|view| view.id.as_str()).collect();
+    assert_eq!(ids, ["pending-soon", "early", "late", "pending", "paused"]);
+    for view in &views {
+        let job = jobs.iter().find(|job| job.id == view.id).unwrap();
+        let text = match &view.body {
+            ViewBody::Rendered(text) => text.clone(),
+            ViewBody::Job(job) => render(job),
+        };
+        assert_eq!(text, render(job), "the kept view is the job's");
+        assert_eq!(view.pending, job.pending);
+        assert_eq!(
+            view.next_run_time,
+            job.next_run_time.map(|t| t.timestamp_micros())
+        );
+        assert_eq!(
+            store.get_job_view(&view.id).await.unwrap().as_ref(),
+            Some(view)
+        );
+    }
+    assert_eq!(store.get_job_view("missing").await.unwrap(), None);
+    let pending = collect_views(store, ViewFilter::Pending).await;
+    let pending_ids: Vec<&str> = pending.iter().map(|view| view.id.as_str()).collect();
+    assert_eq!(pending_ids, ["pending-soon", "pending"], "listing order");
+    assert!(pending.iter().all(|view| view.pending));
     clear(store).await;
 }
 
+/// 60 inserts at once over 20 ids: each id goes in once, every other insert of it is a
+/// conflict of its own, whatever batch the store put them in.
 async fn concurrent_adds_keep_their_own_outcomes(store: &dyn Store) {
-    store_checks::concurrent_adds_keep_their_own_outcomes(store, job, t0()).await;
+    let jobs: Vec<Job> = (0..60)
+        .map(|n| job(&format!("c{}", n % 20), Some(t0() + hours(n))))
+        .collect();
+    let outcomes = futures_util::future::join_all(jobs.iter().map(|job| async move {
+        let view = render(job);
+        store.add_job(job, &view).await
+    }))
+    .await;
+    let mut added = BTreeSet::new();
+    for (job, outcome) in jobs.iter().zip(outcomes) {
+        match outcome {
+            Ok(()) => assert!(added.insert(job.id.clone()), "{} added twice", job.id),
+            Err(StoreError::Conflict(id)) => assert_eq!(id, job.id),
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(added.len(), 20);
+    for id in &added {
+        let stored = store.lookup_job(id).await.unwrap().unwrap();
+        assert!(
+            jobs.iter().any(|job| job == &stored),
+            "{id} is one of the jobs sent"
+        );
+    }
     clear(store).await;
 }
 
 async fn claims_advance_due_jobs_and_record_their_runs(store: &dyn Store) {
     let minute = TimeDelta::minutes(1);
-    store
-        .add_job(
-            &job("late", Some(t0() - minute)),
-            &render(&job("late", Some(t0() - minute))),
-        )
-        .await
-        .unwrap();
-    store
-        .add_job(&job("due", Some(t0())), &render(&job("due", Some(t0()))))
-        .await
-        .unwrap();
-    store
-        .add_job(
-            &job("later", Some(t0() + minute)),
-            &render(&job("later", Some(t0() + minute))),
-        )
-        .await
-        .unwrap();
-    store
-        .add_job(&job("paused", None), &render(&job("paused", None)))
-        .await
-        .unwrap();
+    add_job_at(store, "late", Some(t0() - minute)).await;
+    add_job_at(store, "due", Some(t0())).await;
+    add_job_at(store, "later", Some(t0() + minute)).await;
+    add_job_at(store, "paused", None).await;
 
     let claimed = store
         .claim_due_jobs(t0(), 10, &advancing(t0()))
@@ -359,7 +446,7 @@ async fn claims_advance_due_jobs_and_record_their_runs(store: &dyn Store) {
     assert_eq!(
         claimed_ids,
         ["late", "due"],
-        "earliest first; not-due and paused left"
+        "due by now (inclusive), earliest first; not-due and paused left"
     );
     let (late, claim) = &claimed[0];
     assert_eq!(late.version, 0, "answers the job as claimed");
@@ -372,8 +459,8 @@ async fn claims_advance_due_jobs_and_record_their_runs(store: &dyn Store) {
     runs.reverse();
     assert_eq!(runs, claim.runs, "the claim's run records are committed");
     assert_eq!(
-        store.get_runs("due", 10, None).await.unwrap().len(),
-        1,
+        store.get_runs("due", 10, None).await.unwrap(),
+        claimed[1].1.runs,
         "one run for the job due now"
     );
     let later = store.lookup_job("later").await.unwrap().unwrap();
@@ -408,11 +495,10 @@ async fn claims_take_the_earliest_first_up_to_the_limit(store: &dyn Store) {
         ("d", t0() - second * 2),
         ("e", t0() + second),
     ] {
-        store
-            .add_job(&job(id, Some(next)), &render(&job(id, Some(next))))
-            .await
-            .unwrap();
+        add_job_at(store, id, Some(next)).await;
     }
+    let none = store.claim_due_jobs(t0(), 0, &advancing(t0())).await;
+    assert!(none.unwrap().is_empty(), "a limit of 0 takes nothing");
     let mut order = Vec::new();
     loop {
         let claimed = store
@@ -423,7 +509,7 @@ async fn claims_take_the_earliest_first_up_to_the_limit(store: &dyn Store) {
         if claimed.is_empty() {
             break;
         }
-        order.extend(claimed.into_iter().map(|(job, _)| job.id));
+        order.extend(claimed.into_iter().map(|(job, _)| job.id.to_string()));
     }
     assert_eq!(order, ["d", "b", "a", "c"], "by next run time, ties by id");
     assert_eq!(store.lookup_job("e").await.unwrap().unwrap().version, 0);
@@ -431,10 +517,7 @@ async fn claims_take_the_earliest_first_up_to_the_limit(store: &dyn Store) {
 }
 
 async fn claims_remove_jobs_whose_trigger_ran_out(store: &dyn Store) {
-    store
-        .add_job(&job("once", Some(t0())), &render(&job("once", Some(t0()))))
-        .await
-        .unwrap();
+    add_job_at(store, "once", Some(t0())).await;
     let last_run = |job: &Job| Claim {
         view: String::new(),
         next: None,
@@ -446,6 +529,7 @@ async fn claims_remove_jobs_whose_trigger_ran_out(store: &dyn Store) {
     assert!(store.lookup_job("once").await.unwrap().is_none(), "removed");
     let runs = store.get_runs("once", 10, None).await.unwrap();
     assert_eq!(runs, claimed[0].1.runs, "its last run is kept");
+    assert_eq!(store.get_next_run_time().await.unwrap(), None);
     clear(store).await;
 }
 
@@ -453,20 +537,8 @@ async fn claims_advance_past_a_fire_time_taken_already(store: &dyn Store) {
     // Another daemon recorded `a-taken`'s second fire time; `b-free` comes after it in the
     // batch, so the claim must go on after the duplicate.
     let minute = TimeDelta::minutes(1);
-    store
-        .add_job(
-            &job("a-taken", Some(t0() - minute)),
-            &render(&job("a-taken", Some(t0() - minute))),
-        )
-        .await
-        .unwrap();
-    store
-        .add_job(
-            &job("b-free", Some(t0() - minute)),
-            &render(&job("b-free", Some(t0() - minute))),
-        )
-        .await
-        .unwrap();
+    add_job_at(store, "a-taken", Some(t0() - minute)).await;
+    add_job_at(store, "b-free", Some(t0() - minute)).await;
     let theirs = run_for(&job("a-taken", None), Some(at(t0())));
     store.insert_run(&theirs).await.unwrap();
 
@@ -503,59 +575,52 @@ async fn claims_advance_past_a_fire_time_taken_already(store: &dyn Store) {
 
 /// A claim decides between its read and its commit, outside every lock: a job written in
 /// between (an API change, another daemon's claim) or deleted is left out of the commit,
-/// with none of its runs, and the others are committed.
+/// with none of its runs, whether the decision advanced it or removed it, and the others are
+/// committed.
 async fn claims_leave_jobs_changed_while_they_were_decided(store: &dyn Store) {
-    for id in ["changed", "deleted", "kept"] {
-        store
-            .add_job(&job(id, Some(t0())), &render(&job(id, Some(t0()))))
-            .await
-            .unwrap();
+    for id in ["changed", "deleted", "ending", "kept"] {
+        add_job_at(store, id, Some(t0())).await;
     }
     let due = store.due_jobs(t0(), 10).await.unwrap();
     let ids: Vec<&str> = due.iter().map(|job| job.id.as_str()).collect();
-    assert_eq!(ids, ["changed", "deleted", "kept"], "read, not claimed yet");
-    let decide = advancing(t0());
+    assert_eq!(ids, ["changed", "deleted", "ending", "kept"], "read only");
+    let advance = advancing(t0());
     let claims: Vec<(Job, Claim)> = due
         .into_iter()
         .map(|job| {
-            let claim = decide(&job);
+            let mut claim = advance(&job);
+            if job.id == "ending" {
+                claim.next = None;
+            }
             (job, claim)
         })
         .collect();
 
-    let mut renamed = store.lookup_job("changed").await.unwrap().unwrap();
-    renamed.name = "renamed".into();
-    store.update_job(&renamed, &render(&renamed)).await.unwrap();
+    for id in ["changed", "ending"] {
+        let mut renamed = store.lookup_job(id).await.unwrap().unwrap();
+        renamed.name = "renamed".into();
+        store.update_job(&renamed, &render(&renamed)).await.unwrap();
+    }
     store.remove_job("deleted").await.unwrap();
 
     let committed = store.commit_claims(claims).await.unwrap();
     let ids: Vec<&str> = committed.iter().map(|(job, _)| job.id.as_str()).collect();
     assert_eq!(ids, ["kept"]);
-    let changed = store.lookup_job("changed").await.unwrap().unwrap();
-    assert_eq!(
-        (
-            changed.name.as_str(),
-            changed.version,
-            changed.next_run_time
-        ),
-        ("renamed", 1, Some(at(t0()))),
-        "the change stands, still due, to be decided again"
-    );
-    assert!(
-        store
-            .get_runs("changed", 10, None)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    for id in ["changed", "ending"] {
+        let stored = store.lookup_job(id).await.unwrap().unwrap();
+        assert_eq!(
+            (stored.name.as_str(), stored.version, stored.next_run_time),
+            ("renamed", 1, Some(at(t0()))),
+            "{id}: the change stands, still due, to be decided again"
+        );
+    }
     assert!(store.lookup_job("deleted").await.unwrap().is_none());
-    assert!(
-        store
-            .get_runs("deleted", 10, None)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    for id in ["changed", "deleted", "ending"] {
+        assert!(
+            store.get_runs(id, 10, None).await.unwrap().is_empty(),
+            "{id}"
+        );
+    }
     assert_eq!(store.get_runs("kept", 10, None).await.unwrap().len(), 1);
     assert_eq!(
         store
@@ -569,16 +634,16 @@ async fn claims_leave_jobs_changed_while_they_were_decided(store: &dyn Store) {
     clear(store).await;
 }
 
-async fn claims_park_undecodable_rows(store: &dyn Store, raw: &Raw) {
+async fn claims_park_unreadable_jobs(store: &dyn Store, raw: &Raw) {
     let bad_time = t0() - TimeDelta::seconds(10);
-    raw.insert_job_row("bad", Some(bad_time.timestamp_micros()), "{not a job")
+    raw.write_job("bad", Some(bad_time.timestamp_micros()), "{not a job")
         .await;
-    store
-        .add_job(&job("good", Some(t0())), &render(&job("good", Some(t0()))))
-        .await
-        .unwrap();
+    add_job_at(store, "good", Some(t0())).await;
     assert_eq!(store.get_next_run_time().await.unwrap(), Some(bad_time));
-    assert!(store.lookup_job("bad").await.unwrap().is_none());
+    assert!(
+        store.lookup_job("bad").await.unwrap().is_none(),
+        "unreadable: logged, not answered"
+    );
 
     let claimed = store
         .claim_due_jobs(t0(), 10, &advancing(t0()))
@@ -587,14 +652,14 @@ async fn claims_park_undecodable_rows(store: &dyn Store, raw: &Raw) {
     let claimed_ids: Vec<&str> = claimed.iter().map(|(job, _)| job.id.as_str()).collect();
     assert_eq!(claimed_ids, ["good"]);
     assert_eq!(
-        raw.job_row("bad").await,
+        raw.stored_job("bad").await,
         Some((None, "{not a job".to_owned())),
-        "parked: no next run time, state kept"
+        "parked: out of the index (no next run time), state kept"
     );
     assert_eq!(
         store.get_next_run_time().await.unwrap(),
         Some(t0() + TimeDelta::minutes(1)),
-        "a parked row no longer drives the scheduler"
+        "a parked job no longer drives the scheduler"
     );
     assert!(
         store
@@ -603,18 +668,17 @@ async fn claims_park_undecodable_rows(store: &dyn Store, raw: &Raw) {
             .unwrap()
             .is_empty()
     );
-    let listed: Vec<String> = store
-        .get_all_jobs()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|job| job.id)
-        .collect();
-    assert_eq!(listed, ["good"], "unreadable rows are not listed");
+    assert_eq!(
+        listed_ids(store).await,
+        ["good"],
+        "unreadable jobs are not listed"
+    );
     store.remove_job("bad").await.unwrap();
-    assert_eq!(raw.job_row("bad").await, None);
+    assert_eq!(raw.stored_job("bad").await, None);
     clear(store).await;
 }
+
+// ---- RunLog ----
 
 async fn runs_round_trip(store: &dyn Store) {
     let india = FixedOffset::east_opt(5 * 3600 + 1800).unwrap();
@@ -628,18 +692,25 @@ async fn runs_round_trip(store: &dyn Store) {
         "owner-1",
     );
     run.started_at = Some(t0() + TimeDelta::microseconds(1));
+    run.reason = Some("was".into());
+    run.exit_code = Some(9);
     store.insert_run(&run).await.unwrap();
     assert_eq!(store.get_run(&run.id).await.unwrap(), Some(run.clone()));
     assert!(store.get_run("no-such-run").await.unwrap().is_none());
 
+    // An update changes the status, times and output, and clears what became empty.
     run.finished_at = Some(t0() + TimeDelta::seconds(3));
     run.status = RunStatus::Failed;
-    run.reason = Some("exit code 3".into());
+    run.reason = None;
     run.exit_code = Some(-3);
     run.stdout = "ünïcödé ✓\n".repeat(12_000); // about 170 KB: more than a 64 KB TEXT
     run.stderr = "bad\n".into();
     run.stdout_truncated = true;
     run.stderr_truncated = false;
+    store.update_run(&run).await.unwrap();
+    assert_eq!(store.get_run(&run.id).await.unwrap(), Some(run.clone()));
+    run.reason = Some("exit code 3".into());
+    run.exit_code = None;
     store.update_run(&run).await.unwrap();
     assert_eq!(store.get_run(&run.id).await.unwrap(), Some(run.clone()));
 
@@ -656,26 +727,46 @@ async fn runs_round_trip(store: &dyn Store) {
     );
     assert!(stored.stderr_truncated);
 
-    // Run-now records have no fire time; any number of them may exist.
+    // Updating a run that does not exist creates nothing.
+    let ghost = RunRecord::new(
+        t0(),
+        "rt",
+        None,
+        RunStatus::Succeeded,
+        RunCause::RunNow,
+        "host-1",
+        "owner-1",
+    );
+    store.update_run(&ghost).await.unwrap();
+    assert!(store.get_run(&ghost.id).await.unwrap().is_none());
+    assert_eq!(store.get_runs("rt", 10, None).await.unwrap().len(), 1);
+    finish_running_runs(store).await;
+}
+
+/// A run's id is its key, and a job has one run per fire time (the instant, whatever the
+/// offset): both are refused a second record. Run-now records have no fire time: any number
+/// of them may exist.
+async fn runs_are_one_per_id_and_per_fire_time(store: &dyn Store) {
+    let first = run_for(&job("one", None), Some(at(t0())));
+    store.insert_run(&first).await.unwrap();
+    assert!(store.insert_run(&first).await.is_err(), "same id");
+    let tokyo = FixedOffset::east_opt(9 * 3600).unwrap();
+    let twin = run_for(&job("one", None), Some(t0().with_timezone(&tokyo)));
+    assert!(store.insert_run(&twin).await.is_err(), "same fire time");
+    assert!(store.get_run(&twin.id).await.unwrap().is_none());
+    let other_job = run_for(&job("other", None), Some(at(t0())));
+    store.insert_run(&other_job).await.unwrap();
     for _ in 0..2 {
-        let now_run = RunRecord::new(
-            t0(),
-            "rt",
-            None,
-            RunStatus::Succeeded,
-            RunCause::RunNow,
-            "host-1",
-            "owner-1",
-        );
+        let now_run = run_for(&job("one", None), None);
         store.insert_run(&now_run).await.unwrap();
         assert_eq!(store.get_run(&now_run.id).await.unwrap(), Some(now_run));
     }
-    assert_eq!(store.get_runs("rt", 10, None).await.unwrap().len(), 3);
+    assert_eq!(store.get_runs("one", 10, None).await.unwrap().len(), 3);
     finish_running_runs(store).await;
 }
 
 async fn runs_page_newest_first(store: &dyn Store) {
-    let mut ids: Vec<String> = Vec::new();
+    let mut runs = Vec::new();
     for i in 0..5 {
         let run = RunRecord::new(
             t0() + TimeDelta::seconds(i),
@@ -687,7 +778,7 @@ async fn runs_page_newest_first(store: &dyn Store) {
             "owner",
         );
         store.insert_run(&run).await.unwrap();
-        ids.push(run.id);
+        runs.push(run);
     }
     let other = RunRecord::new(
         t0(),
@@ -699,23 +790,26 @@ async fn runs_page_newest_first(store: &dyn Store) {
         "owner",
     );
     store.insert_run(&other).await.unwrap();
-    ids.sort();
-    ids.reverse();
+    // Run ids grow with creation.
+    runs.reverse();
 
-    let page = |limit, before: Option<String>| async move {
-        store
-            .get_runs("paged", limit, before.as_deref())
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|run| run.id)
-            .collect::<Vec<_>>()
+    let page = |limit, before: Option<&RunId>| {
+        let before = before.cloned();
+        async move {
+            let runs = store.get_runs("paged", limit, before.as_deref()).await;
+            runs.unwrap()
+        }
     };
-    assert_eq!(page(10, None).await, ids, "newest first, this job only");
-    assert_eq!(page(2, None).await, ids[..2]);
-    assert_eq!(page(2, Some(ids[1].clone())).await, ids[2..4]);
-    assert_eq!(page(10, Some(ids[3].clone())).await, ids[4..]);
-    assert!(page(10, Some(ids[4].clone())).await.is_empty());
+    assert_eq!(page(10, None).await, runs, "newest first, this job only");
+    assert_eq!(page(2, None).await, runs[..2]);
+    assert_eq!(
+        page(2, Some(&runs[1].id)).await,
+        runs[2..4],
+        "only runs older than `before`"
+    );
+    assert_eq!(page(10, Some(&runs[3].id)).await, runs[4..]);
+    assert!(page(10, Some(&runs[4].id)).await.is_empty());
+    assert!(page(0, None).await.is_empty());
     assert!(store.get_runs("nobody", 10, None).await.unwrap().is_empty());
 }
 
@@ -728,43 +822,44 @@ async fn interrupts_runs_of_dead_daemons(store: &dyn Store) {
     ] {
         store.heartbeat(&node(id, heartbeat)).await.unwrap();
     }
-    let mut runs = HashMap::new();
-    for owner in ["me", "alive", "dead", "vanished"] {
-        let run = RunRecord::new(
+    let orphan = |owner: &str, status| {
+        RunRecord::new(
             t0() - hours(2),
             "orphans",
             None,
-            RunStatus::Running,
+            status,
             RunCause::RunNow,
             "host",
             owner,
-        );
+        )
+    };
+    let mut runs = HashMap::new();
+    for owner in ["me", "alive", "dead", "vanished"] {
+        let run = orphan(owner, RunStatus::Running);
         store.insert_run(&run).await.unwrap();
         runs.insert(owner, run);
     }
-    let mut done = RunRecord::new(
-        t0() - hours(2),
-        "orphans",
-        None,
-        RunStatus::Succeeded,
-        RunCause::RunNow,
-        "host",
-        "dead",
-    );
+    // Finished as it was recorded, and finished later: neither is running.
+    let mut done = orphan("dead", RunStatus::Succeeded);
     done.finished_at = Some(t0() - hours(2));
     store.insert_run(&done).await.unwrap();
+    let mut finished = orphan("dead", RunStatus::Running);
+    store.insert_run(&finished).await.unwrap();
+    finished.status = RunStatus::Failed;
+    finished.finished_at = Some(t0() - hours(1));
+    store.update_run(&finished).await.unwrap();
 
     let at_time = t0() + TimeDelta::seconds(1);
-    let alive_since = t0() - TimeDelta::minutes(1);
-    let count = store
-        .interrupt_orphaned_runs(&Orphans {
+    let interrupt = |alive_since| async move {
+        let orphans = Orphans {
             me: "me",
             alive_since,
             reason: "its daemon died",
             at: at_time,
-        })
-        .await
-        .unwrap();
+        };
+        store.interrupt_orphaned_runs(&orphans).await.unwrap()
+    };
+    let count = interrupt(t0() - TimeDelta::minutes(1)).await;
     assert_eq!(
         count, 2,
         "the dead daemon's run and the one without a heartbeat row"
@@ -779,26 +874,22 @@ async fn interrupts_runs_of_dead_daemons(store: &dyn Store) {
         let run = store.get_run(&runs[owner].id).await.unwrap().unwrap();
         assert_eq!(run, runs[owner], "{owner}'s run is left running");
     }
-    assert_eq!(
-        store.get_run(&done.id).await.unwrap(),
-        Some(done),
-        "finished stays"
-    );
-    let again = store
-        .interrupt_orphaned_runs(&Orphans {
-            me: "me",
-            alive_since,
-            reason: "its daemon died",
-            at: at_time,
-        })
-        .await
-        .unwrap();
-    assert_eq!(again, 0);
+    for run in [done, finished] {
+        assert_eq!(store.get_run(&run.id).await.unwrap(), Some(run), "stays");
+    }
+    let again = interrupt(t0() - TimeDelta::minutes(1)).await;
+    assert_eq!(again, 0, "once");
+    // At the start of a store one daemon uses, every other daemon is dead.
+    assert_eq!(interrupt(t0()).await, 1);
+    let alive = store.get_run(&runs["alive"].id).await.unwrap().unwrap();
+    assert_eq!(alive.status, RunStatus::Interrupted);
+    let mine = store.get_run(&runs["me"].id).await.unwrap().unwrap();
+    assert_eq!(mine, runs["me"], "this daemon's own run is left running");
     store.remove_nodes("me", t0() + hours(1)).await.unwrap();
     finish_running_runs(store).await;
 }
 
-async fn prunes_runs_by_age_and_per_job(store: &dyn Store) {
+async fn prunes_finished_runs_by_age_and_per_job(store: &dyn Store) {
     // Start from no finished runs at all.
     store.prune_runs(t0() + hours(24 * 365), 0).await.unwrap();
     let finished = |job_id: &str, created: DateTime<Utc>| {
@@ -814,60 +905,64 @@ async fn prunes_runs_by_age_and_per_job(store: &dyn Store) {
         run.finished_at = Some(created);
         run
     };
-    let old_running = RunRecord::new(
-        t0() - hours(240),
-        "old",
-        None,
-        RunStatus::Running,
-        RunCause::RunNow,
-        "host",
-        "owner",
-    );
-    store.insert_run(&old_running).await.unwrap();
+    let running = |job_id: &str, created| {
+        let run = RunRecord::new(
+            created,
+            job_id,
+            None,
+            RunStatus::Running,
+            RunCause::RunNow,
+            "host",
+            "owner",
+        );
+        async move {
+            store.insert_run(&run).await.unwrap();
+            run.id
+        }
+    };
+    // `old`: a running run and two finished ones, ten days old.
+    let old_running = running("old", t0() - hours(240)).await;
     for i in 0..2 {
         let run = finished("old", t0() - hours(240) + TimeDelta::seconds(i));
         store.insert_run(&run).await.unwrap();
     }
-    // `many`: a running run, then five finished ones (run ids grow with creation).
-    let many_running = RunRecord::new(
-        t0(),
-        "many",
-        None,
-        RunStatus::Running,
-        RunCause::RunNow,
-        "host",
-        "owner",
-    );
-    store.insert_run(&many_running).await.unwrap();
+    // `many`: five finished runs between two running ones (run ids grow with creation).
+    let first_running = running("many", t0()).await;
     let mut many = Vec::new();
     for i in 0..5 {
         let run = finished("many", t0() + TimeDelta::seconds(i));
         store.insert_run(&run).await.unwrap();
         many.push(run.id);
     }
-    many.sort();
+    let last_running = running("many", t0() + TimeDelta::seconds(5)).await;
+    let ids = |job_id: &'static str| async move {
+        let runs = store.get_runs(job_id, 10, None).await.unwrap();
+        runs.into_iter().map(|run| run.id).collect::<Vec<_>>()
+    };
 
+    // Both rules in one pass; running runs neither count nor go.
     let pruned = store.prune_runs(t0() - hours(24), 3).await.unwrap();
     assert_eq!(
         pruned,
         2 + 2,
         "old's two finished runs, and many's two oldest"
     );
-    let ids = |runs: Vec<RunRecord>| runs.into_iter().map(|run| run.id).collect::<Vec<_>>();
-    assert_eq!(
-        ids(store.get_runs("old", 10, None).await.unwrap()),
-        std::slice::from_ref(&old_running.id),
-        "a running run is never pruned"
-    );
-    let mut kept = ids(store.get_runs("many", 10, None).await.unwrap());
-    kept.sort();
-    let mut expected = many[2..].to_vec();
-    expected.push(many_running.id.clone());
-    expected.sort();
-    assert_eq!(kept, expected);
+    assert_eq!(ids("old").await, [old_running], "a running run stays");
+    let kept = [&last_running, &many[4], &many[3], &many[2], &first_running];
+    assert_eq!(ids("many").await, kept.map(RunId::clone));
+
+    // Keep none: every finished run goes.
+    let pruned = store.prune_runs(t0() - hours(24), 0).await.unwrap();
+    assert_eq!(pruned, 3);
+    assert_eq!(ids("many").await, [last_running, first_running]);
+    // The (job, fire time) of a pruned run is free again.
+    let again = finished("many", t0());
+    store.insert_run(&again).await.unwrap();
     finish_running_runs(store).await;
     store.prune_runs(t0() + hours(24 * 365), 0).await.unwrap();
 }
+
+// ---- Membership ----
 
 async fn heartbeats_list_and_remove_nodes(store: &dyn Store) {
     assert!(store.get_nodes().await.unwrap().is_empty());
@@ -916,10 +1011,7 @@ async fn heartbeats_list_and_remove_nodes(store: &dyn Store) {
 async fn claims_skip_jobs_another_claim_holds(server: Server, url: &str) {
     let store = store::open(url).await.unwrap();
     for id in ["held", "next"] {
-        store
-            .add_job(&job(id, Some(t0())), &render(&job(id, Some(t0()))))
-            .await
-            .unwrap();
+        add_job_at(store.as_ref(), id, Some(t0())).await;
     }
     let raw = Raw::connect(server, url).await;
     let lock = raw.lock_job_row("held").await;
@@ -930,14 +1022,14 @@ async fn claims_skip_jobs_another_claim_holds(server: Server, url: &str) {
     .await
     .expect("the claim waited for another transaction's row lock")
     .unwrap();
-    let ids: Vec<String> = claimed.into_iter().map(|(job, _)| job.id).collect();
+    let ids: Vec<String> = claimed.into_iter().map(|(job, _)| job.id.into()).collect();
     assert_eq!(ids, ["next"], "the held row is skipped, the next one taken");
     lock.rollback().await;
     let claimed = store
         .claim_due_jobs(t0(), 10, &advancing(t0()))
         .await
         .unwrap();
-    let ids: Vec<String> = claimed.into_iter().map(|(job, _)| job.id).collect();
+    let ids: Vec<String> = claimed.into_iter().map(|(job, _)| job.id.into()).collect();
     assert_eq!(ids, ["held"], "taken once released");
     clear(store.as_ref()).await;
     raw.close().await;
@@ -955,33 +1047,31 @@ async fn claims_each_fire_time_once(url: &str, other_url: &str) {
     for i in 0..JOBS {
         let mut job = job(&format!("job{i:02}"), Some(t0()));
         job.trigger = interval_seconds(1);
-        first.add_job(&job, &render(&job)).await.unwrap();
+        add(first.as_ref(), &job).await;
     }
 
-    let claimer = |store: Arc<dyn Store>| {
-        tokio::spawn(async move {
-            let mut taken: Vec<(String, DateTime<FixedOffset>)> = Vec::new();
-            for second in 0..SECONDS {
-                let now = t0() + TimeDelta::seconds(second);
-                loop {
-                    let claimed = store.claim_due_jobs(now, 7, &advancing(now)).await.unwrap();
-                    if claimed.is_empty() {
-                        break;
+    let claimer =
+        |store: Arc<dyn Store>| {
+            tokio::spawn(async move {
+                let mut taken: Vec<(String, DateTime<FixedOffset>)> = Vec::new();
+                for second in 0..SECONDS {
+                    let now = t0() + TimeDelta::seconds(second);
+                    loop {
+                        let claimed = store.claim_due_jobs(now, 7, &advancing(now)).await.unwrap();
+                        if claimed.is_empty() {
+                            break;
+                        }
+                        for (_, claim) in claimed {
+                            taken.extend(claim.runs.iter().map(|run| {
+                                (run.job_id.to_string(), run.scheduled_run_time.unwrap())
+                            }));
+                        }
+                        tokio::task::yield_now().await;
                     }
-                    for (_, claim) in claimed {
-                        taken.extend(
-                            claim
-                                .runs
-                                .iter()
-                                .map(|run| (run.job_id.clone(), run.scheduled_run_time.unwrap())),
-                        );
-                    }
-                    tokio::task::yield_now().await;
                 }
-            }
-            taken
-        })
-    };
+                taken
+            })
+        };
     let (a, b) = tokio::join!(claimer(first.clone()), claimer(second.clone()));
     let (a, b) = (a.unwrap(), b.unwrap());
     println!(
@@ -1037,14 +1127,25 @@ fn at(time: DateTime<Utc>) -> DateTime<FixedOffset> {
     time.fixed_offset()
 }
 
-/// A job running every minute, next at `next` (`None` = paused).
+/// A job running a script every minute, next at `next` (`None` = paused).
 fn job(id: &str, next: Option<DateTime<Utc>>) -> Job {
-    let body = json!({"id": id, "func": "task:success", "trigger": "interval", "minutes": 1});
+    let body = json!({"id": id, "func": "task:success", "args": ["test.py"],
+                      "trigger": "interval", "minutes": 1});
     let mut job = JobSpec::parse(&body, &JobDefaults::default(), chrono_tz::UTC, t0())
         .unwrap()
         .job;
     job.next_run_time = next.map(at);
     job
+}
+
+/// Adds `job` with its view.
+async fn add(store: &dyn Store, job: &Job) {
+    store.add_job(job, &render(job)).await.unwrap();
+}
+
+/// Adds [`job`]`(id, next)`.
+async fn add_job_at(store: &dyn Store, id: &str, next: Option<DateTime<Utc>>) {
+    add(store, &job(id, next)).await;
 }
 
 fn interval_seconds(seconds: u64) -> tickd::trigger::Trigger {
@@ -1062,7 +1163,11 @@ fn run_for(job: &Job, scheduled: Option<DateTime<FixedOffset>>) -> RunRecord {
         &job.id,
         scheduled,
         RunStatus::Running,
-        RunCause::Schedule,
+        if scheduled.is_some() {
+            RunCause::Schedule
+        } else {
+            RunCause::RunNow
+        },
         "host",
         "claimer",
     )
@@ -1096,6 +1201,12 @@ fn node(id: &str, heartbeat: DateTime<Utc>) -> NodeRecord {
     }
 }
 
+/// The views `stream_job_views` gives, collected.
+async fn collect_views(store: &dyn Store, filter: ViewFilter) -> Vec<StoredView> {
+    let stream = store.stream_job_views(filter);
+    stream.try_collect().await.unwrap()
+}
+
 /// Removes every (readable) job.
 async fn clear(store: &dyn Store) {
     for job in store.get_all_jobs().await.unwrap() {
@@ -1117,13 +1228,16 @@ async fn finish_running_runs(store: &dyn Store) {
         .unwrap();
 }
 
-// ---- databases ----
+// ---- behind the store ----
 
-/// Direct SQL on a store's tables, for what the store API will not do (write a broken row).
+/// Direct access to a store's own records, for what the store API will not do (write an
+/// unreadable job) or does not show (what is stored for a job it cannot read).
 enum Raw {
     Sqlite(sqlx::SqlitePool),
     MySql(sqlx::MySqlPool),
     Postgres(sqlx::PgPool),
+    /// A connection, and the store's key prefix.
+    Redis(redis::aio::MultiplexedConnection, String),
 }
 
 impl Raw {
@@ -1134,7 +1248,8 @@ impl Raw {
         }
     }
 
-    async fn insert_job_row(&self, id: &str, next: Option<i64>, state: &str) {
+    /// Writes a job's state as it is, filed under `next` (µs; `None` = paused).
+    async fn write_job(&self, id: &str, next: Option<i64>, state: &str) {
         const SQL: &str =
             "INSERT INTO tickd_jobs (id, next_run_time, job_state, version) VALUES (?, ?, ?, 0)";
         const PG: &str =
@@ -1152,25 +1267,43 @@ impl Raw {
                 let query = sqlx::query(PG).bind(id).bind(next).bind(state);
                 query.execute(pool).await.unwrap();
             }
-        };
+            Raw::Redis(con, prefix) => {
+                let mut con = con.clone();
+                let _: () = con.hset(format!("{prefix}jobs"), id, state).await.unwrap();
+                if let Some(micros) = next {
+                    let index = format!("{prefix}run_times");
+                    let _: () = con.zadd(index, id, micros).await.unwrap();
+                }
+            }
+        }
     }
 
-    /// A job row's next run time and state, as stored.
-    async fn job_row(&self, id: &str) -> Option<(Option<i64>, String)> {
+    /// A job's next run time in its index (µs) and its state, as stored.
+    async fn stored_job(&self, id: &str) -> Option<(Option<i64>, String)> {
         const SQL: &str = "SELECT next_run_time, job_state FROM tickd_jobs WHERE id = ?";
         const PG: &str = "SELECT next_run_time, job_state FROM tickd_jobs WHERE id = $1";
-        match self {
+        let row = match self {
             Raw::Sqlite(pool) => sqlx::query_as(SQL).bind(id).fetch_optional(pool).await,
             Raw::MySql(pool) => sqlx::query_as(SQL).bind(id).fetch_optional(pool).await,
             Raw::Postgres(pool) => sqlx::query_as(PG).bind(id).fetch_optional(pool).await,
-        }
-        .unwrap()
+            Raw::Redis(con, prefix) => {
+                let (state, score): (Option<String>, Option<f64>) = redis::pipe()
+                    .hget(format!("{prefix}jobs"), id)
+                    .zscore(format!("{prefix}run_times"), id)
+                    .query_async(&mut con.clone())
+                    .await
+                    .unwrap();
+                // Scores are whole µs.
+                return state.map(|state| (score.map(|score| score as i64), state));
+            }
+        };
+        row.unwrap()
     }
 
     /// Locks a job row as a claim does, until the answer is rolled back.
     async fn lock_job_row(&self, id: &str) -> RawLock {
         match self {
-            Raw::Sqlite(_) => unreachable!("SQLite has no row locks"),
+            Raw::Sqlite(_) | Raw::Redis(..) => unreachable!("only shared stores lock rows"),
             Raw::MySql(pool) => {
                 let mut tx = pool.begin().await.unwrap();
                 sqlx::query("SELECT id FROM tickd_jobs WHERE id = ? FOR UPDATE")
@@ -1197,6 +1330,7 @@ impl Raw {
             Raw::Sqlite(pool) => pool.close().await,
             Raw::MySql(pool) => pool.close().await,
             Raw::Postgres(pool) => pool.close().await,
+            Raw::Redis(..) => {}
         }
     }
 }

@@ -4,7 +4,8 @@
 //! (CONTRACT §1); a run-now whose script could not start adds the `run_id` of the `failed`
 //! record it left. Client errors carry the scheduler's text, which is the reference's text.
 //! Server faults (5xx) are logged here with their whole source chain and answered with a
-//! generic text: internals never reach the client (CONTRACT §2.1).
+//! generic text: internals never reach the client (CONTRACT §2.1). A script tickd could not
+//! start is such a fault: its text says only that, and where to look.
 
 use std::borrow::Cow;
 use std::error::Error as StdError;
@@ -65,13 +66,18 @@ impl ApiError {
                 SchedulerError::JobNotFound(_) | SchedulerError::RunNotFound(_) => {
                     StatusCode::NOT_FOUND
                 }
-                SchedulerError::ConflictingId(_) | SchedulerError::Busy(_) => StatusCode::CONFLICT,
+                SchedulerError::ConflictingId(_)
+                | SchedulerError::MaxInstancesReached { .. }
+                | SchedulerError::ChangedConcurrently(_)
+                | SchedulerError::NotCancellable(_) => StatusCode::CONFLICT,
                 // DIFFERENCE: CONTRACT §2.1 (the reference answers 500 for validation errors
                 // and for pause/resume while stopped).
                 SchedulerError::Invalid(_)
-                | SchedulerError::NotStarted { .. }
+                | SchedulerError::Unrunnable { .. }
                 | SchedulerError::AlreadyRunning
                 | SchedulerError::NotRunning => StatusCode::BAD_REQUEST,
+                // Its text is generic already; the cause is in the log.
+                SchedulerError::CannotStart { .. } => StatusCode::INTERNAL_SERVER_ERROR,
                 SchedulerError::Unavailable(_) => {
                     return (StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE_TEXT.into());
                 }
@@ -113,11 +119,13 @@ impl IntoResponse for ApiError {
             let error = logged_within(&message, MAX_MESSAGE_BYTES);
             tracing::debug!(%status, %error, "request refused");
         }
-        let body = match &self {
-            Self::Scheduler(SchedulerError::NotStarted { run_id, .. }) => {
-                wire::error_body_with_run(&message, run_id)
-            }
-            _ => wire::error_body(&message),
+        let failed_run = match &self {
+            Self::Scheduler(error) => error.failed_run(),
+            _ => None,
+        };
+        let body = match failed_run {
+            Some(run_id) => wire::error_body_with_run(&message, run_id),
+            None => wire::error_body(&message),
         };
         (status, body).into_response()
     }
@@ -138,6 +146,7 @@ pub(crate) fn source_chain(err: &(dyn StdError + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::executor::{ExecutorError, StartFault};
     use axum::body::to_bytes;
     use axum::http::header::CONTENT_TYPE;
     use serde_json::{Value, json};
@@ -179,7 +188,7 @@ mod tests {
             ),
             (SchedulerError::NotRunning, 400, "Scheduler is not running"),
             (
-                SchedulerError::NotStarted {
+                SchedulerError::Unrunnable {
                     message: "Script gone.py not found in the workspace".into(),
                     run_id: "r1".into(),
                 },
@@ -187,9 +196,34 @@ mod tests {
                 "Script gone.py not found in the workspace",
             ),
             (
-                SchedulerError::Busy("at the limit".into()),
+                SchedulerError::CannotStart {
+                    run_id: "r1".into(),
+                    source: ExecutorError::cannot_start(
+                        StartFault::InterpreterMissing,
+                        "cannot start /opt/secret/python3: No such file or directory (os error 2)",
+                    ),
+                },
+                500,
+                "The script could not be started; the server log says why",
+            ),
+            (
+                SchedulerError::MaxInstancesReached {
+                    job_id: "nap".into(),
+                    max_instances: 1,
+                },
                 409,
-                "at the limit",
+                "Job nap is already running its maximum number of instances (1); try again when \
+                 a run ends",
+            ),
+            (
+                SchedulerError::ChangedConcurrently("nap".into()),
+                409,
+                "Job nap is being changed by another request; try again",
+            ),
+            (
+                SchedulerError::NotCancellable("Run r2 is not running (it is failed)".into()),
+                409,
+                "Run r2 is not running (it is failed)",
             ),
             (
                 SchedulerError::Unavailable(anyhow::anyhow!("connection refused")),

@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use super::body::{BodyRoom, BodyRules};
 use super::error::ApiError;
+use crate::job::{JobId, RunId};
 
 /// The request body parsed as JSON: any JSON value (the scheduler refuses non-objects with
 /// its own message). Malformed JSON is a 400 `Invalid JSON body: <serde's message>`.
@@ -63,25 +64,29 @@ async fn read_body(req: Request) -> Result<(BodyRules, Bytes, BodyRoom), ApiErro
 /// The `{id}` segment of the job routes, percent-decoded as UTF-8 (Werkzeug's string
 /// converter), without a NUL ([`path_id`]).
 #[derive(Debug)]
-pub struct JobIdPath(pub String);
+pub struct JobIdPath(pub JobId);
 
 impl<S: Send + Sync> FromRequestParts<S> for JobIdPath {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        path_id(parts, state, "job id").await.map(JobIdPath)
+        path_id(parts, state, "job id")
+            .await
+            .map(|id| JobIdPath(id.into()))
     }
 }
 
 /// The `{id}` segment of the run routes, as [`JobIdPath`].
 #[derive(Debug)]
-pub struct RunIdPath(pub String);
+pub struct RunIdPath(pub RunId);
 
 impl<S: Send + Sync> FromRequestParts<S> for RunIdPath {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        path_id(parts, state, "run id").await.map(RunIdPath)
+        path_id(parts, state, "run id")
+            .await
+            .map(|id| RunIdPath(id.into()))
     }
 }
 

@@ -16,7 +16,6 @@ use super::extract::{ApiJson, JobIdPath};
 use super::state::ApiState;
 use super::wire::{JsonBody, JsonListing, JsonText, job_to_json, run_to_json};
 use crate::job::JobError;
-use crate::scheduler::SchedulerError;
 use crate::telemetry::logged;
 
 /// `POST P/jobs`: the new job.
@@ -95,7 +94,8 @@ pub(crate) struct RunQuery {
 /// `next_run_time` unchanged) and `Location: P/runs/<run_id>` (CONTRACT §4, §6). With
 /// `?wait=true` it answers when the run has ended, with the run record. A script that cannot
 /// start leaves a `failed` record: without `wait` the 400 names it (`run_id` and `Location`),
-/// with `wait` it is the answer.
+/// with `wait` it is the answer; one the server could not start is a 500 that names it either
+/// way.
 pub(crate) async fn run_job(
     State(state): State<ApiState>,
     JobIdPath(id): JobIdPath,
@@ -115,9 +115,9 @@ pub(crate) async fn run_job(
         Ok(done) => done,
         Err(error) => {
             // A script that could not start left a record: the answer says where it is.
-            let headers = match &error {
-                SchedulerError::NotStarted { run_id, .. } => run_location(&state.prefix, run_id),
-                _ => HeaderMap::new(),
+            let headers = match error.failed_run() {
+                Some(run_id) => run_location(&state.prefix, run_id),
+                None => HeaderMap::new(),
             };
             return Ok((headers, ApiError::from(error)).into_response());
         }

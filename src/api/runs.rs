@@ -10,6 +10,7 @@ use super::error::ApiError;
 use super::extract::{JobIdPath, RunIdPath, refuse_nul};
 use super::state::ApiState;
 use super::wire::{JsonBody, run_to_json};
+use crate::job::RunId;
 
 /// Runs answered when `limit` is not given.
 const DEFAULT_LIMIT: u32 = 20;
@@ -44,9 +45,10 @@ pub(crate) async fn get_runs(
     if let Some(before) = &query.before {
         refuse_nul("before (a run id)", before)?;
     }
+    let before = query.before.map(RunId::from);
     let runs = state
         .scheduler
-        .get_runs(&id, limit, query.before.as_deref())
+        .get_runs(&id, limit, before.as_ref())
         .await?;
     Ok(JsonBody(Value::Array(
         runs.iter().map(run_to_json).collect(),

@@ -54,7 +54,7 @@ fn stand_in_routes() -> Router {
         .route(
             &at("/jobs/{id}/run"),
             post(|JobIdPath(id): JobIdPath| async move {
-                Err::<JsonBody, ApiError>(SchedulerError::JobNotFound(id).into())
+                Err::<JsonBody, ApiError>(SchedulerError::JobNotFound(id.to_string()).into())
             }),
         )
         .route(

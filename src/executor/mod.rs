@@ -36,8 +36,13 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::trigger::isoformat;
 
 pub use process::{RunningScript, StopHandle};
+use supervisor::Heard;
 pub use supervisor::{main_if_asked as supervise_if_asked, supervise_with};
 use workspace::{Invocation, Workspace};
+
+/// The longest a start waits for the supervisor to say whether the interpreter started; only
+/// an `exec` stuck on the file system takes more than milliseconds.
+const HANDSHAKE_PATIENCE: Duration = Duration::from_secs(10);
 
 /// The built-in task names a job's `func` may hold.
 pub const TASKS: [&str; 2] = ["task:success", "task:run_script"];
@@ -64,10 +69,118 @@ pub struct ExecutorSettings {
     pub pass_env: Vec<String>,
 }
 
-/// Why a job's script cannot be run. `Display` is the text the API answers with (400).
+/// Why a job's script cannot be run: whose fault it is decides what the client hears, so
+/// each cause has its own variant.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct ExecutorError(pub String);
+pub enum ExecutorError {
+    /// The job cannot run as it is written: an unknown task, a script that is missing, outside
+    /// the workspace or not a regular file, no interpreter for its extension, an argument no
+    /// program can receive. The client's to fix (400); `Display` is the text the API answers
+    /// with and the run's reason.
+    #[error("{0}")]
+    Invalid(String),
+    /// `[executor]` settings that cannot work, found at start-up: the daemon does not start.
+    #[error("{0}")]
+    Settings(String),
+    /// The script could not be started for a reason of the server's: its interpreter is gone
+    /// since start-up, the process could not be created, its supervisor failed (500).
+    /// `Display` is the cause in words for the run's owner, without the OS's text or paths of
+    /// the server's; `detail` has those, for the log.
+    #[error("{fault}")]
+    CannotStart { fault: StartFault, detail: String },
+}
+
+impl ExecutorError {
+    pub(crate) fn cannot_start(fault: StartFault, detail: impl Into<String>) -> ExecutorError {
+        ExecutorError::CannotStart {
+            fault,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Why the server could not start a script; `Display` is what its run's reason says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum StartFault {
+    /// The interpreter was found at start-up and is gone, or what it needs to start is.
+    #[error("its interpreter was not found")]
+    InterpreterMissing,
+    /// The interpreter is there but cannot be executed (permissions, not a program).
+    #[error("its interpreter could not be run")]
+    InterpreterUnusable,
+    /// The system refused a new process or descriptor: too many processes or open files, or
+    /// no memory.
+    #[error("the server could not create its process")]
+    NoResources,
+    /// tickd's own part failed: the supervisor could not be run or ended without a word, or
+    /// the thread that starts scripts failed.
+    #[error("tickd's supervisor failed to start it")]
+    Supervisor,
+}
+
+impl StartFault {
+    /// What a failure with the OS error `errno` to make the supervisor's process means.
+    fn of_process(errno: Option<i32>) -> StartFault {
+        match errno.map(rustix::io::Errno::from_raw_os_error) {
+            Some(errno) if is_exhaustion(errno) => StartFault::NoResources,
+            _ => StartFault::Supervisor,
+        }
+    }
+
+    /// What an `exec` of the interpreter failing with the OS error `errno` means.
+    fn of_interpreter(errno: Option<i32>) -> StartFault {
+        use rustix::io::Errno;
+        match errno.map(Errno::from_raw_os_error) {
+            Some(Errno::NOENT | Errno::NOTDIR | Errno::LOOP | Errno::NAMETOOLONG) => {
+                StartFault::InterpreterMissing
+            }
+            Some(errno) if is_exhaustion(errno) => StartFault::NoResources,
+            Some(_) => StartFault::InterpreterUnusable,
+            None => StartFault::Supervisor,
+        }
+    }
+}
+
+/// Whether the OS refused for want of processes, descriptors or memory.
+fn is_exhaustion(errno: rustix::io::Errno) -> bool {
+    use rustix::io::Errno;
+    matches!(
+        errno,
+        Errno::AGAIN | Errno::NOMEM | Errno::MFILE | Errno::NFILE | Errno::NOBUFS
+    )
+}
+
+/// What a failed spawn of a script's supervisor means: arguments too long for any program
+/// are the job's (the text is the one it always had); anything else is the server's.
+fn spawn_failure(err: &std::io::Error, program: &str, job_id: &str) -> ExecutorError {
+    if err.raw_os_error() == Some(rustix::io::Errno::TOOBIG.raw_os_error()) {
+        return ExecutorError::Invalid(format!(
+            "Cannot start {program} for job \"{job_id}\": {err}"
+        ));
+    }
+    ExecutorError::cannot_start(
+        StartFault::of_process(err.raw_os_error()),
+        format!("cannot start its supervisor: {err}"),
+    )
+}
+
+/// What the supervisor's word means for a start: `Ok` when it goes on.
+fn handshake_outcome(heard: Heard) -> Result<(), ExecutorError> {
+    match heard {
+        // No word in time: the run's timeout and stop requests hold from here, as for any
+        // started run; if the start failed after all, the run ends as the supervisor exits
+        // (code 127).
+        Heard::Started | Heard::Late => Ok(()),
+        Heard::NotStarted { errno, message } => Err(ExecutorError::cannot_start(
+            StartFault::of_interpreter(errno),
+            message,
+        )),
+        Heard::Failed(why) => Err(ExecutorError::cannot_start(
+            StartFault::Supervisor,
+            format!("its supervisor failed: {why}"),
+        )),
+    }
+}
 
 /// One execution to start.
 #[derive(Debug, Clone)]
@@ -126,8 +239,8 @@ struct Inner {
 
 impl Executor {
     /// # Errors
-    /// The workspace folder does not exist, a configured interpreter cannot be found, or
-    /// `max_workers` is 0 (no run could ever start).
+    /// [`ExecutorError::Settings`]: the workspace folder does not exist, a configured
+    /// interpreter cannot be found, or `max_workers` is 0 (no run could ever start).
     pub fn new(settings: ExecutorSettings) -> Result<Executor, ExecutorError> {
         let workspace = Workspace::open(&settings.workspace)?;
         let search_path = std::env::var_os("PATH");
@@ -138,7 +251,7 @@ impl Executor {
             search_path.as_deref(),
         )?;
         if settings.max_workers == 0 || settings.max_workers > Semaphore::MAX_PERMITS {
-            return Err(ExecutorError(format!(
+            return Err(ExecutorError::Settings(format!(
                 "max_workers must be between 1 and {}, not {}",
                 Semaphore::MAX_PERMITS,
                 settings.max_workers
@@ -168,7 +281,7 @@ impl Executor {
     /// message for a missing or escaping script.
     ///
     /// # Errors
-    /// When the job could not run.
+    /// [`ExecutorError::Invalid`] when the job could not run.
     pub fn check(&self, func: &str, args: &[Value]) -> Result<(), ExecutorError> {
         self.invocation(func, args).map(drop)
     }
@@ -191,35 +304,40 @@ impl Executor {
     }
 
     /// Starts the script (no shell, own process group, stdin null, piped output) holding
-    /// `slot` until it ends. The task and script are checked again: the file may have changed
-    /// since the job was added. Must be called inside a Tokio runtime; it blocks the calling
-    /// thread until the child has called `exec` (see [`Executor::launch`]).
+    /// `slot` until it ends, and answers once the interpreter is running. The task and script
+    /// are checked again: the file may have changed since the job was added. Must be called
+    /// inside a Tokio runtime; it blocks the calling thread until the interpreter has started
+    /// (see [`Executor::launch`]).
     ///
     /// The script is opened here, once, and the interpreter runs that open file ([`open`]);
-    /// it runs under a supervisor that leads its process group and kills the group if the
-    /// daemon dies ([`supervisor`]). The script's environment is the daemon's variables that
-    /// `pass_env` names (never tickd's own `TICKD_*`), plus `TICKD_JOB_ID`, `TICKD_RUN_ID`,
-    /// `TICKD_SCHEDULED_AT` (ISO 8601 with offset, empty when unscheduled), `TICKD_KWARGS`
-    /// (the kwargs as a JSON object) and `TICKD_SCRIPT` (the script's canonical path). Its
-    /// working directory is the workspace.
+    /// it runs under a supervisor that leads its process group, kills the group if the
+    /// daemon dies, and says whether the interpreter started ([`supervisor`]). The script's
+    /// environment is the daemon's variables that `pass_env` names (never tickd's own
+    /// `TICKD_*`), plus `TICKD_JOB_ID`, `TICKD_RUN_ID`, `TICKD_SCHEDULED_AT` (ISO 8601 with
+    /// offset, empty when unscheduled), `TICKD_KWARGS` (the kwargs as a JSON object) and
+    /// `TICKD_SCRIPT` (the script's canonical path). Its working directory is the workspace.
     ///
     /// # Errors
-    /// The script cannot be resolved or opened, or the program cannot be found or spawned.
+    /// [`ExecutorError::Invalid`] when the job's script cannot be resolved or opened, or its
+    /// arguments are more than a program can receive; [`ExecutorError::CannotStart`] when the
+    /// interpreter is gone or cannot be run, or the process could not be created.
     pub fn start(&self, request: RunRequest, slot: Slot) -> Result<RunningScript, ExecutorError> {
         let settings = &self.inner.settings;
         let root = self.inner.workspace.root();
         let invocation = self.invocation(&request.func, &request.args)?;
         let job_id = &request.job_id;
-        let cannot_start = |why: &dyn std::fmt::Display| {
-            ExecutorError(format!(
-                "Cannot start {} for job \"{job_id}\": {why}",
-                invocation.program
-            ))
+        let gone = || {
+            ExecutorError::cannot_start(
+                StartFault::InterpreterMissing,
+                format!(
+                    "cannot start {}: it is no longer on PATH or in the workspace",
+                    invocation.program
+                ),
+            )
         };
         // Found on the daemon's PATH, as it was when scripts shared the daemon's environment.
-        let program =
-            program::find(&invocation.program, root, self.inner.search_path.as_deref())
-                .ok_or_else(|| cannot_start(&"it is no longer on PATH or in the workspace"))?;
+        let program = program::find(&invocation.program, root, self.inner.search_path.as_deref())
+            .ok_or_else(gone)?;
         let file = open::script(root, &invocation.script, &invocation.given)?;
         let argv = program::argv(
             &program,
@@ -231,7 +349,13 @@ impl Executor {
             .scheduled_at
             .map(|at| isoformat(&at))
             .unwrap_or_default();
-        let mut command = supervisor::command(&argv, file, self.inner.script_priority);
+        let (mut command, handshake) = supervisor::command(&argv, file, self.inner.script_priority)
+            .map_err(|errno| {
+                ExecutorError::cannot_start(
+                    StartFault::of_process(Some(errno.raw_os_error())),
+                    format!("cannot pass the script on: {}", std::io::Error::from(errno)),
+                )
+            })?;
         command
             .current_dir(root)
             .env_clear()
@@ -245,12 +369,17 @@ impl Executor {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
-        let child = command.spawn().map_err(|err| cannot_start(&err))?;
+        let spawned = command.spawn();
+        // It holds the supervisor's end of the handshake: from now on only the supervisor
+        // does, so its end, however it comes, is heard.
+        drop(command);
+        let child = spawned.map_err(|err| spawn_failure(&err, &invocation.program, job_id))?;
         // Present until the child is reaped, and only `RunningScript` reaps it.
         let Some(pid) = child.id() else {
-            return Err(ExecutorError(format!(
-                "The script of job \"{job_id}\" exited before it could be watched"
-            )));
+            return Err(ExecutorError::cannot_start(
+                StartFault::Supervisor,
+                "its supervisor exited before it could be watched",
+            ));
         };
         // Built first, so that its start instant is the spawn's; the log lines come after.
         let script = RunningScript::new(
@@ -261,6 +390,24 @@ impl Executor {
             settings.output_limit,
             slot,
         );
+        // A run's timeout bounds the wait too: past it, `wait` ends the run as timed out.
+        let patience = request
+            .timeout
+            .map_or(HANDSHAKE_PATIENCE, |t| t.min(HANDSHAKE_PATIENCE));
+        let heard = handshake.wait(patience);
+        if heard == Heard::Late {
+            tracing::warn!(
+                job_id = %job_id,
+                run_id = %request.run_id,
+                pid,
+                "the supervisor did not say within {} s whether {} started; the run goes on \
+                 as started",
+                patience.as_secs_f64(),
+                program.display()
+            );
+        }
+        // An error drops `script`, which kills what is left of the group and frees the slot.
+        handshake_outcome(heard)?;
         // The scheduler logs the run's start, in APScheduler's words; this is how.
         tracing::debug!(
             job_id = %job_id,
@@ -280,7 +427,8 @@ impl Executor {
     /// hundred µs on an idle machine, milliseconds once the scripts started a moment earlier
     /// compete for the cores. On a runtime worker that would hold up every task queued behind
     /// it, the other runs due in the same second among them, so that ten runs due together
-    /// started one after the other; here each spawn waits only for a core.
+    /// started one after the other; here each spawn waits only for a core. The wait for the
+    /// supervisor's word holds the thread but no core.
     ///
     /// # Errors
     /// As [`Executor::start`]; also when the blocking thread could not run the spawn.
@@ -290,13 +438,13 @@ impl Executor {
         slot: Slot,
     ) -> Result<RunningScript, ExecutorError> {
         let executor = self.clone();
-        let job_id = request.job_id.clone();
         tokio::task::spawn_blocking(move || executor.start(request, slot))
             .await
             .map_err(|err| {
-                ExecutorError(format!(
-                    "The script of job \"{job_id}\" could not be started: {err}"
-                ))
+                ExecutorError::cannot_start(
+                    StartFault::Supervisor,
+                    format!("the thread that starts it failed: {err}"),
+                )
             })?
     }
 

@@ -16,7 +16,7 @@ use rustix::fd::OwnedFd;
 use rustix::fs::{CWD, FileType, Mode, OFlags, ResolveFlags, fcntl_setfl, fstat, openat, openat2};
 use rustix::io::Errno;
 
-use super::ExecutorError;
+use super::{ExecutorError, StartFault, is_exhaustion};
 
 /// Set once `openat2` has been found missing, so later opens go straight to the walk.
 static NO_OPENAT2: AtomicBool = AtomicBool::new(false);
@@ -25,9 +25,10 @@ static NO_OPENAT2: AtomicBool = AtomicBool::new(false);
 /// regular file. `given` is the path as the job wrote it, for the messages.
 ///
 /// # Errors
-/// The script is gone, a part of its path became a link, or it is no longer a regular file.
+/// [`ExecutorError::Invalid`]: the script is gone, a part of its path became a link, or it is
+/// no longer a regular file; [`ExecutorError::CannotStart`]: the daemon is out of descriptors.
 pub(super) fn script(root: &Path, canonical: &Path, given: &str) -> Result<OwnedFd, ExecutorError> {
-    let refuse = |why: String| ExecutorError(format!("Script {given} {why}"));
+    let refuse = |why: String| ExecutorError::Invalid(format!("Script {given} {why}"));
     let relative = canonical
         .strip_prefix(root)
         .map_err(|_| refuse("is outside the workspace".into()))?;
@@ -39,6 +40,14 @@ pub(super) fn script(root: &Path, canonical: &Path, given: &str) -> Result<Owned
                 .into(),
         ),
         Errno::XDEV => refuse("is outside the workspace".into()),
+        // Not the job's fault: the daemon is out of descriptors or memory.
+        other if is_exhaustion(other) => ExecutorError::cannot_start(
+            StartFault::NoResources,
+            format!(
+                "cannot open its script {given}: {}",
+                std::io::Error::from(other)
+            ),
+        ),
         other => refuse(format!("cannot be opened: {}", std::io::Error::from(other))),
     })?;
     let stat = fstat(&file).map_err(|e| refuse(format!("cannot be read: {e}")))?;
@@ -107,16 +116,22 @@ mod tests {
         std::fs::create_dir(root.join("folder.py")).unwrap();
         symlink(root.join("real.py"), root.join("link.py")).unwrap();
         assert!(script(&root, &root.join("real.py"), "real.py").is_ok());
-        let error = script(&root, &root.join("link.py"), "link.py").unwrap_err();
+        let refused = |name: &str| match script(&root, &root.join(name), name) {
+            Err(ExecutorError::Invalid(text)) => text,
+            other => panic!("{name} should be refused as the job's fault: {other:?}"),
+        };
         assert!(
-            error
-                .0
+            refused("link.py")
                 .starts_with("Script link.py changed after it was checked: a symbolic link")
         );
-        let error = script(&root, &root.join("folder.py"), "folder.py").unwrap_err();
-        assert_eq!(error.0, "Script folder.py is not a regular file");
-        let error = script(&root, &root.join("gone.py"), "gone.py").unwrap_err();
-        assert_eq!(error.0, "Script gone.py not found in the workspace");
+        assert_eq!(
+            refused("folder.py"),
+            "Script folder.py is not a regular file"
+        );
+        assert_eq!(
+            refused("gone.py"),
+            "Script gone.py not found in the workspace"
+        );
     }
 
     #[test]

@@ -83,7 +83,7 @@ pub(super) fn check_all(
                     .unwrap_or_default();
                 format!("no executable of that name on PATH ({path})")
             };
-            return Err(ExecutorError(format!(
+            return Err(ExecutorError::Settings(format!(
                 "{key} = {program:?}: {searched}; give a program on PATH or an absolute path"
             )));
         }
@@ -112,6 +112,7 @@ mod tests {
     use std::ffi::OsStr;
 
     use super::check_all;
+    use crate::executor::ExecutorError;
 
     #[test]
     fn programs_are_found_on_the_path_or_by_their_path() {
@@ -119,19 +120,23 @@ mod tests {
         let path = OsStr::new("/usr/bin:/bin");
         let sh = BTreeMap::from([("sh".to_owned(), "/bin/sh".to_owned())]);
         assert!(check_all("sh", &sh, dir.path(), Some(path)).is_ok());
-        let error = check_all("python9", &sh, dir.path(), Some(path)).unwrap_err();
+        let Err(ExecutorError::Settings(error)) = check_all("python9", &sh, dir.path(), Some(path))
+        else {
+            panic!("python9 is not on the path");
+        };
         assert!(
-            error.0.starts_with(
+            error.starts_with(
                 "python = \"python9\": no executable of that name on PATH (/usr/bin:/bin)"
             ),
             "{error}"
         );
         let bad = BTreeMap::from([("rb".to_owned(), "./ruby".to_owned())]);
-        let error = check_all("sh", &bad, dir.path(), Some(path)).unwrap_err();
+        let Err(ExecutorError::Settings(error)) = check_all("sh", &bad, dir.path(), Some(path))
+        else {
+            panic!("./ruby is not in the workspace");
+        };
         assert!(
-            error
-                .0
-                .starts_with("interpreters.rb = \"./ruby\": no executable file at"),
+            error.starts_with("interpreters.rb = \"./ruby\": no executable file at"),
             "{error}"
         );
     }

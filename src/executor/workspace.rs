@@ -46,13 +46,13 @@ impl Workspace {
     pub(crate) fn open(configured: &Path) -> Result<Workspace, ExecutorError> {
         let shown = configured.display();
         let root = configured.canonicalize().map_err(|err| {
-            ExecutorError(format!(
+            ExecutorError::Settings(format!(
                 "workspace = {shown:?}: the folder cannot be opened ({err}); create it, or set \
                  [executor] workspace to the folder the scripts are in"
             ))
         })?;
         if !root.is_dir() {
-            return Err(ExecutorError(format!(
+            return Err(ExecutorError::Settings(format!(
                 "Workspace folder {shown} is not a folder"
             )));
         }
@@ -76,9 +76,11 @@ impl Workspace {
     /// # Errors
     /// Absolute paths, `..`, a target outside the workspace, a missing file, or not a file.
     pub(crate) fn resolve(&self, given: &str) -> Result<PathBuf, ExecutorError> {
-        let refuse = |why: &str| ExecutorError(format!("Script {given} {why}"));
+        let refuse = |why: &str| ExecutorError::Invalid(format!("Script {given} {why}"));
         if given.is_empty() {
-            return Err(ExecutorError("The script path (args[0]) is empty".into()));
+            return Err(ExecutorError::Invalid(
+                "The script path (args[0]) is empty".into(),
+            ));
         }
         let mut parts: Vec<&OsStr> = Vec::new();
         for component in Path::new(given).components() {
@@ -161,12 +163,12 @@ fn without_links(root: &Path, parts: &[&OsStr]) -> io::Result<Option<(PathBuf, M
 /// `Invalid reference` without a `:`; `Error resolving reference <func>: …` for other names.
 pub(crate) fn check_task(func: &str) -> Result<(), ExecutorError> {
     if !func.contains(':') {
-        return Err(ExecutorError("Invalid reference".into()));
+        return Err(ExecutorError::Invalid("Invalid reference".into()));
     }
     if TASKS.contains(&func) {
         Ok(())
     } else {
-        Err(ExecutorError(format!(
+        Err(ExecutorError::Invalid(format!(
             "Error resolving reference {func}: no such task (expected {})",
             TASKS.join(" or ")
         )))
@@ -180,10 +182,10 @@ pub(crate) fn check_task(func: &str) -> Result<(), ExecutorError> {
 pub(crate) fn script_arg<'a>(func: &str, args: &'a [Value]) -> Result<&'a str, ExecutorError> {
     match args.first() {
         Some(Value::String(path)) => Ok(path),
-        Some(other) => Err(ExecutorError(format!(
+        Some(other) => Err(ExecutorError::Invalid(format!(
             "{func} needs the script path as args[0] (a string), not {other}"
         ))),
-        None => Err(ExecutorError(format!(
+        None => Err(ExecutorError::Invalid(format!(
             "{func} needs the script path as args[0]"
         ))),
     }
@@ -216,12 +218,12 @@ pub(crate) fn interpreter(
         Some("py") => Ok((python.to_owned(), true)),
         Some(ext) => match interpreters.get(ext) {
             Some(program) => Ok((program.clone(), false)),
-            None => Err(ExecutorError(format!(
+            None => Err(ExecutorError::Invalid(format!(
                 "Script {given}: no interpreter for .{ext} (known: {}); add one under [executor] interpreters",
                 known()
             ))),
         },
-        None => Err(ExecutorError(format!(
+        None => Err(ExecutorError::Invalid(format!(
             "Script {given} has no extension, so no interpreter is known for it (known: {})",
             known()
         ))),
@@ -257,7 +259,7 @@ pub(crate) fn invocation(
         .position(|arg| matches!(arg, Value::String(s) if s.contains('\0')))
     {
         // Caught here so the job is refused when added, not when it first fires.
-        return Err(ExecutorError(format!(
+        return Err(ExecutorError::Invalid(format!(
             "args[{}] contains a NUL character, which no program can receive",
             i + 1
         )));
@@ -298,11 +300,13 @@ mod tests {
         assert!(check_task("task:success").is_ok());
         assert!(check_task("task:run_script").is_ok());
         assert_eq!(
-            check_task("nocolon").map_err(|e| e.0),
-            Err("Invalid reference".to_owned())
+            check_task("nocolon"),
+            Err(ExecutorError::Invalid("Invalid reference".to_owned()))
         );
-        let err = check_task("os:system").map_err(|e| e.0);
-        assert!(matches!(&err, Err(m) if m.starts_with("Error resolving reference os:system: ")));
+        let err = check_task("os:system");
+        assert!(
+            matches!(&err, Err(ExecutorError::Invalid(m)) if m.starts_with("Error resolving reference os:system: "))
+        );
     }
 
     #[test]

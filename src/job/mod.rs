@@ -1,6 +1,7 @@
 //! Jobs: what runs (a built-in task and its arguments), when (a trigger) and with which
 //! options (`misfire_grace_time`, `coalesce`, `max_instances`). A port of APScheduler's `Job`.
 
+mod id;
 pub mod options;
 mod run;
 mod spec;
@@ -20,7 +21,7 @@ pub use crate::trigger::FireCount;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Job {
     /// Unique id (non-empty, at most 191 bytes so it fits a database index).
-    pub id: String,
+    pub id: JobId,
     /// Display name; defaults to the id.
     pub name: String,
     /// The built-in task (`task:success`, `task:run_script`).
@@ -59,6 +60,8 @@ pub enum JobError {
     #[error("{0}")]
     Invalid(String),
 }
+
+pub use id::{JobId, RunId};
 pub use options::MAX_OPTION_SECONDS;
 pub use run::{RunCause, RunRecord, RunStatus};
 pub use spec::{JobChanges, JobDefaults, JobParser, JobSpec, MAX_ID_BYTES, NextRunTime};

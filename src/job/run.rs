@@ -4,6 +4,8 @@
 use chrono::{DateTime, FixedOffset, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::{JobId, RunId};
+
 /// Where a run stands, or how it ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -95,9 +97,9 @@ impl RunCause {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
     /// A UUIDv7: ids sort by creation time, which pages the history.
-    pub id: String,
+    pub id: RunId,
     /// The job (which may since have been deleted).
-    pub job_id: String,
+    pub job_id: JobId,
     /// When the record was made (retention counts from here).
     pub created_at: DateTime<Utc>,
     /// The fire time this run was for; `None` for run-now.
@@ -140,8 +142,8 @@ impl RunRecord {
         owner: &str,
     ) -> RunRecord {
         RunRecord {
-            id: uuid::Uuid::now_v7().to_string(),
-            job_id: job_id.to_owned(),
+            id: RunId::generate(),
+            job_id: job_id.into(),
             created_at: now,
             scheduled_run_time,
             started_at: None,

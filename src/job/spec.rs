@@ -200,7 +200,7 @@ impl JobSpec {
         let trigger = Trigger::from_args(&kind, &body, tz, now)?;
         Ok(JobSpec {
             job: Job {
-                id,
+                id: id.into(),
                 name,
                 func,
                 args,

@@ -73,7 +73,7 @@ impl Job {
         let trigger = Trigger::from_state(&state.trigger)
             .map_err(|e| format!("unreadable trigger in job state: {e}"))?;
         Ok(Job {
-            id: state.id.into_owned(),
+            id: state.id.into_owned().into(),
             name: state.name.into_owned(),
             func: state.func.into_owned(),
             args: state.args.into_owned(),

@@ -25,13 +25,34 @@ pub enum SchedulerError {
     /// 400 `Scheduler is not running`.
     #[error("Scheduler is not running")]
     NotRunning,
-    /// 400: run-now's script could not start (deleted since the job was added, say). The
-    /// run is recorded `failed` with the reason all the same; `run_id` names that record.
+    /// 400: run-now's script cannot run as the job names it (deleted since the job was added,
+    /// say). The run is recorded `failed` with the reason all the same; `run_id` names that
+    /// record.
     #[error("{message}")]
-    NotStarted { message: String, run_id: String },
-    /// 409: run-now refused at the instance limit.
+    Unrunnable { message: String, run_id: String },
+    /// 500: run-now's script could not be started for a reason of the server's (its
+    /// interpreter is gone, no process could be created). The run is recorded `failed` with
+    /// the reason, `run_id` names it; the cause is logged, never shown.
+    #[error("The script could not be started; the server log says why")]
+    CannotStart {
+        run_id: String,
+        #[source]
+        source: ExecutorError,
+    },
+    /// 409: run-now refused, the job is running its `max_instances` already (APScheduler's
+    /// `MaxInstancesReachedError`).
+    #[error(
+        "Job {job_id} is already running its maximum number of instances ({max_instances}); try \
+         again when a run ends"
+    )]
+    MaxInstancesReached { job_id: String, max_instances: u32 },
+    /// 409: another writer changed the job between this request's read and its write.
+    #[error("Job {0} is being changed by another request; try again")]
+    ChangedConcurrently(String),
+    /// 409: cancel of a run that has no script in this daemon now; the text says why (it has
+    /// ended, it is starting or ending, it runs in another daemon).
     #[error("{0}")]
-    Busy(String),
+    NotCancellable(String),
     /// 503: the job store cannot be reached; the text says so without internals.
     #[error("the job store is unavailable")]
     Unavailable(#[source] anyhow::Error),
@@ -45,9 +66,7 @@ impl From<StoreError> for SchedulerError {
         match error {
             StoreError::NotFound(id) => SchedulerError::JobNotFound(id),
             StoreError::Conflict(id) => SchedulerError::ConflictingId(id),
-            StoreError::Stale(id) => SchedulerError::Busy(format!(
-                "Job {id} is being changed by another request; try again"
-            )),
+            StoreError::Stale(id) => SchedulerError::ChangedConcurrently(id),
             StoreError::Unavailable(source) => SchedulerError::Unavailable(source),
             StoreError::Backend(source) => SchedulerError::Internal(source),
         }
@@ -60,8 +79,25 @@ impl From<JobError> for SchedulerError {
     }
 }
 
+/// Errors of the executor that reach the scheduler outside a run (the checks of
+/// `add_job` and `modify_job`): a job that cannot run is the client's to fix; anything else is
+/// the server's.
 impl From<ExecutorError> for SchedulerError {
     fn from(error: ExecutorError) -> Self {
-        SchedulerError::Invalid(error.to_string())
+        match error {
+            ExecutorError::Invalid(message) => SchedulerError::Invalid(message),
+            other => SchedulerError::Internal(anyhow::Error::new(other)),
+        }
+    }
+}
+
+impl SchedulerError {
+    /// The run an error left recorded `failed`: run-now's script did not start.
+    pub fn failed_run(&self) -> Option<&str> {
+        match self {
+            SchedulerError::Unrunnable { run_id, .. }
+            | SchedulerError::CannotStart { run_id, .. } => Some(run_id),
+            _ => None,
+        }
     }
 }

@@ -3,39 +3,39 @@
 
 use chrono::{DateTime, FixedOffset};
 
-use crate::job::RunRecord;
+use crate::job::{JobId, RunId, RunRecord};
 
 /// One thing that happened to a job.
 #[derive(Debug, Clone)]
 pub enum SchedulerEvent {
     /// A job entered the store.
-    JobAdded { job_id: String },
+    JobAdded { job_id: JobId },
     /// A job left the store (deleted, or its trigger ran out).
-    JobRemoved { job_id: String },
+    JobRemoved { job_id: JobId },
     /// A run was handed to the executor's pool.
     JobSubmitted {
-        job_id: String,
-        run_id: String,
+        job_id: JobId,
+        run_id: RunId,
         scheduled: DateTime<FixedOffset>,
     },
     /// A run started later than `misfire_grace_time` allows and was skipped.
     JobMissed {
-        job_id: String,
-        run_id: String,
+        job_id: JobId,
+        run_id: RunId,
         scheduled: DateTime<FixedOffset>,
     },
     /// A run was skipped because `max_instances` runs were in flight.
     JobMaxInstances {
-        job_id: String,
-        run_id: String,
+        job_id: JobId,
+        run_id: RunId,
         scheduled: DateTime<FixedOffset>,
     },
     /// A script started.
     RunStarted {
-        job_id: String,
-        run_id: String,
+        job_id: JobId,
+        run_id: RunId,
         scheduled: Option<DateTime<FixedOffset>>,
     },
     /// A run ended; the record is as stored.
-    RunFinished { job_id: String, run: RunRecord },
+    RunFinished { job_id: JobId, run: RunRecord },
 }

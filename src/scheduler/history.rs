@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::broadcast;
 
 use super::{Scheduler, SchedulerError, SchedulerEvent};
-use crate::job::{RunRecord, RunStatus};
+use crate::job::{JobId, RunId, RunRecord, RunStatus};
 
 /// How often a cancel waiting for a run's end reads its record back.
 const CANCEL_RECHECK: Duration = Duration::from_secs(1);
@@ -16,12 +16,12 @@ impl Scheduler {
     ///
     /// # Errors
     /// `RunNotFound`; store failures.
-    pub async fn get_run(&self, run_id: &str) -> Result<RunRecord, SchedulerError> {
+    pub async fn get_run(&self, run_id: &RunId) -> Result<RunRecord, SchedulerError> {
         self.inner
             .store
             .get_run(run_id)
             .await?
-            .ok_or_else(|| SchedulerError::RunNotFound(run_id.to_owned()))
+            .ok_or_else(|| SchedulerError::RunNotFound(run_id.to_string()))
     }
 
     /// A job's runs, newest first: at most `limit`, older than run `before` when given. The
@@ -32,18 +32,26 @@ impl Scheduler {
     /// failures.
     pub async fn get_runs(
         &self,
-        job_id: &str,
+        job_id: &JobId,
         limit: u32,
-        before: Option<&str>,
+        before: Option<&RunId>,
     ) -> Result<Vec<RunRecord>, SchedulerError> {
-        let runs = self.inner.store.get_runs(job_id, limit, before).await?;
+        let runs = self
+            .inner
+            .store
+            .get_runs(job_id, limit, before.map(RunId::as_str))
+            .await?;
         if runs.is_empty() && self.inner.store.lookup_job(job_id).await?.is_none() {
             // A job whose trigger ran out is removed in the claim that writes its last run
             // record: between the two reads above it may have gone, its run come. Read again,
             // and past `before` too: an empty page after a deleted job's last run is a page.
-            let runs = self.inner.store.get_runs(job_id, limit, before).await?;
+            let runs = self
+                .inner
+                .store
+                .get_runs(job_id, limit, before.map(RunId::as_str))
+                .await?;
             if runs.is_empty() && self.inner.store.get_runs(job_id, 1, None).await?.is_empty() {
-                return Err(SchedulerError::JobNotFound(job_id.to_owned()));
+                return Err(SchedulerError::JobNotFound(job_id.to_string()));
             }
             return Ok(runs);
         }
@@ -58,8 +66,8 @@ impl Scheduler {
     /// cannot keep it waiting once the record has ended.
     ///
     /// # Errors
-    /// `RunNotFound`; `Busy` when the run is not running in this daemon.
-    pub async fn cancel_run(&self, run_id: &str) -> Result<RunRecord, SchedulerError> {
+    /// `RunNotFound`; `NotCancellable` when the run is not running in this daemon.
+    pub async fn cancel_run(&self, run_id: &RunId) -> Result<RunRecord, SchedulerError> {
         let mut events = self.subscribe();
         let handle = self
             .inner
@@ -70,7 +78,7 @@ impl Scheduler {
             .cloned();
         let Some(handle) = handle else {
             let run = self.get_run(run_id).await?;
-            return Err(SchedulerError::Busy(match run.status {
+            return Err(SchedulerError::NotCancellable(match run.status {
                 RunStatus::Running if run.owner == self.inner.node_id => format!(
                     "Run {run_id} is starting or ending (its script is not running); try again \
                      in a moment"
@@ -86,7 +94,7 @@ impl Scheduler {
         loop {
             let event = tokio::time::timeout(CANCEL_RECHECK, events.recv()).await;
             match event {
-                Ok(Ok(SchedulerEvent::RunFinished { run, .. })) if run.id == run_id => {
+                Ok(Ok(SchedulerEvent::RunFinished { run, .. })) if run.id == *run_id => {
                     return Ok(run);
                 }
                 Ok(Ok(_)) => {}

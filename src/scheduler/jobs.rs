@@ -7,7 +7,7 @@ use chrono::{DateTime, FixedOffset};
 
 use super::runner::{self, RunNow};
 use super::{RunState, Scheduler, SchedulerError, SchedulerEvent};
-use crate::job::{Job, JobChanges, JobParser, JobSpec, NextRunTime, RunRecord};
+use crate::job::{Job, JobChanges, JobId, JobParser, JobSpec, NextRunTime, RunRecord};
 use crate::store::StoreError;
 use crate::telemetry::logged;
 
@@ -130,7 +130,7 @@ impl Scheduler {
     async fn visible_job(&self, id: &str) -> Result<Job, SchedulerError> {
         match self.inner.store.lookup_job(id).await? {
             Some(job) if job.pending || self.state() != RunState::Stopped => Ok(job),
-            _ => Err(SchedulerError::JobNotFound(id.to_owned())),
+            _ => Err(SchedulerError::JobNotFound(id.to_string())),
         }
     }
 
@@ -138,7 +138,7 @@ impl Scheduler {
     ///
     /// # Errors
     /// `JobNotFound`; store failures.
-    pub async fn get_job(&self, id: &str) -> Result<Job, SchedulerError> {
+    pub async fn get_job(&self, id: &JobId) -> Result<Job, SchedulerError> {
         self.visible_job(id).await
     }
 
@@ -158,7 +158,7 @@ impl Scheduler {
     ///
     /// # Errors
     /// `Invalid` when the changed script cannot be run, `JobNotFound`; store failures.
-    pub async fn modify_job(&self, id: &str, changes: JobChanges) -> Result<Job, SchedulerError> {
+    pub async fn modify_job(&self, id: &JobId, changes: JobChanges) -> Result<Job, SchedulerError> {
         let checks_script = changes.func.is_some() || changes.args.is_some();
         let job = self
             .write_back(id, |job| {
@@ -189,7 +189,7 @@ impl Scheduler {
         let mut attempts = 0;
         loop {
             let mut job = change(&self.visible_job(id).await?)?;
-            let view = self.render(&job);
+            let view = self.view_for_store(&job);
             let written = {
                 let _jobs = self.inner.jobs_lock.lock().await;
                 self.inner.store.update_job(&job, &view).await
@@ -210,7 +210,7 @@ impl Scheduler {
     ///
     /// # Errors
     /// `JobNotFound`; store failures.
-    pub async fn remove_job(&self, id: &str) -> Result<(), SchedulerError> {
+    pub async fn remove_job(&self, id: &JobId) -> Result<(), SchedulerError> {
         self.visible_job(id).await?;
         self.delete(id).await
     }
@@ -233,16 +233,14 @@ impl Scheduler {
             .unwrap_or_else(|e| e.into_inner())
             .remove(id);
         tracing::info!("Removed job {}", logged(id));
-        self.emit(SchedulerEvent::JobRemoved {
-            job_id: id.to_owned(),
-        });
+        self.emit(SchedulerEvent::JobRemoved { job_id: id.into() });
     }
 
     /// Pauses one job: `next_run_time` becomes null.
     ///
     /// # Errors
     /// `JobNotFound`; store failures.
-    pub async fn pause_job(&self, id: &str) -> Result<Job, SchedulerError> {
+    pub async fn pause_job(&self, id: &JobId) -> Result<Job, SchedulerError> {
         self.write_back(id, |job| {
             let mut job = job.clone();
             job.next_run_time = None;
@@ -256,7 +254,7 @@ impl Scheduler {
     ///
     /// # Errors
     /// `JobNotFound`; store failures.
-    pub async fn resume_job(&self, id: &str) -> Result<Option<Job>, SchedulerError> {
+    pub async fn resume_job(&self, id: &JobId) -> Result<Option<Job>, SchedulerError> {
         let now = self.inner.clock.now();
         let job = self.visible_job(id).await?;
         if job.trigger.next_fire_time(None, now).is_none() {
@@ -279,13 +277,19 @@ impl Scheduler {
     /// record as it stands then. Works on paused jobs and while the scheduler is stopped or
     /// paused. With `wait`, answers when the run has ended, with the final record.
     ///
-    /// A script that cannot start (deleted since the job was added, say) leaves a `failed`
-    /// record with the reason: with `wait` that record is the answer, as for a script that
-    /// started and failed; without, the error names it.
+    /// A script that cannot run as the job names it (deleted since the job was added, say)
+    /// leaves a `failed` record with the reason: with `wait` that record is the answer, as for
+    /// a script that started and failed; without, the error names it. A script the server
+    /// could not start leaves the same record and is an error either way.
     ///
     /// # Errors
-    /// `JobNotFound`; `Busy` at `max_instances`; `NotStarted` when the script cannot start.
-    pub async fn run_job(&self, id: &str, wait: bool) -> Result<(Job, RunRecord), SchedulerError> {
+    /// `JobNotFound`; `MaxInstancesReached` at `max_instances`; `Unrunnable` when the job's
+    /// script cannot run; `CannotStart` when the server could not start it.
+    pub async fn run_job(
+        &self,
+        id: &JobId,
+        wait: bool,
+    ) -> Result<(Job, RunRecord), SchedulerError> {
         let job = self.visible_job(id).await?;
         match runner::run_now(self, &job).await? {
             RunNow::Started(started, _) if !wait => Ok((job, started)),
@@ -296,9 +300,9 @@ impl Scheduler {
                 Ok((job, run))
             }
             RunNow::NotStarted(run, _) if wait => Ok((job, run)),
-            RunNow::NotStarted(run, error) => Err(SchedulerError::NotStarted {
+            RunNow::NotStarted(run, error) => Err(SchedulerError::Unrunnable {
                 message: error.to_string(),
-                run_id: run.id,
+                run_id: run.id.into(),
             }),
         }
     }

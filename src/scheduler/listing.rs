@@ -9,6 +9,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::cache::LISTING_LIMIT;
 use super::{RunState, Scheduler, SchedulerError};
+use crate::job::JobId;
 use crate::store::{StoredView, ViewBody, ViewFilter};
 
 /// Bytes per piece of a streamed listing.
@@ -35,7 +36,7 @@ impl Scheduler {
     ///
     /// # Errors
     /// `JobNotFound`; store failures.
-    pub async fn get_job_json(&self, id: &str) -> Result<String, SchedulerError> {
+    pub async fn get_job_json(&self, id: &JobId) -> Result<String, SchedulerError> {
         // While stopped only pending jobs are visible, which the cache does not record: the
         // store says (and a stopped scheduler is read rarely).
         let stopped = self.state() == RunState::Stopped;
@@ -46,7 +47,7 @@ impl Scheduler {
         let read_at = cache.map(|cache| (cache, cache.generation()));
         let view = match self.inner.store.get_job_view(id).await? {
             Some(view) if view.pending || !stopped => view,
-            _ => return Err(SchedulerError::JobNotFound(id.to_owned())),
+            _ => return Err(SchedulerError::JobNotFound(id.to_string())),
         };
         let json = self.view_text(view);
         if let Some((cache, generation)) = read_at {

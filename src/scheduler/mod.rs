@@ -31,7 +31,7 @@ use tokio::sync::{Notify, broadcast};
 
 use crate::clock::Clock;
 use crate::executor::{Executor, StopHandle};
-use crate::job::{Job, JobDefaults, RunStatus};
+use crate::job::{Job, JobDefaults, JobId, RunId, RunStatus};
 use crate::store::{Store, ViewFilter};
 
 pub use crate::store::NodeRecord;
@@ -143,13 +143,13 @@ struct Inner {
     /// Wakes the driver when a job changes or the state does.
     wakeup: Notify,
     /// Runs in flight per job id, for `max_instances`. std Mutex: short sections only.
-    instances: Mutex<HashMap<String, u32>>,
+    instances: Mutex<HashMap<JobId, u32>>,
     /// Jobs due again by the end of the pass that last handled them: their fire times come
     /// faster than passes, and the next pass catches them up as far behind (`process.rs`).
     /// std Mutex: short sections only.
-    hot: Mutex<HashSet<String>>,
+    hot: Mutex<HashSet<JobId>>,
     /// Stop handles of running scripts by run id (cancel, shutdown).
-    running: Mutex<HashMap<String, StopHandle>>,
+    running: Mutex<HashMap<RunId, StopHandle>>,
     /// Signalled whenever a run ends.
     run_ended: Notify,
     /// This daemon process's id in the store (heartbeats, run ownership).
@@ -222,9 +222,18 @@ impl Scheduler {
         Ok(ids)
     }
 
-    /// The object the API answers for `job`, as the store is handed it.
+    /// The object the API answers for `job`.
     pub(super) fn render(&self, job: &Job) -> String {
         (self.inner.render)(job)
+    }
+
+    /// `job`'s view for a write to the store: rendered only for a store that keeps it.
+    pub(super) fn view_for_store(&self, job: &Job) -> String {
+        if self.inner.store.keeps_views() {
+            self.render(job)
+        } else {
+            String::new()
+        }
     }
 
     /// Wakes the driver if a job's (new) next fire time comes before the driver's wake-up.

@@ -38,7 +38,7 @@ use chrono::{DateTime, FixedOffset, Utc};
 use super::runlog::{self, Misfire};
 use super::{RunState, Scheduler, SchedulerError, SchedulerEvent, runner};
 use crate::job::{
-    FireCount, Job, MAX_DUE_RUN_TIMES, RunCause, RunRecord, RunStatus, SkippedRunTimes,
+    FireCount, Job, JobId, MAX_DUE_RUN_TIMES, RunCause, RunRecord, RunStatus, SkippedRunTimes,
 };
 use crate::store::Claim;
 use crate::telemetry::logged;
@@ -65,7 +65,7 @@ pub(super) struct Pass {
     /// The earliest `next_run_time` in the store after it: when the next pass is due.
     pub next: Option<DateTime<Utc>>,
     /// The jobs it handled, with their next fire time (`None`: removed).
-    pub handled: Vec<(String, Option<DateTime<Utc>>)>,
+    pub handled: Vec<(JobId, Option<DateTime<Utc>>)>,
 }
 
 /// After a pass, as of `now`, its end: the jobs it handled whose next fire time has come
@@ -197,7 +197,7 @@ async fn commit(
     scheduler: &Scheduler,
     chunk: Vec<Decision>,
     now: DateTime<Utc>,
-) -> Result<Option<Vec<(String, Option<DateTime<Utc>>)>>, SchedulerError> {
+) -> Result<Option<Vec<(JobId, Option<DateTime<Utc>>)>>, SchedulerError> {
     let inner = &scheduler.inner;
     let mut reserved = Vec::new();
     let mut misfires = HashMap::new();
@@ -275,7 +275,7 @@ fn decide(
     let Some(&last) = run_times.last() else {
         return Decision {
             claim: Claim {
-                view: scheduler.render(&job),
+                view: scheduler.view_for_store(&job),
                 next: Some(job.clone()),
                 runs: Vec::new(),
             },
@@ -389,7 +389,7 @@ fn decide(
         claim: Claim {
             view: next
                 .as_ref()
-                .map(|next| scheduler.render(next))
+                .map(|next| scheduler.view_for_store(next))
                 .unwrap_or_default(),
             next,
             runs,

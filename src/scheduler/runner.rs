@@ -14,7 +14,7 @@ use chrono::TimeDelta;
 use super::runlog::{self, python_timedelta};
 use super::{Scheduler, SchedulerError, SchedulerEvent};
 use crate::executor::{ExecutorError, RunOutcome, RunRequest, RunningScript, Slot};
-use crate::job::{Job, RunCause, RunRecord, RunStatus};
+use crate::job::{Job, JobId, RunCause, RunRecord, RunStatus};
 use crate::store::StoreError;
 use crate::telemetry::logged;
 
@@ -55,7 +55,7 @@ pub(super) fn release_instance(scheduler: &Scheduler, job_id: &str) {
 /// leak it.
 struct InstanceGuard {
     scheduler: Scheduler,
-    job_id: String,
+    job_id: JobId,
 }
 
 impl Drop for InstanceGuard {
@@ -185,7 +185,8 @@ fn panic_text(payload: Box<dyn Any + Send>) -> String {
 pub(super) enum RunNow {
     /// The script started: its record as it stands then, and a handle on its end.
     Started(RunRecord, tokio::task::JoinHandle<RunRecord>),
-    /// The script could not start: its record, ended `failed` with the reason, and why.
+    /// The script cannot run as the job names it: its record, ended `failed` with the
+    /// reason, and why ([`ExecutorError::Invalid`]).
     NotStarted(RunRecord, ExecutorError),
 }
 
@@ -193,12 +194,16 @@ pub(super) enum RunNow {
 /// script cannot start is recorded all the same (`failed`, with the reason), as a scheduled
 /// one is: it is history worth keeping, and the answer names it. The run is carried by a
 /// task of its own ([`supervised`]): nothing that befalls it can leave its record `running`.
+///
+/// # Errors
+/// `MaxInstancesReached`; `CannotStart` when the server could not start the script (its
+/// record ended `failed` all the same); the store's errors.
 pub(super) async fn run_now(scheduler: &Scheduler, job: &Job) -> Result<RunNow, SchedulerError> {
     if !reserve_instance(scheduler, job) {
-        return Err(SchedulerError::Busy(format!(
-            "Job {} is already running its maximum number of instances ({}); try again when a run ends",
-            job.id, job.max_instances
-        )));
+        return Err(SchedulerError::MaxInstancesReached {
+            job_id: job.id.to_string(),
+            max_instances: job.max_instances,
+        });
     }
     let guard = InstanceGuard {
         scheduler: scheduler.clone(),
@@ -244,7 +249,17 @@ pub(super) async fn run_now(scheduler: &Scheduler, job: &Job) -> Result<RunNow, 
     };
     match started_rx.await {
         Ok(Ok(started)) => Ok(RunNow::Started(started, ended)),
-        Ok(Err(error)) => Ok(RunNow::NotStarted(ended_record(ended).await?, error)),
+        Ok(Err(error)) => {
+            let run = ended_record(ended).await?;
+            match error {
+                ExecutorError::Invalid(_) => Ok(RunNow::NotStarted(run, error)),
+                // The server's fault, not the client's, with or without `wait`.
+                _ => Err(SchedulerError::CannotStart {
+                    run_id: run.id.into(),
+                    source: error,
+                }),
+            }
+        }
         // The run's task failed before the script started: a fault of tickd's (500), and
         // the record it leaves says so.
         Err(_) => {
@@ -285,8 +300,8 @@ async fn start(
     let launched = match job.run_timeout() {
         Ok(timeout) => {
             let request = RunRequest {
-                job_id: job.id.clone(),
-                run_id: run.id.clone(),
+                job_id: job.id.to_string(),
+                run_id: run.id.to_string(),
                 func: job.func.clone(),
                 args: job.args.clone(),
                 kwargs: job.kwargs.clone(),
@@ -295,7 +310,7 @@ async fn start(
             };
             scheduler.inner.executor.launch(request, slot).await
         }
-        Err(why) => Err(ExecutorError(why)),
+        Err(why) => Err(ExecutorError::Invalid(why)),
     };
     match launched {
         Ok(script) => {
@@ -326,12 +341,18 @@ async fn start(
             Ok(script)
         }
         Err(error) => {
+            // The cause in full, with the OS's words and the server's paths, is for the log;
+            // the record and the API say it without them.
+            let cause = match &error {
+                ExecutorError::CannotStart { fault, detail } => format!("{fault} ({detail})"),
+                other => other.to_string(),
+            };
             tracing::error!(
                 job_id = %logged(&job.id),
                 run_id = %run.id,
                 status = %RunStatus::Failed.as_str(),
                 "Job \"{label}\" could not start: {}",
-                runlog::one_line(&error.to_string())
+                runlog::one_line(&cause)
             );
             run.status = RunStatus::Failed;
             run.finished_at = Some(scheduler.inner.clock.now());
@@ -498,7 +519,7 @@ mod tests {
             other => panic!("expected the run's end, got {other:?}"),
         }
         match scheduler.cancel_run(&run.id).await {
-            Err(SchedulerError::Busy(text)) => {
+            Err(SchedulerError::NotCancellable(text)) => {
                 assert_eq!(
                     text,
                     format!("Run {} is not running (it is failed)", run.id)

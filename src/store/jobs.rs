@@ -20,7 +20,7 @@ pub struct Claim {
     /// The job with its `next_run_time` advanced, or `None` to remove it (its trigger ran
     /// out).
     pub next: Option<Job>,
-    /// `next`'s view (empty when `next` is `None`).
+    /// `next`'s view (empty when `next` is `None`, or for a store that keeps no views).
     pub view: String,
     /// One record per fire time handled: `running` (to be started) or `skipped`.
     pub runs: Vec<RunRecord>,
@@ -64,7 +64,7 @@ impl StoredView {
     /// The listing entry of a job read whole.
     pub fn of(job: Job) -> StoredView {
         StoredView {
-            id: job.id.clone(),
+            id: job.id.to_string(),
             next_run_time: job.next_run_time.map(|t| t.timestamp_micros()),
             pending: job.pending,
             body: ViewBody::Job(Box::new(job)),

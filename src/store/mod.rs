@@ -35,7 +35,8 @@ pub trait Store: JobStore + RunLog + Membership + std::fmt::Debug {
     /// Whether several daemons may share this store (MySQL, PostgreSQL). A store only one
     /// daemon may use (SQLite, Redis) locks itself to one daemon at open.
     fn shared(&self) -> bool;
-    /// Whether it keeps the views it is handed (else a listing renders every job it reads).
+    /// Whether it keeps the views it is handed. One that does not is handed none where the
+    /// caller would render one only for it, and its listing renders every job it reads.
     fn keeps_views(&self) -> bool;
     /// Closes connections (at shutdown).
     async fn close(&self);

@@ -202,7 +202,7 @@ impl RedisStore {
             None => ("0", String::new(), String::new()),
         };
         let mut args = vec![
-            job.id.clone(),
+            job.id.to_string(),
             job.version.to_string(),
             keep.to_owned(),
             state,
@@ -269,29 +269,29 @@ impl JobStore for RedisStore {
     }
 
     async fn add_job(&self, job: &Job, _view: &str) -> Result<(), StoreError> {
-        let args = [job.id.clone(), job.to_state(), next_micros(job)];
+        let args = [job.id.to_string(), job.to_state(), next_micros(job)];
         match self.run_script(&self.scripts.add_job, args).await? {
             1 => Ok(()),
-            _ => Err(StoreError::Conflict(job.id.clone())),
+            _ => Err(StoreError::Conflict(job.id.to_string())),
         }
     }
 
     async fn update_job(&self, job: &Job, _view: &str) -> Result<(), StoreError> {
         let args = [
-            job.id.clone(),
+            job.id.to_string(),
             job.version.to_string(),
             job.to_state(),
             next_micros(job),
         ];
         match self.run_script(&self.scripts.update_job, args).await? {
             1 => Ok(()),
-            0 => Err(StoreError::Stale(job.id.clone())),
-            _ => Err(StoreError::NotFound(job.id.clone())),
+            0 => Err(StoreError::Stale(job.id.to_string())),
+            _ => Err(StoreError::NotFound(job.id.to_string())),
         }
     }
 
     async fn replace_job(&self, job: &Job, _view: &str) -> Result<(), StoreError> {
-        let args = [job.id.clone(), job.to_state(), next_micros(job)];
+        let args = [job.id.to_string(), job.to_state(), next_micros(job)];
         self.run_script(&self.scripts.replace_job, args).await?;
         Ok(())
     }

@@ -1,9 +1,11 @@
 //! Fresh databases on the test servers: each test that needs MariaDB or PostgreSQL gets its
-//! own, named by a UUID, and drops it at the end — also when the test fails.
+//! own, named by a UUID, and drops it at the end; one that needs Redis gets a key prefix of its
+//! own ([`Space`]) and deletes its keys at the end — also when the test fails.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::future::Future;
 
+use redis::Commands;
 use sqlx::{AssertSqlSafe, Connection};
 
 /// The database servers the suite can use, and how to reach their own tables directly.
@@ -85,5 +87,68 @@ pub fn with_database(url: &str, name: &str) -> String {
     match query {
         Some(query) => format!("{base}/{name}?{query}"),
         None => format!("{base}/{name}"),
+    }
+}
+
+/// A random key prefix on a Redis server, and the deletion of its keys when dropped (a failed
+/// test unwinds through the drop too).
+pub struct Space {
+    pub server: String,
+    pub prefix: String,
+}
+
+impl Space {
+    /// A prefix on the server `TICKD_TEST_REDIS_URL` names (the calling test is ignored unless
+    /// the build saw it).
+    pub fn fresh() -> Space {
+        Space::on(&super::setup::required("TICKD_TEST_REDIS_URL"))
+    }
+
+    /// A prefix on `server`.
+    pub fn on(server: &str) -> Space {
+        Space {
+            server: server.to_owned(),
+            prefix: format!("tickd-test-{}:", uuid::Uuid::now_v7().simple()),
+        }
+    }
+
+    /// The store URL for this prefix, with extra query parameters (`&name=value`).
+    pub fn url(&self, extra: &str) -> String {
+        let sep = if self.server.contains('?') { '&' } else { '?' };
+        format!("{}{sep}prefix={}{extra}", self.server, self.prefix)
+    }
+
+    /// A plain (blocking) connection for looking behind the store's back.
+    pub fn raw(&self) -> redis::Connection {
+        redis::Client::open(self.server.as_str())
+            .unwrap()
+            .get_connection()
+            .unwrap()
+    }
+
+    /// A key under this prefix.
+    pub fn key(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    /// Every key under the prefix, sorted.
+    pub fn keys(&self) -> Vec<String> {
+        let mut con = self.raw();
+        let mut keys: Vec<String> = con
+            .scan_match::<_, String>(format!("{}*", self.prefix))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        keys.sort();
+        keys
+    }
+}
+
+impl Drop for Space {
+    fn drop(&mut self) {
+        let keys = self.keys();
+        if !keys.is_empty() {
+            let _: () = self.raw().del(keys).unwrap();
+        }
     }
 }

@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 use tempfile::TempDir;
-use tickd::executor::{Executor, ExecutorSettings, RunOutcome, RunRequest, RunStatus};
+use tickd::executor::{
+    Executor, ExecutorError, ExecutorSettings, RunOutcome, RunRequest, RunStatus, StartFault,
+};
 
 /// Turns a hang into a test failure; far above any run here.
 const HANG_GUARD: Duration = Duration::from_secs(60);
@@ -647,7 +649,14 @@ async fn a_failed_start_gives_the_slot_back() {
         .executor
         .start(request(json!(["test.py"]), None), slot)
         .unwrap_err();
-    assert!(err.to_string().contains("vanishing-python3"), "{err}");
+    // The server's fault, not the job's: the detail (for the log) names the program.
+    match err {
+        ExecutorError::CannotStart {
+            fault: StartFault::InterpreterMissing,
+            detail,
+        } => assert!(detail.contains("vanishing-python3"), "{detail}"),
+        other => panic!("expected a missing interpreter, got {other:?}"),
+    }
     assert!(f.executor.try_acquire_slot().is_some());
 }
 

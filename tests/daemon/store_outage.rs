@@ -59,7 +59,10 @@ async fn survives_an_outage(url: String, default_port: u16) {
 
     proxy.restore().await;
     let found = promptly(store.lookup_job("steady")).await.unwrap();
-    assert_eq!(found.map(|job| job.id).as_deref(), Some("steady"));
+    assert_eq!(
+        found.map(|job| job.id.to_string()).as_deref(),
+        Some("steady")
+    );
     store
         .add_job(&job("after"), &render(&job("after")))
         .await

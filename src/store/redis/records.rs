@@ -44,8 +44,8 @@ fn mutable_fields(run: &RunRecord) -> [(&'static str, Option<String>); 9] {
 /// number of fields, then the field/value pairs.
 pub(super) fn run_args(run: &RunRecord) -> Vec<String> {
     let mut fields: Vec<(&str, Option<String>)> = vec![
-        ("id", Some(run.id.clone())),
-        ("job_id", Some(run.job_id.clone())),
+        ("id", Some(run.id.to_string())),
+        ("job_id", Some(run.job_id.to_string())),
         (
             "scheduled_micros",
             scheduled_micros(run).map(|m| m.to_string()),
@@ -65,8 +65,8 @@ pub(super) fn run_args(run: &RunRecord) -> Vec<String> {
         .filter_map(|(name, value)| value.map(|v| (name, v)))
         .collect();
     let mut args = vec![
-        run.id.clone(),
-        run.job_id.clone(),
+        run.id.to_string(),
+        run.job_id.to_string(),
         slot(run).unwrap_or_default(),
         to_micros(run.created_at).to_string(),
         run.status.as_str().to_owned(),
@@ -88,7 +88,7 @@ pub(super) fn update_args(run: &RunRecord) -> Vec<String> {
         .filter_map(|(name, value)| value.as_ref().map(|v| (*name, v)))
         .collect();
     let mut args = vec![
-        run.id.clone(),
+        run.id.to_string(),
         run.status.as_str().to_owned(),
         set.len().to_string(),
     ];

@@ -63,7 +63,7 @@ impl<D: Dialect> Adds<D> {
     /// Inserts `job` and its view with the next batch; `Conflict` if its id is taken.
     pub async fn add(&self, job: &Job, view: &str) -> Result<(), StoreError> {
         let row = NewRow {
-            id: job.id.clone(),
+            id: job.id.to_string(),
             next_run_time: next_micros(job),
             pending: job.pending,
             job_state: job.to_state(),

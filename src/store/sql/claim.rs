@@ -43,7 +43,7 @@ impl<D: Dialect> SqlStore<D> {
         let current = versions(&mut tx, claims.iter().map(|(job, _)| job.id.as_str())).await?;
         let mut kept: Vec<(Job, Claim)> = claims
             .into_iter()
-            .filter(|(job, _)| current.get(&job.id) == Some(&job.version))
+            .filter(|(job, _)| current.get(job.id.as_str()) == Some(&job.version))
             .collect();
         if !record_claims(&mut tx, &kept).await? {
             for (job, claim) in &mut kept {

@@ -15,6 +15,8 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 use sqlx::{AssertSqlSafe, Database, Pool};
 
+use crate::job::{JobId, RunId};
+
 /// A value bound to a statement: the kinds of column tickd stores.
 #[derive(Debug, Clone)]
 pub(crate) enum Val<'a> {
@@ -67,6 +69,18 @@ impl<'a> From<&'a String> for Val<'a> {
 impl From<String> for Val<'_> {
     fn from(value: String) -> Self {
         Val::Text(Some(Cow::Owned(value)))
+    }
+}
+
+impl<'a> From<&'a JobId> for Val<'a> {
+    fn from(value: &'a JobId) -> Self {
+        Val::from(value.as_str())
+    }
+}
+
+impl<'a> From<&'a RunId> for Val<'a> {
+    fn from(value: &'a RunId) -> Self {
+        Val::from(value.as_str())
     }
 }
 
@@ -194,6 +208,8 @@ pub(crate) trait Dialect: Database + Sync {
     const LISTING_ORDER: &'static str = "next_run_time IS NULL, next_run_time, id";
     /// "Due by ?": a range of the listing index.
     const DUE: &'static str = "next_run_time <= ?";
+    /// The earliest next fire time (NULL when no job has one), as one index probe.
+    const NEXT_RUN_TIME: &'static str = "SELECT MIN(next_run_time) FROM tickd_jobs";
     /// How an upsert is written.
     const UPSERT: Upsert = Upsert::OnConflict;
     /// What a claim's locking read appends: skip rows another claim holds, wait for none.
@@ -341,6 +357,10 @@ impl Dialect for sqlx::Sqlite {
     // `(next_run_time IS NULL) = 0` is the listing index's first column: the due jobs are then
     // a range of it, read in order.
     const DUE: &'static str = "(next_run_time IS NULL) = 0 AND next_run_time <= ?";
+    // The listing index holds an expression, which MIN() cannot use: its first row is the
+    // earliest fire time.
+    const NEXT_RUN_TIME: &'static str = "SELECT next_run_time FROM tickd_jobs \
+        ORDER BY next_run_time IS NULL, next_run_time, id LIMIT 1";
     // One writer at a time: BEGIN IMMEDIATE takes the write lock up front, rows need no locks.
     const SKIP_LOCKED: &'static str = "";
     const FOR_UPDATE: &'static str = "";

@@ -122,14 +122,10 @@ impl<D: Dialect> JobStore for SqlStore<D> {
     }
 
     async fn get_next_run_time(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        // The first row in listing order: the earliest fire time, or NULL when no job has one
-        // (one probe of the listing index).
-        let read = Statement::built(format!(
-            "SELECT next_run_time FROM tickd_jobs ORDER BY {} LIMIT 1",
-            D::LISTING_ORDER
-        ));
-        let row = self.fetch_optional(read).await?;
-        let micros = match row {
+        let micros = match self
+            .fetch_optional(Statement::new(D::NEXT_RUN_TIME))
+            .await?
+        {
             Some(row) => D::int(&row, 0)?,
             None => None,
         };
@@ -144,7 +140,7 @@ impl<D: Dialect> JobStore for SqlStore<D> {
             .await
             .map_err(|e| {
                 if is_unique_violation(&e) {
-                    StoreError::Conflict(job.id.clone())
+                    StoreError::Conflict(job.id.to_string())
                 } else {
                     e.into()
                 }
@@ -160,8 +156,8 @@ impl<D: Dialect> JobStore for SqlStore<D> {
             .await?;
         if done == 0 {
             return Err(match self.lookup_job(&job.id).await? {
-                Some(_) => StoreError::Stale(job.id.clone()),
-                None => StoreError::NotFound(job.id.clone()),
+                Some(_) => StoreError::Stale(job.id.to_string()),
+                None => StoreError::NotFound(job.id.to_string()),
             });
         }
         Ok(())
