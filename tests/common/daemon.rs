@@ -118,7 +118,7 @@ pub fn stop(child: &mut Child) {
 }
 
 /// Ends the scripts this test started that are still running. Scripts die with a SIGKILLed
-/// daemon (tests/isolation.rs proves it); this is the safety net should that ever fail.
+/// daemon (tests/daemon/isolation.rs proves it); this is the safety net should that ever fail.
 pub fn kill_scripts_under(dir: &Path) {
     let needle = dir.to_string_lossy().into_owned();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {

@@ -167,6 +167,25 @@ impl TestApp {
         (status, headers, json)
     }
 
+    /// Sends `body` as it is (no Content-Type, no JSON encoding) under the prefix with the
+    /// configured credentials; returns the status, the headers and the body's text, for what
+    /// [`TestApp::call`] cannot show: bodies that are not JSON, and `null` told from nothing.
+    pub async fn call_raw(
+        &self,
+        method: Method,
+        path: &str,
+        body: &'static str,
+    ) -> (StatusCode, reqwest::header::HeaderMap, String) {
+        let mut request = self.client.request(method, self.url(path)).body(body);
+        if let Some((user, password)) = &self.auth {
+            request = request.basic_auth(user, Some(password));
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        (status, headers, response.text().await.unwrap())
+    }
+
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
         let (s, _, v) = self.call(Method::GET, path, None).await;
         (s, v)

@@ -5,9 +5,8 @@
 //! rules, every earlier one in one summary `missed` record — and the API answers throughout.
 //!
 //! "Promptly" below is a generous bound that only a hang misses, never a speed.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::future::Future;
 use std::sync::Arc;

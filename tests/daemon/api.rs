@@ -1,12 +1,12 @@
 //! The REST API over a bound port with a real client, a real SQLite file and real scripts:
 //! Flask-APScheduler's exchanges (flask_apscheduler.md §1, §10) and CONTRACT §2's deliberate
 //! differences, marked `DIFFERENCE`.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use chrono::{DateTime, Duration, Utc};
 use common::{TestApp, err};
+use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -22,6 +22,19 @@ fn job(id: &str, extra: Value) -> Value {
         body[k] = v.clone();
     }
     body
+}
+
+/// An error in the API's envelope: `application/json`, with `error_message` alone, which
+/// starts with `start`.
+fn assert_envelope(headers: &HeaderMap, body: &Value, start: &str) {
+    assert_eq!(headers["content-type"], "application/json", "{body}");
+    let object = body.as_object().unwrap();
+    assert_eq!(object.len(), 1, "only error_message: {body}");
+    let message = object["error_message"].as_str().unwrap();
+    assert!(
+        message.starts_with(start),
+        "{message:?} should start with {start:?}"
+    );
 }
 
 fn parse_time(v: &Value) -> DateTime<Utc> {
@@ -40,6 +53,13 @@ async fn info_pause_resume_start() {
     assert_eq!(info["running"], json!(true));
     let host = info["current_host"].as_str().unwrap();
     assert!(!host.is_empty() && host == host.to_lowercase());
+    // As JSON, its keys in the reference's order.
+    let (_, headers, text) = app.call_raw(Method::GET, "", "").await;
+    assert_eq!(headers["content-type"], "application/json");
+    assert_eq!(
+        text,
+        format!(r#"{{"allowed_hosts":["*"],"current_host":"{host}","running":true}}"#)
+    );
 
     assert_eq!(app.get("/jobs").await, (StatusCode::OK, json!([])));
     for path in ["/pause", "/pause", "/resume", "/resume"] {
@@ -49,8 +69,9 @@ async fn info_pause_resume_start() {
             (StatusCode::NO_CONTENT, Value::Null),
             "{path}"
         );
+        // Paused, the scheduler still reports running (reference §1.3.1).
+        assert_eq!(app.get("").await.1["running"], json!(true), "{path}");
     }
-    assert_eq!(app.get("").await.1["running"], json!(true));
     // DIFFERENCE: CONTRACT §2.1 (the reference answers 400 here too).
     assert_eq!(
         app.post("/start", json!({})).await,
@@ -63,13 +84,15 @@ async fn info_pause_resume_start() {
 async fn add_interval_job_echoes_the_reference_shape() {
     let app = TestApp::spawn("").await;
     let before = Utc::now();
-    let (status, body) = app
-        .post(
+    let (status, headers, body) = app
+        .call(
+            Method::POST,
             "/jobs",
-            job("job1", json!({"trigger": "interval", "minutes": 10})),
+            Some(job("job1", json!({"trigger": "interval", "minutes": 10}))),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(headers["content-type"], "application/json");
     assert_eq!(
         keys(&body),
         [
@@ -409,21 +432,19 @@ async fn add_errors_are_400_with_the_reference_texts_and_leave_nothing() {
     );
 
     // Bodies that are not job objects.
-    let (status, body) = app.post("/jobs", json!([1, 2])).await;
+    let (status, headers, body) = app.call(Method::POST, "/jobs", Some(json!([1, 2]))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_envelope(&headers, &body, "");
     assert!(!body["error_message"].as_str().unwrap().is_empty());
-    let response = app
-        .client
-        .post(app.url("/jobs"))
-        .body("this is not json")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    let body: Value = response.json().await.unwrap();
-    assert!(
-        body["error_message"].is_string(),
-        "DIFFERENCE: CONTRACT §2.2"
+    // DIFFERENCE: CONTRACT §2.2 (the reference answers an HTML page).
+    let (status, headers, text) = app
+        .call_raw(Method::POST, "/jobs", "this is not json")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_envelope(
+        &headers,
+        &serde_json::from_str(&text).unwrap(),
+        "Invalid JSON body: ",
     );
 
     assert_eq!(
@@ -447,17 +468,12 @@ async fn get_patch_pause_resume_run_delete() {
         app.get("/jobs/job1").await,
         (StatusCode::OK, created.clone())
     );
+    let (status, headers, body) = app.call(Method::GET, "/jobs/nope", None).await;
     assert_eq!(
-        app.get("/jobs/nope").await,
-        (StatusCode::NOT_FOUND, err("Job nope not found"))
+        (status, &body),
+        (StatusCode::NOT_FOUND, &err("Job nope not found"))
     );
-    assert_eq!(app.get("/jobs/").await.0, StatusCode::NOT_FOUND);
-    assert_eq!(app.get("/").await.0, StatusCode::NOT_FOUND);
-    let (status, headers, body) = app.call(Method::PUT, "/jobs", None).await;
-    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{body}");
-    let allow = headers["allow"].to_str().unwrap().to_owned();
-    assert!(allow.contains("GET") && allow.contains("POST"), "{allow}");
-    assert_eq!(app.get("/pause").await.0, StatusCode::METHOD_NOT_ALLOWED);
+    assert_envelope(&headers, &body, "Job nope not found");
 
     let (status, body) = app
         .patch("/jobs/job1", json!({"name": "renamed", "args": ["test.py", "x"], "max_instances": 2, "misfire_grace_time": 60}))
@@ -520,6 +536,14 @@ async fn get_patch_pause_resume_run_delete() {
         app.patch("/jobs/nope", json!({"name": "x"})).await,
         (StatusCode::NOT_FOUND, err("Job nope not found"))
     );
+    // The body is read before the job is looked up.
+    let (status, headers, text) = app.call_raw(Method::PATCH, "/jobs/nope", "garbage").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_envelope(
+        &headers,
+        &serde_json::from_str(&text).unwrap(),
+        "Invalid JSON body: ",
+    );
 
     let (_, body) = app
         .patch("/jobs/job1", json!({"next_run_time": null}))
@@ -568,8 +592,10 @@ async fn get_patch_pause_resume_run_delete() {
         )
         .await;
     assert_eq!(dead["next_run_time"], Value::Null);
-    let (status, _, body) = app.call(Method::POST, "/jobs/dead/resume", None).await;
-    assert_eq!((status, body), (StatusCode::OK, Value::Null));
+    // A job with no fire time left resumes to the JSON `null`, and is gone.
+    let (status, headers, text) = app.call_raw(Method::POST, "/jobs/dead/resume", "").await;
+    assert_eq!((status, text.as_str()), (StatusCode::OK, "null"));
+    assert_eq!(headers["content-type"], "application/json");
     assert_eq!(app.get("/jobs/dead").await.0, StatusCode::NOT_FOUND);
 
     assert_eq!(
@@ -613,16 +639,22 @@ async fn shutdown_and_start_keep_jobs() {
         job("keep", json!({"trigger": "interval", "hours": 1})),
     )
     .await;
-    let (status, _, _) = app
-        .call(Method::POST, "/shutdown", Some(json!({"wait": false})))
+    let (status, _, text) = app
+        .call_raw(Method::POST, "/shutdown", r#"{"wait": false}"#)
         .await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!((status, text.as_str()), (StatusCode::NO_CONTENT, ""));
     assert_eq!(app.get("").await.1["running"], json!(false));
     assert_eq!(app.get("/jobs").await, (StatusCode::OK, json!([])));
     assert_eq!(
         app.post("/shutdown", json!({})).await,
         (StatusCode::BAD_REQUEST, err("Scheduler is not running"))
     );
+    // shutdown reads its body leniently: garbage gets the state's answer too.
+    let (status, headers, text) = app.call_raw(Method::POST, "/shutdown", "garbage").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body, err("Scheduler is not running"));
+    assert_envelope(&headers, &body, "Scheduler is not running");
     assert_eq!(
         app.post("/pause", json!({})).await,
         (StatusCode::BAD_REQUEST, err("Scheduler is not running"))
@@ -641,8 +673,8 @@ async fn shutdown_and_start_keep_jobs() {
     for absent in ["next_run_time", "misfire_grace_time", "max_instances"] {
         assert!(pend.get(absent).is_none(), "pending job shows {absent}");
     }
-    let (status, _, _) = app.call(Method::POST, "/start", None).await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _, text) = app.call_raw(Method::POST, "/start", "").await;
+    assert_eq!((status, text.as_str()), (StatusCode::NO_CONTENT, ""));
     assert_eq!(app.get("").await.1["running"], json!(true));
     let (_, jobs) = app.get("/jobs").await;
     let ids: Vec<&str> = jobs
@@ -725,19 +757,59 @@ async fn basic_auth_guards_every_route() {
     app.stop().await;
 }
 
+/// `[api] prefix` moves every route; a trailing slash names the same prefix, `/` the root.
 #[tokio::test]
 async fn the_prefix_is_configurable() {
-    let app = TestApp::spawn("[api]\nprefix = \"/api\"\n").await;
-    assert_eq!(app.get("/jobs").await, (StatusCode::OK, json!([])));
-    assert_eq!(app.get("").await.0, StatusCode::OK);
-    for path in ["/scheduler/jobs", "/invalidapi/jobs"] {
-        let response = app
-            .client
-            .get(format!("http://{}{path}", app.addr))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let cases: [(&str, &[&str], &[&str]); 3] = [
+        (
+            "/api",
+            &["/api", "/api/jobs"],
+            &["/scheduler/jobs", "/invalidapi/jobs", "/scheduler"],
+        ),
+        ("/api/", &["/api", "/api/jobs"], &["/scheduler/jobs"]),
+        ("/", &["/", "/jobs"], &["/scheduler/jobs", "/scheduler"]),
+    ];
+    for (prefix, found, not_found) in cases {
+        let app = TestApp::spawn(&format!("[api]\nprefix = \"{prefix}\"\n")).await;
+        for path in found.iter().chain(not_found) {
+            let url = format!("http://{}{path}", app.addr);
+            let response = app.client.get(url).send().await.unwrap();
+            let status = response.status();
+            if found.contains(path) {
+                assert_eq!(status, StatusCode::OK, "{prefix:?}: {path}");
+            } else {
+                assert_eq!(status, StatusCode::NOT_FOUND, "{prefix:?}: {path}");
+            }
+            if path.ends_with("/jobs") && status == StatusCode::OK {
+                assert_eq!(response.text().await.unwrap(), "[]", "{prefix:?}: {path}");
+            }
+        }
+        app.stop().await;
+    }
+}
+
+/// The route table: a wrong method is a 405 naming the methods the path takes, any other path
+/// (a trailing slash too) a 404, both in the JSON envelope.
+#[tokio::test]
+async fn wrong_methods_are_405s_with_allow_and_unknown_paths_404s() {
+    let app = TestApp::spawn("").await;
+    for (method, path, allow) in [
+        (Method::PUT, "/jobs", "GET,HEAD,POST"),
+        (Method::GET, "/pause", "POST"),
+        (Method::POST, "", "GET,HEAD"),
+        (Method::PUT, "/jobs/x", "GET,HEAD,PATCH,DELETE"),
+        (Method::GET, "/jobs/x/run", "POST"),
+    ] {
+        let (status, headers, body) = app.call(method.clone(), path, None).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        assert_eq!(headers["allow"], allow, "{method} {path}");
+        assert_envelope(&headers, &body, "The method is not allowed");
+    }
+    // DIFFERENCE: CONTRACT §2.2 (the reference answers an HTML page).
+    for path in ["/", "/jobs/", "/jobs/x/", "/x"] {
+        let (status, headers, body) = app.call(Method::GET, path, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert_envelope(&headers, &body, "The requested URL was not found");
     }
     app.stop().await;
 }

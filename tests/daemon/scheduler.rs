@@ -1,8 +1,7 @@
 //! Scheduling rules on an injected clock: misfire_grace_time, coalesce, max_instances and
 //! restarts (apscheduler.md §5). The clock is set, never slept on; scripts really run.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! python3 -m venv /tmp/aps && /tmp/aps/bin/pip install apscheduler==3.11.3 python-dateutil tzdata==2025.2
-//! TICKD_APSCHEDULER_PYTHON=/tmp/aps/bin/python cargo test --test trigger_differential
+//! TICKD_APSCHEDULER_PYTHON=/tmp/aps/bin/python cargo test --test trigger differential
 //! ```
 //!
 //! The embedded generator draws random cron, interval and date specs (valid and invalid, in
@@ -14,9 +14,8 @@
 //! APScheduler compute the first five fire times with the conformance README's carry fix
 //! patched into `_increment_field_value`, and tickd must give the same texts. Optional:
 //! `TICKD_DIFF_SEED` (default 1) and `TICKD_DIFF_CASES` (default 400).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

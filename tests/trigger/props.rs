@@ -8,7 +8,6 @@
 //! Australia/Lord_Howe and Pacific/Chatham are left out on purpose: with a DST shift that is
 //! not a whole hour, the carry fix alone can still miss a real time next to a transition, and
 //! the conformance README leaves that refinement open.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::{
     DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc,

@@ -1,7 +1,6 @@
 //! The trigger module's public API as the rest of tickd uses it: the job JSON's trigger fields
 //! (Flask-APScheduler §1.3.6 and §2), the add-job error texts, interval and date behaviour, and
 //! the persisted state.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;

@@ -8,9 +8,8 @@
 //! commands (the README's two commands) are not replayed; any other ```sh block is refused, so
 //! that no example escapes the replay. The docs must also stand on their own: no link leaves
 //! the repository.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

@@ -1,9 +1,8 @@
 //! The conformance fixtures (fire times computed by the real APScheduler 3.11.3) replayed over
 //! HTTP: `POST P/jobs` with each case's fields must answer the first fire time as
 //! `next_run_time`, or refuse the case with the reference's text and status 400.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -1,9 +1,8 @@
 //! A run's lines in `logs/runserver.log`, read as a user greps them (issue 12, item 10): each
 //! output line is a log line with the level and the job and run ids, and each run has
 //! exactly one line when it starts and one when it ends. The real binary, a real script.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,7 +1,6 @@
 //! APScheduler 3.11's own trigger tests (`tests/triggers/test_cron.py`, `test_interval.py`,
 //! `test_date.py`), ported from the listing in `reference/apscheduler.md` §8. Unless noted the
 //! zone is Europe/Berlin and times are Berlin wall times (first pass).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::{DateTime, Duration, FixedOffset, Utc};
 use serde_json::{Value, json};

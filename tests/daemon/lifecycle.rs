@@ -1,8 +1,7 @@
 //! The `tickd` binary itself: start-up from a config file, refusals with a clear message,
 //! graceful SIGTERM, and a `kill -9` mid-run found `interrupted` after the restart.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,9 +2,8 @@
 //! once, also when one of them is killed with SIGKILL half-way (issue 5). Three real `tickd`
 //! binaries, a database of their own (dropped at the end), real scripts. Runs when
 //! `TICKD_TEST_MYSQL_URL` / `TICKD_TEST_POSTGRES_URL` name a server; ignored otherwise.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;

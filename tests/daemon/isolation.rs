@@ -1,8 +1,7 @@
 //! What a script can reach of the daemon that started it, with the real binary (issue 13):
 //! its environment (item 4) and its life after a `kill -9` (item 9).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Child;

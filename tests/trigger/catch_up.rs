@@ -4,7 +4,6 @@
 //! end date, off-grid `next_run_time`s, microsecond lengths and jitter), the bisection of a
 //! cron (sparse and dense specs, DST zones, an impossible one), and `Job::due_run_times`,
 //! which visits at most `MAX_DUE_RUN_TIMES` and summarises the rest.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::{DateTime, FixedOffset, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;

@@ -1,9 +1,8 @@
 //! An idle daemon on its own SQLite file writes nothing to it, and a clean exit leaves only
 //! the database file (issue 12, item 8): no heartbeats where no other daemon reads them, the
 //! WAL checkpointed and gone, the lock file removed.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::Duration;

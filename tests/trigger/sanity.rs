@@ -2,7 +2,6 @@
 //! scheduler chains them (`f1 = next(None, start)`, `f(k+1) = next(fk, fk)`). Rows 31–34 are
 //! APScheduler's spring-forward skips; tickd gives the fixed answers (CONTRACT §3): nothing
 //! is skipped. Also §1.2's defaults-rule fire times.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;

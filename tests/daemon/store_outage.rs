@@ -4,9 +4,8 @@
 //! and the real server and is cut and restored. Runs when `TICKD_TEST_MYSQL_URL` /
 //! `TICKD_TEST_POSTGRES_URL` name a server (ignored otherwise), in a database of its own,
 //! dropped at the end.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -2,9 +2,8 @@
 //! a bad setting, an unreachable store, a taken port. Every refusal is on stderr and, once the
 //! log is open, in the log file, with the file, the key and the value named and any password
 //! masked; nothing is scheduled before the port is bound.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::net::TcpListener;
 use std::process::Stdio;

@@ -1,9 +1,8 @@
 //! Run records over the API (CONTRACT §6, issue 4): every run — and every run that did not
 //! happen — is a record with its output. Real scripts; assertions on records and processes,
 //! never on durations.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -3,9 +3,8 @@
 //! `server.max_connections` are answered 503, and under the usual 1,024-descriptor limit two
 //! thousand idle connections leave room for the scripts' descriptors and, once they time out,
 //! for requests. Over the real binary, as an attacker would find it.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

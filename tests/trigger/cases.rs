@@ -5,9 +5,8 @@
 //! instants and as `isoformat()` text, and refuse the invalid cases with the reference's text.
 //!
 //! All failures are collected and reported together, so one run shows everything.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use chrono::{DateTime, Duration, FixedOffset, Utc};
 use chrono_tz::Tz;

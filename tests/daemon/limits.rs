@@ -3,9 +3,8 @@
 //! request or a stored job holds can make tickd's time arithmetic overflow. A run whose job
 //! holds an impossible value (a store edited by hand, or written by an older tickd) ends
 //! with a status and a reason, and cancel answers.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -2,9 +2,8 @@
 //! item 7: PostgreSQL answered 500 to a NUL byte in an id). The real binary on SQLite,
 //! MariaDB/MySQL, PostgreSQL and Redis (the last three when their variables name a server),
 //! asked every route that takes an id, a run id or `before=` with a table of hostile values.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
