@@ -1,4 +1,4 @@
-//! What the store tests (`tests/store.rs`, `tests/store_redis.rs`, the outage tests) do the
+//! What the store tests (`tests/daemon/store.rs`, `tests/daemon/store_redis.rs`, the outage tests) do the
 //! same way: claim due jobs as the scheduler does ([`ClaimDue`]), list the ids of the jobs a
 //! store answers.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]

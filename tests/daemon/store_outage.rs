@@ -194,4 +194,4 @@ fn authority(url: &str) -> (&str, &str, &str) {
     (&url[..host_start], &url[host_start..end], &url[end..])
 }
 
-// ---- databases (as in tests/store.rs) ----
+// ---- databases (as in tests/daemon/store.rs) ----

@@ -8,17 +8,13 @@
 //! the store for what its API will not do: write an unreadable job, read what is stored.
 //!
 //! Daemons sharing a server database are checked at the end; what only Redis has (its lock,
-//! its key layout) is in `tests/store_redis.rs`.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
+//! its key layout) is in `tests/daemon/store_redis.rs`.
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
+use crate::common::db::{Server, Space, in_fresh_database};
+use crate::common::store_checks::{ClaimDue, listed_ids};
 use chrono::{DateTime, FixedOffset, TimeDelta, TimeZone, Utc};
-use common::db::{Server, Space, in_fresh_database};
-use common::store_checks::{ClaimDue, listed_ids};
 use futures_util::TryStreamExt;
 use redis::AsyncCommands;
 use serde_json::json;

@@ -2,19 +2,15 @@
 //! interpreter was there when the daemon started (it is checked then) and is gone by the run.
 //! The client is not at fault, so run-now answers 500 with a generic text and no word of the
 //! OS's; the run is recorded `failed` with a reason for its owner, and the log says why, in
-//! full. A script whose own job is wrong stays a 400 (tests/runs.rs), and a script that ran
+//! full. A script whose own job is wrong stays a 400 (tests/daemon/runs.rs), and a script that ran
 //! and exited 127 is a run like any other. The real binary, real interpreters.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::Duration;
 
-use common::daemon::{call, free_port, start, stop, write_config};
-use common::project_dir;
+use crate::common::daemon::{call, free_port, start, stop, write_config};
+use crate::common::project_dir;
 use reqwest::Method;
 use serde_json::{Value, json};
 use tempfile::TempDir;

@@ -1,21 +1,17 @@
 //! What only the Redis store has, against a real server: its key layout's housekeeping (an
 //! index entry goes with what it indexes; entries of kinds only Redis has are parked when
 //! unreadable), opening (the URL, an unreachable server, TLS), the single-daemon lock, and an
-//! outage. The contract every store keeps is checked by `tests/store.rs`, on Redis too.
+//! outage. The contract every store keeps is checked by `tests/daemon/store.rs`, on Redis too.
 //!
 //! Needs `TICKD_TEST_REDIS_URL` (e.g. `redis://127.0.0.1:6379`), and `redis-server` on PATH
 //! for the outage test; without the variable these tests show as ignored. Each test works
 //! under its own random key prefix and deletes its keys at the end, even when it fails.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+use crate::common::db::Space;
+use crate::common::store_checks::{ClaimDue, listed_ids};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use common::db::Space;
-use common::store_checks::{ClaimDue, listed_ids};
 use redis::Commands;
 use serde_json::json;
 use tickd::api::view::render;
