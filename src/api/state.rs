@@ -18,8 +18,8 @@ pub const DEFAULT_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_
 pub struct ApiState {
     /// The scheduler the routes drive.
     pub scheduler: Scheduler,
-    /// URL prefix of every route (`/scheduler`, `/api`); normalised by [`ApiState::with_prefix`]
-    /// to a leading `/` and no trailing `/` (empty means the root).
+    /// URL prefix of every route (`/scheduler`, `/api`): a leading `/` and no trailing `/`
+    /// (empty means the root).
     pub prefix: Arc<str>,
     /// Reported by `GET P` (`SCHEDULER_ALLOWED_HOSTS`).
     pub allowed_hosts: Arc<[String]>,
@@ -42,58 +42,6 @@ impl std::fmt::Debug for ApiState {
             .field("auth", &self.auth)
             .field("body_limit", &self.body_limit)
             .finish_non_exhaustive()
-    }
-}
-
-impl ApiState {
-    /// The defaults: prefix `/scheduler`, `allowed_hosts = ["*"]`, this machine's host name,
-    /// no authentication, a 1 MiB body limit.
-    pub fn new(scheduler: Scheduler) -> Self {
-        Self {
-            scheduler,
-            prefix: DEFAULT_PREFIX.into(),
-            allowed_hosts: Arc::new(["*".to_owned()]),
-            current_host: local_host_name().into(),
-            auth: None,
-            body_limit: DEFAULT_BODY_LIMIT,
-            body_timeout: DEFAULT_BODY_TIMEOUT,
-        }
-    }
-
-    /// Sets the URL prefix. `scheduler`, `/scheduler` and `/scheduler/` are the same prefix;
-    /// `""` and `/` mount the API at the root.
-    #[must_use]
-    pub fn with_prefix(mut self, prefix: &str) -> Self {
-        self.prefix = normalize_prefix(prefix).into();
-        self
-    }
-
-    /// Sets the host names reported by `GET P`.
-    #[must_use]
-    pub fn with_allowed_hosts(mut self, hosts: Vec<String>) -> Self {
-        self.allowed_hosts = hosts.into();
-        self
-    }
-
-    /// Overrides the host name reported by `GET P` (it is lower-cased).
-    #[must_use]
-    pub fn with_current_host(mut self, host: &str) -> Self {
-        self.current_host = host.to_lowercase().into();
-        self
-    }
-
-    /// Turns HTTP Basic authentication on (`Some`) or off (`None`).
-    #[must_use]
-    pub fn with_auth(mut self, credentials: Option<Credentials>) -> Self {
-        self.auth = credentials.map(Arc::new);
-        self
-    }
-
-    /// Sets the largest request body accepted, in bytes.
-    #[must_use]
-    pub fn with_body_limit(mut self, bytes: usize) -> Self {
-        self.body_limit = bytes;
-        self
     }
 }
 

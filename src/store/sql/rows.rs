@@ -57,6 +57,12 @@ impl<'r, D: Dialect> Columns<'r, D> {
     pub fn flag(&mut self) -> Result<bool, sqlx::Error> {
         D::flag(self.row, self.at())
     }
+
+    /// Passes over a column.
+    pub fn skip(&mut self) -> &mut Self {
+        self.next += 1;
+        self
+    }
 }
 
 /// A NOT NULL column read as NULL: the row is not one tickd wrote.
@@ -196,10 +202,9 @@ pub(super) fn run<D: Dialect>(row: &D::Row) -> Result<RunRecord, StoreError> {
         Ok::<_, sqlx::Error>(RunRow {
             id: text(&mut c, "id")?,
             job_id: text(&mut c, "job_id")?,
-            scheduled_run_time: {
-                c.int()?;
-                c.text()?
-            },
+            // `scheduled_micros` is the uniqueness key; the record keeps the text with its
+            // offset.
+            scheduled_run_time: c.skip().text()?,
             created_micros: c.int()?.ok_or_else(|| null("created_micros"))?,
             started_micros: c.int()?,
             finished_micros: c.int()?,
