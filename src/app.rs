@@ -11,7 +11,7 @@ use chrono_tz::Tz;
 use serde_json::Value;
 use tokio::net::TcpListener;
 
-use crate::api::{self, ApiState, Credentials, Secret, ServerLimits, User};
+use crate::api::{self, ApiState, Credentials, Origins, Secret, ServerLimits, User};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::executor::{Executor, ExecutorSettings};
@@ -58,6 +58,9 @@ impl App {
         let listener = TcpListener::bind(&address)
             .await
             .with_context(|| format!("cannot listen on {address} ([server] host and port)"))?;
+        let bound = listener
+            .local_addr()
+            .context("reading the address the listener is bound to")?;
         let store = store::open(&config.store_url()).await.with_context(|| {
             format!(
                 "opening the job store {} ([store] url)",
@@ -111,6 +114,11 @@ impl App {
                 auth: credentials,
                 body_limit: BODY_LIMIT,
                 body_timeout: config.server.body_timeout,
+                origins: Arc::new(Origins::new(
+                    bound,
+                    &config.server.host_names,
+                    &config.server.cors_origins,
+                )),
             })
         } else {
             axum::Router::new()

@@ -53,6 +53,19 @@ pub enum ApiError {
     /// The server cannot take this request now; the text says why (503).
     #[error("{0}")]
     Overloaded(String),
+    /// The `Host` is not one of this server's names (421): DNS rebinding, or a name the
+    /// config does not list yet.
+    #[error(
+        "tickd does not answer to the host name {0:?}; a name it should answer to belongs in \
+         [server] host_names"
+    )]
+    MisdirectedRequest(String),
+    /// A change asked for by a page of another site (403), refused before anything is read.
+    #[error(
+        "Cross-site request refused: a page of another site may not change anything here \
+         ([server] cors_origins lists the sites that may)"
+    )]
+    CrossSite,
     /// A server fault outside the scheduler (a handler panic, a failed response encoding).
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -91,6 +104,8 @@ impl ApiError {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::MisdirectedRequest(_) => StatusCode::MISDIRECTED_REQUEST,
+            Self::CrossSite => StatusCode::FORBIDDEN,
             Self::Internal(_) => return (StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_TEXT.into()),
         };
         (status, self.to_string().into())

@@ -22,6 +22,7 @@ mod cluster;
 mod control;
 mod error;
 mod extract;
+mod guard;
 mod jobs;
 mod runs;
 mod server;
@@ -33,16 +34,19 @@ use std::any::Any;
 use std::sync::Arc;
 
 use axum::extract::Request;
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, LOCATION};
 use axum::http::{Method, StatusCode};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
 pub use auth::{CHALLENGE, Credentials, CredentialsError, DENIED, Secret, User};
 pub use error::ApiError;
+pub use guard::Origins;
 pub use server::{ServerLimits, serve};
 pub use state::{
     ApiState, DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, DEFAULT_PREFIX, local_host_name,
@@ -68,11 +72,12 @@ pub fn router(state: ApiState) -> Router {
     let prefix = normalize_prefix(&state.prefix);
     let auth = state.auth.clone();
     let body = BodyRules::new(state.body_limit, state.body_timeout);
+    let origins = state.origins.clone();
     let state = ApiState {
         prefix: prefix.as_str().into(),
         ..state
     };
-    mount(routes(&prefix).with_state(state), auth, body)
+    mount(routes(&prefix).with_state(state), auth, body, origins)
 }
 
 /// The route table.
@@ -103,7 +108,12 @@ fn routes(prefix: &str) -> Router<ApiState> {
 }
 
 /// Wraps a route table in the fallbacks and the layers every route shares.
-fn mount(routes: Router, auth: Option<Arc<Credentials>>, body: BodyRules) -> Router {
+fn mount(
+    routes: Router,
+    auth: Option<Arc<Credentials>>,
+    body: BodyRules,
+    origins: Arc<Origins>,
+) -> Router {
     let router = routes
         // Must come after the routes: it is set on every method router registered so far.
         .method_not_allowed_fallback(method_not_allowed)
@@ -116,9 +126,30 @@ fn mount(routes: Router, auth: Option<Arc<Credentials>>, body: BodyRules) -> Rou
         }
         None => router,
     };
+    // Other sites' pages that the config allows in get CORS answers, their preflights
+    // answered before credentials are asked for; no other site gets any.
+    let router = if origins.any_allowed() {
+        router.layer(cors(origins.clone()))
+    } else {
+        router
+    };
     router
+        .layer(from_fn_with_state(origins, guard::check_origin))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(TraceLayer::new_for_http())
+}
+
+/// CORS for the origins in `[server] cors_origins`: credentials allowed (Basic or a token),
+/// the methods the API has, and `Location` readable (run-now's run).
+fn cors(origins: Arc<Origins>) -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::predicate(move |origin, _| {
+            origins.is_allowed(origin)
+        }))
+        .allow_credentials(true)
+        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+        .allow_headers([AUTHORIZATION, CONTENT_TYPE])
+        .expose_headers([LOCATION])
 }
 
 /// No route has this path: the JSON 404.

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use super::auth::Credentials;
+use super::guard::Origins;
 use crate::scheduler::Scheduler;
 
 /// The default URL prefix, as Flask-APScheduler's `SCHEDULER_API_PREFIX`.
@@ -31,6 +32,8 @@ pub struct ApiState {
     pub body_limit: usize,
     /// Time a request body may take to arrive.
     pub body_timeout: std::time::Duration,
+    /// The names and origins requests may come from (`guard.rs`).
+    pub origins: Arc<Origins>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -41,6 +44,7 @@ impl std::fmt::Debug for ApiState {
             .field("current_host", &self.current_host)
             .field("auth", &self.auth)
             .field("body_limit", &self.body_limit)
+            .field("origins", &self.origins)
             .finish_non_exhaustive()
     }
 }

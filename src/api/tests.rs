@@ -73,13 +73,23 @@ async fn panicking_handler() -> JsonBody {
     panic!("handler bug with secret detail")
 }
 
+/// A server on 127.0.0.1:7788 that knows no other names and lets no other site in.
+fn origins() -> Arc<Origins> {
+    Arc::new(Origins::new("127.0.0.1:7788".parse().unwrap(), &[], &[]))
+}
+
 fn open_app() -> Router {
-    mount(stand_in_routes(), None, body_rules())
+    mount(stand_in_routes(), None, body_rules(), origins())
 }
 
 fn guarded_app(users: Vec<User>) -> Router {
     let credentials = Credentials::new(users).unwrap();
-    mount(stand_in_routes(), Some(Arc::new(credentials)), body_rules())
+    mount(
+        stand_in_routes(),
+        Some(Arc::new(credentials)),
+        body_rules(),
+        origins(),
+    )
 }
 
 fn guest_app() -> Router {

@@ -81,6 +81,15 @@ pub struct ServerConfig {
     /// Time a client has to send a request's body.
     #[serde(deserialize_with = "value::positive_duration")]
     pub body_timeout: Duration,
+    /// Names a request's `Host` may carry, with or without the port (a DNS-rebinding
+    /// defence; not `[scheduler] allowed_hosts`, which says where the scheduler starts).
+    /// Always accepted besides: `localhost`, the loopback addresses and the bound address.
+    #[serde(deserialize_with = "value::texts")]
+    pub host_names: Vec<String>,
+    /// Origins of other sites whose pages may call the API from a browser (CORS), as
+    /// `scheme://host[:port]`; none by default.
+    #[serde(deserialize_with = "value::texts")]
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -91,6 +100,8 @@ impl Default for ServerConfig {
             max_connections: 1024,
             header_timeout: Duration::from_secs(15),
             body_timeout: Duration::from_secs(30),
+            host_names: Vec::new(),
+            cors_origins: Vec::new(),
         }
     }
 }

@@ -75,11 +75,11 @@ async fn idle_half_sent_and_slow_body_connections_are_closed() {
 
     let mut idle = TcpStream::connect(("127.0.0.1", port)).unwrap();
     let mut half = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    half.write_all(b"GET /scheduler HTTP/1.1\r\nHost: x\r\n")
+    half.write_all(b"GET /scheduler HTTP/1.1\r\nHost: localhost\r\n")
         .unwrap();
     let mut slow = TcpStream::connect(("127.0.0.1", port)).unwrap();
     slow.write_all(
-        b"POST /scheduler/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Basic Z3Vlc3Q6Z3Vlc3Q=\r\n\
+        b"POST /scheduler/jobs HTTP/1.1\r\nHost: localhost\r\nAuthorization: Basic Z3Vlc3Q6Z3Vlc3Q=\r\n\
           Content-Length: 100\r\n\r\n{\"id\":",
     )
     .unwrap();
@@ -171,7 +171,7 @@ async fn hostile_bodies_are_refused_before_they_are_built() {
     // Refused from its Content-Length, before the body is read.
     let mut big = TcpStream::connect(("127.0.0.1", port)).unwrap();
     big.write_all(
-        b"POST /scheduler/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Basic Z3Vlc3Q6Z3Vlc3Q=\r\n\
+        b"POST /scheduler/jobs HTTP/1.1\r\nHost: localhost\r\nAuthorization: Basic Z3Vlc3Q6Z3Vlc3Q=\r\n\
           Content-Length: 2097152\r\n\r\n\"xxxx",
     )
     .unwrap();

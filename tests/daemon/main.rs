@@ -18,6 +18,7 @@ mod api;
 mod api_cases;
 mod cluster;
 mod connections;
+mod cross_site;
 mod executor;
 mod far_behind;
 mod hostile_ids;
