@@ -20,10 +20,21 @@ const DEFAULT_CONFIG: &str = "config.toml";
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Cli {
+    /// What to do instead of running the daemon.
+    #[command(subcommand)]
+    command: Option<Command>,
     /// The configuration file; it must exist when named here or in TICKD_CONFIG
     /// [default: ./config.toml, used only if present]
     #[arg(long, env = "TICKD_CONFIG", value_name = "PATH")]
     config: Option<PathBuf>,
+}
+
+/// Tools beside the daemon.
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Reads a password (one line) on standard input and prints its argon2 hash, for
+    /// `password_hash` in `[[auth.users]]`: `printf '%s\n' 'the password' | tickd passwd`
+    Passwd,
 }
 
 fn main() -> ExitCode {
@@ -45,6 +56,9 @@ async fn daemon() -> ExitCode {
         Ok(cli) => cli,
         Err(error) => error.exit(),
     };
+    if let Some(Command::Passwd) = cli.command {
+        return passwd();
+    }
     let source = match cli.config {
         Some(path) => ConfigPath::Given {
             path,
@@ -147,4 +161,38 @@ async fn shutdown_signal() {
         let _ = interrupt.await;
     }
     tracing::info!("Shutdown signal received");
+}
+
+/// `tickd passwd`: the first line of standard input, hashed; nothing else is printed on
+/// standard output, so the hash can be captured. The password is never echoed or logged.
+fn passwd() -> ExitCode {
+    use std::io::{BufRead, IsTerminal};
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprintln!(
+            "Type the password and press Enter (a terminal shows it as it is typed; \
+             `printf '%s\\n' '...' | tickd passwd` keeps it off the screen):"
+        );
+    }
+    let mut line = String::new();
+    if let Err(error) = stdin.lock().read_line(&mut line) {
+        eprintln!("tickd passwd: cannot read standard input: {error}");
+        return ExitCode::FAILURE;
+    }
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    if password.is_empty() {
+        eprintln!("tickd passwd: the password is empty; give it on standard input, one line");
+        return ExitCode::FAILURE;
+    }
+    match tickd::api::hash_password(password) {
+        Ok(hash) => {
+            println!("{hash}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("tickd passwd: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

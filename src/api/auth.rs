@@ -24,7 +24,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use argon2::password_hash::phc::PasswordHash;
-use argon2::{Argon2, PasswordVerifier};
+use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 use axum::extract::{Request, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -350,6 +350,18 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(Vec<u8>, Vec<u8>)> {
     let colon = decoded.iter().position(|&b| b == b':')?;
     let (username, password) = decoded.split_at(colon);
     Some((username.to_vec(), password[1..].to_vec()))
+}
+
+/// An argon2id PHC hash of `password`, with a fresh random salt and the crate's default
+/// costs: what `password_hash` in `[[auth.users]]` takes (`tickd passwd` prints it).
+///
+/// # Errors
+/// The hasher's own failure (none is expected for a password of any length).
+pub fn hash_password(password: &str) -> Result<String, anyhow::Error> {
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|hash| hash.to_string())
+        .map_err(|e| anyhow::anyhow!("hashing the password: {e}"))
 }
 
 /// Argon2 verification against a PHC string; a malformed hash matches nothing.

@@ -44,7 +44,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
-pub use auth::{CHALLENGE, Credentials, CredentialsError, DENIED, Secret, User};
+pub use auth::{CHALLENGE, Credentials, CredentialsError, DENIED, Secret, User, hash_password};
 pub use error::ApiError;
 pub use guard::Origins;
 pub use server::{ServerLimits, serve};

@@ -186,3 +186,49 @@ async fn under_the_journal_lines_are_written_once_unless_configured() {
         }
     }
 }
+
+/// `tickd passwd` prints the argon2 hash of the line on its standard input, and nothing
+/// else, so its output can be pasted into `password_hash`; the hash verifies the password as
+/// the daemon checks it (`Secret::matches`). An empty password is refused.
+#[test]
+fn passwd_prints_a_hash_the_daemon_accepts() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+
+    let hash_of = |input: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tickd"))
+            .arg("passwd")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let output = hash_of("correct horse: battery\r\n");
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let hash = stdout.trim_end_matches('\n');
+    assert!(hash.starts_with("$argon2id$"), "{stdout:?}");
+    assert!(!hash.contains('\n'), "one line: {stdout:?}");
+    let secret = tickd::api::Secret::Argon2(hash.to_owned());
+    assert!(secret.matches("correct horse: battery"));
+    assert!(!secret.matches("correct horse: battery\r"));
+    assert_ne!(
+        hash_of("x\n").stdout,
+        hash_of("x\n").stdout,
+        "a fresh salt each time"
+    );
+
+    let empty = hash_of("\n");
+    assert!(!empty.status.success());
+    assert!(empty.stdout.is_empty());
+    let said = String::from_utf8(empty.stderr).unwrap();
+    assert!(said.contains("the password is empty"), "{said}");
+}
