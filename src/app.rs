@@ -175,6 +175,7 @@ fn credentials(config: &Config) -> anyhow::Result<Option<Arc<Credentials>>> {
         users.push(User {
             username: user.username.clone(),
             password: secret,
+            role: user.role,
         });
     }
     let credentials = Credentials::new(users).map_err(|e| anyhow::anyhow!("[auth] {e}"))?;

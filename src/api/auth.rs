@@ -35,6 +35,7 @@ use base64::engine::general_purpose::STANDARD;
 use sha2::{Digest as _, Sha256};
 use subtle::{Choice, ConstantTimeEq};
 
+use super::roles::{Actor, Role};
 use crate::telemetry::logged;
 
 /// The `WWW-Authenticate` value, exactly as Flask-APScheduler sends it.
@@ -72,6 +73,8 @@ pub struct User {
     pub username: String,
     /// The password or its hash.
     pub password: Secret,
+    /// What the user may do.
+    pub role: Role,
 }
 
 impl User {
@@ -80,6 +83,7 @@ impl User {
         Self {
             username: username.into(),
             password: Secret::Plain(password.into()),
+            role: Role::Admin,
         }
     }
 
@@ -88,7 +92,14 @@ impl User {
         Self {
             username: username.into(),
             password: Secret::Argon2(phc_hash.into()),
+            role: Role::Admin,
         }
+    }
+
+    /// The same user with `role` (an admin unless told otherwise).
+    #[must_use]
+    pub fn with_role(self, role: Role) -> Self {
+        Self { role, ..self }
     }
 }
 
@@ -289,6 +300,20 @@ impl Authenticator {
         }
     }
 
+    /// The actor a verified user name stands for: its first user of that name (the name was
+    /// proven by its password, so this lookup need not be constant-time).
+    fn actor(&self, username: &[u8]) -> Option<Actor> {
+        let user = self
+            .credentials
+            .users
+            .iter()
+            .find(|user| user.username.as_bytes() == username)?;
+        Some(Actor {
+            name: user.username.clone(),
+            role: user.role,
+        })
+    }
+
     fn cache_entry(&self, index: usize, password: &[u8]) -> Digest32 {
         let mut hasher = Sha256::new();
         hasher.update(self.cache_key);
@@ -309,11 +334,15 @@ pub(crate) async fn require_basic_auth(
     request: Request,
     next: Next,
 ) -> Response {
-    let allowed = match basic_credentials(request.headers()) {
-        Some((username, password)) => authenticator.verify(&username, &password).await,
-        None => false,
+    let actor = match basic_credentials(request.headers()) {
+        Some((username, password)) if authenticator.verify(&username, &password).await => {
+            authenticator.actor(&username)
+        }
+        _ => None,
     };
-    if allowed {
+    if let Some(actor) = actor {
+        let mut request = request;
+        request.extensions_mut().insert(actor);
         next.run(request).await
     } else {
         let uri = request.uri().to_string();

@@ -14,6 +14,7 @@ use std::fmt::Write as _;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+use super::roles::Role;
 use super::wire;
 use crate::scheduler::SchedulerError;
 use crate::telemetry::{MAX_MESSAGE_BYTES, logged_within};
@@ -60,6 +61,16 @@ pub enum ApiError {
          [server] host_names"
     )]
     MisdirectedRequest(String),
+    /// The user's role does not allow the request (403); credentials were fine.
+    #[error("Forbidden: this needs the {needed} role; user {user:?} has the {has} role")]
+    Forbidden {
+        /// The role the request needs.
+        needed: Role,
+        /// Who asked.
+        user: String,
+        /// The role they have.
+        has: Role,
+    },
     /// A change asked for by a page of another site (403), refused before anything is read.
     #[error(
         "Cross-site request refused: a page of another site may not change anything here \
@@ -105,7 +116,7 @@ impl ApiError {
             Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::MisdirectedRequest(_) => StatusCode::MISDIRECTED_REQUEST,
-            Self::CrossSite => StatusCode::FORBIDDEN,
+            Self::CrossSite | Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::Internal(_) => return (StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_TEXT.into()),
         };
         (status, self.to_string().into())

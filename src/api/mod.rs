@@ -24,6 +24,7 @@ mod error;
 mod extract;
 mod guard;
 mod jobs;
+mod roles;
 mod runs;
 mod server;
 mod state;
@@ -47,6 +48,7 @@ use tower_http::trace::TraceLayer;
 pub use auth::{CHALLENGE, Credentials, CredentialsError, DENIED, Secret, User, hash_password};
 pub use error::ApiError;
 pub use guard::Origins;
+pub use roles::{Actor, Role};
 pub use server::{ServerLimits, serve};
 pub use state::{
     ApiState, DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, DEFAULT_PREFIX, local_host_name,
@@ -77,7 +79,12 @@ pub fn router(state: ApiState) -> Router {
         prefix: prefix.as_str().into(),
         ..state
     };
-    mount(routes(&prefix).with_state(state), auth, body, origins)
+    let guards = Guards {
+        auth,
+        origins,
+        prefix: prefix.as_str().into(),
+    };
+    mount(routes(&prefix).with_state(state), body, guards)
 }
 
 /// The route table.
@@ -108,12 +115,23 @@ fn routes(prefix: &str) -> Router<ApiState> {
 }
 
 /// Wraps a route table in the fallbacks and the layers every route shares.
-fn mount(
-    routes: Router,
+/// What stands between a request and the routes: where it comes from, who it is, what their
+/// role allows.
+struct Guards {
+    /// Credentials; `None` turns authentication (and with it roles) off.
     auth: Option<Arc<Credentials>>,
-    body: BodyRules,
+    /// The names and origins requests may come from.
     origins: Arc<Origins>,
-) -> Router {
+    /// The API's path prefix, which the role check strips.
+    prefix: Arc<str>,
+}
+
+fn mount(routes: Router, body: BodyRules, guards: Guards) -> Router {
+    let Guards {
+        auth,
+        origins,
+        prefix,
+    } = guards;
     let router = routes
         // Must come after the routes: it is set on every method router registered so far.
         .method_not_allowed_fallback(method_not_allowed)
@@ -122,7 +140,9 @@ fn mount(
     let router = match auth {
         Some(credentials) => {
             let authenticator = Arc::new(auth::Authenticator::new(credentials));
-            router.layer(from_fn_with_state(authenticator, auth::require_basic_auth))
+            router
+                .layer(from_fn_with_state(prefix, roles::require_role))
+                .layer(from_fn_with_state(authenticator, auth::require_basic_auth))
         }
         None => router,
     };

@@ -78,17 +78,24 @@ fn origins() -> Arc<Origins> {
     Arc::new(Origins::new("127.0.0.1:7788".parse().unwrap(), &[], &[]))
 }
 
+fn guards(auth: Option<Arc<Credentials>>) -> Guards {
+    Guards {
+        auth,
+        origins: origins(),
+        prefix: "/scheduler".into(),
+    }
+}
+
 fn open_app() -> Router {
-    mount(stand_in_routes(), None, body_rules(), origins())
+    mount(stand_in_routes(), body_rules(), guards(None))
 }
 
 fn guarded_app(users: Vec<User>) -> Router {
     let credentials = Credentials::new(users).unwrap();
     mount(
         stand_in_routes(),
-        Some(Arc::new(credentials)),
         body_rules(),
-        origins(),
+        guards(Some(Arc::new(credentials))),
     )
 }
 

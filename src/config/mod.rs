@@ -20,6 +20,7 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use crate::api::Role;
 use crate::job::JobDefaults;
 
 pub use error::{ConfigError, Invalid};
@@ -151,6 +152,10 @@ pub struct UserConfig {
     /// `$argon2id$...` hash of the password.
     #[serde(deserialize_with = "value::some_text")]
     pub password_hash: Option<String>,
+    /// What the user may do: `viewer`, `operator` or `admin` (the default, so a config
+    /// written before roles keeps its meaning).
+    #[serde(deserialize_with = "value::role")]
+    pub role: Role,
 }
 
 impl std::fmt::Debug for UserConfig {
@@ -162,6 +167,7 @@ impl std::fmt::Debug for UserConfig {
                 "password_hash",
                 &self.password_hash.as_ref().map(|_| "<redacted>"),
             )
+            .field("role", &self.role)
             .finish()
     }
 }

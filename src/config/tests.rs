@@ -391,3 +391,21 @@ fn single_brackets_where_double_ones_belong_are_explained() {
         &["expected [[jobs]] tables (double brackets)"],
     );
 }
+
+/// `role` in `[[auth.users]]`: one of three words, `admin` when absent.
+#[test]
+fn a_users_role_is_viewer_operator_or_admin() {
+    let users = "[auth]\nenabled = true\n[[auth.users]]\nusername = \"w\"\npassword = \"p\"\n";
+    let config = load(&format!("{users}role = \"viewer\"\n"), &[]).unwrap();
+    assert_eq!(config.auth.users[0].role, crate::api::Role::Viewer);
+    let config = load(users, &[]).unwrap();
+    assert_eq!(config.auth.users[0].role, crate::api::Role::Admin);
+    refused(
+        &format!("{users}role = \"root\"\n"),
+        &[],
+        &[
+            "role = \"root\"",
+            "expected a role: viewer, operator or admin",
+        ],
+    );
+}

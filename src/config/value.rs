@@ -13,6 +13,7 @@ use serde::de::{Deserializer, Error};
 use toml::Value;
 
 use super::JobDefaultsConfig;
+use crate::api::Role;
 use crate::job::JobDefaults;
 use crate::job::options::{self, MAX_INSTANCES, MAX_OPTION_SECONDS};
 
@@ -362,6 +363,18 @@ pub(super) fn timezone<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Tz>, D:
         }),
         _ => Err(D::Error::custom(
             "expected an IANA time zone name in quotes, e.g. \"Asia/Shanghai\"",
+        )),
+    }
+}
+
+/// A user's role (`viewer`, `operator`, `admin`).
+pub(super) fn role<'de, D: Deserializer<'de>>(d: D) -> Result<Role, D::Error> {
+    match read(d)? {
+        Value::String(text) => text
+            .parse()
+            .map_err(|allowed| D::Error::custom(format!("expected {allowed}"))),
+        _ => Err(D::Error::custom(
+            "expected a role: viewer, operator or admin",
         )),
     }
 }

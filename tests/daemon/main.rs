@@ -26,6 +26,7 @@ mod isolation;
 mod lifecycle;
 mod limits;
 mod readme;
+mod roles;
 mod run_errors;
 mod run_logs;
 mod runs;

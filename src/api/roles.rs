@@ -1,0 +1,135 @@
+//! Who may do what: three roles, each allowed what the one below it is and more.
+//!
+//! | role | may |
+//! |---|---|
+//! | `viewer` | read jobs, runs, their output, the scheduler's state and the cluster |
+//! | `operator` | also create, change, pause, resume, run and remove jobs, cancel runs, pause and resume the scheduler |
+//! | `admin` | everything: also start and shut down the scheduler (and, to come, users and tokens) |
+//!
+//! A user's role is set in `[[auth.users]]` (`role`, default `admin`, so a config written
+//! before roles keeps its meaning). With authentication off, every caller is an admin, as
+//! before. A request its role does not allow is 403 naming the role it needs; 401 stays for
+//! missing or wrong credentials.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::error::ApiError;
+
+/// What a user may do; each role includes the ones before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    /// Reads only.
+    Viewer,
+    /// Reads, and runs the jobs.
+    Operator,
+    /// Everything.
+    Admin,
+}
+
+impl Role {
+    /// The role's name in the config and in messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// The role a request needs: reads are a viewer's, starting and shutting down the
+    /// scheduler an admin's, every other change an operator's. `path` is the request's path
+    /// under the API's prefix.
+    pub fn needed(method: &Method, path: &str) -> Role {
+        match *method {
+            Method::GET | Method::HEAD | Method::OPTIONS => Role::Viewer,
+            _ if matches!(path, "/start" | "/shutdown") => Role::Admin,
+            _ => Role::Operator,
+        }
+    }
+}
+
+/// A user configured without a role is an admin: configs written before roles keep their
+/// meaning.
+impl Default for Role {
+    fn default() -> Self {
+        Role::Admin
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Role, String> {
+        match text {
+            "viewer" => Ok(Role::Viewer),
+            "operator" => Ok(Role::Operator),
+            "admin" => Ok(Role::Admin),
+            _ => Err("a role: viewer, operator or admin".to_owned()),
+        }
+    }
+}
+
+/// The user a request was authenticated as, put on the request by the authentication layer.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// The user's name.
+    pub name: String,
+    /// What the user may do.
+    pub role: Role,
+}
+
+/// The middleware: lets a request through only when its actor's role allows it (no actor:
+/// authentication is off, everyone is an admin). `prefix` is the API's path prefix.
+pub async fn require_role(
+    State(prefix): State<Arc<str>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Some(actor) = request.extensions().get::<Actor>() {
+        let path = request.uri().path();
+        let path = path.strip_prefix(&*prefix).unwrap_or(path);
+        let needed = Role::needed(request.method(), path);
+        if actor.role < needed {
+            return ApiError::Forbidden {
+                needed,
+                user: actor.name.clone(),
+                has: actor.role,
+            }
+            .into_response();
+        }
+    }
+    next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_are_a_viewers_changes_an_operators_start_and_shutdown_an_admins() {
+        assert_eq!(Role::needed(&Method::GET, "/jobs/x"), Role::Viewer);
+        assert_eq!(Role::needed(&Method::POST, "/jobs"), Role::Operator);
+        assert_eq!(Role::needed(&Method::DELETE, "/jobs/start"), Role::Operator);
+        assert_eq!(Role::needed(&Method::POST, "/pause"), Role::Operator);
+        assert_eq!(Role::needed(&Method::POST, "/start"), Role::Admin);
+        assert_eq!(Role::needed(&Method::POST, "/shutdown"), Role::Admin);
+        assert!(Role::Viewer < Role::Operator && Role::Operator < Role::Admin);
+        for role in [Role::Viewer, Role::Operator, Role::Admin] {
+            assert_eq!(role.as_str().parse::<Role>(), Ok(role));
+        }
+        assert!("root".parse::<Role>().is_err());
+    }
+}

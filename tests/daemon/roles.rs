@@ -1,0 +1,193 @@
+//! Roles over a bound port (issue 15, point 3): every route × every role, with the status each
+//! gets. A refused request is 403 naming the role it needs and changes nothing; wrong or
+//! missing credentials stay 401.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::common::TestApp;
+
+const USERS: &str = "[auth]\nenabled = true\n\
+    [[auth.users]]\nusername = \"boss\"\npassword = \"b-pass\"\n\
+    [[auth.users]]\nusername = \"ops\"\npassword = \"o-pass\"\nrole = \"operator\"\n\
+    [[auth.users]]\nusername = \"wall\"\npassword = \"w-pass\"\nrole = \"viewer\"\n";
+
+/// A request as `user` (its password is the first letter and `-pass`).
+async fn call(
+    app: &TestApp,
+    user: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let password = format!("{}-pass", &user[..1]);
+    let mut request = app
+        .client
+        .request(method, app.url(path))
+        .basic_auth(user, Some(password));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+fn job(id: &str) -> Value {
+    json!({"id": id, "func": "task:success", "args": ["test.py"], "trigger": "interval", "hours": 1})
+}
+
+/// Every route, in an order each allowed caller can follow on a fresh daemon (the scheduler
+/// shut down last), with the status an allowed caller gets and the least role allowed.
+fn routes(run: &str) -> Vec<(Method, String, Option<Value>, StatusCode, &'static str)> {
+    use StatusCode as S;
+    vec![
+        (Method::GET, String::new(), None, S::OK, "viewer"),
+        (Method::GET, "/jobs".into(), None, S::OK, "viewer"),
+        (Method::GET, "/jobs/j".into(), None, S::OK, "viewer"),
+        (Method::GET, "/jobs/j/runs".into(), None, S::OK, "viewer"),
+        (Method::GET, format!("/runs/{run}"), None, S::OK, "viewer"),
+        (Method::GET, "/cluster".into(), None, S::OK, "viewer"),
+        (
+            Method::POST,
+            "/jobs".into(),
+            Some(job("k")),
+            S::OK,
+            "operator",
+        ),
+        (
+            Method::PATCH,
+            "/jobs/k".into(),
+            Some(json!({"name": "n"})),
+            S::OK,
+            "operator",
+        ),
+        (
+            Method::POST,
+            "/jobs/k/pause".into(),
+            None,
+            S::OK,
+            "operator",
+        ),
+        (
+            Method::POST,
+            "/jobs/k/resume".into(),
+            None,
+            S::OK,
+            "operator",
+        ),
+        (
+            Method::POST,
+            "/jobs/k/run?wait=true".into(),
+            None,
+            S::OK,
+            "operator",
+        ),
+        (
+            Method::POST,
+            format!("/runs/{run}/cancel"),
+            None,
+            S::CONFLICT,
+            "operator",
+        ),
+        (
+            Method::DELETE,
+            "/jobs/k".into(),
+            None,
+            S::NO_CONTENT,
+            "operator",
+        ),
+        (
+            Method::POST,
+            "/pause".into(),
+            None,
+            S::NO_CONTENT,
+            "operator",
+        ),
+        (
+            Method::POST,
+            "/resume".into(),
+            None,
+            S::NO_CONTENT,
+            "operator",
+        ),
+        (Method::POST, "/start".into(), None, S::BAD_REQUEST, "admin"),
+        (
+            Method::POST,
+            "/shutdown".into(),
+            None,
+            S::NO_CONTENT,
+            "admin",
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn every_route_by_every_role() {
+    let rank = |role: &str| {
+        ["viewer", "operator", "admin"]
+            .iter()
+            .position(|r| *r == role)
+    };
+    for (user, role) in [("wall", "viewer"), ("ops", "operator"), ("boss", "admin")] {
+        let app = TestApp::spawn(USERS).await;
+        assert_eq!(
+            call(&app, "boss", Method::POST, "/jobs", Some(job("j")))
+                .await
+                .0,
+            StatusCode::OK
+        );
+        let (status, ran) = call(&app, "boss", Method::POST, "/jobs/j/run?wait=true", None).await;
+        assert_eq!(status, StatusCode::OK, "{ran}");
+        let run = ran["id"].as_str().unwrap().to_owned();
+        for (method, path, body, allowed, least) in routes(&run) {
+            let (status, answer) = call(&app, user, method.clone(), &path, body).await;
+            if rank(role) >= rank(least) {
+                assert_eq!(status, allowed, "{user} ({role}) {method} {path}: {answer}");
+            } else {
+                assert_eq!(
+                    status,
+                    StatusCode::FORBIDDEN,
+                    "{user} ({role}) {method} {path}"
+                );
+                assert_eq!(
+                    answer["error_message"],
+                    format!(
+                        "Forbidden: this needs the {least} role; user \"{user}\" has the {role} role"
+                    ),
+                );
+            }
+        }
+        // What a refused caller asked for did not happen.
+        let (_, info) = call(&app, "boss", Method::GET, "", None).await;
+        assert_eq!(
+            info["running"],
+            role != "admin",
+            "{role}: shut down only by an admin"
+        );
+        let (status, _) = call(&app, "boss", Method::GET, "/jobs/k", None).await;
+        assert_eq!(
+            status,
+            StatusCode::NOT_FOUND,
+            "{role}: k removed again, or never added"
+        );
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn wrong_credentials_stay_401_whatever_the_role() {
+    let app = TestApp::spawn(USERS).await;
+    for (user, password) in [("wall", "nope"), ("nobody", "w-pass")] {
+        let response = app
+            .client
+            .get(app.url("/jobs"))
+            .basic_auth(user, Some(password))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{user}");
+    }
+    app.stop().await;
+}
