@@ -33,7 +33,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use sha2::{Digest as _, Sha256};
-use subtle::{Choice, ConstantTimeEq};
+use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 
 use super::roles::{Actor, Role};
 use crate::telemetry::logged;
@@ -169,6 +169,7 @@ impl Credentials {
         Authenticator::new(Arc::new(self.clone()))
             .verify(username, password)
             .await
+            .is_some()
     }
 }
 
@@ -226,13 +227,15 @@ impl Authenticator {
         }
     }
 
-    /// Whether `username`/`password` (raw bytes from the header) belong to a configured user.
-    pub(crate) async fn verify(&self, username: &[u8], password: &[u8]) -> bool {
+    /// The configured user `username`/`password` (raw bytes from the header) belong to, by
+    /// its index: the one whose password matched, so two users of one name are told apart.
+    pub(crate) async fn verify(&self, username: &[u8], password: &[u8]) -> Option<usize> {
         let given_user = sha256(username);
         let given_password = sha256(password);
 
-        // Every user is compared, with no early exit.
+        // Every user is compared, with no early exit; the match is selected in constant time.
         let mut plain_ok = Choice::from(0);
+        let mut plain_index = 0u64;
         let mut argon2_candidate: Option<usize> = None;
         for (index, (user_digest, password_digest)) in self
             .username_digests
@@ -243,7 +246,9 @@ impl Authenticator {
             let name_matches = user_digest.ct_eq(&given_user);
             match password_digest {
                 Some(password_digest) => {
-                    plain_ok |= name_matches & password_digest.ct_eq(&given_password);
+                    let matches = name_matches & password_digest.ct_eq(&given_password);
+                    plain_index.conditional_assign(&(index as u64), matches & !plain_ok);
+                    plain_ok |= matches;
                 }
                 None => {
                     if argon2_candidate.is_none() && bool::from(name_matches) {
@@ -253,20 +258,18 @@ impl Authenticator {
             }
         }
         if bool::from(plain_ok) {
-            return true;
+            return usize::try_from(plain_index).ok();
         }
 
-        let Some(first_argon2) = self.password_digests.iter().position(Option::is_none) else {
-            return false;
-        };
+        let first_argon2 = self.password_digests.iter().position(Option::is_none)?;
         let Some(index) = argon2_candidate else {
             // Unknown user: spend the time a known one would, then refuse.
             let _ = self.argon2_verify(first_argon2, password).await;
-            return false;
+            return None;
         };
         let key = self.cache_entry(index, password);
         if self.lock_verified().contains(&key) {
-            return true;
+            return Some(index);
         }
         if self.argon2_verify(index, password).await {
             let mut verified = self.lock_verified();
@@ -274,9 +277,9 @@ impl Authenticator {
                 verified.clear();
             }
             verified.insert(key);
-            true
+            Some(index)
         } else {
-            false
+            None
         }
     }
 
@@ -300,14 +303,9 @@ impl Authenticator {
         }
     }
 
-    /// The actor a verified user name stands for: its first user of that name (the name was
-    /// proven by its password, so this lookup need not be constant-time).
-    fn actor(&self, username: &[u8]) -> Option<Actor> {
-        let user = self
-            .credentials
-            .users
-            .iter()
-            .find(|user| user.username.as_bytes() == username)?;
+    /// The actor the user at `index` (as [`Authenticator::verify`] answers it) stands for.
+    fn actor(&self, index: usize) -> Option<Actor> {
+        let user = self.credentials.users.get(index)?;
         Some(Actor {
             name: user.username.clone(),
             role: user.role,
@@ -335,10 +333,11 @@ pub(crate) async fn require_basic_auth(
     next: Next,
 ) -> Response {
     let actor = match basic_credentials(request.headers()) {
-        Some((username, password)) if authenticator.verify(&username, &password).await => {
-            authenticator.actor(&username)
-        }
-        _ => None,
+        Some((username, password)) => authenticator
+            .verify(&username, &password)
+            .await
+            .and_then(|index| authenticator.actor(index)),
+        None => None,
     };
     if let Some(actor) = actor {
         let mut request = request;
@@ -472,13 +471,34 @@ pub(crate) mod tests {
             User::plain("guest", "guest"),
             User::plain("ops", "p:q"),
         ]);
-        assert!(credentials.verify(b"guest", b"guest").await);
-        assert!(credentials.verify(b"ops", b"p:q").await);
-        assert!(!credentials.verify(b"guest", b"wrong").await);
-        assert!(!credentials.verify(b"guest", b"p:q").await);
-        assert!(!credentials.verify(b"ops", b"guest").await);
-        assert!(!credentials.verify(b"nobody", b"guest").await);
-        assert!(!credentials.verify(b"", b"").await);
+        assert_eq!(credentials.verify(b"guest", b"guest").await, Some(0));
+        assert_eq!(credentials.verify(b"ops", b"p:q").await, Some(1));
+        assert_eq!(credentials.verify(b"guest", b"wrong").await, None);
+        assert_eq!(credentials.verify(b"guest", b"p:q").await, None);
+        assert_eq!(credentials.verify(b"ops", b"guest").await, None);
+        assert_eq!(credentials.verify(b"nobody", b"guest").await, None);
+        assert_eq!(credentials.verify(b"", b"").await, None);
+    }
+
+    /// Two users of one name are told apart by their password, so each gets its own role.
+    #[tokio::test]
+    async fn the_user_is_the_one_whose_password_matched() {
+        let credentials = authenticator(vec![
+            User::plain("x", "admin-pw"),
+            User::plain("x", "viewer-pw").with_role(Role::Viewer),
+            User::argon2("y", cheap_hash(b"a")),
+            User::argon2("y", cheap_hash(b"b")).with_role(Role::Viewer),
+        ]);
+        let role = |index: Option<usize>| index.and_then(|i| credentials.actor(i)).map(|a| a.role);
+        assert_eq!(
+            role(credentials.verify(b"x", b"viewer-pw").await),
+            Some(Role::Viewer)
+        );
+        assert_eq!(
+            role(credentials.verify(b"x", b"admin-pw").await),
+            Some(Role::Admin)
+        );
+        assert_eq!(credentials.verify(b"y", b"a").await, Some(2));
     }
 
     #[tokio::test]
@@ -489,14 +509,14 @@ pub(crate) mod tests {
             User::argon2("admin", hash),
             User::plain("guest", "guest"),
         ]);
-        assert!(!credentials.verify(b"admin", b"wrong").await);
+        assert_eq!(credentials.verify(b"admin", b"wrong").await, None);
         assert!(credentials.lock_verified().is_empty());
-        assert!(credentials.verify(b"admin", b"s3cret:x").await);
+        assert_eq!(credentials.verify(b"admin", b"s3cret:x").await, Some(0));
         assert_eq!(credentials.lock_verified().len(), 1);
-        assert!(credentials.verify(b"admin", b"s3cret:x").await); // from the cache
-        assert!(!credentials.verify(b"admin", b"s3cret").await);
-        assert!(!credentials.verify(b"nobody", b"s3cret:x").await);
-        assert!(credentials.verify(b"guest", b"guest").await);
+        assert_eq!(credentials.verify(b"admin", b"s3cret:x").await, Some(0)); // from the cache
+        assert_eq!(credentials.verify(b"admin", b"s3cret").await, None);
+        assert_eq!(credentials.verify(b"nobody", b"s3cret:x").await, None);
+        assert_eq!(credentials.verify(b"guest", b"guest").await, Some(1));
     }
 
     #[test]
