@@ -44,20 +44,16 @@ type Pending = (NewRow, oneshot::Sender<Result<(), StoreError>>);
 
 /// The queue in front of the writer task; the task ends when this is dropped.
 #[derive(Debug)]
-pub(super) struct Adds<D: Dialect> {
+pub(super) struct Adds {
     queue: mpsc::Sender<Pending>,
-    database: std::marker::PhantomData<D>,
 }
 
-impl<D: Dialect> Adds<D> {
+impl Adds {
     /// Starts the writer task over `pool`.
-    pub fn start(pool: Pool<D>) -> Adds<D> {
+    pub fn start<D: Dialect>(pool: Pool<D>) -> Adds {
         let (queue, waiting) = mpsc::channel(QUEUE);
         tokio::spawn(write_batches(pool, waiting));
-        Adds {
-            queue,
-            database: std::marker::PhantomData,
-        }
+        Adds { queue }
     }
 
     /// Inserts `job` and its view with the next batch; `Conflict` if its id is taken.

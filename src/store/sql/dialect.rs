@@ -274,30 +274,33 @@ macro_rules! plumbing {
             conn: &'c mut Self::Connection,
             statement: Statement<'c>,
         ) -> BoxFuture<'c, Result<u64, sqlx::Error>> {
-            Box::pin(
-                async move { Ok(bind::<Self>(statement).execute(conn).await?.rows_affected()) },
-            )
+            Box::pin(async move {
+                Ok(<Self as Binder>::bind(statement)
+                    .execute(conn)
+                    .await?
+                    .rows_affected())
+            })
         }
 
         fn fetch_all<'c>(
             conn: &'c mut Self::Connection,
             statement: Statement<'c>,
         ) -> BoxFuture<'c, Result<Vec<Self::Row>, sqlx::Error>> {
-            Box::pin(bind::<Self>(statement).fetch_all(conn))
+            Box::pin(<Self as Binder>::bind(statement).fetch_all(conn))
         }
 
         fn fetch_optional<'c>(
             conn: &'c mut Self::Connection,
             statement: Statement<'c>,
         ) -> BoxFuture<'c, Result<Option<Self::Row>, sqlx::Error>> {
-            Box::pin(bind::<Self>(statement).fetch_optional(conn))
+            Box::pin(<Self as Binder>::bind(statement).fetch_optional(conn))
         }
 
         fn fetch<'c>(
             pool: &'c Pool<Self>,
             statement: Statement<'c>,
         ) -> BoxStream<'c, Result<Self::Row, sqlx::Error>> {
-            bind::<Self>(statement).fetch(pool)
+            <Self as Binder>::bind(statement).fetch(pool)
         }
 
         fn int(row: &Self::Row, i: usize) -> Result<Option<i64>, sqlx::Error> {
@@ -343,10 +346,6 @@ macro_rules! binder {
 /// Binds a statement for one driver (see [`binder!`]).
 trait Binder: Database {
     fn bind(statement: Statement<'_>) -> sqlx::query::Query<'_, Self, Self::Arguments>;
-}
-
-fn bind<D: Binder>(statement: Statement<'_>) -> sqlx::query::Query<'_, D, D::Arguments> {
-    D::bind(statement)
 }
 
 binder!(sqlx::Sqlite);

@@ -38,7 +38,7 @@ pub(crate) use sqlite::open as open_sqlite;
 pub(crate) struct SqlStore<D: Dialect> {
     pool: Pool<D>,
     /// Inserts of jobs committed in groups, where the dialect wants it.
-    adds: Option<Adds<D>>,
+    adds: Option<Adds>,
     /// The single-daemon lock of a database only one daemon may use, held until
     /// [`Store::close`] (or drop). std Mutex: taken once, at close.
     lock: std::sync::Mutex<Option<DbLock>>,
