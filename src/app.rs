@@ -75,7 +75,7 @@ impl App {
         })?;
         let current_host = api::local_host_name();
         let scheduler = Scheduler::new(
-            store,
+            store.clone(),
             executor,
             clock,
             SchedulerSettings {
@@ -108,6 +108,7 @@ impl App {
         let router = if config.api.enabled {
             api::router(ApiState {
                 scheduler: scheduler.clone(),
+                store,
                 prefix: config.api.prefix.trim_end_matches('/').into(),
                 allowed_hosts: config.scheduler.allowed_hosts.as_slice().into(),
                 current_host: current_host.into(),

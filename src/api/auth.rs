@@ -35,7 +35,7 @@ use base64::engine::general_purpose::STANDARD;
 use sha2::{Digest as _, Sha256};
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 
-use super::roles::{Actor, Role};
+use super::roles::{Actor, Credential, Role};
 use crate::telemetry::logged;
 
 /// The `WWW-Authenticate` value, exactly as Flask-APScheduler sends it.
@@ -309,6 +309,7 @@ impl Authenticator {
         Some(Actor {
             name: user.username.clone(),
             role: user.role,
+            credential: Credential::Password,
         })
     }
 
@@ -341,8 +342,10 @@ pub(crate) async fn require_basic_auth(
     };
     if let Some(actor) = actor {
         let mut request = request;
-        request.extensions_mut().insert(actor);
-        next.run(request).await
+        request.extensions_mut().insert(actor.clone());
+        let mut response = next.run(request).await;
+        response.extensions_mut().insert(actor);
+        response
     } else {
         let uri = request.uri().to_string();
         tracing::debug!(method = %request.method(), uri = %logged(&uri), "authentication failed");

@@ -48,7 +48,7 @@ use tower_http::trace::TraceLayer;
 pub use auth::{CHALLENGE, Credentials, CredentialsError, DENIED, Secret, User, hash_password};
 pub use error::ApiError;
 pub use guard::Origins;
-pub use roles::{Actor, Role};
+pub use roles::{Actor, Credential, Role};
 pub use server::{ServerLimits, serve};
 pub use state::{
     ApiState, DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, DEFAULT_PREFIX, local_host_name,

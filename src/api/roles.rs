@@ -43,16 +43,28 @@ impl Role {
         }
     }
 
-    /// The role a request needs: reads are a viewer's, starting and shutting down the
+    /// The role a request needs: the admin areas (tokens, the audit log) are an admin's
+    /// whatever the method; elsewhere reads are a viewer's, starting and shutting down the
     /// scheduler an admin's, every other change an operator's. `path` is the request's path
     /// under the API's prefix.
     pub fn needed(method: &Method, path: &str) -> Role {
         match *method {
+            _ if ADMIN_AREAS.iter().any(|area| within(path, area)) => Role::Admin,
             Method::GET | Method::HEAD | Method::OPTIONS => Role::Viewer,
             _ if matches!(path, "/start" | "/shutdown") => Role::Admin,
             _ => Role::Operator,
         }
     }
+}
+
+/// Paths under the prefix that only an admin may read or change: who may log in, and what
+/// everyone did.
+const ADMIN_AREAS: [&str; 2] = ["/tokens", "/audit"];
+
+/// Whether `path` is `area` or below it (`/tokens`, `/tokens/x`, not `/tokensx`).
+fn within(path: &str, area: &str) -> bool {
+    path.strip_prefix(area)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 /// A user configured without a role is an admin: configs written before roles keep their
@@ -82,13 +94,35 @@ impl FromStr for Role {
     }
 }
 
-/// The user a request was authenticated as, put on the request by the authentication layer.
+/// How a request proved who it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    /// HTTP Basic: a configured user's name and password.
+    Password,
+    /// `Authorization: Bearer`: an API token.
+    Token,
+}
+
+impl Credential {
+    /// The kind's name in the audit log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Credential::Password => "password",
+            Credential::Token => "token",
+        }
+    }
+}
+
+/// Who a request was authenticated as, put on the request by the authentication layer (and
+/// on its response, for the layers outside it).
 #[derive(Debug, Clone)]
 pub struct Actor {
-    /// The user's name.
+    /// The user's name, or the token's.
     pub name: String,
-    /// What the user may do.
+    /// What the actor may do.
     pub role: Role,
+    /// How the actor proved it.
+    pub credential: Credential,
 }
 
 /// The middleware: lets a request through only when its actor's role allows it (no actor:
@@ -126,6 +160,10 @@ mod tests {
         assert_eq!(Role::needed(&Method::POST, "/pause"), Role::Operator);
         assert_eq!(Role::needed(&Method::POST, "/start"), Role::Admin);
         assert_eq!(Role::needed(&Method::POST, "/shutdown"), Role::Admin);
+        assert_eq!(Role::needed(&Method::GET, "/tokens"), Role::Admin);
+        assert_eq!(Role::needed(&Method::DELETE, "/tokens/t1"), Role::Admin);
+        assert_eq!(Role::needed(&Method::GET, "/audit"), Role::Admin);
+        assert_eq!(Role::needed(&Method::GET, "/auditx"), Role::Viewer);
         assert!(Role::Viewer < Role::Operator && Role::Operator < Role::Admin);
         for role in [Role::Viewer, Role::Operator, Role::Admin] {
             assert_eq!(role.as_str().parse::<Role>(), Ok(role));

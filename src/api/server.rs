@@ -13,7 +13,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use std::net::SocketAddr;
+
 use axum::Router;
+use axum::extract::ConnectInfo;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -22,6 +25,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_io_timeout::TimeoutStream;
+use tower::ServiceExt as _;
 
 /// What bounds the server.
 #[derive(Debug, Clone, Copy)]
@@ -61,9 +65,9 @@ pub async fn serve(
     let warned = Arc::new(AtomicBool::new(false));
     tokio::pin!(shutdown);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(error) => {
                     accept_failed(&error).await;
                     continue;
@@ -85,7 +89,7 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let mut io = TimeoutStream::new(stream);
         io.set_write_timeout(Some(limits.write_timeout));
-        let service = TowerToHyperService::new(router.clone());
+        let service = TowerToHyperService::new(with_peer(router.clone(), peer));
         let connection =
             graceful.watch(builder.serve_connection(TokioIo::new(Box::pin(io)), service));
         let warned = Arc::clone(&warned);
@@ -107,6 +111,26 @@ pub async fn serve(
             limits.drain.as_secs()
         );
     }
+}
+
+/// The router, with the client's address on every request as axum's [`ConnectInfo`] (the
+/// audit log records it; failed logins are counted by it).
+fn with_peer(
+    router: Router,
+    peer: SocketAddr,
+) -> impl tower::Service<
+    axum::extract::Request<hyper::body::Incoming>,
+    Response = axum::response::Response,
+    Error = std::convert::Infallible,
+    Future = impl Send,
+> + Clone
++ Send {
+    router.map_request(
+        move |mut request: axum::extract::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            request
+        },
+    )
 }
 
 /// Answers 503 and closes, without reading the request (bounded: a client that does not read

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use super::auth::Credentials;
 use super::guard::Origins;
 use crate::scheduler::Scheduler;
+use crate::store::Store;
 
 /// The default URL prefix, as Flask-APScheduler's `SCHEDULER_API_PREFIX`.
 pub const DEFAULT_PREFIX: &str = "/scheduler";
@@ -19,6 +20,9 @@ pub const DEFAULT_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_
 pub struct ApiState {
     /// The scheduler the routes drive.
     pub scheduler: Scheduler,
+    /// The store, for what the API keeps beside the scheduler's jobs and runs (tokens, the
+    /// audit log); jobs and runs go through the scheduler.
+    pub store: Arc<dyn Store>,
     /// URL prefix of every route (`/scheduler`, `/api`): a leading `/` and no trailing `/`
     /// (empty means the root).
     pub prefix: Arc<str>,
