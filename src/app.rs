@@ -11,7 +11,9 @@ use chrono_tz::Tz;
 use serde_json::Value;
 use tokio::net::TcpListener;
 
-use crate::api::{self, ApiState, Credentials, Origins, Secret, ServerLimits, User};
+use crate::api::{
+    self, ApiState, Credentials, FailureLimit, Origins, Secret, ServerLimits, Throttle, User,
+};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::executor::{Executor, ExecutorSettings};
@@ -74,6 +76,13 @@ impl App {
             )
         })?;
         let current_host = api::local_host_name();
+        let throttle = Arc::new(Throttle::new(
+            FailureLimit {
+                max_failures: config.auth.max_failures,
+                window: config.auth.failure_window,
+            },
+            clock.clone(),
+        ));
         let scheduler = Scheduler::new(
             store.clone(),
             executor,
@@ -120,6 +129,7 @@ impl App {
                     &config.server.host_names,
                     &config.server.cors_origins,
                 )),
+                throttle,
             })
         } else {
             axum::Router::new()

@@ -12,6 +12,7 @@ use std::error::Error as StdError;
 use std::fmt::Write as _;
 
 use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
 use axum::response::{IntoResponse, Response};
 
 use super::roles::Role;
@@ -77,6 +78,12 @@ pub enum ApiError {
          ([server] cors_origins lists the sites that may)"
     )]
     CrossSite,
+    /// Too many failed authentications from this address (429, with `Retry-After`).
+    #[error("Too many failed logins from this address; try again in {retry_after} s")]
+    TooManyFailures {
+        /// Seconds until the address may try again.
+        retry_after: u64,
+    },
     /// A server fault outside the scheduler (a handler panic, a failed response encoding).
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -117,6 +124,7 @@ impl ApiError {
             Self::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::MisdirectedRequest(_) => StatusCode::MISDIRECTED_REQUEST,
             Self::CrossSite | Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::TooManyFailures { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => return (StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_TEXT.into()),
         };
         (status, self.to_string().into())
@@ -153,7 +161,13 @@ impl IntoResponse for ApiError {
             Some(run_id) => wire::error_body_with_run(&message, run_id),
             None => wire::error_body(&message),
         };
-        (status, body).into_response()
+        let mut response = (status, body).into_response();
+        if let Self::TooManyFailures { retry_after } = &self {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, (*retry_after).into());
+        }
+        response
     }
 }
 

@@ -12,8 +12,9 @@
 //! - `jobs`: `P/jobs` and `P/jobs/{id}[/pause|/resume|/run]`.
 //! - `server`: the accept loop, with its connection limit and timeouts.
 //!
-//! Requests pass, outermost first: tracing → panic catcher (500 envelope) → Basic auth (when
-//! configured) → routes (bodies read under `BodyRules`, a request extension), or the JSON
+//! Requests pass, outermost first: tracing → panic catcher (500 envelope) → origin and Host
+//! check → CORS (when sites are allowed) → failed-login throttle, authentication and roles
+//! (when configured) → routes (bodies read under `BodyRules`, a request extension), or the JSON
 //! 404/405 fallbacks.
 
 mod auth;
@@ -28,6 +29,7 @@ mod roles;
 mod runs;
 mod server;
 mod state;
+mod throttle;
 pub mod view;
 mod wire;
 
@@ -53,6 +55,7 @@ pub use server::{ServerLimits, serve};
 pub use state::{
     ApiState, DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, DEFAULT_PREFIX, local_host_name,
 };
+pub use throttle::{FailureLimit, Throttle};
 pub use wire::{info_to_json, job_to_json, run_to_json};
 
 use body::BodyRules;
@@ -75,6 +78,7 @@ pub fn router(state: ApiState) -> Router {
     let auth = state.auth.clone();
     let body = BodyRules::new(state.body_limit, state.body_timeout);
     let origins = state.origins.clone();
+    let throttle = state.throttle.clone();
     let state = ApiState {
         prefix: prefix.as_str().into(),
         ..state
@@ -82,6 +86,7 @@ pub fn router(state: ApiState) -> Router {
     let guards = Guards {
         auth,
         origins,
+        throttle,
         prefix: prefix.as_str().into(),
     };
     mount(routes(&prefix).with_state(state), body, guards)
@@ -122,6 +127,8 @@ struct Guards {
     auth: Option<Arc<Credentials>>,
     /// The names and origins requests may come from.
     origins: Arc<Origins>,
+    /// Failed authentications counted per address.
+    throttle: Arc<Throttle>,
     /// The API's path prefix, which the role check strips.
     prefix: Arc<str>,
 }
@@ -130,6 +137,7 @@ fn mount(routes: Router, body: BodyRules, guards: Guards) -> Router {
     let Guards {
         auth,
         origins,
+        throttle,
         prefix,
     } = guards;
     let router = routes
@@ -143,6 +151,7 @@ fn mount(routes: Router, body: BodyRules, guards: Guards) -> Router {
             router
                 .layer(from_fn_with_state(prefix, roles::require_role))
                 .layer(from_fn_with_state(authenticator, auth::require_basic_auth))
+                .layer(from_fn_with_state(throttle, throttle::limit_failures))
         }
         None => router,
     };

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use super::auth::Credentials;
 use super::guard::Origins;
+use super::throttle::Throttle;
 use crate::scheduler::Scheduler;
 use crate::store::Store;
 
@@ -38,6 +39,8 @@ pub struct ApiState {
     pub body_timeout: std::time::Duration,
     /// The names and origins requests may come from (`guard.rs`).
     pub origins: Arc<Origins>,
+    /// Failed authentications per address (`throttle.rs`).
+    pub throttle: Arc<Throttle>,
 }
 
 impl std::fmt::Debug for ApiState {

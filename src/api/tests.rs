@@ -82,6 +82,10 @@ fn guards(auth: Option<Arc<Credentials>>) -> Guards {
     Guards {
         auth,
         origins: origins(),
+        throttle: Arc::new(Throttle::new(
+            FailureLimit::default(),
+            Arc::new(crate::clock::SystemClock),
+        )),
         prefix: "/scheduler".into(),
     }
 }

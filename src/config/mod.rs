@@ -20,7 +20,7 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::api::Role;
+use crate::api::{FailureLimit, Role};
 use crate::job::JobDefaults;
 
 pub use error::{ConfigError, Invalid};
@@ -129,7 +129,7 @@ impl Default for ApiConfig {
 }
 
 /// `[auth]`: HTTP Basic; off unless enabled with at least one user.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthConfig {
     /// Require credentials on every route.
@@ -137,6 +137,25 @@ pub struct AuthConfig {
     pub enabled: bool,
     /// Accepted users.
     pub users: Vec<UserConfig>,
+    /// Failed authentications one address may make within `failure_window`; the next
+    /// requests are answered 429 until the window ends. 0 turns the limit off.
+    #[serde(deserialize_with = "value::failures")]
+    pub max_failures: u32,
+    /// Seconds an address's failures count for, from the first.
+    #[serde(deserialize_with = "value::positive_duration")]
+    pub failure_window: Duration,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        let limit = FailureLimit::default();
+        AuthConfig {
+            enabled: false,
+            users: Vec::new(),
+            max_failures: limit.max_failures,
+            failure_window: limit.window,
+        }
+    }
 }
 
 /// `[[auth.users]]`: a password in plain text or as an argon2 PHC hash.

@@ -114,6 +114,8 @@ fn every_setting_refuses_a_bad_value_in_words() {
         ("[api] enabled = \"yes\"", "true or false"),
         ("[api] prefix = \"scheduler\"", "starts with /"),
         ("[auth] enabled = 1", "true or false"),
+        ("[auth] max_failures = -1", "(0 = no limit)"),
+        ("[auth] failure_window = 0", "greater than 0"),
         ("[scheduler] timezone = \"Mars/Olympus\"", "IANA time zone"),
         ("[scheduler] allowed_hosts = \"*\"", "a list of texts"),
         ("[store] url = \"ftp://x\"", "expected sqlite://PATH"),

@@ -162,6 +162,13 @@ macro_rules! count {
 count!(workers, usize, 1, 1024, "a number of scripts");
 count!(connections, usize, 1, 1_000_000, "a number of connections");
 count!(runs_kept, u32, 1, 1_000_000, "a number of runs");
+count!(
+    failures,
+    u32,
+    0,
+    1_000_000,
+    "a number of failed logins (0 = no limit)"
+);
 count!(files_kept, usize, 1, 10_000, "a number of files");
 count!(nice, i32, 0, 39, "a number of nice levels");
 

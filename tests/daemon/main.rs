@@ -25,6 +25,7 @@ mod hostile_ids;
 mod isolation;
 mod lifecycle;
 mod limits;
+mod login_limit;
 mod readme;
 mod roles;
 mod run_errors;
