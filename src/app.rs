@@ -33,6 +33,8 @@ pub struct App {
     listener: TcpListener,
     limits: ServerLimits,
     router: axum::Router,
+    /// HTTPS, when `[server.tls]` is set.
+    tls: Option<tokio_rustls::TlsAcceptor>,
     scheduler: Scheduler,
     shutdown_grace: Duration,
 }
@@ -54,6 +56,13 @@ impl App {
         let credentials = credentials(&config)?;
         refuse_guest_off_loopback(&config, credentials.as_deref()).await?;
         let timezone = scheduler_timezone(config.scheduler.timezone)?;
+        let tls = match &config.server.tls {
+            Some(tls) => Some(
+                api::tls_acceptor(&config.resolve(&tls.cert), &config.resolve(&tls.key))
+                    .with_context(|| format!("[server.tls] in {}", config.origin()))?,
+            ),
+            None => None,
+        };
         // The port first: a daemon that cannot serve must not start firing jobs (or take the
         // store's lock) before it finds out.
         let address = format!("{}:{}", config.server.host, config.server.port);
@@ -138,6 +147,7 @@ impl App {
             listener,
             limits: server_limits(&config),
             router,
+            tls,
             scheduler,
             shutdown_grace: config.executor.shutdown_grace,
         })
@@ -148,6 +158,13 @@ impl App {
         self.listener
             .local_addr()
             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// Where the daemon answers: `http://` or, with `[server.tls]`, `https://`, and the bound
+    /// address.
+    pub fn url(&self) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.local_addr())
     }
 
     /// The scheduler handle (tests drive it directly).
@@ -164,7 +181,7 @@ impl App {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        api::serve(self.listener, self.router, self.limits, shutdown).await;
+        api::serve(self.listener, self.router, self.limits, self.tls, shutdown).await;
         self.scheduler.close(self.shutdown_grace).await;
         tracing::info!("tickd stopped");
         Ok(())

@@ -123,7 +123,7 @@ fn causes(error: &anyhow::Error) -> String {
 async fn run(raw: RawConfig) -> anyhow::Result<()> {
     let config = raw.into_config()?;
     let app = App::build(config).await?;
-    tracing::info!("tickd listening on http://{}", app.local_addr());
+    tracing::info!("tickd listening on {}", app.url());
     app.run_until(shutdown_signal()).await
 }
 

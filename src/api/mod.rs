@@ -10,7 +10,9 @@
 //! - `wire`: a job as JSON ([`job_to_json`]), the info object, the error envelope.
 //! - `control`: the scheduler as a whole (`GET P`, pause, resume, start, shutdown).
 //! - `jobs`: `P/jobs` and `P/jobs/{id}[/pause|/resume|/run]`.
-//! - `server`: the accept loop, with its connection limit and timeouts.
+//! - `server`: the accept loop, with its connection limit and timeouts; `tls`: HTTPS.
+//! - `guard`, `roles`, `throttle`: where requests come from, what a role allows, failed
+//!   logins slowed.
 //!
 //! Requests pass, outermost first: tracing → panic catcher (500 envelope) → origin and Host
 //! check → CORS (when sites are allowed) → failed-login throttle, authentication and roles
@@ -30,6 +32,7 @@ mod runs;
 mod server;
 mod state;
 mod throttle;
+mod tls;
 pub mod view;
 mod wire;
 
@@ -56,6 +59,7 @@ pub use state::{
     ApiState, DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, DEFAULT_PREFIX, local_host_name,
 };
 pub use throttle::{FailureLimit, Throttle};
+pub use tls::{TlsError, acceptor as tls_acceptor};
 pub use wire::{info_to_json, job_to_json, run_to_json};
 
 use body::BodyRules;

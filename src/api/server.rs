@@ -7,8 +7,13 @@
 //! `axum::serve` has none of these knobs (it gives hyper no timer), so this is its loop with
 //! hyper's HTTP/1 builder configured: accept, take a connection slot, serve, and at shutdown
 //! stop accepting and let the connections in flight finish, for `drain` at most.
+//!
+//! With TLS (`tls.rs`) each connection's handshake runs in its own task, within
+//! `header_timeout` and under its slot, so a client that stalls mid-handshake holds one slot
+//! for a bounded time and never the accept loop.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -21,10 +26,11 @@ use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_io_timeout::TimeoutStream;
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
 
 /// What bounds the server.
@@ -48,11 +54,17 @@ connection: close\r\n\
 content-length: 68\r\n\r\n\
 {\"error_message\":\"Too many connections to tickd; try again shortly\"}";
 
-/// Serves `router` on `listener` until `shutdown` resolves, then drains.
+/// A connection's byte stream, plain or TLS.
+trait Io: AsyncRead + AsyncWrite + Send {}
+impl<T: AsyncRead + AsyncWrite + Send> Io for T {}
+
+/// Serves `router` on `listener` (HTTPS when `tls` is given) until `shutdown` resolves, then
+/// drains.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ServerLimits,
+    tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
@@ -83,19 +95,24 @@ pub async fn serve(
                     limits.max_connections
                 );
             }
-            tokio::spawn(refuse(stream));
+            if tls.is_none() {
+                tokio::spawn(refuse(stream));
+            }
+            // Over TLS a plain-text refusal would be noise to the client: closing is the answer.
             continue;
         };
         let _ = stream.set_nodelay(true);
         let mut io = TimeoutStream::new(stream);
         io.set_write_timeout(Some(limits.write_timeout));
         let service = TowerToHyperService::new(with_peer(router.clone(), peer));
-        let connection =
-            graceful.watch(builder.serve_connection(TokioIo::new(Box::pin(io)), service));
+        let (builder, watcher, tls) = (builder.clone(), graceful.watcher(), tls.clone());
         let warned = Arc::clone(&warned);
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!("connection ended: {error}");
+            if let Some(io) = handshake(io, tls, limits.header_timeout, peer).await {
+                let connection = watcher.watch(builder.serve_connection(TokioIo::new(io), service));
+                if let Err(error) = connection.await {
+                    tracing::debug!("connection ended: {error}");
+                }
             }
             drop(slot);
             warned.store(false, Ordering::Relaxed);
@@ -110,6 +127,30 @@ pub async fn serve(
             "Connections still open {} s after shutdown began were dropped",
             limits.drain.as_secs()
         );
+    }
+}
+
+/// The connection's stream: as it is without TLS, else after a TLS handshake that must end
+/// within `timeout`; `None` when it failed (logged at debug: a client's mistake).
+async fn handshake(
+    io: TimeoutStream<TcpStream>,
+    tls: Option<TlsAcceptor>,
+    timeout: Duration,
+    peer: SocketAddr,
+) -> Option<Pin<Box<dyn Io>>> {
+    let Some(acceptor) = tls else {
+        return Some(Box::pin(io));
+    };
+    match tokio::time::timeout(timeout, acceptor.accept(Box::pin(io))).await {
+        Ok(Ok(stream)) => Some(Box::pin(stream)),
+        Ok(Err(error)) => {
+            tracing::debug!(client = %peer, "TLS handshake failed: {error}");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(client = %peer, "TLS handshake not done within {} s", timeout.as_secs());
+            None
+        }
     }
 }
 

@@ -91,6 +91,20 @@ pub struct ServerConfig {
     /// `scheme://host[:port]`; none by default.
     #[serde(deserialize_with = "value::texts")]
     pub cors_origins: Vec<String>,
+    /// `[server.tls]`: serve HTTPS with this certificate; plain HTTP without it.
+    pub tls: Option<TlsConfig>,
+}
+
+/// `[server.tls]`: PEM files, relative to the config file's folder.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The certificate chain, leaf first.
+    #[serde(deserialize_with = "value::path")]
+    pub cert: PathBuf,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    #[serde(deserialize_with = "value::path")]
+    pub key: PathBuf,
 }
 
 impl Default for ServerConfig {
@@ -103,6 +117,7 @@ impl Default for ServerConfig {
             body_timeout: Duration::from_secs(30),
             host_names: Vec::new(),
             cors_origins: Vec::new(),
+            tls: None,
         }
     }
 }

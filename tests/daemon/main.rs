@@ -37,3 +37,4 @@ mod startup;
 mod store;
 mod store_outage;
 mod store_redis;
+mod tls;
