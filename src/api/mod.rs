@@ -4,7 +4,9 @@
 //! # Layout
 //! - [`router`] (here): the whole route table on one screen, the 404/405 fallbacks, the layers.
 //! - `state`: [`ApiState`], what handlers share, and its builder.
-//! - `auth`: HTTP Basic as a middleware that runs before any body is read.
+//! - `auth`: HTTP Basic and Bearer tokens as a middleware that runs before any body is read.
+//! - `bearer`: API tokens as text (`tickd_<id>_<secret>`), and checking one against the store.
+//! - `tokens`: `P/tokens` (list, create) and `P/tokens/{id}` (revoke); [`issue_token`].
 //! - `error`: [`ApiError`], the only place a status code is chosen.
 //! - `extract`: body and path extractors whose rejections are [`ApiError`]s.
 //! - `wire`: a job as JSON ([`job_to_json`]), the info object, the error envelope.
@@ -12,11 +14,12 @@
 //! - `jobs`: `P/jobs` and `P/jobs/{id}[/pause|/resume|/run]`.
 //! - `server`: the accept loop, with its connection limit and timeouts.
 //!
-//! Requests pass, outermost first: tracing → panic catcher (500 envelope) → Basic auth (when
-//! configured) → routes (bodies read under `BodyRules`, a request extension), or the JSON
+//! Requests pass, outermost first: tracing → panic catcher (500 envelope) → Basic or Bearer auth
+//! (when configured) → role check → routes (bodies read under `BodyRules`, a request extension), or the JSON
 //! 404/405 fallbacks.
 
 mod auth;
+mod bearer;
 mod body;
 mod cluster;
 mod control;
@@ -28,6 +31,7 @@ mod roles;
 mod runs;
 mod server;
 mod state;
+mod tokens;
 pub mod view;
 mod wire;
 
@@ -39,7 +43,7 @@ use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, LOCATION};
 use axum::http::{Method, StatusCode};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Extension, Router};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -50,6 +54,8 @@ pub use error::ApiError;
 pub use guard::Origins;
 pub use roles::{Actor, Credential, Role};
 pub use server::{ServerLimits, serve};
+pub use tokens::{IssueError, IssuedToken, MAX_TOKEN_NAME, TokenRequest, issue_token, token_to_json};
+pub use bearer::TOKEN_PREFIX;
 pub use state::{
     ApiState, DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, DEFAULT_PREFIX, local_host_name,
 };
@@ -67,6 +73,8 @@ use state::normalize_prefix;
 /// | GET, POST | `P/jobs` | list, add |
 /// | GET, PATCH, DELETE | `P/jobs/{id}` | get, modify, remove |
 /// | POST | `P/jobs/{id}/pause`, `/resume`, `/run` | job actions |
+/// | GET, POST | `P/tokens` | API tokens: list, create (an admin's) |
+/// | DELETE | `P/tokens/{id}` | revoke a token |
 ///
 /// Trailing slashes are not routed (404), as in the reference. Extension routes (runs,
 /// cluster) are added to [`routes`].
@@ -83,6 +91,7 @@ pub fn router(state: ApiState) -> Router {
         auth,
         origins,
         prefix: prefix.as_str().into(),
+        tokens: (state.store.clone(), state.scheduler.clone()),
     };
     mount(routes(&prefix).with_state(state), body, guards)
 }
@@ -112,6 +121,12 @@ fn routes(prefix: &str) -> Router<ApiState> {
         .route(&at("/runs/{id}"), get(runs::get_run))
         .route(&at("/runs/{id}/cancel"), post(runs::cancel_run))
         .route(&at("/cluster"), get(cluster::get_cluster))
+        // API tokens (an admin's).
+        .route(
+            &at("/tokens"),
+            get(tokens::list_tokens).post(tokens::create_token),
+        )
+        .route(&at("/tokens/{id}"), delete(tokens::revoke_token))
 }
 
 /// Wraps a route table in the fallbacks and the layers every route shares.
@@ -124,6 +139,8 @@ struct Guards {
     origins: Arc<Origins>,
     /// The API's path prefix, which the role check strips.
     prefix: Arc<str>,
+    /// Where API tokens are checked, and whose clock says whether one has expired.
+    tokens: (Arc<dyn crate::store::Store>, crate::scheduler::Scheduler),
 }
 
 fn mount(routes: Router, body: BodyRules, guards: Guards) -> Router {
@@ -131,6 +148,7 @@ fn mount(routes: Router, body: BodyRules, guards: Guards) -> Router {
         auth,
         origins,
         prefix,
+        tokens: (store, scheduler),
     } = guards;
     let router = routes
         // Must come after the routes: it is set on every method router registered so far.
@@ -139,10 +157,11 @@ fn mount(routes: Router, body: BodyRules, guards: Guards) -> Router {
         .layer(Extension(body));
     let router = match auth {
         Some(credentials) => {
-            let authenticator = Arc::new(auth::Authenticator::new(credentials));
+            let authenticator =
+                Arc::new(auth::Authenticator::new(credentials).with_tokens(store, scheduler));
             router
                 .layer(from_fn_with_state(prefix, roles::require_role))
-                .layer(from_fn_with_state(authenticator, auth::require_basic_auth))
+                .layer(from_fn_with_state(authenticator, auth::require_auth))
         }
         None => router,
     };
