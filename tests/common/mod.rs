@@ -7,6 +7,7 @@ pub mod db;
 pub mod scheduling;
 pub mod setup;
 pub mod store_checks;
+pub mod token_checks;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
