@@ -8,11 +8,11 @@ use std::process::ExitCode;
 
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser};
+use tickd::api::Role;
 use tickd::app::App;
 use tickd::config::{ConfigPath, LoggingConfig, RawConfig};
 use tickd::redact;
 use tickd::telemetry;
-use tickd::api::Role;
 use tickd::tokens_cli::TokenCommand;
 
 /// The file read when neither --config nor TICKD_CONFIG names one; it may be absent.

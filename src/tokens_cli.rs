@@ -165,7 +165,9 @@ mod tests {
         assert_eq!(expiry("90d", now).unwrap(), now + TimeDelta::days(90));
         assert_eq!(expiry("30m", now).unwrap(), now + TimeDelta::minutes(30));
         assert_eq!(
-            expiry("2030-02-01T00:00:00+01:00", now).unwrap().to_rfc3339(),
+            expiry("2030-02-01T00:00:00+01:00", now)
+                .unwrap()
+                .to_rfc3339(),
             "2030-01-31T23:00:00+00:00"
         );
         for bad in ["", "d", "5x", "-", "tomorrow", "99999999999999999w"] {

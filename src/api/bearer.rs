@@ -40,7 +40,9 @@ pub(crate) struct Minted {
 
 impl std::fmt::Debug for Minted {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Minted").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("Minted")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 

@@ -50,14 +50,16 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
 pub use auth::{CHALLENGE, Credentials, CredentialsError, DENIED, Secret, User, hash_password};
+pub use bearer::TOKEN_PREFIX;
 pub use error::ApiError;
 pub use guard::Origins;
 pub use roles::{Actor, Credential, Role};
 pub use server::{ServerLimits, serve};
-pub use tokens::{IssueError, IssuedToken, MAX_TOKEN_NAME, TokenRequest, issue_token, token_to_json};
-pub use bearer::TOKEN_PREFIX;
 pub use state::{
     ApiState, DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, DEFAULT_PREFIX, local_host_name,
+};
+pub use tokens::{
+    IssueError, IssuedToken, MAX_TOKEN_NAME, TokenRequest, issue_token, token_to_json,
 };
 pub use wire::{info_to_json, job_to_json, run_to_json};
 

@@ -28,8 +28,8 @@ pub use jobs::{Claim, JobStore, StoredView, ViewBody, ViewFilter, ViewStream};
 pub use nodes::{Membership, NodeRecord};
 pub use redis::RedisStore;
 pub use runs::{Orphans, RunLog};
-pub use tokens::{TokenRecord, TokenStore};
 pub(crate) use runs::{RunRow, scheduled_micros, scheduled_text};
+pub use tokens::{TokenRecord, TokenStore};
 
 /// A backend: its jobs, its run log, its members and the API's tokens, in one database.
 #[async_trait]

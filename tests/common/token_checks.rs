@@ -32,9 +32,18 @@ pub async fn tokens_conform(store: &dyn TokenStore) {
     store.create_token(&t2).await.unwrap();
     assert_eq!(store.find_token("t1").await.unwrap(), Some(t1.clone()));
     assert_eq!(store.find_token("T1").await.unwrap(), None, "ids are exact");
-    assert_eq!(store.list_tokens().await.unwrap(), vec![t2.clone(), t1.clone()]);
-    let taken = store.create_token(&token("t1", 30, None)).await.unwrap_err();
-    assert!(matches!(taken, StoreError::Conflict(ref id) if id == "t1"), "{taken:?}");
+    assert_eq!(
+        store.list_tokens().await.unwrap(),
+        vec![t2.clone(), t1.clone()]
+    );
+    let taken = store
+        .create_token(&token("t1", 30, None))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(taken, StoreError::Conflict(ref id) if id == "t1"),
+        "{taken:?}"
+    );
     assert_eq!(store.find_token("t1").await.unwrap(), Some(t1.clone()));
 
     store.touch_token("t1", at(100)).await.unwrap();
@@ -46,7 +55,10 @@ pub async fn tokens_conform(store: &dyn TokenStore) {
     assert!(!store.revoke_token("t1").await.unwrap());
     assert!(store.find_token("t1").await.unwrap().is_none());
     store.touch_token("t1", at(200)).await.unwrap();
-    assert!(store.find_token("t1").await.unwrap().is_none(), "a touch revives nothing");
+    assert!(
+        store.find_token("t1").await.unwrap().is_none(),
+        "a touch revives nothing"
+    );
     assert_eq!(store.list_tokens().await.unwrap(), vec![t2]);
     assert!(store.revoke_token("t2").await.unwrap());
     assert!(store.list_tokens().await.unwrap().is_empty());

@@ -36,3 +36,4 @@ mod startup;
 mod store;
 mod store_outage;
 mod store_redis;
+mod tokens;

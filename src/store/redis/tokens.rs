@@ -124,10 +124,8 @@ impl TokenStore for RedisStore {
     }
 
     async fn find_token(&self, id: &str) -> Result<Option<TokenRecord>, StoreError> {
-        let hash: HashMap<String, String> = self
-            .con()
-            .hgetall(self.key(&format!("token:{id}")))
-            .await?;
+        let hash: HashMap<String, String> =
+            self.con().hgetall(self.key(&format!("token:{id}"))).await?;
         if hash.is_empty() {
             return Ok(None);
         }
