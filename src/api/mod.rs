@@ -46,6 +46,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Extension, Router};
 use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::scheduler::Scheduler;
+use crate::store::TokenStore;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
@@ -93,7 +96,7 @@ pub fn router(state: ApiState) -> Router {
         auth,
         origins,
         prefix: prefix.as_str().into(),
-        tokens: (state.store.clone(), state.scheduler.clone()),
+        tokens: Some((state.store.clone(), state.scheduler.clone())),
     };
     mount(routes(&prefix).with_state(state), body, guards)
 }
@@ -141,8 +144,9 @@ struct Guards {
     origins: Arc<Origins>,
     /// The API's path prefix, which the role check strips.
     prefix: Arc<str>,
-    /// Where API tokens are checked, and whose clock says whether one has expired.
-    tokens: (Arc<dyn crate::store::Store>, crate::scheduler::Scheduler),
+    /// Where API tokens are checked, and whose clock says whether one has expired; `None`:
+    /// Bearer tokens are refused (unit tests of the layers, which have no store).
+    tokens: Option<(Arc<dyn TokenStore>, Scheduler)>,
 }
 
 fn mount(routes: Router, body: BodyRules, guards: Guards) -> Router {
@@ -150,7 +154,7 @@ fn mount(routes: Router, body: BodyRules, guards: Guards) -> Router {
         auth,
         origins,
         prefix,
-        tokens: (store, scheduler),
+        tokens,
     } = guards;
     let router = routes
         // Must come after the routes: it is set on every method router registered so far.
@@ -159,8 +163,11 @@ fn mount(routes: Router, body: BodyRules, guards: Guards) -> Router {
         .layer(Extension(body));
     let router = match auth {
         Some(credentials) => {
-            let authenticator =
-                Arc::new(auth::Authenticator::new(credentials).with_tokens(store, scheduler));
+            let mut authenticator = auth::Authenticator::new(credentials);
+            if let Some((store, scheduler)) = tokens {
+                authenticator = authenticator.with_tokens(store, scheduler);
+            }
+            let authenticator = Arc::new(authenticator);
             router
                 .layer(from_fn_with_state(prefix, roles::require_role))
                 .layer(from_fn_with_state(authenticator, auth::require_auth))
