@@ -3,7 +3,8 @@
 //!
 //! # Layout
 //! Rooms and the one direction their imports point:
-//! `api → scheduler → store / executor → job → trigger`; `app` composes them, `main` runs it.
+//! `api → scheduler → store / executor → job → trigger`; `app` composes them, `main` runs it;
+//! `tokens_cli` (`tickd token`) works on the store's tokens beside the daemon.
 //! `trigger`, `clock`, `config`, `redact` and `telemetry` are leaves.
 
 pub mod api;
@@ -16,4 +17,5 @@ pub mod redact;
 pub mod scheduler;
 pub mod store;
 pub mod telemetry;
+pub mod tokens_cli;
 pub mod trigger;

@@ -8,10 +8,12 @@ use std::process::ExitCode;
 
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser};
+use tickd::api::Role;
 use tickd::app::App;
 use tickd::config::{ConfigPath, LoggingConfig, RawConfig};
 use tickd::redact;
 use tickd::telemetry;
+use tickd::tokens_cli::TokenCommand;
 
 /// The file read when neither --config nor TICKD_CONFIG names one; it may be absent.
 const DEFAULT_CONFIG: &str = "config.toml";
@@ -35,6 +37,57 @@ enum Command {
     /// Reads a password (one line) on standard input and prints its argon2 hash, for
     /// `password_hash` in `[[auth.users]]`: `printf '%s\n' 'the password' | tickd passwd`
     Passwd,
+    /// API tokens (`Authorization: Bearer`) in the configured store, with or without the
+    /// daemon running
+    #[command(subcommand)]
+    Token(TokenArgs),
+}
+
+/// `tickd token ...`.
+#[derive(Debug, clap::Subcommand)]
+enum TokenArgs {
+    /// Creates a token; prints its text (shown only this once) on standard output
+    Create {
+        /// Who or what it is for (the actor's name in requests made with it)
+        #[arg(long)]
+        name: String,
+        /// viewer, operator or admin
+        #[arg(long)]
+        role: Role,
+        /// When it stops working: a duration from now (30m, 12h, 90d, 2w) or an RFC 3339
+        /// time [default: never]
+        #[arg(long, value_name = "WHEN")]
+        expires: Option<String>,
+    },
+    /// Lists the tokens (never their secrets)
+    List {
+        /// JSON, as `GET P/tokens` answers, instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revokes a token: every daemon sharing the store refuses it from its next request
+    Revoke {
+        /// The token's id (as listed)
+        id: String,
+    },
+}
+
+impl From<TokenArgs> for TokenCommand {
+    fn from(args: TokenArgs) -> Self {
+        match args {
+            TokenArgs::Create {
+                name,
+                role,
+                expires,
+            } => TokenCommand::Create {
+                name,
+                role,
+                expires,
+            },
+            TokenArgs::List { json } => TokenCommand::List { json },
+            TokenArgs::Revoke { id } => TokenCommand::Revoke { id },
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -56,9 +109,6 @@ async fn daemon() -> ExitCode {
         Ok(cli) => cli,
         Err(error) => error.exit(),
     };
-    if let Some(Command::Passwd) = cli.command {
-        return passwd();
-    }
     let source = match cli.config {
         Some(path) => ConfigPath::Given {
             path,
@@ -66,6 +116,11 @@ async fn daemon() -> ExitCode {
         },
         None => ConfigPath::Default(PathBuf::from(DEFAULT_CONFIG)),
     };
+    match cli.command {
+        Some(Command::Passwd) => return passwd(),
+        Some(Command::Token(args)) => return token(&source, args.into()).await,
+        None => {}
+    }
     // Until the log is open, a refusal can only go to stderr.
     let opened = RawConfig::read(&source, std::env::vars())
         .and_then(|raw| Ok((raw.logging()?, raw)))
@@ -161,6 +216,25 @@ async fn shutdown_signal() {
         let _ = interrupt.await;
     }
     tracing::info!("Shutdown signal received");
+}
+
+/// `tickd token ...`: the config read and checked as the daemon reads it (no log opened),
+/// then the command run on its store. Errors go to stderr, any password in a URL masked.
+async fn token(source: &ConfigPath, command: TokenCommand) -> ExitCode {
+    let outcome = RawConfig::read(source, std::env::vars())
+        .and_then(RawConfig::into_config)
+        .map_err(anyhow::Error::from);
+    let outcome = match outcome {
+        Ok(config) => tickd::tokens_cli::run(&config, command).await,
+        Err(error) => Err(error),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("tickd token: {}", redact::text(&causes(&error)));
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// `tickd passwd`: the first line of standard input, hashed; nothing else is printed on

@@ -1,4 +1,5 @@
-//! HTTP Basic authentication (reference §4, CONTRACT §1).
+//! HTTP Basic authentication (reference §4, CONTRACT §1), and API tokens
+//! (`Authorization: Bearer`, checked against the store by `bearer.rs`).
 //!
 //! A middleware, so it runs before any extractor reads the body: a request without valid
 //! credentials is refused with 401 even when its body is garbage. It wraps the whole router,
@@ -18,6 +19,10 @@
 //! credentials with every request is not slowed down each time. When argon2 users exist,
 //! every failed attempt also costs one argon2 verification, so the timing does not reveal
 //! whether the user name exists.
+//!
+//! A Bearer token that is malformed, unknown, revoked, expired or wrong gets the same 401.
+//! When the store cannot be asked about a token, the answer is the store's JSON 503 (500 for
+//! any other store fault), not a 401: the client's credentials may well be good.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -35,7 +40,11 @@ use base64::engine::general_purpose::STANDARD;
 use sha2::{Digest as _, Sha256};
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 
+use super::bearer;
 use super::roles::{Actor, Credential, Role};
+use super::tokens::store_error;
+use crate::scheduler::Scheduler;
+use crate::store::TokenStore;
 use crate::telemetry::logged;
 
 /// The `WWW-Authenticate` value, exactly as Flask-APScheduler sends it.
@@ -198,6 +207,9 @@ pub(crate) struct Authenticator {
     verified: Mutex<HashSet<Digest32>>,
     /// Per-process random key for `verified`, so the set holds nothing reusable.
     cache_key: Digest32,
+    /// Where API tokens are checked, and the scheduler whose clock says whether one has
+    /// expired; `None`: Bearer tokens are refused.
+    tokens: Option<(Arc<dyn TokenStore>, Scheduler)>,
 }
 
 impl Authenticator {
@@ -224,6 +236,15 @@ impl Authenticator {
             password_digests,
             verified: Mutex::new(HashSet::new()),
             cache_key: rand::random(),
+            tokens: None,
+        }
+    }
+
+    /// The same, also accepting the API tokens in `store` (expiry by `scheduler`'s clock).
+    pub(crate) fn with_tokens(self, store: Arc<dyn TokenStore>, scheduler: Scheduler) -> Self {
+        Self {
+            tokens: Some((store, scheduler)),
+            ..self
         }
     }
 
@@ -327,18 +348,31 @@ impl Authenticator {
     }
 }
 
-/// The middleware: lets the request through only with valid credentials.
-pub(crate) async fn require_basic_auth(
+/// The middleware: lets the request through only with valid credentials, a configured
+/// user's (Basic) or an API token (Bearer).
+pub(crate) async fn require_auth(
     State(authenticator): State<Arc<Authenticator>>,
     request: Request,
     next: Next,
 ) -> Response {
-    let actor = match basic_credentials(request.headers()) {
-        Some((username, password)) => authenticator
-            .verify(&username, &password)
-            .await
-            .and_then(|index| authenticator.actor(index)),
-        None => None,
+    let actor = if let Some(token) = bearer_token(request.headers()) {
+        match &authenticator.tokens {
+            Some((store, scheduler)) => {
+                match bearer::verify(store.as_ref(), token, scheduler.now()).await {
+                    Ok(actor) => actor,
+                    Err(error) => return store_error(error).into_response(),
+                }
+            }
+            None => None,
+        }
+    } else {
+        match basic_credentials(request.headers()) {
+            Some((username, password)) => authenticator
+                .verify(&username, &password)
+                .await
+                .and_then(|index| authenticator.actor(index)),
+            None => None,
+        }
     };
     if let Some(actor) = actor {
         let mut request = request;
@@ -381,6 +415,16 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(Vec<u8>, Vec<u8>)> {
     let colon = decoded.iter().position(|&b| b == b':')?;
     let (username, password) = decoded.split_at(colon);
     Some((username.to_vec(), password[1..].to_vec()))
+}
+
+/// `Authorization: Bearer <token>`, the scheme in any case: the token, `None` for anything
+/// else.
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, token) = value.split_once(|c: char| c.is_ascii_whitespace())?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
 }
 
 /// An argon2id PHC hash of `password`, with a fresh random salt and the crate's default

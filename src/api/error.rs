@@ -84,6 +84,9 @@ pub enum ApiError {
         /// Seconds until the address may try again.
         retry_after: u64,
     },
+    /// No API token has this id (404).
+    #[error("Token {0} not found")]
+    TokenNotFound(String),
     /// A server fault outside the scheduler (a handler panic, a failed response encoding).
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -117,7 +120,7 @@ impl ApiError {
                 }
             },
             Self::InvalidJson(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::NotFound | Self::TokenNotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,

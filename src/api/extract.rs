@@ -90,6 +90,18 @@ impl<S: Send + Sync> FromRequestParts<S> for RunIdPath {
     }
 }
 
+/// The `{id}` segment of the token routes, as [`JobIdPath`].
+#[derive(Debug)]
+pub struct TokenIdPath(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for TokenIdPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        path_id(parts, state, "token id").await.map(TokenIdPath)
+    }
+}
+
 /// An id from the path, refused with a 400 naming it when its bytes are not UTF-8 text or
 /// hold a NUL. Any other text is looked up (404 when nothing has it): this check at the edge
 /// is what keeps every store, PostgreSQL included (its `text` cannot hold a NUL), from seeing

@@ -4,7 +4,9 @@
 //! # Layout
 //! - [`router`] (here): the whole route table on one screen, the 404/405 fallbacks, the layers.
 //! - `state`: [`ApiState`], what handlers share, and its builder.
-//! - `auth`: HTTP Basic as a middleware that runs before any body is read.
+//! - `auth`: HTTP Basic and Bearer tokens as a middleware that runs before any body is read.
+//! - `bearer`: API tokens as text (`tickd_<id>_<secret>`), and checking one against the store.
+//! - `tokens`: `P/tokens` (list, create) and `P/tokens/{id}` (revoke); [`issue_token`].
 //! - `error`: [`ApiError`], the only place a status code is chosen.
 //! - `extract`: body and path extractors whose rejections are [`ApiError`]s.
 //! - `wire`: a job as JSON ([`job_to_json`]), the info object, the error envelope.
@@ -15,11 +17,13 @@
 //!   logins slowed.
 //!
 //! Requests pass, outermost first: tracing → panic catcher (500 envelope) → origin and Host
-//! check → CORS (when sites are allowed) → failed-login throttle, authentication and roles
-//! (when configured) → routes (bodies read under `BodyRules`, a request extension), or the JSON
+//! check → CORS (when sites are allowed) → failed-login throttle, Basic or Bearer
+//! authentication and roles (when configured) → routes (bodies read under `BodyRules`, a
+//! request extension), or the JSON
 //! 404/405 fallbacks.
 
 mod auth;
+mod bearer;
 mod body;
 mod cluster;
 mod control;
@@ -33,6 +37,7 @@ mod server;
 mod state;
 mod throttle;
 mod tls;
+mod tokens;
 pub mod view;
 mod wire;
 
@@ -44,13 +49,17 @@ use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, LOCATION};
 use axum::http::{Method, StatusCode};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Extension, Router};
 use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::scheduler::Scheduler;
+use crate::store::TokenStore;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
 pub use auth::{CHALLENGE, Credentials, CredentialsError, DENIED, Secret, User, hash_password};
+pub use bearer::TOKEN_PREFIX;
 pub use error::ApiError;
 pub use guard::Origins;
 pub use roles::{Actor, Credential, Role};
@@ -60,6 +69,9 @@ pub use state::{
 };
 pub use throttle::{FailureLimit, Throttle};
 pub use tls::{TlsError, acceptor as tls_acceptor};
+pub use tokens::{
+    IssueError, IssuedToken, MAX_TOKEN_NAME, TokenRequest, issue_token, token_to_json,
+};
 pub use wire::{info_to_json, job_to_json, run_to_json};
 
 use body::BodyRules;
@@ -74,6 +86,8 @@ use state::normalize_prefix;
 /// | GET, POST | `P/jobs` | list, add |
 /// | GET, PATCH, DELETE | `P/jobs/{id}` | get, modify, remove |
 /// | POST | `P/jobs/{id}/pause`, `/resume`, `/run` | job actions |
+/// | GET, POST | `P/tokens` | API tokens: list, create (an admin's) |
+/// | DELETE | `P/tokens/{id}` | revoke a token |
 ///
 /// Trailing slashes are not routed (404), as in the reference. Extension routes (runs,
 /// cluster) are added to [`routes`].
@@ -92,6 +106,7 @@ pub fn router(state: ApiState) -> Router {
         origins,
         throttle,
         prefix: prefix.as_str().into(),
+        tokens: Some((state.store.clone(), state.scheduler.clone())),
     };
     mount(routes(&prefix).with_state(state), body, guards)
 }
@@ -121,6 +136,12 @@ fn routes(prefix: &str) -> Router<ApiState> {
         .route(&at("/runs/{id}"), get(runs::get_run))
         .route(&at("/runs/{id}/cancel"), post(runs::cancel_run))
         .route(&at("/cluster"), get(cluster::get_cluster))
+        // API tokens (an admin's).
+        .route(
+            &at("/tokens"),
+            get(tokens::list_tokens).post(tokens::create_token),
+        )
+        .route(&at("/tokens/{id}"), delete(tokens::revoke_token))
 }
 
 /// Wraps a route table in the fallbacks and the layers every route shares.
@@ -135,6 +156,9 @@ struct Guards {
     throttle: Arc<Throttle>,
     /// The API's path prefix, which the role check strips.
     prefix: Arc<str>,
+    /// Where API tokens are checked, and whose clock says whether one has expired; `None`:
+    /// Bearer tokens are refused (unit tests of the layers, which have no store).
+    tokens: Option<(Arc<dyn TokenStore>, Scheduler)>,
 }
 
 fn mount(routes: Router, body: BodyRules, guards: Guards) -> Router {
@@ -143,6 +167,7 @@ fn mount(routes: Router, body: BodyRules, guards: Guards) -> Router {
         origins,
         throttle,
         prefix,
+        tokens,
     } = guards;
     let router = routes
         // Must come after the routes: it is set on every method router registered so far.
@@ -151,10 +176,14 @@ fn mount(routes: Router, body: BodyRules, guards: Guards) -> Router {
         .layer(Extension(body));
     let router = match auth {
         Some(credentials) => {
-            let authenticator = Arc::new(auth::Authenticator::new(credentials));
+            let mut authenticator = auth::Authenticator::new(credentials);
+            if let Some((store, scheduler)) = tokens {
+                authenticator = authenticator.with_tokens(store, scheduler);
+            }
+            let authenticator = Arc::new(authenticator);
             router
                 .layer(from_fn_with_state(prefix, roles::require_role))
-                .layer(from_fn_with_state(authenticator, auth::require_basic_auth))
+                .layer(from_fn_with_state(authenticator, auth::require_auth))
                 .layer(from_fn_with_state(throttle, throttle::limit_failures))
         }
         None => router,

@@ -4,7 +4,7 @@
 //! |---|---|
 //! | `viewer` | read jobs, runs, their output, the scheduler's state and the cluster |
 //! | `operator` | also create, change, pause, resume, run and remove jobs, cancel runs, pause and resume the scheduler |
-//! | `admin` | everything: also start and shut down the scheduler (and, to come, users and tokens) |
+//! | `admin` | everything: also start and shut down the scheduler, and manage API tokens (`P/tokens`) |
 //!
 //! A user's role is set in `[[auth.users]]` (`role`, default `admin`, so a config written
 //! before roles keeps its meaning). With authentication off, every caller is an admin, as

@@ -87,6 +87,7 @@ fn guards(auth: Option<Arc<Credentials>>) -> Guards {
             Arc::new(crate::clock::SystemClock),
         )),
         prefix: "/scheduler".into(),
+        tokens: None,
     }
 }
 

@@ -1,6 +1,6 @@
 //! Stores: where jobs, their runs and the daemons sharing them live between runs and across
 //! restarts. One trait per concern — [`JobStore`] (APScheduler's `BaseJobStore` plus the
-//! claim), [`RunLog`], [`Membership`] — and [`Store`], what a backend offers as a whole.
+//! claim), [`RunLog`], [`Membership`], [`TokenStore`] — and [`Store`], what a backend offers as a whole.
 //!
 //! Backends: [`sql`] is one implementation for SQLite, MySQL/MariaDB and PostgreSQL (only the
 //! SQL forms that differ are per database); [`redis`] lays jobs out as APScheduler's
@@ -14,6 +14,7 @@ mod nodes;
 mod redis;
 mod runs;
 mod sql;
+mod tokens;
 
 use std::sync::Arc;
 
@@ -28,10 +29,11 @@ pub use nodes::{Membership, NodeRecord};
 pub use redis::RedisStore;
 pub use runs::{Orphans, RunLog};
 pub(crate) use runs::{RunRow, scheduled_micros, scheduled_text};
+pub use tokens::{TokenRecord, TokenStore};
 
-/// A backend: its jobs, its run log and its members, in one database.
+/// A backend: its jobs, its run log, its members and the API's tokens, in one database.
 #[async_trait]
-pub trait Store: JobStore + RunLog + Membership + std::fmt::Debug {
+pub trait Store: JobStore + RunLog + Membership + TokenStore + std::fmt::Debug {
     /// Whether several daemons may share this store (MySQL, PostgreSQL). A store only one
     /// daemon may use (SQLite, Redis) locks itself to one daemon at open.
     fn shared(&self) -> bool;
@@ -65,6 +67,24 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
         "unsupported store URL {url:?}: expected sqlite://PATH, mysql://USER@HOST/DB, \
          postgres://USER@HOST/DB or redis://HOST:PORT"
     )))
+}
+
+/// Opens the store a URL names, as [`open`] does, for its tokens only: for `tickd token`, which
+/// may run beside a daemon on the same store. It takes no single-daemon lock (SQLite's lock
+/// file, Redis's lock key) and starts no background task; SQLite's WAL mode lets it write
+/// beside the daemon.
+///
+/// # Errors
+/// As [`open`].
+pub async fn open_tokens(url: &str) -> Result<Arc<dyn TokenStore>, StoreError> {
+    if url.starts_with("sqlite:") {
+        return Ok(Arc::new(sql::open_sqlite_unlocked(url).await?));
+    }
+    if url.starts_with("redis://") || url.starts_with("rediss://") {
+        return Ok(Arc::new(RedisStore::open_unlocked(url).await?));
+    }
+    let store: Arc<dyn TokenStore> = open(url).await?;
+    Ok(store)
 }
 
 /// Logs a stored job that cannot be read (`what` is kept: a row, an entry). The id and the

@@ -18,6 +18,7 @@
 //! | `nodes` | hash | daemon id → `{host, pid, started_micros}` JSON |
 //! | `node_beats` | sorted set | daemon id, scored by last heartbeat µs |
 //! | `lock` | string | the single-daemon lock ([`lock`]) |
+//! | `token:<id>`, `tokens` | hash, sorted set | API tokens ([`tokens`]) |
 //!
 //! Every change that touches several keys is one Lua script ([`scripts`]), so the keys never
 //! disagree and the claim of a due job is atomic: it checks the job's version and that none of
@@ -30,6 +31,7 @@ mod lock;
 mod options;
 mod records;
 mod scripts;
+mod tokens;
 
 use std::collections::HashMap;
 
@@ -66,7 +68,8 @@ pub struct RedisStore {
     conn: ConnectionManager,
     prefix: String,
     scripts: Scripts,
-    lock: Lock,
+    /// The single-daemon lock; `None` for a store opened for its tokens only.
+    lock: Option<Lock>,
 }
 
 impl From<RedisError> for StoreError {
@@ -139,6 +142,19 @@ impl RedisStore {
     /// # Errors
     /// A bad URL, Redis cannot be reached (`Unavailable`), or another daemon holds the lock.
     pub async fn open(url: &str) -> Result<RedisStore, StoreError> {
+        RedisStore::connect(url, true).await
+    }
+
+    /// Connects as [`RedisStore::open`] does without taking the lock (nor refreshing it): for
+    /// `tickd token`, beside a daemon that holds it.
+    ///
+    /// # Errors
+    /// A bad URL, or Redis cannot be reached (`Unavailable`).
+    pub(crate) async fn open_unlocked(url: &str) -> Result<RedisStore, StoreError> {
+        RedisStore::connect(url, false).await
+    }
+
+    async fn connect(url: &str, locked: bool) -> Result<RedisStore, StoreError> {
         let options = options::parse(url)?;
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
@@ -154,14 +170,20 @@ impl RedisStore {
                 other => other,
             })?;
         let scripts = Scripts::new();
-        let lock = Lock::acquire(
-            &conn,
-            &scripts,
-            &options.prefix,
-            options.lock_ttl,
-            &options.location,
-        )
-        .await?;
+        let lock = if locked {
+            Some(
+                Lock::acquire(
+                    &conn,
+                    &scripts,
+                    &options.prefix,
+                    options.lock_ttl,
+                    &options.location,
+                )
+                .await?,
+            )
+        } else {
+            None
+        };
         Ok(RedisStore {
             conn,
             prefix: options.prefix,
@@ -365,14 +387,18 @@ impl Store for RedisStore {
     }
 
     async fn close(&self) {
-        self.lock.release(&self.conn, &self.scripts).await;
+        if let Some(lock) = &self.lock {
+            lock.release(&self.conn, &self.scripts).await;
+        }
     }
 }
 
 impl Drop for RedisStore {
     /// Without [`Store::close`] the lock is left to expire, as after a crash.
     fn drop(&mut self) {
-        self.lock.stop_refreshing();
+        if let Some(lock) = &self.lock {
+            lock.stop_refreshing();
+        }
     }
 }
 

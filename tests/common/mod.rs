@@ -7,6 +7,7 @@ pub mod db;
 pub mod scheduling;
 pub mod setup;
 pub mod store_checks;
+pub mod token_checks;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -67,12 +68,17 @@ pub fn project_dir() -> TempDir {
 /// A config for a test daemon in `dir`: port 0, UTC, SQLite in the folder (given as
 /// environment overrides, so `extra`, the file's TOML, may use any section).
 pub fn config_in(dir: &Path, extra: &str) -> Config {
+    config_on(dir, extra, "sqlite://tickd.db")
+}
+
+/// [`config_in`] on the store at `store_url`.
+pub fn config_on(dir: &Path, extra: &str, store_url: &str) -> Config {
     let path = dir.join("config.toml");
     std::fs::write(&path, extra).unwrap();
     let env = [
         ("TICKD_SERVER__PORT", "0"),
         ("TICKD_SCHEDULER__TIMEZONE", "UTC"),
-        ("TICKD_STORE__URL", "sqlite://tickd.db"),
+        ("TICKD_STORE__URL", store_url),
     ];
     Config::load(&path, env.map(|(k, v)| (k.to_owned(), v.to_owned()))).unwrap()
 }
@@ -89,9 +95,28 @@ impl TestApp {
     /// Starts a daemon in `dir` (kept by the caller, e.g. to restart on the same file),
     /// optionally on an injected clock.
     pub async fn spawn_in(dir: &Path, extra: &str, clock: Option<Arc<dyn Clock>>) -> TestApp {
+        TestApp::spawn_on(dir, extra, clock, "sqlite://tickd.db").await
+    }
+
+    /// Starts a daemon in a new temporary folder on the store at `store_url` (a database
+    /// server that several daemons share).
+    pub async fn spawn_with_store(extra: &str, store_url: &str) -> TestApp {
+        let tmp = project_dir();
+        let mut app = TestApp::spawn_on(tmp.path(), extra, None, store_url).await;
+        app._tmp = Some(tmp);
+        app
+    }
+
+    /// [`TestApp::spawn_in`] on the store at `store_url`.
+    pub async fn spawn_on(
+        dir: &Path,
+        extra: &str,
+        clock: Option<Arc<dyn Clock>>,
+        store_url: &str,
+    ) -> TestApp {
         // Scripts run under the tickd binary's supervisor, not under this test program.
         tickd::executor::supervise_with(env!("CARGO_BIN_EXE_tickd"));
-        let config = config_in(dir, extra);
+        let config = config_on(dir, extra, store_url);
         let prefix = config.api.prefix.clone();
         let auth = config.auth.users.first().and_then(|u| {
             u.password

@@ -38,3 +38,4 @@ mod store;
 mod store_outage;
 mod store_redis;
 mod tls;
+mod tokens;

@@ -112,6 +112,21 @@ fn routes(run: &str) -> Vec<(Method, String, Option<Value>, StatusCode, &'static
             S::NO_CONTENT,
             "operator",
         ),
+        (Method::GET, "/tokens".into(), None, S::OK, "admin"),
+        (
+            Method::POST,
+            "/tokens".into(),
+            Some(json!({"name": "t", "role": "viewer"})),
+            S::CREATED,
+            "admin",
+        ),
+        (
+            Method::DELETE,
+            "/tokens/0123456789ab".into(),
+            None,
+            S::NOT_FOUND,
+            "admin",
+        ),
         (Method::POST, "/start".into(), None, S::BAD_REQUEST, "admin"),
         (
             Method::POST,
@@ -165,6 +180,12 @@ async fn every_route_by_every_role() {
             info["running"],
             role != "admin",
             "{role}: shut down only by an admin"
+        );
+        let (_, tokens) = call(&app, "boss", Method::GET, "/tokens", None).await;
+        assert_eq!(
+            tokens.as_array().unwrap().len(),
+            usize::from(role == "admin"),
+            "{role}: a token made by an admin only"
         );
         let (status, _) = call(&app, "boss", Method::GET, "/jobs/k", None).await;
         assert_eq!(

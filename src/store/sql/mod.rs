@@ -6,7 +6,8 @@
 //!
 //! Tables (see `migrations/`): `tickd_jobs` (id, next fire instant in µs, pending, state
 //! JSON, view JSON, version), `tickd_runs` (one row per run, `UNIQUE(job_id,
-//! scheduled_micros)`), `tickd_nodes` (heartbeats).
+//! scheduled_micros)`), `tickd_nodes` (heartbeats), `tickd_tokens` (API tokens, their
+//! secrets' hashes only).
 
 mod adds;
 mod claim;
@@ -19,6 +20,7 @@ mod rows;
 mod runs;
 mod sqlite;
 mod sqlite_lock;
+mod tokens;
 
 use async_trait::async_trait;
 use sqlx::Pool;
@@ -32,6 +34,7 @@ use sqlite_lock::DbLock;
 pub(crate) use mysql::open as open_mysql;
 pub(crate) use postgres::open as open_postgres;
 pub(crate) use sqlite::open as open_sqlite;
+pub(crate) use sqlite::open_unlocked as open_sqlite_unlocked;
 
 /// Jobs, runs and nodes in a SQL database.
 #[derive(Debug)]
@@ -51,6 +54,16 @@ impl<D: Dialect> SqlStore<D> {
             adds: D::GROUP_ADDS.then(|| Adds::start(pool.clone())),
             pool,
             lock: std::sync::Mutex::new(lock),
+        }
+    }
+
+    /// The store over an open, migrated pool, with no lock and no background task (inserts
+    /// of jobs go straight to the database): for a short-lived tool beside the daemon.
+    fn without_tasks(pool: Pool<D>) -> SqlStore<D> {
+        SqlStore {
+            adds: None,
+            pool,
+            lock: std::sync::Mutex::new(None),
         }
     }
 

@@ -34,6 +34,30 @@ const WAL_SIZE_LIMIT: &str = "4194304";
 /// # Errors
 /// The file cannot be opened or migrated, or another daemon holds it.
 pub(crate) async fn open(url: &str) -> Result<SqlStore<Sqlite>, StoreError> {
+    let options = options(url)?;
+    let lock = match options.get_filename().to_str() {
+        Some(":memory:") | Some("") | None => None,
+        Some(path) => Some(DbLock::take(path)?),
+    };
+    let pool = pool::<Sqlite>(options, 4).await?;
+    migrate(&pool, &MIGRATOR).await?;
+    Ok(SqlStore::new(pool, lock))
+}
+
+/// Opens (creating if missing) and migrates the database at `url` as [`open`] does, without
+/// the single-daemon lock and without the group commit's writer task: for `tickd token`, a
+/// short-lived second writer beside the daemon (WAL mode and the busy timeout let both write).
+///
+/// # Errors
+/// The file cannot be opened or migrated.
+pub(crate) async fn open_unlocked(url: &str) -> Result<SqlStore<Sqlite>, StoreError> {
+    let pool = pool::<Sqlite>(options(url)?, 1).await?;
+    migrate(&pool, &MIGRATOR).await?;
+    Ok(SqlStore::without_tasks(pool))
+}
+
+/// The connection options for `url`: WAL, the busy timeout, the cache and WAL limits.
+fn options(url: &str) -> Result<SqliteConnectOptions, StoreError> {
     let (url, synchronous) = synchronous_of(url)?;
     let url = url.as_str();
     let options = SqliteConnectOptions::from_str(url)
@@ -46,13 +70,7 @@ pub(crate) async fn open(url: &str) -> Result<SqlStore<Sqlite>, StoreError> {
         // anyway; SQLite's own cache is process memory, four times over with the pool.
         .pragma("cache_size", "-512")
         .pragma("journal_size_limit", WAL_SIZE_LIMIT);
-    let lock = match options.get_filename().to_str() {
-        Some(":memory:") | Some("") | None => None,
-        Some(path) => Some(DbLock::take(path)?),
-    };
-    let pool = pool::<Sqlite>(options, 4).await?;
-    migrate(&pool, &MIGRATOR).await?;
-    Ok(SqlStore::new(pool, lock))
+    Ok(options)
 }
 
 /// Takes tickd's own `synchronous` parameter off a SQLite URL (sqlx does not know it).
