@@ -36,7 +36,7 @@ const REBOUND: &str = "rebound.test";
 
 /// How long any one wait in the browser may take: generous for a loaded 2-core CI host, and
 /// only reached when something is wrong.
-const PATIENCE: Duration = Duration::from_secs(5);
+const PATIENCE: Duration = Duration::from_secs(15);
 
 /// A running ChromeDriver on a port of its own, and the browser it started.
 ///
@@ -50,39 +50,46 @@ struct Driver {
 }
 
 impl Driver {
-    /// Starts `chromedriver` on a free port and waits until it answers `/status`.
+    /// Starts `chromedriver` on a free port and waits until it answers `/status`; starts it
+    /// again on another port if it exits first (another test took the port meanwhile).
     async fn start(chromedriver: &str) -> Driver {
-        let addr = free_port();
-        let child = Command::new(chromedriver)
-            .arg(format!("--port={}", addr.port()))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            // A group of its own, so that Drop can end the browsers it starts.
-            .process_group(0)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {chromedriver}: {e}"));
-        let driver = Driver {
-            child,
-            addr,
-            profile: tempfile::tempdir().unwrap(),
-        };
-        let status = format!("http://{addr}/status");
         let client = reqwest::Client::new();
-        poll("chromedriver to answer", || async {
-            let ready = client.get(&status).send().await.ok()?.json::<Value>().await;
-            ready.ok()?["value"]["ready"]
-                .as_bool()
-                .filter(|ready| *ready)
-        })
-        .await;
-        driver
+        for _ in 0..3 {
+            let addr = free_port();
+            let child = Command::new(chromedriver)
+                .arg(format!("--port={}", addr.port()))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                // A group of its own, so that Drop can end the browsers it starts.
+                .process_group(0)
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {chromedriver}: {e}"));
+            let mut driver = Driver {
+                child,
+                addr,
+                profile: tempfile::tempdir().unwrap(),
+            };
+            let status = format!("http://{addr}/status");
+            let deadline = Instant::now() + PATIENCE;
+            while Instant::now() < deadline && matches!(driver.child.try_wait(), Ok(None)) {
+                let answer = client.get(&status).send().await;
+                if let Ok(answer) = answer
+                    && let Ok(answer) = answer.json::<Value>().await
+                    && answer["value"]["ready"] == true
+                {
+                    return driver;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        panic!("{chromedriver} did not answer on any of 3 ports");
     }
 
     /// A browser session: headless Chromium with the flags this machine needs (its network is
     /// closed, so nothing may call home) and [`REBOUND`] resolved to 127.0.0.1.
     async fn browser(&self) -> Client {
-        let mut args = vec![
+        let args = vec![
             "--headless".to_owned(),
             "--no-sandbox".to_owned(),
             "--disable-gpu".to_owned(),
@@ -95,7 +102,6 @@ impl Driver {
             format!("--user-data-dir={}", self.profile.path().display()),
             format!("--host-resolver-rules=MAP {REBOUND} 127.0.0.1"),
         ];
-        args.sort(); // stable order, easier to read in ChromeDriver's log
         let mut options = json!({ "args": args });
         if let Some(binary) = std::env::var_os("TICKD_TEST_CHROMIUM").filter(|b| !b.is_empty()) {
             options["binary"] = json!(binary.to_string_lossy());
@@ -141,22 +147,6 @@ impl Drop for Driver {
 fn free_port() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap()
-}
-
-/// Calls `check` every 50 ms until it gives a value; panics after [`PATIENCE`].
-async fn poll<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "waited {PATIENCE:?} for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// The text the browser shows (a JSON answer is shown as text too).
