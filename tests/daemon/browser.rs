@@ -1,7 +1,8 @@
 //! The cross-site attack of issue 15 in a real headless Chromium, driven over WebDriver by its
 //! ChromeDriver: a user logs in to tickd in the browser, then opens a page of another origin
 //! that submits a `text/plain` form and calls `fetch` against tickd with the cached Basic
-//! credentials. Nothing may change. The same page against a tickd that lists its origin in
+//! credentials (to create a job, run one, shut down, through a 307 of its own server, and from
+//! a sandboxed frame). Nothing may change. The same page against a tickd that lists its origin in
 //! `[server] cors_origins` does create the jobs: that shows the browser really attached the
 //! credentials, so the refusal is tickd's cross-site check and not a missing login.
 //!
