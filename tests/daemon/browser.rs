@@ -23,6 +23,7 @@ use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::common::TestApp;
+use crate::common::setup::required;
 
 /// The user who logs in in the browser.
 const USER: &str = "boss";
@@ -410,12 +411,8 @@ async fn job_ids(app: &TestApp) -> Vec<String> {
     ignore = "needs TICKD_TEST_CHROMEDRIVER (Debian's chromium-driver; .ci/run installs it)"
 )]
 async fn a_page_of_another_origin_cannot_change_anything_in_a_logged_in_browser() {
-    let Some(chromedriver) = std::env::var_os("TICKD_TEST_CHROMEDRIVER").filter(|v| !v.is_empty())
-    else {
-        eprintln!("skipped: TICKD_TEST_CHROMEDRIVER is not set");
-        return;
-    };
-    let driver = Driver::start(&chromedriver.to_string_lossy()).await;
+    let chromedriver = required("TICKD_TEST_CHROMEDRIVER");
+    let driver = Driver::start(&chromedriver).await;
     let attacker = attacker().await;
     // The victim: a default tickd. The control: one that lets the attacker's origin in.
     let victim = TestApp::spawn(AUTH).await;
