@@ -16,6 +16,7 @@ mod common;
 
 mod api;
 mod api_cases;
+mod browser;
 mod cluster;
 mod connections;
 mod cross_site;
