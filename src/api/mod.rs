@@ -11,11 +11,13 @@
 //! - `control`: the scheduler as a whole (`GET P`, pause, resume, start, shutdown).
 //! - `jobs`: `P/jobs` and `P/jobs/{id}[/pause|/resume|/run]`.
 //! - `server`: the accept loop, with its connection limit and timeouts.
+//! - `audit`: the audit log's layer, its writer task and `GET P/audit`.
 //!
-//! Requests pass, outermost first: tracing → panic catcher (500 envelope) → Basic auth (when
-//! configured) → routes (bodies read under `BodyRules`, a request extension), or the JSON
-//! 404/405 fallbacks.
+//! Requests pass, outermost first: tracing → panic catcher (500 envelope) → audit log →
+//! `Host` and `Origin` checks → Basic auth (when configured) → roles → routes (bodies read
+//! under `BodyRules`, a request extension), or the JSON 404/405 fallbacks.
 
+mod audit;
 mod auth;
 mod body;
 mod cluster;
@@ -45,6 +47,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
+pub use audit::{AuditSettings, AuditWriter, Auditor};
 pub use auth::{CHALLENGE, Credentials, CredentialsError, DENIED, Secret, User, hash_password};
 pub use error::ApiError;
 pub use guard::Origins;
@@ -67,6 +70,7 @@ use state::normalize_prefix;
 /// | GET, POST | `P/jobs` | list, add |
 /// | GET, PATCH, DELETE | `P/jobs/{id}` | get, modify, remove |
 /// | POST | `P/jobs/{id}/pause`, `/resume`, `/run` | job actions |
+/// | GET | `P/audit` | the audit log (admin) |
 ///
 /// Trailing slashes are not routed (404), as in the reference. Extension routes (runs,
 /// cluster) are added to [`routes`].
@@ -75,6 +79,7 @@ pub fn router(state: ApiState) -> Router {
     let auth = state.auth.clone();
     let body = BodyRules::new(state.body_limit, state.body_timeout);
     let origins = state.origins.clone();
+    let audit = Some(state.audit.clone());
     let state = ApiState {
         prefix: prefix.as_str().into(),
         ..state
@@ -83,6 +88,7 @@ pub fn router(state: ApiState) -> Router {
         auth,
         origins,
         prefix: prefix.as_str().into(),
+        audit,
     };
     mount(routes(&prefix).with_state(state), body, guards)
 }
@@ -112,6 +118,7 @@ fn routes(prefix: &str) -> Router<ApiState> {
         .route(&at("/runs/{id}"), get(runs::get_run))
         .route(&at("/runs/{id}/cancel"), post(runs::cancel_run))
         .route(&at("/cluster"), get(cluster::get_cluster))
+        .route(&at("/audit"), get(audit::get_audit))
 }
 
 /// Wraps a route table in the fallbacks and the layers every route shares.
@@ -124,6 +131,8 @@ struct Guards {
     origins: Arc<Origins>,
     /// The API's path prefix, which the role check strips.
     prefix: Arc<str>,
+    /// Where audit records go; `None` records nothing (the layer tests).
+    audit: Option<Auditor>,
 }
 
 fn mount(routes: Router, body: BodyRules, guards: Guards) -> Router {
@@ -131,7 +140,14 @@ fn mount(routes: Router, body: BodyRules, guards: Guards) -> Router {
         auth,
         origins,
         prefix,
+        audit,
     } = guards;
+    // Set on every route registered so far: the matched route and its `{id}`, for the log.
+    let routes = if audit.is_some() {
+        routes.route_layer(axum::middleware::from_fn(audit::mark_route))
+    } else {
+        routes
+    };
     let router = routes
         // Must come after the routes: it is set on every method router registered so far.
         .method_not_allowed_fallback(method_not_allowed)
@@ -153,8 +169,13 @@ fn mount(routes: Router, body: BodyRules, guards: Guards) -> Router {
     } else {
         router
     };
+    let router = router.layer(from_fn_with_state(origins, guard::check_origin));
+    // Outside every check, so that their refusals are recorded too.
+    let router = match audit {
+        Some(auditor) => router.layer(from_fn_with_state(auditor, audit::record)),
+        None => router,
+    };
     router
-        .layer(from_fn_with_state(origins, guard::check_origin))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(TraceLayer::new_for_http())
 }

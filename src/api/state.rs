@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use super::audit::Auditor;
 use super::auth::Credentials;
 use super::guard::Origins;
 use crate::scheduler::Scheduler;
@@ -38,6 +39,8 @@ pub struct ApiState {
     pub body_timeout: std::time::Duration,
     /// The names and origins requests may come from (`guard.rs`).
     pub origins: Arc<Origins>,
+    /// Where the audit layer sends its records.
+    pub audit: Auditor,
 }
 
 impl std::fmt::Debug for ApiState {

@@ -83,6 +83,7 @@ fn guards(auth: Option<Arc<Credentials>>) -> Guards {
         auth,
         origins: origins(),
         prefix: "/scheduler".into(),
+        audit: None,
     }
 }
 

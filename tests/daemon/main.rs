@@ -16,6 +16,7 @@ mod common;
 
 mod api;
 mod api_cases;
+mod audit;
 mod cluster;
 mod connections;
 mod cross_site;
