@@ -45,10 +45,10 @@ pub struct Auditor {
 #[derive(Debug)]
 struct Shared {
     queue: mpsc::Sender<AuditRecord>,
-    /// Refused attempts' records dropped since the last warning.
+    /// Refused attempts' records dropped since the start.
     dropped: AtomicU64,
-    /// When that warning was given.
-    warned: Mutex<Option<Instant>>,
+    /// The last warning of dropped records: when, and the count it brought up to date.
+    warned: Mutex<(Option<Instant>, u64)>,
 }
 
 /// The writer task, kept by the app to drain it at shutdown.
@@ -71,12 +71,17 @@ pub struct AuditSettings {
 impl Auditor {
     /// Starts the writer task; answers the layer's handle and the task's.
     pub fn start(settings: AuditSettings) -> (Auditor, AuditWriter) {
-        let (queue, received) = mpsc::channel(QUEUE);
+        Auditor::start_sized(settings, QUEUE)
+    }
+
+    /// [`Auditor::start`] with a queue of `capacity` records.
+    fn start_sized(settings: AuditSettings, capacity: usize) -> (Auditor, AuditWriter) {
+        let (queue, received) = mpsc::channel(capacity);
         let (stop, stopped) = oneshot::channel();
         let shared = Arc::new(Shared {
             queue,
             dropped: AtomicU64::new(0),
-            warned: Mutex::new(None),
+            warned: Mutex::new((None, 0)),
         });
         let task = tokio::spawn(run(settings, received, stopped, Arc::clone(&shared)));
         (Auditor { shared }, AuditWriter { stop, task })
@@ -107,14 +112,16 @@ impl Shared {
     /// `now` (shutdown).
     fn report_dropped(&self, now: bool) {
         let mut warned = self.warned.lock().unwrap_or_else(PoisonError::into_inner);
-        if !now && warned.is_some_and(|at| at.elapsed() < WARN_EVERY) {
+        let (at, reported) = *warned;
+        if !now && at.is_some_and(|at| at.elapsed() < WARN_EVERY) {
             return;
         }
-        let dropped = self.dropped.swap(0, Ordering::Relaxed);
-        if dropped > 0 {
-            *warned = Some(Instant::now());
+        let dropped = self.dropped.load(Ordering::Relaxed);
+        if dropped > reported {
+            *warned = (Some(Instant::now()), dropped);
             tracing::warn!(
-                "{dropped} audit records of refused requests dropped: the audit queue was full"
+                "{} audit records of refused requests dropped: the audit queue was full",
+                dropped - reported
             );
         }
     }
@@ -214,5 +221,158 @@ async fn prune_old(settings: &AuditSettings) {
         Ok(0) => {}
         Ok(count) => tracing::info!("Deleted {count} audit records older than {before}"),
         Err(error) => tracing::error!("Audit log retention sweep failed: {error:#}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use async_trait::async_trait;
+    use chrono::{DateTime, Utc};
+    use tokio::sync::Semaphore;
+
+    use super::*;
+    use crate::clock::SystemClock;
+    use crate::store::{AuditEntry, AuditFilter, StoreError};
+
+    /// An audit log that appends only while its gate has permits, failing the first
+    /// `failures` appends.
+    #[derive(Default)]
+    struct Fake {
+        records: Mutex<Vec<AuditRecord>>,
+        gate: Option<Semaphore>,
+        failures: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl AuditLog for Fake {
+        async fn append(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
+            if let Some(gate) = &self.gate {
+                gate.acquire().await.unwrap().forget();
+            }
+            if self
+                .failures
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                .is_ok()
+            {
+                return Err(StoreError::Unavailable(anyhow::anyhow!("down")));
+            }
+            self.records.lock().unwrap().extend_from_slice(records);
+            Ok(())
+        }
+
+        async fn audit(&self, _: &AuditFilter<'_>) -> Result<Vec<AuditRecord>, StoreError> {
+            Ok(Vec::new())
+        }
+
+        async fn prune_audit(&self, _: DateTime<Utc>) -> Result<u64, StoreError> {
+            Ok(0)
+        }
+    }
+
+    fn record(target: usize) -> AuditRecord {
+        AuditRecord::now(AuditEntry {
+            actor: None,
+            credential: None,
+            source: "127.0.0.1".to_owned(),
+            method: "POST".to_owned(),
+            route: "/scheduler/jobs".to_owned(),
+            target: Some(target.to_string()),
+            status: 401,
+        })
+    }
+
+    fn start(log: &Arc<Fake>, capacity: usize) -> (Auditor, AuditWriter) {
+        let log: Arc<dyn AuditLog> = log.clone();
+        Auditor::start_sized(
+            AuditSettings {
+                log,
+                clock: Arc::new(SystemClock),
+                max_age: None,
+            },
+            capacity,
+        )
+    }
+
+    fn targets(log: &Fake) -> Vec<usize> {
+        let records = log.records.lock().unwrap();
+        records
+            .iter()
+            .map(|r| r.target.as_deref().unwrap().parse().unwrap())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn refusals_that_find_the_queue_full_are_dropped_and_counted() {
+        let log = Arc::new(Fake {
+            gate: Some(Semaphore::new(0)),
+            ..Fake::default()
+        });
+        let (auditor, writer) = start(&log, 4);
+        for n in 0..100 {
+            auditor.refusal(record(n));
+        }
+        let dropped = auditor.shared.dropped.load(Ordering::Relaxed);
+        assert!(
+            dropped >= 90,
+            "at most the queue and one batch are kept: {dropped}"
+        );
+        log.gate.as_ref().unwrap().add_permits(1000);
+        writer.close().await;
+        assert_eq!(targets(&log).len() as u64 + dropped, 100);
+    }
+
+    #[tokio::test]
+    async fn changes_wait_for_room_and_shutdown_writes_them_all() {
+        let log = Arc::new(Fake {
+            gate: Some(Semaphore::new(0)),
+            ..Fake::default()
+        });
+        let (auditor, writer) = start(&log, 2);
+        let sending = {
+            let auditor = auditor.clone();
+            tokio::spawn(async move {
+                for n in 0..20 {
+                    auditor.change(record(n)).await;
+                }
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!sending.is_finished(), "a full queue holds changes back");
+        log.gate.as_ref().unwrap().add_permits(1000);
+        sending.await.unwrap();
+        writer.close().await;
+        assert_eq!(
+            targets(&log),
+            (0..20).collect::<Vec<_>>(),
+            "none lost, in order"
+        );
+        assert_eq!(auditor.shared.dropped.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failing_store_is_retried() {
+        let log = Arc::new(Fake {
+            failures: AtomicUsize::new(2),
+            ..Fake::default()
+        });
+        let (auditor, writer) = start(&log, 8);
+        auditor.change(record(1)).await;
+        writer.close().await;
+        assert_eq!(targets(&log), [1]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_store_that_stays_down_loses_the_batch_without_a_panic() {
+        let log = Arc::new(Fake {
+            failures: AtomicUsize::new(usize::MAX),
+            ..Fake::default()
+        });
+        let (auditor, writer) = start(&log, 8);
+        auditor.change(record(1)).await;
+        auditor.change(record(2)).await;
+        writer.close().await;
+        assert!(targets(&log).is_empty());
     }
 }
