@@ -4,7 +4,6 @@
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use chrono::SecondsFormat;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -14,6 +13,7 @@ use crate::api::state::ApiState;
 use crate::api::wire::JsonBody;
 use crate::scheduler::SchedulerError;
 use crate::store::{AuditFilter, AuditRecord};
+use crate::trigger::isoformat;
 
 /// Records answered when `limit` is not given.
 const DEFAULT_LIMIT: u32 = 50;
@@ -75,11 +75,12 @@ pub(crate) async fn get_audit(
     )))
 }
 
-/// A record as the API answers it.
+/// A record as the API answers it; its time in UTC, written as the API writes every time
+/// (`2026-12-05T01:30:27.135000+00:00`).
 fn to_json(record: &AuditRecord) -> Value {
     json!({
         "id": record.id,
-        "at": record.at.to_rfc3339_opts(SecondsFormat::Micros, true),
+        "at": isoformat(&record.at.fixed_offset()),
         "actor": record.actor,
         "credential": record.credential,
         "source": record.source,
