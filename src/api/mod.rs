@@ -142,11 +142,15 @@ fn mount(routes: Router, body: BodyRules, guards: Guards) -> Router {
         prefix,
         audit,
     } = guards;
-    // Set on every route registered so far: the matched route and its `{id}`, for the log.
-    let routes = if audit.is_some() {
-        routes.route_layer(axum::middleware::from_fn(audit::mark_route))
-    } else {
-        routes
+    // Set on every route registered so far: the matched route and its `{id}`, for the log;
+    // the log's layer probes this table for requests refused before they were routed.
+    let (routes, audit) = match audit {
+        Some(auditor) => {
+            let routes = routes.route_layer(axum::middleware::from_fn(audit::mark_route));
+            let layer = audit::AuditLayer::new(auditor, routes.clone());
+            (routes, Some(layer))
+        }
+        None => (routes, None),
     };
     let router = routes
         // Must come after the routes: it is set on every method router registered so far.
@@ -172,7 +176,7 @@ fn mount(routes: Router, body: BodyRules, guards: Guards) -> Router {
     let router = router.layer(from_fn_with_state(origins, guard::check_origin));
     // Outside every check, so that their refusals are recorded too.
     let router = match audit {
-        Some(auditor) => router.layer(from_fn_with_state(auditor, audit::record)),
+        Some(layer) => router.layer(from_fn_with_state(layer, audit::record)),
         None => router,
     };
     router

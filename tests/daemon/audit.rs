@@ -110,6 +110,13 @@ async fn changes_and_refusals_are_recorded_reads_are_not() {
     assert_eq!(status(cross_site).await, StatusCode::FORBIDDEN);
     let rebound = by(&app, "boss", Method::GET, "/jobs").header(HOST, "evil.example");
     assert_eq!(status(rebound).await, StatusCode::MISDIRECTED_REQUEST);
+    let nowhere = as_user(&app, "mallory", TRIED, Method::DELETE, "/nowhere/x");
+    assert_eq!(status(nowhere).await, StatusCode::UNAUTHORIZED);
+    // A refused request's route is found without running its handler: job a is still there,
+    // not paused.
+    let (code, a) = app.get("/jobs/a").await;
+    assert_eq!(code, StatusCode::OK);
+    assert!(a["next_run_time"].is_string(), "{a}");
     // An error: a job without a trigger (created nothing, so it has no target).
     let bad = by(&app, "boss", Method::POST, "/jobs").json(&json!({"id": "b"}));
     assert_eq!(status(bad).await, StatusCode::BAD_REQUEST);
@@ -122,7 +129,7 @@ async fn changes_and_refusals_are_recorded_reads_are_not() {
         );
     }
 
-    let records = settled(&app, 10).await;
+    let records = settled(&app, 11).await;
     let shape = |r: &Value| {
         (
             r["actor"].clone(),
@@ -135,99 +142,92 @@ async fn changes_and_refusals_are_recorded_reads_are_not() {
         )
     };
     let got: Vec<_> = records.iter().rev().map(shape).collect();
-    let s = |text: &str| text.to_owned();
-    let want = vec![
+    // (actor, credential, method, route, target, outcome, status), oldest first.
+    let rows: [(&str, Option<&str>, &str, &str, Option<&str>, &str, u64); 11] = [
         (
-            json!("boss"),
-            json!("password"),
-            s("POST"),
-            format!("{prefix}/jobs"),
-            json!("a"),
-            s("ok"),
+            "boss",
+            Some("password"),
+            "POST",
+            "/jobs",
+            Some("a"),
+            "ok",
             200,
         ),
         (
-            json!("ops"),
-            json!("password"),
-            s("PATCH"),
-            format!("{prefix}/jobs/{{id}}"),
-            json!("a"),
-            s("ok"),
+            "ops",
+            Some("password"),
+            "PATCH",
+            "/jobs/{id}",
+            Some("a"),
+            "ok",
             200,
         ),
         (
-            json!("mallory"),
-            Value::Null,
-            s("POST"),
-            format!("{prefix}/jobs/a/pause"),
-            Value::Null,
-            s("denied"),
+            "mallory",
+            None,
+            "POST",
+            "/jobs/{id}/pause",
+            Some("a"),
+            "denied",
             401,
         ),
+        ("wall", None, "GET", "/jobs", None, "denied", 401),
         (
-            json!("wall"),
-            Value::Null,
-            s("GET"),
-            format!("{prefix}/jobs"),
-            Value::Null,
-            s("denied"),
-            401,
-        ),
-        (
-            json!("wall"),
-            json!("password"),
-            s("DELETE"),
-            format!("{prefix}/jobs/a"),
-            Value::Null,
-            s("denied"),
+            "wall",
+            Some("password"),
+            "DELETE",
+            "/jobs/{id}",
+            Some("a"),
+            "denied",
             403,
         ),
+        ("boss", None, "POST", "/jobs", None, "denied", 403),
+        ("boss", None, "GET", "/jobs", None, "denied", 421),
+        ("mallory", None, "DELETE", "/nowhere/x", None, "denied", 401),
         (
-            json!("boss"),
-            Value::Null,
-            s("POST"),
-            format!("{prefix}/jobs"),
-            Value::Null,
-            s("denied"),
-            403,
-        ),
-        (
-            json!("boss"),
-            Value::Null,
-            s("GET"),
-            format!("{prefix}/jobs"),
-            Value::Null,
-            s("denied"),
-            421,
-        ),
-        (
-            json!("boss"),
-            json!("password"),
-            s("POST"),
-            format!("{prefix}/jobs"),
-            Value::Null,
-            s("error"),
+            "boss",
+            Some("password"),
+            "POST",
+            "/jobs",
+            None,
+            "error",
             400,
         ),
         (
-            json!("wall"),
-            json!("password"),
-            s("GET"),
-            format!("{prefix}/audit"),
-            Value::Null,
-            s("denied"),
+            "wall",
+            Some("password"),
+            "GET",
+            "/audit",
+            None,
+            "denied",
             403,
         ),
         (
-            json!("ops"),
-            json!("password"),
-            s("GET"),
-            format!("{prefix}/audit"),
-            Value::Null,
-            s("denied"),
+            "ops",
+            Some("password"),
+            "GET",
+            "/audit",
+            None,
+            "denied",
             403,
         ),
     ];
+    let want: Vec<_> = rows
+        .iter()
+        .map(
+            |(actor, credential, method, route, target, outcome, status)| {
+                (
+                    json!(actor),
+                    json!(credential),
+                    (*method).to_owned(),
+                    format!("{prefix}{route}"),
+                    json!(target),
+                    (*outcome).to_owned(),
+                    *status,
+                )
+            },
+        )
+        .collect();
     assert_eq!(got, want, "{records:#?}");
     for record in &records {
         assert_eq!(record["source"], "127.0.0.1", "{record}");

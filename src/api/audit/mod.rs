@@ -14,7 +14,9 @@
 //! - the route and target: what [`mark_route`] (a route layer, so it runs only when a route
 //!   matched) puts on the response: the route template and the `{id}` of the path; a handler
 //!   that creates something the path does not name adds [`Created`]. A request refused before
-//!   routing has its path as its route and no target.
+//!   it was routed (401, 403, 421) is routed again afterwards, as a probe: its method and path
+//!   alone, marked [`Probe`], through the route table, where [`mark_route`] answers it before
+//!   any handler runs. A path that no route has is recorded as it is, without a target.
 //!
 //! Records go to the writer ([`writer`]) off the request path.
 
@@ -23,6 +25,8 @@ mod writer;
 
 use std::net::SocketAddr;
 
+use axum::Router;
+use axum::body::Body;
 use axum::extract::{ConnectInfo, MatchedPath, RawPathParams, Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderValue, Method};
@@ -30,6 +34,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use tower::ServiceExt as _;
 
 use super::roles::Actor;
 use crate::store::{AuditEntry, AuditRecord, Outcome};
@@ -50,7 +55,38 @@ pub(crate) struct Routed {
 #[derive(Debug, Clone)]
 pub(crate) struct Created(pub String);
 
-/// The route layer: the matched route and the path's `{id}`, on the response.
+/// Marks a request that only asks which route it would take: [`mark_route`] answers it, so
+/// no handler runs. Set by the audit layer only (a client cannot set an extension).
+#[derive(Debug, Clone, Copy)]
+struct Probe;
+
+/// The audit layer's state: where records go, and the route table to probe.
+#[derive(Clone)]
+pub(crate) struct AuditLayer {
+    auditor: Auditor,
+    /// The route table with [`mark_route`] on every route, without the checks.
+    routes: Router,
+}
+
+impl AuditLayer {
+    /// The layer over `routes`, which must have [`mark_route`] as a route layer.
+    pub(crate) fn new(auditor: Auditor, routes: Router) -> AuditLayer {
+        AuditLayer { auditor, routes }
+    }
+
+    /// The route `method` and `uri` take, from a probe through the route table.
+    async fn probe(&self, method: &Method, uri: &axum::http::Uri) -> Option<Routed> {
+        let mut probe = Request::new(Body::empty());
+        *probe.method_mut() = method.clone();
+        *probe.uri_mut() = uri.clone();
+        probe.extensions_mut().insert(Probe);
+        let response = self.routes.clone().oneshot(probe).await.ok()?;
+        response.extensions().get::<Routed>().cloned()
+    }
+}
+
+/// The route layer: the matched route and the path's `{id}`, on the response. A [`Probe`] is
+/// answered here, empty, before its handler would run.
 pub(crate) async fn mark_route(
     params: Result<RawPathParams, axum::extract::rejection::RawPathParamsRejection>,
     request: Request,
@@ -63,7 +99,12 @@ pub(crate) async fn mark_route(
             .find(|(name, _)| *name == "id")
             .map(|(_, value)| value.to_owned())
     });
-    let mut response = next.run(request).await;
+    let probe = request.extensions().get::<Probe>().is_some();
+    let mut response = if probe {
+        Response::default()
+    } else {
+        next.run(request).await
+    };
     if let Some(route) = route {
         response.extensions_mut().insert(Routed { route, id });
     }
@@ -72,7 +113,7 @@ pub(crate) async fn mark_route(
 
 /// The layer: answers the request, then queues its record if it makes one.
 pub(crate) async fn record(
-    State(auditor): State<Auditor>,
+    State(layer): State<AuditLayer>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -97,7 +138,11 @@ pub(crate) async fn record(
         ),
         None => (authorization.as_ref().and_then(basic_user_name), None),
     };
-    let routed = response.extensions().get::<Routed>();
+    let routed = match response.extensions().get::<Routed>() {
+        Some(routed) => Some(routed.clone()),
+        None => layer.probe(&method, &uri).await,
+    };
+    let routed = routed.as_ref();
     let created = response.extensions().get::<Created>();
     let entry = AuditEntry {
         actor,
@@ -112,9 +157,9 @@ pub(crate) async fn record(
     };
     let record = AuditRecord::now(entry);
     if change {
-        auditor.change(record).await;
+        layer.auditor.change(record).await;
     } else {
-        auditor.refusal(record);
+        layer.auditor.refusal(record);
     }
     response
 }
