@@ -76,6 +76,18 @@ async fn settled(app: &TestApp, count: usize) -> Vec<Value> {
     panic!("the audit log never held {count} records");
 }
 
+/// A record as the test expects it: actor, credential, method, route under the prefix,
+/// target, outcome, status.
+type Row = (
+    &'static str,
+    Option<&'static str>,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    &'static str,
+    u64,
+);
+
 #[tokio::test]
 async fn changes_and_refusals_are_recorded_reads_are_not() {
     let app = TestApp::spawn(USERS).await;
@@ -143,7 +155,7 @@ async fn changes_and_refusals_are_recorded_reads_are_not() {
     };
     let got: Vec<_> = records.iter().rev().map(shape).collect();
     // (actor, credential, method, route, target, outcome, status), oldest first.
-    let rows: [(&str, Option<&str>, &str, &str, Option<&str>, &str, u64); 11] = [
+    let rows: [Row; 11] = [
         (
             "boss",
             Some("password"),
