@@ -18,7 +18,8 @@
 //!   alone, marked [`Probe`], through the route table, where [`mark_route`] answers it before
 //!   any handler runs. A path that no route has is recorded as it is, without a target.
 //!
-//! Records go to the writer ([`writer`]) off the request path.
+//! Records go to the writer ([`writer`]) off the request path: a change's record waits for
+//! room in its queue, a refusal's is dropped (and counted) when the queue is full.
 
 mod route;
 mod writer;
@@ -120,10 +121,10 @@ pub(crate) async fn record(
     let method = request.method().clone();
     let uri = request.uri().clone();
     let authorization = request.headers().get(AUTHORIZATION).cloned();
-    let source = request
+    let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(peer)| peer.ip().to_string());
+        .map(|ConnectInfo(peer)| *peer);
     let response = next.run(request).await;
     let status = response.status().as_u16();
     let change = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
@@ -147,7 +148,10 @@ pub(crate) async fn record(
     let entry = AuditEntry {
         actor,
         credential,
-        source: source.unwrap_or_else(|| "unknown".to_owned()),
+        source: peer.map_or_else(
+            || "unknown".to_owned(),
+            |peer| peer.ip().to_canonical().to_string(),
+        ),
         method: method.as_str().to_owned(),
         route: routed.map_or_else(|| uri.path().to_owned(), |r| r.route.as_str().to_owned()),
         target: created
@@ -156,10 +160,12 @@ pub(crate) async fn record(
         status,
     };
     let record = AuditRecord::now(entry);
-    if change {
-        layer.auditor.change(record).await;
-    } else {
+    // A refusal changed nothing, and a flood of them must not hold up the answers: its record
+    // may be dropped. Anything else that gets here was a change, done or failed: it waits.
+    if outcome == Outcome::Denied {
         layer.auditor.refusal(record);
+    } else {
+        layer.auditor.change(record).await;
     }
     response
 }
