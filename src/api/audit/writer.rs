@@ -23,6 +23,8 @@ use crate::store::{AuditLog, AuditRecord};
 const QUEUE: usize = 4096;
 /// Records appended at most in one batch.
 const BATCH: usize = 512;
+/// How long a batch that is not full waits for more records before it is written.
+const LINGER: Duration = Duration::from_millis(25);
 /// Waits before each retry of a failed batch.
 const RETRIES: [Duration; 3] = [
     Duration::from_millis(200),
@@ -166,6 +168,7 @@ async fn run(
                 if n == 0 {
                     break;
                 }
+                gather(&mut received, &mut batch).await;
                 write(settings.log.as_ref(), &batch).await;
                 batch.clear();
                 shared.report_dropped(false);
@@ -180,6 +183,23 @@ async fn run(
         batch.clear();
     }
     shared.report_dropped(true);
+}
+
+/// Lets a batch that is not full gather what comes within [`LINGER`]: a steady trickle of
+/// changes (a script creating jobs one after another) then costs the store one write per
+/// [`LINGER`], not one per change, each of which would queue behind or hold up the changes'
+/// own writes (on SQLite, one writer at a time).
+async fn gather(received: &mut mpsc::Receiver<AuditRecord>, batch: &mut Vec<AuditRecord>) {
+    if batch.len() >= BATCH {
+        return;
+    }
+    tokio::time::sleep(LINGER).await;
+    while batch.len() < BATCH {
+        match received.try_recv() {
+            Ok(record) => batch.push(record),
+            Err(_) => return,
+        }
+    }
 }
 
 /// Appends a batch, retrying a failed one a few times; logs what could not be written.
