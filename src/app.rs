@@ -12,7 +12,8 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 
 use crate::api::{
-    self, ApiState, Credentials, FailureLimit, Origins, Secret, ServerLimits, Throttle, User,
+    self, ApiState, AuditSettings, AuditWriter, Auditor, Credentials, FailureLimit, Origins,
+    Secret, ServerLimits, Throttle, User,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
@@ -36,6 +37,7 @@ pub struct App {
     /// HTTPS, when `[server.tls]` is set.
     tls: Option<tokio_rustls::TlsAcceptor>,
     scheduler: Scheduler,
+    audit: AuditWriter,
     shutdown_grace: Duration,
 }
 
@@ -95,7 +97,7 @@ impl App {
         let scheduler = Scheduler::new(
             store.clone(),
             executor,
-            clock,
+            clock.clone(),
             SchedulerSettings {
                 timezone,
                 job_defaults: config.job_defaults,
@@ -115,6 +117,13 @@ impl App {
             .await
             .context("pruning the run history")?;
         scheduler.spawn_retention(RETENTION_EVERY);
+        let max_age = config.audit.max_age();
+        prune_audit(store.as_ref(), clock.as_ref(), max_age).await?;
+        let (auditor, audit) = Auditor::start(AuditSettings {
+            log: store.clone(),
+            clock,
+            max_age,
+        });
         add_config_jobs(&config, &scheduler).await?;
         if host_allowed(&config.scheduler.allowed_hosts, &current_host) {
             scheduler.start().await.context("starting the scheduler")?;
@@ -139,6 +148,7 @@ impl App {
                     &config.server.cors_origins,
                 )),
                 throttle,
+                audit: auditor,
             })
         } else {
             axum::Router::new()
@@ -149,6 +159,7 @@ impl App {
             router,
             tls,
             scheduler,
+            audit,
             shutdown_grace: config.executor.shutdown_grace,
         })
     }
@@ -172,8 +183,9 @@ impl App {
         self.scheduler.clone()
     }
 
-    /// Serves until `shutdown` resolves, then stops in order: HTTP, the scheduler, running
-    /// scripts (after `shutdown_grace`), the store.
+    /// Serves until `shutdown` resolves, then stops in order: HTTP, the audit log's writer
+    /// (what is queued is written), the scheduler, running scripts (after `shutdown_grace`),
+    /// the store.
     ///
     /// # Errors
     /// The server failing.
@@ -182,10 +194,31 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         api::serve(self.listener, self.router, self.limits, self.tls, shutdown).await;
+        self.audit.close().await;
         self.scheduler.close(self.shutdown_grace).await;
         tracing::info!("tickd stopped");
         Ok(())
     }
+}
+
+/// Deletes the audit records older than `max_age` (`[audit] max_age_days`; `None`: none).
+async fn prune_audit(
+    store: &dyn store::Store,
+    clock: &dyn Clock,
+    max_age: Option<Duration>,
+) -> anyhow::Result<()> {
+    let Some(max_age) = max_age.and_then(|age| chrono::TimeDelta::from_std(age).ok()) else {
+        return Ok(());
+    };
+    let before = clock.now() - max_age;
+    let count = store
+        .prune_audit(before)
+        .await
+        .context("pruning the audit log ([audit] max_age_days)")?;
+    if count > 0 {
+        tracing::info!("Deleted {count} audit records older than {before}");
+    }
+    Ok(())
 }
 
 fn credentials(config: &Config) -> anyhow::Result<Option<Arc<Credentials>>> {

@@ -4,6 +4,7 @@
 //! change the scheduler takes, or refused with the reference's text before anything is looked
 //! up.
 
+use axum::Extension;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::header::LOCATION;
@@ -11,6 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
+use super::audit::Created;
 use super::error::ApiError;
 use super::extract::{ApiJson, JobIdPath};
 use super::state::ApiState;
@@ -18,13 +20,17 @@ use super::wire::{JsonBody, JsonListing, JsonText, job_to_json, run_to_json};
 use crate::job::JobError;
 use crate::telemetry::logged;
 
-/// `POST P/jobs`: the new job.
+/// `POST P/jobs`: the new job (its id on the response too, for the audit log).
 pub(crate) async fn add_job(
     State(state): State<ApiState>,
     ApiJson(body): ApiJson,
-) -> Result<JsonText, ApiError> {
+) -> Result<(Extension<Created>, JsonText), ApiError> {
     let spec = state.scheduler.job_parser().spec(&body).map_err(refused)?;
-    Ok(JsonText(state.scheduler.add_job_json(spec).await?))
+    let created = Created(spec.job.id.to_string());
+    Ok((
+        Extension(created),
+        JsonText(state.scheduler.add_job_json(spec).await?),
+    ))
 }
 
 /// `GET P/jobs`: every job, in the scheduler's (the contract's) order, as rendered when each

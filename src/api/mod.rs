@@ -15,13 +15,14 @@
 //! - `server`: the accept loop, with its connection limit and timeouts; `tls`: HTTPS.
 //! - `guard`, `roles`, `throttle`: where requests come from, what a role allows, failed
 //!   logins slowed.
+//! - `audit`: the audit log's layer, its writer task and `GET P/audit`.
 //!
-//! Requests pass, outermost first: tracing → panic catcher (500 envelope) → origin and Host
-//! check → CORS (when sites are allowed) → failed-login throttle, Basic or Bearer
-//! authentication and roles (when configured) → routes (bodies read under `BodyRules`, a
-//! request extension), or the JSON
-//! 404/405 fallbacks.
+//! Requests pass, outermost first: tracing → panic catcher (500 envelope) → audit log →
+//! origin and Host check → CORS (when sites are allowed) → failed-login throttle, Basic or
+//! Bearer authentication and roles (when configured) → routes (bodies read under
+//! `BodyRules`, a request extension), or the JSON 404/405 fallbacks.
 
+mod audit;
 mod auth;
 mod bearer;
 mod body;
@@ -58,6 +59,7 @@ use crate::store::TokenStore;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
+pub use audit::{AuditSettings, AuditWriter, Auditor};
 pub use auth::{CHALLENGE, Credentials, CredentialsError, DENIED, Secret, User, hash_password};
 pub use bearer::TOKEN_PREFIX;
 pub use error::ApiError;
@@ -88,6 +90,7 @@ use state::normalize_prefix;
 /// | POST | `P/jobs/{id}/pause`, `/resume`, `/run` | job actions |
 /// | GET, POST | `P/tokens` | API tokens: list, create (an admin's) |
 /// | DELETE | `P/tokens/{id}` | revoke a token |
+/// | GET | `P/audit` | the audit log (admin) |
 ///
 /// Trailing slashes are not routed (404), as in the reference. Extension routes (runs,
 /// cluster) are added to [`routes`].
@@ -97,6 +100,7 @@ pub fn router(state: ApiState) -> Router {
     let body = BodyRules::new(state.body_limit, state.body_timeout);
     let origins = state.origins.clone();
     let throttle = state.throttle.clone();
+    let audit = Some(state.audit.clone());
     let state = ApiState {
         prefix: prefix.as_str().into(),
         ..state
@@ -107,6 +111,7 @@ pub fn router(state: ApiState) -> Router {
         throttle,
         prefix: prefix.as_str().into(),
         tokens: Some((state.store.clone(), state.scheduler.clone())),
+        audit,
     };
     mount(routes(&prefix).with_state(state), body, guards)
 }
@@ -142,6 +147,7 @@ fn routes(prefix: &str) -> Router<ApiState> {
             get(tokens::list_tokens).post(tokens::create_token),
         )
         .route(&at("/tokens/{id}"), delete(tokens::revoke_token))
+        .route(&at("/audit"), get(audit::get_audit))
 }
 
 /// Wraps a route table in the fallbacks and the layers every route shares.
@@ -159,6 +165,8 @@ struct Guards {
     /// Where API tokens are checked, and whose clock says whether one has expired; `None`:
     /// Bearer tokens are refused (unit tests of the layers, which have no store).
     tokens: Option<(Arc<dyn TokenStore>, Scheduler)>,
+    /// Where audit records go; `None` records nothing (the layer tests).
+    audit: Option<Auditor>,
 }
 
 fn mount(routes: Router, body: BodyRules, guards: Guards) -> Router {
@@ -168,7 +176,18 @@ fn mount(routes: Router, body: BodyRules, guards: Guards) -> Router {
         throttle,
         prefix,
         tokens,
+        audit,
     } = guards;
+    // Set on every route registered so far: the matched route and its `{id}`, for the log;
+    // the log's layer probes this table for requests refused before they were routed.
+    let (routes, audit) = match audit {
+        Some(auditor) => {
+            let routes = routes.route_layer(axum::middleware::from_fn(audit::mark_route));
+            let layer = audit::AuditLayer::new(auditor, routes.clone());
+            (routes, Some(layer))
+        }
+        None => (routes, None),
+    };
     let router = routes
         // Must come after the routes: it is set on every method router registered so far.
         .method_not_allowed_fallback(method_not_allowed)
@@ -195,8 +214,13 @@ fn mount(routes: Router, body: BodyRules, guards: Guards) -> Router {
     } else {
         router
     };
+    let router = router.layer(from_fn_with_state(origins, guard::check_origin));
+    // Outside every check, so that their refusals are recorded too.
+    let router = match audit {
+        Some(layer) => router.layer(from_fn_with_state(layer, audit::record)),
+        None => router,
+    };
     router
-        .layer(from_fn_with_state(origins, guard::check_origin))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(TraceLayer::new_for_http())
 }

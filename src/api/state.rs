@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use super::audit::Auditor;
 use super::auth::Credentials;
 use super::guard::Origins;
 use super::throttle::Throttle;
@@ -41,6 +42,8 @@ pub struct ApiState {
     pub origins: Arc<Origins>,
     /// Failed authentications per address (`throttle.rs`).
     pub throttle: Arc<Throttle>,
+    /// Where the audit layer sends its records.
+    pub audit: Auditor,
 }
 
 impl std::fmt::Debug for ApiState {

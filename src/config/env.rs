@@ -5,7 +5,7 @@
 use super::{ConfigError, Origins};
 
 /// The sections a `TICKD_<SECTION>__<KEY>` variable can set.
-const SECTIONS: [&str; 9] = [
+const SECTIONS: [&str; 10] = [
     "server",
     "api",
     "auth",
@@ -15,6 +15,7 @@ const SECTIONS: [&str; 9] = [
     "executor",
     "logging",
     "history",
+    "audit",
 ];
 
 /// Applies the overrides in `env` to `table`.

@@ -49,6 +49,8 @@ pub struct Config {
     pub logging: LoggingConfig,
     /// How long run records are kept.
     pub history: HistoryConfig,
+    /// How long audit records are kept.
+    pub audit: AuditConfig,
     /// Jobs created at start-up (the Flask `JOBS` list): each table as the JSON object a
     /// `POST P/jobs` body is, read into a job by the same parser when they are added.
     #[serde(deserialize_with = "value::job_tables")]
@@ -384,6 +386,29 @@ impl Default for HistoryConfig {
             max_age_days: 30.0,
             max_runs_per_job: 100,
         }
+    }
+}
+
+/// `[audit]`: retention of the audit log (every change made through the API and every
+/// refused attempt).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Records older than this many days are deleted; 0 keeps them forever.
+    #[serde(deserialize_with = "value::days")]
+    pub max_age_days: f64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig { max_age_days: 90.0 }
+    }
+}
+
+impl AuditConfig {
+    /// How long records are kept; `None`: forever.
+    pub fn max_age(&self) -> Option<Duration> {
+        (self.max_age_days > 0.0).then(|| Duration::from_secs_f64(self.max_age_days * 86_400.0))
     }
 }
 

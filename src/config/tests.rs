@@ -146,6 +146,7 @@ fn every_setting_refuses_a_bad_value_in_words() {
         ),
         ("[history] max_age_days = -2", "days from 0"),
         ("[history] max_runs_per_job = 0", "from 1 to"),
+        ("[audit] max_age_days = -1", "days from 0"),
         ("[logging] file = \"\"", "a path"),
         (
             "[logging] level = \"verbose\"",

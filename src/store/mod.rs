@@ -1,6 +1,7 @@
 //! Stores: where jobs, their runs and the daemons sharing them live between runs and across
 //! restarts. One trait per concern — [`JobStore`] (APScheduler's `BaseJobStore` plus the
-//! claim), [`RunLog`], [`Membership`], [`TokenStore`] — and [`Store`], what a backend offers as a whole.
+//! claim), [`RunLog`], [`Membership`], [`TokenStore`], [`AuditLog`] — and [`Store`], what a
+//! backend offers as a whole.
 //!
 //! Backends: [`sql`] is one implementation for SQLite, MySQL/MariaDB and PostgreSQL (only the
 //! SQL forms that differ are per database); [`redis`] lays jobs out as APScheduler's
@@ -8,6 +9,7 @@
 //! fire instant as an indexed number (µs since the epoch), whether it is pending, its state
 //! as portable JSON, and the view the API answers for it where the backend keeps one.
 
+mod audit;
 mod error;
 mod jobs;
 mod nodes;
@@ -23,6 +25,11 @@ use chrono::{DateTime, Utc};
 
 use crate::telemetry::{MAX_MESSAGE_BYTES, logged, logged_within};
 
+pub(crate) use audit::AuditRow;
+pub use audit::{
+    AUDIT_KEY_CHARS, AUDIT_ROUTE_CHARS, AuditEntry, AuditFilter, AuditLog, AuditRecord, Outcome,
+    audit_id_floor,
+};
 pub use error::StoreError;
 pub use jobs::{Claim, JobStore, StoredView, ViewBody, ViewFilter, ViewStream};
 pub use nodes::{Membership, NodeRecord};
@@ -31,9 +38,10 @@ pub use runs::{Orphans, RunLog};
 pub(crate) use runs::{RunRow, scheduled_micros, scheduled_text};
 pub use tokens::{TokenRecord, TokenStore};
 
-/// A backend: its jobs, its run log, its members and the API's tokens, in one database.
+/// A backend: its jobs, its run log, its members, the API's tokens and its audit log, in one
+/// database.
 #[async_trait]
-pub trait Store: JobStore + RunLog + Membership + TokenStore + std::fmt::Debug {
+pub trait Store: JobStore + RunLog + Membership + TokenStore + AuditLog + std::fmt::Debug {
     /// Whether several daemons may share this store (MySQL, PostgreSQL). A store only one
     /// daemon may use (SQLite, Redis) locks itself to one daemon at open.
     fn shared(&self) -> bool;

@@ -19,6 +19,7 @@
 //! | `node_beats` | sorted set | daemon id, scored by last heartbeat µs |
 //! | `lock` | string | the single-daemon lock ([`lock`]) |
 //! | `token:<id>`, `tokens` | hash, sorted set | API tokens ([`tokens`]) |
+//! | `audit`, `audit_records`, `audit_actor:<actor>`, `audit_target:<target>` | | the audit log ([`audit`]) |
 //!
 //! Every change that touches several keys is one Lua script ([`scripts`]), so the keys never
 //! disagree and the claim of a due job is atomic: it checks the job's version and that none of
@@ -26,6 +27,7 @@
 //! that span keys use `MULTI`. A Redis store still serves one daemon ([`Store::shared`] is
 //! false), which a lock key enforces at open.
 
+mod audit;
 mod history;
 mod lock;
 mod options;

@@ -2,6 +2,7 @@
 //! real Python scripts in a temporary folder, and a reqwest client (zero2prod's `TestApp`).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod audit_checks;
 pub mod daemon;
 pub mod db;
 pub mod scheduling;

@@ -16,6 +16,7 @@ mod common;
 
 mod api;
 mod api_cases;
+mod audit;
 mod browser;
 mod cluster;
 mod connections;

@@ -1,6 +1,6 @@
 //! The store conformance suite (APScheduler's `tests/test_jobstores.py` idea): [`conforms`]
 //! runs small named checks of the store traits — `JobStore`, `RunLog`, `Membership`,
-//! `TokenStore` (`tests/common/token_checks.rs`) —
+//! `TokenStore` (`tests/common/token_checks.rs`), `AuditLog` (`tests/common/audit_checks.rs`) —
 //! against one `&dyn Store`, and four entry points run it on SQLite, MariaDB/MySQL,
 //! PostgreSQL and Redis. SQLite always runs; the others run when `TICKD_TEST_MYSQL_URL`,
 //! `TICKD_TEST_POSTGRES_URL` or `TICKD_TEST_REDIS_URL` names a server (`.ci/run` sets all
@@ -13,6 +13,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
+use crate::common::audit_checks::audit_conforms;
 use crate::common::db::{Server, Space, in_fresh_database};
 use crate::common::store_checks::{ClaimDue, listed_ids};
 use crate::common::token_checks::tokens_conform;
@@ -142,6 +143,8 @@ async fn conforms(store: &dyn Store, raw: &Raw) {
     heartbeats_list_and_remove_nodes(store).await;
     // TokenStore
     tokens_conform(store).await;
+    // AuditLog
+    audit_conforms(store).await;
 }
 
 // ---- JobStore ----

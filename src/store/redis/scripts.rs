@@ -294,6 +294,8 @@ pub(super) struct Scripts {
     pub remove_nodes: Script,
     pub refresh_lock: Script,
     pub release_lock: Script,
+    pub audit_append: Script,
+    pub audit_prune: Script,
 }
 
 impl Scripts {
@@ -314,6 +316,8 @@ impl Scripts {
             remove_nodes: with_lib(REMOVE_NODES),
             refresh_lock: Script::new(REFRESH_LOCK),
             release_lock: Script::new(RELEASE_LOCK),
+            audit_append: Script::new(super::audit::APPEND),
+            audit_prune: Script::new(super::audit::PRUNE),
         }
     }
 }

@@ -7,9 +7,10 @@
 //! Tables (see `migrations/`): `tickd_jobs` (id, next fire instant in µs, pending, state
 //! JSON, view JSON, version), `tickd_runs` (one row per run, `UNIQUE(job_id,
 //! scheduled_micros)`), `tickd_nodes` (heartbeats), `tickd_tokens` (API tokens, their
-//! secrets' hashes only).
+//! secrets' hashes only), `tickd_audit` (the audit log).
 
 mod adds;
+mod audit;
 mod claim;
 mod dialect;
 mod jobs;
