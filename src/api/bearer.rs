@@ -62,6 +62,12 @@ pub(crate) fn visible_prefix(id: &str) -> String {
     format!("{TOKEN_PREFIX}{id}")
 }
 
+/// The public id of a token's text (`tickd_<id>_...`), never its secret: what the audit log
+/// records of a Bearer token that was refused.
+pub(crate) fn public_id(text: &str) -> Option<&str> {
+    parse(text).map(|(id, _)| id)
+}
+
 /// `(id, secret)` of a token's text, or `None` when it is not one tickd issues.
 fn parse(text: &str) -> Option<(&str, &str)> {
     let rest = text.strip_prefix(TOKEN_PREFIX)?;

@@ -137,7 +137,7 @@ pub(crate) async fn record(
             Some(actor.name.clone()),
             Some(actor.credential.as_str().to_owned()),
         ),
-        None => (authorization.as_ref().and_then(basic_user_name), None),
+        None => (authorization.as_ref().and_then(tried_name), None),
     };
     let routed = match response.extensions().get::<Routed>() {
         Some(routed) => Some(routed.clone()),
@@ -170,11 +170,15 @@ pub(crate) async fn record(
     response
 }
 
-/// The user name of `Authorization: Basic`, never the password (undecodable bytes shown as
-/// U+FFFD); `None` for any other scheme.
-fn basic_user_name(value: &HeaderValue) -> Option<String> {
+/// Who a refused request tried to be: the user name of `Authorization: Basic`, never the
+/// password (undecodable bytes shown as U+FFFD), or `token <id>` for a Bearer token of
+/// tickd's form, never its secret; `None` for anything else.
+fn tried_name(value: &HeaderValue) -> Option<String> {
     let value = value.to_str().ok()?.trim();
     let (scheme, encoded) = value.split_once(|c: char| c.is_ascii_whitespace())?;
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return super::bearer::public_id(encoded.trim()).map(|id| format!("token {id}"));
+    }
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
@@ -188,20 +192,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_the_user_name_of_basic_credentials_is_read() {
+    fn only_the_user_name_or_the_tokens_public_id_is_read() {
         let basic = |text: &str| HeaderValue::from_str(&format!("Basic {}", STANDARD.encode(text)));
         assert_eq!(
-            basic_user_name(&basic("alice:s3cret:more").unwrap()),
+            tried_name(&basic("alice:s3cret:more").unwrap()),
             Some("alice".to_owned())
         );
+        assert_eq!(tried_name(&basic("bob").unwrap()), Some("bob".to_owned()));
         assert_eq!(
-            basic_user_name(&basic("bob").unwrap()),
-            Some("bob".to_owned())
+            tried_name(&HeaderValue::from_static("Bearer tickd_abc_secret")),
+            None,
+            "not a token of tickd's form"
         );
-        assert_eq!(
-            basic_user_name(&HeaderValue::from_static("Bearer tickd_abc_secret")),
-            None
-        );
-        assert_eq!(basic_user_name(&HeaderValue::from_static("Basic !!")), None);
+        let token = format!("tickd_0123456789ab_{}", "f".repeat(64));
+        let bearer = HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
+        assert_eq!(tried_name(&bearer), Some("token 0123456789ab".to_owned()));
+        assert_eq!(tried_name(&HeaderValue::from_static("Basic !!")), None);
     }
 }
