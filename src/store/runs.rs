@@ -70,7 +70,9 @@ pub trait RunLog: Send + Sync {
         limit: u32,
         before: Option<&str>,
     ) -> Result<Vec<RunRecord>, StoreError>;
-    /// Runs of every job as [`RunFilter`] narrows them, newest first.
+    /// Runs of every job as [`RunFilter`] narrows them, newest first, without their output
+    /// (`stdout` and `stderr` empty): a page of up to hundreds of runs would otherwise carry
+    /// each one's kept output (64 KiB by default, per stream); [`RunLog::get_run`] has it.
     async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError>;
     /// Marks `interrupted` the runs whose daemon died ([`Orphans`]); answers how many.
     async fn interrupt_orphaned_runs(&self, orphans: &Orphans<'_>) -> Result<u64, StoreError>;

@@ -1,6 +1,6 @@
 //! Runs of every job, newest first ([`RunLog::list_runs`](crate::store::RunLog::list_runs))
 //! on Redis: an index read in order, the filter's other conditions checked on three fields
-//! of each run, and only the page's runs read whole.
+//! of each run, and only the page's runs read (without their output).
 //!
 //! Which index is read:
 //! - a job given: its `job_runs:<job id>` (that job's runs only);
@@ -22,6 +22,25 @@ use crate::store::{RunFilter, StoreError, to_micros};
 
 /// Run ids checked per round trip while a filter walks an index.
 const WALK_BATCH: usize = 200;
+
+/// A run's hash fields but its output: what the listing reads of each run it answers.
+const SUMMARY_FIELDS: [&str; 15] = [
+    "id",
+    "job_id",
+    "scheduled_micros",
+    "scheduled_run_time",
+    "created_micros",
+    "started_micros",
+    "finished_micros",
+    "status",
+    "reason",
+    "exit_code",
+    "stdout_truncated",
+    "stderr_truncated",
+    "cause",
+    "node",
+    "owner",
+];
 
 /// Run ids copied per command while `run_ids` is filled at open.
 const BACKFILL_CHUNK: isize = 1000;
@@ -48,7 +67,7 @@ impl RedisStore {
                 self.walk_ids(&index, filter, limit).await?
             }
         };
-        self.read_runs(&ids).await
+        self.read_summaries(&ids).await
     }
 
     /// Walks a sorted set of run ids (all scored 0, so in id order) from `filter.before`
@@ -163,6 +182,31 @@ impl RedisStore {
                 filter.admits(&job, &status, created).then_some(id)
             })
             .collect())
+    }
+
+    /// The records of `ids` without their output, in their order (those pruned meanwhile
+    /// left out).
+    async fn read_summaries(&self, ids: &[String]) -> Result<Vec<RunRecord>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for id in ids {
+            pipe.hmget(self.key(&format!("runs:{id}")), &SUMMARY_FIELDS[..]);
+        }
+        let values: Vec<Vec<Option<String>>> = pipe.query_async(&mut self.con()).await?;
+        let mut runs = Vec::with_capacity(ids.len());
+        for (id, values) in ids.iter().zip(values) {
+            let hash: HashMap<String, String> = SUMMARY_FIELDS
+                .iter()
+                .zip(values)
+                .filter_map(|(name, value)| Some(((*name).to_owned(), value?)))
+                .collect();
+            if let Some(run) = run_from_hash(id, hash)? {
+                runs.push(run);
+            }
+        }
+        Ok(runs)
     }
 
     /// The records of `ids`, in their order (those pruned meanwhile left out).

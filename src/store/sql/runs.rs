@@ -98,7 +98,7 @@ impl<D: Dialect> RunLog for SqlStore<D> {
         };
         let read = Statement::built(format!(
             "SELECT {} FROM tickd_runs{filtered} ORDER BY id DESC LIMIT ?",
-            rows::RUN_COLUMNS
+            rows::RUN_SUMMARY_COLUMNS
         ))
         .bind_all(values)
         .bind(i64::from(filter.limit));
