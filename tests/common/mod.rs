@@ -4,6 +4,7 @@
 
 pub mod daemon;
 pub mod db;
+pub mod run_listing_checks;
 pub mod scheduling;
 pub mod setup;
 pub mod store_checks;

@@ -1,5 +1,6 @@
 //! The store conformance suite (APScheduler's `tests/test_jobstores.py` idea): [`conforms`]
-//! runs small named checks of the store traits — `JobStore`, `RunLog`, `Membership`,
+//! runs small named checks of the store traits — `JobStore`, `RunLog` (its listing across
+//! jobs in `tests/common/run_listing_checks.rs`), `Membership`,
 //! `TokenStore` (`tests/common/token_checks.rs`) —
 //! against one `&dyn Store`, and four entry points run it on SQLite, MariaDB/MySQL,
 //! PostgreSQL and Redis. SQLite always runs; the others run when `TICKD_TEST_MYSQL_URL`,
@@ -14,6 +15,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use crate::common::db::{Server, Space, in_fresh_database};
+use crate::common::run_listing_checks::run_listing_conforms;
 use crate::common::store_checks::{ClaimDue, listed_ids};
 use crate::common::token_checks::tokens_conform;
 use chrono::{DateTime, FixedOffset, TimeDelta, TimeZone, Utc};
@@ -138,6 +140,7 @@ async fn conforms(store: &dyn Store, raw: &Raw) {
     runs_page_newest_first(store).await;
     interrupts_runs_of_dead_daemons(store).await;
     prunes_finished_runs_by_age_and_per_job(store).await;
+    run_listing_conforms(store).await;
     // Membership
     heartbeats_list_and_remove_nodes(store).await;
     // TokenStore
