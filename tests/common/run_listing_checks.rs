@@ -127,7 +127,10 @@ pub async fn run_listing_conforms(store: &dyn RunLog) {
     assert_eq!(every, sorted, "every run by id, highest first");
 
     // Limits.
-    assert!(ids(store, &RunFilter::default()).await.is_empty(), "limit 0");
+    assert!(
+        ids(store, &RunFilter::default()).await.is_empty(),
+        "limit 0"
+    );
     let one = RunFilter {
         limit: 1,
         ..RunFilter::default()
@@ -194,7 +197,10 @@ pub async fn run_listing_conforms(store: &dyn RunLog) {
     };
     let failed = store.list_runs(&failed_anywhere).await.unwrap();
     assert_eq!(
-        failed[..3].iter().map(|r| r.id.to_string()).collect::<Vec<_>>(),
+        failed[..3]
+            .iter()
+            .map(|r| r.id.to_string())
+            .collect::<Vec<_>>(),
         named(&[7, 4, 2])
     );
     assert!(failed.iter().all(|r| r.status == RunStatus::Failed));
