@@ -38,7 +38,7 @@ fn began(i: i64) -> DateTime<Utc> {
 fn run(i: usize) -> RunRecord {
     let job = ["listing-c", "listing-a", "listing-b"][i % 3];
     let minutes = i64::try_from(i).unwrap();
-    let scheduled = (i % 2 == 0).then(|| began(minutes).fixed_offset());
+    let scheduled = i.is_multiple_of(2).then(|| began(minutes).fixed_offset());
     let mut run = RunRecord::new(
         began(minutes),
         job,
