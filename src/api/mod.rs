@@ -33,6 +33,7 @@ mod extract;
 mod guard;
 mod jobs;
 mod roles;
+mod run_listing;
 mod runs;
 mod server;
 mod state;
@@ -138,6 +139,7 @@ fn routes(prefix: &str) -> Router<ApiState> {
         .route(&at("/jobs/{id}/run"), post(jobs::run_job))
         // Extensions (CONTRACT §6): run history.
         .route(&at("/jobs/{id}/runs"), get(runs::get_runs))
+        .route(&at("/runs"), get(run_listing::list_runs))
         .route(&at("/runs/{id}"), get(runs::get_run))
         .route(&at("/runs/{id}/cancel"), post(runs::cancel_run))
         .route(&at("/cluster"), get(cluster::get_cluster))

@@ -1,5 +1,5 @@
 //! Run history (extension, CONTRACT §6): `P/jobs/{id}/runs`, `P/runs/{run_id}` and
-//! `P/runs/{run_id}/cancel`.
+//! `P/runs/{run_id}/cancel`. The runs of every job, `P/runs`, are in `run_listing`.
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -31,7 +31,23 @@ pub(crate) async fn get_runs(
     query: Result<Query<RunsQuery>, QueryRejection>,
 ) -> Result<JsonBody, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let limit = match query.limit.as_deref() {
+    let (limit, before) = page(query.limit.as_deref(), query.before)?;
+    let runs = state
+        .scheduler
+        .get_runs(&id, limit, before.as_ref())
+        .await?;
+    Ok(JsonBody(Value::Array(
+        runs.iter().map(run_to_json).collect(),
+    )))
+}
+
+/// A page's `limit` (default [`DEFAULT_LIMIT`], 1 to [`MAX_LIMIT`]) and `before` (a run id),
+/// read from their query text: the same for a job's runs and the runs of every job.
+pub(crate) fn page(
+    limit: Option<&str>,
+    before: Option<String>,
+) -> Result<(u32, Option<RunId>), ApiError> {
+    let limit = match limit {
         None => DEFAULT_LIMIT,
         Some(text) => match text.parse::<u32>() {
             Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
@@ -42,17 +58,10 @@ pub(crate) async fn get_runs(
             }
         },
     };
-    if let Some(before) = &query.before {
+    if let Some(before) = &before {
         refuse_nul("before (a run id)", before)?;
     }
-    let before = query.before.map(RunId::from);
-    let runs = state
-        .scheduler
-        .get_runs(&id, limit, before.as_ref())
-        .await?;
-    Ok(JsonBody(Value::Array(
-        runs.iter().map(run_to_json).collect(),
-    )))
+    Ok((limit, before.map(RunId::from)))
 }
 
 /// `GET P/runs/{run_id}`: one run with its output.

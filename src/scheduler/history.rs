@@ -1,11 +1,12 @@
-//! Run history behind the API: one run, a job's runs, cancelling a run, and retention.
+//! Run history behind the API: one run, a job's runs, the runs of every job, cancelling a
+//! run, and retention.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::broadcast;
 
-use super::{Scheduler, SchedulerError, SchedulerEvent};
+use super::{RunFilter, Scheduler, SchedulerError, SchedulerEvent};
 use crate::job::{JobId, RunId, RunRecord, RunStatus};
 
 /// How often a cancel waiting for a run's end reads its record back.
@@ -56,6 +57,16 @@ impl Scheduler {
             return Ok(runs);
         }
         Ok(runs)
+    }
+
+    /// Runs of every job, newest first, as `filter` narrows them, without their output (read
+    /// one run for it). A job in the filter that is unknown simply has no runs: the page is
+    /// empty, not an error, as a deleted job's runs stay listed until retention removes them.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, SchedulerError> {
+        Ok(self.inner.store.list_runs(filter).await?)
     }
 
     /// Cancels a running script (SIGTERM to its process group, SIGKILL after the kill grace)

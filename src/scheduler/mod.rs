@@ -34,7 +34,7 @@ use crate::executor::{Executor, StopHandle};
 use crate::job::{Job, JobDefaults, JobId, RunId, RunStatus};
 use crate::store::{Store, ViewFilter};
 
-pub use crate::store::NodeRecord;
+pub use crate::store::{NodeRecord, RunFilter};
 pub use cluster::HEARTBEAT_EVERY;
 pub use error::SchedulerError;
 pub use event::SchedulerEvent;

@@ -34,7 +34,7 @@ pub use error::StoreError;
 pub use jobs::{Claim, JobStore, StoredView, ViewBody, ViewFilter, ViewStream};
 pub use nodes::{Membership, NodeRecord};
 pub use redis::RedisStore;
-pub use runs::{Orphans, RunLog};
+pub use runs::{Orphans, RunFilter, RunLog};
 pub(crate) use runs::{RunRow, scheduled_micros, scheduled_text};
 pub use tokens::{TokenRecord, TokenStore};
 

@@ -12,7 +12,8 @@
 //! | `runs:<run id>` | hash | one run record, field per SQL column (absent = NULL) |
 //! | `job_runs:<job id>` | sorted set | the job's run ids, all scored 0 so they sort by id (UUIDv7: by creation) |
 //! | `run_jobs` | set | job ids that have a `job_runs:` set |
-//! | `runs_created` | sorted set | run id, scored by creation µs (retention by age) |
+//! | `runs_created` | sorted set | run id, scored by creation µs (retention by age; the listing's time range) |
+//! | `run_ids` | sorted set | every run id, all scored 0 so they sort by id: the listing across jobs ([`run_listing`]) |
 //! | `running` | set | ids of runs whose status is `running` |
 //! | `run_slots` | hash | `<fire time µs>:<job id>` → run id: one run per (job, fire time) |
 //! | `nodes` | hash | daemon id → `{host, pid, started_micros}` JSON |
@@ -32,6 +33,7 @@ mod history;
 mod lock;
 mod options;
 mod records;
+mod run_listing;
 mod scripts;
 mod tokens;
 
@@ -186,12 +188,16 @@ impl RedisStore {
         } else {
             None
         };
-        Ok(RedisStore {
+        let store = RedisStore {
             conn,
             prefix: options.prefix,
             scripts,
             lock,
-        })
+        };
+        if locked {
+            store.backfill_run_ids().await?;
+        }
+        Ok(store)
     }
 
     /// A key under this store's prefix.

@@ -22,6 +22,37 @@ pub struct Orphans<'a> {
     pub at: DateTime<Utc>,
 }
 
+/// Which runs [`RunLog::list_runs`] answers: runs of every job, newest (highest id) first,
+/// narrowed by each condition given. Times are when the run began: its record's creation
+/// (`created_at`), which is when a script that ran started and when a missed or skipped run
+/// was recorded — the one time every run has, and the one its id is ordered by.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunFilter {
+    /// Only this job's runs.
+    pub job: Option<String>,
+    /// Only runs in one of these statuses; empty for any.
+    pub statuses: Vec<RunStatus>,
+    /// Only runs that began at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Only runs that began before this time.
+    pub until: Option<DateTime<Utc>>,
+    /// Only runs older (lower id) than this run id: the previous page's last.
+    pub before: Option<String>,
+    /// At most this many runs.
+    pub limit: u32,
+}
+
+impl RunFilter {
+    /// Whether a run with this job, status and creation time (µs) passes the filter's
+    /// conditions other than `before` and `limit`: for stores that filter as they read.
+    pub(crate) fn admits(&self, job_id: &str, status: &str, created_micros: i64) -> bool {
+        self.job.as_deref().is_none_or(|job| job == job_id)
+            && (self.statuses.is_empty() || self.statuses.iter().any(|s| s.as_str() == status))
+            && self.since.is_none_or(|t| created_micros >= to_micros(t))
+            && self.until.is_none_or(|t| created_micros < to_micros(t))
+    }
+}
+
 /// Where run records are kept.
 #[async_trait]
 pub trait RunLog: Send + Sync {
@@ -39,6 +70,10 @@ pub trait RunLog: Send + Sync {
         limit: u32,
         before: Option<&str>,
     ) -> Result<Vec<RunRecord>, StoreError>;
+    /// Runs of every job as [`RunFilter`] narrows them, newest first, without their output
+    /// (`stdout` and `stderr` empty): a page of up to hundreds of runs would otherwise carry
+    /// each one's kept output (64 KiB by default, per stream); [`RunLog::get_run`] has it.
+    async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError>;
     /// Marks `interrupted` the runs whose daemon died ([`Orphans`]); answers how many.
     async fn interrupt_orphaned_runs(&self, orphans: &Orphans<'_>) -> Result<u64, StoreError>;
     /// Deletes finished runs created before `older_than`, and all but the newest

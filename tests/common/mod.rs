@@ -5,6 +5,7 @@
 pub mod audit_checks;
 pub mod daemon;
 pub mod db;
+pub mod run_listing_checks;
 pub mod scheduling;
 pub mod setup;
 pub mod store_checks;

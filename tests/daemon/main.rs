@@ -33,6 +33,7 @@ mod roles;
 mod run_errors;
 mod run_logs;
 mod runs;
+mod runs_across;
 mod scheduler;
 mod sqlite_idle;
 mod startup;

@@ -1,6 +1,7 @@
 //! The store conformance suite (APScheduler's `tests/test_jobstores.py` idea): [`conforms`]
-//! runs small named checks of the store traits — `JobStore`, `RunLog`, `Membership`,
-//! `TokenStore` (`tests/common/token_checks.rs`), `AuditLog` (`tests/common/audit_checks.rs`) —
+//! runs small named checks of the store traits — `JobStore`, `RunLog` (its listing across
+//! jobs in `tests/common/run_listing_checks.rs`), `Membership`, `TokenStore`
+//! (`tests/common/token_checks.rs`), `AuditLog` (`tests/common/audit_checks.rs`) —
 //! against one `&dyn Store`, and four entry points run it on SQLite, MariaDB/MySQL,
 //! PostgreSQL and Redis. SQLite always runs; the others run when `TICKD_TEST_MYSQL_URL`,
 //! `TICKD_TEST_POSTGRES_URL` or `TICKD_TEST_REDIS_URL` names a server (`.ci/run` sets all
@@ -15,6 +16,7 @@ use std::sync::Arc;
 
 use crate::common::audit_checks::audit_conforms;
 use crate::common::db::{Server, Space, in_fresh_database};
+use crate::common::run_listing_checks::run_listing_conforms;
 use crate::common::store_checks::{ClaimDue, listed_ids};
 use crate::common::token_checks::tokens_conform;
 use chrono::{DateTime, FixedOffset, TimeDelta, TimeZone, Utc};
@@ -139,6 +141,7 @@ async fn conforms(store: &dyn Store, raw: &Raw) {
     runs_page_newest_first(store).await;
     interrupts_runs_of_dead_daemons(store).await;
     prunes_finished_runs_by_age_and_per_job(store).await;
+    run_listing_conforms(store).await;
     // Membership
     heartbeats_list_and_remove_nodes(store).await;
     // TokenStore

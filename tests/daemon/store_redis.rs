@@ -1,6 +1,7 @@
 //! What only the Redis store has, against a real server: its key layout's housekeeping (an
 //! index entry goes with what it indexes; entries of kinds only Redis has are parked when
-//! unreadable), opening (the URL, an unreachable server, TLS), the single-daemon lock, and an
+//! unreadable; runs written before the listing's `run_ids` index are listed after an open),
+//! opening (the URL, an unreachable server, TLS), the single-daemon lock, and an
 //! outage. The contract every store keeps is checked by `tests/daemon/store.rs`, on Redis too.
 //!
 //! Needs `TICKD_TEST_REDIS_URL` (e.g. `redis://127.0.0.1:6379`), and `redis-server` on PATH
@@ -16,7 +17,7 @@ use redis::Commands;
 use serde_json::json;
 use tickd::api::view::render;
 use tickd::job::{Job, JobDefaults, JobSpec, RunCause, RunRecord, RunStatus};
-use tickd::store::{Claim, JobStore, Orphans, RedisStore, RunLog, Store, StoreError};
+use tickd::store::{Claim, JobStore, Orphans, RedisStore, RunFilter, RunLog, Store, StoreError};
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2030, 1, 2, 3, 4, 5).unwrap()
@@ -178,6 +179,58 @@ async fn finished_and_pruned_runs_leave_no_index_entries() {
             .unwrap(),
         2
     );
+    store.close().await;
+    let left = space.keys();
+    assert!(left.is_empty(), "nothing left of the runs: {left:?}");
+}
+
+#[tokio::test]
+#[cfg_attr(not(tickd_test_redis), ignore = "needs TICKD_TEST_REDIS_URL")]
+async fn runs_written_before_the_listing_index_are_listed_after_open() {
+    let space = Space::fresh();
+    let store = open(&space).await;
+    let mut ids = Vec::new();
+    for (i, job_id) in ["a", "b", "a"].into_iter().enumerate() {
+        let created = t0() + TimeDelta::seconds(i64::try_from(i).unwrap());
+        let run = RunRecord::new(
+            created,
+            job_id,
+            None,
+            RunStatus::Failed,
+            RunCause::RunNow,
+            "host",
+            "me",
+        );
+        store.insert_run(&run).await.unwrap();
+        ids.push(run.id.to_string());
+    }
+    ids.reverse();
+    let all = RunFilter {
+        limit: 10,
+        ..RunFilter::default()
+    };
+    let listed = |runs: Vec<RunRecord>| {
+        runs.into_iter()
+            .map(|r| r.id.to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(listed(store.list_runs(&all).await.unwrap()), ids);
+    store.close().await;
+    // As an older tickd left them: no `run_ids`, which the next open fills.
+    let _: () = space.raw().del(space.key("run_ids")).unwrap();
+    let store = open(&space).await;
+    assert_eq!(listed(store.list_runs(&all).await.unwrap()), ids);
+    let count: usize = space.raw().zcard(space.key("run_ids")).unwrap();
+    assert_eq!(count, 3);
+    // Pruned runs leave the index.
+    assert_eq!(
+        store
+            .prune_runs(t0() + TimeDelta::days(1), 0)
+            .await
+            .unwrap(),
+        3
+    );
+    assert!(store.list_runs(&all).await.unwrap().is_empty());
     store.close().await;
     let left = space.keys();
     assert!(left.is_empty(), "nothing left of the runs: {left:?}");

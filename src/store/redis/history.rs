@@ -12,7 +12,7 @@ use super::records::{NodeEntry, run_args, run_from_hash, update_args};
 use super::{PRUNE_CHUNK, RedisStore};
 use crate::job::RunRecord;
 use crate::store::{
-    Membership, NodeRecord, Orphans, RunLog, StoreError, scheduled_text, to_micros,
+    Membership, NodeRecord, Orphans, RunFilter, RunLog, StoreError, scheduled_text, to_micros,
 };
 
 #[async_trait]
@@ -71,22 +71,13 @@ impl RunLog for RedisStore {
                 isize::try_from(limit).unwrap_or(isize::MAX),
             )
             .await?;
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut pipe = redis::pipe();
-        for id in &ids {
-            pipe.hgetall(self.key(&format!("runs:{id}")));
-        }
-        let hashes: Vec<HashMap<String, String>> = pipe.query_async(&mut self.con()).await?;
-        let mut runs = Vec::with_capacity(ids.len());
-        for (id, hash) in ids.iter().zip(hashes) {
-            // A run pruned between the two reads is simply not listed.
-            if let Some(run) = run_from_hash(id, hash)? {
-                runs.push(run);
-            }
-        }
-        Ok(runs)
+        // A run pruned between the two reads is simply not listed.
+        self.read_runs(&ids).await
+    }
+
+    /// Runs of every job, newest first: see [`super::run_listing`].
+    async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError> {
+        self.list_runs_in_order(filter).await
     }
 
     /// Marks `interrupted` the running runs of daemons silent since `alive_since`.

@@ -72,6 +72,7 @@ local function put_run(run)
   redis.call('HSET', P .. 'runs:' .. run.id, unpack(run.fields))
   redis.call('ZADD', P .. 'job_runs:' .. run.job, 0, run.id)
   redis.call('ZADD', P .. 'runs_created', run.created, run.id)
+  redis.call('ZADD', P .. 'run_ids', 0, run.id)
   redis.call('SADD', P .. 'run_jobs', run.job)
   if run.status == 'running' then redis.call('SADD', P .. 'running', run.id) end
   if run.slot ~= '' then redis.call('HSET', P .. 'run_slots', run.slot, run.id) end
@@ -223,11 +224,13 @@ for i = 2, #ARGV, 2 do
   local f = redis.call('HMGET', key, 'status', 'job_id', 'scheduled_micros')
   if not f[1] then
     redis.call('ZREM', P .. 'runs_created', id)
+    redis.call('ZREM', P .. 'run_ids', id)
     if hint ~= '' then redis.call('ZREM', P .. 'job_runs:' .. hint, id) end
   elseif f[1] ~= 'running' then
     local job = f[2] or hint
     redis.call('DEL', key)
     redis.call('ZREM', P .. 'runs_created', id)
+    redis.call('ZREM', P .. 'run_ids', id)
     redis.call('SREM', P .. 'running', id)
     redis.call('ZREM', P .. 'job_runs:' .. job, id)
     if redis.call('EXISTS', P .. 'job_runs:' .. job) == 0 then

@@ -20,6 +20,12 @@ pub(super) const RUN_COLUMNS: &str = "id, job_id, scheduled_micros, scheduled_ru
     created_micros, started_micros, finished_micros, status, reason, exit_code, stdout, stderr, \
     stdout_truncated, stderr_truncated, cause, node, owner";
 
+/// [`RUN_COLUMNS`] with the output read as empty text: the listing across jobs, which
+/// answers runs without their output (decoded as [`run`] decodes a whole row).
+pub(super) const RUN_SUMMARY_COLUMNS: &str = "id, job_id, scheduled_micros, \
+    scheduled_run_time, created_micros, started_micros, finished_micros, status, reason, \
+    exit_code, '' AS stdout, '' AS stderr, stdout_truncated, stderr_truncated, cause, node, owner";
+
 /// How many columns [`RUN_COLUMNS`] names.
 pub(super) const RUN_WIDTH: usize = 17;
 

@@ -3,10 +3,10 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::dialect::{Dialect, Statement, Val};
+use super::dialect::{Dialect, Statement, Val, placeholders};
 use super::{SqlStore, rows};
 use crate::job::{RunRecord, RunStatus};
-use crate::store::{Orphans, RunLog, StoreError, to_micros};
+use crate::store::{Orphans, RunFilter, RunLog, StoreError, to_micros};
 
 #[async_trait]
 impl<D: Dialect> RunLog for SqlStore<D> {
@@ -58,6 +58,50 @@ impl<D: Dialect> RunLog for SqlStore<D> {
         .bind(job_id)
         .bind_all(before)
         .bind(i64::from(limit));
+        let found = self.fetch_all(read).await?;
+        found.iter().map(rows::run::<D>).collect()
+    }
+
+    async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError> {
+        if filter.limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut conditions: Vec<String> = Vec::new();
+        let mut values: Vec<Val<'_>> = Vec::new();
+        if let Some(job) = &filter.job {
+            conditions.push("job_id = ?".to_owned());
+            values.push(Val::from(job));
+        }
+        if !filter.statuses.is_empty() {
+            conditions.push(format!(
+                "status IN ({})",
+                placeholders(filter.statuses.len())
+            ));
+            values.extend(filter.statuses.iter().map(|s| Val::from(s.as_str())));
+        }
+        if let Some(since) = filter.since {
+            conditions.push("created_micros >= ?".to_owned());
+            values.push(Val::from(to_micros(since)));
+        }
+        if let Some(until) = filter.until {
+            conditions.push("created_micros < ?".to_owned());
+            values.push(Val::from(to_micros(until)));
+        }
+        if let Some(before) = &filter.before {
+            conditions.push("id < ?".to_owned());
+            values.push(Val::from(before));
+        }
+        let filtered = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conditions.join(" AND "))
+        };
+        let read = Statement::built(format!(
+            "SELECT {} FROM tickd_runs{filtered} ORDER BY id DESC LIMIT ?",
+            rows::RUN_SUMMARY_COLUMNS
+        ))
+        .bind_all(values)
+        .bind(i64::from(filter.limit));
         let found = self.fetch_all(read).await?;
         found.iter().map(rows::run::<D>).collect()
     }
