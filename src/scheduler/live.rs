@@ -245,7 +245,8 @@ impl Follower {
                 recheck = REMOTE_RECHECK;
                 if !self.told_remote {
                     self.told_remote = true;
-                    self.pending.push_back(OutputEvent::Remote { node: run.node });
+                    self.pending
+                        .push_back(OutputEvent::Remote { node: run.node });
                     return;
                 }
             }
