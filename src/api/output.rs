@@ -12,6 +12,10 @@
 //! | `remote` | `{"node": ..., "message": ...}`: the run is on another daemon; its output comes when it ends |
 //! | `end` | `{"status": ..., "exit_code": ..., "reason": ...}`: the run ended; the stream closes |
 //! | `gone` | `{"message": ...}`: the run's record was removed before its end was seen |
+//! | `refused` | `{"message": ...}`: the run, found running only after the stream began, already has as many followers as it takes |
+//!
+//! Every stream ends with `end`, `gone` or `refused`. A run that has its 64 followers
+//! ([`crate::executor::MAX_WATCHERS`]) when the request comes is a 503 instead.
 //!
 //! Between events, a `: keep-alive` comment every [`KEEP_ALIVE`] keeps proxies from closing
 //! an idle stream; `X-Accel-Buffering: no` asks nginx not to buffer it, and
@@ -114,6 +118,7 @@ fn sse_event(event: OutputEvent) -> Event {
                 ),
             }),
         ),
+        OutputEvent::Refused(message) => json_event("refused", &json!({ "message": message })),
         OutputEvent::Gone => json_event(
             "gone",
             &json!({ "message": "The run's record was removed before it was seen to end" }),

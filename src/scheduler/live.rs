@@ -73,6 +73,9 @@ pub enum OutputEvent {
     Remote { node: String },
     /// The run's record went away (retention) before it was seen to end; nothing follows.
     Gone,
+    /// The run became followable live, but has as many followers as it takes: this one
+    /// stops here (the text says so); nothing follows.
+    Refused(String),
 }
 
 impl Scheduler {
@@ -227,10 +230,14 @@ impl Follower {
         // Subscribed before looking: a start or end between the look and the wait is heard.
         let mut events = scheduler.subscribe();
         if let Some(feed) = scheduler.inner.live.get(&self.run_id) {
-            match feed.watch() {
+            match watch(&feed, &self.run_id) {
                 Ok(watch) => self.phase = Phase::Live(watch),
-                // Not waited out: this follower is already streaming, and the cap is the cap.
-                Err(_) => self.phase = Phase::Done,
+                // Not waited out: the cap is the cap; the follower is told why it stops.
+                Err(busy) => {
+                    self.pending
+                        .push_back(OutputEvent::Refused(busy.to_string()));
+                    self.phase = Phase::Done;
+                }
             }
             return;
         }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use crate::common::db::{Server, in_fresh_database};
 use crate::common::{TestApp, err};
 
 /// Prints a line to each stream, waits for the file `argv[1]` (a minute at most), prints
@@ -354,4 +355,34 @@ async fn an_unknown_run_is_404_and_a_bad_follow_400() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body, err("follow must be true or false, not \"yes\""));
     app.stop().await;
+}
+
+/// A run on another daemon of a shared store: the follower says so at once, then, when the
+/// run has ended there, gives its stored tail and its end (it reads the store every 2 s).
+#[tokio::test]
+#[cfg_attr(not(tickd_test_postgres), ignore = "needs TICKD_TEST_POSTGRES_URL")]
+async fn a_run_on_another_daemon_is_said_to_be_there_then_ends_on_postgres() {
+    in_fresh_database(Server::Postgres, |url| async move {
+        let a = TestApp::spawn_with_store("", &url).await;
+        let b = TestApp::spawn_with_store("", &url).await;
+        let go = flag(&a, "go");
+        let run_id = start(&a, "live.py", LIVE, json!([go.to_str().unwrap()])).await;
+
+        let mut follower = Follower::open(&b, &run_id).await;
+        let remote = follower.next().await.unwrap();
+        assert_eq!(remote.event, "remote", "{remote:?}");
+        assert!(remote.json()["node"].is_string(), "{remote:?}");
+        let (status, output) = b.get(&format!("/runs/{run_id}/output")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(output["status"], "running", "B answers what the store says");
+
+        touch(&go);
+        let events = follower.rest().await;
+        assert_eq!(joined(&events, "stdout"), "first line\nsecond line\n");
+        assert_eq!(joined(&events, "stderr"), "a warning\n");
+        assert_eq!(events.last().unwrap().json()["status"], "succeeded");
+        a.stop().await;
+        b.stop().await;
+    })
+    .await;
 }
