@@ -112,6 +112,7 @@ impl ApiError {
                 | SchedulerError::NotRunning => StatusCode::BAD_REQUEST,
                 // Its text is generic already; the cause is in the log.
                 SchedulerError::CannotStart { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+                SchedulerError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
                 SchedulerError::Unavailable(_) => {
                     return (StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE_TEXT.into());
                 }
@@ -142,7 +143,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, message) = self.parts();
-        if let Self::Overloaded(why) = &self {
+        if let Self::Overloaded(why) | Self::Scheduler(SchedulerError::Busy(why)) = &self {
             tracing::warn!(%status, "request refused: {why}");
         } else if status.is_server_error() {
             let chain = source_chain(&self);

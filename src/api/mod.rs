@@ -12,6 +12,7 @@
 //! - `wire`: a job as JSON ([`job_to_json`]), the info object, the error envelope.
 //! - `control`: the scheduler as a whole (`GET P`, pause, resume, start, shutdown).
 //! - `jobs`: `P/jobs` and `P/jobs/{id}[/pause|/resume|/run]`.
+//! - `runs`: run history; `output`: a run's output, followed live as Server-Sent Events.
 //! - `server`: the accept loop, with its connection limit and timeouts; `tls`: HTTPS.
 //! - `guard`, `roles`, `throttle`: where requests come from, what a role allows, failed
 //!   logins slowed.
@@ -32,6 +33,7 @@ mod error;
 mod extract;
 mod guard;
 mod jobs;
+mod output;
 mod roles;
 mod run_listing;
 mod runs;
@@ -142,6 +144,8 @@ fn routes(prefix: &str) -> Router<ApiState> {
         .route(&at("/runs"), get(run_listing::list_runs))
         .route(&at("/runs/{id}"), get(runs::get_run))
         .route(&at("/runs/{id}/cancel"), post(runs::cancel_run))
+        // A run's output, at once or followed as Server-Sent Events (issue 16).
+        .route(&at("/runs/{id}/output"), get(output::get_output))
         .route(&at("/cluster"), get(cluster::get_cluster))
         // API tokens (an admin's).
         .route(

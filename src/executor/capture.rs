@@ -1,4 +1,5 @@
-//! Bounded capture of a script's stdout or stderr: keep the last N bytes, drain the rest.
+//! Bounded capture of a script's stdout or stderr: keep the last N bytes, drain the rest, and
+//! pass each chunk on to the run's live feed (`live.rs`).
 //!
 //! The tail (not the head) is kept because a failing script says why at the end. Everything
 //! beyond the limit is still read and thrown away, so the script never blocks on a full pipe.
@@ -9,6 +10,8 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::watch;
 use tokio::time::Instant;
+
+use super::live::{CHUNK_MAX, LiveOutput, OutputStream};
 
 /// How long a pipe is still read once the script's process group is gone. Anything the group
 /// wrote is already in the pipe and is read at once; only a grandchild that escaped the group
@@ -51,9 +54,9 @@ impl Tail {
 
     /// The kept bytes as text (lossy UTF-8) and the truncation mark. When the front was cut,
     /// a character split by the cut is dropped rather than shown as a replacement character.
-    pub(crate) fn into_text(self) -> (String, bool) {
-        let bytes: Vec<u8> = self.bytes.into();
-        let start = if self.truncated {
+    pub(crate) fn text(&self) -> (String, bool) {
+        let (bytes, truncated) = self.bytes();
+        let start = if truncated {
             bytes
                 .iter()
                 .take(3)
@@ -63,7 +66,16 @@ impl Tail {
             0
         };
         let text = String::from_utf8_lossy(&bytes[start..]).into_owned();
-        (text, self.truncated)
+        (text, truncated)
+    }
+
+    /// A copy of the kept bytes, and the truncation mark.
+    pub(crate) fn bytes(&self) -> (Vec<u8>, bool) {
+        let (front, back) = self.bytes.as_slices();
+        let mut bytes = Vec::with_capacity(self.bytes.len());
+        bytes.extend_from_slice(front);
+        bytes.extend_from_slice(back);
+        (bytes, self.truncated)
     }
 }
 
@@ -71,18 +83,19 @@ fn is_continuation(byte: u8) -> bool {
     byte & 0b1100_0000 == 0b1000_0000
 }
 
-/// Reads `pipe` to its end into a [`Tail`] of `limit` bytes.
+/// Reads `pipe` to its end into `stream`'s tail in `feed`, which passes it on to whoever
+/// watches the run ([`LiveOutput`]).
 ///
 /// Once `group_gone` turns true (the script exited and what was left of its process group was
 /// killed), reading stops at EOF or [`DRAIN_AFTER_EXIT`] later, whichever comes first. A read
 /// error ends the capture with what was read so far: the run's outcome does not depend on it.
-pub(crate) async fn read_tail<R: AsyncRead + Unpin>(
+pub(crate) async fn read_into<R: AsyncRead + Unpin>(
     mut pipe: R,
-    limit: usize,
+    feed: &LiveOutput,
+    stream: OutputStream,
     mut group_gone: watch::Receiver<bool>,
-) -> Tail {
-    let mut tail = Tail::new(limit);
-    let mut buf = vec![0u8; 8 * 1024];
+) {
+    let mut buf = vec![0u8; CHUNK_MAX];
     let mut deadline: Option<Instant> = None;
     loop {
         // `read` is cancel-safe: a read dropped by `select!` or `timeout_at` loses no bytes.
@@ -102,10 +115,9 @@ pub(crate) async fn read_tail<R: AsyncRead + Unpin>(
         };
         match read {
             Ok(0) | Err(_) => break,
-            Ok(n) => tail.push(&buf[..n]),
+            Ok(n) => feed.push(stream, &buf[..n]),
         }
     }
-    tail
 }
 
 #[cfg(test)]
@@ -117,7 +129,7 @@ mod tests {
         for chunk in chunks {
             tail.push(chunk);
         }
-        tail.into_text()
+        tail.text()
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //!   the daemon dies.
 //! - `process.rs`: a started script, its process group, timeouts and stops.
 //! - `capture.rs`: bounded capture of stdout and stderr.
+//! - `live.rs`: a running script's output for its followers, as it is read.
 //! - `environment.rs`: the daemon's variables a script gets (`pass_env`), never tickd's own.
 //! - `priority.rs`: scripts run a few nice levels below the daemon.
 //!
@@ -15,6 +16,7 @@
 
 mod capture;
 mod environment;
+mod live;
 mod open;
 mod priority;
 mod process;
@@ -35,6 +37,10 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::trigger::isoformat;
 
+pub use live::{
+    CHUNK_MAX, FEED_CAPACITY, LiveEnd, LiveEvent, LiveOutput, MAX_WATCHERS, OutputStream,
+    TooManyWatchers, Watch,
+};
 pub use process::{RunningScript, StopHandle};
 use supervisor::Heard;
 pub use supervisor::{main_if_asked as supervise_if_asked, supervise_with};

@@ -20,7 +20,8 @@ use tokio::process::Child;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::capture::read_tail;
+use super::capture::read_into;
+use super::live::{LiveOutput, OutputStream};
 use super::{RunOutcome, RunStatus, Slot};
 
 /// Stops a running script from elsewhere (cancel, shutdown).
@@ -56,7 +57,8 @@ pub struct RunningScript {
     started: Instant,
     timeout: Option<Duration>,
     kill_grace: Duration,
-    output_limit: usize,
+    /// The output as it is read: the tails the record keeps, and the run's watchers.
+    live: Arc<LiveOutput>,
     stop_sender: Arc<watch::Sender<Option<RunStatus>>>,
     stop_requested: watch::Receiver<Option<RunStatus>>,
     /// Held until [`RunningScript::wait`] returns: the pool counts the run while it lives.
@@ -80,7 +82,7 @@ impl RunningScript {
             started: Instant::now(),
             timeout,
             kill_grace,
-            output_limit,
+            live: Arc::new(LiveOutput::new(output_limit)),
             stop_sender: Arc::new(stop_sender),
             stop_requested,
             slot,
@@ -96,6 +98,11 @@ impl RunningScript {
     /// The process id of the script's supervisor, which leads its process group: the group id.
     pub fn pid(&self) -> u32 {
         self.pid
+    }
+
+    /// The run's output as it is read, for its followers (`GET P/runs/<id>/output`).
+    pub fn live(&self) -> Arc<LiveOutput> {
+        Arc::clone(&self.live)
     }
 
     /// A handle that stops this run.
@@ -116,7 +123,7 @@ impl RunningScript {
             mut group,
             timeout,
             kill_grace,
-            output_limit,
+            live,
             mut stop_requested,
             started,
             slot,
@@ -125,17 +132,15 @@ impl RunningScript {
         let (gone_tx, gone_rx) = watch::channel(false);
         let stdout = group.child.stdout.take();
         let stderr = group.child.stderr.take();
-        let capture = async move {
+        let capture = async {
             let out = async {
-                match stdout {
-                    Some(pipe) => Some(read_tail(pipe, output_limit, gone_rx.clone()).await),
-                    None => None,
+                if let Some(pipe) = stdout {
+                    read_into(pipe, &live, OutputStream::Stdout, gone_rx.clone()).await;
                 }
             };
             let err = async {
-                match stderr {
-                    Some(pipe) => Some(read_tail(pipe, output_limit, gone_rx.clone()).await),
-                    None => None,
+                if let Some(pipe) = stderr {
+                    read_into(pipe, &live, OutputStream::Stderr, gone_rx.clone()).await;
                 }
             };
             tokio::join!(out, err)
@@ -151,10 +156,9 @@ impl RunningScript {
             let _ = gone_tx.send(true);
             ended
         };
-        let ((stdout, stderr), (exit, forced)) = tokio::join!(capture, supervise);
+        let (_, (exit, forced)) = tokio::join!(capture, supervise);
 
-        let (stdout, stdout_truncated) = stdout.map(|t| t.into_text()).unwrap_or_default();
-        let (stderr, stderr_truncated) = stderr.map(|t| t.into_text()).unwrap_or_default();
+        let [(stdout, stdout_truncated), (stderr, stderr_truncated)] = live.texts();
         let (exit_code, signal) = match &exit {
             Ok(status) => (status.code(), status.signal()),
             Err(_) => (None, None),

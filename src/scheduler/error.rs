@@ -53,6 +53,10 @@ pub enum SchedulerError {
     /// ended, it is starting or ending, it runs in another daemon).
     #[error("{0}")]
     NotCancellable(String),
+    /// 503: a bounded resource is taken (a run's followers); the text says which and what to
+    /// do.
+    #[error("{0}")]
+    Busy(String),
     /// 503: the job store cannot be reached; the text says so without internals.
     #[error("the job store is unavailable")]
     Unavailable(#[source] anyhow::Error),

@@ -13,6 +13,7 @@ mod event;
 mod history;
 mod jobs;
 mod listing;
+mod live;
 mod process;
 mod runlog;
 mod runner;
@@ -39,6 +40,7 @@ pub use cluster::HEARTBEAT_EVERY;
 pub use error::SchedulerError;
 pub use event::SchedulerEvent;
 pub use listing::JobsListing;
+pub use live::{OutputEvent, RunOutput};
 
 /// Scheduler state as `GET P` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,6 +152,8 @@ struct Inner {
     hot: Mutex<HashSet<JobId>>,
     /// Stop handles of running scripts by run id (cancel, shutdown).
     running: Mutex<HashMap<RunId, StopHandle>>,
+    /// Output feeds of running scripts by run id, for their followers (`live.rs`).
+    live: live::LiveRegistry,
     /// Signalled whenever a run ends.
     run_ended: Notify,
     /// This daemon process's id in the store (heartbeats, run ownership).
@@ -190,6 +194,7 @@ impl Scheduler {
                 instances: Mutex::new(HashMap::new()),
                 hot: Mutex::new(HashSet::new()),
                 running: Mutex::new(HashMap::new()),
+                live: live::LiveRegistry::default(),
                 run_ended: Notify::new(),
                 node_id: uuid::Uuid::now_v7().to_string(),
                 node_started,

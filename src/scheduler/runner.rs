@@ -322,6 +322,7 @@ async fn start(
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .insert(run.id.clone(), script.stop_handle());
+            scheduler.inner.live.register(&run.id, script.live());
             let (job_id, run_id, pid) = (logged(&job.id), run.id.as_str(), script.pid());
             match run.scheduled_run_time {
                 Some(scheduled) => tracing::info!(
@@ -397,6 +398,8 @@ async fn record_end(scheduler: &Scheduler, job: &Job, label: &str, run: RunRecor
     };
     runlog::log_end(label, &run, took);
     save(scheduler, &run).await;
+    // After the save: a follower that comes when the feed has gone finds the run ended.
+    scheduler.end_live(&run);
     scheduler.emit(SchedulerEvent::RunFinished {
         job_id: job.id.clone(),
         run: run.clone(),

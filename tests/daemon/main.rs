@@ -27,6 +27,7 @@ mod hostile_ids;
 mod isolation;
 mod lifecycle;
 mod limits;
+mod live_output;
 mod login_limit;
 mod readme;
 mod roles;

@@ -49,6 +49,20 @@ fn routes(run: &str) -> Vec<(Method, String, Option<Value>, StatusCode, &'static
         (Method::GET, "/jobs/j/runs".into(), None, S::OK, "viewer"),
         (Method::GET, "/runs".into(), None, S::OK, "viewer"),
         (Method::GET, format!("/runs/{run}"), None, S::OK, "viewer"),
+        (
+            Method::GET,
+            format!("/runs/{run}/output"),
+            None,
+            S::OK,
+            "viewer",
+        ),
+        (
+            Method::GET,
+            format!("/runs/{run}/output?follow=true"),
+            None,
+            S::OK,
+            "viewer",
+        ),
         (Method::GET, "/cluster".into(), None, S::OK, "viewer"),
         (Method::GET, "/audit".into(), None, S::OK, "admin"),
         (
