@@ -217,7 +217,9 @@ fn unit_phrase(field: &Field, unit: &str, cycle: u64, words: &mut Words) -> (Str
     match field.expressions.as_slice() {
         [Expr::All { step: None }] => (format!("every {unit}"), true),
         [Expr::All { step: Some(1) }] => (format!("every {unit}"), true),
-        [Expr::All { step: Some(n) }] if cycle % n == 0 => (format!("every {n} {unit}s"), true),
+        [Expr::All { step: Some(n) }] if cycle.is_multiple_of(*n) => {
+            (format!("every {n} {unit}s"), true)
+        }
         _ => {
             let ranged = field.expressions.iter().any(|e| single_value(e).is_none());
             if ranged {
