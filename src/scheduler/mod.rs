@@ -13,6 +13,7 @@ mod event;
 mod history;
 mod jobs;
 mod listing;
+mod preview;
 mod process;
 mod runlog;
 mod runner;
@@ -39,6 +40,7 @@ pub use cluster::HEARTBEAT_EVERY;
 pub use error::SchedulerError;
 pub use event::SchedulerEvent;
 pub use listing::JobsListing;
+pub use preview::{MAX_PREVIEW_TIMES, Preview};
 
 /// Scheduler state as `GET P` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -27,6 +27,7 @@ mod isolation;
 mod lifecycle;
 mod limits;
 mod login_limit;
+mod preview;
 mod readme;
 mod roles;
 mod run_errors;
