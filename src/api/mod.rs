@@ -13,6 +13,7 @@
 //! - `control`: the scheduler as a whole (`GET P`, pause, resume, start, shutdown).
 //! - `jobs`: `P/jobs` and `P/jobs/{id}[/pause|/resume|/run]`.
 //! - `runs`: run history; `output`: a run's output, followed live as Server-Sent Events.
+//! - `preview`: a job's next fire times, `P/jobs/{id}/preview` and `P/preview` (a body).
 //! - `server`: the accept loop, with its connection limit and timeouts; `tls`: HTTPS.
 //! - `guard`, `roles`, `throttle`: where requests come from, what a role allows, failed
 //!   logins slowed.
@@ -34,6 +35,7 @@ mod extract;
 mod guard;
 mod jobs;
 mod output;
+mod preview;
 mod roles;
 mod run_listing;
 mod runs;
@@ -91,6 +93,8 @@ use state::normalize_prefix;
 /// | GET, POST | `P/jobs` | list, add |
 /// | GET, PATCH, DELETE | `P/jobs/{id}` | get, modify, remove |
 /// | POST | `P/jobs/{id}/pause`, `/resume`, `/run` | job actions |
+/// | GET | `P/jobs/{id}/preview` | a job's next fire times |
+/// | POST | `P/preview` | the next fire times of a `POST P/jobs` body, nothing added |
 /// | GET, POST | `P/tokens` | API tokens: list, create (an admin's) |
 /// | DELETE | `P/tokens/{id}` | revoke a token |
 /// | GET | `P/audit` | the audit log (admin) |
@@ -139,6 +143,9 @@ fn routes(prefix: &str) -> Router<ApiState> {
         .route(&at("/jobs/{id}/pause"), post(jobs::pause_job))
         .route(&at("/jobs/{id}/resume"), post(jobs::resume_job))
         .route(&at("/jobs/{id}/run"), post(jobs::run_job))
+        // Schedule preview (issue 16): reads, a body's included.
+        .route(&at("/jobs/{id}/preview"), get(preview::preview_job))
+        .route(&at("/preview"), post(preview::preview_spec))
         // Extensions (CONTRACT §6): run history.
         .route(&at("/jobs/{id}/runs"), get(runs::get_runs))
         .route(&at("/runs"), get(run_listing::list_runs))

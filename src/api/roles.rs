@@ -2,7 +2,7 @@
 //!
 //! | role | may |
 //! |---|---|
-//! | `viewer` | read jobs, runs, their output, the scheduler's state and the cluster |
+//! | `viewer` | read jobs, runs, their output, the scheduler's state and the cluster; preview a schedule (`POST P/preview` too, which changes nothing) |
 //! | `operator` | also create, change, pause, resume, run and remove jobs, cancel runs, pause and resume the scheduler |
 //! | `admin` | everything: also start and shut down the scheduler, and manage API tokens (`P/tokens`) |
 //!
@@ -45,17 +45,22 @@ impl Role {
 
     /// The role a request needs: the admin areas (tokens, the audit log) are an admin's
     /// whatever the method; elsewhere reads are a viewer's, starting and shutting down the
-    /// scheduler an admin's, every other change an operator's. `path` is the request's path
+    /// scheduler an admin's, every other change an operator's. `POST P/preview` is a read
+    /// with a body (it creates nothing), so a viewer's too. `path` is the request's path
     /// under the API's prefix.
     pub fn needed(method: &Method, path: &str) -> Role {
         match *method {
             _ if ADMIN_AREAS.iter().any(|area| within(path, area)) => Role::Admin,
             Method::GET | Method::HEAD | Method::OPTIONS => Role::Viewer,
+            Method::POST if READS_WITH_A_BODY.contains(&path) => Role::Viewer,
             _ if matches!(path, "/start" | "/shutdown") => Role::Admin,
             _ => Role::Operator,
         }
     }
 }
+
+/// POST routes that change nothing: a viewer may use them.
+const READS_WITH_A_BODY: [&str; 1] = ["/preview"];
 
 /// Paths under the prefix that only an admin may read or change: who may log in, and what
 /// everyone did.
@@ -158,6 +163,9 @@ mod tests {
         assert_eq!(Role::needed(&Method::POST, "/jobs"), Role::Operator);
         assert_eq!(Role::needed(&Method::DELETE, "/jobs/start"), Role::Operator);
         assert_eq!(Role::needed(&Method::POST, "/pause"), Role::Operator);
+        assert_eq!(Role::needed(&Method::POST, "/preview"), Role::Viewer);
+        assert_eq!(Role::needed(&Method::GET, "/jobs/x/preview"), Role::Viewer);
+        assert_eq!(Role::needed(&Method::DELETE, "/preview"), Role::Operator);
         assert_eq!(Role::needed(&Method::POST, "/start"), Role::Admin);
         assert_eq!(Role::needed(&Method::POST, "/shutdown"), Role::Admin);
         assert_eq!(Role::needed(&Method::GET, "/tokens"), Role::Admin);

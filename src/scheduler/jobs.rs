@@ -127,7 +127,7 @@ impl Scheduler {
 
     /// Looks a job up as the API may see it: while stopped only pending jobs are visible, as
     /// in APScheduler (whose stores are not open then).
-    async fn visible_job(&self, id: &str) -> Result<Job, SchedulerError> {
+    pub(super) async fn visible_job(&self, id: &str) -> Result<Job, SchedulerError> {
         match self.inner.store.lookup_job(id).await? {
             Some(job) if job.pending || self.state() != RunState::Stopped => Ok(job),
             _ => Err(SchedulerError::JobNotFound(id.to_string())),

@@ -14,6 +14,7 @@ mod history;
 mod jobs;
 mod listing;
 mod live;
+mod preview;
 mod process;
 mod runlog;
 mod runner;
@@ -41,6 +42,7 @@ pub use error::SchedulerError;
 pub use event::SchedulerEvent;
 pub use listing::JobsListing;
 pub use live::{OutputEvent, RunOutput};
+pub use preview::{MAX_PREVIEW_TIMES, Preview};
 
 /// Scheduler state as `GET P` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

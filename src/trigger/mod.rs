@@ -11,6 +11,8 @@
 //! - `catch_up`: the fire times a far-behind job missed, summarised in bounded work.
 //! - `datestring`: the ISO date-string family (start/end/run dates) and the strict
 //!   `next_run_time` parser.
+//! - `describe`: a trigger in plain words, for people (`Trigger::describe`).
+//! - `dst`: where a DST change moves or repeats a fire time (`dst_mark`).
 //! - `datetime`: the dates a trigger was given, `isoformat()`, zone names.
 //! - `zone`: Python's wall-clock-plus-`fold` view of a zone, which the cron search needs.
 //! - `timedelta`: CPython's timedelta and float-timestamp arithmetic, for interval.
@@ -25,6 +27,8 @@ mod cron;
 mod date;
 mod datestring;
 mod datetime;
+mod describe;
+mod dst;
 mod error;
 mod interval;
 mod pyvalue;
@@ -37,6 +41,7 @@ use chrono_tz::Tz;
 use serde_json::{Map, Value};
 
 pub use self::catch_up::{CatchUp, FireCount};
+pub use self::dst::{DstMark, dst_mark};
 pub use self::error::TriggerError;
 pub use self::interval::MAX_INTERVAL_DAYS;
 pub use self::pyvalue::truthy;
@@ -84,6 +89,43 @@ impl Trigger {
             Kind::Interval(_) => "interval",
             Kind::Cron(_) => "cron",
         }
+    }
+
+    /// The trigger's zone: its fire times are shown in it.
+    pub fn timezone(&self) -> Tz {
+        match &self.kind {
+            Kind::Date(t) => t.timezone,
+            Kind::Interval(t) => t.timezone,
+            Kind::Cron(t) => t.timezone,
+        }
+    }
+
+    /// The most seconds each fire time is delayed at random (`jitter`), if any.
+    pub fn jitter(&self) -> Option<f64> {
+        match &self.kind {
+            Kind::Date(_) => None,
+            Kind::Interval(t) => t.jitter,
+            Kind::Cron(t) => t.jitter,
+        }
+        .filter(|jitter| *jitter > 0.0)
+    }
+
+    /// The same trigger without its jitter: the fire times it would have with none, which a
+    /// preview shows (jitter is random by definition).
+    pub fn without_jitter(&self) -> Trigger {
+        let mut trigger = self.clone();
+        match &mut trigger.kind {
+            Kind::Date(_) => {}
+            Kind::Interval(t) => t.jitter = None,
+            Kind::Cron(t) => t.jitter = None,
+        }
+        trigger
+    }
+
+    /// The trigger in plain words: `once at 2030-01-02 03:04:05+08:00`, `every 90 seconds
+    /// from ...`, `at 09:30, Monday to Friday, Asia/Shanghai` (see `describe.rs`).
+    pub fn describe(&self) -> String {
+        describe::describe(self)
     }
 
     /// APScheduler's `get_next_fire_time(previous_fire_time, now)`: the next fire time strictly

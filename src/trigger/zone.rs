@@ -131,8 +131,15 @@ pub(crate) fn in_zone(time: DateTime<Utc>, tz: Tz) -> DateTime<FixedOffset> {
     time.with_timezone(&offset_at(tz, time))
 }
 
+/// How a wall time reads in `tz` (chrono-tz's answer, years past its tables included):
+/// once, twice (a fall-back hour) or never (a spring-forward gap).
+pub(crate) fn local_result(tz: Tz, naive: NaiveDateTime) -> LocalResult<FixedOffset> {
+    tz.offset_from_local_datetime(&proxy(naive))
+        .map(|offset| offset.fix())
+}
+
 /// The offset in force at an instant.
-fn offset_at(tz: Tz, time: DateTime<Utc>) -> FixedOffset {
+pub(crate) fn offset_at(tz: Tz, time: DateTime<Utc>) -> FixedOffset {
     tz.offset_from_utc_datetime(&proxy(time.naive_utc())).fix()
 }
 

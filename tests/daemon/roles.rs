@@ -65,6 +65,15 @@ fn routes(run: &str) -> Vec<(Method, String, Option<Value>, StatusCode, &'static
         ),
         (Method::GET, "/cluster".into(), None, S::OK, "viewer"),
         (Method::GET, "/audit".into(), None, S::OK, "admin"),
+        (Method::GET, "/jobs/j/preview".into(), None, S::OK, "viewer"),
+        // A preview adds nothing, so it is a read, with a body.
+        (
+            Method::POST,
+            "/preview".into(),
+            Some(job("j")),
+            S::OK,
+            "viewer",
+        ),
         (
             Method::POST,
             "/jobs".into(),

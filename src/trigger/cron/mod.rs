@@ -1,6 +1,7 @@
 //! The `cron` trigger: APScheduler 3.11's `CronTrigger` (construction and the defaults rule
 //! here; the fire-time search in [`search`]).
 
+mod describe;
 mod expr;
 mod field;
 mod search;
