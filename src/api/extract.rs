@@ -126,6 +126,25 @@ async fn path_id<S: Send + Sync>(
     Ok(id)
 }
 
+/// A query parameter that counts something (`limit`, `count`): `default` when absent, else
+/// a whole number from 1 to `max`, or a 400 that names the parameter and its bounds.
+pub(crate) fn bounded_count(
+    name: &str,
+    text: Option<&str>,
+    default: u32,
+    max: u32,
+) -> Result<u32, ApiError> {
+    let Some(text) = text else {
+        return Ok(default);
+    };
+    match text.parse::<u32>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(ApiError::BadRequest(format!(
+            "{name} must be a whole number from 1 to {max}, not {text:?}"
+        ))),
+    }
+}
+
 /// A 400 when `value` holds a NUL: no id can (the stores refuse them at add time), and
 /// PostgreSQL would fail on one instead of finding nothing.
 pub(crate) fn refuse_nul(what: &str, value: &str) -> Result<(), ApiError> {

@@ -28,14 +28,14 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::error::ApiError;
-use super::extract::{ApiJson, JobIdPath};
+use super::extract::{ApiJson, JobIdPath, bounded_count};
 use super::state::ApiState;
 use super::wire::JsonBody;
 use crate::scheduler::{MAX_PREVIEW_TIMES, Preview};
 use crate::trigger::{dst_mark, isoformat};
 
 /// Fire times answered when `count` is not given.
-const DEFAULT_COUNT: usize = 10;
+const DEFAULT_COUNT: u32 = 10;
 
 /// `?count=`, read as text so a bad value gets a message that names it.
 #[derive(Debug, Deserialize)]
@@ -73,15 +73,9 @@ pub(crate) async fn preview_spec(
 /// `count`: a whole number from 1 to [`MAX_PREVIEW_TIMES`], 10 when absent.
 fn count(query: Result<Query<PreviewQuery>, QueryRejection>) -> Result<usize, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    match query.count.as_deref() {
-        None => Ok(DEFAULT_COUNT),
-        Some(text) => match text.parse::<usize>() {
-            Ok(n) if (1..=MAX_PREVIEW_TIMES).contains(&n) => Ok(n),
-            _ => Err(ApiError::BadRequest(format!(
-                "count must be a whole number from 1 to {MAX_PREVIEW_TIMES}, not {text:?}"
-            ))),
-        },
-    }
+    let max = u32::try_from(MAX_PREVIEW_TIMES).unwrap_or(u32::MAX);
+    let count = bounded_count("count", query.count.as_deref(), DEFAULT_COUNT, max)?;
+    Ok(count as usize)
 }
 
 /// The answer (see the module doc).

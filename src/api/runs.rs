@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::error::ApiError;
-use super::extract::{JobIdPath, RunIdPath, refuse_nul};
+use super::extract::{JobIdPath, RunIdPath, bounded_count, refuse_nul};
 use super::state::ApiState;
 use super::wire::{JsonBody, run_to_json};
 use crate::job::RunId;
@@ -47,17 +47,7 @@ pub(crate) fn page(
     limit: Option<&str>,
     before: Option<String>,
 ) -> Result<(u32, Option<RunId>), ApiError> {
-    let limit = match limit {
-        None => DEFAULT_LIMIT,
-        Some(text) => match text.parse::<u32>() {
-            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
-            _ => {
-                return Err(ApiError::BadRequest(format!(
-                    "limit must be a whole number from 1 to {MAX_LIMIT}, not {text:?}"
-                )));
-            }
-        },
-    };
+    let limit = bounded_count("limit", limit, DEFAULT_LIMIT, MAX_LIMIT)?;
     if let Some(before) = &before {
         refuse_nul("before (a run id)", before)?;
     }

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::api::error::ApiError;
-use crate::api::extract::refuse_nul;
+use crate::api::extract::{bounded_count, refuse_nul};
 use crate::api::state::ApiState;
 use crate::api::wire::JsonBody;
 use crate::scheduler::SchedulerError;
@@ -35,17 +35,7 @@ pub(crate) async fn get_audit(
     query: Result<Query<AuditQuery>, QueryRejection>,
 ) -> Result<JsonBody, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let limit = match query.limit.as_deref() {
-        None => DEFAULT_LIMIT,
-        Some(text) => match text.parse::<u32>() {
-            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
-            _ => {
-                return Err(ApiError::BadRequest(format!(
-                    "limit must be a whole number from 1 to {MAX_LIMIT}, not {text:?}"
-                )));
-            }
-        },
-    };
+    let limit = bounded_count("limit", query.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
     if let Some(before) = &query.before
         && uuid::Uuid::try_parse(before).is_err()
     {
