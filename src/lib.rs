@@ -5,7 +5,8 @@
 //! Rooms and the one direction their imports point:
 //! `api → scheduler → store / executor → job → trigger`; `app` composes them, `main` runs it;
 //! `tokens_cli` (`tickd token`) works on the store's tokens beside the daemon.
-//! `trigger`, `clock`, `config`, `redact` and `telemetry` are leaves.
+//! `trigger`, `clock`, `config`, `redact`, `systemd` (the notify protocol) and `telemetry` are
+//! leaves.
 
 pub mod api;
 pub mod app;
@@ -16,6 +17,7 @@ pub mod job;
 pub mod redact;
 pub mod scheduler;
 pub mod store;
+pub mod systemd;
 pub mod telemetry;
 pub mod tokens_cli;
 pub mod trigger;

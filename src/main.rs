@@ -177,7 +177,8 @@ fn causes(error: &anyhow::Error) -> String {
 
 async fn run(raw: RawConfig) -> anyhow::Result<()> {
     let config = raw.into_config()?;
-    let app = App::build(config).await?;
+    let notifier = tickd::systemd::Notifier::from_env(std::env::vars(), std::process::id());
+    let app = App::build_notifying(config, notifier).await?;
     tracing::info!("tickd listening on {}", app.url());
     app.run_until(shutdown_signal()).await
 }

@@ -120,6 +120,8 @@ async fn postgres_daemons_share_due_jobs() {
 /// Every check of the store contract, in an order where each leaves the store as it found it
 /// (no jobs, no running runs, no nodes).
 async fn conforms(store: &dyn Store, raw: &Raw) {
+    // The store as a whole: readiness asks it to answer.
+    store.ping().await.unwrap();
     // JobStore
     adds_and_looks_up_jobs(store).await;
     ids_compare_byte_for_byte(store).await;

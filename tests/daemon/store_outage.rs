@@ -46,8 +46,12 @@ async fn survives_an_outage(url: String, default_port: u16) {
         .await
         .unwrap();
 
+    store.ping().await.unwrap();
     proxy.cut().await;
     let error = promptly(store.lookup_job("steady")).await.unwrap_err();
+    assert!(matches!(error, StoreError::Unavailable(_)), "{error:?}");
+    // Readiness's question gets the same answer.
+    let error = promptly(store.ping()).await.unwrap_err();
     assert!(matches!(error, StoreError::Unavailable(_)), "{error:?}");
     let error = promptly(store.claim_due_jobs(t0(), 10, &keep))
         .await
@@ -58,6 +62,7 @@ async fn survives_an_outage(url: String, default_port: u16) {
     assert!(matches!(error, StoreError::Unavailable(_)), "{error:?}");
 
     proxy.restore().await;
+    promptly(store.ping()).await.unwrap();
     let found = promptly(store.lookup_job("steady")).await.unwrap();
     assert_eq!(
         found.map(|job| job.id.to_string()).as_deref(),
