@@ -4,12 +4,14 @@
 //! # Layout
 //! Rooms and the one direction their imports point:
 //! `api → scheduler → store / executor → job → trigger`; `app` composes them, `main` runs it;
-//! `tokens_cli` (`tickd token`) works on the store's tokens beside the daemon.
+//! `tokens_cli` (`tickd token`) works on the store's tokens beside the daemon;
+//! `check_config` (`tickd check-config`) checks a config without starting anything.
 //! `trigger`, `clock`, `config`, `redact`, `systemd` (the notify protocol) and `telemetry` are
 //! leaves.
 
 pub mod api;
 pub mod app;
+pub mod check_config;
 pub mod clock;
 pub mod config;
 pub mod executor;
