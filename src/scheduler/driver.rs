@@ -59,8 +59,11 @@ pub(super) async fn drive(scheduler: Scheduler) {
         if *inner.closed.borrow() {
             break;
         }
-        let (wait, completed) = match scheduler.state() {
+        let state = scheduler.state();
+        let (wait, completed) = match state {
             RunState::Stopped | RunState::Paused => (max_wait, true),
+            // `start` is giving pending jobs their fire times; it wakes the loop when done.
+            RunState::Running if inner.starting.load(Ordering::SeqCst) => (max_wait, true),
             RunState::Running => {
                 match process::process_due_jobs(&scheduler, inner.clock.now()).await {
                     Ok(pass) => {

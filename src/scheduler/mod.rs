@@ -151,6 +151,9 @@ struct Inner {
     /// Whether the driver task was spawned: one per scheduler, from the first start (or
     /// [`Scheduler::spawn_driver`]) until [`Scheduler::close`].
     driver_spawned: AtomicBool,
+    /// True while [`Scheduler::start`] gives pending jobs their first fire times: the state
+    /// says running (adds must see it) but the driver runs no pass until start is done.
+    starting: AtomicBool,
     /// The driver's last completed turn and the watchdog it pets (`liveness.rs`).
     liveness: liveness::Liveness,
     /// Runs in flight per job id, for `max_instances`. std Mutex: short sections only.
@@ -201,6 +204,7 @@ impl Scheduler {
                 next_wake: AtomicI64::new(AWAKE),
                 wakeup: Notify::new(),
                 driver_spawned: AtomicBool::new(false),
+                starting: AtomicBool::new(false),
                 liveness: liveness::Liveness::default(),
                 instances: Mutex::new(HashMap::new()),
                 hot: Mutex::new(HashSet::new()),
@@ -320,14 +324,19 @@ impl Scheduler {
                 .started_at
                 .lock()
                 .unwrap_or_else(|e| e.into_inner()) = Some(now);
+            self.inner.starting.store(true, Ordering::SeqCst);
             self.set_state(RunState::Running);
         }
-        if let Err(error) = self.schedule_pending(now).await {
+        let scheduled = self.schedule_pending(now).await;
+        self.inner.starting.store(false, Ordering::SeqCst);
+        if let Err(error) = scheduled {
             self.set_state(RunState::Stopped);
             return Err(error);
         }
         tracing::info!("Scheduler started");
         self.spawn_driver();
+        // A driver that was already turning (a stopped scheduler's) runs its first pass now.
+        self.inner.wakeup.notify_one();
         Ok(())
     }
 
