@@ -19,9 +19,12 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::executor::{Executor, ExecutorSettings};
 use crate::redact;
-use crate::scheduler::{HistorySettings, Scheduler, SchedulerSettings};
+use crate::scheduler::{HistorySettings, Scheduler, SchedulerSettings, Watchdog};
 use crate::store;
+use crate::systemd::Notifier;
 use crate::trigger;
+
+mod status;
 
 /// How often the run-history retention sweep runs.
 const RETENTION_EVERY: Duration = Duration::from_secs(3600);
@@ -39,6 +42,9 @@ pub struct App {
     scheduler: Scheduler,
     audit: AuditWriter,
     shutdown_grace: Duration,
+    /// systemd's notify socket (`READY=1`, `STATUS=`, `STOPPING=1`); the scheduler's driver
+    /// pets its watchdog.
+    notifier: Notifier,
 }
 
 impl App {
@@ -50,11 +56,28 @@ impl App {
         App::build_with_clock(config, Arc::new(SystemClock)).await
     }
 
+    /// Builds the daemon on the real clock, notifying systemd through `notifier` (the
+    /// binary reads it from its environment: `NOTIFY_SOCKET`, `WATCHDOG_USEC`).
+    ///
+    /// # Errors
+    /// Any start-up problem, with a message that says what to change.
+    pub async fn build_notifying(config: Config, notifier: Notifier) -> anyhow::Result<App> {
+        App::build_with(config, Arc::new(SystemClock), notifier).await
+    }
+
     /// Builds the daemon on `clock` (tests inject a manual one).
     ///
     /// # Errors
     /// Any start-up problem, with a message that says what to change.
     pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
+        App::build_with(config, clock, Notifier::disabled()).await
+    }
+
+    async fn build_with(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        notifier: Notifier,
+    ) -> anyhow::Result<App> {
         let credentials = credentials(&config)?;
         refuse_guest_off_loopback(&config, credentials.as_deref()).await?;
         let timezone = scheduler_timezone(config.scheduler.timezone)?;
@@ -107,6 +130,13 @@ impl App {
             },
             api::view::render,
         );
+        if let Some(every) = notifier.watchdog_every() {
+            let petted = notifier.clone();
+            scheduler.set_watchdog(Watchdog {
+                every,
+                pet: Arc::new(move || petted.watchdog()),
+            });
+        }
         scheduler
             .heartbeat(true)
             .await
@@ -132,26 +162,38 @@ impl App {
                 "Host {current_host} is not in [scheduler] allowed_hosts; the scheduler stays stopped"
             );
         }
+        // A stopped scheduler's loop turns too: readiness and the watchdog watch it.
+        scheduler.spawn_driver();
+        let health = api::health::routes(
+            &api::health::HealthPaths {
+                healthz: config.health.healthz_path.clone(),
+                readyz: config.health.readyz_path.clone(),
+            },
+            scheduler.clone(),
+            store.clone(),
+        );
+        let side = api::SideRoutes::default().add(health, config.health.require_auth);
+        let state = ApiState {
+            scheduler: scheduler.clone(),
+            store,
+            prefix: config.api.prefix.trim_end_matches('/').into(),
+            allowed_hosts: config.scheduler.allowed_hosts.as_slice().into(),
+            current_host: current_host.into(),
+            auth: credentials,
+            body_limit: BODY_LIMIT,
+            body_timeout: config.server.body_timeout,
+            origins: Arc::new(Origins::new(
+                bound,
+                &config.server.host_names,
+                &config.server.cors_origins,
+            )),
+            throttle,
+            audit: auditor,
+        };
         let router = if config.api.enabled {
-            api::router(ApiState {
-                scheduler: scheduler.clone(),
-                store,
-                prefix: config.api.prefix.trim_end_matches('/').into(),
-                allowed_hosts: config.scheduler.allowed_hosts.as_slice().into(),
-                current_host: current_host.into(),
-                auth: credentials,
-                body_limit: BODY_LIMIT,
-                body_timeout: config.server.body_timeout,
-                origins: Arc::new(Origins::new(
-                    bound,
-                    &config.server.host_names,
-                    &config.server.cors_origins,
-                )),
-                throttle,
-                audit: auditor,
-            })
+            api::router_with(state, side)
         } else {
-            axum::Router::new()
+            api::side_only(state, side)
         };
         Ok(App {
             listener,
@@ -161,6 +203,7 @@ impl App {
             scheduler,
             audit,
             shutdown_grace: config.executor.shutdown_grace,
+            notifier,
         })
     }
 
@@ -193,7 +236,17 @@ impl App {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        // The store is open and migrated and the port bound: systemd may start what waits on
+        // tickd. Connections made now wait in the listener's backlog for the loop below.
+        self.notifier.ready();
+        let status = status::spawn(self.scheduler.clone(), self.notifier.clone());
+        let notifier = self.notifier.clone();
+        let shutdown = async move {
+            shutdown.await;
+            notifier.stopping();
+        };
         api::serve(self.listener, self.router, self.limits, self.tls, shutdown).await;
+        status.abort();
         self.audit.close().await;
         self.scheduler.close(self.shutdown_grace).await;
         tracing::info!("tickd stopped");

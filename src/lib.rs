@@ -4,11 +4,14 @@
 //! # Layout
 //! Rooms and the one direction their imports point:
 //! `api → scheduler → store / executor → job → trigger`; `app` composes them, `main` runs it;
-//! `tokens_cli` (`tickd token`) works on the store's tokens beside the daemon.
-//! `trigger`, `clock`, `config`, `redact` and `telemetry` are leaves.
+//! `tokens_cli` (`tickd token`) works on the store's tokens beside the daemon;
+//! `check_config` (`tickd check-config`) checks a config without starting anything.
+//! `trigger`, `clock`, `config`, `redact`, `systemd` (the notify protocol) and `telemetry` are
+//! leaves.
 
 pub mod api;
 pub mod app;
+pub mod check_config;
 pub mod clock;
 pub mod config;
 pub mod executor;
@@ -16,6 +19,7 @@ pub mod job;
 pub mod redact;
 pub mod scheduler;
 pub mod store;
+pub mod systemd;
 pub mod telemetry;
 pub mod tokens_cli;
 pub mod trigger;

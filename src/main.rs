@@ -27,7 +27,7 @@ struct Cli {
     command: Option<Command>,
     /// The configuration file; it must exist when named here or in TICKD_CONFIG
     /// [default: ./config.toml, used only if present]
-    #[arg(long, env = "TICKD_CONFIG", value_name = "PATH")]
+    #[arg(long, env = "TICKD_CONFIG", value_name = "PATH", global = true)]
     config: Option<PathBuf>,
 }
 
@@ -41,6 +41,10 @@ enum Command {
     /// daemon running
     #[command(subcommand)]
     Token(TokenArgs),
+    /// Checks the configuration without starting anything (no port bound, no store opened)
+    /// and prints the effective settings, secrets redacted; exits non-zero naming the
+    /// refused key
+    CheckConfig,
 }
 
 /// `tickd token ...`.
@@ -119,6 +123,7 @@ async fn daemon() -> ExitCode {
     match cli.command {
         Some(Command::Passwd) => return passwd(),
         Some(Command::Token(args)) => return token(&source, args.into()).await,
+        Some(Command::CheckConfig) => return check_config(&source),
         None => {}
     }
     // Until the log is open, a refusal can only go to stderr.
@@ -177,7 +182,8 @@ fn causes(error: &anyhow::Error) -> String {
 
 async fn run(raw: RawConfig) -> anyhow::Result<()> {
     let config = raw.into_config()?;
-    let app = App::build(config).await?;
+    let notifier = tickd::systemd::Notifier::from_env(std::env::vars(), std::process::id());
+    let app = App::build_notifying(config, notifier).await?;
     tracing::info!("tickd listening on {}", app.url());
     app.run_until(shutdown_signal()).await
 }
@@ -232,6 +238,20 @@ async fn token(source: &ConfigPath, command: TokenCommand) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("tickd token: {}", redact::text(&causes(&error)));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `tickd check-config`: the report on standard output, or the refusal on standard error.
+fn check_config(source: &ConfigPath) -> ExitCode {
+    match tickd::check_config::run(source, std::env::vars()) {
+        Ok(report) => {
+            print!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("tickd check-config: {}", redact::text(&causes(&error)));
             ExitCode::FAILURE
         }
     }

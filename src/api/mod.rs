@@ -18,11 +18,14 @@
 //! - `guard`, `roles`, `throttle`: where requests come from, what a role allows, failed
 //!   logins slowed.
 //! - `audit`: the audit log's layer, its writer task and `GET P/audit`.
+//! - `health`: `/healthz` and `/readyz`, outside the prefix, mounted as [`SideRoutes`].
 //!
 //! Requests pass, outermost first: tracing → panic catcher (500 envelope) → audit log →
 //! origin and Host check → CORS (when sites are allowed) → failed-login throttle, Basic or
 //! Bearer authentication and roles (when configured) → routes (bodies read under
-//! `BodyRules`, a request extension), or the JSON 404/405 fallbacks.
+//! `BodyRules`, a request extension), or the JSON 404/405 fallbacks. Routes outside the API
+//! ([`SideRoutes`]: the health probes) pass the same layers down to the origin and Host
+//! check, then skip authentication unless they ask for it.
 
 mod audit;
 mod auth;
@@ -33,6 +36,7 @@ mod control;
 mod error;
 mod extract;
 mod guard;
+pub mod health;
 mod jobs;
 mod output;
 mod preview;
@@ -102,6 +106,55 @@ use state::normalize_prefix;
 /// Trailing slashes are not routed (404), as in the reference. Extension routes (runs,
 /// cluster) are added to [`routes`].
 pub fn router(state: ApiState) -> Router {
+    router_with(state, SideRoutes::default())
+}
+
+/// Routes served beside the API, outside its prefix (the health probes, metrics): each set
+/// either open (no credentials, no role) or behind the API's authentication. Both kinds
+/// stay behind everything else the API's routes are: tracing, the panic catcher, the audit
+/// log (which records no successful read) and the origin and `Host` check.
+#[derive(Debug, Default)]
+pub struct SideRoutes {
+    open: Router,
+    authenticated: Router,
+}
+
+impl SideRoutes {
+    /// Adds `routes` (a stateless router: its state given), open or behind authentication
+    /// (`require_auth`, meaningful only when `[auth]` is enabled).
+    #[must_use]
+    pub fn add(self, routes: Router, require_auth: bool) -> SideRoutes {
+        if require_auth {
+            SideRoutes {
+                authenticated: self.authenticated.merge(routes),
+                ..self
+            }
+        } else {
+            SideRoutes {
+                open: self.open.merge(routes),
+                ..self
+            }
+        }
+    }
+}
+
+/// The API's router with `side` routes beside it.
+pub fn router_with(state: ApiState, side: SideRoutes) -> Router {
+    let state_routes = |prefix: &str, state: ApiState| routes(prefix).with_state(state);
+    build(state, side, state_routes)
+}
+
+/// Only the `side` routes, behind the same layers: the daemon with `[api] enabled = false`
+/// still answers its probes.
+pub fn side_only(state: ApiState, side: SideRoutes) -> Router {
+    build(state, side, |_, _| Router::new())
+}
+
+fn build(
+    state: ApiState,
+    side: SideRoutes,
+    api_routes: impl FnOnce(&str, ApiState) -> Router,
+) -> Router {
     let prefix = normalize_prefix(&state.prefix);
     let auth = state.auth.clone();
     let body = BodyRules::new(state.body_limit, state.body_timeout);
@@ -119,8 +172,9 @@ pub fn router(state: ApiState) -> Router {
         prefix: prefix.as_str().into(),
         tokens: Some((state.store.clone(), state.scheduler.clone())),
         audit,
+        side,
     };
-    mount(routes(&prefix).with_state(state), body, guards)
+    mount(api_routes(&prefix, state), body, guards)
 }
 
 /// The route table.
@@ -180,6 +234,8 @@ struct Guards {
     tokens: Option<(Arc<dyn TokenStore>, Scheduler)>,
     /// Where audit records go; `None` records nothing (the layer tests).
     audit: Option<Auditor>,
+    /// Routes beside the API's, open or behind authentication.
+    side: SideRoutes,
 }
 
 fn mount(routes: Router, body: BodyRules, guards: Guards) -> Router {
@@ -190,7 +246,10 @@ fn mount(routes: Router, body: BodyRules, guards: Guards) -> Router {
         prefix,
         tokens,
         audit,
+        side,
     } = guards;
+    // Behind authentication (when it is on) with the API's routes; open ones join after it.
+    let routes = routes.merge(side.authenticated);
     // Set on every route registered so far: the matched route and its `{id}`, for the log;
     // the log's layer probes this table for requests refused before they were routed.
     let (routes, audit) = match audit {
@@ -220,6 +279,7 @@ fn mount(routes: Router, body: BodyRules, guards: Guards) -> Router {
         }
         None => router,
     };
+    let router = router.merge(side.open.method_not_allowed_fallback(method_not_allowed));
     // Other sites' pages that the config allows in get CORS answers, their preflights
     // answered before credentials are asked for; no other site gets any.
     let router = if origins.any_allowed() {

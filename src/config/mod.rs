@@ -10,6 +10,7 @@
 mod check;
 mod env;
 mod error;
+mod health;
 mod value;
 
 use std::collections::BTreeMap;
@@ -24,6 +25,7 @@ use crate::api::{FailureLimit, Role};
 use crate::job::JobDefaults;
 
 pub use error::{ConfigError, Invalid};
+pub use health::HealthConfig;
 
 /// The whole configuration, checked. Every key is optional; defaults are CONTRACT §5's.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -51,6 +53,8 @@ pub struct Config {
     pub history: HistoryConfig,
     /// How long audit records are kept.
     pub audit: AuditConfig,
+    /// The liveness and readiness probes (`health.rs`).
+    pub health: HealthConfig,
     /// Jobs created at start-up (the Flask `JOBS` list): each table as the JSON object a
     /// `POST P/jobs` body is, read into a job by the same parser when they are added.
     #[serde(deserialize_with = "value::job_tables")]
@@ -586,6 +590,7 @@ impl RawConfig {
         let mut config: Config = serde_path_to_error::deserialize(self.table.clone())
             .map_err(|e| ConfigError::from_serde(e, &self.table, &self.origins))?;
         check::settings(&config, &self.origins)?;
+        health::check(&config, &self.origins)?;
         config.base_dir = self.base_dir;
         config.file = self.file;
         Ok(config)

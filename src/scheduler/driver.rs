@@ -1,6 +1,8 @@
 //! The one task that sleeps: it reads the clock, runs a due-jobs pass, and sleeps until the
 //! next fire time or a wake-up (a job changed), whichever comes first. It never polls the
-//! whole table; it asks the store for the earliest `next_run_time` after each pass.
+//! whole table; it asks the store for the earliest `next_run_time` after each pass. Each turn
+//! is recorded (`liveness.rs`): readiness reads its age, and the systemd watchdog is petted
+//! from here, so a stalled loop stops petting.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -33,18 +35,35 @@ const RETRY_WAIT: Duration = Duration::from_secs(1);
 /// `nanosleep` is late by tens of microseconds.
 const FINE_WAIT: Duration = Duration::from_millis(2);
 
-/// Runs until the scheduler is stopped.
-pub(super) async fn drive(scheduler: Scheduler) {
-    let inner = &scheduler.inner;
-    let max_wait = if inner.store.shared() {
+/// The driver's longest sleep on `scheduler`'s store, before any watchdog shortens it.
+fn store_max_wait(scheduler: &Scheduler) -> Duration {
+    if scheduler.inner.store.shared() {
         SHARED_MAX_WAIT
     } else {
         MAX_WAIT
-    };
+    }
+}
+
+/// The driver's longest sleep: the store's, or the watchdog's period when shorter. Every
+/// turn of the loop, a pass or not, ends within this.
+pub(super) fn max_wait(scheduler: &Scheduler) -> Duration {
+    scheduler.inner.liveness.max_wait(store_max_wait(scheduler))
+}
+
+/// Runs until the scheduler is closed. A stopped or paused scheduler's loop runs no pass but
+/// still turns every [`max_wait`], so that its liveness (readiness, the watchdog) is known.
+pub(super) async fn drive(scheduler: Scheduler) {
+    let inner = &scheduler.inner;
+    let max_wait = max_wait(&scheduler);
     loop {
-        let wait = match scheduler.state() {
-            RunState::Stopped => break,
-            RunState::Paused => max_wait,
+        if *inner.closed.borrow() {
+            break;
+        }
+        let state = scheduler.state();
+        let (wait, completed) = match state {
+            RunState::Stopped | RunState::Paused => (max_wait, true),
+            // `start` is giving pending jobs their fire times; it wakes the loop when done.
+            RunState::Running if inner.starting.load(Ordering::SeqCst) => (max_wait, true),
             RunState::Running => {
                 match process::process_due_jobs(&scheduler, inner.clock.now()).await {
                     Ok(pass) => {
@@ -55,19 +74,21 @@ pub(super) async fn drive(scheduler: Scheduler) {
                                 .unwrap_or(Duration::ZERO)
                                 .min(max_wait)
                         });
-                        if process::mark_hot(&scheduler, &pass, now) {
+                        let wait = if process::mark_hot(&scheduler, &pass, now) {
                             wait.max(REFIRE_PAUSE)
                         } else {
                             wait
-                        }
+                        };
+                        (wait, true)
                     }
                     Err(error) => {
                         tracing::error!("Processing due jobs failed: {error:#}; retrying");
-                        RETRY_WAIT
+                        (RETRY_WAIT.min(max_wait), false)
                     }
                 }
             }
         };
+        inner.liveness.turned(completed, std::time::Instant::now());
         let until = inner.clock.now() + wait;
         inner
             .next_wake

@@ -14,6 +14,7 @@ mod history;
 mod jobs;
 mod listing;
 mod live;
+mod liveness;
 mod preview;
 mod process;
 mod runlog;
@@ -22,7 +23,7 @@ mod runner;
 pub(crate) mod testing;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -42,6 +43,7 @@ pub use error::SchedulerError;
 pub use event::SchedulerEvent;
 pub use listing::JobsListing;
 pub use live::{OutputEvent, RunOutput};
+pub use liveness::{DriverHealth, Watchdog};
 pub use preview::{MAX_PREVIEW_TIMES, Preview};
 
 /// Scheduler state as `GET P` reports it.
@@ -146,6 +148,14 @@ struct Inner {
     next_wake: AtomicI64,
     /// Wakes the driver when a job changes or the state does.
     wakeup: Notify,
+    /// Whether the driver task was spawned: one per scheduler, from the first start (or
+    /// [`Scheduler::spawn_driver`]) until [`Scheduler::close`].
+    driver_spawned: AtomicBool,
+    /// True while [`Scheduler::start`] gives pending jobs their first fire times: the state
+    /// says running (adds must see it) but the driver runs no pass until start is done.
+    starting: AtomicBool,
+    /// The driver's last completed turn and the watchdog it pets (`liveness.rs`).
+    liveness: liveness::Liveness,
     /// Runs in flight per job id, for `max_instances`. std Mutex: short sections only.
     instances: Mutex<HashMap<JobId, u32>>,
     /// Jobs due again by the end of the pass that last handled them: their fire times come
@@ -193,6 +203,9 @@ impl Scheduler {
                 jobs_lock: JobsLock::default(),
                 next_wake: AtomicI64::new(AWAKE),
                 wakeup: Notify::new(),
+                driver_spawned: AtomicBool::new(false),
+                starting: AtomicBool::new(false),
+                liveness: liveness::Liveness::default(),
                 instances: Mutex::new(HashMap::new()),
                 hot: Mutex::new(HashSet::new()),
                 running: Mutex::new(HashMap::new()),
@@ -311,15 +324,56 @@ impl Scheduler {
                 .started_at
                 .lock()
                 .unwrap_or_else(|e| e.into_inner()) = Some(now);
+            self.inner.starting.store(true, Ordering::SeqCst);
             self.set_state(RunState::Running);
         }
-        if let Err(error) = self.schedule_pending(now).await {
+        let scheduled = self.schedule_pending(now).await;
+        self.inner.starting.store(false, Ordering::SeqCst);
+        if let Err(error) = scheduled {
             self.set_state(RunState::Stopped);
             return Err(error);
         }
         tracing::info!("Scheduler started");
-        tokio::spawn(driver::drive(self.clone()));
+        self.spawn_driver();
+        // A driver that was already turning (a stopped scheduler's) runs its first pass now.
+        self.inner.wakeup.notify_one();
         Ok(())
+    }
+
+    /// Starts the driver task unless it runs already. [`Scheduler::start`] does; the app
+    /// does too when the scheduler stays stopped, so that readiness and the watchdog see a
+    /// loop that turns (a stopped scheduler's loop runs no pass). It ends at
+    /// [`Scheduler::close`].
+    pub fn spawn_driver(&self) {
+        if !self.inner.driver_spawned.swap(true, Ordering::SeqCst) {
+            tokio::spawn(driver::drive(self.clone()));
+        }
+    }
+
+    /// Has the driver pet `watchdog` at least every `watchdog.every` (it then sleeps no
+    /// longer than that). Call before the driver starts; only the first one set counts.
+    pub fn set_watchdog(&self, watchdog: Watchdog) -> bool {
+        self.inner.liveness.set_watchdog(watchdog)
+    }
+
+    /// The driver loop's health now: the age of its last completed turn and its bound.
+    pub fn driver_health(&self) -> DriverHealth {
+        self.inner
+            .liveness
+            .health(driver::max_wait(self), std::time::Instant::now())
+    }
+
+    /// Runs in flight on this daemon now.
+    pub fn running_count(&self) -> u32 {
+        self.runs_in_flight()
+    }
+
+    /// How many jobs the store holds (for systemd's `STATUS=`).
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn job_count(&self) -> Result<u64, SchedulerError> {
+        Ok(self.inner.store.job_count().await?)
     }
 
     /// Gives every pending job its first fire time (a `next_run_time` given at add is kept).
@@ -368,8 +422,9 @@ impl Scheduler {
     /// Ends the daemon's scheduling: stops the driver, gives running scripts `grace` to end,
     /// then stops them (their runs end `interrupted`), and closes the store.
     pub async fn close(&self, grace: Duration) {
-        self.set_state(RunState::Stopped);
+        // Closed first: the driver, woken by the state's change, sees it and ends.
         self.inner.closed.send_replace(true);
+        self.set_state(RunState::Stopped);
         if !self.wait_for_runs(Some(grace)).await {
             let handles: Vec<StopHandle> = self
                 .inner

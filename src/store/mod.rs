@@ -48,6 +48,19 @@ pub trait Store: JobStore + RunLog + Membership + TokenStore + AuditLog + std::f
     /// Whether it keeps the views it is handed. One that does not is handed none where the
     /// caller would render one only for it, and its listing renders every job it reads.
     fn keeps_views(&self) -> bool;
+    /// Asks the database for the cheapest answer it gives (SQL: `SELECT 1`; Redis: `PING`),
+    /// through the same pool or connection the store's work uses: readiness (`/readyz`) asks
+    /// whether the store answers now. The caller bounds the wait.
+    ///
+    /// # Errors
+    /// The database did not answer (`StoreError::Unavailable` when it is away).
+    async fn ping(&self) -> Result<(), StoreError>;
+    /// How many jobs it holds, pending and paused included: one count, not a listing (for
+    /// systemd's `STATUS=`, every minute).
+    ///
+    /// # Errors
+    /// The database did not answer.
+    async fn job_count(&self) -> Result<u64, StoreError>;
     /// Closes connections (at shutdown).
     async fn close(&self);
 }

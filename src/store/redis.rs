@@ -394,6 +394,19 @@ impl Store for RedisStore {
         false
     }
 
+    async fn ping(&self) -> Result<(), StoreError> {
+        let _: String = redis::cmd("PING").query_async(&mut self.con()).await?;
+        Ok(())
+    }
+
+    async fn job_count(&self) -> Result<u64, StoreError> {
+        let count: u64 = redis::cmd("HLEN")
+            .arg(self.key("jobs"))
+            .query_async(&mut self.con())
+            .await?;
+        Ok(count)
+    }
+
     async fn close(&self) {
         if let Some(lock) = &self.lock {
             lock.release(&self.conn, &self.scripts).await;

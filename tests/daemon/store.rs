@@ -120,6 +120,9 @@ async fn postgres_daemons_share_due_jobs() {
 /// Every check of the store contract, in an order where each leaves the store as it found it
 /// (no jobs, no running runs, no nodes).
 async fn conforms(store: &dyn Store, raw: &Raw) {
+    // The store as a whole: readiness asks it to answer; systemd's status counts its jobs.
+    store.ping().await.unwrap();
+    counts_jobs(store).await;
     // JobStore
     adds_and_looks_up_jobs(store).await;
     ids_compare_byte_for_byte(store).await;
@@ -148,6 +151,21 @@ async fn conforms(store: &dyn Store, raw: &Raw) {
     tokens_conform(store).await;
     // AuditLog
     audit_conforms(store).await;
+}
+
+// ---- Store ----
+
+async fn counts_jobs(store: &dyn Store) {
+    assert_eq!(store.job_count().await.unwrap(), 0);
+    add(store, &job("a", Some(t0() + hours(1)))).await;
+    add(store, &job("b", None)).await;
+    assert_eq!(
+        store.job_count().await.unwrap(),
+        2,
+        "pending jobs count too"
+    );
+    clear(store).await;
+    assert_eq!(store.job_count().await.unwrap(), 0);
 }
 
 // ---- JobStore ----

@@ -46,8 +46,12 @@ async fn survives_an_outage(url: String, default_port: u16) {
         .await
         .unwrap();
 
+    store.ping().await.unwrap();
     proxy.cut().await;
     let error = promptly(store.lookup_job("steady")).await.unwrap_err();
+    assert!(matches!(error, StoreError::Unavailable(_)), "{error:?}");
+    // Readiness's question gets the same answer.
+    let error = promptly(store.ping()).await.unwrap_err();
     assert!(matches!(error, StoreError::Unavailable(_)), "{error:?}");
     let error = promptly(store.claim_due_jobs(t0(), 10, &keep))
         .await
@@ -58,6 +62,7 @@ async fn survives_an_outage(url: String, default_port: u16) {
     assert!(matches!(error, StoreError::Unavailable(_)), "{error:?}");
 
     proxy.restore().await;
+    promptly(store.ping()).await.unwrap();
     let found = promptly(store.lookup_job("steady")).await.unwrap();
     assert_eq!(
         found.map(|job| job.id.to_string()).as_deref(),
@@ -106,18 +111,18 @@ fn keep(job: &Job) -> Claim {
     }
 }
 
-// ---- the proxy ----
+// ---- the proxy (also cut under a daemon by tests/daemon/health.rs) ----
 
 /// Forwards TCP connections from a local port to the database server, until cut.
-struct Proxy {
-    addr: SocketAddr,
+pub(crate) struct Proxy {
+    pub(crate) addr: SocketAddr,
     upstream: SocketAddr,
     accepting: Mutex<Option<JoinHandle<()>>>,
     pumps: Arc<Mutex<Vec<AbortHandle>>>,
 }
 
 impl Proxy {
-    async fn start(upstream: SocketAddr) -> Proxy {
+    pub(crate) async fn start(upstream: SocketAddr) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let proxy = Proxy {
             addr: listener.local_addr().unwrap(),
@@ -145,7 +150,7 @@ impl Proxy {
     }
 
     /// The database goes away: the port refuses connections, and open ones are dropped.
-    async fn cut(&self) {
+    pub(crate) async fn cut(&self) {
         let accepting = self.accepting.lock().unwrap().take();
         if let Some(accepting) = accepting {
             accepting.abort();
@@ -157,13 +162,13 @@ impl Proxy {
     }
 
     /// The database is back, at the same address.
-    async fn restore(&self) {
+    pub(crate) async fn restore(&self) {
         self.serve(TcpListener::bind(self.addr).await.unwrap());
     }
 }
 
 /// The server's address in a database URL.
-async fn upstream(url: &str, default_port: u16) -> SocketAddr {
+pub(crate) async fn upstream(url: &str, default_port: u16) -> SocketAddr {
     let host_port = authority(url).1;
     let host_port = if host_port.contains(':') {
         host_port.to_owned()
@@ -178,7 +183,7 @@ async fn upstream(url: &str, default_port: u16) -> SocketAddr {
 }
 
 /// `url` pointed at `addr` instead of its server.
-fn via(url: &str, addr: SocketAddr) -> String {
+pub(crate) fn via(url: &str, addr: SocketAddr) -> String {
     let (before, host_port, _) = authority(url);
     let after = &url[before.len() + host_port.len()..];
     format!("{before}{addr}{after}")
