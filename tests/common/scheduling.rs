@@ -46,12 +46,30 @@ pub async fn next_event<T>(
 }
 
 /// What the daemon logs, kept in memory for a test.
+///
+/// Lines reach it through one global subscriber that writes each line to the capture its
+/// thread registered (a `tokio::test` runs the daemon's tasks on the test's thread), not
+/// through a subscriber per thread: tracing caches whether a line is wanted across threads,
+/// and a line first reached on a thread with no subscriber of its own could be cached as
+/// wanted by no one, and never reach a test's capture (it did, in one run of two).
 #[derive(Clone, Default)]
 pub struct CapturedLog(Arc<std::sync::Mutex<Vec<u8>>>);
 
-impl std::io::Write for CapturedLog {
+thread_local! {
+    /// The capture this thread's lines go to, if any.
+    static CAPTURE: std::cell::RefCell<Option<CapturedLog>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Writes a line to its thread's capture, or nowhere.
+struct ThreadCapture;
+
+impl std::io::Write for ThreadCapture {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
+        CAPTURE.with(|capture| {
+            if let Some(log) = capture.borrow().as_ref() {
+                log.0.lock().unwrap().extend_from_slice(bytes);
+            }
+        });
         Ok(bytes.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -59,17 +77,28 @@ impl std::io::Write for CapturedLog {
     }
 }
 
+/// While alive, this thread's lines go to a capture.
+pub struct CaptureGuard(());
+
+impl Drop for CaptureGuard {
+    fn drop(&mut self) {
+        CAPTURE.with(|capture| capture.borrow_mut().take());
+    }
+}
+
 impl CapturedLog {
-    /// Captures this thread's log lines (a `tokio::test` runs the daemon's tasks on it) until
-    /// the guard is dropped.
-    pub fn install(&self) -> tracing::subscriber::DefaultGuard {
-        let log = self.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_max_level(tracing::Level::INFO)
-            .with_writer(move || log.clone())
-            .finish();
-        tracing::subscriber::set_default(subscriber)
+    /// Captures this thread's log lines until the guard is dropped.
+    pub fn install(&self) -> CaptureGuard {
+        static GLOBAL: std::sync::Once = std::sync::Once::new();
+        GLOBAL.call_once(|| {
+            let _ = tracing_subscriber::fmt()
+                .with_ansi(false)
+                .with_max_level(tracing::Level::INFO)
+                .with_writer(|| ThreadCapture)
+                .try_init();
+        });
+        CAPTURE.with(|capture| *capture.borrow_mut() = Some(self.clone()));
+        CaptureGuard(())
     }
 
     pub fn text(&self) -> String {
