@@ -149,6 +149,10 @@ impl App {
                 )),
                 throttle,
                 audit: auditor,
+                console: config
+                    .console
+                    .enabled
+                    .then(|| config.console.path.as_str().into()),
             })
         } else {
             axum::Router::new()

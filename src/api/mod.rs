@@ -18,6 +18,8 @@
 //! - `guard`, `roles`, `throttle`: where requests come from, what a role allows, failed
 //!   logins slowed.
 //! - `audit`: the audit log's layer, its writer task and `GET P/audit`.
+//! - `console`: the web console's page and files, mounted beside the routes (same layers);
+//!   `me` (`GET P/me`, who is logged in) and `scripts` (`GET P/scripts`) serve it.
 //!
 //! Requests pass, outermost first: tracing → panic catcher (500 envelope) → audit log →
 //! origin and Host check → CORS (when sites are allowed) → failed-login throttle, Basic or
@@ -29,16 +31,19 @@ mod auth;
 mod bearer;
 mod body;
 mod cluster;
+mod console;
 mod control;
 mod error;
 mod extract;
 mod guard;
 mod jobs;
+mod me;
 mod output;
 mod preview;
 mod roles;
 mod run_listing;
 mod runs;
+mod scripts;
 mod server;
 mod state;
 mod throttle;
@@ -65,6 +70,8 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
 pub use audit::{AuditSettings, AuditWriter, Auditor};
+pub use console::{ASSETS as CONSOLE_ASSETS, CSP as CONSOLE_CSP};
+pub use scripts::MAX_SCRIPTS;
 pub use auth::{CHALLENGE, Credentials, CredentialsError, DENIED, Secret, User, hash_password};
 pub use bearer::TOKEN_PREFIX;
 pub use error::ApiError;
@@ -84,6 +91,11 @@ pub use wire::{info_to_json, job_to_json, run_to_json};
 use body::BodyRules;
 use state::normalize_prefix;
 
+/// A path as the router takes it: a leading `/`, no trailing `/`, the root as `""`.
+pub fn normalize_path(path: &str) -> String {
+    normalize_prefix(path)
+}
+
 /// The API's router, every route under `state.prefix`, ready to serve.
 ///
 /// | method | path | handler |
@@ -98,6 +110,9 @@ use state::normalize_prefix;
 /// | GET, POST | `P/tokens` | API tokens: list, create (an admin's) |
 /// | DELETE | `P/tokens/{id}` | revoke a token |
 /// | GET | `P/audit` | the audit log (admin) |
+/// | GET | `P/me` | who is logged in, and the scheduler's state |
+/// | GET | `P/scripts` | the scripts a job may name |
+/// | GET | `C`, `C/assets/{name}` | the web console (`[console] path`), when served |
 ///
 /// Trailing slashes are not routed (404), as in the reference. Extension routes (runs,
 /// cluster) are added to [`routes`].
@@ -108,6 +123,10 @@ pub fn router(state: ApiState) -> Router {
     let origins = state.origins.clone();
     let throttle = state.throttle.clone();
     let audit = Some(state.audit.clone());
+    let mut table = routes(&prefix);
+    if let Some(base) = &state.console {
+        table = table.merge(console::routes(&prefix, &normalize_prefix(base)));
+    }
     let state = ApiState {
         prefix: prefix.as_str().into(),
         ..state
@@ -120,7 +139,7 @@ pub fn router(state: ApiState) -> Router {
         tokens: Some((state.store.clone(), state.scheduler.clone())),
         audit,
     };
-    mount(routes(&prefix).with_state(state), body, guards)
+    mount(table.with_state(state), body, guards)
 }
 
 /// The route table.
@@ -154,6 +173,9 @@ fn routes(prefix: &str) -> Router<ApiState> {
         // A run's output, at once or followed as Server-Sent Events (issue 16).
         .route(&at("/runs/{id}/output"), get(output::get_output))
         .route(&at("/cluster"), get(cluster::get_cluster))
+        // What the web console asks: who is logged in, which scripts a job may name.
+        .route(&at("/me"), get(me::me))
+        .route(&at("/scripts"), get(scripts::list_scripts))
         // API tokens (an admin's).
         .route(
             &at("/tokens"),

@@ -33,6 +33,8 @@ pub struct Config {
     pub server: ServerConfig,
     /// The API's prefix and switch.
     pub api: ApiConfig,
+    /// The web console's path and switch.
+    pub console: ConsoleConfig,
     /// HTTP Basic credentials.
     pub auth: AuthConfig,
     /// Zone and hosts.
@@ -141,6 +143,30 @@ impl Default for ApiConfig {
         ApiConfig {
             enabled: true,
             prefix: "/scheduler".to_owned(),
+        }
+    }
+}
+
+/// `[console]`: the web console, a page served beside the API and through the same checks
+/// (Host and Origin, credentials, roles, audit). It needs the API: with `[api] enabled =
+/// false` it is not served either.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsoleConfig {
+    /// Serve the console at all.
+    #[serde(deserialize_with = "value::boolean")]
+    pub enabled: bool,
+    /// Where its page is (`/`); its files are under `<path>/assets/`. Must lie outside the
+    /// API's prefix.
+    #[serde(deserialize_with = "value::text")]
+    pub path: String,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig {
+            enabled: true,
+            path: "/".to_owned(),
         }
     }
 }

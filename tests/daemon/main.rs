@@ -20,6 +20,7 @@ mod audit;
 mod browser;
 mod cluster;
 mod connections;
+mod console;
 mod cross_site;
 mod executor;
 mod far_behind;
