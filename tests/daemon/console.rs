@@ -298,13 +298,14 @@ async fn wait_for(browser: &Client, css: &str) -> fantoccini::elements::Element 
     }
 }
 
-/// Waits until the text of `css` contains `needle`.
+/// Waits until the text of `css` contains `needle`, as shown (CSS may upper-case it: the
+/// comparison ignores case).
 async fn wait_text(browser: &Client, css: &str, needle: &str) -> String {
     let deadline = Instant::now() + PATIENCE;
     loop {
         if let Ok(found) = browser.find(Locator::Css(css)).await
             && let Ok(text) = found.text().await
-            && text.contains(needle)
+            && text.to_lowercase().contains(&needle.to_lowercase())
         {
             return text;
         }
@@ -386,6 +387,7 @@ async fn type_into(browser: &Client, name: &str, text: &str) {
     input.send_keys(text).await.unwrap();
 }
 
+/// `GET P/jobs/<id>`, `id` as written in a URL.
 async fn job_state(app: &TestApp, id: &str) -> (StatusCode, Value) {
     app.get(&format!("/jobs/{id}")).await
 }
@@ -421,7 +423,7 @@ async fn the_console_drives_tickd_end_to_end_in_chromium() {
         .await
         .unwrap();
     let id = "tick <b>2</b>";
-    let path = "/jobs/tick%20%3Cb%3E2%3C%2Fb%3E";
+    let path = "tick%20%3Cb%3E2%3C%2Fb%3E";
     eventually("the job is created", || async {
         job_state(&app, path).await.0 == StatusCode::OK
     })
@@ -539,6 +541,19 @@ async fn the_console_drives_tickd_end_to_end_in_chromium() {
     app.stop().await;
 }
 
+/// Sizes the window so that the page itself is `width` x `height`.
+async fn viewport(browser: &Client, width: u32, height: u32) {
+    browser.set_window_size(width, height).await.unwrap();
+    let inner = browser
+        .execute("return [window.innerWidth, window.innerHeight]", vec![])
+        .await
+        .unwrap();
+    let (w, h) = (inner[0].as_u64().unwrap(), inner[1].as_u64().unwrap());
+    let width = width + (u64::from(width) - w) as u32;
+    let height = height + (u64::from(height) - h) as u32;
+    browser.set_window_size(width, height).await.unwrap();
+}
+
 /// Where the screenshots go: `TICKD_SCREENSHOTS`, else docs/screenshots.
 fn screenshot_dir() -> PathBuf {
     match std::env::var_os("TICKD_SCREENSHOTS").filter(|d| !d.is_empty()) {
@@ -598,8 +613,8 @@ async fn screenshots() {
     let dir = screenshot_dir();
     std::fs::create_dir_all(&dir).unwrap();
     let browser = driver.browser(&["--window-size=1280,800".to_owned()]).await;
-    browser.set_window_size(1280, 800).await.unwrap();
     log_in(&browser, &app, "ana", "a-pass").await;
+    viewport(&browser, 1280, 800).await;
     let screens = [
         ("overview", "#/".to_owned(), "main table"),
         ("jobs", "#/jobs".to_owned(), "tr[data-job]"),
@@ -616,6 +631,7 @@ async fn screenshots() {
             )
             .await
             .unwrap();
+        browser.refresh().await.unwrap();
         for (name, hash, ready) in &screens {
             open(&browser, &app, hash).await;
             wait_for(&browser, ready).await;
@@ -632,7 +648,7 @@ async fn screenshots() {
             std::fs::write(dir.join(format!("{name}-{theme}.png")), png).unwrap();
         }
     }
-    browser.set_window_size(360, 800).await.unwrap();
+    viewport(&browser, 360, 800).await;
     for (name, hash) in [("jobs", "#/jobs"), ("overview", "#/")] {
         open(&browser, &app, hash).await;
         wait_for(&browser, "main table").await;
