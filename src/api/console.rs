@@ -84,10 +84,9 @@ impl File {
             StatusCode::NOT_MODIFIED.into_response()
         } else {
             let mut response = self.body.clone().into_response();
-            response.headers_mut().insert(
-                CONTENT_TYPE,
-                HeaderValue::from_static(self.content_type),
-            );
+            response
+                .headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static(self.content_type));
             response
         };
         let headers = response.headers_mut();
@@ -147,8 +146,7 @@ pub(crate) fn routes(prefix: &str, base: &str) -> Router<ApiState> {
             &format!("{base}/assets/{{name}}"),
             get(
                 move |name: Result<Path<String>, _>, headers: HeaderMap| async move {
-                    let name: Result<Path<String>, axum::extract::rejection::PathRejection> =
-                        name;
+                    let name: Result<Path<String>, axum::extract::rejection::PathRejection> = name;
                     match name {
                         Ok(Path(name)) => match files.iter().find(|(n, _)| *n == name) {
                             Some((_, file)) => file.answer(&headers),
@@ -168,7 +166,10 @@ mod tests {
     #[test]
     fn the_prefix_is_escaped_into_the_page() {
         let page = shell("/a\"<b>&'", "/ui");
-        assert!(page.contains("content=\"/a&quot;&lt;b&gt;&amp;&#39;\""), "{page}");
+        assert!(
+            page.contains("content=\"/a&quot;&lt;b&gt;&amp;&#39;\""),
+            "{page}"
+        );
         assert!(!page.contains("{{"));
         assert!(!page.contains("<script>"), "no inline script");
     }

@@ -19,10 +19,7 @@ use super::wire::JsonBody;
 use crate::scheduler::RunState;
 
 /// `GET P/me`.
-pub(crate) async fn me(
-    State(state): State<ApiState>,
-    actor: Option<Extension<Actor>>,
-) -> JsonBody {
+pub(crate) async fn me(State(state): State<ApiState>, actor: Option<Extension<Actor>>) -> JsonBody {
     let scheduler_state = match state.scheduler.state() {
         RunState::Running => "running",
         RunState::Paused => "paused",

@@ -70,13 +70,13 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
 pub use audit::{AuditSettings, AuditWriter, Auditor};
-pub use console::{ASSETS as CONSOLE_ASSETS, CSP as CONSOLE_CSP};
-pub use scripts::MAX_SCRIPTS;
 pub use auth::{CHALLENGE, Credentials, CredentialsError, DENIED, Secret, User, hash_password};
 pub use bearer::TOKEN_PREFIX;
+pub use console::{ASSETS as CONSOLE_ASSETS, CSP as CONSOLE_CSP};
 pub use error::ApiError;
 pub use guard::Origins;
 pub use roles::{Actor, Credential, Role};
+pub use scripts::MAX_SCRIPTS;
 pub use server::{ServerLimits, serve};
 pub use state::{
     ApiState, DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, DEFAULT_PREFIX, local_host_name,

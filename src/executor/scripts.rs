@@ -117,7 +117,15 @@ mod tests {
         let root = tmp.path().join("workspace");
         fs::create_dir_all(root.join("sub/deeper")).unwrap();
         fs::create_dir_all(root.join("__pycache__")).unwrap();
-        for name in ["b.py", "a.sh", "notes.txt", "sub/c.py", "sub/deeper/d.py", "__pycache__/x.py", ".hidden.py"] {
+        for name in [
+            "b.py",
+            "a.sh",
+            "notes.txt",
+            "sub/c.py",
+            "sub/deeper/d.py",
+            "__pycache__/x.py",
+            ".hidden.py",
+        ] {
             fs::write(root.join(name), "print(1)\n").unwrap();
         }
         fs::write(outside.path().join("evil.py"), "").unwrap();

@@ -131,7 +131,13 @@ async fn the_console_is_served_with_its_headers_behind_the_login() {
     let answer = get_raw(&app, "/assets/nope.js", boss, &[]).await;
     assert_eq!(answer.status(), StatusCode::NOT_FOUND);
     let body = answer.json::<Value>().await.unwrap();
-    assert!(body["error_message"].as_str().unwrap().contains("not found"), "{body}");
+    assert!(
+        body["error_message"]
+            .as_str()
+            .unwrap()
+            .contains("not found"),
+        "{body}"
+    );
     let answer = app
         .client
         .post(format!("http://{}/", app.addr))
@@ -198,8 +204,7 @@ async fn scripts_lists_what_a_job_may_run() {
     std::fs::write(workspace.join("notes.txt"), "not a script").unwrap();
     let outside = tempfile::tempdir().unwrap();
     std::fs::write(outside.path().join("secret.py"), "").unwrap();
-    std::os::unix::fs::symlink(outside.path().join("secret.py"), workspace.join("out.py"))
-        .unwrap();
+    std::os::unix::fs::symlink(outside.path().join("secret.py"), workspace.join("out.py")).unwrap();
     let app = TestApp::spawn_in(dir.path(), USERS, None).await;
     let answer = app
         .client
@@ -237,7 +242,10 @@ async fn the_console_can_be_switched_off_or_moved_with_the_prefix() {
     assert!(text.contains(r#"src="/console/assets/app.js""#));
     let answer = get_raw(&app, "/console/assets/style.css", None, &[]).await;
     assert_eq!(answer.status(), StatusCode::OK);
-    assert_eq!(get_raw(&app, "/", None, &[]).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        get_raw(&app, "/", None, &[]).await.status(),
+        StatusCode::NOT_FOUND
+    );
     app.stop().await;
 }
 
@@ -249,10 +257,7 @@ fn a_console_path_colliding_with_the_api_is_refused_at_start() {
             "[api]\nprefix = \"/ui\"\n[console]\npath = \"/ui\"\n",
             "both are at the same path",
         ),
-        (
-            "[api]\nprefix = \"/\"\n",
-            "both are at the same path",
-        ),
+        ("[api]\nprefix = \"/\"\n", "both are at the same path"),
         (
             "[api]\nprefix = \"/\"\n[console]\npath = \"/ui\"\n",
             "the console would be inside the API's paths",
@@ -269,13 +274,17 @@ fn a_console_path_colliding_with_the_api_is_refused_at_start() {
         let path = dir.path().join("config.toml");
         std::fs::write(&path, config).unwrap();
         let error = tickd::config::Config::load(&path, Vec::<(String, String)>::new())
-            .unwrap_err().to_string();
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("[console] path"), "{config}: {error}");
         assert!(error.contains(why), "{config}: {error}");
         assert!(error.contains("[console] enabled = false"), "{error}");
     }
     // Switched off, or the API off: no collision to refuse.
-    let _ = config_in(dir.path(), "[api]\nprefix = \"/\"\n[console]\nenabled = false\n");
+    let _ = config_in(
+        dir.path(),
+        "[api]\nprefix = \"/\"\n[console]\nenabled = false\n",
+    );
     let _ = config_in(dir.path(), "[api]\nenabled = false\nprefix = \"/\"\n");
     let _ = config_in(dir.path(), "[console]\npath = \"/schedulerx\"\n");
 }
@@ -366,7 +375,12 @@ async fn mutating_buttons(browser: &Client) -> Vec<String> {
         "pause", "resume", "run", "delete", "cancel", "shutdown", "start",
     ] {
         let css = format!("button[data-action='{action}']");
-        if !browser.find_all(Locator::Css(&css)).await.unwrap().is_empty() {
+        if !browser
+            .find_all(Locator::Css(&css))
+            .await
+            .unwrap()
+            .is_empty()
+        {
             found.push(action.to_owned());
         }
     }
@@ -378,6 +392,18 @@ async fn mutating_buttons(browser: &Client) -> Vec<String> {
         }
     }
     found
+}
+
+/// Clicks the element `css` matches (waiting for it), scrolled to the middle of the window:
+/// the header stays on top of the page's first lines.
+async fn click(browser: &Client, css: &str) {
+    let element = wait_for(browser, css).await;
+    let arg = serde_json::to_value(&element).unwrap();
+    browser
+        .execute("arguments[0].scrollIntoView({block: 'center'})", vec![arg])
+        .await
+        .unwrap();
+    element.click().await.unwrap();
 }
 
 /// Types `text` into the form's input `name`.
@@ -415,13 +441,7 @@ async fn the_console_drives_tickd_end_to_end_in_chromium() {
     wait_text(&browser, ".preview .description", "every 2 seconds").await;
     wait_for(&browser, ".preview .fire-times li:nth-child(5)").await;
     wait_for(&browser, "datalist#script-names option[value='wait.py']").await;
-    browser
-        .find(Locator::Css("form.job-form button[type='submit']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, "form.job-form button[type='submit']").await;
     let id = "tick <b>2</b>";
     let path = "tick%20%3Cb%3E2%3C%2Fb%3E";
     eventually("the job is created", || async {
@@ -436,19 +456,24 @@ async fn the_console_drives_tickd_end_to_end_in_chromium() {
     wait_for(&browser, ".fire-times li:nth-child(10)").await;
     wait_text(&browser, ".card table", "succeeded").await;
 
+    // The edit form: a new name, previewed and saved with PATCH; the schedule stays.
+    let before = job_state(&app, path).await.1;
+    type_into(&browser, "name", "Tick two").await;
+    wait_text(&browser, ".preview .description", "every 2 seconds").await;
+    click(&browser, "form.job-form button[type='submit']").await;
+    eventually("the new name is saved", || async {
+        job_state(&app, path).await.1["name"] == "Tick two"
+    })
+    .await;
+    let after = job_state(&app, path).await.1;
+    assert_eq!(after["second"], before["second"]);
+    assert_eq!(after["trigger"], "cron");
+
     // Pause and resume from the job's page.
-    wait_for(&browser, "button[data-action='pause']")
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(&browser, "button[data-action='pause']").await;
     wait_for(&browser, "button[data-action='resume']").await;
     assert_eq!(job_state(&app, path).await.1["next_run_time"], Value::Null);
-    wait_for(&browser, "button[data-action='resume']")
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(&browser, "button[data-action='resume']").await;
     wait_for(&browser, "button[data-action='pause']").await;
     assert!(job_state(&app, path).await.1["next_run_time"].is_string());
 
@@ -483,16 +508,8 @@ async fn the_console_drives_tickd_end_to_end_in_chromium() {
     // Delete from the jobs table, confirmed in the dialog.
     open(&browser, &app, "#/jobs").await;
     let row = "tr[data-job='tick <b>2</b>']";
-    wait_for(&browser, &format!("{row} button[data-action='delete']"))
-        .await
-        .click()
-        .await
-        .unwrap();
-    wait_for(&browser, "dialog[open] button[data-confirm='yes']")
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(&browser, &format!("{row} button[data-action='delete']")).await;
+    click(&browser, "dialog[open] button[data-confirm='yes']").await;
     eventually("the job is deleted", || async {
         job_state(&app, path).await.0 == StatusCode::NOT_FOUND
     })
@@ -500,7 +517,13 @@ async fn the_console_drives_tickd_end_to_end_in_chromium() {
 
     // Nothing overflows sideways at 360 px.
     browser.set_window_size(360, 800).await.unwrap();
-    for hash in ["#/", "#/jobs", "#/jobs/waiter", "#/new", &format!("#/runs/{run_id}")] {
+    for hash in [
+        "#/",
+        "#/jobs",
+        "#/jobs/waiter",
+        "#/new",
+        &format!("#/runs/{run_id}"),
+    ] {
         open(&browser, &app, hash).await;
         wait_for(&browser, "main h1").await;
         let wide = browser
@@ -510,7 +533,10 @@ async fn the_console_drives_tickd_end_to_end_in_chromium() {
             )
             .await
             .unwrap();
-        assert!(wide.as_i64().unwrap() <= 0, "{hash} is {wide} px too wide at 360 px");
+        assert!(
+            wide.as_i64().unwrap() <= 0,
+            "{hash} is {wide} px too wide at 360 px"
+        );
     }
 
     // A viewer sees no button that would be refused.
@@ -598,15 +624,30 @@ async fn screenshots() {
         let (status, body) = app.post("/jobs", job).await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
-    for id in ["nightly-report", "billing-export", "sync-inventory", "nightly-report"] {
-        app.call(reqwest::Method::POST, &format!("/jobs/{id}/run?wait=true"), None)
-            .await;
+    for id in [
+        "nightly-report",
+        "billing-export",
+        "sync-inventory",
+        "nightly-report",
+    ] {
+        app.call(
+            reqwest::Method::POST,
+            &format!("/jobs/{id}/run?wait=true"),
+            None,
+        )
+        .await;
     }
     app.post("/jobs/weekday-digest/pause", json!({})).await;
     let (_, headers, _) = app
         .call(reqwest::Method::POST, "/jobs/long-backup/run", None)
         .await;
-    let backup_run = headers["location"].to_str().unwrap().rsplit('/').next().unwrap().to_owned();
+    let backup_run = headers["location"]
+        .to_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
     let (_, runs) = app.get("/runs?job=nightly-report&limit=1").await;
     let report_run = runs[0]["id"].as_str().unwrap().to_owned();
 
@@ -658,7 +699,11 @@ async fn screenshots() {
     }
     browser.close().await.unwrap();
     drop(driver);
-    app.call(reqwest::Method::POST, &format!("/runs/{backup_run}/cancel"), None)
-        .await;
+    app.call(
+        reqwest::Method::POST,
+        &format!("/runs/{backup_run}/cancel"),
+        None,
+    )
+    .await;
     app.stop().await;
 }
