@@ -132,6 +132,14 @@ impl App {
                 "Host {current_host} is not in [scheduler] allowed_hosts; the scheduler stays stopped"
             );
         }
+        if config.console.enabled && config.api.enabled && config.console_path().is_none() {
+            tracing::warn!(
+                "The web console is off: [api] prefix = {:?} takes the paths it would have; set \
+                 [console] path outside the API's prefix to serve it (or [console] enabled = \
+                 false to say so)",
+                config.api.prefix
+            );
+        }
         let router = if config.api.enabled {
             api::router(ApiState {
                 scheduler: scheduler.clone(),
@@ -149,10 +157,7 @@ impl App {
                 )),
                 throttle,
                 audit: auditor,
-                console: config
-                    .console
-                    .enabled
-                    .then(|| config.console.path.as_str().into()),
+                console: config.console_path().map(Into::into),
             })
         } else {
             axum::Router::new()

@@ -102,7 +102,7 @@ fn console(
                 .to_owned(),
         ));
     }
-    if !(config.console.enabled && config.api.enabled) {
+    if !(config.console.enabled && config.api.enabled && config.console.configured) {
         return Ok(());
     }
     if let Some(why) = console_collision(path, &config.api.prefix) {

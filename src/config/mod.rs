@@ -160,6 +160,11 @@ pub struct ConsoleConfig {
     /// API's prefix.
     #[serde(deserialize_with = "value::text")]
     pub path: String,
+    /// Whether the file or the environment sets a `[console]` key. A console they ask for
+    /// that would collide with the API is refused; the default one, which an API at the root
+    /// (`prefix = "/"`, written before the console existed) would collide with, is left off.
+    #[serde(skip)]
+    pub configured: bool,
 }
 
 impl Default for ConsoleConfig {
@@ -167,6 +172,7 @@ impl Default for ConsoleConfig {
         ConsoleConfig {
             enabled: true,
             path: "/".to_owned(),
+            configured: false,
         }
     }
 }
@@ -611,6 +617,11 @@ impl RawConfig {
     pub fn into_config(self) -> Result<Config, ConfigError> {
         let mut config: Config = serde_path_to_error::deserialize(self.table.clone())
             .map_err(|e| ConfigError::from_serde(e, &self.table, &self.origins))?;
+        config.console.configured = self
+            .table
+            .get("console")
+            .and_then(toml::Value::as_table)
+            .is_some_and(|table| !table.is_empty());
         check::settings(&config, &self.origins)?;
         config.base_dir = self.base_dir;
         config.file = self.file;
@@ -673,6 +684,16 @@ impl Config {
             Some(file) => file.display().to_string(),
             None => "the defaults (no config file)".to_owned(),
         }
+    }
+
+    /// Where the web console is served: `[console] path`, when the console is enabled, the
+    /// API too, and the two do not collide (a collision the user asked for is refused when
+    /// the file is loaded; see [`ConsoleConfig::configured`]).
+    pub fn console_path(&self) -> Option<&str> {
+        let served = self.console.enabled
+            && self.api.enabled
+            && check::console_collision(&self.console.path, &self.api.prefix).is_none();
+        served.then_some(self.console.path.as_str())
     }
 
     /// The store URL with a relative SQLite path made relative to the config folder.

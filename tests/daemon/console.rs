@@ -257,7 +257,10 @@ fn a_console_path_colliding_with_the_api_is_refused_at_start() {
             "[api]\nprefix = \"/ui\"\n[console]\npath = \"/ui\"\n",
             "both are at the same path",
         ),
-        ("[api]\nprefix = \"/\"\n", "both are at the same path"),
+        (
+            "[api]\nprefix = \"/\"\n[console]\nenabled = true\n",
+            "both are at the same path",
+        ),
         (
             "[api]\nprefix = \"/\"\n[console]\npath = \"/ui\"\n",
             "the console would be inside the API's paths",
@@ -267,7 +270,7 @@ fn a_console_path_colliding_with_the_api_is_refused_at_start() {
             "the console would be inside the API's paths",
         ),
         (
-            "[api]\nprefix = \"/assets/api\"\n",
+            "[api]\nprefix = \"/assets/api\"\n[console]\npath = \"/\"\n",
             "the API would be inside the console's assets/ folder",
         ),
     ] {
@@ -280,7 +283,12 @@ fn a_console_path_colliding_with_the_api_is_refused_at_start() {
         assert!(error.contains(why), "{config}: {error}");
         assert!(error.contains("[console] enabled = false"), "{error}");
     }
-    // Switched off, or the API off: no collision to refuse.
+    // Switched off, the API off, or the console not asked for (a config written before it,
+    // with the API at the root, keeps working; the console stays off): nothing to refuse.
+    let config = config_in(dir.path(), "[api]\nprefix = \"/\"\n");
+    assert_eq!(config.console_path(), None);
+    let config = config_in(dir.path(), "");
+    assert_eq!(config.console_path(), Some("/"));
     let _ = config_in(
         dir.path(),
         "[api]\nprefix = \"/\"\n[console]\nenabled = false\n",
