@@ -52,6 +52,16 @@
     return el;
   }
 
+  // Whether `el` last showed this same `data`; remembers it. A refresh that brings nothing new
+  // leaves the page alone, so keyboard focus and selections survive it.
+  const shown = new WeakMap();
+  function same(el, data) {
+    const key = JSON.stringify(data);
+    if (shown.get(el) === key) return true;
+    shown.set(el, key);
+    return false;
+  }
+
   // Replaces what `el` holds (false and null children are left out).
   const fill = (el, ...children) => append(clear(el), children);
 
@@ -300,10 +310,10 @@
         api("GET", "/runs?status=failed,timed_out&limit=10"),
       ]);
       await refreshState();
-      fill(sched, h("p", { class: "big" }, h("span", { class: `badge st-${me.scheduler_state}` }, me.scheduler_state)),
+      if (!same(sched, [me.scheduler_state, jobs.map((j) => j.next_run_time === null)])) fill(sched, h("p", { class: "big" }, h("span", { class: `badge st-${me.scheduler_state}` }, me.scheduler_state)),
         h("p", { class: "muted" }, `${jobs.length} job${jobs.length === 1 ? "" : "s"}, ${jobs.filter((j) => j.next_run_time === null).length} paused`),
         stateButtons(() => view.now()));
-      fill(running, table(["Job", "Run", "Started", "Elapsed", ""], runs.length ? runs.map((run) => h("tr", null,
+      if (!same(running, runs)) fill(running, table(["Job", "Run", "Started", "Elapsed", ""], runs.length ? runs.map((run) => h("tr", null,
         h("td", null, jobLink(run.job_id)), h("td", null, runLink(run.id)),
         h("td", null, localTime(run.started_at)),
         h("td", { class: "num" }, run.started_at ? ticking(run.started_at, "elapsed") : "—"),
@@ -313,10 +323,10 @@
         }, "Cancel")))) : empty(5, "Nothing is running.")));
       const horizon = Date.now() + 24 * 3600 * 1000;
       const next = jobs.filter((job) => job.next_run_time && Date.parse(job.next_run_time) <= horizon).slice(0, 15);
-      fill(due, table(["Job", "Next run (job's zone)", "In"], next.length ? next.map((job) => h("tr", null,
+      if (!same(due, next)) fill(due, table(["Job", "Next run (job's zone)", "In"], next.length ? next.map((job) => h("tr", null,
         h("td", null, jobLink(job.id)), h("td", { class: "mono" }, zoneTime(job.next_run_time)),
         h("td", { class: "num" }, ticking(job.next_run_time, "relative")))) : empty(3, "No job fires in the next 24 hours.")));
-      fill(failures, table(["Job", "Run", "Status", "When", "Reason"], failed.length ? failed.map((run) => h("tr", null,
+      if (!same(failures, failed)) fill(failures, table(["Job", "Run", "Status", "When", "Reason"], failed.length ? failed.map((run) => h("tr", null,
         h("td", null, jobLink(run.job_id)), h("td", null, runLink(run.id)), h("td", null, badge(run.status)),
         h("td", null, localTime(run.finished_at || run.started_at)),
         h("td", { class: "reason" }, run.reason || (run.exit_code !== null ? `exit code ${run.exit_code}` : "")))) : empty(5, "No failures lately.")));
@@ -365,7 +375,7 @@
       last = new Map();
       for (const run of recent) if (!last.has(run.job_id)) last.set(run.job_id, run);
       active = new Set(running.map((run) => run.job_id));
-      draw();
+      if (!same(body, [all, [...last.values()].map((r) => [r.id, r.status]), [...active]])) draw();
     });
     return view;
   }
@@ -635,6 +645,7 @@
       if (before) q.push(`before=${enc(before)}`);
       try {
         const runs = await api("GET", `/runs?${q.join("&")}`);
+        if (same(runList, [q, runs])) return;
         fill(runList, table(["Run", "Status", "Cause", "Scheduled for", "Started", "Finished", "Exit"], runs.length ? runs.map((run) => h("tr", null,
           h("td", null, runLink(run.id)), h("td", null, badge(run.status)), h("td", null, run.cause),
           h("td", { class: "mono" }, zoneTime(run.scheduled_run_time)), h("td", null, localTime(run.started_at)),
@@ -654,8 +665,7 @@
       }
       const paused = job.next_run_time === null;
       const post = (path, done) => (event) => act(event.currentTarget, () => api("POST", `/jobs/${enc(id)}${path}`), done).then(() => view.now());
-      clear(actions);
-      if (can("operator")) append(actions, [
+      if (!same(actions, paused) && can("operator")) fill(actions, [
         paused ? h("button", { type: "button", "data-action": "resume", class: "primary", onclick: post("/resume", "Resumed") }, "Resume")
           : h("button", { type: "button", "data-action": "pause", onclick: post("/pause", "Paused") }, "Pause"),
         h("button", { type: "button", "data-action": "run", onclick: post("/run", "Started") }, "Run now"),
@@ -670,10 +680,10 @@
         ["Trigger", triggerBrief(job)], ["Next run", paused ? "—" : when(job.next_run_time)],
         ["Misfire grace", job.misfire_grace_time === null ? "no limit" : `${job.misfire_grace_time} s`],
         ["Max instances", job.max_instances], ["Timeout", job.timeout ? `${job.timeout} s` : "none"]];
-      fill(settings, h("dl", { class: "props" }, rows.map(([k, v]) => [h("dt", null, k), h("dd", null, v === undefined ? "—" : v)])));
+      if (!same(settings, job)) fill(settings, h("dl", { class: "props" }, rows.map(([k, v]) => [h("dt", null, k), h("dd", null, v === undefined ? "—" : v)])));
       try {
         const p = await api("GET", `/jobs/${enc(id)}/preview?count=10`);
-        fill(next, h("p", { class: "description" }, p.description), fireTimes(p.fire_times, p.jitter));
+        if (!same(next, p)) fill(next, h("p", { class: "description" }, p.description), fireTimes(p.fire_times, p.jitter));
       } catch (error) { fill(next, h("p", { class: "muted" }, error.message)); }
       await loadRuns();
       if (!formShown && can("operator")) {
