@@ -247,6 +247,18 @@ async fn the_console_can_be_switched_off_or_moved_with_the_prefix() {
         StatusCode::NOT_FOUND
     );
     app.stop().await;
+
+    // Outside the API's prefix, a path is the console's: a viewer reads a console at `/audit`
+    // (the API's audit log, at `P/audit`, stays an admin's).
+    let app = TestApp::spawn(&format!("[console]\npath = \"/audit\"\n{USERS}")).await;
+    let vic = Some(("vic", "v-pass"));
+    assert_eq!(
+        get_raw(&app, "/audit", vic, &[]).await.status(),
+        StatusCode::OK
+    );
+    let answer = get_raw(&app, "/scheduler/audit", vic, &[]).await;
+    assert_eq!(answer.status(), StatusCode::FORBIDDEN);
+    app.stop().await;
 }
 
 #[test]
