@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::Path;
+use axum::extract::rejection::PathRejection;
 use axum::http::header::{
     CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, ETAG, IF_NONE_MATCH, REFERRER_POLICY,
     X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
@@ -145,18 +146,24 @@ pub(crate) fn routes(prefix: &str, base: &str) -> Router<ApiState> {
         .route(
             &format!("{base}/assets/{{name}}"),
             get(
-                move |name: Result<Path<String>, _>, headers: HeaderMap| async move {
-                    let name: Result<Path<String>, axum::extract::rejection::PathRejection> = name;
-                    match name {
-                        Ok(Path(name)) => match files.iter().find(|(n, _)| *n == name) {
-                            Some((_, file)) => file.answer(&headers),
-                            None => ApiError::NotFound.into_response(),
-                        },
-                        Err(_) => ApiError::NotFound.into_response(),
-                    }
+                move |name: Result<Path<String>, PathRejection>, headers: HeaderMap| async move {
+                    asset(&files, name.ok(), &headers)
                 },
             ),
         )
+}
+
+/// The file `name` under `assets/`; the JSON 404 for any other name.
+fn asset(
+    files: &[(&'static str, File)],
+    name: Option<Path<String>>,
+    headers: &HeaderMap,
+) -> Response {
+    let found = name.and_then(|Path(name)| files.iter().find(|(n, _)| *n == name));
+    match found {
+        Some((_, file)) => file.answer(headers),
+        None => ApiError::NotFound.into_response(),
+    }
 }
 
 #[cfg(test)]
