@@ -447,7 +447,7 @@
 
   function jobForm(job, onSaved) {
     const editing = job !== null;
-    const initial = job || { func: "task:run_script", trigger: "cron", args: [], kwargs: {}, misfire_grace_time: 1, max_instances: 1 };
+    const initial = job || { func: "task:run_script", trigger: "cron", args: [], kwargs: {} };
     const field = (name, label, input, hint) => h("label", { class: `field f-${name}` },
       h("span", { class: "label" }, label), input, hint ? h("span", { class: "hint" }, hint) : null);
     const text = (name, value, attrs) => h("input", Object.assign({ name, type: "text", value: value === undefined || value === null ? "" : value, autocomplete: "off" }, attrs || {}));
@@ -464,10 +464,12 @@
       ["cron", "interval", "date"].map((k) => h("option", { value: k, selected: triggerKind(initial) === k }, k)));
     const timezone = text("timezone", "", { placeholder: "scheduler's zone" });
     const triggerBox = h("div", { class: "trigger-fields" });
-    const grace = text("misfire_grace_time", initial.misfire_grace_time === null ? "" : initial.misfire_grace_time, { inputmode: "numeric" });
-    const instances = text("max_instances", initial.max_instances, { inputmode: "numeric" });
+    const grace = text("misfire_grace_time", initial.misfire_grace_time === null ? "" : initial.misfire_grace_time, { inputmode: "numeric", placeholder: editing ? "no limit" : "default" });
+    const instances = text("max_instances", initial.max_instances, { inputmode: "numeric", placeholder: "default" });
     const timeout = text("timeout", initial.timeout, { inputmode: "numeric", placeholder: "none" });
     const coalesce = h("input", { type: "checkbox", name: "coalesce", checked: true });
+    let coalesceTouched = false;
+    coalesce.addEventListener("change", () => { coalesceTouched = true; });
     const name = text("name", editing ? initial.name : "", { placeholder: "the id" });
     const preview = h("div", { class: "preview", "aria-live": "polite" }, h("p", { class: "muted" }, "The next fire times show here."));
     const problem = h("p", { class: "problem", role: "alert", hidden: true });
@@ -501,12 +503,16 @@
         if (!/^\d+(\.\d+)?$/.test(v)) throw new Error(`${label} must be a number`);
         return Number(v);
       };
-      out.misfire_grace_time = number(grace, "Misfire grace time", null);
+      // Empty: a new job gets [job_defaults]; an edited one, no limit.
+      const mg = number(grace, "Misfire grace time", forPatch ? null : undefined);
+      if (mg !== undefined) out.misfire_grace_time = mg;
       const mi = number(instances, "Max instances", undefined);
       if (mi !== undefined) out.max_instances = mi;
       const to = number(timeout, "Timeout", forPatch ? null : undefined);
       if (to !== undefined) out.timeout = to;
-      out.coalesce = coalesce.checked;
+      // The job object does not show `coalesce`: it is sent only when changed (a new job
+      // otherwise gets [job_defaults]).
+      if (coalesceTouched) out.coalesce = coalesce.checked;
       out.trigger = kind.value;
       for (const key of TRIGGER_FIELDS[kind.value]) {
         const v = triggerInputs[key] ? triggerInputs[key].value.trim() : "";
@@ -576,7 +582,7 @@
         h("div", { class: "row" }, field("trigger", "Trigger", kind), field("timezone", "Time zone", timezone)),
         triggerBox),
       h("fieldset", null, h("legend", null, "Options"),
-        h("div", { class: "row" }, field("misfire_grace_time", "Misfire grace (s)", grace, "empty: no limit"),
+        h("div", { class: "row" }, field("misfire_grace_time", "Misfire grace (s)", grace, editing ? "empty: no limit" : "empty: the configured default"),
           field("max_instances", "Max instances", instances), field("timeout", "Timeout (s)", timeout)),
         h("label", { class: "check" }, coalesce, " Coalesce missed fire times into one run")),
       problem,
