@@ -162,6 +162,14 @@ impl App {
                 "Host {current_host} is not in [scheduler] allowed_hosts; the scheduler stays stopped"
             );
         }
+        if config.console.enabled && config.api.enabled && config.console_path().is_none() {
+            tracing::warn!(
+                "The web console is off: [api] prefix = {:?} takes the paths it would have; set \
+                 [console] path outside the API's prefix to serve it (or [console] enabled = \
+                 false to say so)",
+                config.api.prefix
+            );
+        }
         // A stopped scheduler's loop turns too: readiness and the watchdog watch it.
         scheduler.spawn_driver();
         let health = api::health::routes(
@@ -189,6 +197,7 @@ impl App {
             )),
             throttle,
             audit: auditor,
+            console: config.console_path().map(Into::into),
         };
         let router = if config.api.enabled {
             api::router_with(state, side)

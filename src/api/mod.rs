@@ -19,6 +19,8 @@
 //!   logins slowed.
 //! - `audit`: the audit log's layer, its writer task and `GET P/audit`.
 //! - `health`: `/healthz` and `/readyz`, outside the prefix, mounted as [`SideRoutes`].
+//! - `console`: the web console's page and files, mounted beside the routes (same layers);
+//!   `me` (`GET P/me`, who is logged in) and `scripts` (`GET P/scripts`) serve it.
 //!
 //! Requests pass, outermost first: tracing → panic catcher (500 envelope) → audit log →
 //! origin and Host check → CORS (when sites are allowed) → failed-login throttle, Basic or
@@ -32,17 +34,20 @@ mod auth;
 mod bearer;
 mod body;
 mod cluster;
+mod console;
 mod control;
 mod error;
 mod extract;
 mod guard;
 pub mod health;
 mod jobs;
+mod me;
 mod output;
 mod preview;
 mod roles;
 mod run_listing;
 mod runs;
+mod scripts;
 mod server;
 mod state;
 mod throttle;
@@ -71,9 +76,11 @@ use tower_http::trace::TraceLayer;
 pub use audit::{AuditSettings, AuditWriter, Auditor};
 pub use auth::{CHALLENGE, Credentials, CredentialsError, DENIED, Secret, User, hash_password};
 pub use bearer::TOKEN_PREFIX;
+pub use console::{ASSETS as CONSOLE_ASSETS, CSP as CONSOLE_CSP};
 pub use error::ApiError;
 pub use guard::Origins;
 pub use roles::{Actor, Credential, Role};
+pub use scripts::MAX_SCRIPTS;
 pub use server::{ServerLimits, serve};
 pub use state::{
     ApiState, DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, DEFAULT_PREFIX, local_host_name,
@@ -87,6 +94,11 @@ pub use wire::{info_to_json, job_to_json, run_to_json};
 
 use body::BodyRules;
 use state::normalize_prefix;
+
+/// A path as the router takes it: a leading `/`, no trailing `/`, the root as `""`.
+pub fn normalize_path(path: &str) -> String {
+    normalize_prefix(path)
+}
 
 /// The API's router, every route under `state.prefix`, ready to serve.
 ///
@@ -102,6 +114,9 @@ use state::normalize_prefix;
 /// | GET, POST | `P/tokens` | API tokens: list, create (an admin's) |
 /// | DELETE | `P/tokens/{id}` | revoke a token |
 /// | GET | `P/audit` | the audit log (admin) |
+/// | GET | `P/me` | who is logged in, and the scheduler's state |
+/// | GET | `P/scripts` | the scripts a job may name |
+/// | GET | `C`, `C/assets/{name}` | the web console (`[console] path`), when served |
 ///
 /// Trailing slashes are not routed (404), as in the reference. Extension routes (runs,
 /// cluster) are added to [`routes`].
@@ -140,7 +155,14 @@ impl SideRoutes {
 
 /// The API's router with `side` routes beside it.
 pub fn router_with(state: ApiState, side: SideRoutes) -> Router {
-    let state_routes = |prefix: &str, state: ApiState| routes(prefix).with_state(state);
+    // The API's routes, and the console's beside them when it is on (the same layers).
+    let state_routes = |prefix: &str, state: ApiState| {
+        let mut table = routes(prefix);
+        if let Some(base) = &state.console {
+            table = table.merge(console::routes(prefix, &normalize_prefix(base)));
+        }
+        table.with_state(state)
+    };
     build(state, side, state_routes)
 }
 
@@ -208,6 +230,9 @@ fn routes(prefix: &str) -> Router<ApiState> {
         // A run's output, at once or followed as Server-Sent Events (issue 16).
         .route(&at("/runs/{id}/output"), get(output::get_output))
         .route(&at("/cluster"), get(cluster::get_cluster))
+        // What the web console asks: who is logged in, which scripts a job may name.
+        .route(&at("/me"), get(me::me))
+        .route(&at("/scripts"), get(scripts::list_scripts))
         // API tokens (an admin's).
         .route(
             &at("/tokens"),

@@ -2,7 +2,7 @@
 //!
 //! | role | may |
 //! |---|---|
-//! | `viewer` | read jobs, runs, their output, the scheduler's state and the cluster; preview a schedule (`POST P/preview` too, which changes nothing) |
+//! | `viewer` | read jobs, runs, their output, the scheduler's state and the cluster; preview a schedule (`POST P/preview` too, which changes nothing); open the web console (every path outside the API's prefix is read as a viewer's) |
 //! | `operator` | also create, change, pause, resume, run and remove jobs, cancel runs, pause and resume the scheduler |
 //! | `admin` | everything: also start and shut down the scheduler, and manage API tokens (`P/tokens`) |
 //!
@@ -54,6 +54,17 @@ impl Role {
             Method::GET | Method::HEAD | Method::OPTIONS => Role::Viewer,
             Method::POST if READS_WITH_A_BODY.contains(&path) => Role::Viewer,
             _ if matches!(path, "/start" | "/shutdown") => Role::Admin,
+            _ => Role::Operator,
+        }
+    }
+}
+
+impl Role {
+    /// The role a request outside the API's prefix needs: reads (the console) are a
+    /// viewer's; anything else, which no route there takes, an operator's as elsewhere.
+    pub fn outside_the_api(method: &Method) -> Role {
+        match *method {
+            Method::GET | Method::HEAD | Method::OPTIONS => Role::Viewer,
             _ => Role::Operator,
         }
     }
@@ -139,8 +150,12 @@ pub async fn require_role(
 ) -> Response {
     if let Some(actor) = request.extensions().get::<Actor>() {
         let path = request.uri().path();
-        let path = path.strip_prefix(&*prefix).unwrap_or(path);
-        let needed = Role::needed(request.method(), path);
+        let needed = match path.strip_prefix(&*prefix) {
+            Some(path) => Role::needed(request.method(), path),
+            // Outside the API: the web console's page and files (or a 404), a viewer's to
+            // read whatever their path (a console at `/audit` is not the audit log).
+            None => Role::outside_the_api(request.method()),
+        };
         if actor.role < needed {
             return ApiError::Forbidden {
                 needed,

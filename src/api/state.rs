@@ -44,6 +44,8 @@ pub struct ApiState {
     pub throttle: Arc<Throttle>,
     /// Where the audit layer sends its records.
     pub audit: Auditor,
+    /// The web console's path (`[console] path`); `None`: no console is served.
+    pub console: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for ApiState {

@@ -53,6 +53,7 @@ pub(super) fn settings(config: &Config, origins: &Origins) -> Result<(), ConfigE
                 .to_owned(),
         ));
     }
+    console(config, &refuse)?;
     let url = &config.store.url;
     let scheme = url.split_once("://").map(|(scheme, _)| scheme);
     if !scheme.is_some_and(|s| STORE_SCHEMES.contains(&s.to_ascii_lowercase().as_str())) {
@@ -81,6 +82,64 @@ pub(super) fn settings(config: &Config, origins: &Origins) -> Result<(), ConfigE
         }
     }
     users(config, origins)
+}
+
+/// `[console] path`: a URL path, and (when both are served) outside the API's prefix: the
+/// console's page and its `assets/` folder must not be routes of the API, nor the API's
+/// routes pages of the console.
+fn console(
+    config: &Config,
+    refuse: &impl Fn(&str, &str, String, String) -> ConfigError,
+) -> Result<(), ConfigError> {
+    let path = &config.console.path;
+    if !path.starts_with('/') || !path.chars().all(is_path_char) || path.contains("//") {
+        return Err(refuse(
+            "console",
+            "path",
+            quoted(path),
+            "expected a URL path that starts with /, such as \"/\" or \"/console\" (letters, \
+             digits, - _ . ~ and /)"
+                .to_owned(),
+        ));
+    }
+    if !(config.console.enabled && config.api.enabled && config.console.configured) {
+        return Ok(());
+    }
+    if let Some(why) = console_collision(path, &config.api.prefix) {
+        return Err(refuse(
+            "console",
+            "path",
+            quoted(path),
+            format!(
+                "collides with [api] prefix = {}: {why}; choose a console path outside the \
+                 API's (the default \"/\" with the default prefix \"/scheduler\" works), or \
+                 set [console] enabled = false",
+                quoted(&config.api.prefix)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Why the console at `path` and the API under `prefix` would answer the same URLs, if they
+/// would. The console holds its path and `<path>/assets/...`; the API holds its prefix and
+/// everything below it (the root prefix: every path).
+pub(crate) fn console_collision(path: &str, prefix: &str) -> Option<&'static str> {
+    let console = crate::api::normalize_path(path);
+    let api = crate::api::normalize_path(prefix);
+    let under = |path: &str, area: &str| {
+        path.strip_prefix(area)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    };
+    if console == api {
+        Some("both are at the same path")
+    } else if under(&console, &api) {
+        Some("the console would be inside the API's paths")
+    } else if under(&api, &format!("{console}/assets")) {
+        Some("the API would be inside the console's assets/ folder")
+    } else {
+        None
+    }
 }
 
 /// `[auth]`: enabled needs a user; each user has a name without `:` (Basic auth splits at the

@@ -35,6 +35,8 @@ pub struct Config {
     pub server: ServerConfig,
     /// The API's prefix and switch.
     pub api: ApiConfig,
+    /// The web console's path and switch.
+    pub console: ConsoleConfig,
     /// HTTP Basic credentials.
     pub auth: AuthConfig,
     /// Zone and hosts.
@@ -145,6 +147,36 @@ impl Default for ApiConfig {
         ApiConfig {
             enabled: true,
             prefix: "/scheduler".to_owned(),
+        }
+    }
+}
+
+/// `[console]`: the web console, a page served beside the API and through the same checks
+/// (Host and Origin, credentials, roles, audit). It needs the API: with `[api] enabled =
+/// false` it is not served either.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsoleConfig {
+    /// Serve the console at all.
+    #[serde(deserialize_with = "value::boolean")]
+    pub enabled: bool,
+    /// Where its page is (`/`); its files are under `<path>/assets/`. Must lie outside the
+    /// API's prefix.
+    #[serde(deserialize_with = "value::text")]
+    pub path: String,
+    /// Whether the file or the environment sets a `[console]` key. A console they ask for
+    /// that would collide with the API is refused; the default one, which an API at the root
+    /// (`prefix = "/"`, written before the console existed) would collide with, is left off.
+    #[serde(skip)]
+    pub configured: bool,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig {
+            enabled: true,
+            path: "/".to_owned(),
+            configured: false,
         }
     }
 }
@@ -589,6 +621,11 @@ impl RawConfig {
     pub fn into_config(self) -> Result<Config, ConfigError> {
         let mut config: Config = serde_path_to_error::deserialize(self.table.clone())
             .map_err(|e| ConfigError::from_serde(e, &self.table, &self.origins))?;
+        config.console.configured = self
+            .table
+            .get("console")
+            .and_then(toml::Value::as_table)
+            .is_some_and(|table| !table.is_empty());
         check::settings(&config, &self.origins)?;
         health::check(&config, &self.origins)?;
         config.base_dir = self.base_dir;
@@ -652,6 +689,16 @@ impl Config {
             Some(file) => file.display().to_string(),
             None => "the defaults (no config file)".to_owned(),
         }
+    }
+
+    /// Where the web console is served: `[console] path`, when the console is enabled, the
+    /// API too, and the two do not collide (a collision the user asked for is refused when
+    /// the file is loaded; see [`ConsoleConfig::configured`]).
+    pub fn console_path(&self) -> Option<&str> {
+        let served = self.console.enabled
+            && self.api.enabled
+            && check::console_collision(&self.console.path, &self.api.prefix).is_none();
+        served.then_some(self.console.path.as_str())
     }
 
     /// The store URL with a relative SQLite path made relative to the config folder.

@@ -10,6 +10,7 @@
 //! - `live.rs`: a running script's output for its followers, as it is read.
 //! - `environment.rs`: the daemon's variables a script gets (`pass_env`), never tickd's own.
 //! - `priority.rs`: scripts run a few nice levels below the daemon.
+//! - `scripts.rs`: the scripts a job may name, listed for the console.
 //!
 //! The executor never decides *when* to run: the scheduler does, and hands it a slot from the
 //! bounded pool plus a [`RunRequest`]. It reads the wall clock only to stamp `finished_at`.
@@ -21,6 +22,7 @@ mod open;
 mod priority;
 mod process;
 mod program;
+mod scripts;
 mod supervisor;
 mod workspace;
 
@@ -42,6 +44,7 @@ pub use live::{
     TooManyWatchers, Watch,
 };
 pub use process::{RunningScript, StopHandle};
+pub use scripts::{MAX_ENTRIES as MAX_SCRIPT_ENTRIES, ScriptList};
 use supervisor::Heard;
 pub use supervisor::{main_if_asked as supervise_if_asked, supervise_with};
 use workspace::{Invocation, Workspace};
@@ -452,6 +455,18 @@ impl Executor {
                     format!("the thread that starts it failed: {err}"),
                 )
             })?
+    }
+
+    /// The scripts a job may name (runnable files inside the workspace), at most `limit`;
+    /// reads the file system, so call it off the async threads (`spawn_blocking`).
+    pub fn scripts(&self, limit: usize) -> ScriptList {
+        let settings = &self.inner.settings;
+        scripts::list(
+            &self.inner.workspace,
+            &settings.python,
+            &settings.interpreters,
+            limit,
+        )
     }
 
     fn invocation(&self, func: &str, args: &[Value]) -> Result<Invocation, ExecutorError> {

@@ -220,6 +220,12 @@ impl Scheduler {
         }
     }
 
+    /// The scripts a job may name, at most `limit` (the console's New-job form). Reads the
+    /// file system: call it off the async threads (`spawn_blocking`).
+    pub fn scripts(&self, limit: usize) -> crate::executor::ScriptList {
+        self.inner.executor.scripts(limit)
+    }
+
     /// The scheduler's zone: naive times are read in it.
     pub fn timezone(&self) -> Tz {
         self.inner.settings.timezone

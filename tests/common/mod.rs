@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod audit_checks;
+pub mod browser;
 pub mod daemon;
 pub mod db;
 pub mod run_listing_checks;

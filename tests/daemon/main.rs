@@ -21,6 +21,7 @@ mod browser;
 mod check_config;
 mod cluster;
 mod connections;
+mod console;
 mod cross_site;
 mod executor;
 mod far_behind;
