@@ -26,7 +26,10 @@ impl<D: Dialect> AuditLog for SqlStore<D> {
             let rows = vec![row; chunk.len()].join(", ");
             let insert =
                 Statement::built(format!("INSERT INTO tickd_audit ({COLUMNS}) VALUES {rows}"))
-                    .bind_all(chunk.iter().flat_map(values::<D>));
+                    .bind_all(chunk.iter().flat_map(values::<D>))
+                    // One text per batch size: caching up to 200 wide variants per
+                    // connection cost more memory than preparing each batch does time.
+                    .uncached();
             self.execute(insert).await?;
         }
         Ok(())

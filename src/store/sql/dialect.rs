@@ -102,6 +102,8 @@ impl<'a> From<Cow<'a, str>> for Val<'a> {
 pub(crate) struct Statement<'a> {
     text: Cow<'static, str>,
     args: Vec<Val<'a>>,
+    /// Kept in the connection's cache of prepared statements (the default).
+    cached: bool,
 }
 
 impl<'a> Statement<'a> {
@@ -110,6 +112,7 @@ impl<'a> Statement<'a> {
         Statement {
             text: Cow::Borrowed(text),
             args: Vec::new(),
+            cached: true,
         }
     }
 
@@ -118,7 +121,17 @@ impl<'a> Statement<'a> {
         Statement {
             text: Cow::Owned(text),
             args: Vec::new(),
+            cached: true,
         }
+    }
+
+    /// Prepared for this run only, not kept in the connection's statement cache: for a text
+    /// that varies with a batch's size and is not worth keeping (each cached variant of a
+    /// wide multi-row `INSERT` holds its own prepared form; a hundred of them per connection
+    /// grew the daemon by tens of megabytes).
+    pub fn uncached(mut self) -> Statement<'a> {
+        self.cached = false;
+        self
     }
 
     /// Binds the next placeholder.
@@ -328,7 +341,8 @@ macro_rules! binder {
             fn bind(
                 statement: Statement<'_>,
             ) -> sqlx::query::Query<'_, $db, <$db as Database>::Arguments> {
-                let mut query = sqlx::query(Statement::sql(statement.text, <$db>::NUMBERED));
+                let mut query = sqlx::query(Statement::sql(statement.text, <$db>::NUMBERED))
+                    .persistent(statement.cached);
                 for value in statement.args {
                     query = match value {
                         Val::Int(value) => query.bind(value),
