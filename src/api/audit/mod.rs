@@ -93,6 +93,17 @@ pub(crate) async fn mark_route(
     request: Request,
     next: Next,
 ) -> Response {
+    let probe = request.extensions().get::<Probe>().is_some();
+    if !probe
+        && matches!(
+            *request.method(),
+            Method::GET | Method::HEAD | Method::OPTIONS
+        )
+    {
+        // A read that reached its route was not refused: it makes no record, so it needs no
+        // mark (the hot path stays as it was).
+        return next.run(request).await;
+    }
     let route = request.extensions().get::<MatchedPath>().cloned();
     let id = params.ok().and_then(|params| {
         params
@@ -100,7 +111,6 @@ pub(crate) async fn mark_route(
             .find(|(name, _)| *name == "id")
             .map(|(_, value)| value.to_owned())
     });
-    let probe = request.extensions().get::<Probe>().is_some();
     let mut response = if probe {
         Response::default()
     } else {
