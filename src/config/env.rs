@@ -5,7 +5,7 @@
 use super::{ConfigError, Origins};
 
 /// The sections a `TICKD_<SECTION>__<KEY>` variable can set.
-const SECTIONS: [&str; 10] = [
+const SECTIONS: [&str; 11] = [
     "server",
     "api",
     "auth",
@@ -16,6 +16,7 @@ const SECTIONS: [&str; 10] = [
     "logging",
     "history",
     "audit",
+    "metrics",
 ];
 
 /// Applies the overrides in `env` to `table`.

@@ -64,8 +64,14 @@ pub const STORE_OPERATIONS: &[&str] = &[
     "heartbeat",
     "get_nodes",
     "remove_nodes",
-    "token",
+    "create_token",
+    "list_tokens",
+    "find_token",
+    "revoke_token",
+    "touch_token",
+    "append_audit",
     "audit",
+    "prune_audit",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]

@@ -14,6 +14,7 @@ mod history;
 mod jobs;
 mod listing;
 mod live;
+mod metrics;
 mod preview;
 mod process;
 mod runlog;
@@ -167,6 +168,10 @@ struct Inner {
     /// Flips to true at [`Scheduler::close`]; background tasks (heartbeat, retention) end.
     closed: tokio::sync::watch::Sender<bool>,
     events: broadcast::Sender<SchedulerEvent>,
+    /// Where events are counted, when metrics are on (`metrics.rs`).
+    metrics: std::sync::OnceLock<crate::metrics::Metrics>,
+    /// The last count of jobs by state for the metrics, one count at a time.
+    last_count: tokio::sync::Mutex<metrics::LastCount>,
 }
 
 impl Scheduler {
@@ -203,6 +208,8 @@ impl Scheduler {
                 cache,
                 closed: tokio::sync::watch::Sender::new(false),
                 events,
+                metrics: std::sync::OnceLock::new(),
+                last_count: tokio::sync::Mutex::default(),
             }),
         }
     }
@@ -283,6 +290,7 @@ impl Scheduler {
     }
 
     fn emit(&self, event: SchedulerEvent) {
+        self.count(&event);
         // No receiver is fine: events are informative.
         let _ = self.inner.events.send(event);
     }

@@ -8,10 +8,12 @@
 //! `RedisJobStore` does. Every backend keeps the same record shapes: the job's id, its next
 //! fire instant as an indexed number (µs since the epoch), whether it is pending, its state
 //! as portable JSON, and the view the API answers for it where the backend keeps one.
+//! [`metered`] wraps any backend to time its calls for the metrics.
 
 mod audit;
 mod error;
 mod jobs;
+mod metered;
 mod nodes;
 mod redis;
 mod runs;
@@ -32,6 +34,7 @@ pub use audit::{
 };
 pub use error::StoreError;
 pub use jobs::{Claim, JobStore, StoredView, ViewBody, ViewFilter, ViewStream};
+pub use metered::metered;
 pub use nodes::{Membership, NodeRecord};
 pub use redis::RedisStore;
 pub use runs::{Orphans, RunFilter, RunLog};
