@@ -12,12 +12,13 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 
 use crate::api::{
-    self, ApiState, AuditSettings, AuditWriter, Auditor, Credentials, FailureLimit, Origins,
-    Secret, ServerLimits, Throttle, User,
+    self, ApiState, AuditSettings, AuditWriter, Auditor, Credentials, FailureLimit,
+    MetricsEndpoint, Origins, Secret, ServerLimits, Throttle, User,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::executor::{Executor, ExecutorSettings};
+use crate::metrics::Metrics;
 use crate::redact;
 use crate::scheduler::{HistorySettings, Scheduler, SchedulerSettings};
 use crate::store;
@@ -80,6 +81,11 @@ impl App {
                 redact::url(&config.store.url)
             )
         })?;
+        let metrics = config.metrics.enabled.then(|| metrics(&config));
+        let store = match &metrics {
+            Some(metrics) => store::metered(store, metrics),
+            None => store,
+        };
         let executor = Executor::new(executor_settings(&config)).map_err(|e| {
             anyhow::anyhow!(
                 "invalid configuration in {}: [executor] {e}",
@@ -107,6 +113,9 @@ impl App {
             },
             api::view::render,
         );
+        if let Some(metrics) = &metrics {
+            scheduler.set_metrics(metrics.clone());
+        }
         scheduler
             .heartbeat(true)
             .await
@@ -132,6 +141,11 @@ impl App {
                 "Host {current_host} is not in [scheduler] allowed_hosts; the scheduler stays stopped"
             );
         }
+        let metrics = metrics.map(|metrics| MetricsEndpoint {
+            metrics,
+            path: config.metrics.path.clone(),
+            require_auth: config.metrics.require_auth,
+        });
         let router = if config.api.enabled {
             api::router(ApiState {
                 scheduler: scheduler.clone(),
@@ -149,7 +163,10 @@ impl App {
                 )),
                 throttle,
                 audit: auditor,
+                metrics,
             })
+        } else if let Some(endpoint) = &metrics {
+            api::metrics_router(endpoint, &scheduler)
         } else {
             axum::Router::new()
         };
@@ -199,6 +216,20 @@ impl App {
         tracing::info!("tickd stopped");
         Ok(())
     }
+}
+
+/// The daemon's metrics, labelling requests by the API's route templates and `/metrics`.
+fn metrics(config: &Config) -> Metrics {
+    let mut routes = if config.api.enabled {
+        api::route_templates(&config.api.prefix)
+    } else {
+        Vec::new()
+    };
+    routes.push(config.metrics.path.clone());
+    Metrics::new(
+        routes.iter().map(String::as_str),
+        config.metrics.max_job_labels,
+    )
 }
 
 /// Deletes the audit records older than `max_age` (`[audit] max_age_days`; `None`: none).

@@ -18,10 +18,12 @@
 //! - `guard`, `roles`, `throttle`: where requests come from, what a role allows, failed
 //!   logins slowed.
 //! - `audit`: the audit log's layer, its writer task and `GET P/audit`.
+//! - `metrics`: `GET /metrics` (outside the prefix) and the layer counting requests.
 //!
-//! Requests pass, outermost first: tracing → panic catcher (500 envelope) → audit log →
+//! Requests pass, outermost first: request counting (when metrics are on) → tracing → panic catcher (500 envelope) → audit log →
 //! origin and Host check → CORS (when sites are allowed) → failed-login throttle, Basic or
-//! Bearer authentication and roles (when configured) → routes (bodies read under
+//! Bearer authentication and roles (when configured; an open `/metrics` is mounted here,
+//! after them) → routes (bodies read under
 //! `BodyRules`, a request extension), or the JSON 404/405 fallbacks.
 
 mod audit;
@@ -34,6 +36,7 @@ mod error;
 mod extract;
 mod guard;
 mod jobs;
+mod metrics;
 mod output;
 mod preview;
 mod roles;
@@ -55,7 +58,7 @@ use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, LOCATION};
 use axum::http::{Method, StatusCode};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{MethodRouter, delete, get, post};
 use axum::{Extension, Router};
 use tower_http::catch_panic::CatchPanicLayer;
 
@@ -69,6 +72,7 @@ pub use auth::{CHALLENGE, Credentials, CredentialsError, DENIED, Secret, User, h
 pub use bearer::TOKEN_PREFIX;
 pub use error::ApiError;
 pub use guard::Origins;
+pub use metrics::MetricsEndpoint;
 pub use roles::{Actor, Credential, Role};
 pub use server::{ServerLimits, serve};
 pub use state::{
@@ -112,6 +116,16 @@ pub fn router(state: ApiState) -> Router {
         prefix: prefix.as_str().into(),
         ..state
     };
+    let mut routes = routes(&prefix);
+    let mut open = None;
+    if let Some(endpoint) = &state.metrics {
+        let route = metrics_route(endpoint, &state.scheduler);
+        if endpoint.require_auth {
+            routes = routes.merge(route.with_state(()));
+        } else {
+            open = Some(route);
+        }
+    }
     let guards = Guards {
         auth,
         origins,
@@ -119,48 +133,85 @@ pub fn router(state: ApiState) -> Router {
         prefix: prefix.as_str().into(),
         tokens: Some((state.store.clone(), state.scheduler.clone())),
         audit,
+        open,
     };
-    mount(routes(&prefix).with_state(state), body, guards)
+    let counted = state.metrics.as_ref().map(|m| m.metrics.clone());
+    let router = mount(routes.with_state(state), body, guards);
+    match counted {
+        Some(metrics) => router.layer(metrics::CountRequests::new(metrics)),
+        None => router,
+    }
+}
+
+/// `GET /metrics` alone, for a daemon whose API is off ([`router`] mounts it otherwise).
+pub fn metrics_router(endpoint: &MetricsEndpoint, scheduler: &Scheduler) -> Router {
+    metrics_route(endpoint, scheduler).layer(metrics::CountRequests::new(endpoint.metrics.clone()))
+}
+
+fn metrics_route(endpoint: &MetricsEndpoint, scheduler: &Scheduler) -> Router {
+    Router::new()
+        .route(&endpoint.path, get(metrics::get_metrics))
+        .with_state((endpoint.clone(), scheduler.clone()))
+}
+
+/// The route templates of [`router`]'s table under `prefix`, as axum matches them: what the
+/// request counters label requests by.
+pub fn route_templates(prefix: &str) -> Vec<String> {
+    table(&normalize_prefix(prefix))
+        .into_iter()
+        .map(|(path, _)| path)
+        .collect()
 }
 
 /// The route table.
 fn routes(prefix: &str) -> Router<ApiState> {
+    table(prefix)
+        .into_iter()
+        .fold(Router::new(), |router, (path, methods)| {
+            router.route(&path, methods)
+        })
+}
+
+/// Every route's path and handlers, in one list so that the request counters know the
+/// same templates ([`route_templates`]).
+fn table(prefix: &str) -> Vec<(String, MethodRouter<ApiState>)> {
     let at = |suffix: &str| format!("{prefix}{suffix}");
     let info_path = if prefix.is_empty() { "/" } else { prefix };
-    Router::new()
-        .route(info_path, get(control::info))
-        .route(&at("/pause"), post(control::pause))
-        .route(&at("/resume"), post(control::resume))
-        .route(&at("/start"), post(control::start))
-        .route(&at("/shutdown"), post(control::shutdown))
-        .route(&at("/jobs"), get(jobs::get_jobs).post(jobs::add_job))
-        .route(
-            &at("/jobs/{id}"),
+    vec![
+        (info_path.to_owned(), get(control::info)),
+        (at("/pause"), post(control::pause)),
+        (at("/resume"), post(control::resume)),
+        (at("/start"), post(control::start)),
+        (at("/shutdown"), post(control::shutdown)),
+        (at("/jobs"), get(jobs::get_jobs).post(jobs::add_job)),
+        (
+            at("/jobs/{id}"),
             get(jobs::get_job)
                 .patch(jobs::modify_job)
                 .delete(jobs::remove_job),
-        )
-        .route(&at("/jobs/{id}/pause"), post(jobs::pause_job))
-        .route(&at("/jobs/{id}/resume"), post(jobs::resume_job))
-        .route(&at("/jobs/{id}/run"), post(jobs::run_job))
+        ),
+        (at("/jobs/{id}/pause"), post(jobs::pause_job)),
+        (at("/jobs/{id}/resume"), post(jobs::resume_job)),
+        (at("/jobs/{id}/run"), post(jobs::run_job)),
         // Schedule preview (issue 16): reads, a body's included.
-        .route(&at("/jobs/{id}/preview"), get(preview::preview_job))
-        .route(&at("/preview"), post(preview::preview_spec))
+        (at("/jobs/{id}/preview"), get(preview::preview_job)),
+        (at("/preview"), post(preview::preview_spec)),
         // Extensions (CONTRACT §6): run history.
-        .route(&at("/jobs/{id}/runs"), get(runs::get_runs))
-        .route(&at("/runs"), get(run_listing::list_runs))
-        .route(&at("/runs/{id}"), get(runs::get_run))
-        .route(&at("/runs/{id}/cancel"), post(runs::cancel_run))
+        (at("/jobs/{id}/runs"), get(runs::get_runs)),
+        (at("/runs"), get(run_listing::list_runs)),
+        (at("/runs/{id}"), get(runs::get_run)),
+        (at("/runs/{id}/cancel"), post(runs::cancel_run)),
         // A run's output, at once or followed as Server-Sent Events (issue 16).
-        .route(&at("/runs/{id}/output"), get(output::get_output))
-        .route(&at("/cluster"), get(cluster::get_cluster))
+        (at("/runs/{id}/output"), get(output::get_output)),
+        (at("/cluster"), get(cluster::get_cluster)),
         // API tokens (an admin's).
-        .route(
-            &at("/tokens"),
+        (
+            at("/tokens"),
             get(tokens::list_tokens).post(tokens::create_token),
-        )
-        .route(&at("/tokens/{id}"), delete(tokens::revoke_token))
-        .route(&at("/audit"), get(audit::get_audit))
+        ),
+        (at("/tokens/{id}"), delete(tokens::revoke_token)),
+        (at("/audit"), get(audit::get_audit)),
+    ]
 }
 
 /// Wraps a route table in the fallbacks and the layers every route shares.
@@ -180,6 +231,8 @@ struct Guards {
     tokens: Option<(Arc<dyn TokenStore>, Scheduler)>,
     /// Where audit records go; `None` records nothing (the layer tests).
     audit: Option<Auditor>,
+    /// Routes open without credentials (an open `/metrics`): mounted after authentication.
+    open: Option<Router>,
 }
 
 fn mount(routes: Router, body: BodyRules, guards: Guards) -> Router {
@@ -190,6 +243,7 @@ fn mount(routes: Router, body: BodyRules, guards: Guards) -> Router {
         prefix,
         tokens,
         audit,
+        open,
     } = guards;
     // Set on every route registered so far: the matched route and its `{id}`, for the log;
     // the log's layer probes this table for requests refused before they were routed.
@@ -218,6 +272,10 @@ fn mount(routes: Router, body: BodyRules, guards: Guards) -> Router {
                 .layer(from_fn_with_state(authenticator, auth::require_auth))
                 .layer(from_fn_with_state(throttle, throttle::limit_failures))
         }
+        None => router,
+    };
+    let router = match open {
+        Some(open) => router.merge(open),
         None => router,
     };
     // Other sites' pages that the config allows in get CORS answers, their preflights

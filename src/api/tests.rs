@@ -89,6 +89,7 @@ fn guards(auth: Option<Arc<Credentials>>) -> Guards {
         prefix: "/scheduler".into(),
         tokens: None,
         audit: None,
+        open: None,
     }
 }
 

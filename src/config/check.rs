@@ -175,8 +175,7 @@ fn is_host(host: &str) -> bool {
 
 /// The first segments of the API's routes under its prefix.
 const API_SEGMENTS: [&str; 10] = [
-    "jobs", "pause", "resume", "start", "shutdown", "preview", "runs", "cluster", "tokens",
-    "audit",
+    "jobs", "pause", "resume", "start", "shutdown", "preview", "runs", "cluster", "tokens", "audit",
 ];
 
 /// Whether `path` is the API's prefix or one of its routes' paths.
@@ -187,7 +186,8 @@ fn clashes_with_api(path: &str, prefix: &str) -> bool {
     } else if path == prefix {
         return true;
     } else {
-        path.strip_prefix(prefix).filter(|rest| rest.starts_with('/'))
+        path.strip_prefix(prefix)
+            .filter(|rest| rest.starts_with('/'))
     };
     rest.and_then(|rest| rest.trim_start_matches('/').split('/').next())
         .is_some_and(|first| first.is_empty() || API_SEGMENTS.contains(&first))

@@ -13,8 +13,8 @@ use prometheus_client::metrics::{MetricType, TypedMetric};
 
 /// Bucket bounds in seconds for HTTP and store latencies: 100 µs to 10 s.
 pub const LATENCY_BUCKETS: &[f64] = &[
-    0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
-    2.5, 10.0,
+    0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    10.0,
 ];
 
 /// Bucket bounds in seconds for fire lateness (scheduled → spawned): 1 ms to 5 min.
@@ -125,7 +125,11 @@ mod tests {
         buckets.observe(Duration::from_micros(1_000)); // on the bound: le="0.001"
         buckets.observe(Duration::from_millis(5));
         buckets.observe(Duration::from_secs(3));
-        let counts: Vec<u64> = buckets.counts.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+        let counts: Vec<u64> = buckets
+            .counts
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect();
         assert_eq!(counts, [1, 1, 1]);
         assert_eq!(buckets.count(), 3);
         assert_eq!(buckets.sum_nanos.load(Ordering::Relaxed), 3_006_000_000);

@@ -26,8 +26,8 @@ const METHODS: [&str; 8] = [
 /// Statuses with a label of their own (what tickd and hyper answer); any other is counted
 /// under its class (`2xx` ... `5xx`, `other`).
 const STATUSES: [u16; 31] = [
-    200, 201, 202, 204, 206, 301, 302, 304, 307, 308, 400, 401, 403, 404, 405, 406, 408, 409,
-    410, 411, 413, 414, 415, 416, 421, 422, 429, 431, 500, 502, 503,
+    200, 201, 202, 204, 206, 301, 302, 304, 307, 308, 400, 401, 403, 404, 405, 406, 408, 409, 410,
+    411, 413, 414, 415, 416, 421, 422, 429, 431, 500, 502, 503,
 ];
 const CLASSES: [&str; 6] = ["1xx", "2xx", "3xx", "4xx", "5xx", "other"];
 const STATUS_SLOTS: usize = STATUSES.len() + CLASSES.len();
@@ -73,7 +73,9 @@ impl HttpMetrics {
             if matcher.insert(template, routes.len()).is_ok() {
                 routes.push(template.into());
             } else {
-                tracing::warn!("metrics: route {template:?} cannot be matched; counted as unmatched");
+                tracing::warn!(
+                    "metrics: route {template:?} cannot be matched; counted as unmatched"
+                );
             }
         }
         routes.push(UNMATCHED.into());
@@ -173,11 +175,7 @@ impl Collector for HttpMetrics {
                     }
                     let mut digits = itoa_buf::Buf::default();
                     let status = status_label(slot, &mut digits);
-                    let labels = [
-                        ("method", *method),
-                        ("route", &**route),
-                        ("status", status),
-                    ];
+                    let labels = [("method", *method), ("route", &**route), ("status", status)];
                     ConstCounter::new(count).encode(requests.encode_family(&labels)?)?;
                 }
             }
@@ -210,7 +208,11 @@ mod tests {
         let http = HttpMetrics::new(["/scheduler", "/scheduler/jobs", "/scheduler/jobs/{id}"]);
         assert_eq!(http.route("/scheduler/jobs/abc"), 2);
         assert_eq!(http.route("/scheduler/jobs"), 1);
-        assert_eq!(http.route("/scheduler/jobs/"), 3, "no trailing slash, as the router");
+        assert_eq!(
+            http.route("/scheduler/jobs/"),
+            3,
+            "no trailing slash, as the router"
+        );
         assert_eq!(http.route("/elsewhere"), 3);
         assert_eq!(&*http.routes[3], UNMATCHED);
     }

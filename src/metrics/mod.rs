@@ -264,7 +264,10 @@ impl Metrics {
                 .get_or_create(&JobLabel { job: job.clone() })
                 .observe(took);
         }
-        self.inner.runs.get_or_create(&RunLabels { job, status }).inc();
+        self.inner
+            .runs
+            .get_or_create(&RunLabels { job, status })
+            .inc();
     }
 
     /// A scheduled run's script was spawned `late` after its fire time.
@@ -327,9 +330,13 @@ mod tests {
         metrics.run_ended("a", "succeeded", Some(Duration::from_millis(20)));
         metrics.run_ended("b", "missed", None);
         metrics.run_started_late(Duration::from_millis(3));
-        metrics.store_op("add_job").map(|op| op.observe(Duration::from_micros(80), true));
+        metrics
+            .store_op("add_job")
+            .map(|op| op.observe(Duration::from_micros(80), true));
         let route = metrics.http().route("/scheduler/jobs/x");
-        metrics.http().record(route, "GET", 200, Duration::from_micros(50));
+        metrics
+            .http()
+            .record(route, "GET", 200, Duration::from_micros(50));
         let text = metrics.encode(Snapshot::default(), false).unwrap();
         for line in [
             r#"tickd_runs_total{job="a",status="succeeded"} 1"#,

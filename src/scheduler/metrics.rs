@@ -48,7 +48,9 @@ impl Scheduler {
                 started_at,
                 ..
             } => {
-                let late = (*started_at - scheduled.to_utc()).to_std().unwrap_or_default();
+                let late = (*started_at - scheduled.to_utc())
+                    .to_std()
+                    .unwrap_or_default();
                 metrics.run_started_late(late);
             }
             SchedulerEvent::RunFinished { job_id, run } => {
@@ -66,11 +68,10 @@ impl Scheduler {
     }
 
     /// The state a scrape shows: jobs by state and daemons (counted at most every
-    /// [`REFRESH`]), scripts running (now).
-    ///
-    /// # Errors
-    /// The store's, when jobs must be counted and cannot be.
-    pub async fn metrics_snapshot(&self) -> Result<Snapshot, SchedulerError> {
+    /// [`REFRESH`]), scripts running (now). When the store cannot be read, the last count
+    /// stands (zero before the first), the failure is logged, and the next scrape tries again:
+    /// a scrape during an outage still shows the store's errors.
+    pub async fn metrics_snapshot(&self) -> Snapshot {
         let running = self
             .inner
             .running
@@ -79,20 +80,30 @@ impl Scheduler {
             .len() as u64;
         let generation = self.inner.cache.as_ref().map(|cache| cache.generation());
         let mut last = self.inner.last_count.lock().await;
-        let fresh = match &last.counted {
-            Some((at, seen, _)) => {
-                at.elapsed() < REFRESH || (generation.is_some() && *seen == generation)
-            }
-            None => false,
-        };
+        let fresh = last.counted.is_some_and(|(at, seen, _)| {
+            at.elapsed() < REFRESH || (generation.is_some() && seen == generation)
+        });
         if !fresh {
-            let mut counted = self.count_jobs().await?;
-            counted.members = self.nodes().await?.len() as u64;
-            last.counted = Some((Instant::now(), generation, counted));
+            match self.count_state().await {
+                Ok(counted) => last.counted = Some((Instant::now(), generation, counted)),
+                Err(error) => {
+                    tracing::warn!("Metrics: cannot count the stored jobs: {error:#}");
+                }
+            }
         }
-        let mut snapshot = last.counted.map(|(_, _, snapshot)| snapshot).unwrap_or_default();
+        let mut snapshot = last
+            .counted
+            .map(|(_, _, snapshot)| snapshot)
+            .unwrap_or_default();
         snapshot.running = running;
-        Ok(snapshot)
+        snapshot
+    }
+
+    /// Jobs by state and daemons, from the store.
+    async fn count_state(&self) -> Result<Snapshot, SchedulerError> {
+        let mut counted = self.count_jobs().await?;
+        counted.members = self.nodes().await?.len() as u64;
+        Ok(counted)
     }
 
     /// Jobs by state, from the store's listing.
