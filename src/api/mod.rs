@@ -102,6 +102,7 @@ use state::normalize_prefix;
 /// | GET, POST | `P/tokens` | API tokens: list, create (an admin's) |
 /// | DELETE | `P/tokens/{id}` | revoke a token |
 /// | GET | `P/audit` | the audit log (admin) |
+/// | GET | `/metrics` (`[metrics] path`) | Prometheus metrics, open unless `require_auth` |
 ///
 /// Trailing slashes are not routed (404), as in the reference. Extension routes (runs,
 /// cluster) are added to [`routes`].

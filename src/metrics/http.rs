@@ -219,7 +219,7 @@ mod tests {
 
     #[test]
     fn statuses_have_slots_or_classes() {
-        assert_eq!(STATUSES.windows(2).all(|w| w[0] < w[1]), true);
+        assert!(STATUSES.windows(2).all(|w| w[0] < w[1]));
         let mut digits = itoa_buf::Buf::default();
         assert_eq!(status_label(status_slot(404), &mut digits), "404");
         assert_eq!(status_label(status_slot(418), &mut digits), "4xx");

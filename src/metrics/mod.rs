@@ -330,9 +330,9 @@ mod tests {
         metrics.run_ended("a", "succeeded", Some(Duration::from_millis(20)));
         metrics.run_ended("b", "missed", None);
         metrics.run_started_late(Duration::from_millis(3));
-        metrics
-            .store_op("add_job")
-            .map(|op| op.observe(Duration::from_micros(80), true));
+        if let Some(op) = metrics.store_op("add_job") {
+            op.observe(Duration::from_micros(80), true);
+        }
         let route = metrics.http().route("/scheduler/jobs/x");
         metrics
             .http()
