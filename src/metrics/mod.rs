@@ -47,6 +47,7 @@ pub const STORE_OPERATIONS: &[&str] = &[
     "get_all_jobs",
     "stream_job_views",
     "get_job_view",
+    "count_jobs",
     "get_next_run_time",
     "add_job",
     "update_job",

@@ -3,22 +3,19 @@
 //! a scheduled run's lateness), and a scrape reads the state that is not an event: jobs by
 //! state, scripts running, daemons sharing the store.
 //!
-//! Jobs by state are counted from the store's listing (the store is the index: no count is
-//! kept in memory). That read is bounded: at most one per [`REFRESH`] whatever the scrape
-//! rate (`/metrics` may be open to anyone), one at a time, and on a store this daemon has to
-//! itself not at all while no job has changed since the last count (the read cache's
-//! generation says so).
+//! Jobs by state are counted by the store (the store is the index: no count is kept in
+//! memory; SQL answers one aggregate, Redis reads its listing). That count is bounded: at
+//! most one per [`REFRESH`] whatever the scrape rate (`/metrics` may be open to anyone), one
+//! at a time, and on a store this daemon has to itself none while no job has changed since
+//! the last count (the read cache's generation says so).
 
 use std::time::{Duration, Instant};
 
-use futures_util::TryStreamExt;
-
 use super::{Scheduler, SchedulerError, SchedulerEvent};
 use crate::metrics::{Metrics, Snapshot};
-use crate::store::ViewFilter;
 
 /// The least time between two counts of the stored jobs.
-const REFRESH: Duration = Duration::from_secs(5);
+const REFRESH: Duration = Duration::from_secs(1);
 
 /// The last count of jobs and members, and when it was made.
 #[derive(Debug, Default)]
@@ -101,24 +98,13 @@ impl Scheduler {
 
     /// Jobs by state and daemons, from the store.
     async fn count_state(&self) -> Result<Snapshot, SchedulerError> {
-        let mut counted = self.count_jobs().await?;
-        counted.members = self.nodes().await?.len() as u64;
-        Ok(counted)
-    }
-
-    /// Jobs by state, from the store's listing.
-    async fn count_jobs(&self) -> Result<Snapshot, SchedulerError> {
-        let mut snapshot = Snapshot::default();
-        let mut views = self.inner.store.stream_job_views(ViewFilter::All);
-        while let Some(view) = views.try_next().await? {
-            if view.pending {
-                snapshot.pending += 1;
-            } else if view.next_run_time.is_some() {
-                snapshot.scheduled += 1;
-            } else {
-                snapshot.paused += 1;
-            }
-        }
-        Ok(snapshot)
+        let jobs = self.inner.store.count_jobs().await?;
+        Ok(Snapshot {
+            scheduled: jobs.scheduled,
+            paused: jobs.paused,
+            pending: jobs.pending,
+            members: self.nodes().await?.len() as u64,
+            running: 0,
+        })
     }
 }

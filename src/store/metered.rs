@@ -17,8 +17,8 @@ use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 
 use super::{
-    AuditFilter, AuditLog, AuditRecord, Claim, JobStore, Membership, NodeRecord, Orphans,
-    RunFilter, RunLog, Store, StoreError, StoredView, TokenRecord, TokenStore, ViewFilter,
+    AuditFilter, AuditLog, AuditRecord, Claim, JobCounts, JobStore, Membership, NodeRecord,
+    Orphans, RunFilter, RunLog, Store, StoreError, StoredView, TokenRecord, TokenStore, ViewFilter,
     ViewStream,
 };
 use crate::job::{Job, RunRecord};
@@ -95,6 +95,9 @@ impl JobStore for MeteredStore {
                 std::future::ready(Some(item))
             })
             .boxed()
+    }
+    async fn count_jobs(&self) -> Result<JobCounts, StoreError> {
+        timed!(self, "count_jobs", self.store.count_jobs())
     }
     async fn get_job_view(&self, id: &str) -> Result<Option<StoredView>, StoreError> {
         timed!(self, "get_job_view", self.store.get_job_view(id))

@@ -33,7 +33,7 @@ pub use audit::{
     audit_id_floor,
 };
 pub use error::StoreError;
-pub use jobs::{Claim, JobStore, StoredView, ViewBody, ViewFilter, ViewStream};
+pub use jobs::{Claim, JobCounts, JobStore, StoredView, ViewBody, ViewFilter, ViewStream};
 pub use metered::metered;
 pub use nodes::{Membership, NodeRecord};
 pub use redis::RedisStore;

@@ -404,7 +404,18 @@ async fn streams_views_in_order_and_filters_pending_ones(store: &dyn Store) {
     let pending_ids: Vec<&str> = pending.iter().map(|view| view.id.as_str()).collect();
     assert_eq!(pending_ids, ["pending-soon", "pending"], "listing order");
     assert!(pending.iter().all(|view| view.pending));
+    // The metrics' count: a pending job is pending whether or not it has a fire time.
+    let counts = store.count_jobs().await.unwrap();
+    assert_eq!(
+        (counts.scheduled, counts.paused, counts.pending),
+        (2, 1, 2),
+        "{counts:?}"
+    );
     clear(store).await;
+    assert_eq!(
+        store.count_jobs().await.unwrap(),
+        store::JobCounts::default()
+    );
 }
 
 /// 60 inserts at once over 20 ids: each id goes in once, every other insert of it is a
