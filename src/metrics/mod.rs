@@ -5,7 +5,7 @@
 //! prometheus-client (the Prometheus project's own Rust client) keeps the registry, the
 //! label sets (typed, escaped) and both text formats; what is counted on hot paths is
 //! pre-resolved so that it costs atomic additions only: the HTTP counters (`http.rs`), the
-//! store's per-operation handles ([`Metrics::store_op`]) and a histogram without a lock
+//! store's per-operation handles (`store_ops.rs`) and a histogram without a lock
 //! (`histogram.rs`). Values that are state rather than events (jobs by state, runs in
 //! progress, cluster members) are read at scrape time and set just before encoding.
 //!
@@ -14,10 +14,12 @@
 //! - `histogram`: a lock-free histogram of durations, and the bucket bounds.
 //! - `http`: requests by route template, method and status, with latency.
 //! - `job_labels`: per-job label values, capped (`[metrics] max_job_labels`).
+//! - `store_ops`: store calls by operation, latency and failures.
 
 mod histogram;
 mod http;
 mod job_labels;
+mod store_ops;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,48 +34,16 @@ use prometheus_client::registry::Registry;
 pub use histogram::Histogram;
 pub use http::{HttpMetrics, UNMATCHED};
 pub use job_labels::OTHER;
+pub use store_ops::{STORE_OPERATIONS, StoreOp};
 
-use histogram::{DURATION_BUCKETS, LATENCY_BUCKETS, LATENESS_BUCKETS};
+use histogram::{DURATION_BUCKETS, LATENESS_BUCKETS};
 use job_labels::JobLabels;
+use store_ops::StoreOps;
 
 /// The `Content-Type` of the Prometheus text format (0.0.4).
 pub const PROMETHEUS_TEXT: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 /// The `Content-Type` of OpenMetrics text (1.0.0), answered when a scraper asks for it.
 pub const OPENMETRICS_TEXT: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-
-/// The store operations timed, by name (the `operation` label).
-pub const STORE_OPERATIONS: &[&str] = &[
-    "lookup_job",
-    "get_all_jobs",
-    "stream_job_views",
-    "get_job_view",
-    "count_jobs",
-    "get_next_run_time",
-    "add_job",
-    "update_job",
-    "replace_job",
-    "remove_job",
-    "due_jobs",
-    "commit_claims",
-    "insert_run",
-    "update_run",
-    "get_run",
-    "get_runs",
-    "list_runs",
-    "interrupt_orphaned_runs",
-    "prune_runs",
-    "heartbeat",
-    "get_nodes",
-    "remove_nodes",
-    "create_token",
-    "list_tokens",
-    "find_token",
-    "revoke_token",
-    "touch_token",
-    "append_audit",
-    "audit",
-    "prune_audit",
-];
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct RunLabels {
@@ -84,11 +54,6 @@ struct RunLabels {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct JobLabel {
     job: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-struct OperationLabel {
-    operation: &'static str,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -108,23 +73,6 @@ struct Bounds(&'static [f64]);
 impl MetricConstructor<Histogram> for Bounds {
     fn new_metric(&self) -> Histogram {
         Histogram::new(self.0)
-    }
-}
-
-/// One store operation's handles, resolved once.
-#[derive(Debug, Clone)]
-pub struct StoreOp {
-    latency: Histogram,
-    errors: Counter,
-}
-
-impl StoreOp {
-    /// Counts one call that took `took`, and whether it failed.
-    pub fn observe(&self, took: Duration, failed: bool) {
-        self.latency.observe(took);
-        if failed {
-            self.errors.inc();
-        }
     }
 }
 
@@ -156,7 +104,7 @@ struct Inner {
     runs: Family<RunLabels, Counter>,
     lateness: Histogram,
     duration: Family<JobLabel, Histogram, Bounds>,
-    store_ops: Vec<StoreOp>,
+    store_ops: Arc<StoreOps>,
     jobs: Family<StateLabel, Gauge>,
     running: Gauge,
     members: Gauge,
@@ -200,30 +148,8 @@ impl Metrics {
              (added while the scheduler was stopped)",
             jobs.clone(),
         );
-        let store_latency = Family::<OperationLabel, Histogram, Bounds>::new_with_constructor(
-            Bounds(LATENCY_BUCKETS),
-        );
-        let store_errors = Family::<OperationLabel, Counter>::default();
-        let store_ops = STORE_OPERATIONS
-            .iter()
-            .map(|operation| {
-                let label = OperationLabel { operation };
-                StoreOp {
-                    latency: store_latency.get_or_create_owned(&label),
-                    errors: store_errors.get_or_create_owned(&label),
-                }
-            })
-            .collect();
-        registry.register(
-            "tickd_store_operation_duration_seconds",
-            "Time the job store took per call, by operation",
-            store_latency,
-        );
-        registry.register(
-            "tickd_store_errors",
-            "Job store calls that failed, by operation",
-            store_errors,
-        );
+        let store_ops = Arc::new(StoreOps::new());
+        registry.register_collector(Box::new(store_ops.clone()));
         let members = Gauge::default();
         registry.register(
             "tickd_cluster_members",
@@ -279,8 +205,7 @@ impl Metrics {
     /// The handles of a store operation named in [`STORE_OPERATIONS`]; `None` for another
     /// name.
     pub fn store_op(&self, operation: &str) -> Option<StoreOp> {
-        let index = STORE_OPERATIONS.iter().position(|op| *op == operation)?;
-        self.inner.store_ops.get(index).cloned()
+        self.inner.store_ops.get(operation)
     }
 
     /// The HTTP counters, for the API's layer.
