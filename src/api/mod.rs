@@ -152,6 +152,7 @@ pub fn metrics_router(endpoint: &MetricsEndpoint, scheduler: &Scheduler) -> Rout
 fn metrics_route(endpoint: &MetricsEndpoint, scheduler: &Scheduler) -> Router {
     Router::new()
         .route(&endpoint.path, get(metrics::get_metrics))
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state((endpoint.clone(), scheduler.clone()))
 }
 

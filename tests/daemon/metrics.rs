@@ -280,6 +280,18 @@ async fn metrics_parse_and_count_runs_jobs_and_requests_by_route() {
     assert_eq!(app.get("/jobs/abc").await.0, StatusCode::NOT_FOUND);
     let (status, _, _) = scrape(&app, "/no/such/path").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    let refused = app
+        .client
+        .post(format!("http://{}/metrics", app.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let body: Value = refused.json().await.unwrap();
+    assert!(
+        body["error_message"].is_string(),
+        "the JSON envelope: {body}"
+    );
     let third = metrics(&app).await;
     let by_route =
         r#"tickd_http_requests_total{method="GET",route="/scheduler/jobs/{id}",status="404"}"#;
