@@ -147,24 +147,26 @@ impl App {
             require_auth: config.metrics.require_auth,
         });
         let router = if config.api.enabled {
-            api::router(ApiState {
-                scheduler: scheduler.clone(),
-                store,
-                prefix: config.api.prefix.trim_end_matches('/').into(),
-                allowed_hosts: config.scheduler.allowed_hosts.as_slice().into(),
-                current_host: current_host.into(),
-                auth: credentials,
-                body_limit: BODY_LIMIT,
-                body_timeout: config.server.body_timeout,
-                origins: Arc::new(Origins::new(
-                    bound,
-                    &config.server.host_names,
-                    &config.server.cors_origins,
-                )),
-                throttle,
-                audit: auditor,
+            api::router(
+                ApiState {
+                    scheduler: scheduler.clone(),
+                    store,
+                    prefix: config.api.prefix.trim_end_matches('/').into(),
+                    allowed_hosts: config.scheduler.allowed_hosts.as_slice().into(),
+                    current_host: current_host.into(),
+                    auth: credentials,
+                    body_limit: BODY_LIMIT,
+                    body_timeout: config.server.body_timeout,
+                    origins: Arc::new(Origins::new(
+                        bound,
+                        &config.server.host_names,
+                        &config.server.cors_origins,
+                    )),
+                    throttle,
+                    audit: auditor,
+                },
                 metrics,
-            })
+            )
         } else if let Some(endpoint) = &metrics {
             api::metrics_router(endpoint, &scheduler)
         } else {

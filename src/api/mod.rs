@@ -105,8 +105,9 @@ use state::normalize_prefix;
 /// | GET | `/metrics` (`[metrics] path`) | Prometheus metrics, open unless `require_auth` |
 ///
 /// Trailing slashes are not routed (404), as in the reference. Extension routes (runs,
-/// cluster) are added to [`routes`].
-pub fn router(state: ApiState) -> Router {
+/// cluster) are added to [`routes`]. With `metrics`, requests are counted and `/metrics`
+/// is served (kept out of [`ApiState`], which every handler clones).
+pub fn router(state: ApiState, metrics: Option<MetricsEndpoint>) -> Router {
     let prefix = normalize_prefix(&state.prefix);
     let auth = state.auth.clone();
     let body = BodyRules::new(state.body_limit, state.body_timeout);
@@ -119,7 +120,7 @@ pub fn router(state: ApiState) -> Router {
     };
     let mut routes = routes(&prefix);
     let mut open = None;
-    if let Some(endpoint) = &state.metrics {
+    if let Some(endpoint) = &metrics {
         let route = metrics_route(endpoint, &state.scheduler);
         if endpoint.require_auth {
             routes = routes.merge(route.with_state(()));
@@ -136,7 +137,7 @@ pub fn router(state: ApiState) -> Router {
         audit,
         open,
     };
-    let counted = state.metrics.as_ref().map(|m| m.metrics.clone());
+    let counted = metrics.map(|m| m.metrics);
     let router = mount(routes.with_state(state), body, guards);
     match counted {
         Some(metrics) => router.layer(metrics::CountRequests::new(metrics)),

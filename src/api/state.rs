@@ -5,7 +5,6 @@ use std::sync::Arc;
 use super::audit::Auditor;
 use super::auth::Credentials;
 use super::guard::Origins;
-use super::metrics::MetricsEndpoint;
 use super::throttle::Throttle;
 use crate::scheduler::Scheduler;
 use crate::store::Store;
@@ -45,8 +44,6 @@ pub struct ApiState {
     pub throttle: Arc<Throttle>,
     /// Where the audit layer sends its records.
     pub audit: Auditor,
-    /// `GET /metrics` and the request counters; `None`: no metrics.
-    pub metrics: Option<MetricsEndpoint>,
 }
 
 impl std::fmt::Debug for ApiState {
