@@ -407,3 +407,12 @@ async fn metrics_are_open_by_default_and_behind_credentials_when_required() {
     );
     closed.stop().await;
 }
+
+#[tokio::test]
+async fn metrics_off_serve_nothing() {
+    let app = TestApp::spawn("[metrics]\nenabled = false\n").await;
+    let (status, _, _) = scrape(&app, "/metrics").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(app.get("").await.0, StatusCode::OK, "the API is unchanged");
+    app.stop().await;
+}
