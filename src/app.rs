@@ -12,12 +12,13 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 
 use crate::api::{
-    self, ApiState, AuditSettings, AuditWriter, Auditor, Credentials, FailureLimit, Origins,
-    Secret, ServerLimits, Throttle, User,
+    self, ApiState, AuditSettings, AuditWriter, Auditor, Credentials, FailureLimit,
+    MetricsEndpoint, Origins, Secret, ServerLimits, Throttle, User,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::executor::{Executor, ExecutorSettings};
+use crate::metrics::Metrics;
 use crate::redact;
 use crate::scheduler::{HistorySettings, Scheduler, SchedulerSettings, Watchdog};
 use crate::store;
@@ -103,6 +104,11 @@ impl App {
                 redact::url(&config.store.url)
             )
         })?;
+        let metrics = config.metrics.enabled.then(|| metrics(&config));
+        let store = match &metrics {
+            Some(metrics) => store::metered(store, metrics),
+            None => store,
+        };
         let executor = Executor::new(executor_settings(&config)).map_err(|e| {
             anyhow::anyhow!(
                 "invalid configuration in {}: [executor] {e}",
@@ -136,6 +142,9 @@ impl App {
                 every,
                 pet: Arc::new(move || petted.watchdog()),
             });
+        }
+        if let Some(metrics) = &metrics {
+            scheduler.set_metrics(metrics.clone());
         }
         scheduler
             .heartbeat(true)
@@ -180,7 +189,19 @@ impl App {
             scheduler.clone(),
             store.clone(),
         );
-        let side = api::SideRoutes::default().add(health, config.health.require_auth);
+        let mut side = api::SideRoutes::default().add(health, config.health.require_auth);
+        let counted = metrics.clone();
+        if let Some(metrics) = metrics {
+            let endpoint = MetricsEndpoint {
+                metrics,
+                path: config.metrics.path.clone(),
+                require_auth: config.metrics.require_auth,
+            };
+            side = side.add(
+                api::metrics_routes(&endpoint, &scheduler),
+                endpoint.require_auth,
+            );
+        }
         let state = ApiState {
             scheduler: scheduler.clone(),
             store,
@@ -200,9 +221,9 @@ impl App {
             console: config.console_path().map(Into::into),
         };
         let router = if config.api.enabled {
-            api::router_with(state, side)
+            api::router_with(state, side, counted)
         } else {
-            api::side_only(state, side)
+            api::side_only(state, side, counted)
         };
         Ok(App {
             listener,
@@ -261,6 +282,31 @@ impl App {
         tracing::info!("tickd stopped");
         Ok(())
     }
+}
+
+/// The daemon's metrics, labelling requests by the API's route templates and `/metrics`.
+fn metrics(config: &Config) -> Metrics {
+    let mut routes = if config.api.enabled {
+        api::route_templates(&config.api.prefix)
+    } else {
+        Vec::new()
+    };
+    routes.push(config.metrics.path.clone());
+    routes.push(config.health.healthz_path.clone());
+    routes.push(config.health.readyz_path.clone());
+    if let Some(console) = config.console_path() {
+        let console = console.trim_end_matches('/');
+        routes.push(if console.is_empty() {
+            "/".to_owned()
+        } else {
+            console.to_owned()
+        });
+        routes.push(format!("{console}/assets/{{name}}"));
+    }
+    Metrics::new(
+        routes.iter().map(String::as_str),
+        config.metrics.max_job_labels,
+    )
 }
 
 /// Deletes the audit records older than `max_age` (`[audit] max_age_days`; `None`: none).

@@ -16,6 +16,7 @@ pub mod clock;
 pub mod config;
 pub mod executor;
 pub mod job;
+pub mod metrics;
 pub mod redact;
 pub mod scheduler;
 pub mod store;

@@ -21,13 +21,14 @@
 //! - `health`: `/healthz` and `/readyz`, outside the prefix, mounted as [`SideRoutes`].
 //! - `console`: the web console's page and files, mounted beside the routes (same layers);
 //!   `me` (`GET P/me`, who is logged in) and `scripts` (`GET P/scripts`) serve it.
+//! - `metrics`: `GET /metrics` (outside the prefix) and the layer counting requests.
 //!
-//! Requests pass, outermost first: tracing → panic catcher (500 envelope) → audit log →
+//! Requests pass, outermost first: request counting (when metrics are on) → tracing → panic catcher (500 envelope) → audit log →
 //! origin and Host check → CORS (when sites are allowed) → failed-login throttle, Basic or
 //! Bearer authentication and roles (when configured) → routes (bodies read under
 //! `BodyRules`, a request extension), or the JSON 404/405 fallbacks. Routes outside the API
-//! ([`SideRoutes`]: the health probes) pass the same layers down to the origin and Host
-//! check, then skip authentication unless they ask for it.
+//! ([`SideRoutes`]: the health probes, `/metrics`) pass the same layers down to the origin
+//! and Host check, then skip authentication unless they ask for it.
 
 mod audit;
 mod auth;
@@ -42,6 +43,7 @@ mod guard;
 pub mod health;
 mod jobs;
 mod me;
+mod metrics;
 mod output;
 mod preview;
 mod roles;
@@ -64,10 +66,11 @@ use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, LOCATION};
 use axum::http::{Method, StatusCode};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{MethodRouter, delete, get, post};
 use axum::{Extension, Router};
 use tower_http::catch_panic::CatchPanicLayer;
 
+use crate::metrics::Metrics;
 use crate::scheduler::Scheduler;
 use crate::store::TokenStore;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -79,6 +82,7 @@ pub use bearer::TOKEN_PREFIX;
 pub use console::{ASSETS as CONSOLE_ASSETS, CSP as CONSOLE_CSP};
 pub use error::ApiError;
 pub use guard::Origins;
+pub use metrics::MetricsEndpoint;
 pub use roles::{Actor, Credential, Role};
 pub use scripts::MAX_SCRIPTS;
 pub use server::{ServerLimits, serve};
@@ -117,11 +121,12 @@ pub fn normalize_path(path: &str) -> String {
 /// | GET | `P/me` | who is logged in, and the scheduler's state |
 /// | GET | `P/scripts` | the scripts a job may name |
 /// | GET | `C`, `C/assets/{name}` | the web console (`[console] path`), when served |
+/// | GET | `/metrics` (`[metrics] path`) | Prometheus metrics, open unless `require_auth` (a side route) |
 ///
 /// Trailing slashes are not routed (404), as in the reference. Extension routes (runs,
 /// cluster) are added to [`routes`].
 pub fn router(state: ApiState) -> Router {
-    router_with(state, SideRoutes::default())
+    router_with(state, SideRoutes::default(), None)
 }
 
 /// Routes served beside the API, outside its prefix (the health probes, metrics): each set
@@ -153,8 +158,9 @@ impl SideRoutes {
     }
 }
 
-/// The API's router with `side` routes beside it.
-pub fn router_with(state: ApiState, side: SideRoutes) -> Router {
+/// The API's router with `side` routes beside it; with `counted`, every request is counted
+/// for the metrics (kept out of [`ApiState`], which every handler clones).
+pub fn router_with(state: ApiState, side: SideRoutes, counted: Option<Metrics>) -> Router {
     // The API's routes, and the console's beside them when it is on (the same layers).
     let state_routes = |prefix: &str, state: ApiState| {
         let mut table = routes(prefix);
@@ -163,13 +169,38 @@ pub fn router_with(state: ApiState, side: SideRoutes) -> Router {
         }
         table.with_state(state)
     };
-    build(state, side, state_routes)
+    count(build(state, side, state_routes), counted)
 }
 
 /// Only the `side` routes, behind the same layers: the daemon with `[api] enabled = false`
-/// still answers its probes.
-pub fn side_only(state: ApiState, side: SideRoutes) -> Router {
-    build(state, side, |_, _| Router::new())
+/// still answers its probes and its metrics.
+pub fn side_only(state: ApiState, side: SideRoutes, counted: Option<Metrics>) -> Router {
+    count(build(state, side, |_, _| Router::new()), counted)
+}
+
+/// `router` with every request counted, when metrics are on.
+fn count(router: Router, counted: Option<Metrics>) -> Router {
+    match counted {
+        Some(metrics) => router.layer(metrics::CountRequests::new(metrics)),
+        None => router,
+    }
+}
+
+/// `GET /metrics` (`[metrics] path`), for [`SideRoutes::add`].
+pub fn metrics_routes(endpoint: &MetricsEndpoint, scheduler: &Scheduler) -> Router {
+    Router::new()
+        .route(&endpoint.path, get(metrics::get_metrics))
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state((endpoint.clone(), scheduler.clone()))
+}
+
+/// The route templates of [`router`]'s table under `prefix`, as axum matches them: what the
+/// request counters label requests by.
+pub fn route_templates(prefix: &str) -> Vec<String> {
+    table(&normalize_prefix(prefix))
+        .into_iter()
+        .map(|(path, _)| path)
+        .collect()
 }
 
 fn build(
@@ -201,45 +232,56 @@ fn build(
 
 /// The route table.
 fn routes(prefix: &str) -> Router<ApiState> {
+    table(prefix)
+        .into_iter()
+        .fold(Router::new(), |router, (path, methods)| {
+            router.route(&path, methods)
+        })
+}
+
+/// Every route's path and handlers, in one list so that the request counters know the
+/// same templates ([`route_templates`]).
+fn table(prefix: &str) -> Vec<(String, MethodRouter<ApiState>)> {
     let at = |suffix: &str| format!("{prefix}{suffix}");
     let info_path = if prefix.is_empty() { "/" } else { prefix };
-    Router::new()
-        .route(info_path, get(control::info))
-        .route(&at("/pause"), post(control::pause))
-        .route(&at("/resume"), post(control::resume))
-        .route(&at("/start"), post(control::start))
-        .route(&at("/shutdown"), post(control::shutdown))
-        .route(&at("/jobs"), get(jobs::get_jobs).post(jobs::add_job))
-        .route(
-            &at("/jobs/{id}"),
+    vec![
+        (info_path.to_owned(), get(control::info)),
+        (at("/pause"), post(control::pause)),
+        (at("/resume"), post(control::resume)),
+        (at("/start"), post(control::start)),
+        (at("/shutdown"), post(control::shutdown)),
+        (at("/jobs"), get(jobs::get_jobs).post(jobs::add_job)),
+        (
+            at("/jobs/{id}"),
             get(jobs::get_job)
                 .patch(jobs::modify_job)
                 .delete(jobs::remove_job),
-        )
-        .route(&at("/jobs/{id}/pause"), post(jobs::pause_job))
-        .route(&at("/jobs/{id}/resume"), post(jobs::resume_job))
-        .route(&at("/jobs/{id}/run"), post(jobs::run_job))
+        ),
+        (at("/jobs/{id}/pause"), post(jobs::pause_job)),
+        (at("/jobs/{id}/resume"), post(jobs::resume_job)),
+        (at("/jobs/{id}/run"), post(jobs::run_job)),
         // Schedule preview (issue 16): reads, a body's included.
-        .route(&at("/jobs/{id}/preview"), get(preview::preview_job))
-        .route(&at("/preview"), post(preview::preview_spec))
+        (at("/jobs/{id}/preview"), get(preview::preview_job)),
+        (at("/preview"), post(preview::preview_spec)),
         // Extensions (CONTRACT §6): run history.
-        .route(&at("/jobs/{id}/runs"), get(runs::get_runs))
-        .route(&at("/runs"), get(run_listing::list_runs))
-        .route(&at("/runs/{id}"), get(runs::get_run))
-        .route(&at("/runs/{id}/cancel"), post(runs::cancel_run))
+        (at("/jobs/{id}/runs"), get(runs::get_runs)),
+        (at("/runs"), get(run_listing::list_runs)),
+        (at("/runs/{id}"), get(runs::get_run)),
+        (at("/runs/{id}/cancel"), post(runs::cancel_run)),
         // A run's output, at once or followed as Server-Sent Events (issue 16).
-        .route(&at("/runs/{id}/output"), get(output::get_output))
-        .route(&at("/cluster"), get(cluster::get_cluster))
+        (at("/runs/{id}/output"), get(output::get_output)),
+        (at("/cluster"), get(cluster::get_cluster)),
         // What the web console asks: who is logged in, which scripts a job may name.
-        .route(&at("/me"), get(me::me))
-        .route(&at("/scripts"), get(scripts::list_scripts))
+        (at("/me"), get(me::me)),
+        (at("/scripts"), get(scripts::list_scripts)),
         // API tokens (an admin's).
-        .route(
-            &at("/tokens"),
+        (
+            at("/tokens"),
             get(tokens::list_tokens).post(tokens::create_token),
-        )
-        .route(&at("/tokens/{id}"), delete(tokens::revoke_token))
-        .route(&at("/audit"), get(audit::get_audit))
+        ),
+        (at("/tokens/{id}"), delete(tokens::revoke_token)),
+        (at("/audit"), get(audit::get_audit)),
+    ]
 }
 
 /// Wraps a route table in the fallbacks and the layers every route shares.

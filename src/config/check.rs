@@ -54,6 +54,61 @@ pub(super) fn settings(config: &Config, origins: &Origins) -> Result<(), ConfigE
         ));
     }
     console(config, &refuse)?;
+    let metrics = &config.metrics.path;
+    if config.metrics.enabled
+        && (!metrics.starts_with('/')
+            || metrics.len() < 2
+            || metrics.ends_with('/')
+            || !metrics.chars().all(is_path_char)
+            || metrics.contains("//"))
+    {
+        return Err(refuse(
+            "metrics",
+            "path",
+            quoted(metrics),
+            "expected a URL path of its own that starts with /, such as \"/metrics\" (letters, \
+             digits, - _ . ~ and /, no trailing /)"
+                .to_owned(),
+        ));
+    }
+    if config.metrics.enabled && config.api.enabled && clashes_with_api(metrics, prefix) {
+        return Err(refuse(
+            "metrics",
+            "path",
+            quoted(metrics),
+            format!(
+                "this path is one of the API's (under [api] prefix {prefix:?}); choose another, \
+                 such as \"/metrics\""
+            ),
+        ));
+    }
+    if config.metrics.enabled
+        && [&config.health.healthz_path, &config.health.readyz_path].contains(&metrics)
+    {
+        return Err(refuse(
+            "metrics",
+            "path",
+            quoted(metrics),
+            "this path is a health probe's ([health] healthz_path or readyz_path); choose \
+             another, such as \"/metrics\""
+                .to_owned(),
+        ));
+    }
+    if let Some(console) = config.console_path()
+        && config.metrics.enabled
+        && (metrics == console.trim_end_matches('/')
+            || metrics.starts_with(&format!("{}/assets/", console.trim_end_matches('/'))))
+    {
+        return Err(refuse(
+            "metrics",
+            "path",
+            quoted(metrics),
+            format!(
+                "this path is the web console's ([console] path {console:?}); choose another, \
+                 such as \"/metrics\""
+            ),
+        ));
+    }
     let url = &config.store.url;
     let scheme = url.split_once("://").map(|(scheme, _)| scheme);
     if !scheme.is_some_and(|s| STORE_SCHEMES.contains(&s.to_ascii_lowercase().as_str())) {
@@ -202,6 +257,26 @@ fn is_host(host: &str) -> bool {
                     && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
                     && !label.starts_with('-')
             }))
+}
+
+/// The first segments of the API's routes under its prefix.
+const API_SEGMENTS: [&str; 10] = [
+    "jobs", "pause", "resume", "start", "shutdown", "preview", "runs", "cluster", "tokens", "audit",
+];
+
+/// Whether `path` is the API's prefix or one of its routes' paths.
+fn clashes_with_api(path: &str, prefix: &str) -> bool {
+    let prefix = prefix.trim_end_matches('/');
+    let rest = if prefix.is_empty() {
+        Some(path)
+    } else if path == prefix {
+        return true;
+    } else {
+        path.strip_prefix(prefix)
+            .filter(|rest| rest.starts_with('/'))
+    };
+    rest.and_then(|rest| rest.trim_start_matches('/').split('/').next())
+        .is_some_and(|first| first.is_empty() || API_SEGMENTS.contains(&first))
 }
 
 fn is_path_char(c: char) -> bool {

@@ -5,7 +5,7 @@
 use super::{ConfigError, Origins};
 
 /// The sections a `TICKD_<SECTION>__<KEY>` variable can set.
-const SECTIONS: [&str; 11] = [
+const SECTIONS: [&str; 13] = [
     "server",
     "api",
     "auth",
@@ -17,6 +17,8 @@ const SECTIONS: [&str; 11] = [
     "history",
     "audit",
     "health",
+    "metrics",
+    "console",
 ];
 
 /// Applies the overrides in `env` to `table`.

@@ -57,6 +57,8 @@ pub struct Config {
     pub audit: AuditConfig,
     /// The liveness and readiness probes (`health.rs`).
     pub health: HealthConfig,
+    /// Prometheus metrics.
+    pub metrics: MetricsConfig,
     /// Jobs created at start-up (the Flask `JOBS` list): each table as the JSON object a
     /// `POST P/jobs` body is, read into a job by the same parser when they are added.
     #[serde(deserialize_with = "value::job_tables")]
@@ -445,6 +447,33 @@ impl AuditConfig {
     /// How long records are kept; `None`: forever.
     pub fn max_age(&self) -> Option<Duration> {
         (self.max_age_days > 0.0).then(|| Duration::from_secs_f64(self.max_age_days * 86_400.0))
+    }
+}
+
+/// `[metrics]`: Prometheus metrics at `GET path`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Whether metrics are kept and served.
+    pub enabled: bool,
+    /// Where they are served: a path of its own, outside the API's prefix.
+    pub path: String,
+    /// Whether reading them needs the API's credentials (any role); open by default, as
+    /// they name no secret.
+    pub require_auth: bool,
+    /// Jobs labelled by their own id at most (the first seen since start); the others are
+    /// counted under `job="_other"`.
+    pub max_job_labels: usize,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            enabled: true,
+            path: "/metrics".to_owned(),
+            require_auth: false,
+            max_job_labels: 100,
+        }
     }
 }
 

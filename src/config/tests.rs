@@ -147,6 +147,12 @@ fn every_setting_refuses_a_bad_value_in_words() {
         ("[history] max_age_days = -2", "days from 0"),
         ("[history] max_runs_per_job = 0", "from 1 to"),
         ("[audit] max_age_days = -1", "days from 0"),
+        ("[metrics] path = \"metrics\"", "a URL path of its own"),
+        ("[metrics] path = \"/metrics/\"", "no trailing /"),
+        ("[metrics] path = \"/scheduler/jobs\"", "one of the API's"),
+        ("[metrics] path = \"/scheduler\"", "one of the API's"),
+        ("[metrics] path = \"/healthz\"", "a health probe's"),
+        ("[metrics] path = \"/assets/metrics\"", "the web console's"),
         ("[logging] file = \"\"", "a path"),
         (
             "[logging] level = \"verbose\"",

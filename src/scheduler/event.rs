@@ -1,7 +1,7 @@
 //! What the scheduler tells the world: APScheduler's events (`EVENT_JOB_MISSED`, ...), on a
 //! broadcast channel. Tests listen to it; the run records in the store are the durable form.
 
-use chrono::{DateTime, FixedOffset};
+use chrono::{DateTime, FixedOffset, Utc};
 
 use crate::job::{JobId, RunId, RunRecord};
 
@@ -35,6 +35,8 @@ pub enum SchedulerEvent {
         job_id: JobId,
         run_id: RunId,
         scheduled: Option<DateTime<FixedOffset>>,
+        /// When the script was spawned.
+        started_at: DateTime<Utc>,
     },
     /// A run ended; the record is as stored.
     RunFinished { job_id: JobId, run: RunRecord },

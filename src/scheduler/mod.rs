@@ -15,6 +15,7 @@ mod jobs;
 mod listing;
 mod live;
 mod liveness;
+mod metrics;
 mod preview;
 mod process;
 mod runlog;
@@ -177,6 +178,10 @@ struct Inner {
     /// Flips to true at [`Scheduler::close`]; background tasks (heartbeat, retention) end.
     closed: tokio::sync::watch::Sender<bool>,
     events: broadcast::Sender<SchedulerEvent>,
+    /// Where events are counted, when metrics are on (`metrics.rs`).
+    metrics: std::sync::OnceLock<crate::metrics::Metrics>,
+    /// The last count of jobs by state for the metrics, one count at a time.
+    last_count: tokio::sync::Mutex<metrics::LastCount>,
 }
 
 impl Scheduler {
@@ -216,6 +221,8 @@ impl Scheduler {
                 cache,
                 closed: tokio::sync::watch::Sender::new(false),
                 events,
+                metrics: std::sync::OnceLock::new(),
+                last_count: tokio::sync::Mutex::default(),
             }),
         }
     }
@@ -302,6 +309,7 @@ impl Scheduler {
     }
 
     fn emit(&self, event: SchedulerEvent) {
+        self.count(&event);
         // No receiver is fine: events are informative.
         let _ = self.inner.events.send(event);
     }
@@ -379,7 +387,8 @@ impl Scheduler {
     /// # Errors
     /// Store failures.
     pub async fn job_count(&self) -> Result<u64, SchedulerError> {
-        Ok(self.inner.store.job_count().await?)
+        let counts = self.inner.store.count_jobs().await?;
+        Ok(counts.scheduled + counts.paused + counts.pending)
     }
 
     /// Gives every pending job its first fire time (a `next_run_time` given at add is kept).

@@ -338,6 +338,7 @@ async fn start(
                 job_id: job.id.clone(),
                 run_id: run.id.clone(),
                 scheduled: run.scheduled_run_time,
+                started_at: run.started_at.unwrap_or(run.created_at),
             });
             Ok(script)
         }

@@ -38,6 +38,17 @@ pub enum ViewFilter {
     Pending,
 }
 
+/// How many jobs a store holds, by state (for the metrics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JobCounts {
+    /// Jobs with a next fire time, not pending.
+    pub scheduled: u64,
+    /// Jobs without one (paused), not pending.
+    pub paused: u64,
+    /// Jobs added while the scheduler was stopped.
+    pub pending: u64,
+}
+
 /// A job as a listing reads it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredView {
@@ -100,6 +111,22 @@ pub trait JobStore: Send + Sync {
             })
             .try_flatten()
             .boxed()
+    }
+    /// How many jobs there are by state. By default counted from the listing; a store that
+    /// can count without reading every job (SQL: one aggregate) does.
+    async fn count_jobs(&self) -> Result<JobCounts, StoreError> {
+        let mut counts = JobCounts::default();
+        let mut views = self.stream_job_views(ViewFilter::All);
+        while let Some(view) = views.try_next().await? {
+            if view.pending {
+                counts.pending += 1;
+            } else if view.next_run_time.is_some() {
+                counts.scheduled += 1;
+            } else {
+                counts.paused += 1;
+            }
+        }
+        Ok(counts)
     }
     /// One job's view, or `None`.
     async fn get_job_view(&self, id: &str) -> Result<Option<StoredView>, StoreError> {

@@ -8,10 +8,12 @@
 //! `RedisJobStore` does. Every backend keeps the same record shapes: the job's id, its next
 //! fire instant as an indexed number (µs since the epoch), whether it is pending, its state
 //! as portable JSON, and the view the API answers for it where the backend keeps one.
+//! [`metered`] wraps any backend to time its calls for the metrics.
 
 mod audit;
 mod error;
 mod jobs;
+mod metered;
 mod nodes;
 mod redis;
 mod runs;
@@ -31,7 +33,8 @@ pub use audit::{
     audit_id_floor,
 };
 pub use error::StoreError;
-pub use jobs::{Claim, JobStore, StoredView, ViewBody, ViewFilter, ViewStream};
+pub use jobs::{Claim, JobCounts, JobStore, StoredView, ViewBody, ViewFilter, ViewStream};
+pub use metered::metered;
 pub use nodes::{Membership, NodeRecord};
 pub use redis::RedisStore;
 pub use runs::{Orphans, RunFilter, RunLog};
@@ -55,12 +58,6 @@ pub trait Store: JobStore + RunLog + Membership + TokenStore + AuditLog + std::f
     /// # Errors
     /// The database did not answer (`StoreError::Unavailable` when it is away).
     async fn ping(&self) -> Result<(), StoreError>;
-    /// How many jobs it holds, pending and paused included: one count, not a listing (for
-    /// systemd's `STATUS=`, every minute).
-    ///
-    /// # Errors
-    /// The database did not answer.
-    async fn job_count(&self) -> Result<u64, StoreError>;
     /// Closes connections (at shutdown).
     async fn close(&self);
 }

@@ -399,14 +399,6 @@ impl Store for RedisStore {
         Ok(())
     }
 
-    async fn job_count(&self) -> Result<u64, StoreError> {
-        let count: u64 = redis::cmd("HLEN")
-            .arg(self.key("jobs"))
-            .query_async(&mut self.con())
-            .await?;
-        Ok(count)
-    }
-
     async fn close(&self) {
         if let Some(lock) = &self.lock {
             lock.release(&self.conn, &self.scripts).await;

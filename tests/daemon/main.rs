@@ -32,6 +32,7 @@ mod lifecycle;
 mod limits;
 mod live_output;
 mod login_limit;
+mod metrics;
 mod preview;
 mod readme;
 mod roles;

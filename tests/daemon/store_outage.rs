@@ -18,6 +18,7 @@ use common::store_checks::ClaimDue;
 use serde_json::json;
 use tickd::api::view::render;
 use tickd::job::{Job, JobDefaults, JobSpec};
+use tickd::metrics::{Metrics, Snapshot};
 use tickd::store::{self, Claim, StoreError};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{AbortHandle, JoinHandle};
@@ -40,7 +41,9 @@ async fn postgres_store_survives_an_outage() {
 async fn survives_an_outage(url: String, default_port: u16) {
     let proxy = Proxy::start(upstream(&url, default_port).await).await;
     let through = via(&url, proxy.addr);
-    let store = store::open(&through).await.unwrap();
+    // Timed as the daemon times it when metrics are on: the outage shows as store errors.
+    let metrics = Metrics::new([], 10);
+    let store = store::metered(store::open(&through).await.unwrap(), &metrics);
     store
         .add_job(&job("steady"), &render(&job("steady")))
         .await
@@ -50,6 +53,14 @@ async fn survives_an_outage(url: String, default_port: u16) {
     proxy.cut().await;
     let error = promptly(store.lookup_job("steady")).await.unwrap_err();
     assert!(matches!(error, StoreError::Unavailable(_)), "{error:?}");
+    let text = metrics.encode(Snapshot::default(), false).unwrap();
+    for line in [
+        r#"tickd_store_errors_total{operation="lookup_job"} 1"#,
+        r#"tickd_store_errors_total{operation="add_job"} 0"#,
+        r#"tickd_store_operation_duration_seconds_count{operation="lookup_job"} 1"#,
+    ] {
+        assert!(text.contains(line), "{line} missing from\n{text}");
+    }
     // Readiness's question gets the same answer.
     let error = promptly(store.ping()).await.unwrap_err();
     assert!(matches!(error, StoreError::Unavailable(_)), "{error:?}");

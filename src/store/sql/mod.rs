@@ -104,17 +104,6 @@ impl<D: Dialect> Store for SqlStore<D> {
         Ok(())
     }
 
-    async fn job_count(&self) -> Result<u64, StoreError> {
-        let row = self
-            .fetch_optional(Statement::new("SELECT COUNT(*) FROM tickd_jobs"))
-            .await?;
-        let count = match &row {
-            Some(row) => rows::Columns::<D>::of(row).int()?.unwrap_or(0),
-            None => 0,
-        };
-        Ok(u64::try_from(count).unwrap_or(0))
-    }
-
     async fn close(&self) {
         if let Some(statement) = D::AT_CLOSE
             && let Err(error) = self.execute(Statement::new(statement)).await
