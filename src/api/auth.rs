@@ -30,10 +30,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -41,6 +40,7 @@ use sha2::{Digest as _, Sha256};
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 
 use super::bearer;
+use super::error::ApiError;
 use super::roles::{Actor, Credential, Role};
 use super::tokens::store_error;
 use crate::scheduler::Scheduler;
@@ -348,42 +348,36 @@ impl Authenticator {
     }
 }
 
-/// The middleware: lets the request through only with valid credentials, a configured
-/// user's (Basic) or an API token (Bearer).
-pub(crate) async fn require_auth(
-    State(authenticator): State<Arc<Authenticator>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let actor = if let Some(token) = bearer_token(request.headers()) {
-        match &authenticator.tokens {
-            Some((store, scheduler)) => {
-                match bearer::verify(store.as_ref(), token, scheduler.now()).await {
-                    Ok(actor) => actor,
-                    Err(error) => return store_error(error).into_response(),
+impl Authenticator {
+    /// Who a request's credentials (its `headers`) say it is: a configured user's (Basic) or an API token
+    /// (Bearer); `Ok(None)` for missing or wrong ones (the gate answers [`denied`]), `Err`
+    /// when the token store could not be asked.
+    pub(crate) async fn identify(&self, headers: &HeaderMap) -> Result<Option<Actor>, ApiError> {
+        if let Some(token) = bearer_token(headers) {
+            return match &self.tokens {
+                Some((store, scheduler)) => {
+                    bearer::verify(store.as_ref(), token, scheduler.now())
+                        .await
+                        .map_err(store_error)
                 }
-            }
-            None => None,
+                None => Ok(None),
+            };
         }
-    } else {
-        match basic_credentials(request.headers()) {
-            Some((username, password)) => authenticator
+        Ok(match basic_credentials(headers) {
+            Some((username, password)) => self
                 .verify(&username, &password)
                 .await
-                .and_then(|index| authenticator.actor(index)),
+                .and_then(|index| self.actor(index)),
             None => None,
-        }
-    };
-    if let Some(actor) = actor {
-        let mut request = request;
-        request.extensions_mut().insert(actor.clone());
-        let mut response = next.run(request).await;
-        response.extensions_mut().insert(actor);
-        response
-    } else {
+        })
+    }
+}
+
+/// Logs (at debug) a request refused for its credentials: method and path, never a secret.
+pub(crate) fn log_denied(request: &Request) {
+    if tracing::enabled!(tracing::Level::DEBUG) {
         let uri = request.uri().to_string();
         tracing::debug!(method = %request.method(), uri = %logged(&uri), "authentication failed");
-        denied()
     }
 }
 

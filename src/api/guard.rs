@@ -13,12 +13,10 @@
 
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::header::{HOST, ORIGIN};
 use axum::http::{HeaderValue, Method};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
@@ -109,18 +107,15 @@ fn normal_origin(origin: &str) -> String {
     origin.trim().trim_end_matches('/').to_lowercase()
 }
 
-/// The middleware: see the module's doc.
-pub async fn check_origin(
-    State(origins): State<Arc<Origins>>,
-    request: Request,
-    next: Next,
-) -> Response {
+/// The refusal a request gets for where it comes from (see the module's doc), or `None`
+/// when it may go on to its credentials. Called by the gate (`gate.rs`).
+pub(crate) fn refusal(origins: &Origins, request: &Request) -> Option<Response> {
     let headers = request.headers();
     if let Some(host) = headers.get(HOST) {
         let ours = host.to_str().is_ok_and(|host| origins.is_ours(host, None));
         if !ours {
             let shown = String::from_utf8_lossy(host.as_bytes()).into_owned();
-            return ApiError::MisdirectedRequest(shown).into_response();
+            return Some(ApiError::MisdirectedRequest(shown).into_response());
         }
     }
     let changes = !matches!(
@@ -136,10 +131,10 @@ pub async fn check_origin(
                 .is_some_and(|site| site.as_bytes().eq_ignore_ascii_case(b"cross-site")),
         };
         if refused {
-            return ApiError::CrossSite.into_response();
+            return Some(ApiError::CrossSite.into_response());
         }
     }
-    next.run(request).await
+    None
 }
 
 #[cfg(test)]

@@ -15,17 +15,19 @@
 //! - `runs`: run history; `output`: a run's output, followed live as Server-Sent Events.
 //! - `preview`: a job's next fire times, `P/jobs/{id}/preview` and `P/preview` (a body).
 //! - `server`: the accept loop, with its connection limit and timeouts; `tls`: HTTPS.
-//! - `guard`, `roles`, `throttle`: where requests come from, what a role allows, failed
-//!   logins slowed.
+//! - `gate`: the checks between a request and the routes, composed in their order; `guard`,
+//!   `roles`, `throttle`: where requests come from, what a role allows, failed logins
+//!   slowed.
 //! - `audit`: the audit log's layer, its writer task and `GET P/audit`.
 //! - `health`: `/healthz` and `/readyz`, outside the prefix, mounted as [`SideRoutes`].
 //! - `console`: the web console's page and files, mounted beside the routes (same layers);
 //!   `me` (`GET P/me`, who is logged in) and `scripts` (`GET P/scripts`) serve it.
 //! - `metrics`: `GET /metrics` (outside the prefix) and the layer counting requests.
 //!
-//! Requests pass, outermost first: request counting (when metrics are on) → tracing → panic catcher (500 envelope) → audit log →
-//! origin and Host check → CORS (when sites are allowed) → failed-login throttle, Basic or
-//! Bearer authentication and roles (when configured) → routes (bodies read under
+//! Requests pass, outermost first: request counting (when metrics are on) → tracing → panic
+//! catcher (500 envelope) → audit log → origin and Host check → CORS (when sites are
+//! allowed) → failed-login throttle, Basic or Bearer authentication and roles (when
+//! configured) → routes (bodies read under
 //! `BodyRules`, a request extension), or the JSON 404/405 fallbacks. Routes outside the API
 //! ([`SideRoutes`]: the health probes, `/metrics`) pass the same layers down to the origin
 //! and Host check, then skip authentication unless they ask for it.
@@ -39,6 +41,7 @@ mod console;
 mod control;
 mod error;
 mod extract;
+mod gate;
 mod guard;
 pub mod health;
 mod jobs;
@@ -338,23 +341,21 @@ fn mount(routes: Router, body: BodyRules, guards: Guards) -> Router {
         .fallback(not_found);
     // The checks wrap the route table once, as one service. Given to `Router::layer`, each
     // would wrap every route in a box of its own, and every request would clone (allocate)
-    // one box per layer: a tenth of a `GET P`'s time went there.
-    let credentials = auth.map(|credentials| {
+    // one box per layer.
+    let login = auth.map(|credentials| {
         let mut authenticator = auth::Authenticator::new(credentials);
         if let Some((store, scheduler)) = tokens {
             authenticator = authenticator.with_tokens(store, scheduler);
         }
-        ServiceBuilder::new()
-            .layer(from_fn_with_state(throttle, throttle::limit_failures))
-            .layer(from_fn_with_state(
-                Arc::new(authenticator),
-                auth::require_auth,
-            ))
-            .layer(from_fn_with_state(prefix, roles::require_role))
-            .into_inner()
+        let login = gate::Login {
+            throttle,
+            authenticator,
+            prefix,
+        };
+        from_fn_with_state(Arc::new(login), gate::login)
     });
     let checked = ServiceBuilder::new()
-        .option_layer(credentials)
+        .option_layer(login)
         .layer(Extension(body))
         .service(router);
     // Open side routes are matched first, past the checks of credentials; everything else
@@ -363,18 +364,18 @@ fn mount(routes: Router, body: BodyRules, guards: Guards) -> Router {
         .open
         .method_not_allowed_fallback(method_not_allowed)
         .fallback_service(checked);
-    // Outermost first. Other sites' pages that the config allows in get CORS answers, their
-    // preflights answered before credentials are asked for; no other site gets any. The
-    // audit log sits outside every check, so that their refusals are recorded too.
+    // Outermost first. The audit log and the origin check (`gate::outer`) see every request,
+    // refused or not. Other sites' pages that the config allows in get CORS answers, their
+    // preflights answered before credentials are asked for; no other site gets any.
     let allowed = origins.any_allowed().then(|| cors(origins.clone()));
-    let outer = ServiceBuilder::new()
+    let outer = gate::Outer { origins, audit };
+    let service = ServiceBuilder::new()
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::custom(panic_response))
-        .option_layer(audit.map(|layer| from_fn_with_state(layer, audit::record)))
-        .layer(from_fn_with_state(origins, guard::check_origin))
+        .layer(from_fn_with_state(outer, gate::outer))
         .option_layer(allowed)
         .service(router);
-    Router::new().fallback_service(outer)
+    Router::new().fallback_service(service)
 }
 
 /// CORS for the origins in `[server] cors_origins`: credentials allowed (Basic or a token),

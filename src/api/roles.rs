@@ -13,11 +13,9 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::Method;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
@@ -141,31 +139,24 @@ pub struct Actor {
     pub credential: Credential,
 }
 
-/// The middleware: lets a request through only when its actor's role allows it (no actor:
-/// authentication is off, everyone is an admin). `prefix` is the API's path prefix.
-pub async fn require_role(
-    State(prefix): State<Arc<str>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    if let Some(actor) = request.extensions().get::<Actor>() {
-        let path = request.uri().path();
-        let needed = match path.strip_prefix(&*prefix) {
-            Some(path) => Role::needed(request.method(), path),
-            // Outside the API: the web console's page and files (or a 404), a viewer's to
-            // read whatever their path (a console at `/audit` is not the audit log).
-            None => Role::outside_the_api(request.method()),
-        };
-        if actor.role < needed {
-            return ApiError::Forbidden {
-                needed,
-                user: actor.name.clone(),
-                has: actor.role,
-            }
-            .into_response();
+/// The 403 a request gets when `actor`'s role does not allow it, or `None`. `prefix` is
+/// the API's, which [`Role::needed`] reads paths under. Called by the gate (`gate.rs`).
+pub(crate) fn refusal(prefix: &str, actor: &Actor, request: &Request) -> Option<Response> {
+    let path = request.uri().path();
+    let needed = match path.strip_prefix(prefix) {
+        Some(path) => Role::needed(request.method(), path),
+        // Outside the API: the web console's page and files (or a 404), a viewer's to
+        // read whatever their path (a console at `/audit` is not the audit log).
+        None => Role::outside_the_api(request.method()),
+    };
+    (actor.role < needed).then(|| {
+        ApiError::Forbidden {
+            needed,
+            user: actor.name.clone(),
+            has: actor.role,
         }
-    }
-    next.run(request).await
+        .into_response()
+    })
 }
 
 #[cfg(test)]

@@ -18,11 +18,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::StatusCode;
-use axum::http::header::AUTHORIZATION;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::error::ApiError;
@@ -175,38 +172,38 @@ fn counted_as(address: IpAddr) -> IpAddr {
     }
 }
 
-/// The middleware: refuses a blocked address with 429, and counts the 401s it lets through.
-pub(crate) async fn limit_failures(
-    State(throttle): State<Arc<Throttle>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let Some(address) = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(peer)| counted_as(peer.ip()))
-    else {
-        // Served without an address (not through `serve`): nothing to count by.
-        return next.run(request).await;
-    };
-    if let Some(wait) = throttle.blocked_for(address) {
-        return ApiError::TooManyFailures {
-            retry_after: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+impl Throttle {
+    /// Where `request` comes from, as failures are counted (`None`: served without an
+    /// address, not through `serve`), or the 429 a blocked address gets. Called by the gate
+    /// (`gate.rs`) before the credentials are checked.
+    pub(crate) fn admit(&self, request: &Request) -> Result<Option<IpAddr>, ApiError> {
+        let Some(address) = request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(peer)| counted_as(peer.ip()))
+        else {
+            return Ok(None);
+        };
+        match self.blocked_for(address) {
+            Some(wait) => Err(ApiError::TooManyFailures {
+                retry_after: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+            }),
+            None => Ok(Some(address)),
         }
-        .into_response();
     }
-    // Only a guess counts: a request without credentials (a browser's first, before its
-    // prompt) is answered 401 but tried nothing.
-    let guessed = request.headers().contains_key(AUTHORIZATION);
-    let response = next.run(request).await;
-    if response.status() == StatusCode::UNAUTHORIZED {
-        if guessed {
-            throttle.failed(address);
+
+    /// Counts the answer to a request from `address`: a 401 to one that carried credentials
+    /// (`guessed`) is a failure; a request without any (a browser's first, before its
+    /// prompt) tried nothing; any other answer clears the address's count.
+    pub(crate) fn observe(&self, address: IpAddr, guessed: bool, status: StatusCode) {
+        if status == StatusCode::UNAUTHORIZED {
+            if guessed {
+                self.failed(address);
+            }
+        } else {
+            self.succeeded(address);
         }
-    } else {
-        throttle.succeeded(address);
     }
-    response
 }
 
 #[cfg(test)]

@@ -125,7 +125,9 @@ async fn probes_ask_for_credentials_when_configured_and_move_with_their_paths() 
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
     }
     app.stop().await;
 }

@@ -28,7 +28,7 @@ use std::net::SocketAddr;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, MatchedPath, RawPathParams, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, RawPathParams, Request};
 use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderValue, Method};
 use axum::middleware::Next;
@@ -122,12 +122,16 @@ pub(crate) async fn mark_route(
     response
 }
 
-/// The layer: answers the request, then queues its record if it makes one.
-pub(crate) async fn record(
-    State(layer): State<AuditLayer>,
+/// Answers `request` with `answer` (every check, then the route), then queues its record if
+/// it makes one. Called by the gate (`gate.rs`), outside every check.
+pub(crate) async fn recorded<F>(
+    layer: &AuditLayer,
     request: Request,
-    next: Next,
-) -> Response {
+    answer: impl FnOnce(Request) -> F,
+) -> Response
+where
+    F: Future<Output = Response>,
+{
     let method = request.method().clone();
     let uri = request.uri().clone();
     let authorization = request.headers().get(AUTHORIZATION).cloned();
@@ -135,7 +139,7 @@ pub(crate) async fn record(
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(peer)| *peer);
-    let response = next.run(request).await;
+    let response = answer(request).await;
     let status = response.status().as_u16();
     let change = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
     let outcome = Outcome::of_status(status);
