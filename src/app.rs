@@ -12,8 +12,8 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 
 use crate::api::{
-    self, ApiState, AuditSettings, AuditWriter, Auditor, Credentials, FailureLimit,
-    MetricsEndpoint, Origins, Secret, ServerLimits, Throttle, User,
+    self, ApiShared, AuditSettings, AuditWriter, Auditor, Credentials, FailureLimit,
+    MetricsEndpoint, Origins, SchedulerInfo, Secret, ServerLimits, Throttle, User,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
@@ -202,12 +202,11 @@ impl App {
                 endpoint.require_auth,
             );
         }
-        let state = ApiState {
+        let state = ApiShared {
             scheduler: scheduler.clone(),
             store,
             prefix: config.api.prefix.trim_end_matches('/').into(),
-            allowed_hosts: config.scheduler.allowed_hosts.as_slice().into(),
-            current_host: current_host.into(),
+            info: SchedulerInfo::new(&config.scheduler.allowed_hosts, &current_host),
             auth: credentials,
             body_limit: BODY_LIMIT,
             body_timeout: config.server.body_timeout,

@@ -355,11 +355,9 @@ impl Authenticator {
     pub(crate) async fn identify(&self, headers: &HeaderMap) -> Result<Option<Actor>, ApiError> {
         if let Some(token) = bearer_token(headers) {
             return match &self.tokens {
-                Some((store, scheduler)) => {
-                    bearer::verify(store.as_ref(), token, scheduler.now())
-                        .await
-                        .map_err(store_error)
-                }
+                Some((store, scheduler)) => bearer::verify(store.as_ref(), token, scheduler.now())
+                    .await
+                    .map_err(store_error),
                 None => Ok(None),
             };
         }

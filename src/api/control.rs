@@ -2,22 +2,49 @@
 //! (reference §1.3.1–1.3.5).
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 
 use super::error::ApiError;
 use super::extract::{RawBody, shutdown_wait};
 use super::state::ApiState;
-use super::wire::{JsonBody, info_to_json};
+use super::wire::{encode, info_to_json};
 use crate::scheduler::RunState;
 
+/// `GET P`'s two possible bodies, encoded once: what it reports (the allowed hosts, this
+/// host's name) does not change while the daemon runs, only `running` does, and `GET P` is
+/// what monitors and load balancers poll.
+#[derive(Debug, Clone)]
+pub struct SchedulerInfo {
+    /// The body with `"running": false`, then with `true`.
+    bodies: [Bytes; 2],
+}
+
+impl SchedulerInfo {
+    /// The bodies for `allowed_hosts` (`[scheduler] allowed_hosts`) and this machine's name.
+    pub fn new(allowed_hosts: &[String], current_host: &str) -> SchedulerInfo {
+        let body = |running| {
+            let value = info_to_json(allowed_hosts, current_host, running);
+            // A `Value` of strings and a boolean always encodes.
+            Bytes::from(encode(&value).unwrap_or_default())
+        };
+        SchedulerInfo {
+            bodies: [body(false), body(true)],
+        }
+    }
+}
+
 /// `GET P`: `running` is true whenever the scheduler is not stopped, paused included.
-pub(crate) async fn info(State(state): State<ApiState>) -> JsonBody {
+pub(crate) async fn info(State(state): State<ApiState>) -> Response {
     let running = state.scheduler.state() != RunState::Stopped;
-    JsonBody(info_to_json(
-        &state.allowed_hosts,
-        &state.current_host,
-        running,
-    ))
+    let body = state.info.bodies[usize::from(running)].clone();
+    (
+        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        body,
+    )
+        .into_response()
 }
 
 /// `POST P/pause`: 204, idempotent; the body is ignored.

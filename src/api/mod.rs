@@ -84,6 +84,7 @@ pub use audit::{AuditSettings, AuditWriter, Auditor};
 pub use auth::{CHALLENGE, Credentials, CredentialsError, DENIED, Secret, User, hash_password};
 pub use bearer::TOKEN_PREFIX;
 pub use console::{ASSETS as CONSOLE_ASSETS, CSP as CONSOLE_CSP};
+pub use control::SchedulerInfo;
 pub use error::ApiError;
 pub use guard::Origins;
 pub use metrics::MetricsEndpoint;
@@ -91,7 +92,7 @@ pub use roles::{Actor, Credential, Role};
 pub use scripts::MAX_SCRIPTS;
 pub use server::{ServerLimits, serve};
 pub use state::{
-    ApiState, DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, DEFAULT_PREFIX, local_host_name,
+    ApiShared, ApiState, DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, DEFAULT_PREFIX, local_host_name,
 };
 pub use throttle::{FailureLimit, Throttle};
 pub use tls::{TlsError, acceptor as tls_acceptor};
@@ -129,7 +130,7 @@ pub fn normalize_path(path: &str) -> String {
 ///
 /// Trailing slashes are not routed (404), as in the reference. Extension routes (runs,
 /// cluster) are added to [`routes`].
-pub fn router(state: ApiState) -> Router {
+pub fn router(state: ApiShared) -> Router {
     router_with(state, SideRoutes::default(), None)
 }
 
@@ -164,7 +165,7 @@ impl SideRoutes {
 
 /// The API's router with `side` routes beside it; with `counted`, every request is counted
 /// for the metrics (kept out of [`ApiState`], which every handler clones).
-pub fn router_with(state: ApiState, side: SideRoutes, counted: Option<Metrics>) -> Router {
+pub fn router_with(state: ApiShared, side: SideRoutes, counted: Option<Metrics>) -> Router {
     // The API's routes, and the console's beside them when it is on (the same layers).
     let state_routes = |prefix: &str, state: ApiState| {
         let mut table = routes(prefix);
@@ -178,7 +179,7 @@ pub fn router_with(state: ApiState, side: SideRoutes, counted: Option<Metrics>) 
 
 /// Only the `side` routes, behind the same layers: the daemon with `[api] enabled = false`
 /// still answers its probes and its metrics.
-pub fn side_only(state: ApiState, side: SideRoutes, counted: Option<Metrics>) -> Router {
+pub fn side_only(state: ApiShared, side: SideRoutes, counted: Option<Metrics>) -> Router {
     count(build(state, side, |_, _| Router::new()), counted)
 }
 
@@ -212,7 +213,7 @@ pub fn route_templates(prefix: &str) -> Vec<String> {
 }
 
 fn build(
-    state: ApiState,
+    state: ApiShared,
     side: SideRoutes,
     api_routes: impl FnOnce(&str, ApiState) -> Router,
 ) -> Router {
@@ -222,10 +223,10 @@ fn build(
     let origins = state.origins.clone();
     let throttle = state.throttle.clone();
     let audit = Some(state.audit.clone());
-    let state = ApiState {
+    let state = ApiState::new(ApiShared {
         prefix: prefix.as_str().into(),
         ..state
-    };
+    });
     let guards = Guards {
         auth,
         origins,

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use super::audit::Auditor;
 use super::auth::Credentials;
+use super::control::SchedulerInfo;
 use super::guard::Origins;
 use super::throttle::Throttle;
 use crate::scheduler::Scheduler;
@@ -17,9 +18,29 @@ pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 /// Time a request body may take to arrive, unless configured (`server.body_timeout`).
 pub const DEFAULT_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Shared by every handler; cloning is a few reference-count bumps.
+/// What every handler shares, behind one reference count: axum clones a handler's state
+/// for every request, and a dozen reference counts bumped and dropped per request were a
+/// visible part of a `GET P`. Reads through to [`ApiShared`]'s fields.
 #[derive(Clone)]
-pub struct ApiState {
+pub struct ApiState(Arc<ApiShared>);
+
+impl ApiState {
+    /// The handle over `shared`.
+    pub fn new(shared: ApiShared) -> ApiState {
+        ApiState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for ApiState {
+    type Target = ApiShared;
+
+    fn deref(&self) -> &ApiShared {
+        &self.0
+    }
+}
+
+/// The scheduler handle and the API's settings.
+pub struct ApiShared {
     /// The scheduler the routes drive.
     pub scheduler: Scheduler,
     /// The store, for what the API keeps beside the scheduler's jobs and runs (tokens, the
@@ -28,10 +49,8 @@ pub struct ApiState {
     /// URL prefix of every route (`/scheduler`, `/api`): a leading `/` and no trailing `/`
     /// (empty means the root).
     pub prefix: Arc<str>,
-    /// Reported by `GET P` (`SCHEDULER_ALLOWED_HOSTS`).
-    pub allowed_hosts: Arc<[String]>,
-    /// Reported by `GET P`: this machine's host name, lower-case.
-    pub current_host: Arc<str>,
+    /// What `GET P` reports: `SCHEDULER_ALLOWED_HOSTS` and this machine's host name.
+    pub info: SchedulerInfo,
     /// HTTP Basic credentials; `None` turns authentication off.
     pub auth: Option<Arc<Credentials>>,
     /// Largest request body accepted, in bytes (413 above it).
@@ -50,10 +69,15 @@ pub struct ApiState {
 
 impl std::fmt::Debug for ApiState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ApiState")
+        self.0.fmt(f)
+    }
+}
+
+impl std::fmt::Debug for ApiShared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiShared")
             .field("prefix", &self.prefix)
-            .field("allowed_hosts", &self.allowed_hosts)
-            .field("current_host", &self.current_host)
+            .field("info", &self.info)
             .field("auth", &self.auth)
             .field("body_limit", &self.body_limit)
             .field("origins", &self.origins)

@@ -129,21 +129,24 @@ impl IntoResponse for JsonListing {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct JsonBody(pub(crate) Value);
 
+/// `value` as the API writes JSON: compact, and ASCII only as Flask's `jsonify` writes it.
+pub(crate) fn encode(value: &Value) -> serde_json::Result<String> {
+    let text = serde_json::to_string(value)?;
+    Ok(if ENSURE_ASCII {
+        escape_non_ascii(&text)
+    } else {
+        text
+    })
+}
+
 impl IntoResponse for JsonBody {
     fn into_response(self) -> Response {
-        match serde_json::to_string(&self.0) {
-            Ok(text) => {
-                let text = if ENSURE_ASCII {
-                    escape_non_ascii(&text)
-                } else {
-                    text
-                };
-                (
-                    [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
-                    text,
-                )
-                    .into_response()
-            }
+        match encode(&self.0) {
+            Ok(text) => (
+                [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+                text,
+            )
+                .into_response(),
             // A `Value` always serialises; should that ever change, answer 500 without the
             // cause and log it, rather than panic.
             Err(err) => {
