@@ -19,6 +19,8 @@ use super::wire::JsonBody;
 pub const MAX_SCRIPTS: usize = 1000;
 
 /// `GET P/scripts`.
+#[utoipa::path(get, path = "/scripts", tag = "console", operation_id = "list_scripts",
+    responses((status = 200, description = "The scripts a job may name", body = crate::api::openapi::schemas::Scripts)))]
 pub(crate) async fn list_scripts(State(state): State<ApiState>) -> Result<JsonBody, ApiError> {
     let scheduler = state.scheduler.clone();
     let found = tokio::task::spawn_blocking(move || scheduler.scripts(MAX_SCRIPTS))
