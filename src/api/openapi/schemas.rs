@@ -135,6 +135,31 @@ pub(crate) struct RunOutput {
     stderr_truncated: bool,
 }
 
+/// An event of `GET P/runs/{id}/output?follow=true` (Server-Sent Events).
+#[derive(ToSchema)]
+pub(crate) struct OutputEvent {
+    event: OutputEventKind,
+    /// The output's text (`stdout`, `stderr`), else one line of JSON: `truncated`
+    /// `{"stream"}`, `dropped` `{"chunks", "bytes"}`, `remote` `{"node", "message"}`, `end`
+    /// `{"status", "exit_code", "reason"}`, `gone` and `refused` `{"message"}`.
+    #[schema(required = false)]
+    data: Option<String>,
+}
+
+/// What an output event carries; every stream ends with `end`, `gone` or `refused`.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub(crate) enum OutputEventKind {
+    Stdout,
+    Stderr,
+    Truncated,
+    Dropped,
+    Remote,
+    End,
+    Gone,
+    Refused,
+}
+
 /// How a fire time meets daylight saving time.
 #[derive(ToSchema)]
 #[schema(rename_all = "snake_case")]
