@@ -33,6 +33,7 @@ mod limits;
 mod live_output;
 mod login_limit;
 mod metrics;
+mod openapi;
 mod preview;
 mod readme;
 mod roles;

@@ -280,3 +280,43 @@ pub(crate) fn route() -> MethodRouter<ApiState> {
     let cache: Arc<OnceLock<Bytes>> = Arc::default();
     get(move |state: State<ApiState>| serve(state, cache.clone()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_go_under_the_prefix_and_the_info_route_is_the_prefix_itself() {
+        let doc = document("/api", true);
+        let paths: Vec<&String> = doc.paths.paths.keys().collect();
+        assert!(paths.iter().any(|p| *p == "/api"), "{paths:?}");
+        assert!(paths.iter().any(|p| *p == "/api/jobs/{id}"), "{paths:?}");
+        assert!(paths.iter().all(|p| p.starts_with("/api")), "{paths:?}");
+        assert!(doc.security.is_some());
+
+        let doc = document("", false);
+        assert!(doc.paths.paths.contains_key("/"));
+        assert!(doc.paths.paths.contains_key("/jobs"));
+        assert!(
+            doc.security.is_none(),
+            "no credentials asked for with auth off"
+        );
+    }
+
+    #[test]
+    fn operations_that_read_a_body_declare_its_refusals() {
+        let doc = document("/scheduler", true);
+        let add = doc
+            .paths
+            .get_path_operation("/scheduler/jobs", utoipa::openapi::HttpMethod::Post)
+            .unwrap();
+        for status in ["400", "401", "408", "409", "413", "429", "503"] {
+            assert!(add.responses.responses.contains_key(status), "{status}");
+        }
+        let list = doc
+            .paths
+            .get_path_operation("/scheduler/jobs", utoipa::openapi::HttpMethod::Get)
+            .unwrap();
+        assert!(!list.responses.responses.contains_key("413"));
+    }
+}

@@ -1,7 +1,7 @@
 //! Doc-only schema types: what the handlers send and take, written down for the OpenAPI
 //! document because the handlers build their JSON by hand (`wire.rs`, `view.rs`, and each
-//! route's `*_to_json`). Nothing here is ever built; a test in `tests/daemon/openapi.rs`
-//! checks real answers against these schemas, so they cannot drift unseen.
+//! route's `*_to_json`). Nothing here is ever built; `.ci/fuzz-api` checks real answers
+//! against these schemas (schemathesis), so they cannot drift unseen.
 //!
 //! The job object is written with utoipa's builders rather than derived: it is a `oneOf` of
 //! three flat objects told apart by `trigger` (a discriminator), each listing the common keys
