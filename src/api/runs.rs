@@ -25,7 +25,7 @@ pub(crate) struct RunsQuery {
 }
 
 /// `GET P/jobs/{id}/runs?limit=&before=`: newest first.
-#[utoipa::path(get, path = "/jobs/{id}/runs", tag = "runs", operation_id = "get_job_runs", params(("id" = String, Path, description = "the job id, percent-decoded", min_length = 1), ("limit" = Option<u32>, Query, description = "at most this many (default 20)", minimum = 1, maximum = 500), ("before" = Option<String>, Query, description = "only runs older than this run id (the last of the previous page)")),
+#[utoipa::path(get, path = "/jobs/{id}/runs", tag = "runs", operation_id = "get_job_runs", params(("id" = String, Path, description = "the job id, percent-decoded", min_length = 1), ("limit" = Option<u32>, Query, description = "at most this many (default 20)", minimum = 1, maximum = 500), ("before" = Option<String>, Query, pattern = "^[^\\x00]*$", description = "only runs older than this run id (the last of the previous page)")),
     responses((status = 200, description = "The job's runs, newest first", body = Vec<crate::api::openapi::schemas::RunRecord>),
         (status = 400, description = "A bad query", body = crate::api::openapi::ErrorEnvelope), (status = 404, description = "No such job, and it never had a run", body = crate::api::openapi::ErrorEnvelope),))]
 pub(crate) async fn get_runs(

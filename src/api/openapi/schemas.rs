@@ -341,26 +341,10 @@ pub(crate) struct AuditRecord {
     status: u16,
 }
 
-/// `POST P/shutdown`'s optional body: only `{"wait": false}` skips waiting for scripts
-/// (anything else, invalid JSON included, means wait).
-#[derive(ToSchema)]
-pub(crate) struct ShutdownRequest {
-    #[schema(required = false)]
-    wait: Option<bool>,
-}
-
-/// `true`, `1`, `false` or `0` in a query (`wait`, `follow`).
-#[derive(ToSchema)]
-pub(crate) enum Flag {
-    #[schema(rename = "true")]
-    True,
-    #[schema(rename = "false")]
-    False,
-    #[schema(rename = "1")]
-    One,
-    #[schema(rename = "0")]
-    Zero,
-}
+/// A trigger's date: `YYYY-MM-DD` (years 1 to 9999), or with a time and an optional offset.
+const TRIGGER_DATE: &str = "^(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])([ T]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}:?[0-9]{2})?)?$";
+/// A job's `next_run_time`, in its strict form.
+const RUN_TIME: &str = "^(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[ T]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})?$";
 
 /// The three trigger kinds.
 const KINDS: [&str; 3] = ["date", "interval", "cron"];
@@ -487,6 +471,27 @@ built_schema!(JobOrNull, "JobOrNull", job_or_null());
 built_schema!(JobOrRun, "JobOrRun", job_or_run());
 built_schema!(JobSpec, "JobSpec", job_spec(true));
 built_schema!(JobChanges, "JobChanges", job_spec(false));
+built_schema!(
+    Flag,
+    "Flag",
+    string()
+        .enum_values(Some(["true", "false", "1", "0", ""]))
+        .description(Some("`true` or `1`; `false`, `0` or empty is false"))
+        .build()
+        .into()
+);
+built_schema!(
+    ShutdownRequest,
+    "ShutdownRequest",
+    ObjectBuilder::new()
+        .schema_type(SchemaType::AnyValue)
+        .description(Some(
+            "Optional, any JSON or none: only exactly `{\"wait\": false}` skips waiting for running \
+             scripts; anything else, invalid JSON included, means wait"
+        ))
+        .build()
+        .into()
+);
 
 fn schema_ref(name: &str) -> Ref {
     Ref::from_schema_name(name)
@@ -536,7 +541,7 @@ fn job_or_run() -> Schema {
 /// options, then every trigger argument; no other key is taken.
 fn job_spec(add: bool) -> Schema {
     let any_time = || {
-        string().description(Some(
+        string().pattern(Some(TRIGGER_DATE)).description(Some(
             "YYYY-MM-DD or YYYY-MM-DD[ T]HH:MM[:SS[.ffffff]] with an optional Z, ±HH:MM or \
              ±HHMM; naive times are read in the trigger's timezone",
         ))
@@ -572,7 +577,9 @@ fn job_spec(add: bool) -> Schema {
         )
         .property(
             "next_run_time",
-            nullable(Type::String).description(Some("null: the job is paused")),
+            nullable(Type::String)
+                .pattern(Some(RUN_TIME))
+                .description(Some("null: the job is paused")),
         )
         .property(
             "timeout",
