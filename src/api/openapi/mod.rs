@@ -12,6 +12,7 @@
 //! The route builds the document on its first request and keeps the bytes: it cannot change
 //! while the daemon runs, and requests to other routes pay nothing for it.
 
+mod job_schemas;
 pub(crate) mod schemas;
 
 use std::sync::{Arc, OnceLock};
@@ -83,7 +84,14 @@ pub(crate) use schemas::ErrorEnvelope;
         schemas::JobOrNull,
         schemas::JobOrRun,
         schemas::JobSpec,
+        job_schemas::NewDateJob,
+        job_schemas::NewIntervalJob,
+        job_schemas::NewCronJob,
         schemas::JobChanges,
+        job_schemas::JobOptions,
+        job_schemas::DateChange,
+        job_schemas::IntervalChange,
+        job_schemas::CronChange,
         schemas::RunRecord,
         schemas::RunSummary,
     )),
