@@ -33,8 +33,6 @@ use super::state::ApiState;
 use super::tokens;
 use super::{audit, cluster, control, jobs, me, output, preview, run_listing, runs, scripts};
 
-pub(crate) use schemas::ErrorEnvelope;
-
 /// The document as utoipa derives it, paths relative to the prefix.
 #[derive(OpenApi)]
 #[openapi(
