@@ -10,6 +10,7 @@
 
 use std::borrow::Cow;
 
+use serde_json::json;
 use utoipa::openapi::schema::{
     AdditionalProperties, ArrayBuilder, Discriminator, ObjectBuilder, OneOfBuilder, Schema,
     SchemaFormat, SchemaType, Type,
@@ -351,5 +352,24 @@ fn body(kind: &str, which: Body) -> Schema {
     if kind != "date" && which == Body::Add {
         object = object.property("jitter", jitter());
     }
-    object.build().into()
+    object.examples([example(kind, which)]).build().into()
+}
+
+/// A body of each kind that tickd takes as shipped (`workspace/test.py` exists): for the
+/// reader, for Postman's generated requests, and for a fuzzer's first cases.
+fn example(kind: &str, which: Body) -> serde_json::Value {
+    let mut body = match kind {
+        "date" => json!({"trigger": "date", "run_date": "2030-01-02 03:04:05"}),
+        "interval" => json!({"trigger": "interval", "minutes": 10}),
+        _ => json!({"trigger": "cron", "day_of_week": "mon-fri", "hour": 9, "minute": 30,
+                     "timezone": "Asia/Shanghai"}),
+    };
+    if which == Body::Add
+        && let Some(fields) = body.as_object_mut()
+    {
+        fields.insert("id".to_owned(), json!(format!("example-{kind}")));
+        fields.insert("func".to_owned(), json!("task:success"));
+        fields.insert("args".to_owned(), json!(["test.py"]));
+    }
+    body
 }
