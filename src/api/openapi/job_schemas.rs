@@ -3,7 +3,7 @@
 //!
 //! The job object is a `oneOf` of three flat objects told apart by `trigger` (a
 //! discriminator), each listing the common keys and its own trigger's: no derive spells that
-//! without `allOf` nesting. The bodies are `oneOf`s the same way, each kind taking only its own
+//! without `allOf` nesting. The bodies are `anyOf`/`oneOf`s of one schema per kind, each kind taking only its own
 //! trigger's arguments (`additionalProperties: false`): what the job parser refuses is what
 //! the document says it refuses, as far as a schema can say it (a script that exists, a cron
 //! expression's meaning and a time zone's name are checked by the parser only).
@@ -12,8 +12,8 @@ use std::borrow::Cow;
 
 use serde_json::json;
 use utoipa::openapi::schema::{
-    AdditionalProperties, ArrayBuilder, Discriminator, ObjectBuilder, OneOfBuilder, Schema,
-    SchemaFormat, SchemaType, Type,
+    AdditionalProperties, AnyOfBuilder, ArrayBuilder, Discriminator, ObjectBuilder, OneOfBuilder,
+    Schema, SchemaFormat, SchemaType, Type,
 };
 use utoipa::openapi::{KnownFormat, Ref, RefOr};
 use utoipa::{PartialSchema, ToSchema};
@@ -92,9 +92,16 @@ built_schema!(JobOrRun, one_of(&["Job", "RunRecord"], false));
 built_schema!(NewDateJob, body("date", Body::Add));
 built_schema!(NewIntervalJob, body("interval", Body::Add));
 built_schema!(NewCronJob, body("cron", Body::Add));
+// anyOf, not oneOf: the three are exclusive, but a date job's `trigger` may be left out, and
+// linters take an optional property for no distinction at all.
 built_schema!(
     JobSpec,
-    one_of(&["NewDateJob", "NewIntervalJob", "NewCronJob"], false)
+    ["NewDateJob", "NewIntervalJob", "NewCronJob"]
+        .into_iter()
+        .fold(AnyOfBuilder::new(), |any_of, name| any_of
+            .item(schema_ref(name)))
+        .build()
+        .into()
 );
 built_schema!(JobOptions, body("", Body::Change));
 built_schema!(DateChange, body("date", Body::Change));

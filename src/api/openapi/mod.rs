@@ -27,7 +27,7 @@ use utoipa::OpenApi;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
-use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response as OaResponse};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response as OaResponse, Server};
 
 use super::state::ApiState;
 use super::tokens;
@@ -157,6 +157,8 @@ pub fn document(prefix: &str, required: bool) -> utoipa::openapi::OpenApi {
     for (name, response) in common_responses() {
         components.responses.insert(name.to_owned(), response);
     }
+    // Relative: the API is where the document was fetched from.
+    doc.servers = Some(vec![Server::new("/")]);
     if required {
         doc.security = Some(vec![
             SecurityRequirement::new(BASIC, Vec::<String>::new()),
@@ -175,12 +177,9 @@ const EVERY_ROUTE: [(&str, &str); 6] = [
     ("500", "InternalError"),
     ("503", "Unavailable"),
 ];
-/// Statuses that reading a body may answer.
-const BODY_READ: [(&str, &str); 3] = [
-    ("400", "BadRequest"),
-    ("408", "BodyTimeout"),
-    ("413", "PayloadTooLarge"),
-];
+/// Statuses that reading a body may answer (and 400, which each such handler declares with
+/// its own words).
+const BODY_READ: [(&str, &str); 2] = [("408", "BodyTimeout"), ("413", "PayloadTooLarge")];
 
 /// Adds [`EVERY_ROUTE`] and, for an operation that reads a body, [`BODY_READ`], unless the
 /// handler declared that status itself.
@@ -244,10 +243,6 @@ fn common_responses() -> Vec<(&'static str, RefOr<OaResponse>)> {
         (
             "Unavailable",
             envelope("The job store cannot be reached, or tickd is too busy; try again"),
-        ),
-        (
-            "BadRequest",
-            envelope("The body (or a parameter) is not acceptable"),
         ),
         (
             "BodyTimeout",
@@ -318,6 +313,13 @@ mod tests {
             .unwrap();
         for status in ["400", "401", "408", "409", "413", "429", "503"] {
             assert!(add.responses.responses.contains_key(status), "{status}");
+        }
+        for (path, item) in &doc.paths.paths {
+            for operation in [&item.post, &item.patch, &item.put].into_iter().flatten() {
+                if operation.request_body.is_some() {
+                    assert!(operation.responses.responses.contains_key("400"), "{path}");
+                }
+            }
         }
         let list = doc
             .paths
