@@ -45,7 +45,7 @@ pub mod health;
 mod jobs;
 mod me;
 mod metrics;
-pub mod openapi;
+mod openapi;
 mod output;
 mod preview;
 mod roles;
