@@ -4,11 +4,25 @@ use axum::extract::State;
 use serde_json::{Value, json};
 
 use super::error::ApiError;
+use super::openapi::schemas as doc;
 use super::state::ApiState;
 use super::wire::JsonBody;
 use crate::trigger::isoformat;
 
 /// The daemons with their last heartbeat, most recent first.
+#[utoipa::path(
+    get,
+    path = "/cluster",
+    tag = "scheduler",
+    operation_id = "get_cluster",
+    responses(
+        (
+            status = 200,
+            description = "The daemons sharing the store, most recent heartbeat first",
+            body = Vec<doc::ClusterNode>,
+        ),
+    ),
+)]
 pub(crate) async fn get_cluster(State(state): State<ApiState>) -> Result<JsonBody, ApiError> {
     let nodes = state.scheduler.nodes().await?;
     Ok(JsonBody(Value::Array(

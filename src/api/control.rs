@@ -9,6 +9,7 @@ use bytes::Bytes;
 
 use super::error::ApiError;
 use super::extract::{RawBody, shutdown_wait};
+use super::openapi::schemas as doc;
 use super::state::ApiState;
 use super::wire::{encode, info_to_json};
 use crate::scheduler::RunState;
@@ -37,6 +38,15 @@ impl SchedulerInfo {
 }
 
 /// `GET P`: `running` is true whenever the scheduler is not stopped, paused included.
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "scheduler",
+    operation_id = "get_scheduler_info",
+    responses(
+        (status = 200, description = "The scheduler", body = doc::SchedulerInfo),
+    ),
+)]
 pub(crate) async fn info(State(state): State<ApiState>) -> Response {
     let running = state.scheduler.state() != RunState::Stopped;
     let body = state.info.bodies[usize::from(running)].clone();
@@ -48,18 +58,50 @@ pub(crate) async fn info(State(state): State<ApiState>) -> Response {
 }
 
 /// `POST P/pause`: 204, idempotent; the body is ignored.
+#[utoipa::path(
+    post,
+    path = "/pause",
+    tag = "scheduler",
+    operation_id = "pause_scheduler",
+    description = "Pause job processing (idempotent)",
+    responses(
+        (status = 204, description = "Done"),
+        (status = 400, description = "The scheduler is stopped", body = doc::ErrorEnvelope),
+    ),
+)]
 pub(crate) async fn pause(State(state): State<ApiState>) -> Result<StatusCode, ApiError> {
     state.scheduler.pause()?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST P/resume`: 204, idempotent; the body is ignored.
+#[utoipa::path(
+    post,
+    path = "/resume",
+    tag = "scheduler",
+    operation_id = "resume_scheduler",
+    description = "Resume job processing (idempotent)",
+    responses(
+        (status = 204, description = "Done"),
+        (status = 400, description = "The scheduler is stopped", body = doc::ErrorEnvelope),
+    ),
+)]
 pub(crate) async fn resume(State(state): State<ApiState>) -> Result<StatusCode, ApiError> {
     state.scheduler.resume()?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST P/start`: 204; the body is ignored.
+#[utoipa::path(
+    post,
+    path = "/start",
+    tag = "scheduler",
+    operation_id = "start_scheduler",
+    responses(
+        (status = 204, description = "Started"),
+        (status = 400, description = "Already running", body = doc::ErrorEnvelope),
+    ),
+)]
 pub(crate) async fn start(State(state): State<ApiState>) -> Result<StatusCode, ApiError> {
     state.scheduler.start().await?;
     Ok(StatusCode::NO_CONTENT)
@@ -67,6 +109,18 @@ pub(crate) async fn start(State(state): State<ApiState>) -> Result<StatusCode, A
 
 /// `POST P/shutdown`: 204. The body is optional and read leniently: only `{"wait": false}`
 /// skips waiting for running scripts.
+#[utoipa::path(
+    post,
+    path = "/shutdown",
+    tag = "scheduler",
+    operation_id = "shutdown_scheduler",
+    description = "Stops scheduling (not the daemon); then job routes see only pending jobs, `start` starts it again and `pause`, `resume`, `shutdown` answer 400.",
+    request_body(content = Option<doc::ShutdownRequest>, content_type = "application/json", description = "optional; only `{\"wait\": false}` skips waiting for running scripts"),
+    responses(
+        (status = 204, description = "Stopped"),
+        (status = 400, description = "Already stopped", body = doc::ErrorEnvelope),
+    ),
+)]
 pub(crate) async fn shutdown(
     State(state): State<ApiState>,
     RawBody(body): RawBody,

@@ -15,12 +15,29 @@ use serde_json::Value;
 use super::audit::Created;
 use super::error::ApiError;
 use super::extract::{ApiJson, JobIdPath};
+use super::openapi::schemas as doc;
 use super::state::ApiState;
 use super::wire::{JsonBody, JsonListing, JsonText, job_to_json, run_to_json};
 use crate::job::JobError;
 use crate::telemetry::logged;
 
 /// `POST P/jobs`: the new job (its id on the response too, for the audit log).
+#[utoipa::path(
+    post,
+    path = "/jobs",
+    tag = "jobs",
+    operation_id = "add_job",
+    request_body(content = doc::JobSpec, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The job added", body = doc::Job),
+        (
+            status = 400,
+            description = "The body is not an acceptable job",
+            body = doc::ErrorEnvelope,
+        ),
+        (status = 409, description = "The id is taken", body = doc::ErrorEnvelope),
+    ),
+)]
 pub(crate) async fn add_job(
     State(state): State<ApiState>,
     ApiJson(body): ApiJson,
@@ -35,11 +52,34 @@ pub(crate) async fn add_job(
 
 /// `GET P/jobs`: every job, in the scheduler's (the contract's) order, as rendered when each
 /// last changed.
+#[utoipa::path(
+    get,
+    path = "/jobs",
+    tag = "jobs",
+    operation_id = "get_jobs",
+    responses(
+        (status = 200, description = "Every job, the next to run first", body = Vec<doc::Job>),
+    ),
+)]
 pub(crate) async fn get_jobs(State(state): State<ApiState>) -> Result<JsonListing, ApiError> {
     Ok(JsonListing(state.scheduler.list_jobs_json().await?))
 }
 
 /// `GET P/jobs/{id}`.
+#[utoipa::path(
+    get,
+    path = "/jobs/{id}",
+    tag = "jobs",
+    operation_id = "get_job",
+    params(
+        ("id" = String, Path, description = "the job id, percent-decoded", min_length = 1),
+    ),
+    responses(
+        (status = 200, description = "The job", body = doc::Job),
+        (status = 400, description = "A NUL in the id", body = doc::ErrorEnvelope),
+        (status = 404, description = "No such job", body = doc::ErrorEnvelope),
+    ),
+)]
 pub(crate) async fn get_job(
     State(state): State<ApiState>,
     JobIdPath(id): JobIdPath,
@@ -48,6 +88,26 @@ pub(crate) async fn get_job(
 }
 
 /// `PATCH P/jobs/{id}`: the job after the change (all or nothing).
+#[utoipa::path(
+    patch,
+    path = "/jobs/{id}",
+    tag = "jobs",
+    operation_id = "modify_job",
+    params(
+        ("id" = String, Path, description = "the job id, percent-decoded", min_length = 1),
+    ),
+    request_body(content = doc::JobChanges, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The job after the change", body = doc::Job),
+        (status = 400, description = "The change is not acceptable", body = doc::ErrorEnvelope),
+        (status = 404, description = "No such job", body = doc::ErrorEnvelope),
+        (
+            status = 409,
+            description = "Another request changed the job meanwhile",
+            body = doc::ErrorEnvelope,
+        ),
+    ),
+)]
 pub(crate) async fn modify_job(
     State(state): State<ApiState>,
     JobIdPath(id): JobIdPath,
@@ -63,6 +123,25 @@ pub(crate) async fn modify_job(
 }
 
 /// `DELETE P/jobs/{id}`: 204.
+#[utoipa::path(
+    delete,
+    path = "/jobs/{id}",
+    tag = "jobs",
+    operation_id = "remove_job",
+    params(
+        ("id" = String, Path, description = "the job id, percent-decoded", min_length = 1),
+    ),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 400, description = "A NUL in the id", body = doc::ErrorEnvelope),
+        (status = 404, description = "No such job", body = doc::ErrorEnvelope),
+        (
+            status = 409,
+            description = "Another request changed the job meanwhile",
+            body = doc::ErrorEnvelope,
+        ),
+    ),
+)]
 pub(crate) async fn remove_job(
     State(state): State<ApiState>,
     JobIdPath(id): JobIdPath,
@@ -72,6 +151,25 @@ pub(crate) async fn remove_job(
 }
 
 /// `POST P/jobs/{id}/pause`: the job, `next_run_time: null`.
+#[utoipa::path(
+    post,
+    path = "/jobs/{id}/pause",
+    tag = "jobs",
+    operation_id = "pause_job",
+    params(
+        ("id" = String, Path, description = "the job id, percent-decoded", min_length = 1),
+    ),
+    responses(
+        (status = 200, description = "The job, `next_run_time` null", body = doc::Job),
+        (status = 400, description = "A NUL in the id", body = doc::ErrorEnvelope),
+        (status = 404, description = "No such job", body = doc::ErrorEnvelope),
+        (
+            status = 409,
+            description = "Another request changed the job meanwhile",
+            body = doc::ErrorEnvelope,
+        ),
+    ),
+)]
 pub(crate) async fn pause_job(
     State(state): State<ApiState>,
     JobIdPath(id): JobIdPath,
@@ -82,6 +180,29 @@ pub(crate) async fn pause_job(
 
 /// `POST P/jobs/{id}/resume`: the job, or the literal `null` when it had no future fire time
 /// and was deleted.
+#[utoipa::path(
+    post,
+    path = "/jobs/{id}/resume",
+    tag = "jobs",
+    operation_id = "resume_job",
+    params(
+        ("id" = String, Path, description = "the job id, percent-decoded", min_length = 1),
+    ),
+    responses(
+        (
+            status = 200,
+            description = "The job, or null when its trigger had no future fire time and it was deleted",
+            body = doc::JobOrNull,
+        ),
+        (status = 400, description = "A NUL in the id", body = doc::ErrorEnvelope),
+        (status = 404, description = "No such job", body = doc::ErrorEnvelope),
+        (
+            status = 409,
+            description = "Another request changed the job meanwhile",
+            body = doc::ErrorEnvelope,
+        ),
+    ),
+)]
 pub(crate) async fn resume_job(
     State(state): State<ApiState>,
     JobIdPath(id): JobIdPath,
@@ -102,6 +223,40 @@ pub(crate) struct RunQuery {
 /// start leaves a `failed` record: without `wait` the 400 names it (`run_id` and `Location`),
 /// with `wait` it is the answer; one the server could not start is a 500 that names it either
 /// way.
+#[utoipa::path(
+    post,
+    path = "/jobs/{id}/run",
+    tag = "jobs",
+    operation_id = "run_job",
+    params(
+        ("id" = String, Path, description = "the job id, percent-decoded", min_length = 1),
+        (
+            "wait" = Option<doc::Flag>,
+            Query,
+            description = "answer when the run has ended, with the run record",
+        ),
+    ),
+    responses(
+        (
+            status = 200,
+            description = "The job (the run record with `wait`); `Location` names the run",
+            body = doc::JobOrRun,
+            headers(("Location" = String, description = "P/runs/<run_id>")),
+        ),
+        (
+            status = 400,
+            description = "A bad `wait`, or the script cannot start (`run_id` names the failed run)",
+            body = doc::ErrorEnvelope,
+        ),
+        (status = 404, description = "No such job", body = doc::ErrorEnvelope),
+        (status = 409, description = "The job is at its max_instances", body = doc::ErrorEnvelope),
+        (
+            status = 500,
+            description = "tickd could not start the script (`run_id` names the failed run)",
+            body = doc::ErrorEnvelope,
+        ),
+    ),
+)]
 pub(crate) async fn run_job(
     State(state): State<ApiState>,
     JobIdPath(id): JobIdPath,

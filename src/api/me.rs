@@ -13,12 +13,22 @@ use axum::Extension;
 use axum::extract::State;
 use serde_json::json;
 
+use super::openapi::schemas as doc;
 use super::roles::{Actor, Role};
 use super::state::ApiState;
 use super::wire::JsonBody;
 use crate::scheduler::RunState;
 
 /// `GET P/me`.
+#[utoipa::path(
+    get,
+    path = "/me",
+    tag = "console",
+    operation_id = "get_me",
+    responses(
+        (status = 200, description = "Who is logged in, and the scheduler's state", body = doc::Me),
+    ),
+)]
 pub(crate) async fn me(State(state): State<ApiState>, actor: Option<Extension<Actor>>) -> JsonBody {
     let scheduler_state = match state.scheduler.state() {
         RunState::Running => "running",

@@ -23,6 +23,7 @@
 //! - `console`: the web console's page and files, mounted beside the routes (same layers);
 //!   `me` (`GET P/me`, who is logged in) and `scripts` (`GET P/scripts`) serve it.
 //! - `metrics`: `GET /metrics` (outside the prefix) and the layer counting requests.
+//! - `openapi`: `GET P/openapi.json`, the API as OpenAPI 3.1 (utoipa), and its doc-only schemas.
 //!
 //! Requests pass, outermost first: request counting (when metrics are on) → tracing → panic
 //! catcher (500 envelope) → audit log → origin and Host check → CORS (when sites are
@@ -47,6 +48,7 @@ pub mod health;
 mod jobs;
 mod me;
 mod metrics;
+mod openapi;
 mod output;
 mod preview;
 mod roles;
@@ -125,6 +127,7 @@ pub fn normalize_path(path: &str) -> String {
 /// | GET | `P/audit` | the audit log (admin) |
 /// | GET | `P/me` | who is logged in, and the scheduler's state |
 /// | GET | `P/scripts` | the scripts a job may name |
+/// | GET | `P/openapi.json` | this table as OpenAPI 3.1 |
 /// | GET | `C`, `C/assets/{name}` | the web console (`[console] path`), when served |
 /// | GET | `/metrics` (`[metrics] path`) | Prometheus metrics, open unless `require_auth` (a side route) |
 ///
@@ -290,6 +293,8 @@ fn table(prefix: &str) -> Vec<(String, MethodRouter<ApiState>)> {
         ),
         (at("/tokens/{id}"), delete(tokens::revoke_token)),
         (at("/audit"), get(audit::get_audit)),
+        // The API described as OpenAPI 3.1, built on the first request and kept.
+        (at("/openapi.json"), openapi::route()),
     ]
 }
 

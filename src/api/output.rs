@@ -34,6 +34,7 @@ use serde_json::json;
 
 use super::error::ApiError;
 use super::extract::RunIdPath;
+use super::openapi::schemas as doc;
 use super::state::ApiState;
 use super::wire::JsonBody;
 use crate::executor::{LiveEnd, LiveEvent};
@@ -50,6 +51,41 @@ pub(crate) struct OutputQuery {
 }
 
 /// `GET P/runs/{run_id}/output[?follow=true]`.
+#[utoipa::path(
+    get,
+    path = "/runs/{id}/output",
+    tag = "runs",
+    operation_id = "get_run_output",
+    params(
+        ("id" = String, Path, description = "the run id", min_length = 1),
+        (
+            "follow" = Option<doc::Flag>,
+            Query,
+            description = "stream the output as Server-Sent Events until the run ends",
+        ),
+    ),
+    responses(
+        (
+            status = 200,
+            description = "The output; with `follow`, Server-Sent Events (`stdout`, `stderr`, `truncated`, `dropped`, `remote`, then `end`, `gone` or `refused`)",
+            content(
+                (doc::RunOutput = "application/json"),
+                (doc::OutputEvent = "text/event-stream"),
+            ),
+        ),
+        (
+            status = 400,
+            description = "A bad `follow`, or a NUL in the id",
+            body = doc::ErrorEnvelope,
+        ),
+        (status = 404, description = "No such run", body = doc::ErrorEnvelope),
+        (
+            status = 503,
+            description = "The run has as many followers as it takes, or the store is unavailable",
+            body = doc::ErrorEnvelope,
+        ),
+    ),
+)]
 pub(crate) async fn get_output(
     State(state): State<ApiState>,
     RunIdPath(run_id): RunIdPath,

@@ -29,6 +29,7 @@ use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::extract::{ApiJson, JobIdPath, bounded_count};
+use super::openapi::schemas as doc;
 use super::state::ApiState;
 use super::wire::JsonBody;
 use crate::scheduler::{MAX_PREVIEW_TIMES, Preview};
@@ -44,6 +45,31 @@ pub(crate) struct PreviewQuery {
 }
 
 /// `GET P/jobs/{id}/preview?count=N`: a stored job's next fire times.
+#[utoipa::path(
+    get,
+    path = "/jobs/{id}/preview",
+    tag = "jobs",
+    operation_id = "preview_job",
+    params(
+        ("id" = String, Path, description = "the job id, percent-decoded", min_length = 1),
+        (
+            "count" = Option<u32>,
+            Query,
+            description = "how many fire times (default 10)",
+            minimum = 1,
+            maximum = 100,
+        ),
+    ),
+    responses(
+        (status = 200, description = "The job's next fire times", body = doc::Preview),
+        (
+            status = 400,
+            description = "A bad `count`, or a NUL in the id",
+            body = doc::ErrorEnvelope,
+        ),
+        (status = 404, description = "No such job", body = doc::ErrorEnvelope),
+    ),
+)]
 pub(crate) async fn preview_job(
     State(state): State<ApiState>,
     JobIdPath(id): JobIdPath,
@@ -55,6 +81,30 @@ pub(crate) async fn preview_job(
 }
 
 /// `POST P/preview?count=N` with a `POST P/jobs` body: the fire times that job would have.
+#[utoipa::path(
+    post,
+    path = "/preview",
+    tag = "jobs",
+    operation_id = "preview_job_spec",
+    params(
+        (
+            "count" = Option<u32>,
+            Query,
+            description = "how many fire times (default 10)",
+            minimum = 1,
+            maximum = 100,
+        ),
+    ),
+    request_body(content = doc::JobSpec, content_type = "application/json", description = "a `POST P/jobs` body; nothing is added"),
+    responses(
+        (status = 200, description = "The fire times that job would have", body = doc::Preview),
+        (
+            status = 400,
+            description = "A bad `count`, or a body an add would refuse",
+            body = doc::ErrorEnvelope,
+        ),
+    ),
+)]
 pub(crate) async fn preview_spec(
     State(state): State<ApiState>,
     query: Result<Query<PreviewQuery>, QueryRejection>,

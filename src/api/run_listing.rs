@@ -18,6 +18,7 @@ use serde_json::Value;
 
 use super::error::ApiError;
 use super::extract::refuse_nul;
+use super::openapi::schemas as doc;
 use super::runs::page;
 use super::state::ApiState;
 use super::wire::{JsonBody, run_to_json};
@@ -37,6 +38,60 @@ pub(crate) struct RunListingQuery {
 }
 
 /// `GET P/runs`: runs of every job, newest first (see the module doc).
+#[utoipa::path(
+    get,
+    path = "/runs",
+    tag = "runs",
+    operation_id = "list_runs",
+    params(
+        (
+            "limit" = Option<u32>,
+            Query,
+            description = "at most this many (default 20)",
+            minimum = 1,
+            maximum = 500,
+        ),
+        (
+            "before" = Option<String>,
+            Query,
+            pattern = "^[^\\x00]*$",
+            description = "only runs older than this run id (the last of the previous page)",
+        ),
+        (
+            "status" = Option<String>,
+            Query,
+            pattern = "^(running|succeeded|failed|timed_out|missed|skipped|interrupted|cancelled)(,(running|succeeded|failed|timed_out|missed|skipped|interrupted|cancelled))*$",
+            description = "comma-separated statuses: running, succeeded, failed, timed_out, missed, skipped, interrupted, cancelled",
+        ),
+        (
+            "job" = Option<String>,
+            Query,
+            description = "one job's runs",
+            min_length = 1,
+            pattern = "^[^\\x00]*$",
+        ),
+        (
+            "since" = Option<String>,
+            Query,
+            format = DateTime,
+            description = "runs that began at or after this RFC 3339 time",
+        ),
+        (
+            "until" = Option<String>,
+            Query,
+            format = DateTime,
+            description = "runs that began before this RFC 3339 time",
+        ),
+    ),
+    responses(
+        (
+            status = 200,
+            description = "Runs of every job, newest first, without their output",
+            body = Vec<doc::RunSummary>,
+        ),
+        (status = 400, description = "A bad query", body = doc::ErrorEnvelope),
+    ),
+)]
 pub(crate) async fn list_runs(
     State(state): State<ApiState>,
     query: Result<Query<RunListingQuery>, QueryRejection>,

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::error::ApiError;
 use super::extract::{JobIdPath, RunIdPath, bounded_count, refuse_nul};
+use super::openapi::schemas as doc;
 use super::state::ApiState;
 use super::wire::{JsonBody, run_to_json};
 use crate::job::RunId;
@@ -25,6 +26,37 @@ pub(crate) struct RunsQuery {
 }
 
 /// `GET P/jobs/{id}/runs?limit=&before=`: newest first.
+#[utoipa::path(
+    get,
+    path = "/jobs/{id}/runs",
+    tag = "runs",
+    operation_id = "get_job_runs",
+    params(
+        ("id" = String, Path, description = "the job id, percent-decoded", min_length = 1),
+        (
+            "limit" = Option<u32>,
+            Query,
+            description = "at most this many (default 20)",
+            minimum = 1,
+            maximum = 500,
+        ),
+        (
+            "before" = Option<String>,
+            Query,
+            pattern = "^[^\\x00]*$",
+            description = "only runs older than this run id (the last of the previous page)",
+        ),
+    ),
+    responses(
+        (status = 200, description = "The job's runs, newest first", body = Vec<doc::RunRecord>),
+        (status = 400, description = "A bad query", body = doc::ErrorEnvelope),
+        (
+            status = 404,
+            description = "No such job, and it never had a run",
+            body = doc::ErrorEnvelope,
+        ),
+    ),
+)]
 pub(crate) async fn get_runs(
     State(state): State<ApiState>,
     JobIdPath(id): JobIdPath,
@@ -55,6 +87,20 @@ pub(crate) fn page(
 }
 
 /// `GET P/runs/{run_id}`: one run with its output.
+#[utoipa::path(
+    get,
+    path = "/runs/{id}",
+    tag = "runs",
+    operation_id = "get_run",
+    params(
+        ("id" = String, Path, description = "the run id", min_length = 1),
+    ),
+    responses(
+        (status = 200, description = "The run", body = doc::RunRecord),
+        (status = 400, description = "A NUL in the id", body = doc::ErrorEnvelope),
+        (status = 404, description = "No such run", body = doc::ErrorEnvelope),
+    ),
+)]
 pub(crate) async fn get_run(
     State(state): State<ApiState>,
     RunIdPath(run_id): RunIdPath,
@@ -65,6 +111,25 @@ pub(crate) async fn get_run(
 
 /// `POST P/runs/{run_id}/cancel`: stops a running script; answers the ended run
 /// (`cancelled`), 409 when it is not running.
+#[utoipa::path(
+    post,
+    path = "/runs/{id}/cancel",
+    tag = "runs",
+    operation_id = "cancel_run",
+    params(
+        ("id" = String, Path, description = "the run id", min_length = 1),
+    ),
+    responses(
+        (status = 200, description = "The ended run, `cancelled`", body = doc::RunRecord),
+        (status = 400, description = "A NUL in the id", body = doc::ErrorEnvelope),
+        (status = 404, description = "No such run", body = doc::ErrorEnvelope),
+        (
+            status = 409,
+            description = "The run is not running (in this daemon)",
+            body = doc::ErrorEnvelope,
+        ),
+    ),
+)]
 pub(crate) async fn cancel_run(
     State(state): State<ApiState>,
     RunIdPath(run_id): RunIdPath,

@@ -12,6 +12,7 @@ use axum::extract::State;
 use serde_json::json;
 
 use super::error::ApiError;
+use super::openapi::schemas as doc;
 use super::state::ApiState;
 use super::wire::JsonBody;
 
@@ -19,6 +20,15 @@ use super::wire::JsonBody;
 pub const MAX_SCRIPTS: usize = 1000;
 
 /// `GET P/scripts`.
+#[utoipa::path(
+    get,
+    path = "/scripts",
+    tag = "console",
+    operation_id = "list_scripts",
+    responses(
+        (status = 200, description = "The scripts a job may name", body = doc::Scripts),
+    ),
+)]
 pub(crate) async fn list_scripts(State(state): State<ApiState>) -> Result<JsonBody, ApiError> {
     let scheduler = state.scheduler.clone();
     let found = tokio::task::spawn_blocking(move || scheduler.scripts(MAX_SCRIPTS))

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use super::bearer::{mint, visible_prefix};
 use super::error::ApiError;
 use super::extract::{ApiJson, TokenIdPath};
+use super::openapi::schemas as doc;
 use super::roles::Role;
 use super::state::ApiState;
 use super::wire::JsonBody;
@@ -139,6 +140,19 @@ pub fn token_to_json(record: &TokenRecord) -> Value {
 }
 
 /// `GET P/tokens`: every token, oldest first, without secrets.
+#[utoipa::path(
+    get,
+    path = "/tokens",
+    tag = "admin",
+    operation_id = "list_tokens",
+    responses(
+        (
+            status = 200,
+            description = "Every token, oldest first, without secrets",
+            body = Vec<doc::Token>,
+        ),
+    ),
+)]
 pub(crate) async fn list_tokens(State(state): State<ApiState>) -> Result<JsonBody, ApiError> {
     let tokens = state.store.list_tokens().await.map_err(store_error)?;
     Ok(JsonBody(Value::Array(
@@ -147,6 +161,25 @@ pub(crate) async fn list_tokens(State(state): State<ApiState>) -> Result<JsonBod
 }
 
 /// `POST P/tokens` `{"name", "role", "expires_at"?}`: 201, the record and `token`, once.
+#[utoipa::path(
+    post,
+    path = "/tokens",
+    tag = "admin",
+    operation_id = "create_token",
+    request_body(content = doc::TokenRequest, content_type = "application/json"),
+    responses(
+        (
+            status = 201,
+            description = "The token, with its secret (`token`), shown this once",
+            body = doc::NewToken,
+        ),
+        (
+            status = 400,
+            description = "The body is not an acceptable token request",
+            body = doc::ErrorEnvelope,
+        ),
+    ),
+)]
 pub(crate) async fn create_token(
     State(state): State<ApiState>,
     ApiJson(body): ApiJson,
@@ -172,6 +205,20 @@ pub(crate) async fn create_token(
 }
 
 /// `DELETE P/tokens/{id}`: 204; 404 when there is no such token.
+#[utoipa::path(
+    delete,
+    path = "/tokens/{id}",
+    tag = "admin",
+    operation_id = "revoke_token",
+    params(
+        ("id" = String, Path, description = "the token id", min_length = 1),
+    ),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 400, description = "A NUL in the id", body = doc::ErrorEnvelope),
+        (status = 404, description = "No such token", body = doc::ErrorEnvelope),
+    ),
+)]
 pub(crate) async fn revoke_token(
     State(state): State<ApiState>,
     TokenIdPath(id): TokenIdPath,

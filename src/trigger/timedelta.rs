@@ -33,7 +33,10 @@ impl TimeDelta {
     }
 
     /// `timedelta(weeks=, days=, hours=, minutes=, seconds=)` from JSON numbers, accumulated in
-    /// CPython's order (seconds first) so the first bad component is the one reported.
+    /// CPython's order (seconds first) so the first bad component is the one reported. Every
+    /// sum saturates: a component beyond i128's microseconds (`1e300` seconds) is far past the
+    /// day limit anyway, and is refused by it rather than overflowing into a panic (a 500) or,
+    /// in a release build, into a wrapped value that might pass.
     ///
     /// # Errors
     /// `unsupported type for timedelta hours component: str` (bools count as ints, as in
@@ -47,7 +50,7 @@ impl TimeDelta {
             };
             let factor = unit_micros(unit);
             match value {
-                Value::Bool(b) => whole += i128::from(*b) * factor,
+                Value::Bool(b) => whole = whole.saturating_add(i128::from(*b) * factor),
                 Value::Number(n) if !n.is_f64() => {
                     let int = n
                         .as_i64()
@@ -64,7 +67,7 @@ impl TimeDelta {
                     if frac != 0.0 {
                         let scaled = factor as f64 * frac;
                         let scaled_int = scaled.trunc();
-                        whole += scaled_int as i128;
+                        whole = whole.saturating_add(scaled_int as i128);
                         leftover += scaled - scaled_int;
                     }
                 }
@@ -83,7 +86,7 @@ impl TimeDelta {
                 let odd = (whole.rem_euclid(2)) as f64;
                 whole_us = 2.0 * ((leftover + odd) * 0.5).round() - odd;
             }
-            whole += whole_us as i128;
+            whole = whole.saturating_add(whole_us as i128);
         }
         let days = whole.div_euclid(US_PER_DAY);
         if days.abs() > MAX_DELTA_DAYS {
@@ -214,6 +217,25 @@ mod tests {
     fn td(parts: &[(&str, Value)]) -> Result<TimeDelta, TriggerError> {
         let refs: Vec<(&str, &Value)> = parts.iter().map(|(k, v)| (*k, v)).collect();
         TimeDelta::from_components(&refs)
+    }
+
+    /// Found by schemathesis (`.ci/fuzz-api`): a component beyond i128's microseconds, then a
+    /// fraction or a bool, overflowed the sum: a panic in a debug build (the API's 500).
+    #[test]
+    fn components_past_any_limit_are_refused_not_overflowed() {
+        for parts in [
+            vec![("seconds", json!(-2.5e203)), ("minutes", json!(-0.99999))],
+            vec![("seconds", json!(2.5e203)), ("minutes", json!(0.99999))],
+            vec![("seconds", json!(1e300)), ("weeks", json!(true))],
+            vec![("seconds", json!(1.7e308)), ("days", json!(1.5))],
+        ] {
+            let err = td(&parts).unwrap_err();
+            assert!(
+                err.to_string()
+                    .ends_with("; must have magnitude <= 999999999"),
+                "{parts:?}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -67,6 +67,8 @@ fn routes(run: &str) -> Vec<(Method, String, Option<Value>, StatusCode, &'static
         // What the web console asks: who is logged in, the scripts a job may name.
         (Method::GET, "/me".into(), None, S::OK, "viewer"),
         (Method::GET, "/scripts".into(), None, S::OK, "viewer"),
+        // The API's own description.
+        (Method::GET, "/openapi.json".into(), None, S::OK, "viewer"),
         (Method::GET, "/audit".into(), None, S::OK, "admin"),
         (Method::GET, "/jobs/j/preview".into(), None, S::OK, "viewer"),
         // A preview adds nothing, so it is a read, with a body.

@@ -40,7 +40,7 @@ use tower::ServiceExt as _;
 use super::roles::Actor;
 use crate::store::{AuditEntry, AuditRecord, Outcome};
 
-pub(crate) use route::get_audit;
+pub(crate) use route::{__path_get_audit, get_audit};
 pub use writer::{AuditSettings, AuditWriter, Auditor};
 
 /// What [`mark_route`] puts on a response: the route that matched and the `{id}` in its

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use crate::api::error::ApiError;
 use crate::api::extract::{bounded_count, refuse_nul};
+use crate::api::openapi::schemas as doc;
 use crate::api::state::ApiState;
 use crate::api::wire::JsonBody;
 use crate::scheduler::SchedulerError;
@@ -30,6 +31,43 @@ pub(crate) struct AuditQuery {
 }
 
 /// `GET P/audit`: a JSON array of records.
+#[utoipa::path(
+    get,
+    path = "/audit",
+    tag = "admin",
+    operation_id = "get_audit",
+    params(
+        (
+            "limit" = Option<u32>,
+            Query,
+            description = "at most this many (default 50)",
+            minimum = 1,
+            maximum = 500,
+        ),
+        (
+            "before" = Option<String>,
+            Query,
+            pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+            description = "only records older than this record id",
+        ),
+        (
+            "actor" = Option<String>,
+            Query,
+            pattern = "^[^\\x00]*$",
+            description = "only this user's or token's",
+        ),
+        (
+            "target" = Option<String>,
+            Query,
+            pattern = "^[^\\x00]*$",
+            description = "only those about this id",
+        ),
+    ),
+    responses(
+        (status = 200, description = "Audit records, newest first", body = Vec<doc::AuditRecord>),
+        (status = 400, description = "A bad query", body = doc::ErrorEnvelope),
+    ),
+)]
 pub(crate) async fn get_audit(
     State(state): State<ApiState>,
     query: Result<Query<AuditQuery>, QueryRejection>,
