@@ -24,7 +24,7 @@ mod runner;
 pub(crate) mod testing;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -49,6 +49,7 @@ pub use preview::{MAX_PREVIEW_TIMES, Preview};
 
 /// Scheduler state as `GET P` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 pub enum RunState {
     /// Not scheduling; jobs added now are pending until `start`.
     Stopped,
@@ -56,6 +57,17 @@ pub enum RunState {
     Running,
     /// Started, but not firing jobs (`POST P/pause`).
     Paused,
+}
+
+impl RunState {
+    /// The state stored as `value` (`RunState as u8`).
+    fn from_u8(value: u8) -> RunState {
+        match value {
+            1 => RunState::Running,
+            2 => RunState::Paused,
+            _ => RunState::Stopped,
+        }
+    }
 }
 
 /// What the scheduler is built from; the app fills it from the config.
@@ -137,8 +149,10 @@ struct Inner {
     executor: Executor,
     clock: Arc<dyn Clock>,
     settings: SchedulerSettings,
-    /// std Mutex: read and written in short sections, never held across `.await`.
-    state: Mutex<RunState>,
+    /// A [`RunState`] as a number: every `GET P` reads it, so it is an atomic rather than a
+    /// lock that two requests could contend for. Transitions are made by `start`, `pause`,
+    /// `resume` and `shutdown` only, each a single store.
+    state: AtomicU8,
     /// When the scheduler last started: fire times before it are handled "at start-up".
     started_at: Mutex<Option<DateTime<Utc>>>,
     /// Serialises this daemon's job writes between the API and the due-jobs pass
@@ -203,7 +217,7 @@ impl Scheduler {
                 executor,
                 clock,
                 settings,
-                state: Mutex::new(RunState::Stopped),
+                state: AtomicU8::new(RunState::Stopped as u8),
                 started_at: Mutex::new(None),
                 jobs_lock: JobsLock::default(),
                 next_wake: AtomicI64::new(AWAKE),
@@ -287,7 +301,7 @@ impl Scheduler {
 
     /// `Stopped`, `Running` or `Paused`.
     pub fn state(&self) -> RunState {
-        *self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+        RunState::from_u8(self.inner.state.load(Ordering::Acquire))
     }
 
     fn started_at(&self) -> Option<DateTime<Utc>> {
@@ -299,7 +313,7 @@ impl Scheduler {
     }
 
     fn set_state(&self, state: RunState) {
-        *self.inner.state.lock().unwrap_or_else(|e| e.into_inner()) = state;
+        self.inner.state.store(state as u8, Ordering::Release);
         self.inner.wakeup.notify_one();
     }
 
