@@ -117,17 +117,30 @@ async fn probes_ask_for_credentials_when_configured_and_move_with_their_paths() 
         StatusCode::UNAUTHORIZED,
         "authentication answers first"
     );
+    // Readiness is 503 until the scheduler's loop has completed its first turn: ask again
+    // until then.
     for path in ["/live", "/ops/ready"] {
-        let response = app
-            .client
-            .get(format!("http://{}{path}", app.addr))
-            .basic_auth("ops", Some("a long password"))
-            .send()
-            .await
-            .unwrap();
-        let status = response.status();
-        let body = response.text().await.unwrap_or_default();
-        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        let started = Instant::now();
+        loop {
+            let response = app
+                .client
+                .get(format!("http://{}{path}", app.addr))
+                .basic_auth("ops", Some("a long password"))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            let body = response.text().await.unwrap_or_default();
+            if status == StatusCode::OK {
+                break;
+            }
+            assert!(
+                status == StatusCode::SERVICE_UNAVAILABLE
+                    && started.elapsed() < Duration::from_secs(10),
+                "{path}: {status} {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
     app.stop().await;
 }
