@@ -408,6 +408,17 @@ async fn record_end(scheduler: &Scheduler, job: &Job, label: &str, run: RunRecor
     run
 }
 
+/// A timeout in seconds as a person reads it: `2.5`, `0.25`; below a millisecond in
+/// scientific notation (`1e-7`), because `{}` writes a tiny float with every zero (a timeout
+/// of `1e-320`, which is more than 0 and so accepted, would take 320 characters).
+fn seconds_text(secs: f64) -> String {
+    if secs != 0.0 && secs.abs() < 1e-3 {
+        format!("{secs:e}")
+    } else {
+        format!("{secs}")
+    }
+}
+
 fn apply_outcome(run: &mut RunRecord, outcome: &RunOutcome, timeout: Option<f64>) {
     run.status = outcome.status;
     run.finished_at = Some(outcome.finished_at);
@@ -418,7 +429,10 @@ fn apply_outcome(run: &mut RunRecord, outcome: &RunOutcome, timeout: Option<f64>
     run.stderr_truncated = outcome.stderr_truncated;
     run.reason = match outcome.status {
         RunStatus::TimedOut => Some(match timeout {
-            Some(secs) => format!("the run took longer than its timeout ({secs} s) and was killed"),
+            Some(secs) => format!(
+                "the run took longer than its timeout ({} s) and was killed",
+                seconds_text(secs)
+            ),
             None => "the run took longer than its timeout and was killed".to_owned(),
         }),
         RunStatus::Cancelled => Some("cancelled through the API".to_owned()),
@@ -531,5 +545,14 @@ mod tests {
             }
             other => panic!("cancel should answer 409 at once, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn timeouts_read_as_people_write_them_tiny_ones_in_scientific_notation() {
+        assert_eq!(super::seconds_text(2.5), "2.5");
+        assert_eq!(super::seconds_text(0.25), "0.25");
+        assert_eq!(super::seconds_text(31_536_000.0), "31536000");
+        assert_eq!(super::seconds_text(1e-7), "1e-7");
+        assert_eq!(super::seconds_text(1e-320), "1e-320");
     }
 }
