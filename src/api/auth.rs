@@ -346,12 +346,10 @@ impl Authenticator {
         // The set holds no invariant a panicking holder could break.
         self.verified.lock().unwrap_or_else(PoisonError::into_inner)
     }
-}
 
-impl Authenticator {
-    /// Who a request's credentials (its `headers`) say it is: a configured user's (Basic) or an API token
-    /// (Bearer); `Ok(None)` for missing or wrong ones (the gate answers [`denied`]), `Err`
-    /// when the token store could not be asked.
+    /// Who a request's credentials (its `headers`) say it is: a configured user (Basic) or
+    /// an API token (Bearer); `Ok(None)` for missing or wrong ones (the gate answers
+    /// [`denied`]), `Err` when the token store could not be asked.
     pub(crate) async fn identify(&self, headers: &HeaderMap) -> Result<Option<Actor>, ApiError> {
         if let Some(token) = bearer_token(headers) {
             return match &self.tokens {

@@ -2,16 +2,15 @@
 //! (reference §1.3.1–1.3.5).
 
 use axum::extract::State;
-use axum::http::header::CONTENT_TYPE;
-use axum::http::{HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use bytes::Bytes;
 
 use super::error::ApiError;
 use super::extract::{RawBody, shutdown_wait};
 use super::openapi::schemas as doc;
 use super::state::ApiState;
-use super::wire::{encode, info_to_json};
+use super::wire::{encode, info_to_json, json_response};
 use crate::scheduler::RunState;
 
 /// `GET P`'s two possible bodies, encoded once: what it reports (the allowed hosts, this
@@ -49,12 +48,7 @@ impl SchedulerInfo {
 )]
 pub(crate) async fn info(State(state): State<ApiState>) -> Response {
     let running = state.scheduler.state() != RunState::Stopped;
-    let body = state.info.bodies[usize::from(running)].clone();
-    (
-        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
-        body,
-    )
-        .into_response()
+    json_response(state.info.bodies[usize::from(running)].clone())
 }
 
 /// `POST P/pause`: 204, idempotent; the body is ignored.

@@ -28,10 +28,10 @@
 //! Requests pass, outermost first: request counting (when metrics are on) → tracing → panic
 //! catcher (500 envelope) → audit log → origin and Host check → CORS (when sites are
 //! allowed) → failed-login throttle, Basic or Bearer authentication and roles (when
-//! configured) → routes (bodies read under
-//! `BodyRules`, a request extension), or the JSON 404/405 fallbacks. Routes outside the API
-//! ([`SideRoutes`]: the health probes, `/metrics`) pass the same layers down to the origin
-//! and Host check, then skip authentication unless they ask for it.
+//! configured) → routes (bodies read under `BodyRules`, a request extension), or the JSON
+//! 404/405 fallbacks. Routes outside the API ([`SideRoutes`]: the health probes,
+//! `/metrics`) pass the same layers down to the origin and Host check, then skip
+//! authentication unless they ask for it.
 
 mod audit;
 mod auth;

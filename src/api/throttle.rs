@@ -155,24 +155,7 @@ impl Throttle {
         // Counts hold no invariant a panicking holder could break.
         self.failures.lock().unwrap_or_else(PoisonError::into_inner)
     }
-}
 
-/// The key an address is counted under: an IPv4 address itself, an IPv6 address its /64
-/// (an IPv4-mapped one as the IPv4 address it is).
-fn counted_as(address: IpAddr) -> IpAddr {
-    match address {
-        IpAddr::V4(v4) => IpAddr::V4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let bits = u128::from(v6) & !((1u128 << 64) - 1);
-                IpAddr::V6(bits.into())
-            }
-        },
-    }
-}
-
-impl Throttle {
     /// Where `request` comes from, as failures are counted (`None`: served without an
     /// address, not through `serve`), or the 429 a blocked address gets. Called by the gate
     /// (`gate.rs`) before the credentials are checked.
@@ -203,6 +186,21 @@ impl Throttle {
         } else {
             self.succeeded(address);
         }
+    }
+}
+
+/// The key an address is counted under: an IPv4 address itself, an IPv6 address its /64
+/// (an IPv4-mapped one as the IPv4 address it is).
+fn counted_as(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let bits = u128::from(v6) & !((1u128 << 64) - 1);
+                IpAddr::V6(bits.into())
+            }
+        },
     }
 }
 

@@ -78,16 +78,26 @@ pub(crate) struct JsonText(pub(crate) String);
 
 impl IntoResponse for JsonText {
     fn into_response(self) -> Response {
-        let text = if ENSURE_ASCII {
-            escape_non_ascii(&self.0)
-        } else {
-            self.0
-        };
-        (
-            [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
-            text,
-        )
-            .into_response()
+        json_response(as_sent(self.0))
+    }
+}
+
+/// `body`, JSON text ready to send, as a 200 with `Content-Type: application/json` (no
+/// charset parameter, as the reference sends it).
+pub(crate) fn json_response(body: impl Into<Body>) -> Response {
+    (
+        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        body.into(),
+    )
+        .into_response()
+}
+
+/// JSON text as the API sends it: ASCII only, as Flask's `jsonify` writes it.
+fn as_sent(text: String) -> String {
+    if ENSURE_ASCII {
+        escape_non_ascii(&text)
+    } else {
+        text
     }
 }
 
@@ -116,11 +126,7 @@ impl IntoResponse for JsonListing {
                 }))
             }
         };
-        (
-            [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
-            body,
-        )
-            .into_response()
+        json_response(body)
     }
 }
 
@@ -131,22 +137,13 @@ pub(crate) struct JsonBody(pub(crate) Value);
 
 /// `value` as the API writes JSON: compact, and ASCII only as Flask's `jsonify` writes it.
 pub(crate) fn encode(value: &Value) -> serde_json::Result<String> {
-    let text = serde_json::to_string(value)?;
-    Ok(if ENSURE_ASCII {
-        escape_non_ascii(&text)
-    } else {
-        text
-    })
+    serde_json::to_string(value).map(as_sent)
 }
 
 impl IntoResponse for JsonBody {
     fn into_response(self) -> Response {
         match encode(&self.0) {
-            Ok(text) => (
-                [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
-                text,
-            )
-                .into_response(),
+            Ok(text) => json_response(text),
             // A `Value` always serialises; should that ever change, answer 500 without the
             // cause and log it, rather than panic.
             Err(err) => {
