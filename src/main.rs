@@ -181,11 +181,12 @@ fn causes(error: &anyhow::Error) -> String {
 }
 
 async fn run(raw: RawConfig) -> anyhow::Result<()> {
+    let shutdown = shutdown_signal();
     let config = raw.into_config()?;
     let notifier = tickd::systemd::Notifier::from_env(std::env::vars(), std::process::id());
     let app = App::build_notifying(config, notifier).await?;
     tracing::info!("tickd listening on {}", app.url());
-    app.run_until(shutdown_signal()).await
+    app.run_until(shutdown).await
 }
 
 /// What the log needs from `[logging]`, with the file's path resolved.
@@ -199,29 +200,53 @@ fn log_settings(raw: &RawConfig, logging: &LoggingConfig) -> telemetry::Settings
     }
 }
 
-/// Resolves on SIGTERM (systemd's stop) or SIGINT (Ctrl-C).
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
+/// Resolves on SIGTERM (systemd's stop) or SIGINT (Ctrl-C). The handlers are installed when
+/// this is called, not when the future is first polled: the server answers (and systemd hears
+/// READY=1) before the serve loop polls it, and a SIGTERM in that gap would meet the default
+/// action and end the process without its orderly stop.
+fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    {
+    let terminate = {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
+        signal(SignalKind::terminate()).ok()
+    };
+    let interrupt = interrupt_signal();
+    async move {
+        #[cfg(unix)]
+        match terminate {
+            Some(mut terminate) => {
                 tokio::select! {
-                    _ = interrupt => {}
+                    () = interrupt => {}
                     _ = terminate.recv() => {}
                 }
             }
-            Err(_) => {
-                let _ = interrupt.await;
+            None => interrupt.await,
+        }
+        #[cfg(not(unix))]
+        interrupt.await;
+        tracing::info!("Shutdown signal received");
+    }
+}
+
+/// Ctrl-C, its handler installed now (see [`shutdown_signal`]).
+fn interrupt_signal() -> impl Future<Output = ()> + Send + 'static {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let interrupt = signal(SignalKind::interrupt()).ok();
+        async move {
+            match interrupt {
+                Some(mut interrupt) => {
+                    interrupt.recv().await;
+                }
+                None => std::future::pending().await,
             }
         }
     }
     #[cfg(not(unix))]
-    {
-        let _ = interrupt.await;
+    async {
+        let _ = tokio::signal::ctrl_c().await;
     }
-    tracing::info!("Shutdown signal received");
 }
 
 /// `tickd token ...`: the config read and checked as the daemon reads it (no log opened),

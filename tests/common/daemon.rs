@@ -114,7 +114,11 @@ pub fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
 /// Stops a daemon with SIGTERM, as systemd does, and checks it exits cleanly (status 0).
 pub fn stop(child: &mut Child) {
     kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
-    assert!(wait_exit(child).success(), "tickd exits cleanly on SIGTERM");
+    let status = wait_exit(child);
+    assert!(
+        status.success(),
+        "tickd exits cleanly on SIGTERM, not {status}"
+    );
 }
 
 /// Ends the scripts this test started that are still running. Scripts die with a SIGKILLed

@@ -151,3 +151,40 @@ async fn the_watchdog_of_another_process_is_not_petted_and_no_socket_means_no_no
     assert!(wait_exit(&mut child).success());
     assert!(next(&socket, Instant::now() + Duration::from_millis(200)).is_none());
 }
+
+/// systemd may stop a unit the moment it reports ready. A SIGTERM sent as `READY=1` arrives
+/// is the daemon's orderly stop (`STOPPING=1`, exit 0), never the signal's default action:
+/// the handlers are installed before the store is opened, not when the serve loop first
+/// looks at them. Repeated, since a gap would show only sometimes.
+#[tokio::test]
+async fn a_sigterm_as_soon_as_ready_is_an_orderly_stop() {
+    let dir = project_dir();
+    let port = free_port();
+    write_config(dir.path(), port, "");
+    let path = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&path).unwrap();
+    for _ in 0..5 {
+        let mut child = tickd(dir.path())
+            .env("NOTIFY_SOCKET", &path)
+            .spawn()
+            .unwrap();
+        let mut seen = Vec::new();
+        let ready = wait_for(
+            &socket,
+            "READY=1",
+            Instant::now() + Duration::from_secs(20),
+            &mut seen,
+        );
+        kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+        assert_eq!(ready.as_deref(), Some("READY=1"), "seen: {seen:?}");
+        let status = wait_exit(&mut child);
+        assert!(status.success(), "tickd exits cleanly, not {status}");
+        let stopping = wait_for(
+            &socket,
+            "STOPPING=1",
+            Instant::now() + Duration::from_secs(5),
+            &mut seen,
+        );
+        assert_eq!(stopping.as_deref(), Some("STOPPING=1"), "seen: {seen:?}");
+    }
+}
