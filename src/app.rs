@@ -37,7 +37,7 @@ const BODY_LIMIT: usize = 1024 * 1024;
 pub struct App {
     listener: TcpListener,
     limits: ServerLimits,
-    router: axum::Router,
+    gate: api::Gate,
     /// HTTPS, when `[server.tls]` is set.
     tls: Option<tokio_rustls::TlsAcceptor>,
     scheduler: Scheduler,
@@ -189,7 +189,11 @@ impl App {
             scheduler.clone(),
             store.clone(),
         );
-        let mut side = api::SideRoutes::default().add(health, config.health.require_auth);
+        let mut side = api::SideRoutes::default().add(
+            health,
+            &[&config.health.healthz_path, &config.health.readyz_path],
+            config.health.require_auth,
+        );
         let counted = metrics.clone();
         if let Some(metrics) = metrics {
             let endpoint = MetricsEndpoint {
@@ -199,6 +203,7 @@ impl App {
             };
             side = side.add(
                 api::metrics_routes(&endpoint, &scheduler),
+                &[&endpoint.path],
                 endpoint.require_auth,
             );
         }
@@ -219,7 +224,7 @@ impl App {
             audit: auditor,
             console: config.console_path().map(Into::into),
         };
-        let router = if config.api.enabled {
+        let gate = if config.api.enabled {
             api::router_with(state, side, counted)
         } else {
             api::side_only(state, side, counted)
@@ -227,7 +232,7 @@ impl App {
         Ok(App {
             listener,
             limits: server_limits(&config),
-            router,
+            gate,
             tls,
             scheduler,
             audit,
@@ -274,7 +279,7 @@ impl App {
             shutdown.await;
             notifier.stopping();
         };
-        api::serve(self.listener, self.router, self.limits, self.tls, shutdown).await;
+        api::serve(self.listener, self.gate, self.limits, self.tls, shutdown).await;
         status.abort();
         self.audit.close().await;
         self.scheduler.close(self.shutdown_grace).await;
@@ -294,13 +299,7 @@ fn metrics(config: &Config) -> Metrics {
     routes.push(config.health.healthz_path.clone());
     routes.push(config.health.readyz_path.clone());
     if let Some(console) = config.console_path() {
-        let console = console.trim_end_matches('/');
-        routes.push(if console.is_empty() {
-            "/".to_owned()
-        } else {
-            console.to_owned()
-        });
-        routes.push(format!("{console}/assets/{{name}}"));
+        routes.extend(api::console_templates(&api::normalize_path(console)));
     }
     Metrics::new(
         routes.iter().map(String::as_str),

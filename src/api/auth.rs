@@ -207,6 +207,9 @@ pub(crate) struct Authenticator {
     verified: Mutex<HashSet<Digest32>>,
     /// Per-process random key for `verified`, so the set holds nothing reusable.
     cache_key: Digest32,
+    /// The actor each user stands for, in `users` order (made once: cloning one on a
+    /// request is a reference count).
+    actors: Vec<Actor>,
     /// Where API tokens are checked, and the scheduler whose clock says whether one has
     /// expired; `None`: Bearer tokens are refused.
     tokens: Option<(Arc<dyn TokenStore>, Scheduler)>,
@@ -230,12 +233,22 @@ impl Authenticator {
                 Secret::Argon2(_) => None,
             })
             .collect();
+        let actors = credentials
+            .users
+            .iter()
+            .map(|user| Actor {
+                name: user.username.as_str().into(),
+                role: user.role,
+                credential: Credential::Password,
+            })
+            .collect();
         Self {
             credentials,
             username_digests,
             password_digests,
             verified: Mutex::new(HashSet::new()),
             cache_key: rand::random(),
+            actors,
             tokens: None,
         }
     }
@@ -285,14 +298,14 @@ impl Authenticator {
         let first_argon2 = self.password_digests.iter().position(Option::is_none)?;
         let Some(index) = argon2_candidate else {
             // Unknown user: spend the time a known one would, then refuse.
-            let _ = self.argon2_verify(first_argon2, password).await;
+            let _ = Box::pin(self.argon2_verify(first_argon2, password)).await;
             return None;
         };
         let key = self.cache_entry(index, password);
         if self.lock_verified().contains(&key) {
             return Some(index);
         }
-        if self.argon2_verify(index, password).await {
+        if Box::pin(self.argon2_verify(index, password)).await {
             let mut verified = self.lock_verified();
             if verified.len() >= CACHE_CAPACITY {
                 verified.clear();
@@ -326,12 +339,7 @@ impl Authenticator {
 
     /// The actor the user at `index` (as [`Authenticator::verify`] answers it) stands for.
     fn actor(&self, index: usize) -> Option<Actor> {
-        let user = self.credentials.users.get(index)?;
-        Some(Actor {
-            name: user.username.clone(),
-            role: user.role,
-            credential: Credential::Password,
-        })
+        self.actors.get(index).cloned()
     }
 
     fn cache_entry(&self, index: usize, password: &[u8]) -> Digest32 {
@@ -352,16 +360,20 @@ impl Authenticator {
     /// [`denied`]), `Err` when the token store could not be asked.
     pub(crate) async fn identify(&self, headers: &HeaderMap) -> Result<Option<Actor>, ApiError> {
         if let Some(token) = bearer_token(headers) {
+            // Boxed, as argon2's wait below: the usual request (a password from the config)
+            // should not carry room for the rare ones' futures.
             return match &self.tokens {
-                Some((store, scheduler)) => bearer::verify(store.as_ref(), token, scheduler.now())
-                    .await
-                    .map_err(store_error),
+                Some((store, scheduler)) => {
+                    Box::pin(bearer::verify(store.as_ref(), token, scheduler.now()))
+                        .await
+                        .map_err(store_error)
+                }
                 None => Ok(None),
             };
         }
         Ok(match basic_credentials(headers) {
-            Some((username, password)) => self
-                .verify(&username, &password)
+            Some(given) => self
+                .verify(given.username(), given.password())
                 .await
                 .and_then(|index| self.actor(index)),
             None => None,
@@ -395,7 +407,7 @@ pub(crate) fn denied() -> Response {
 
 /// `Authorization: Basic <base64(user:password)>`, the scheme in any case, split at the first
 /// `:` (the password may contain more). `None` for anything else.
-fn basic_credentials(headers: &HeaderMap) -> Option<(Vec<u8>, Vec<u8>)> {
+fn basic_credentials(headers: &HeaderMap) -> Option<BasicCredentials> {
     let value = headers.get(AUTHORIZATION)?.to_str().ok()?.trim();
     let (scheme, encoded) = value.split_once(|c: char| c.is_ascii_whitespace())?;
     if !scheme.eq_ignore_ascii_case("basic") {
@@ -403,8 +415,25 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(Vec<u8>, Vec<u8>)> {
     }
     let decoded = STANDARD.decode(encoded.trim()).ok()?;
     let colon = decoded.iter().position(|&b| b == b':')?;
-    let (username, password) = decoded.split_at(colon);
-    Some((username.to_vec(), password[1..].to_vec()))
+    Some(BasicCredentials { decoded, colon })
+}
+
+/// `user:password` as decoded from a Basic header, split at its first colon (one buffer, no
+/// copies: it is read on every request).
+#[derive(Debug, PartialEq)]
+struct BasicCredentials {
+    decoded: Vec<u8>,
+    colon: usize,
+}
+
+impl BasicCredentials {
+    fn username(&self) -> &[u8] {
+        self.decoded.get(..self.colon).unwrap_or_default()
+    }
+
+    fn password(&self) -> &[u8] {
+        self.decoded.get(self.colon + 1..).unwrap_or_default()
+    }
 }
 
 /// `Authorization: Bearer <token>`, the scheme in any case: the token, `None` for anything
@@ -478,6 +507,10 @@ pub(crate) mod tests {
     #[test]
     fn header_parsing_follows_werkzeug() {
         let pair = |u: &str, p: &str| Some((u.as_bytes().to_vec(), p.as_bytes().to_vec()));
+        let basic_credentials = |headers: &HeaderMap| {
+            basic_credentials(headers)
+                .map(|given| (given.username().to_vec(), given.password().to_vec()))
+        };
         assert_eq!(
             basic_credentials(&header("Basic Z3Vlc3Q6Z3Vlc3Q=")),
             pair("guest", "guest")

@@ -114,7 +114,7 @@ pub(crate) async fn verify(
 
 fn actor(record: &TokenRecord, role: Role) -> Actor {
     Actor {
-        name: record.name.clone(),
+        name: record.name.as_str().into(),
         role,
         credential: Credential::Token,
     }

@@ -130,6 +130,12 @@ pub(crate) fn shell(prefix: &str, base: &str) -> String {
         .replace("{{base}}", &escape_html(base))
 }
 
+/// The console's route templates on `base` (normalised): its page and its files.
+pub fn templates(base: &str) -> [String; 2] {
+    let page_path = if base.is_empty() { "/" } else { base };
+    [page_path.to_owned(), format!("{base}/assets/{{name}}")]
+}
+
 /// The console's routes on `base` (normalised), for the API at `prefix`.
 pub(crate) fn routes(prefix: &str, base: &str) -> Router<ApiState> {
     let page = Arc::new(File::new("text/html; charset=utf-8", shell(prefix, base)));
@@ -137,14 +143,14 @@ pub(crate) fn routes(prefix: &str, base: &str) -> Router<ApiState> {
         .iter()
         .map(|(name, content_type, body)| (*name, File::new(content_type, (*body).to_owned())))
         .collect();
-    let page_path = if base.is_empty() { "/" } else { base };
+    let [page_path, assets_path] = templates(base);
     Router::new()
         .route(
-            page_path,
+            &page_path,
             get(move |headers: HeaderMap| async move { page.answer(&headers) }),
         )
         .route(
-            &format!("{base}/assets/{{name}}"),
+            &assets_path,
             get(
                 move |name: Result<Path<String>, PathRejection>, headers: HeaderMap| async move {
                     asset(&files, name.ok(), &headers)

@@ -52,25 +52,31 @@ impl Origins {
     }
 
     /// Whether a `Host` value (`name`, `name:port`, `[v6]:port`) names this server.
+    /// Asked on every request, so it allocates nothing: a `Host` that reached here is
+    /// visible ASCII (`HeaderValue::to_str`), whose case ASCII folding settles.
     fn is_ours(&self, host: &str, default_port: Option<u16>) -> bool {
-        let host = host.to_lowercase();
         let (name, port) = match host.strip_prefix('[') {
             Some(rest) => match rest.split_once(']') {
-                Some((name, tail)) => (name.to_owned(), tail.strip_prefix(':')),
+                Some((name, tail)) => (name, tail.strip_prefix(':')),
                 None => return false,
             },
             None => match host.rsplit_once(':') {
                 // A bare IPv6 address has colons but no port.
-                Some(_) if host.parse::<IpAddr>().is_ok() => (host.clone(), None),
-                Some((name, port)) => (name.to_owned(), Some(port)),
-                None => (host.clone(), None),
+                Some(_) if host.parse::<IpAddr>().is_ok() => (host, None),
+                Some((name, port)) => (name, Some(port)),
+                None => (host, None),
             },
         };
         let port_ok = match port {
             Some(port) => port.parse::<u16>().is_ok_and(|port| port == self.port),
             None => default_port.is_none_or(|port| port == self.port),
         };
-        port_ok && self.names.contains(name.trim_end_matches('.'))
+        let name = name.trim_end_matches('.');
+        port_ok
+            && self
+                .names
+                .iter()
+                .any(|known| known.eq_ignore_ascii_case(name))
     }
 
     /// Whether an `Origin` is this server's own page, or one allowed in.

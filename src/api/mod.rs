@@ -2,7 +2,8 @@
 //! the [`Scheduler`](crate::scheduler::Scheduler).
 //!
 //! # Layout
-//! - [`router`] (here): the whole route table on one screen, the 404/405 fallbacks, the layers.
+//! - [`router`] (here): the whole route table on one screen, the 404/405 fallbacks, mounted
+//!   behind the gate.
 //! - `state`: [`ApiState`], what handlers share, and its builder.
 //! - `auth`: HTTP Basic and Bearer tokens as a middleware that runs before any body is read.
 //! - `bearer`: API tokens as text (`tickd_<id>_<secret>`), and checking one against the store.
@@ -15,23 +16,23 @@
 //! - `runs`: run history; `output`: a run's output, followed live as Server-Sent Events.
 //! - `preview`: a job's next fire times, `P/jobs/{id}/preview` and `P/preview` (a body).
 //! - `server`: the accept loop, with its connection limit and timeouts; `tls`: HTTPS.
-//! - `gate`: the checks between a request and the routes, composed in their order; `guard`,
-//!   `roles`, `throttle`: where requests come from, what a role allows, failed logins
-//!   slowed.
+//! - `gate`: [`Gate`], the one service every request enters: the checks between it and the
+//!   routes, in their order; `guard`, `roles`, `throttle`: where requests come from, what a
+//!   role allows, failed logins slowed.
 //! - `audit`: the audit log's layer, its writer task and `GET P/audit`.
 //! - `health`: `/healthz` and `/readyz`, outside the prefix, mounted as [`SideRoutes`].
 //! - `console`: the web console's page and files, mounted beside the routes (same layers);
 //!   `me` (`GET P/me`, who is logged in) and `scripts` (`GET P/scripts`) serve it.
-//! - `metrics`: `GET /metrics` (outside the prefix) and the layer counting requests.
+//! - `metrics`: `GET /metrics` (outside the prefix); the gate counts requests.
 //! - `openapi`: `GET P/openapi.json`, the API as OpenAPI 3.1 (utoipa), and its doc-only schemas.
 //!
-//! Requests pass, outermost first: request counting (when metrics are on) → tracing → panic
-//! catcher (500 envelope) → audit log → origin and Host check → CORS (when sites are
-//! allowed) → failed-login throttle, Basic or Bearer authentication and roles (when
-//! configured) → routes (bodies read under `BodyRules`, a request extension), or the JSON
-//! 404/405 fallbacks. Routes outside the API ([`SideRoutes`]: the health probes,
-//! `/metrics`) pass the same layers down to the origin and Host check, then skip
-//! authentication unless they ask for it.
+//! Requests pass, outermost first (`gate.rs`): request counting (when metrics are on) and a
+//! debug span → panic catcher (500 envelope) → audit log → origin and Host check → CORS
+//! (when sites are allowed) → failed-login throttle, Basic or Bearer authentication and
+//! roles (when configured) → one route table (bodies read under `BodyRules`, a request
+//! extension), or the JSON 404/405 fallbacks. Routes outside the API ([`SideRoutes`]: the
+//! health probes, `/metrics`) are in the same table and pass the same checks down to the
+//! origin and Host check, then skip authentication unless they ask for it.
 
 mod audit;
 mod auth;
@@ -66,21 +67,17 @@ mod wire;
 use std::any::Any;
 use std::sync::Arc;
 
+use axum::Router;
 use axum::extract::Request;
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, LOCATION};
 use axum::http::{Method, StatusCode};
-use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, post};
-use axum::{Extension, Router};
-use tower::ServiceBuilder;
-use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::metrics::Metrics;
 use crate::scheduler::Scheduler;
 use crate::store::TokenStore;
-use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::trace::TraceLayer;
 
 pub use audit::{AuditSettings, AuditWriter, Auditor};
 pub use auth::{CHALLENGE, Credentials, CredentialsError, DENIED, Secret, User, hash_password};
@@ -103,7 +100,10 @@ pub use tokens::{
 };
 pub use wire::{info_to_json, job_to_json, run_to_json};
 
+use audit::AuditLayer;
 use body::BodyRules;
+pub use console::templates as console_templates;
+pub use gate::Gate;
 use state::normalize_prefix;
 
 /// A path as the router takes it: a leading `/`, no trailing `/`, the root as `""`.
@@ -133,7 +133,7 @@ pub fn normalize_path(path: &str) -> String {
 ///
 /// Trailing slashes are not routed (404), as in the reference. Extension routes (runs,
 /// cluster) are added to [`routes`].
-pub fn router(state: ApiShared) -> Router {
+pub fn router(state: ApiShared) -> Gate {
     router_with(state, SideRoutes::default(), None)
 }
 
@@ -145,30 +145,39 @@ pub fn router(state: ApiShared) -> Router {
 pub struct SideRoutes {
     open: Router,
     authenticated: Router,
+    /// The paths of `open`: the gate asks no credentials for them.
+    open_paths: Vec<Box<str>>,
+    /// Every side route's path, for the audit log.
+    paths: Vec<String>,
 }
 
 impl SideRoutes {
-    /// Adds `routes` (a stateless router: its state given), open or behind authentication
-    /// (`require_auth`, meaningful only when `[auth]` is enabled).
+    /// Adds `routes` (a stateless router: its state given) at `paths` (their exact paths),
+    /// open or behind authentication (`require_auth`, meaningful only when `[auth]` is
+    /// enabled).
     #[must_use]
-    pub fn add(self, routes: Router, require_auth: bool) -> SideRoutes {
+    pub fn add(mut self, routes: Router, paths: &[&str], require_auth: bool) -> SideRoutes {
+        self.paths
+            .extend(paths.iter().map(|path| (*path).to_owned()));
         if require_auth {
-            SideRoutes {
-                authenticated: self.authenticated.merge(routes),
-                ..self
-            }
+            self.authenticated = self.authenticated.merge(routes);
         } else {
-            SideRoutes {
-                open: self.open.merge(routes),
-                ..self
-            }
+            self.open = self.open.merge(routes);
+            self.open_paths
+                .extend(paths.iter().map(|path| (*path).into()));
         }
+        self
     }
 }
 
 /// The API's router with `side` routes beside it; with `counted`, every request is counted
 /// for the metrics (kept out of [`ApiState`], which every handler clones).
-pub fn router_with(state: ApiShared, side: SideRoutes, counted: Option<Metrics>) -> Router {
+pub fn router_with(state: ApiShared, side: SideRoutes, counted: Option<Metrics>) -> Gate {
+    let prefix = normalize_prefix(&state.prefix);
+    let mut templates = route_templates(&prefix);
+    if let Some(base) = &state.console {
+        templates.extend(console::templates(&normalize_prefix(base)));
+    }
     // The API's routes, and the console's beside them when it is on (the same layers).
     let state_routes = |prefix: &str, state: ApiState| {
         let mut table = routes(prefix);
@@ -177,32 +186,19 @@ pub fn router_with(state: ApiShared, side: SideRoutes, counted: Option<Metrics>)
         }
         table.with_state(state)
     };
-    count(build(state, side, state_routes), counted)
+    build(state, side, templates, counted, state_routes)
 }
 
 /// Only the `side` routes, behind the same layers: the daemon with `[api] enabled = false`
 /// still answers its probes and its metrics.
-pub fn side_only(state: ApiShared, side: SideRoutes, counted: Option<Metrics>) -> Router {
-    count(build(state, side, |_, _| Router::new()), counted)
-}
-
-/// `router` with every request counted, when metrics are on.
-fn count(router: Router, counted: Option<Metrics>) -> Router {
-    match counted {
-        Some(metrics) => Router::new().fallback_service(
-            ServiceBuilder::new()
-                .layer(metrics::CountRequests::new(metrics))
-                .service(router),
-        ),
-        None => router,
-    }
+pub fn side_only(state: ApiShared, side: SideRoutes, counted: Option<Metrics>) -> Gate {
+    build(state, side, Vec::new(), counted, |_, _| Router::new())
 }
 
 /// `GET /metrics` (`[metrics] path`), for [`SideRoutes::add`].
 pub fn metrics_routes(endpoint: &MetricsEndpoint, scheduler: &Scheduler) -> Router {
     Router::new()
         .route(&endpoint.path, get(metrics::get_metrics))
-        .method_not_allowed_fallback(method_not_allowed)
         .with_state((endpoint.clone(), scheduler.clone()))
 }
 
@@ -218,26 +214,33 @@ pub fn route_templates(prefix: &str) -> Vec<String> {
 fn build(
     state: ApiShared,
     side: SideRoutes,
+    mut templates: Vec<String>,
+    metrics: Option<Metrics>,
     api_routes: impl FnOnce(&str, ApiState) -> Router,
-) -> Router {
+) -> Gate {
     let prefix = normalize_prefix(&state.prefix);
     let auth = state.auth.clone();
     let body = BodyRules::new(state.body_limit, state.body_timeout);
     let origins = state.origins.clone();
     let throttle = state.throttle.clone();
-    let audit = Some(state.audit.clone());
+    let auditor = state.audit.clone();
     let state = ApiState::new(ApiShared {
         prefix: prefix.as_str().into(),
         ..state
     });
+    templates.extend(side.paths.iter().cloned());
     let guards = Guards {
         auth,
         origins,
         throttle,
         prefix: prefix.as_str().into(),
         tokens: Some((state.store.clone(), state.scheduler.clone())),
-        audit,
+        audit: Some(AuditLayer::new(
+            auditor,
+            templates.iter().map(String::as_str),
+        )),
         side,
+        metrics,
     };
     mount(api_routes(&prefix, state), body, guards)
 }
@@ -298,7 +301,6 @@ fn table(prefix: &str) -> Vec<(String, MethodRouter<ApiState>)> {
     ]
 }
 
-/// Wraps a route table in the fallbacks and the layers every route shares.
 /// What stands between a request and the routes: where it comes from, who it is, what their
 /// role allows.
 struct Guards {
@@ -314,12 +316,16 @@ struct Guards {
     /// Bearer tokens are refused (unit tests of the layers, which have no store).
     tokens: Option<(Arc<dyn TokenStore>, Scheduler)>,
     /// Where audit records go; `None` records nothing (the layer tests).
-    audit: Option<Auditor>,
+    audit: Option<AuditLayer>,
     /// Routes beside the API's, open or behind authentication.
     side: SideRoutes,
+    /// Where requests are counted; `None` when metrics are off.
+    metrics: Option<Metrics>,
 }
 
-fn mount(routes: Router, body: BodyRules, guards: Guards) -> Router {
+/// The route table with every route (the side routes' too) and the JSON fallbacks, behind
+/// the gate (`gate.rs`, which orders the checks).
+fn mount(routes: Router, body: BodyRules, guards: Guards) -> Gate {
     let Guards {
         auth,
         origins,
@@ -328,60 +334,40 @@ fn mount(routes: Router, body: BodyRules, guards: Guards) -> Router {
         tokens,
         audit,
         side,
+        metrics,
     } = guards;
-    // Behind authentication (when it is on) with the API's routes; open ones join after it.
-    let routes = routes.merge(side.authenticated);
-    // Set on every route registered so far: the matched route and its `{id}`, for the log;
-    // the log's layer probes this table for requests refused before they were routed.
-    let (routes, audit) = match audit {
-        Some(auditor) => {
-            let routes = routes.route_layer(axum::middleware::from_fn(audit::mark_route));
-            let layer = audit::AuditLayer::new(auditor, routes.clone());
-            (routes, Some(layer))
-        }
-        None => (routes, None),
-    };
-    let router = routes
+    let routes = routes
+        .merge(side.authenticated)
+        .merge(side.open)
         // Must come after the routes: it is set on every method router registered so far.
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found);
-    // The checks wrap the route table once, as one service. Given to `Router::layer`, each
-    // would wrap every route in a box of its own, and every request would clone (allocate)
-    // one box per layer.
     let login = auth.map(|credentials| {
         let mut authenticator = auth::Authenticator::new(credentials);
         if let Some((store, scheduler)) = tokens {
             authenticator = authenticator.with_tokens(store, scheduler);
         }
-        let login = gate::Login {
+        Arc::new(gate::Login {
             throttle,
             authenticator,
             prefix,
-        };
-        from_fn_with_state(Arc::new(login), gate::login)
+        })
     });
-    let checked = ServiceBuilder::new()
-        .option_layer(login)
-        .layer(Extension(body))
-        .service(router);
-    // Open side routes are matched first, past the checks of credentials; everything else
-    // goes through them.
-    let router = side
-        .open
-        .method_not_allowed_fallback(method_not_allowed)
-        .fallback_service(checked);
-    // Outermost first. The audit log and the origin check (`gate::outer`) see every request,
-    // refused or not. Other sites' pages that the config allows in get CORS answers, their
-    // preflights answered before credentials are asked for; no other site gets any.
-    let allowed = origins.any_allowed().then(|| cors(origins.clone()));
-    let outer = gate::Outer { origins, audit };
-    let service = ServiceBuilder::new()
-        .layer(TraceLayer::new_for_http())
-        .layer(CatchPanicLayer::custom(panic_response))
-        .layer(from_fn_with_state(outer, gate::outer))
-        .option_layer(allowed)
-        .service(router);
-    Router::new().fallback_service(service)
+    // Other sites' pages that the config allows in get CORS answers, their preflights
+    // answered before credentials are asked for; no other site gets any.
+    let cors = origins.any_allowed().then(|| cors(origins.clone()));
+    Gate::new(gate::Checks {
+        metrics,
+        origins,
+        audit,
+        body,
+        cors,
+        inside: gate::Inside {
+            login,
+            open: side.open_paths.into(),
+            routes,
+        },
+    })
 }
 
 /// CORS for the origins in `[server] cors_origins`: credentials allowed (Basic or a token),

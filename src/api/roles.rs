@@ -13,6 +13,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use axum::extract::Request;
 use axum::http::Method;
@@ -131,8 +132,8 @@ impl Credential {
 /// on its response, for the layers outside it).
 #[derive(Debug, Clone)]
 pub struct Actor {
-    /// The user's name, or the token's.
-    pub name: String,
+    /// The user's name, or the token's (shared: an actor is cloned onto the request).
+    pub name: Arc<str>,
     /// What the actor may do.
     pub role: Role,
     /// How the actor proved it.
@@ -152,7 +153,7 @@ pub(crate) fn refusal(prefix: &str, actor: &Actor, request: &Request) -> Option<
     (actor.role < needed).then(|| {
         ApiError::Forbidden {
             needed,
-            user: actor.name.clone(),
+            user: actor.name.to_string(),
             has: actor.role,
         }
         .into_response()

@@ -1,4 +1,4 @@
-//! Serving the router over TCP within bounds, so that connections cannot exhaust the daemon:
+//! Serving the gate (every route behind its checks) over TCP within bounds, so that connections cannot exhaust the daemon:
 //! at most `max_connections` at once (one more is answered 503 and closed), a connection that
 //! sends no complete request head within `header_timeout` is closed (that is also how long an
 //! idle keep-alive connection lives), and a write that the client does not read for
@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use std::net::SocketAddr;
 
-use axum::Router;
+use axum::body::Body;
 use axum::extract::ConnectInfo;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -32,6 +32,8 @@ use tokio::sync::Semaphore;
 use tokio_io_timeout::TimeoutStream;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
+
+use super::Gate;
 
 /// What bounds the server.
 #[derive(Debug, Clone, Copy)]
@@ -58,11 +60,11 @@ content-length: 68\r\n\r\n\
 trait Io: AsyncRead + AsyncWrite + Send {}
 impl<T: AsyncRead + AsyncWrite + Send> Io for T {}
 
-/// Serves `router` on `listener` (HTTPS when `tls` is given) until `shutdown` resolves, then
+/// Serves `gate` on `listener` (HTTPS when `tls` is given) until `shutdown` resolves, then
 /// drains.
 pub async fn serve(
     listener: TcpListener,
-    router: Router,
+    gate: Gate,
     limits: ServerLimits,
     tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send,
@@ -104,7 +106,7 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let mut io = TimeoutStream::new(stream);
         io.set_write_timeout(Some(limits.write_timeout));
-        let service = TowerToHyperService::new(with_peer(router.clone(), peer));
+        let service = TowerToHyperService::new(with_peer(gate.clone(), peer));
         let (builder, watcher, tls) = (builder.clone(), graceful.watcher(), tls.clone());
         let warned = Arc::clone(&warned);
         tokio::spawn(async move {
@@ -154,10 +156,10 @@ async fn handshake(
     }
 }
 
-/// The router, with the client's address on every request as axum's [`ConnectInfo`] (the
+/// The gate, with the client's address on every request as axum's [`ConnectInfo`] (the
 /// audit log records it; failed logins are counted by it).
 fn with_peer(
-    router: Router,
+    gate: Gate,
     peer: SocketAddr,
 ) -> impl tower::Service<
     axum::extract::Request<hyper::body::Incoming>,
@@ -166,8 +168,9 @@ fn with_peer(
     Future = impl Send,
 > + Clone
 + Send {
-    router.map_request(
-        move |mut request: axum::extract::Request<hyper::body::Incoming>| {
+    gate.map_request(
+        move |request: axum::extract::Request<hyper::body::Incoming>| {
+            let mut request = request.map(Body::new);
             request.extensions_mut().insert(ConnectInfo(peer));
             request
         },

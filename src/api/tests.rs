@@ -90,14 +90,15 @@ fn guards(auth: Option<Arc<Credentials>>) -> Guards {
         tokens: None,
         audit: None,
         side: super::SideRoutes::default(),
+        metrics: None,
     }
 }
 
-fn open_app() -> Router {
+fn open_app() -> Gate {
     mount(stand_in_routes(), body_rules(), guards(None))
 }
 
-fn guarded_app(users: Vec<User>) -> Router {
+fn guarded_app(users: Vec<User>) -> Gate {
     let credentials = Credentials::new(users).unwrap();
     mount(
         stand_in_routes(),
@@ -106,7 +107,7 @@ fn guarded_app(users: Vec<User>) -> Router {
     )
 }
 
-fn guest_app() -> Router {
+fn guest_app() -> Gate {
     guarded_app(vec![User::plain("guest", "guest")])
 }
 
@@ -144,7 +145,7 @@ impl Reply {
     }
 }
 
-async fn send(app: &Router, method: &str, uri: &str, auth: Option<&str>, body: &[u8]) -> Reply {
+async fn send(app: &Gate, method: &str, uri: &str, auth: Option<&str>, body: &[u8]) -> Reply {
     let mut request = Request::builder().method(method).uri(uri);
     if let Some(value) = auth {
         request = request.header(AUTHORIZATION, value);

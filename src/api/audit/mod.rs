@@ -11,12 +11,11 @@
 //!   was refused before or by authentication), the user name of a Basic `Authorization` it
 //!   tried, its credential kind left empty (not authenticated). A Bearer token's secret is
 //!   never read.
-//! - the route and target: what [`mark_route`] (a route layer, so it runs only when a route
-//!   matched) puts on the response: the route template and the `{id}` of the path; a handler
-//!   that creates something the path does not name adds [`Created`]. A request refused before
-//!   it was routed (401, 403, 421) is routed again afterwards, as a probe: its method and path
-//!   alone, marked [`Probe`], through the route table, where [`mark_route`] answers it before
-//!   any handler runs. A path that no route has is recorded as it is, without a target.
+//! - the route and target: the route template the path matches (the gate's route table's
+//!   templates, matched by axum's own matcher) and the path's `{id}`; a handler that creates
+//!   something the path does not name adds [`Created`]. A path that no route has is recorded
+//!   as it is, without a target. Only a request that makes a record is matched: a read that
+//!   succeeds costs nothing here.
 //!
 //! Records go to the writer ([`writer`]) off the request path: a change's record waits for
 //! room in its queue, a refusal's is dropped (and counted) when the queue is full.
@@ -25,17 +24,14 @@ mod route;
 mod writer;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
-use axum::Router;
-use axum::body::Body;
-use axum::extract::{ConnectInfo, MatchedPath, RawPathParams, Request};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderValue, Method};
-use axum::middleware::Next;
 use axum::response::Response;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use tower::ServiceExt as _;
 
 use super::roles::Actor;
 use crate::store::{AuditEntry, AuditRecord, Outcome};
@@ -43,11 +39,10 @@ use crate::store::{AuditEntry, AuditRecord, Outcome};
 pub(crate) use route::{__path_get_audit, get_audit};
 pub use writer::{AuditSettings, AuditWriter, Auditor};
 
-/// What [`mark_route`] puts on a response: the route that matched and the `{id}` in its
-/// path.
+/// The route a request took: its template and the `{id}` in its path.
 #[derive(Debug, Clone)]
-pub(crate) struct Routed {
-    route: MatchedPath,
+struct Routed {
+    route: Box<str>,
     id: Option<String>,
 }
 
@@ -56,132 +51,124 @@ pub(crate) struct Routed {
 #[derive(Debug, Clone)]
 pub(crate) struct Created(pub String);
 
-/// Marks a request that only asks which route it would take: [`mark_route`] answers it, so
-/// no handler runs. Set by the audit layer only (a client cannot set an extension).
-#[derive(Debug, Clone, Copy)]
-struct Probe;
-
-/// The audit layer's state: where records go, and the route table to probe.
+/// The audit layer's state: where records go, and the route templates to match paths with.
 #[derive(Clone)]
 pub(crate) struct AuditLayer {
     auditor: Auditor,
-    /// The route table with [`mark_route`] on every route, without the checks.
-    routes: Router,
+    /// Route templates (axum's syntax, `/scheduler/jobs/{id}`), matched as axum matches them.
+    routes: Arc<matchit::Router<Box<str>>>,
 }
 
 impl AuditLayer {
-    /// The layer over `routes`, which must have [`mark_route`] as a route layer.
-    pub(crate) fn new(auditor: Auditor, routes: Router) -> AuditLayer {
-        AuditLayer { auditor, routes }
+    /// The layer for a route table with these templates. One that does not parse, or comes
+    /// twice, is left out: its requests are recorded under their paths.
+    pub(crate) fn new<'a>(
+        auditor: Auditor,
+        templates: impl IntoIterator<Item = &'a str>,
+    ) -> AuditLayer {
+        let mut routes = matchit::Router::new();
+        for template in templates {
+            let _ = routes.insert(template, template.into());
+        }
+        AuditLayer {
+            auditor,
+            routes: Arc::new(routes),
+        }
     }
 
-    /// The route `method` and `uri` take, from a probe through the route table.
-    async fn probe(&self, method: &Method, uri: &axum::http::Uri) -> Option<Routed> {
-        let mut probe = Request::new(Body::empty());
-        *probe.method_mut() = method.clone();
-        *probe.uri_mut() = uri.clone();
-        probe.extensions_mut().insert(Probe);
-        let response = self.routes.clone().oneshot(probe).await.ok()?;
-        response.extensions().get::<Routed>().cloned()
+    /// The route `path` takes, and its `{id}`.
+    fn route(&self, path: &str) -> Option<Routed> {
+        let found = self.routes.at(path).ok()?;
+        Some(Routed {
+            route: found.value.clone(),
+            id: found.params.get("id").map(str::to_owned),
+        })
     }
 }
 
-/// The route layer: the matched route and the path's `{id}`, on the response. A [`Probe`] is
-/// answered here, empty, before its handler would run.
-pub(crate) async fn mark_route(
-    params: Result<RawPathParams, axum::extract::rejection::RawPathParamsRejection>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let probe = request.extensions().get::<Probe>().is_some();
-    if !probe
-        && matches!(
-            *request.method(),
-            Method::GET | Method::HEAD | Method::OPTIONS
-        )
-    {
-        // A read that reached its route was not refused: it makes no record, so it needs no
-        // mark (the hot path stays as it was).
-        return next.run(request).await;
+impl AuditLayer {
+    /// What the record of `request` will need once it has been answered (the request itself
+    /// is gone by then): called by the gate (`gate.rs`), outside every check. Reference
+    /// counts only: most requests make no record.
+    pub(crate) fn begin(&self, request: &Request) -> Pending<'_> {
+        Pending {
+            layer: self,
+            method: request.method().clone(),
+            uri: request.uri().clone(),
+            authorization: request.headers().get(AUTHORIZATION).cloned(),
+            peer: request
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(peer)| *peer),
+        }
     }
-    let route = request.extensions().get::<MatchedPath>().cloned();
-    let id = params.ok().and_then(|params| {
-        params
-            .iter()
-            .find(|(name, _)| *name == "id")
-            .map(|(_, value)| value.to_owned())
-    });
-    let mut response = if probe {
-        Response::default()
-    } else {
-        next.run(request).await
-    };
-    if let Some(route) = route {
-        response.extensions_mut().insert(Routed { route, id });
-    }
-    response
 }
 
-/// Answers `request` with `answer` (every check, then the route), then queues its record if
-/// it makes one. Called by the gate (`gate.rs`), outside every check.
-pub(crate) async fn recorded<F>(
-    layer: &AuditLayer,
-    request: Request,
-    answer: impl FnOnce(Request) -> F,
-) -> Response
-where
-    F: Future<Output = Response>,
-{
-    let method = request.method().clone();
-    let uri = request.uri().clone();
-    let authorization = request.headers().get(AUTHORIZATION).cloned();
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(peer)| *peer);
-    let response = answer(request).await;
-    let status = response.status().as_u16();
-    let change = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
-    let outcome = Outcome::of_status(status);
-    if !change && outcome != Outcome::Denied {
-        return response;
+/// A request on its way through the checks and the routes, whose record (if it makes one)
+/// [`Pending::finish`] writes.
+pub(crate) struct Pending<'a> {
+    layer: &'a AuditLayer,
+    method: Method,
+    uri: axum::http::Uri,
+    authorization: Option<HeaderValue>,
+    peer: Option<SocketAddr>,
+}
+
+impl Pending<'_> {
+    /// Queues the record of the request answered `response`, if it makes one, and gives the
+    /// response back.
+    pub(crate) async fn finish(self, response: Response) -> Response {
+        let status = response.status().as_u16();
+        if !makes_record(&self.method, status) {
+            return response;
+        }
+        let record = self.record(&response, status);
+        // A refusal changed nothing, and a flood of them must not hold up the answers: its
+        // record may be dropped. Anything else that gets here was a change, done or failed:
+        // it waits.
+        if Outcome::of_status(status) == Outcome::Denied {
+            self.layer.auditor.refusal(record);
+        } else {
+            // Boxed: a change is the rare request, and every request's future would
+            // otherwise carry room for this one's.
+            Box::pin(self.layer.auditor.change(record)).await;
+        }
+        response
     }
-    let (actor, credential) = match response.extensions().get::<Actor>() {
-        Some(actor) => (
-            Some(actor.name.clone()),
-            Some(actor.credential.as_str().to_owned()),
-        ),
-        None => (authorization.as_ref().and_then(tried_name), None),
-    };
-    let routed = match response.extensions().get::<Routed>() {
-        Some(routed) => Some(routed.clone()),
-        None => layer.probe(&method, &uri).await,
-    };
-    let routed = routed.as_ref();
-    let created = response.extensions().get::<Created>();
-    let entry = AuditEntry {
-        actor,
-        credential,
-        source: peer.map_or_else(
-            || "unknown".to_owned(),
-            |peer| peer.ip().to_canonical().to_string(),
-        ),
-        method: method.as_str().to_owned(),
-        route: routed.map_or_else(|| uri.path().to_owned(), |r| r.route.as_str().to_owned()),
-        target: created
-            .map(|Created(id)| id.clone())
-            .or_else(|| routed.and_then(|r| r.id.clone())),
-        status,
-    };
-    let record = AuditRecord::now(entry);
-    // A refusal changed nothing, and a flood of them must not hold up the answers: its record
-    // may be dropped. Anything else that gets here was a change, done or failed: it waits.
-    if outcome == Outcome::Denied {
-        layer.auditor.refusal(record);
-    } else {
-        layer.auditor.change(record).await;
+
+    fn record(&self, response: &Response, status: u16) -> AuditRecord {
+        let (actor, credential) = match response.extensions().get::<Actor>() {
+            Some(actor) => (
+                Some(actor.name.to_string()),
+                Some(actor.credential.as_str().to_owned()),
+            ),
+            None => (self.authorization.as_ref().and_then(tried_name), None),
+        };
+        let routed = self.layer.route(self.uri.path());
+        let routed = routed.as_ref();
+        let created = response.extensions().get::<Created>();
+        AuditRecord::now(AuditEntry {
+            actor,
+            credential,
+            source: self.peer.map_or_else(
+                || "unknown".to_owned(),
+                |peer| peer.ip().to_canonical().to_string(),
+            ),
+            method: self.method.as_str().to_owned(),
+            route: routed.map_or_else(|| self.uri.path().to_owned(), |r| r.route.to_string()),
+            target: created
+                .map(|Created(id)| id.clone())
+                .or_else(|| routed.and_then(|r| r.id.clone())),
+            status,
+        })
     }
-    response
+}
+
+/// Whether a request of `method` answered `status` makes a record: a change, whatever its
+/// outcome, or a refusal.
+pub(crate) fn makes_record(method: &Method, status: u16) -> bool {
+    let change = !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+    change || Outcome::of_status(status) == Outcome::Denied
 }
 
 /// Who a refused request tried to be: the user name of `Authorization: Basic`, never the
