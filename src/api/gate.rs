@@ -33,8 +33,9 @@ use axum::http::header::AUTHORIZATION;
 use axum::response::{IntoResponse, Response};
 use axum::routing::future::RouteFuture;
 use futures_util::FutureExt as _;
+use tower::Layer as _;
 use tower::ServiceExt as _;
-use tower_http::cors::{Cors, CorsLayer};
+use tower_http::cors::CorsLayer;
 use tracing::Instrument as _;
 
 use super::audit::{self, AuditLayer};
@@ -68,8 +69,8 @@ pub(crate) struct Checks {
     pub inside: Inside,
 }
 
-/// Steps 6 and 7: credentials unless the path is an open one, then the route table. A
-/// service of its own so that CORS (step 5) can wrap it.
+/// Steps 6 and 7: credentials unless the path is an open one, then the route table (made a
+/// service when CORS, step 5, wraps it).
 #[derive(Clone)]
 pub(crate) struct Inside {
     /// Credentials and roles; `None` when authentication is off.
@@ -158,9 +159,13 @@ impl Checks {
         let response = if let Some(refused) = guard::refusal(&self.origins, &request) {
             refused
         } else if let Some(cors) = &self.cors {
-            let service: Cors<Inside> = tower::Layer::layer(cors, self.inside.clone());
+            let inside = self.inside.clone();
+            let inside = tower::service_fn(move |request| {
+                let inside = inside.clone();
+                async move { Ok::<_, Infallible>(inside.answer(request).await) }
+            });
             // Boxed: few daemons let other sites in.
-            answered(Box::pin(service.oneshot(request)).await)
+            answered(Box::pin(cors.layer(inside).oneshot(request)).await)
         } else {
             self.inside.answer(request).await
         };
@@ -228,20 +233,5 @@ fn answered(result: Result<Response, Infallible>) -> Response {
     match result {
         Ok(response) => response,
         Err(never) => match never {},
-    }
-}
-
-impl tower::Service<Request> for Inside {
-    type Response = Response;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: Request) -> Self::Future {
-        let inside = self.clone();
-        Box::pin(async move { Ok(inside.answer(request).await) })
     }
 }

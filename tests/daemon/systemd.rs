@@ -4,6 +4,7 @@
 //! `WATCHDOG_USEC`, and `STOPPING=1` on SIGTERM. Counts are bounded, never exact timings.
 
 use std::os::unix::net::UnixDatagram;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
@@ -40,13 +41,30 @@ fn wait_for(
     None
 }
 
-#[tokio::test]
-async fn the_daemon_notifies_ready_status_watchdog_and_stopping() {
+/// A project configured on a free port, with a datagram socket bound in it to serve as
+/// `NOTIFY_SOCKET`.
+fn project_with_socket() -> (tempfile::TempDir, u16, PathBuf, UnixDatagram) {
     let dir = project_dir();
     let port = free_port();
     write_config(dir.path(), port, "");
     let path = dir.path().join("notify.sock");
     let socket = UnixDatagram::bind(&path).unwrap();
+    (dir, port, path, socket)
+}
+
+/// `READY=1`, or `None` after 20 s.
+fn ready(socket: &UnixDatagram, seen: &mut Vec<String>) -> Option<String> {
+    wait_for(
+        socket,
+        "READY=1",
+        Instant::now() + Duration::from_secs(20),
+        seen,
+    )
+}
+
+#[tokio::test]
+async fn the_daemon_notifies_ready_status_watchdog_and_stopping() {
+    let (dir, port, path, socket) = project_with_socket();
     let mut child = tickd(dir.path())
         .env("NOTIFY_SOCKET", &path)
         .env("WATCHDOG_USEC", "400000")
@@ -54,12 +72,7 @@ async fn the_daemon_notifies_ready_status_watchdog_and_stopping() {
         .unwrap();
     let mut seen = Vec::new();
 
-    let ready = wait_for(
-        &socket,
-        "READY=1",
-        Instant::now() + Duration::from_secs(20),
-        &mut seen,
-    );
+    let ready = ready(&socket, &mut seen);
     assert_eq!(ready.as_deref(), Some("READY=1"), "seen: {seen:?}");
     // Ready means serving: the port answers at once.
     let response = reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
@@ -110,11 +123,7 @@ async fn the_daemon_notifies_ready_status_watchdog_and_stopping() {
 
 #[tokio::test]
 async fn the_watchdog_of_another_process_is_not_petted_and_no_socket_means_no_notification() {
-    let dir = project_dir();
-    let port = free_port();
-    write_config(dir.path(), port, "");
-    let path = dir.path().join("notify.sock");
-    let socket = UnixDatagram::bind(&path).unwrap();
+    let (dir, port, path, socket) = project_with_socket();
     let mut child = tickd(dir.path())
         .env("NOTIFY_SOCKET", &path)
         .env("WATCHDOG_USEC", "400000")
@@ -122,12 +131,7 @@ async fn the_watchdog_of_another_process_is_not_petted_and_no_socket_means_no_no
         .spawn()
         .unwrap();
     let mut seen = Vec::new();
-    let ready = wait_for(
-        &socket,
-        "READY=1",
-        Instant::now() + Duration::from_secs(20),
-        &mut seen,
-    );
+    let ready = ready(&socket, &mut seen);
     assert_eq!(ready.as_deref(), Some("READY=1"), "seen: {seen:?}");
     let window = Instant::now() + Duration::from_millis(1500);
     while let Some(message) = next(&socket, window) {
@@ -158,23 +162,14 @@ async fn the_watchdog_of_another_process_is_not_petted_and_no_socket_means_no_no
 /// looks at them. Repeated, since a gap would show only sometimes.
 #[tokio::test]
 async fn a_sigterm_as_soon_as_ready_is_an_orderly_stop() {
-    let dir = project_dir();
-    let port = free_port();
-    write_config(dir.path(), port, "");
-    let path = dir.path().join("notify.sock");
-    let socket = UnixDatagram::bind(&path).unwrap();
+    let (dir, _, path, socket) = project_with_socket();
     for _ in 0..5 {
         let mut child = tickd(dir.path())
             .env("NOTIFY_SOCKET", &path)
             .spawn()
             .unwrap();
         let mut seen = Vec::new();
-        let ready = wait_for(
-            &socket,
-            "READY=1",
-            Instant::now() + Duration::from_secs(20),
-            &mut seen,
-        );
+        let ready = ready(&socket, &mut seen);
         kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
         assert_eq!(ready.as_deref(), Some("READY=1"), "seen: {seen:?}");
         let status = wait_exit(&mut child);
