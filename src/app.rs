@@ -133,9 +133,16 @@ impl App {
                 node: current_host.clone(),
                 default_timeout: config.executor.timeout,
                 history: history(&config),
+                shadow: config.scheduler.shadow,
             },
             api::view::render,
         );
+        if config.scheduler.shadow {
+            tracing::warn!(
+                "Shadow mode ([scheduler] shadow = true): jobs are scheduled as usual, and each \
+                 fire is recorded as a skipped run with the reason \"shadow\"; no script runs"
+            );
+        }
         if let Some(every) = notifier.watchdog_every() {
             let petted = notifier.clone();
             scheduler.set_watchdog(Watchdog {

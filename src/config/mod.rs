@@ -256,6 +256,9 @@ pub struct SchedulerConfig {
     /// Host names the scheduler starts on (`*` = any).
     #[serde(deserialize_with = "value::texts")]
     pub allowed_hosts: Vec<String>,
+    /// Shadow mode: jobs are scheduled as usual but nothing runs; each fire is recorded as a
+    /// `skipped` run with the reason `shadow` (to compare with the scheduler being replaced).
+    pub shadow: bool,
 }
 
 impl Default for SchedulerConfig {
@@ -263,6 +266,7 @@ impl Default for SchedulerConfig {
         SchedulerConfig {
             timezone: None,
             allowed_hosts: vec!["*".to_owned()],
+            shadow: false,
         }
     }
 }

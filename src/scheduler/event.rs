@@ -30,6 +30,12 @@ pub enum SchedulerEvent {
         run_id: RunId,
         scheduled: DateTime<FixedOffset>,
     },
+    /// A fire was recorded and not run: the scheduler is in shadow mode.
+    JobShadowed {
+        job_id: JobId,
+        run_id: RunId,
+        scheduled: DateTime<FixedOffset>,
+    },
     /// A script started.
     RunStarted {
         job_id: JobId,

@@ -300,6 +300,7 @@ impl Scheduler {
                 Ok((job, run))
             }
             RunNow::NotStarted(run, _) if wait => Ok((job, run)),
+            RunNow::Shadowed(run) => Ok((job, run)),
             RunNow::NotStarted(run, error) => Err(SchedulerError::Unrunnable {
                 message: error.to_string(),
                 run_id: run.id.into(),

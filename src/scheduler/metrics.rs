@@ -37,7 +37,8 @@ impl Scheduler {
         };
         match event {
             SchedulerEvent::JobMissed { job_id, .. } => metrics.run_ended(job_id, "missed", None),
-            SchedulerEvent::JobMaxInstances { job_id, .. } => {
+            SchedulerEvent::JobMaxInstances { job_id, .. }
+            | SchedulerEvent::JobShadowed { job_id, .. } => {
                 metrics.run_ended(job_id, "skipped", None);
             }
             SchedulerEvent::RunStarted {

@@ -83,7 +83,13 @@ pub struct SchedulerSettings {
     pub default_timeout: Option<Duration>,
     /// How long run records are kept.
     pub history: HistorySettings,
+    /// Shadow mode (`[scheduler] shadow`): fires are recorded as `skipped` runs with the
+    /// reason [`SHADOW_REASON`], and no script runs, run-now's included.
+    pub shadow: bool,
 }
+
+/// The reason on the run records of shadow mode.
+pub const SHADOW_REASON: &str = "shadow";
 
 /// Retention of run records (`[history]`).
 #[derive(Debug, Clone, Copy)]

@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, FixedOffset, Utc};
 
 use super::runlog::{self, Misfire};
-use super::{RunState, Scheduler, SchedulerError, SchedulerEvent, runner};
+use super::{RunState, SHADOW_REASON, Scheduler, SchedulerError, SchedulerEvent, runner};
 use crate::job::{
     FireCount, Job, JobId, MAX_DUE_RUN_TIMES, RunCause, RunRecord, RunStatus, SkippedRunTimes,
 };
@@ -317,8 +317,9 @@ fn decide(
                 .plus(missed),
         }
     });
-    let reserved = !on_time.is_empty() && runner::reserve_instance(scheduler, &job);
     let settings = &scheduler.inner.settings;
+    let reserved =
+        !settings.shadow && !on_time.is_empty() && runner::reserve_instance(scheduler, &job);
     let record = |scheduled, status, cause| {
         RunRecord::new(
             now,
@@ -374,10 +375,14 @@ fn decide(
         let mut run = record(*scheduled, status, cause_of(scheduled));
         if !reserved {
             run.finished_at = Some(now);
-            run.reason = Some(format!(
-                "maximum number of running instances reached ({})",
-                job.max_instances
-            ));
+            run.reason = Some(if settings.shadow {
+                SHADOW_REASON.to_owned()
+            } else {
+                format!(
+                    "maximum number of running instances reached ({})",
+                    job.max_instances
+                )
+            });
         }
         run
     }));
@@ -469,6 +474,18 @@ fn submit(
             });
         }
         tokio::spawn(runner::run_scheduled(scheduler.clone(), job, label, runs));
+    } else if scheduler.inner.settings.shadow {
+        tracing::info!(
+            job_id = %logged(&job.id),
+            "Run of job \"{label}\" recorded, not started: shadow mode ([scheduler] shadow)"
+        );
+        for run in runs {
+            scheduler.emit(SchedulerEvent::JobShadowed {
+                job_id: job.id.clone(),
+                scheduled: run.scheduled_or_created(),
+                run_id: run.id,
+            });
+        }
     } else {
         tracing::warn!(
             job_id = %logged(&job.id),

@@ -188,6 +188,37 @@ pub(super) enum RunNow {
     /// The script cannot run as the job names it: its record, ended `failed` with the
     /// reason, and why ([`ExecutorError::Invalid`]).
     NotStarted(RunRecord, ExecutorError),
+    /// Shadow mode: the run was recorded, `skipped`, and nothing ran.
+    Shadowed(RunRecord),
+}
+
+/// Run-now in shadow mode: the run is recorded, `skipped` with the reason
+/// [`SHADOW_REASON`](super::SHADOW_REASON), as a scheduled fire would be; nothing runs.
+async fn shadowed(scheduler: &Scheduler, job: &Job) -> Result<RunNow, SchedulerError> {
+    let now = scheduler.inner.clock.now();
+    let mut run = RunRecord::new(
+        now,
+        &job.id,
+        None,
+        RunStatus::Skipped,
+        RunCause::RunNow,
+        &scheduler.inner.settings.node,
+        &scheduler.inner.node_id,
+    );
+    run.finished_at = Some(now);
+    run.reason = Some(super::SHADOW_REASON.to_owned());
+    scheduler.inner.store.insert_run(&run).await?;
+    tracing::info!(
+        job_id = %logged(&job.id),
+        "Run of job \"{}\" recorded, not started: shadow mode ([scheduler] shadow)",
+        job.describe()
+    );
+    scheduler.emit(SchedulerEvent::JobShadowed {
+        job_id: job.id.clone(),
+        scheduled: now.fixed_offset(),
+        run_id: run.id.clone(),
+    });
+    Ok(RunNow::Shadowed(run))
 }
 
 /// Run-now: starts at once (a free slot is awaited), outside the schedule. A run whose
@@ -199,6 +230,9 @@ pub(super) enum RunNow {
 /// `MaxInstancesReached`; `CannotStart` when the server could not start the script (its
 /// record ended `failed` all the same); the store's errors.
 pub(super) async fn run_now(scheduler: &Scheduler, job: &Job) -> Result<RunNow, SchedulerError> {
+    if scheduler.inner.settings.shadow {
+        return shadowed(scheduler, job).await;
+    }
     if !reserve_instance(scheduler, job) {
         return Err(SchedulerError::MaxInstancesReached {
             job_id: job.id.to_string(),

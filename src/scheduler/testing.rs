@@ -32,6 +32,7 @@ pub(crate) async fn scheduler() -> (Scheduler, tempfile::TempDir) {
         node: "test-node".to_owned(),
         default_timeout: None,
         history: Default::default(),
+        shadow: false,
     };
     let scheduler = Scheduler::new(
         store,

@@ -43,6 +43,7 @@ mod run_logs;
 mod runs;
 mod runs_across;
 mod scheduler;
+mod shadow;
 mod sqlite_idle;
 mod startup;
 mod store;
