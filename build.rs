@@ -5,12 +5,13 @@
 //! new cfgs.
 
 /// Each variable, and the cfg it sets when it is set and not empty.
-const NEEDS: [(&str, &str); 5] = [
+const NEEDS: [(&str, &str); 6] = [
     ("TICKD_TEST_MYSQL_URL", "tickd_test_mysql"),
     ("TICKD_TEST_POSTGRES_URL", "tickd_test_postgres"),
     ("TICKD_TEST_REDIS_URL", "tickd_test_redis"),
     ("TICKD_APSCHEDULER_PYTHON", "tickd_apscheduler"),
     ("TICKD_TEST_CHROMEDRIVER", "tickd_test_chromium"),
+    ("TICKD_TEST_ORIGINAL_PYTHON", "tickd_test_original"),
 ];
 
 fn main() {

@@ -5,7 +5,8 @@
 //! Rooms and the one direction their imports point:
 //! `api → scheduler → store / executor → job → trigger`; `app` composes them, `main` runs it;
 //! `tokens_cli` (`tickd token`) works on the store's tokens beside the daemon;
-//! `check_config` (`tickd check-config`) checks a config without starting anything.
+//! `check_config` (`tickd check-config`) checks a config without starting anything;
+//! `import` (`tickd import`) moves a running Flask-APScheduler's jobs in through the API.
 //! `trigger`, `clock`, `config`, `redact`, `systemd` (the notify protocol) and `telemetry` are
 //! leaves.
 
@@ -15,6 +16,7 @@ pub mod check_config;
 pub mod clock;
 pub mod config;
 pub mod executor;
+pub mod import;
 pub mod job;
 pub mod metrics;
 pub mod redact;

@@ -11,6 +11,7 @@ use clap::{CommandFactory, FromArgMatches, Parser};
 use tickd::api::Role;
 use tickd::app::App;
 use tickd::config::{ConfigPath, LoggingConfig, RawConfig};
+use tickd::import::{ImportOptions, Login, Source};
 use tickd::redact;
 use tickd::telemetry;
 use tickd::tokens_cli::TokenCommand;
@@ -45,6 +46,40 @@ enum Command {
     /// and prints the effective settings, secrets redacted; exits non-zero naming the
     /// refused key
     CheckConfig,
+    /// Creates the jobs of a running Flask-APScheduler in the tickd the config describes,
+    /// through that tickd's API (it must be running); prints what it did with each job
+    Import(ImportArgs),
+}
+
+/// `tickd import ...`.
+#[derive(Debug, clap::Args)]
+struct ImportArgs {
+    /// The original's API, such as http://127.0.0.1:5000/scheduler
+    #[arg(long, value_name = "URL")]
+    from: String,
+    /// The original's HTTP Basic user
+    #[arg(long, requires = "password")]
+    user: Option<String>,
+    /// The original's password
+    #[arg(long, env = "TICKD_IMPORT_SOURCE_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
+    /// tickd's user (an operator or admin), with TICKD_IMPORT_PASSWORD
+    #[arg(long, env = "TICKD_IMPORT_USER")]
+    tickd_user: Option<String>,
+    /// tickd's password for --tickd-user
+    #[arg(long, env = "TICKD_IMPORT_PASSWORD", hide_env_values = true)]
+    tickd_password: Option<String>,
+    /// An API token of tickd's, instead of a user
+    #[arg(
+        long,
+        env = "TICKD_IMPORT_TOKEN",
+        hide_env_values = true,
+        conflicts_with = "tickd_user"
+    )]
+    token: Option<String>,
+    /// Reports what would be created; creates nothing
+    #[arg(long)]
+    dry_run: bool,
 }
 
 /// `tickd token ...`.
@@ -124,6 +159,7 @@ async fn daemon() -> ExitCode {
         Some(Command::Passwd) => return passwd(),
         Some(Command::Token(args)) => return token(&source, args.into()).await,
         Some(Command::CheckConfig) => return check_config(&source),
+        Some(Command::Import(args)) => return import(&source, args).await,
         None => {}
     }
     // Until the log is open, a refusal can only go to stderr.
@@ -246,6 +282,38 @@ fn interrupt_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(not(unix))]
     async {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// `tickd import ...`: the config read and checked as the daemon reads it (no log opened),
+/// then the jobs moved over. Errors go to stderr, any password in a URL masked.
+async fn import(source: &ConfigPath, args: ImportArgs) -> ExitCode {
+    let login = match (args.token, args.tickd_user, args.tickd_password) {
+        (Some(token), _, _) => Login::Token(token),
+        (None, Some(user), password) => Login::Basic(user, password.unwrap_or_default()),
+        (None, None, _) => Login::None,
+    };
+    let options = ImportOptions {
+        source: Source {
+            url: args.from,
+            credentials: args
+                .user
+                .map(|user| (user, args.password.unwrap_or_default())),
+        },
+        login,
+        dry_run: args.dry_run,
+    };
+    let outcome = match RawConfig::read(source, std::env::vars()).and_then(RawConfig::into_config) {
+        Ok(config) => tickd::import::run(&config, &options, &mut std::io::stdout()).await,
+        Err(error) => Err(anyhow::Error::from(error)),
+    };
+    match outcome {
+        Ok(summary) if summary.refused == 0 => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::FAILURE,
+        Err(error) => {
+            eprintln!("tickd import: {}", redact::text(&causes(&error)));
+            ExitCode::FAILURE
+        }
     }
 }
 

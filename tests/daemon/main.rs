@@ -28,6 +28,7 @@ mod far_behind;
 mod fuzz_findings;
 mod health;
 mod hostile_ids;
+mod import;
 mod isolation;
 mod lifecycle;
 mod limits;
