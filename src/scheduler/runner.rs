@@ -192,19 +192,29 @@ pub(super) enum RunNow {
     Shadowed(RunRecord),
 }
 
+/// A new record of a run-now of `job`, made by this daemon at `now`.
+fn run_now_record(
+    scheduler: &Scheduler,
+    job: &Job,
+    status: RunStatus,
+    now: chrono::DateTime<chrono::Utc>,
+) -> RunRecord {
+    RunRecord::new(
+        now,
+        &job.id,
+        None,
+        status,
+        RunCause::RunNow,
+        &scheduler.inner.settings.node,
+        &scheduler.inner.node_id,
+    )
+}
+
 /// Run-now in shadow mode: the run is recorded, `skipped` with the reason
 /// [`SHADOW_REASON`](super::SHADOW_REASON), as a scheduled fire would be; nothing runs.
 async fn shadowed(scheduler: &Scheduler, job: &Job) -> Result<RunNow, SchedulerError> {
     let now = scheduler.inner.clock.now();
-    let mut run = RunRecord::new(
-        now,
-        &job.id,
-        None,
-        RunStatus::Skipped,
-        RunCause::RunNow,
-        &scheduler.inner.settings.node,
-        &scheduler.inner.node_id,
-    );
+    let mut run = run_now_record(scheduler, job, RunStatus::Skipped, now);
     run.finished_at = Some(now);
     run.reason = Some(super::SHADOW_REASON.to_owned());
     scheduler.inner.store.insert_run(&run).await?;
@@ -245,15 +255,7 @@ pub(super) async fn run_now(scheduler: &Scheduler, job: &Job) -> Result<RunNow, 
     };
     let slot = scheduler.inner.executor.acquire_slot().await;
     let now = scheduler.inner.clock.now();
-    let mut run = RunRecord::new(
-        now,
-        &job.id,
-        None,
-        RunStatus::Running,
-        RunCause::RunNow,
-        &scheduler.inner.settings.node,
-        &scheduler.inner.node_id,
-    );
+    let mut run = run_now_record(scheduler, job, RunStatus::Running, now);
     run.started_at = Some(now);
     scheduler.inner.store.insert_run(&run).await?;
     let label = job.describe();

@@ -31,24 +31,6 @@ fn original(python: &str, dir: &Path, port: u16) -> Child {
         .unwrap()
 }
 
-/// Calls the original's API with its credentials (guest/guest).
-async fn original_call(
-    port: u16,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut request = reqwest::Client::new()
-        .request(method, format!("http://127.0.0.1:{port}/scheduler{path}"))
-        .basic_auth("guest", Some("guest"));
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
 /// Runs `tickd import` with `args`; its exit success and standard output.
 fn import(dir: &Path, args: &[&str]) -> (bool, String) {
     let output = tickd(dir)
@@ -109,8 +91,10 @@ async fn jobs_move_over_from_a_running_flask_apscheduler() {
         json!({"id": "gone", "func": "task:success", "args": ["gone.py"], "trigger": "interval",
                "seconds": 30}),
     ];
+    // The original answers on the same routes with the same credentials (guest/guest) as a
+    // test daemon: one helper calls both.
     for job in &jobs {
-        let (status, answer) = original_call(
+        let (status, answer) = call(
             original_port,
             reqwest::Method::POST,
             "/jobs",
@@ -119,7 +103,7 @@ async fn jobs_move_over_from_a_running_flask_apscheduler() {
         .await;
         assert_eq!(status, 200, "{answer}");
     }
-    let (_, theirs) = original_call(original_port, reqwest::Method::GET, "/jobs", None).await;
+    let (_, theirs) = call(original_port, reqwest::Method::GET, "/jobs", None).await;
     let theirs = theirs.as_array().unwrap().clone();
 
     let port = free_port();
