@@ -303,37 +303,40 @@ async fn import(source: &ConfigPath, args: ImportArgs) -> ExitCode {
         login,
         dry_run: args.dry_run,
     };
-    let outcome = match RawConfig::read(source, std::env::vars()).and_then(RawConfig::into_config) {
+    let outcome = match configured(source) {
         Ok(config) => tickd::import::run(&config, &options, &mut std::io::stdout()).await,
-        Err(error) => Err(anyhow::Error::from(error)),
+        Err(error) => Err(error),
     };
     match outcome {
         Ok(summary) if summary.refused == 0 => ExitCode::SUCCESS,
         Ok(_) => ExitCode::FAILURE,
-        Err(error) => {
-            eprintln!("tickd import: {}", redact::text(&causes(&error)));
-            ExitCode::FAILURE
-        }
+        Err(error) => failed("import", &error),
     }
 }
 
 /// `tickd token ...`: the config read and checked as the daemon reads it (no log opened),
 /// then the command run on its store. Errors go to stderr, any password in a URL masked.
 async fn token(source: &ConfigPath, command: TokenCommand) -> ExitCode {
-    let outcome = RawConfig::read(source, std::env::vars())
-        .and_then(RawConfig::into_config)
-        .map_err(anyhow::Error::from);
-    let outcome = match outcome {
+    let outcome = match configured(source) {
         Ok(config) => tickd::tokens_cli::run(&config, command).await,
         Err(error) => Err(error),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("tickd token: {}", redact::text(&causes(&error)));
-            ExitCode::FAILURE
-        }
+        Err(error) => failed("token", &error),
     }
+}
+
+/// The config read and checked as the daemon reads it, for the commands beside the daemon
+/// (no log is opened).
+fn configured(source: &ConfigPath) -> anyhow::Result<tickd::config::Config> {
+    Ok(RawConfig::read(source, std::env::vars()).and_then(RawConfig::into_config)?)
+}
+
+/// A command beside the daemon failed: its error on stderr, any password in a URL masked.
+fn failed(command: &str, error: &anyhow::Error) -> ExitCode {
+    eprintln!("tickd {command}: {}", redact::text(&causes(error)));
+    ExitCode::FAILURE
 }
 
 /// `tickd check-config`: the report on standard output, or the refusal on standard error.
@@ -343,10 +346,7 @@ fn check_config(source: &ConfigPath) -> ExitCode {
             print!("{report}");
             ExitCode::SUCCESS
         }
-        Err(error) => {
-            eprintln!("tickd check-config: {}", redact::text(&causes(&error)));
-            ExitCode::FAILURE
-        }
+        Err(error) => failed("check-config", &error),
     }
 }
 
