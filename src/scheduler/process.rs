@@ -475,17 +475,7 @@ fn submit(
         }
         tokio::spawn(runner::run_scheduled(scheduler.clone(), job, label, runs));
     } else if scheduler.inner.settings.shadow {
-        tracing::info!(
-            job_id = %logged(&job.id),
-            "Run of job \"{label}\" recorded, not started: shadow mode ([scheduler] shadow)"
-        );
-        for run in runs {
-            scheduler.emit(SchedulerEvent::JobShadowed {
-                job_id: job.id.clone(),
-                scheduled: run.scheduled_or_created(),
-                run_id: run.id,
-            });
-        }
+        runner::report_shadowed(scheduler, &job, &label, runs);
     } else {
         tracing::warn!(
             job_id = %logged(&job.id),

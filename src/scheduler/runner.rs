@@ -218,17 +218,29 @@ async fn shadowed(scheduler: &Scheduler, job: &Job) -> Result<RunNow, SchedulerE
     run.finished_at = Some(now);
     run.reason = Some(super::SHADOW_REASON.to_owned());
     scheduler.inner.store.insert_run(&run).await?;
+    report_shadowed(scheduler, job, &job.describe(), [run.clone()]);
+    Ok(RunNow::Shadowed(run))
+}
+
+/// Says that `runs` of `job` (labelled `label`) were recorded and not started, shadow mode
+/// being on: a log line, and an event per run (counted as `skipped`).
+pub(super) fn report_shadowed(
+    scheduler: &Scheduler,
+    job: &Job,
+    label: &str,
+    runs: impl IntoIterator<Item = RunRecord>,
+) {
     tracing::info!(
         job_id = %logged(&job.id),
-        "Run of job \"{}\" recorded, not started: shadow mode ([scheduler] shadow)",
-        job.describe()
+        "Run of job \"{label}\" recorded, not started: shadow mode ([scheduler] shadow)"
     );
-    scheduler.emit(SchedulerEvent::JobShadowed {
-        job_id: job.id.clone(),
-        scheduled: now.fixed_offset(),
-        run_id: run.id.clone(),
-    });
-    Ok(RunNow::Shadowed(run))
+    for run in runs {
+        scheduler.emit(SchedulerEvent::JobShadowed {
+            job_id: job.id.clone(),
+            scheduled: run.scheduled_or_created(),
+            run_id: run.id,
+        });
+    }
 }
 
 /// Run-now: starts at once (a free slot is awaited), outside the schedule. A run whose
