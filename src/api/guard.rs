@@ -15,11 +15,12 @@ use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::Request;
+use axum::http::HeaderValue;
 use axum::http::header::{HOST, ORIGIN};
-use axum::http::{HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
+use super::roles::is_read;
 
 /// The names and origins a request may come from.
 #[derive(Debug)]
@@ -124,11 +125,7 @@ pub(crate) fn refusal(origins: &Origins, request: &Request) -> Option<Response> 
             return Some(ApiError::MisdirectedRequest(shown).into_response());
         }
     }
-    let changes = !matches!(
-        *request.method(),
-        Method::GET | Method::HEAD | Method::OPTIONS
-    );
-    if changes {
+    if !is_read(request.method()) {
         // An allowed `Origin` decides; without one, a browser's own word does.
         let refused = match headers.get(ORIGIN) {
             Some(origin) => !origin.to_str().is_ok_and(|origin| origins.allows(origin)),

@@ -50,7 +50,7 @@ impl Role {
     pub fn needed(method: &Method, path: &str) -> Role {
         match *method {
             _ if ADMIN_AREAS.iter().any(|area| within(path, area)) => Role::Admin,
-            Method::GET | Method::HEAD | Method::OPTIONS => Role::Viewer,
+            _ if is_read(method) => Role::Viewer,
             Method::POST if READS_WITH_A_BODY.contains(&path) => Role::Viewer,
             _ if matches!(path, "/start" | "/shutdown") => Role::Admin,
             _ => Role::Operator,
@@ -62,11 +62,18 @@ impl Role {
     /// The role a request outside the API's prefix needs: reads (the console) are a
     /// viewer's; anything else, which no route there takes, an operator's as elsewhere.
     pub fn outside_the_api(method: &Method) -> Role {
-        match *method {
-            Method::GET | Method::HEAD | Method::OPTIONS => Role::Viewer,
-            _ => Role::Operator,
+        if is_read(method) {
+            Role::Viewer
+        } else {
+            Role::Operator
         }
     }
+}
+
+/// Whether `method` only reads (GET, HEAD, OPTIONS): what a viewer may send, what a page of
+/// another site may send (`guard.rs`), and what the audit log records only when refused.
+pub(crate) fn is_read(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
 /// POST routes that change nothing: a viewer may use them.

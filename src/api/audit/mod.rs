@@ -33,7 +33,7 @@ use axum::response::Response;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
-use super::roles::Actor;
+use super::roles::{Actor, is_read};
 use crate::store::{AuditEntry, AuditRecord, Outcome};
 
 pub(crate) use route::{__path_get_audit, get_audit};
@@ -167,8 +167,7 @@ impl Pending<'_> {
 /// Whether a request of `method` answered `status` makes a record: a change, whatever its
 /// outcome, or a refusal.
 pub(crate) fn makes_record(method: &Method, status: u16) -> bool {
-    let change = !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
-    change || Outcome::of_status(status) == Outcome::Denied
+    !is_read(method) || Outcome::of_status(status) == Outcome::Denied
 }
 
 /// Who a refused request tried to be: the user name of `Authorization: Basic`, never the
