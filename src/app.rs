@@ -297,17 +297,15 @@ impl App {
 
 /// The daemon's metrics, labelling requests by the API's route templates and `/metrics`.
 fn metrics(config: &Config) -> Metrics {
+    // The console is served only with the API (`console_path`).
     let mut routes = if config.api.enabled {
-        api::route_templates(&config.api.prefix)
+        api::served_templates(&config.api.prefix, config.console_path())
     } else {
         Vec::new()
     };
     routes.push(config.metrics.path.clone());
     routes.push(config.health.healthz_path.clone());
     routes.push(config.health.readyz_path.clone());
-    if let Some(console) = config.console_path() {
-        routes.extend(api::console_templates(&api::normalize_path(console)));
-    }
     Metrics::new(
         routes.iter().map(String::as_str),
         config.metrics.max_job_labels,

@@ -102,7 +102,6 @@ pub use wire::{info_to_json, job_to_json, run_to_json};
 
 use audit::AuditLayer;
 use body::BodyRules;
-pub use console::templates as console_templates;
 pub use gate::Gate;
 use state::normalize_prefix;
 
@@ -173,11 +172,7 @@ impl SideRoutes {
 /// The API's router with `side` routes beside it; with `counted`, every request is counted
 /// for the metrics (kept out of [`ApiState`], which every handler clones).
 pub fn router_with(state: ApiShared, side: SideRoutes, counted: Option<Metrics>) -> Gate {
-    let prefix = normalize_prefix(&state.prefix);
-    let mut templates = route_templates(&prefix);
-    if let Some(base) = &state.console {
-        templates.extend(console::templates(&normalize_prefix(base)));
-    }
+    let templates = served_templates(&state.prefix, state.console.as_deref());
     // The API's routes, and the console's beside them when it is on (the same layers).
     let state_routes = |prefix: &str, state: ApiState| {
         let mut table = routes(prefix);
@@ -209,6 +204,17 @@ pub fn route_templates(prefix: &str) -> Vec<String> {
         .into_iter()
         .map(|(path, _)| path)
         .collect()
+}
+
+/// The route templates of the API under `prefix` and, when it is served (`console`: its
+/// path), of the web console: with the side routes' paths, what the request counters and the
+/// audit log name a request's route by.
+pub fn served_templates(prefix: &str, console: Option<&str>) -> Vec<String> {
+    let mut templates = route_templates(prefix);
+    if let Some(base) = console {
+        templates.extend(console::templates(&normalize_prefix(base)));
+    }
+    templates
 }
 
 fn build(

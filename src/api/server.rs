@@ -1,8 +1,8 @@
-//! Serving the gate (every route behind its checks) over TCP within bounds, so that connections cannot exhaust the daemon:
-//! at most `max_connections` at once (one more is answered 503 and closed), a connection that
-//! sends no complete request head within `header_timeout` is closed (that is also how long an
-//! idle keep-alive connection lives), and a write that the client does not read for
-//! `write_timeout` ends the connection. Request bodies have their own timeout (`body.rs`).
+//! Serving the gate (every route behind its checks) over TCP within bounds, so that
+//! connections cannot exhaust the daemon: at most `max_connections` at once (one more is
+//! answered 503 and closed), a connection that sends no complete request head within
+//! `header_timeout` is closed (that is also how long an idle keep-alive connection lives),
+//! and a write that the client does not read for `write_timeout` ends the connection. Request bodies have their own timeout (`body.rs`).
 //!
 //! `axum::serve` has none of these knobs (it gives hyper no timer), so this is its loop with
 //! hyper's HTTP/1 builder configured: accept, take a connection slot, serve, and at shutdown
