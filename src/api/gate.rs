@@ -148,8 +148,9 @@ impl Checks {
         response
     }
 
-    /// Steps 3 to 7. Written as one function, not one per step: each level would move the
-    /// request and nest its future in its caller's (most of a request's copying).
+    /// Steps 3 to 5 here, 6 and 7 in [`Inside::answer`] (apart so that CORS can wrap them).
+    /// Not one function per step: each level of `async fn` would move the request and nest
+    /// its future in its caller's (most of a request's copying).
     async fn audited(&self, request: Request) -> Response {
         // Boxed, as the route's future: see `Inside::route`.
         let pending = self
