@@ -199,10 +199,12 @@ impl Secret {
 /// verifications that succeeded. One per router.
 pub(crate) struct Authenticator {
     credentials: Arc<Credentials>,
-    /// SHA-256 of each user name, in `users` order.
+    /// SHA-256 of each user name, in `users` order: matched only when a user has an argon2
+    /// hash, to find whose.
     username_digests: Vec<Digest32>,
-    /// SHA-256 of each plain password (`None` for argon2 users), in `users` order.
-    password_digests: Vec<Option<Digest32>>,
+    /// SHA-256 of each plain user's `name:password`, as a Basic header carries them (`None`
+    /// for argon2 users), in `users` order: one digest per request checks both.
+    login_digests: Vec<Option<Digest32>>,
     /// Keyed digests of (user index, password) pairs argon2 has already accepted.
     verified: Mutex<HashSet<Digest32>>,
     /// Per-process random key for `verified`, so the set holds nothing reusable.
@@ -225,11 +227,16 @@ impl Authenticator {
             .iter()
             .map(|u| sha256(u.username.as_bytes()))
             .collect();
-        let password_digests = credentials
+        let login_digests = credentials
             .users
             .iter()
             .map(|u| match &u.password {
-                Secret::Plain(password) => Some(sha256(password.as_bytes())),
+                // Basic splits at the first colon, so a name with one can never log in: its
+                // digest is of nothing a header can hold.
+                Secret::Plain(_) if u.username.contains(':') => Some(rand::random()),
+                Secret::Plain(password) => {
+                    Some(login_digest(u.username.as_bytes(), password.as_bytes()))
+                }
                 Secret::Argon2(_) => None,
             })
             .collect();
@@ -245,7 +252,7 @@ impl Authenticator {
         Self {
             credentials,
             username_digests,
-            password_digests,
+            login_digests,
             verified: Mutex::new(HashSet::new()),
             cache_key: rand::random(),
             actors,
@@ -264,48 +271,66 @@ impl Authenticator {
     /// The configured user `username`/`password` (raw bytes from the header) belong to, by
     /// its index: the one whose password matched, so two users of one name are told apart.
     pub(crate) async fn verify(&self, username: &[u8], password: &[u8]) -> Option<usize> {
-        let given_user = sha256(username);
-        let given_password = sha256(password);
+        match self.verdict(username, password) {
+            Verdict::Known(found) => found,
+            Verdict::Argon2(candidate) => self.argon2_check(candidate, password).await,
+        }
+    }
 
-        // Every user is compared, with no early exit; the match is selected in constant time.
+    /// What [`Authenticator::verify`] can tell without waiting: a plain password from the
+    /// config matched or not (when no user has an argon2 hash), or one argon2 already
+    /// accepted; otherwise the argon2 user to ask about.
+    fn verdict(&self, username: &[u8], password: &[u8]) -> Verdict {
+        let given_login = login_digest(username, password);
+
+        // Every plain user is compared, with no early exit; the match is selected in
+        // constant time.
         let mut plain_ok = Choice::from(0);
         let mut plain_index = 0u64;
-        let mut argon2_candidate: Option<usize> = None;
-        for (index, (user_digest, password_digest)) in self
-            .username_digests
-            .iter()
-            .zip(&self.password_digests)
-            .enumerate()
-        {
-            let name_matches = user_digest.ct_eq(&given_user);
-            match password_digest {
-                Some(password_digest) => {
-                    let matches = name_matches & password_digest.ct_eq(&given_password);
-                    plain_index.conditional_assign(&(index as u64), matches & !plain_ok);
-                    plain_ok |= matches;
-                }
-                None => {
-                    if argon2_candidate.is_none() && bool::from(name_matches) {
-                        argon2_candidate = Some(index);
-                    }
-                }
+        for (index, login_digest) in self.login_digests.iter().enumerate() {
+            if let Some(login_digest) = login_digest {
+                let matches = login_digest.ct_eq(&given_login);
+                plain_index.conditional_assign(&(index as u64), matches & !plain_ok);
+                plain_ok |= matches;
             }
         }
         if bool::from(plain_ok) {
-            return usize::try_from(plain_index).ok();
+            return Verdict::Known(usize::try_from(plain_index).ok());
         }
+        if !self.login_digests.iter().any(Option::is_none) {
+            return Verdict::Known(None);
+        }
+        let given_user = sha256(username);
+        let argon2_candidate = self
+            .username_digests
+            .iter()
+            .zip(&self.login_digests)
+            .position(|(user_digest, login)| {
+                login.is_none() && bool::from(user_digest.ct_eq(&given_user))
+            });
+        match argon2_candidate {
+            Some(index)
+                if self
+                    .lock_verified()
+                    .contains(&self.cache_entry(index, password)) =>
+            {
+                Verdict::Known(Some(index))
+            }
+            candidate => Verdict::Argon2(candidate),
+        }
+    }
 
-        let first_argon2 = self.password_digests.iter().position(Option::is_none)?;
-        let Some(index) = argon2_candidate else {
-            // Unknown user: spend the time a known one would, then refuse.
-            let _ = Box::pin(self.argon2_verify(first_argon2, password)).await;
+    /// Whether argon2 accepts `password` for the user at `candidate`; for an unknown user
+    /// (`None`), the time a known one would take, then a refusal.
+    async fn argon2_check(&self, candidate: Option<usize>, password: &[u8]) -> Option<usize> {
+        let Some(index) = candidate else {
+            if let Some(first_argon2) = self.login_digests.iter().position(Option::is_none) {
+                let _ = Box::pin(self.argon2_verify(first_argon2, password)).await;
+            }
             return None;
         };
-        let key = self.cache_entry(index, password);
-        if self.lock_verified().contains(&key) {
-            return Some(index);
-        }
         if Box::pin(self.argon2_verify(index, password)).await {
+            let key = self.cache_entry(index, password);
             let mut verified = self.lock_verified();
             if verified.len() >= CACHE_CAPACITY {
                 verified.clear();
@@ -355,19 +380,37 @@ impl Authenticator {
         self.verified.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Who a request's credentials (its `headers`) say it is, when that is known without
+    /// waiting: no credentials, a Bearer token where tokens are off, or a Basic password
+    /// checked against the config's digests (or argon2's earlier answer). The usual request
+    /// is answered here, in the gate's synchronous part; the rest ask [`identify`].
+    ///
+    /// [`identify`]: Authenticator::identify
+    pub(crate) fn identify_now(&self, headers: &HeaderMap) -> Identified {
+        if bearer_token(headers).is_some() {
+            return match self.tokens {
+                Some(_) => Identified::Later,
+                None => Identified::Now(None),
+            };
+        }
+        match basic_credentials(headers) {
+            Some(given) => match self.verdict(given.username(), given.password()) {
+                Verdict::Known(found) => Identified::Now(found.and_then(|index| self.actor(index))),
+                Verdict::Argon2(_) => Identified::Later,
+            },
+            None => Identified::Now(None),
+        }
+    }
+
     /// Who a request's credentials (its `headers`) say it is: a configured user (Basic) or
     /// an API token (Bearer); `Ok(None)` for missing or wrong ones (the gate answers
     /// [`denied`]), `Err` when the token store could not be asked.
     pub(crate) async fn identify(&self, headers: &HeaderMap) -> Result<Option<Actor>, ApiError> {
         if let Some(token) = bearer_token(headers) {
-            // Boxed, as argon2's wait below: the usual request (a password from the config)
-            // should not carry room for the rare ones' futures.
             return match &self.tokens {
-                Some((store, scheduler)) => {
-                    Box::pin(bearer::verify(store.as_ref(), token, scheduler.now()))
-                        .await
-                        .map_err(store_error)
-                }
+                Some((store, scheduler)) => bearer::verify(store.as_ref(), token, scheduler.now())
+                    .await
+                    .map_err(store_error),
                 None => Ok(None),
             };
         }
@@ -379,6 +422,24 @@ impl Authenticator {
             None => None,
         })
     }
+}
+
+/// What [`Authenticator::identify_now`] tells.
+pub(crate) enum Identified {
+    /// Known: the actor, or `None` for missing or wrong credentials.
+    Now(Option<Actor>),
+    /// Only [`Authenticator::identify`] can tell: an API token (the store is asked) or an
+    /// argon2 hash not yet verified for these credentials (tens of milliseconds of CPU).
+    Later,
+}
+
+/// What [`Authenticator::verify`] knows before it waits for anything.
+enum Verdict {
+    /// The matching user's index, or `None`: no user has these credentials.
+    Known(Option<usize>),
+    /// Up to argon2, for the user at this index (`None`: no such user; the time is spent
+    /// anyway).
+    Argon2(Option<usize>),
 }
 
 /// Logs (at debug) a request refused for its credentials: method and path, never a secret.
@@ -467,6 +528,15 @@ fn argon2_matches(phc_hash: &str, password: &[u8]) -> bool {
 
 fn sha256(data: &[u8]) -> Digest32 {
     to_array(&Sha256::digest(data))
+}
+
+/// SHA-256 of `username:password`, as a Basic header carries them once decoded.
+fn login_digest(username: &[u8], password: &[u8]) -> Digest32 {
+    let mut hasher = Sha256::new();
+    hasher.update(username);
+    hasher.update(b":");
+    hasher.update(password);
+    to_array(&hasher.finalize())
 }
 
 fn to_array(bytes: &[u8]) -> Digest32 {

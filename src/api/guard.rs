@@ -12,7 +12,7 @@
 //!   create or run a job. Requests without `Origin` (curl, Postman, scripts) pass as before.
 
 use std::collections::HashSet;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use axum::extract::Request;
 use axum::http::HeaderValue;
@@ -62,8 +62,9 @@ impl Origins {
                 None => return false,
             },
             None => match host.rsplit_once(':') {
-                // A bare IPv6 address has colons but no port.
-                Some(_) if host.parse::<IpAddr>().is_ok() => (host, None),
+                // A bare IPv6 address has colons but no port (a name or IPv4 address has
+                // one colon at most, before its port).
+                Some(_) if host.bytes().filter(|&b| b == b':').nth(1).is_some() => (host, None),
                 Some((name, port)) => (name, Some(port)),
                 None => (host, None),
             },

@@ -23,7 +23,9 @@
 mod route;
 mod writer;
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Request};
@@ -90,9 +92,8 @@ impl AuditLayer {
     /// What the record of `request` will need once it has been answered (the request itself
     /// is gone by then): called by the gate (`gate.rs`), outside every check. Reference
     /// counts only: most requests make no record.
-    pub(crate) fn begin(&self, request: &Request) -> Pending<'_> {
+    pub(crate) fn begin(request: &Request) -> Pending {
         Pending {
-            layer: self,
             method: request.method().clone(),
             uri: request.uri().clone(),
             authorization: request.headers().get(AUTHORIZATION).cloned(),
@@ -106,37 +107,42 @@ impl AuditLayer {
 
 /// A request on its way through the checks and the routes, whose record (if it makes one)
 /// [`Pending::finish`] writes.
-pub(crate) struct Pending<'a> {
-    layer: &'a AuditLayer,
+pub(crate) struct Pending {
     method: Method,
     uri: axum::http::Uri,
     authorization: Option<HeaderValue>,
     peer: Option<SocketAddr>,
 }
 
-impl Pending<'_> {
-    /// Queues the record of the request answered `response`, if it makes one, and gives the
-    /// response back.
-    pub(crate) async fn finish(self, response: Response) -> Response {
+impl Pending {
+    /// Queues the record of the request answered `response`, if it makes one, in `layer`'s
+    /// log. A refusal's is queued here; a change's waits for room in the queue, in the
+    /// future this answers, which the caller awaits before it answers.
+    pub(crate) fn finish(
+        self,
+        layer: &AuditLayer,
+        response: &Response,
+    ) -> Option<Pin<Box<dyn Future<Output = ()> + Send>>> {
         let status = response.status().as_u16();
         if !makes_record(&self.method, status) {
-            return response;
+            return None;
         }
-        let record = self.record(&response, status);
+        let record = self.record(layer, response, status);
         // A refusal changed nothing, and a flood of them must not hold up the answers: its
         // record may be dropped. Anything else that gets here was a change, done or failed:
         // it waits.
         if Outcome::of_status(status) == Outcome::Denied {
-            self.layer.auditor.refusal(record);
+            layer.auditor.refusal(record);
+            None
         } else {
             // Boxed: a change is the rare request, and every request's future would
             // otherwise carry room for this one's.
-            Box::pin(self.layer.auditor.change(record)).await;
+            let auditor = layer.auditor.clone();
+            Some(Box::pin(async move { auditor.change(record).await }))
         }
-        response
     }
 
-    fn record(&self, response: &Response, status: u16) -> AuditRecord {
+    fn record(&self, layer: &AuditLayer, response: &Response, status: u16) -> AuditRecord {
         let (actor, credential) = match response.extensions().get::<Actor>() {
             Some(actor) => (
                 Some(actor.name.to_string()),
@@ -144,7 +150,7 @@ impl Pending<'_> {
             ),
             None => (self.authorization.as_ref().and_then(tried_name), None),
         };
-        let routed = self.layer.route(self.uri.path());
+        let routed = layer.route(self.uri.path());
         let routed = routed.as_ref();
         let created = response.extensions().get::<Created>();
         AuditRecord::now(AuditEntry {
