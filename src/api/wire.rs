@@ -30,12 +30,13 @@ pub fn job_to_json(job: &Job) -> Value {
 }
 
 /// A run record (CONTRACT §6): times in isoformat (`started_at`/`finished_at` in UTC, the
-/// fire time with the offset the job showed), statuses and causes as snake_case words.
+/// fire time with the offset the job showed), statuses and causes as snake_case words; a
+/// function job's `result` (its return value) only where there is one.
 pub fn run_to_json(run: &RunRecord) -> Value {
     let time = |t: Option<DateTime<Utc>>| {
         t.map_or(Value::Null, |t| Value::String(isoformat(&t.fixed_offset())))
     };
-    sort_keys(json!({
+    let mut object = json!({
         "id": run.id,
         "job_id": run.job_id,
         "scheduled_run_time": run.scheduled_run_time.as_ref().map(isoformat),
@@ -50,7 +51,13 @@ pub fn run_to_json(run: &RunRecord) -> Value {
         "stderr_truncated": run.stderr_truncated,
         "cause": run.cause.as_str(),
         "node": run.node,
-    }))
+    });
+    if let (Some(result), Value::Object(fields)) = (&run.result, &mut object) {
+        // Stored as JSON text by the executor; text that does not parse is shown as text.
+        let value = serde_json::from_str(result).unwrap_or_else(|_| Value::String(result.clone()));
+        fields.insert("result".to_owned(), value);
+    }
+    sort_keys(object)
 }
 
 /// `GET P`: exactly `allowed_hosts`, `current_host` and `running` (reference §1.3.1).

@@ -3,6 +3,9 @@
 //! - `workspace.rs`: which task and script a job names, checked at add time and at start.
 //! - `open.rs`: the checked script opened once, without following links; that file runs.
 //! - `program.rs`: the interpreters, and how each is told to run the open file.
+//! - `reference.rs`: a function job's `module:callable`, confined to the workspace.
+//! - `call.rs`: how Python is told to call it, and the value it returns.
+//! - `inspect.rs`: its module read by Python's parser when the job is added, never run.
 //! - `supervisor.rs`: the tickd binary again, leading each script's group, killing it when
 //!   the daemon dies.
 //! - `process.rs`: a started script, its process group, timeouts and stops.
@@ -15,13 +18,16 @@
 //! The executor never decides *when* to run: the scheduler does, and hands it a slot from the
 //! bounded pool plus a [`RunRequest`]. It reads the wall clock only to stamp `finished_at`.
 
+mod call;
 mod capture;
 mod environment;
+mod inspect;
 mod live;
 mod open;
 mod priority;
 mod process;
 mod program;
+mod reference;
 mod scripts;
 mod supervisor;
 mod workspace;
@@ -39,6 +45,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::trigger::isoformat;
 
+pub use call::RESULT_LIMIT;
 pub use live::{
     CHUNK_MAX, FEED_CAPACITY, LiveEnd, LiveEvent, LiveOutput, MAX_WATCHERS, OutputStream,
     TooManyWatchers, Watch,
@@ -211,6 +218,9 @@ pub use crate::job::RunStatus;
 #[derive(Debug, Clone)]
 pub struct RunOutcome {
     pub status: RunStatus,
+    /// A function job's return value as JSON text ([`RESULT_LIMIT`] bytes at most); `None`
+    /// for a script, or a call that did not return.
+    pub result: Option<String>,
     pub exit_code: Option<i32>,
     pub signal: Option<i32>,
     pub stdout: String,
@@ -244,6 +254,8 @@ struct Inner {
     passed_env: Vec<(OsString, OsString)>,
     /// The daemon's `PATH`, where interpreters named without a `/` are found.
     search_path: Option<OsString>,
+    /// Function jobs' modules read at once when added (`inspect.rs`).
+    inspections: Semaphore,
 }
 
 impl Executor {
@@ -281,6 +293,7 @@ impl Executor {
                 script_priority,
                 passed_env,
                 search_path,
+                inspections: Semaphore::new(inspect::AT_ONCE),
             }),
         })
     }
@@ -293,6 +306,27 @@ impl Executor {
     /// [`ExecutorError::Invalid`] when the job could not run.
     pub fn check(&self, func: &str, args: &[Value]) -> Result<(), ExecutorError> {
         self.invocation(func, args).map(drop)
+    }
+
+    /// For a function job, what [`Executor::check`] cannot see: whether its module compiles
+    /// and defines the callable, read by Python's parser without running the module
+    /// (`inspect.rs`). Anything else passes.
+    ///
+    /// # Errors
+    /// [`ExecutorError::Invalid`] as [`Executor::check`], or naming what the module lacks.
+    pub async fn check_function(&self, func: &str) -> Result<(), ExecutorError> {
+        if !func.contains(':') || TASKS.contains(&func) {
+            return Ok(());
+        }
+        let settings = &self.inner.settings;
+        let reference = reference::resolve(&self.inner.workspace, func)?;
+        let root = self.inner.workspace.root();
+        // A Python gone since start-up is the run's to report, not the add's.
+        let Some(python) = program::find(&settings.python, root, self.inner.search_path.as_deref())
+        else {
+            return Ok(());
+        };
+        inspect::check(&python, &reference, func, &self.inner.inspections).await
     }
 
     /// Waits for a free slot in the pool (`max_workers`).
@@ -348,18 +382,46 @@ impl Executor {
         let program = program::find(&invocation.program, root, self.inner.search_path.as_deref())
             .ok_or_else(gone)?;
         let file = open::script(root, &invocation.script, &invocation.given)?;
-        let argv = program::argv(
-            &program,
-            invocation.python,
-            &invocation.script,
-            &invocation.args,
-        );
+        let argv = match &invocation.call {
+            Some(call) => call::argv(&program, &call.reference, &call.args, root),
+            None => program::argv(
+                &program,
+                invocation.python,
+                &invocation.script,
+                &invocation.args,
+            ),
+        };
+        // A call's return value comes back in a file of its own.
+        let result = match invocation.call {
+            Some(_) => Some(call::result_file().map_err(|errno| {
+                ExecutorError::cannot_start(
+                    StartFault::of_process(Some(errno.raw_os_error())),
+                    format!(
+                        "cannot make the file for its result: {}",
+                        std::io::Error::from(errno)
+                    ),
+                )
+            })?),
+            None => None,
+        };
         let scheduled_at = request
             .scheduled_at
             .map(|at| isoformat(&at))
             .unwrap_or_default();
-        let (mut command, handshake) = supervisor::command(&argv, file, self.inner.script_priority)
-            .map_err(|errno| {
+        let passed = match &result {
+            Some(result) => vec![
+                file,
+                result.try_clone().map_err(|err| {
+                    ExecutorError::cannot_start(
+                        StartFault::of_process(err.raw_os_error()),
+                        format!("cannot pass the file for its result: {err}"),
+                    )
+                })?,
+            ],
+            None => vec![file],
+        };
+        let (mut command, handshake) =
+            supervisor::command(&argv, passed, self.inner.script_priority).map_err(|errno| {
                 ExecutorError::cannot_start(
                     StartFault::of_process(Some(errno.raw_os_error())),
                     format!("cannot pass the script on: {}", std::io::Error::from(errno)),
@@ -398,7 +460,8 @@ impl Executor {
             settings.kill_grace,
             settings.output_limit,
             slot,
-        );
+        )
+        .with_result(result);
         // A run's timeout bounds the wait too: past it, `wait` ends the run as timed out.
         let patience = request
             .timeout

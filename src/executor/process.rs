@@ -8,6 +8,7 @@
 //! would keep the output pipes open, so reading them to EOF would never end.
 
 use std::io;
+use std::os::fd::OwnedFd;
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 use std::sync::Arc;
@@ -63,6 +64,8 @@ pub struct RunningScript {
     stop_requested: watch::Receiver<Option<RunStatus>>,
     /// Held until [`RunningScript::wait`] returns: the pool counts the run while it lives.
     slot: Slot,
+    /// A function job's result file (`call.rs`), read once the run has ended.
+    result: Option<OwnedFd>,
 }
 
 impl RunningScript {
@@ -86,7 +89,13 @@ impl RunningScript {
             stop_sender: Arc::new(stop_sender),
             stop_requested,
             slot,
+            result: None,
         }
+    }
+
+    /// The same, reading a function job's return value from `result` at the end.
+    pub(crate) fn with_result(self, result: Option<OwnedFd>) -> RunningScript {
+        RunningScript { result, ..self }
     }
 
     /// How long ago the script's process was created: what a caller that reads its own clock
@@ -127,6 +136,7 @@ impl RunningScript {
             mut stop_requested,
             started,
             slot,
+            result,
             ..
         } = self;
         let (gone_tx, gone_rx) = watch::channel(false);
@@ -176,6 +186,7 @@ impl RunningScript {
         }
         let outcome = RunOutcome {
             status,
+            result: result.as_ref().and_then(super::call::read_result),
             exit_code,
             signal,
             stdout,

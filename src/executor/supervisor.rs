@@ -25,9 +25,10 @@
 //! the answer as soon as the interpreter's `exec` has succeeded: `std` reports a failed `exec`
 //! from `spawn` itself.
 //!
-//! The interpreter gets the script as descriptor [`SCRIPT_FD`] and `/dev/null` as stdin, so
-//! not the socket. Only this child gets the script's descriptor: the daemon's copies of it and
-//! of both ends of the socket are close-on-exec, and the supervisor starts nothing else.
+//! The interpreter gets the script as descriptor [`SCRIPT_FD`] (a function job's call, also
+//! the file for its result as the next one) and `/dev/null` as stdin, so not the socket. Only
+//! this child gets those descriptors: the daemon's copies of them and of both ends of the
+//! socket are close-on-exec, and the supervisor starts nothing else.
 
 use std::ffi::{OsStr, OsString};
 use std::io::{IoSlice, IoSliceMut, Read};
@@ -54,6 +55,9 @@ const FLAG: &str = "--supervise-script";
 
 /// The descriptor the interpreter reads the script from (`/proc/self/fd/3`).
 pub(super) const SCRIPT_FD: i32 = 3;
+
+/// The most files passed to a run: its script (or module), and a call's result file.
+const PASSED_MAX: usize = 2;
 
 /// The signals the supervisor outlives; the script gets them with the rest of its group.
 const OUTLIVED: [i32; 7] = [
@@ -96,7 +100,7 @@ fn program() -> &'static Path {
 /// descriptors or memory).
 pub(super) fn command(
     argv: &[OsString],
-    script: OwnedFd,
+    passed: Vec<OwnedFd>,
     priority: Option<i32>,
 ) -> rustix::io::Result<(tokio::process::Command, Handshake)> {
     let (daemon_end, supervisor_end) = rustix::net::socketpair(
@@ -105,8 +109,8 @@ pub(super) fn command(
         SocketFlags::CLOEXEC,
         None,
     )?;
-    let fds = [script.as_fd()];
-    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let fds: Vec<BorrowedFd<'_>> = passed.iter().map(AsFd::as_fd).collect();
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(PASSED_MAX))];
     let mut rights = SendAncillaryBuffer::new(&mut space);
     rights.push(SendAncillaryMessage::ScmRights(&fds));
     // Queued in the socket: the supervisor takes it when it starts. One byte, as a message
@@ -304,7 +308,7 @@ fn supervise(argv: &[OsString], priority: Option<i32>) -> Result<ExitStatus, Fai
         return Err(internal());
     }
     let (program, args) = argv.split_first().ok_or_else(internal)?;
-    let script = receive_script(std::io::stdin().as_fd()).ok_or_else(internal)?;
+    let files = receive_files(std::io::stdin().as_fd()).ok_or_else(internal)?;
     let _ = rustix::thread::set_name(c"tickd-run");
     let ignored = Arc::new(AtomicBool::new(false));
     for signal in OUTLIVED {
@@ -324,7 +328,7 @@ fn supervise(argv: &[OsString], priority: Option<i32>) -> Result<ExitStatus, Fai
             message: format!("cannot start {}: {e}", program.display()),
         })?;
     tell(&[STARTED]);
-    drop(script);
+    drop(files);
     if let Some(priority) = priority {
         // A sandbox that forbids it leaves the script at the daemon's priority.
         let _ = rustix::process::setpriority_pgrp(None, priority);
@@ -345,16 +349,17 @@ fn supervise(argv: &[OsString], priority: Option<i32>) -> Result<ExitStatus, Fai
     Ok(status)
 }
 
-/// The script the daemon passed on the handshake: a regular file, received as descriptor
-/// [`SCRIPT_FD`] (the lowest free one, as only 0, 1 and 2 are open) and not close-on-exec, for
-/// the interpreter. `None` when stdin is not the daemon's socket or brought no such file.
-fn receive_script(handshake: BorrowedFd<'_>) -> Option<OwnedFd> {
+/// The files the daemon passed on the handshake: the script, a regular file received as
+/// descriptor [`SCRIPT_FD`] (the lowest free one, as only 0, 1 and 2 are open), and for a
+/// function job the file for its result, as the next one; not close-on-exec, for the
+/// interpreter. `None` when stdin is not the daemon's socket or brought no such files.
+fn receive_files(handshake: BorrowedFd<'_>) -> Option<Vec<OwnedFd>> {
     let is_socket =
         fstat(handshake).is_ok_and(|s| FileType::from_raw_mode(s.st_mode) == FileType::Socket);
     if !is_socket {
         return None;
     }
-    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(PASSED_MAX))];
     let mut rights = RecvAncillaryBuffer::new(&mut space);
     let mut byte = [0];
     rustix::net::recvmsg(
@@ -364,13 +369,20 @@ fn receive_script(handshake: BorrowedFd<'_>) -> Option<OwnedFd> {
         RecvFlags::empty(),
     )
     .ok()?;
-    let script = rights.drain().find_map(|message| match message {
-        RecvAncillaryMessage::ScmRights(mut fds) => fds.next(),
-        _ => None,
-    })?;
-    let is_file =
-        fstat(&script).is_ok_and(|s| FileType::from_raw_mode(s.st_mode) == FileType::RegularFile);
-    (is_file && script.as_raw_fd() == SCRIPT_FD).then_some(script)
+    let files: Vec<OwnedFd> = rights
+        .drain()
+        .filter_map(|message| match message {
+            RecvAncillaryMessage::ScmRights(fds) => Some(fds),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    let in_place = files.iter().zip(SCRIPT_FD..).all(|(file, expected)| {
+        file.as_raw_fd() == expected
+            && fstat(file)
+                .is_ok_and(|s| FileType::from_raw_mode(s.st_mode) == FileType::RegularFile)
+    });
+    (in_place && !files.is_empty()).then_some(files)
 }
 
 /// Whether the daemon has closed its end of the output pipes (it has ended), waiting up to

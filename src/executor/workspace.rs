@@ -13,6 +13,7 @@ use std::path::{Component, Path, PathBuf};
 
 use serde_json::Value;
 
+use super::reference::{self, Reference};
 use super::{ExecutorError, TASKS};
 
 /// The canonical workspace folder and the name scripts may be prefixed with.
@@ -38,6 +39,17 @@ pub(crate) struct Invocation {
     pub(crate) script: PathBuf,
     /// `args[1..]` as argv.
     pub(crate) args: Vec<OsString>,
+    /// A function job's function and its arguments (then `script` is its module's file and
+    /// `args` is empty); `None` for a script.
+    pub(crate) call: Option<Call>,
+}
+
+/// What a function job calls, and with what.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Call {
+    pub(crate) reference: Reference,
+    /// The job's `args`, the call's positional arguments.
+    pub(crate) args: Vec<Value>,
 }
 
 impl Workspace {
@@ -105,32 +117,64 @@ impl Workspace {
         candidates.push(&parts);
 
         for candidate in candidates {
-            let found = match without_links(&self.root, candidate) {
-                Ok(Some(found)) => Ok(found),
-                Ok(None) => candidate
-                    .iter()
-                    .fold(self.root.clone(), |p, c| p.join(c))
-                    .canonicalize()
-                    .and_then(|path| path.metadata().map(|meta| (path, meta))),
-                Err(err) => Err(err),
-            };
-            let (canonical, meta) = match found {
-                Ok(found) => found,
-                Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
-                Err(err) => return Err(refuse(&format!("cannot be read: {err}"))),
-            };
-            if !canonical.starts_with(&self.root) {
-                return Err(refuse("is outside the workspace"));
+            match self.locate(candidate) {
+                Ok(Some(found)) => return Ok(found),
+                Ok(None) => {}
+                Err(why) => return Err(refuse(&why)),
             }
-            return if meta.is_file() {
-                Ok(canonical)
-            } else if meta.is_dir() {
-                Err(refuse("is a folder, not a script"))
-            } else {
-                Err(refuse("is not a regular file"))
-            };
         }
         Err(refuse("not found in the workspace"))
+    }
+
+    /// The canonical path of the regular file `relative` (a path of plain names, `/`
+    /// between them) names in the workspace itself (no folder-name prefix here), `None` when
+    /// there is none; an `Err` says why a file that is there cannot be used (the end of a
+    /// sentence: "is outside the workspace").
+    pub(crate) fn find(&self, relative: &str) -> Result<Option<PathBuf>, String> {
+        let parts: Vec<&OsStr> = relative.split('/').map(OsStr::new).collect();
+        self.locate(&parts)
+    }
+
+    /// Whether `name` is the workspace folder's own name (which a script's path or a
+    /// module's name may begin with).
+    pub(crate) fn is_named(&self, name: &str) -> bool {
+        self.name == name
+    }
+
+    /// [`Workspace::find`] of `parts`.
+    fn locate(&self, parts: &[&OsStr]) -> Result<Option<PathBuf>, String> {
+        let found = match without_links(&self.root, parts) {
+            Ok(Some(found)) => Ok(found),
+            Ok(None) => parts
+                .iter()
+                .fold(self.root.clone(), |p, c| p.join(c))
+                .canonicalize()
+                .and_then(|path| path.metadata().map(|meta| (path, meta))),
+            Err(err) => Err(err),
+        };
+        let (canonical, meta) = match found {
+            Ok(found) => found,
+            // A part that is a file where a folder was expected (ENOTDIR): nothing there.
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                ) =>
+            {
+                return Ok(None);
+            }
+            Err(err) => return Err(format!("cannot be read: {err}")),
+        };
+        if !canonical.starts_with(&self.root) {
+            return Err("is outside the workspace".to_owned());
+        }
+        if meta.is_file() {
+            Ok(Some(canonical))
+        } else if meta.is_dir() {
+            Err("is a folder, not a script".to_owned())
+        } else {
+            Err("is not a regular file".to_owned())
+        }
     }
 }
 
@@ -238,10 +282,12 @@ pub(crate) fn argv(rest: &[Value]) -> impl Iterator<Item = OsString> + '_ {
     })
 }
 
-/// What a task runs, after checking the task and the script.
+/// What a job runs, after checking it: a built-in task's script, or a function job's
+/// function ([`reference::resolve`]).
 ///
 /// # Errors
-/// As [`check_task`], [`script_arg`], [`Workspace::resolve`] and [`interpreter`].
+/// As [`check_task`], [`script_arg`], [`Workspace::resolve`] and [`interpreter`] for a task;
+/// as [`reference::resolve`] for a function.
 pub(crate) fn invocation(
     workspace: &Workspace,
     python: &str,
@@ -249,6 +295,20 @@ pub(crate) fn invocation(
     func: &str,
     args: &[Value],
 ) -> Result<Invocation, ExecutorError> {
+    if func.contains(':') && !TASKS.contains(&func) {
+        let reference = reference::resolve(workspace, func)?;
+        return Ok(Invocation {
+            program: python.to_owned(),
+            python: true,
+            given: func.to_owned(),
+            script: reference.file.clone(),
+            args: Vec::new(),
+            call: Some(Call {
+                reference,
+                args: args.to_vec(),
+            }),
+        });
+    }
     check_task(func)?;
     let given = script_arg(func, args)?;
     let script = workspace.resolve(given)?;
@@ -270,6 +330,7 @@ pub(crate) fn invocation(
         given: given.to_owned(),
         script,
         args: argv(rest).collect(),
+        call: None,
     })
 }
 

@@ -122,6 +122,10 @@ pub struct RunRecord {
     pub stdout_truncated: bool,
     /// stderr was longer than what is kept.
     pub stderr_truncated: bool,
+    /// A function job's return value, as JSON text (`None` for a script, or a call that did
+    /// not return).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
     /// Why the run exists.
     pub cause: RunCause,
     /// The host name of the daemon that ran it.
@@ -155,6 +159,7 @@ impl RunRecord {
             stderr: String::new(),
             stdout_truncated: false,
             stderr_truncated: false,
+            result: None,
             cause,
             node: node.to_owned(),
             owner: owner.to_owned(),

@@ -45,5 +45,5 @@ pub enum SchedulerEvent {
         started_at: DateTime<Utc>,
     },
     /// A run ended; the record is as stored.
-    RunFinished { job_id: JobId, run: RunRecord },
+    RunFinished { job_id: JobId, run: Box<RunRecord> },
 }

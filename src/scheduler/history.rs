@@ -106,7 +106,7 @@ impl Scheduler {
             let event = tokio::time::timeout(CANCEL_RECHECK, events.recv()).await;
             match event {
                 Ok(Ok(SchedulerEvent::RunFinished { run, .. })) if run.id == *run_id => {
-                    return Ok(run);
+                    return Ok(*run);
                 }
                 Ok(Ok(_)) => {}
                 Ok(Err(broadcast::error::RecvError::Closed)) => return self.get_run(run_id).await,

@@ -49,6 +49,7 @@ impl Scheduler {
     async fn add(&self, spec: JobSpec) -> Result<(Job, String), SchedulerError> {
         let now = spec.read_at;
         self.inner.executor.check(&spec.job.func, &spec.job.args)?;
+        self.inner.executor.check_function(&spec.job.func).await?;
         let replace_existing = spec.replace_existing;
         // The first fire time is computed before the lock is taken: nobody computes one
         // while holding it (see `process.rs`).
@@ -160,6 +161,9 @@ impl Scheduler {
     /// `Invalid` when the changed script cannot be run, `JobNotFound`; store failures.
     pub async fn modify_job(&self, id: &JobId, changes: JobChanges) -> Result<Job, SchedulerError> {
         let checks_script = changes.func.is_some() || changes.args.is_some();
+        if let Some(func) = &changes.func {
+            self.inner.executor.check_function(func).await?;
+        }
         let job = self
             .write_back(id, |job| {
                 let job = changes.clone().apply(job);

@@ -56,7 +56,9 @@ impl Scheduler {
     /// `POST P/preview`: the fire times the job a `POST P/jobs` body describes would have,
     /// were it added now (the spec was read with [`Scheduler::job_parser`], at the clock's
     /// now). Nothing is stored; the script is checked as an add checks it, so the preview
-    /// refuses what an add refuses. An id that is taken is no fault here: nothing is added.
+    /// refuses what an add refuses, but for a function job's module, which only the add
+    /// reads (a Python process each time: the console previews as the user types). An id
+    /// that is taken is no fault here: nothing is added.
     ///
     /// # Errors
     /// `Invalid` when the script cannot be run, with the add's text.

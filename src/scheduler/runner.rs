@@ -410,7 +410,7 @@ async fn start(
             save(scheduler, run).await;
             scheduler.emit(SchedulerEvent::RunFinished {
                 job_id: job.id.clone(),
-                run: run.clone(),
+                run: Box::new(run.clone()),
             });
             Err(error)
         }
@@ -432,7 +432,7 @@ async fn finish(
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .remove(&run.id);
-    apply_outcome(&mut run, &outcome, job.timeout);
+    apply_outcome(&mut run, &outcome, job.timeout, runs_a_function(&job.func));
     for (stream, text) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
         runlog::log_output(&job.id, &run.id, stream, text);
     }
@@ -451,7 +451,7 @@ async fn record_end(scheduler: &Scheduler, job: &Job, label: &str, run: RunRecor
     scheduler.end_live(&run);
     scheduler.emit(SchedulerEvent::RunFinished {
         job_id: job.id.clone(),
-        run: run.clone(),
+        run: Box::new(run.clone()),
     });
     run
 }
@@ -467,7 +467,14 @@ fn seconds_text(secs: f64) -> String {
     }
 }
 
-fn apply_outcome(run: &mut RunRecord, outcome: &RunOutcome, timeout: Option<f64>) {
+/// Whether a job's `func` is a function of its own (a function job), not a built-in task.
+fn runs_a_function(func: &str) -> bool {
+    !crate::executor::TASKS.contains(&func)
+}
+
+fn apply_outcome(run: &mut RunRecord, outcome: &RunOutcome, timeout: Option<f64>, call: bool) {
+    // What ran, as its reason names it.
+    let what = if call { "the function" } else { "the script" };
     run.status = outcome.status;
     run.finished_at = Some(outcome.finished_at);
     run.exit_code = outcome.exit_code;
@@ -475,6 +482,7 @@ fn apply_outcome(run: &mut RunRecord, outcome: &RunOutcome, timeout: Option<f64>
     run.stderr.clone_from(&outcome.stderr);
     run.stdout_truncated = outcome.stdout_truncated;
     run.stderr_truncated = outcome.stderr_truncated;
+    run.result.clone_from(&outcome.result);
     run.reason = match outcome.status {
         RunStatus::TimedOut => Some(match timeout {
             Some(secs) => format!(
@@ -486,9 +494,12 @@ fn apply_outcome(run: &mut RunRecord, outcome: &RunOutcome, timeout: Option<f64>
         RunStatus::Cancelled => Some("cancelled through the API".to_owned()),
         RunStatus::Interrupted => Some("tickd shut down while the run was in progress".to_owned()),
         RunStatus::Failed => match (outcome.exit_code, outcome.signal) {
-            (_, Some(signal)) => Some(format!("the script was killed by signal {signal}")),
-            (Some(code), None) => Some(format!("the script exited with code {code}")),
-            (None, None) => Some("the script failed".to_owned()),
+            (_, Some(signal)) => Some(format!("{what} was killed by signal {signal}")),
+            (Some(1), None) if call => {
+                Some("the function exited with code 1: an exception it did not catch (stderr has the traceback), or sys.exit(1)".to_owned())
+            }
+            (Some(code), None) => Some(format!("{what} exited with code {code}")),
+            (None, None) => Some(format!("{what} failed")),
         },
         _ => None,
     };
@@ -581,7 +592,7 @@ mod tests {
             (ended.status, ended.reason.clone())
         );
         match events.recv().await.unwrap() {
-            SchedulerEvent::RunFinished { run: heard, .. } => assert_eq!(heard, ended),
+            SchedulerEvent::RunFinished { run: heard, .. } => assert_eq!(*heard, ended),
             other => panic!("expected the run's end, got {other:?}"),
         }
         match scheduler.cancel_run(&run.id).await {

@@ -102,6 +102,7 @@ pub(crate) struct RunRow {
     pub stderr: String,
     pub stdout_truncated: bool,
     pub stderr_truncated: bool,
+    pub result: Option<String>,
     pub cause: String,
     pub node: String,
     pub owner: String,
@@ -135,6 +136,7 @@ impl RunRow {
             stderr: self.stderr,
             stdout_truncated: self.stdout_truncated,
             stderr_truncated: self.stderr_truncated,
+            result: self.result,
             node: self.node,
             owner: self.owner,
         })

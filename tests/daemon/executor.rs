@@ -688,7 +688,12 @@ fn check_refuses_unknown_tasks_with_the_reference_texts() {
     f.script("test.py", "");
     assert_eq!(
         f.check("os:system", json!(["test.py"])),
-        Err("Error resolving reference os:system: no such task (expected task:success or task:run_script)".into())
+        Err(
+            "Error resolving reference os:system: the module os is not in the workspace: a \
+             function job may only name a module whose file is under the workspace (os.py or \
+             os/__init__.py); the built-in tasks are task:success and task:run_script"
+                .into()
+        )
     );
     assert_eq!(
         f.check("nocolon", json!(["test.py"])),

@@ -25,6 +25,7 @@ mod console;
 mod cross_site;
 mod executor;
 mod far_behind;
+mod function_jobs;
 mod fuzz_findings;
 mod health;
 mod hostile_ids;

@@ -248,6 +248,7 @@ async fn the_readme_examples_work_in_order_on_a_fresh_daemon() {
         r#""status":"cancelled""#,
         r#""status":"timed_out""#,
         r#""cause":"run_now""#,
+        r#""copies":2,"team":"ops"}"#,
         "Access Denied",
     ] {
         assert!(shown.contains(promised), "no {promised} in\n{shown}");

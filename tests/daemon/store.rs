@@ -728,10 +728,16 @@ async fn runs_round_trip(store: &dyn Store) {
     run.stderr = "bad\n".into();
     run.stdout_truncated = true;
     run.stderr_truncated = false;
+    // A function job's return value, as JSON text up to 64 KiB (more than MySQL's TEXT).
+    run.result = Some(format!(
+        r#"{{"to":"ops ✓","pad":"{}"}}"#,
+        "x".repeat(65_000)
+    ));
     store.update_run(&run).await.unwrap();
     assert_eq!(store.get_run(&run.id).await.unwrap(), Some(run.clone()));
     run.reason = Some("exit code 3".into());
     run.exit_code = None;
+    run.result = None;
     store.update_run(&run).await.unwrap();
     assert_eq!(store.get_run(&run.id).await.unwrap(), Some(run.clone()));
 

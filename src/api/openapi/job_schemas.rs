@@ -144,13 +144,13 @@ fn job_variant(kind: &str) -> Schema {
         )))
         .property("id", string().min_length(Some(1)))
         .property("name", string().min_length(Some(1)))
-        .property(
-            "func",
-            string().enum_values(Some(["task:success", "task:run_script"])),
-        )
+        .property("func", func())
         .property(
             "args",
-            ArrayBuilder::new().description(Some("args[0] is the script; the rest its arguments")),
+            ArrayBuilder::new().description(Some(
+                "A task's args[0] is the script, the rest its arguments; a function's \
+                 positional arguments",
+            )),
         )
         .property("kwargs", object())
         .property("trigger", string().enum_values(Some([kind])))
@@ -257,19 +257,14 @@ fn body(kind: &str, which: Body) -> Schema {
     let mut object = object()
         .additional_properties(Some(AdditionalProperties::FreeForm(false)))
         .property("name", string().min_length(Some(1)))
-        .property(
-            "func",
-            string().enum_values(Some(["task:success", "task:run_script"])),
-        )
+        .property("func", func())
         .property(
             "args",
-            ArrayBuilder::new()
-                .min_items(Some(1))
-                .prefix_items([string().min_length(Some(1))])
-                .description(Some(
-                    "args[0]: the script, in the workspace (GET P/scripts lists them); the \
-                     rest its arguments",
-                )),
+            ArrayBuilder::new().description(Some(
+                "For task:success and task:run_script, args[0] is the script, in the \
+                 workspace (GET P/scripts lists them), and the rest its arguments; for a \
+                 function, its positional arguments",
+            )),
         )
         .property("kwargs", object())
         .property(
@@ -379,4 +374,19 @@ fn example(kind: &str, which: Body) -> serde_json::Value {
         fields.insert("args".to_owned(), json!(["test.py"]));
     }
     body
+}
+
+/// `func`: a built-in task, or a function in a workspace module.
+fn func() -> ObjectBuilder {
+    string()
+        .pattern(Some(
+            r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$",
+        ))
+        .examples(["task:run_script", "app.tasks.database:send_report"])
+        .description(Some(
+            "task:success or task:run_script run the script args[0]; any other \
+             `module:callable` calls that function, whose module must be a file in the \
+             workspace (`a.b` is a/b.py or a/b/__init__.py), with args and kwargs; its \
+             return value is the run's `result`",
+        ))
 }

@@ -93,6 +93,11 @@ pub(crate) struct RunRecord {
     cause: RunCause,
     /// The host that ran it.
     node: String,
+    /// A function job's return value: as JSON when it is serialisable and its JSON fits in
+    /// 64 KiB, else its `repr` as a string (cut to fit). Absent for scripts, and for a call
+    /// that did not return (it raised, exited, or was stopped).
+    #[schema(nullable = false)]
+    result: Option<serde_json::Value>,
 }
 
 /// A run in `GET P/runs`: the record without its output (`stdout`, `stderr`).

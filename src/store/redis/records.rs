@@ -20,7 +20,7 @@ fn flag(value: bool) -> String {
 }
 
 /// The fields a run update may change, `None` for those to delete.
-fn mutable_fields(run: &RunRecord) -> [(&'static str, Option<String>); 9] {
+fn mutable_fields(run: &RunRecord) -> [(&'static str, Option<String>); 10] {
     [
         (
             "started_micros",
@@ -37,6 +37,7 @@ fn mutable_fields(run: &RunRecord) -> [(&'static str, Option<String>); 9] {
         ("stderr", Some(run.stderr.clone())),
         ("stdout_truncated", Some(flag(run.stdout_truncated))),
         ("stderr_truncated", Some(flag(run.stderr_truncated))),
+        ("result", run.result.clone()),
     ]
 }
 
@@ -142,6 +143,7 @@ pub(super) fn run_from_hash(
         stderr: text("stderr").unwrap_or_default(),
         stdout_truncated: text("stdout_truncated").as_deref() == Some("1"),
         stderr_truncated: text("stderr_truncated").as_deref() == Some("1"),
+        result: text("result"),
         cause: required(text("cause"), "cause")?,
         node: text("node").unwrap_or_default(),
         owner: text("owner").unwrap_or_default(),

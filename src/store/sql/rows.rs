@@ -18,16 +18,17 @@ pub(super) const VIEW_COLUMNS: &str = "id, next_run_time, pending, view_json, \
 /// The columns a run record is written and read as.
 pub(super) const RUN_COLUMNS: &str = "id, job_id, scheduled_micros, scheduled_run_time, \
     created_micros, started_micros, finished_micros, status, reason, exit_code, stdout, stderr, \
-    stdout_truncated, stderr_truncated, cause, node, owner";
+    stdout_truncated, stderr_truncated, result, cause, node, owner";
 
-/// [`RUN_COLUMNS`] with the output read as empty text: the listing across jobs, which
-/// answers runs without their output (decoded as [`run`] decodes a whole row).
+/// [`RUN_COLUMNS`] with the output (and a call's result) read as empty: the listing across
+/// jobs, which answers runs without their output (decoded as [`run`] decodes a whole row).
 pub(super) const RUN_SUMMARY_COLUMNS: &str = "id, job_id, scheduled_micros, \
     scheduled_run_time, created_micros, started_micros, finished_micros, status, reason, \
-    exit_code, '' AS stdout, '' AS stderr, stdout_truncated, stderr_truncated, cause, node, owner";
+    exit_code, '' AS stdout, '' AS stderr, stdout_truncated, stderr_truncated, NULL AS result, \
+    cause, node, owner";
 
 /// How many columns [`RUN_COLUMNS`] names.
-pub(super) const RUN_WIDTH: usize = 17;
+pub(super) const RUN_WIDTH: usize = 18;
 
 /// The columns a node is read from.
 pub(super) const NODE_COLUMNS: &str = "id, host, pid, started_micros, heartbeat_micros";
@@ -182,6 +183,7 @@ pub(super) fn run_values<'a, D: Dialect>(run: &'a RunRecord) -> [Val<'a>; RUN_WI
         Val::from(D::text(&run.stderr)),
         Val::from(run.stdout_truncated),
         Val::from(run.stderr_truncated),
+        Val::Text(run.result.as_deref().map(D::text)),
         Val::from(run.cause.as_str()),
         Val::from(&run.node),
         Val::from(&run.owner),
@@ -221,6 +223,7 @@ pub(super) fn run<D: Dialect>(row: &D::Row) -> Result<RunRecord, StoreError> {
             stderr: text(&mut c, "stderr")?,
             stdout_truncated: c.flag()?,
             stderr_truncated: c.flag()?,
+            result: c.text()?,
             cause: text(&mut c, "cause")?,
             node: text(&mut c, "node")?,
             owner: text(&mut c, "owner")?,

@@ -19,7 +19,7 @@ impl<D: Dialect> RunLog for SqlStore<D> {
         let update = Statement::new(
             "UPDATE tickd_runs SET started_micros = ?, finished_micros = ?, status = ?, \
              reason = ?, exit_code = ?, stdout = ?, stderr = ?, stdout_truncated = ?, \
-             stderr_truncated = ? WHERE id = ?",
+             stderr_truncated = ?, result = ? WHERE id = ?",
         )
         .bind(run.started_at.map(to_micros))
         .bind(run.finished_at.map(to_micros))
@@ -30,6 +30,7 @@ impl<D: Dialect> RunLog for SqlStore<D> {
         .bind(D::text(&run.stderr))
         .bind(run.stdout_truncated)
         .bind(run.stderr_truncated)
+        .bind(Val::Text(run.result.as_deref().map(D::text)))
         .bind(&run.id);
         self.execute(update).await?;
         Ok(())
