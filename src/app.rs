@@ -16,8 +16,8 @@ use crate::api::{
     MetricsEndpoint, Origins, SchedulerInfo, Secret, ServerLimits, Throttle, User,
 };
 use crate::clock::{Clock, SystemClock};
-use crate::config::Config;
-use crate::executor::{Executor, ExecutorSettings};
+use crate::config::{Config, PythonModeConfig};
+use crate::executor::{Executor, ExecutorSettings, PythonMode};
 use crate::metrics::Metrics;
 use crate::redact;
 use crate::scheduler::{HistorySettings, Scheduler, SchedulerSettings, Watchdog};
@@ -412,6 +412,11 @@ fn executor_settings(config: &Config) -> ExecutorSettings {
         kill_grace: config.executor.kill_grace,
         nice: config.executor.nice,
         pass_env: config.executor.pass_env.clone(),
+        python_mode: match config.executor.python_mode {
+            PythonModeConfig::Exec => PythonMode::Exec,
+            PythonModeConfig::Fork => PythonMode::Fork,
+        },
+        preload: config.executor.preload.clone(),
     }
 }
 

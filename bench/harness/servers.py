@@ -187,6 +187,10 @@ class Tickd(Server):
         # BENCH_TICKD_STORE_QUERY (e.g. "synchronous=normal") measures a store option A/B.
         query = os.environ.get("BENCH_TICKD_STORE_QUERY", "")
         env["TICKD_STORE__URL"] = "sqlite://" + self.db + ("?" + query if query else "")
+        # BENCH_TICKD_PYTHON_MODE=fork measures warm starts (executor.python_mode).
+        mode = os.environ.get("BENCH_TICKD_PYTHON_MODE", "")
+        if mode:
+            env["TICKD_EXECUTOR__PYTHON_MODE"] = mode
         return env
 
     def store_files(self):

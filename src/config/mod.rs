@@ -373,6 +373,21 @@ pub struct ExecutorConfig {
     /// tickd's own `TICKD_*` never pass.
     #[serde(deserialize_with = "value::env_names")]
     pub pass_env: Vec<String>,
+    /// How Python runs start: `exec` (an interpreter each) or `fork` (forked from one
+    /// started at boot).
+    pub python_mode: PythonModeConfig,
+    /// Modules the fork server imports when it starts (`python_mode = "fork"`).
+    #[serde(deserialize_with = "value::texts")]
+    pub preload: Vec<String>,
+}
+
+/// `executor.python_mode`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PythonModeConfig {
+    #[default]
+    Exec,
+    Fork,
 }
 
 /// What `executor.pass_env` is by default: what programs need to find each other, their
@@ -406,6 +421,8 @@ impl Default for ExecutorConfig {
             shutdown_grace: Duration::from_secs(30),
             timeout: None,
             pass_env: PASS_ENV.map(String::from).to_vec(),
+            python_mode: PythonModeConfig::Exec,
+            preload: Vec::new(),
         }
     }
 }

@@ -144,6 +144,11 @@ fn every_setting_refuses_a_bad_value_in_words() {
             "[executor] pass_env = [\"TICKD_STORE__URL\"]",
             "tickd's own variables (TICKD_*) never reach scripts",
         ),
+        (
+            "[executor] python_mode = \"spawn\"",
+            "expected `exec` or `fork`",
+        ),
+        ("[executor] preload = \"json\"", "a list of texts"),
         ("[history] max_age_days = -2", "days from 0"),
         ("[history] max_runs_per_job = 0", "from 1 to"),
         ("[audit] max_age_days = -1", "days from 0"),

@@ -6,6 +6,7 @@
 //! - `reference.rs`: a function job's `module:callable`, confined to the workspace.
 //! - `call.rs`: how Python is told to call it, and the value it returns.
 //! - `inspect.rs`: its module read by Python's parser when the job is added, never run.
+//! - `fork.rs`, `zygote.py`: warm starts, Python runs forked from one started interpreter.
 //! - `supervisor.rs`: the tickd binary again, leading each script's group, killing it when
 //!   the daemon dies.
 //! - `process.rs`: a started script, its process group, timeouts and stops.
@@ -21,6 +22,7 @@
 mod call;
 mod capture;
 mod environment;
+mod fork;
 mod inspect;
 mod live;
 mod open;
@@ -83,6 +85,21 @@ pub struct ExecutorSettings {
     /// The daemon's environment variables scripts get: names, or prefixes ending in `*`
     /// (`LC_*`). tickd's own `TICKD_*` never pass, whatever this says.
     pub pass_env: Vec<String>,
+    /// How Python runs start: a new interpreter each (`exec`, the default), or a fork of
+    /// one started at boot (`fork.rs`).
+    pub python_mode: PythonMode,
+    /// Modules the fork server imports when it starts (`fork` only).
+    pub preload: Vec<String>,
+}
+
+/// How Python runs start (`executor.python_mode`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PythonMode {
+    /// `python3 -u` for each run, under its supervisor.
+    #[default]
+    Exec,
+    /// A fork of the fork server for each run.
+    Fork,
 }
 
 /// Why a job's script cannot be run: whose fault it is decides what the client hears, so
@@ -221,6 +238,9 @@ pub struct RunOutcome {
     /// A function job's return value as JSON text ([`RESULT_LIMIT`] bytes at most); `None`
     /// for a script, or a call that did not return.
     pub result: Option<String>,
+    /// Why the run's end could not be watched (the fork server stopped during it), when so:
+    /// the run's reason.
+    pub lost: Option<String>,
     pub exit_code: Option<i32>,
     pub signal: Option<i32>,
     pub stdout: String,
@@ -256,6 +276,8 @@ struct Inner {
     search_path: Option<OsString>,
     /// Function jobs' modules read at once when added (`inspect.rs`).
     inspections: Semaphore,
+    /// The fork server Python runs are forked from, in `fork` mode.
+    forks: Option<fork::ForkServer>,
 }
 
 impl Executor {
@@ -285,6 +307,24 @@ impl Executor {
         };
         let script_priority = priority::script_priority(settings.nice);
         let passed_env = environment::passed(&settings.pass_env, std::env::vars_os());
+        let forks = match settings.python_mode {
+            PythonMode::Exec => None,
+            PythonMode::Fork => {
+                let python =
+                    program::find(&settings.python, workspace.root(), search_path.as_deref())
+                        .ok_or_else(|| {
+                            ExecutorError::Settings(format!(
+                                "python = {:?} is not found",
+                                settings.python
+                            ))
+                        })?;
+                Some(fork::ForkServer::new(
+                    python,
+                    settings.preload.clone(),
+                    passed_env.clone(),
+                ))
+            }
+        };
         Ok(Executor {
             inner: Arc::new(Inner {
                 settings,
@@ -294,6 +334,7 @@ impl Executor {
                 passed_env,
                 search_path,
                 inspections: Semaphore::new(inspect::AT_ONCE),
+                forks,
             }),
         })
     }
@@ -382,6 +423,11 @@ impl Executor {
         let program = program::find(&invocation.program, root, self.inner.search_path.as_deref())
             .ok_or_else(gone)?;
         let file = open::script(root, &invocation.script, &invocation.given)?;
+        if invocation.python
+            && let Some(forks) = &self.inner.forks
+        {
+            return self.fork(forks, request, &invocation, file, slot);
+        }
         let argv = match &invocation.call {
             Some(call) => call::argv(&program, &call.reference, &call.args, root),
             None => program::argv(
@@ -404,10 +450,7 @@ impl Executor {
             })?),
             None => None,
         };
-        let scheduled_at = request
-            .scheduled_at
-            .map(|at| isoformat(&at))
-            .unwrap_or_default();
+        let environment = self.environment(&request, &invocation);
         let passed = match &result {
             Some(result) => vec![
                 file,
@@ -430,12 +473,7 @@ impl Executor {
         command
             .current_dir(root)
             .env_clear()
-            .envs(self.inner.passed_env.iter().map(|(k, v)| (k, v)))
-            .env("TICKD_JOB_ID", job_id)
-            .env("TICKD_RUN_ID", &request.run_id)
-            .env("TICKD_SCHEDULED_AT", scheduled_at)
-            .env("TICKD_KWARGS", Value::Object(request.kwargs).to_string())
-            .env("TICKD_SCRIPT", &invocation.script)
+            .envs(environment)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0)
@@ -530,6 +568,140 @@ impl Executor {
             &settings.interpreters,
             limit,
         )
+    }
+
+    /// A run's whole environment: the daemon's variables `pass_env` names, then tickd's
+    /// `TICKD_JOB_ID`, `TICKD_RUN_ID`, `TICKD_SCHEDULED_AT`, `TICKD_KWARGS`, `TICKD_SCRIPT`.
+    fn environment(
+        &self,
+        request: &RunRequest,
+        invocation: &Invocation,
+    ) -> Vec<(OsString, OsString)> {
+        let scheduled_at = request
+            .scheduled_at
+            .map(|at| isoformat(&at))
+            .unwrap_or_default();
+        let mut environment = self.inner.passed_env.clone();
+        environment.extend(
+            [
+                ("TICKD_JOB_ID", OsString::from(&request.job_id)),
+                ("TICKD_RUN_ID", OsString::from(&request.run_id)),
+                ("TICKD_SCHEDULED_AT", OsString::from(scheduled_at)),
+                (
+                    "TICKD_KWARGS",
+                    OsString::from(Value::Object(request.kwargs.clone()).to_string()),
+                ),
+                ("TICKD_SCRIPT", invocation.script.clone().into_os_string()),
+            ]
+            .map(|(name, value)| (OsString::from(name), value)),
+        );
+        environment
+    }
+
+    /// [`Executor::start`] of a Python run in `fork` mode: forked by the fork server
+    /// (`fork.rs`) with the environment, working directory, arguments and output pipes a
+    /// started interpreter gets.
+    fn fork(
+        &self,
+        forks: &fork::ForkServer,
+        request: RunRequest,
+        invocation: &Invocation,
+        file: std::os::fd::OwnedFd,
+        slot: Slot,
+    ) -> Result<RunningScript, ExecutorError> {
+        let settings = &self.inner.settings;
+        let root = self.inner.workspace.root();
+        let no_resources = |err: rustix::io::Errno| {
+            ExecutorError::cannot_start(
+                StartFault::of_process(Some(err.raw_os_error())),
+                format!("cannot make its pipes: {}", std::io::Error::from(err)),
+            )
+        };
+        let (stdout_read, stdout_write) =
+            rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(no_resources)?;
+        let (stderr_read, stderr_write) =
+            rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(no_resources)?;
+        let text = |value: &std::ffi::OsStr| value.to_string_lossy().into_owned();
+        let environment: serde_json::Map<String, Value> = self
+            .environment(&request, invocation)
+            .iter()
+            .map(|(name, value)| (text(name), Value::String(text(value))))
+            .collect();
+        let mut body = serde_json::Map::new();
+        body.insert(
+            "path".into(),
+            Value::String(text(invocation.script.as_os_str())),
+        );
+        body.insert("cwd".into(), Value::String(text(root.as_os_str())));
+        body.insert("env".into(), Value::Object(environment));
+        body.insert(
+            "nice".into(),
+            self.inner.script_priority.map_or(Value::Null, Value::from),
+        );
+        let mut files = vec![stdout_write, stderr_write, file];
+        let mut result = None;
+        match &invocation.call {
+            None => {
+                body.insert("mode".into(), "script".into());
+                let argv = invocation
+                    .args
+                    .iter()
+                    .map(|arg| Value::String(text(arg)))
+                    .collect();
+                body.insert("argv".into(), Value::Array(argv));
+            }
+            Some(call) => {
+                body.insert("mode".into(), "call".into());
+                body.insert("module".into(), call.reference.module.clone().into());
+                body.insert("attribute".into(), call.reference.attribute.clone().into());
+                body.insert("root".into(), Value::String(text(root.as_os_str())));
+                body.insert("args".into(), Value::Array(call.args.clone()));
+                body.insert("kwargs".into(), Value::Object(request.kwargs.clone()));
+                body.insert("limit".into(), Value::from(RESULT_LIMIT));
+                let made = call::result_file().map_err(no_resources)?;
+                files.push(made.try_clone().map_err(|err| {
+                    ExecutorError::cannot_start(
+                        StartFault::of_process(err.raw_os_error()),
+                        format!("cannot pass the file for its result: {err}"),
+                    )
+                })?);
+                result = Some(made);
+            }
+        }
+        let patience = request
+            .timeout
+            .map_or(HANDSHAKE_PATIENCE, |t| t.min(HANDSHAKE_PATIENCE));
+        let (pid, ended) = forks
+            .fork(fork::ForkRequest { body, files }, patience)
+            .map_err(|why| ExecutorError::cannot_start(StartFault::Supervisor, why))?;
+        let pipe = |read: std::os::fd::OwnedFd| -> Result<process::Pipe, ExecutorError> {
+            tokio::net::unix::pipe::Receiver::from_owned_fd(read)
+                .map(|receiver| Box::new(receiver) as process::Pipe)
+                .map_err(|err| {
+                    ExecutorError::cannot_start(
+                        StartFault::NoResources,
+                        format!("cannot read its output: {err}"),
+                    )
+                })
+        };
+        let script = RunningScript::forked(
+            ended,
+            [pipe(stdout_read)?, pipe(stderr_read)?],
+            pid,
+            request.timeout,
+            settings.kill_grace,
+            settings.output_limit,
+            slot,
+        )
+        .with_result(result);
+        tracing::debug!(
+            job_id = %request.job_id,
+            run_id = %request.run_id,
+            pid,
+            script = %invocation.script.display(),
+            "forked a Python run"
+        );
+        Ok(script)
     }
 
     fn invocation(&self, func: &str, args: &[Value]) -> Result<Invocation, ExecutorError> {

@@ -17,11 +17,14 @@ use std::time::Duration;
 use chrono::Utc;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
+use tokio::io::AsyncRead;
 use tokio::process::Child;
+use tokio::sync::oneshot;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::capture::read_into;
+use super::fork::Exit;
 use super::live::{LiveOutput, OutputStream};
 use super::{RunOutcome, RunStatus, Slot};
 
@@ -54,6 +57,8 @@ impl StopHandle {
 #[derive(Debug)]
 pub struct RunningScript {
     group: Group,
+    /// The read ends of the script's stdout and stderr, until `wait` takes them.
+    pipes: Pipes,
     pid: u32,
     started: Instant,
     timeout: Option<Duration>,
@@ -71,7 +76,54 @@ pub struct RunningScript {
 impl RunningScript {
     /// Wraps a freshly spawned `child` whose output pipes have not been taken.
     pub(crate) fn new(
-        child: Child,
+        mut child: Child,
+        pid: u32,
+        timeout: Option<Duration>,
+        kill_grace: Duration,
+        output_limit: usize,
+        slot: Slot,
+    ) -> RunningScript {
+        let pipes = [
+            child.stdout.take().map(|pipe| Box::new(pipe) as Pipe),
+            child.stderr.take().map(|pipe| Box::new(pipe) as Pipe),
+        ];
+        RunningScript::with_leader(
+            Leader::Spawned(child),
+            pipes,
+            pid,
+            timeout,
+            kill_grace,
+            output_limit,
+            slot,
+        )
+    }
+
+    /// Wraps a run the fork server (`fork.rs`) forked as `pid`, whose exit `ended` will tell,
+    /// writing to the pipes read by `pipes` (stdout, stderr).
+    pub(crate) fn forked(
+        ended: oneshot::Receiver<Exit>,
+        pipes: [Pipe; 2],
+        pid: u32,
+        timeout: Option<Duration>,
+        kill_grace: Duration,
+        output_limit: usize,
+        slot: Slot,
+    ) -> RunningScript {
+        let [stdout, stderr] = pipes;
+        RunningScript::with_leader(
+            Leader::Forked(ended),
+            [Some(stdout), Some(stderr)],
+            pid,
+            timeout,
+            kill_grace,
+            output_limit,
+            slot,
+        )
+    }
+
+    fn with_leader(
+        leader: Leader,
+        pipes: [Option<Pipe>; 2],
         pid: u32,
         timeout: Option<Duration>,
         kill_grace: Duration,
@@ -80,7 +132,8 @@ impl RunningScript {
     ) -> RunningScript {
         let (stop_sender, stop_requested) = watch::channel(None);
         RunningScript {
-            group: Group::new(child, pid),
+            group: Group::new(leader, pid),
+            pipes: Pipes(pipes),
             pid,
             started: Instant::now(),
             timeout,
@@ -130,6 +183,7 @@ impl RunningScript {
     pub async fn wait(self) -> RunOutcome {
         let RunningScript {
             mut group,
+            pipes: Pipes([stdout, stderr]),
             timeout,
             kill_grace,
             live,
@@ -140,8 +194,6 @@ impl RunningScript {
             ..
         } = self;
         let (gone_tx, gone_rx) = watch::channel(false);
-        let stdout = group.child.stdout.take();
-        let stderr = group.child.stderr.take();
         let capture = async {
             let out = async {
                 if let Some(pipe) = stdout {
@@ -178,6 +230,7 @@ impl RunningScript {
             (None, Some(0)) => RunStatus::Succeeded,
             (None, _) => RunStatus::Failed,
         };
+        let lost = exit.as_ref().err().map(ToString::to_string);
         if let Err(err) = exit {
             tracing::warn!(
                 pid = group.pgid.as_raw(),
@@ -187,6 +240,7 @@ impl RunningScript {
         let outcome = RunOutcome {
             status,
             result: result.as_ref().and_then(super::call::read_result),
+            lost,
             exit_code,
             signal,
             stdout,
@@ -205,7 +259,7 @@ impl RunningScript {
 /// wait was cancelled), it kills the whole group; tokio's `kill_on_drop` then reaps the leader.
 #[derive(Debug)]
 struct Group {
-    child: Child,
+    leader: Leader,
     /// The leader's pid, which is also the group id.
     pgid: Pid,
     /// Set once the leader is reaped: from then on the group id is only safe to signal right
@@ -214,12 +268,12 @@ struct Group {
 }
 
 impl Group {
-    fn new(child: Child, pid: u32) -> Group {
+    fn new(leader: Leader, pid: u32) -> Group {
         // A pid always fits in i32 (pid_max ≤ 2^22); a wrapped value would make `killpg` fail
         // (not reach another group), since valid group ids are positive.
         let pgid = Pid::from_raw(i32::try_from(pid).unwrap_or(i32::MAX));
         Group {
-            child,
+            leader,
             pgid,
             reaped: false,
         }
@@ -253,7 +307,7 @@ impl Group {
             }
         };
         let forced = tokio::select! {
-            exit = self.child.wait() => {
+            exit = self.leader.wait() => {
                 self.reaped = true;
                 return (exit, None);
             }
@@ -262,11 +316,11 @@ impl Group {
         };
 
         self.signal(Signal::SIGTERM);
-        let exit = match tokio::time::timeout(kill_grace, self.child.wait()).await {
+        let exit = match tokio::time::timeout(kill_grace, self.leader.wait()).await {
             Ok(exit) => exit,
             Err(_elapsed) => {
                 self.signal(Signal::SIGKILL);
-                self.child.wait().await
+                self.leader.wait().await
             }
         };
         self.reaped = true;
@@ -285,6 +339,43 @@ impl Group {
             // ESRCH: the group is already empty, which is the goal.
             Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
             Err(err) => tracing::warn!(pgid = self.pgid.as_raw(), "killpg {signal}: {err}"),
+        }
+    }
+}
+
+/// A script's output pipe, read as it comes.
+pub(crate) type Pipe = Box<dyn AsyncRead + Send + Unpin>;
+
+/// A run's stdout and stderr pipes.
+struct Pipes([Option<Pipe>; 2]);
+
+impl std::fmt::Debug for Pipes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pipes")
+    }
+}
+
+/// The process that leads a run's group: the supervisor tickd spawned (`exec`), or a child
+/// of the fork server, whose exit the server reports (`fork`).
+#[derive(Debug)]
+enum Leader {
+    Spawned(Child),
+    Forked(oneshot::Receiver<Exit>),
+}
+
+impl Leader {
+    /// Waits for the leader's exit. A forked one's is an error when the fork server died
+    /// before it reported it.
+    async fn wait(&mut self) -> io::Result<ExitStatus> {
+        match self {
+            Leader::Spawned(child) => child.wait().await,
+            Leader::Forked(ended) => match ended.await {
+                Ok(Ok(status)) => Ok(status),
+                Ok(Err(why)) => Err(io::Error::other(why)),
+                Err(_) => Err(io::Error::other(
+                    "the fork server stopped while the run was in progress",
+                )),
+            },
         }
     }
 }

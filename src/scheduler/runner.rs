@@ -493,6 +493,7 @@ fn apply_outcome(run: &mut RunRecord, outcome: &RunOutcome, timeout: Option<f64>
         }),
         RunStatus::Cancelled => Some("cancelled through the API".to_owned()),
         RunStatus::Interrupted => Some("tickd shut down while the run was in progress".to_owned()),
+        RunStatus::Failed if outcome.lost.is_some() => outcome.lost.clone(),
         RunStatus::Failed => match (outcome.exit_code, outcome.signal) {
             (_, Some(signal)) => Some(format!("{what} was killed by signal {signal}")),
             (Some(1), None) if call => {

@@ -24,6 +24,8 @@ pub(crate) async fn scheduler() -> (Scheduler, tempfile::TempDir) {
         kill_grace: Duration::from_secs(1),
         nice: 0,
         pass_env: vec!["PATH".to_owned()],
+        python_mode: crate::executor::PythonMode::Exec,
+        preload: Vec::new(),
     })
     .unwrap();
     let settings = SchedulerSettings {

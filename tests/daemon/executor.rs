@@ -42,6 +42,8 @@ impl Fixture {
             kill_grace: Duration::from_millis(500),
             nice: 5,
             pass_env: vec!["PATH".to_owned()],
+            python_mode: tickd::executor::PythonMode::Exec,
+            preload: Vec::new(),
         };
         adjust(&mut settings);
         let executor = Executor::new(settings).unwrap();
@@ -831,6 +833,8 @@ fn a_missing_workspace_is_refused() {
         kill_grace: Duration::from_secs(1),
         nice: 0,
         pass_env: vec!["PATH".to_owned()],
+        python_mode: tickd::executor::PythonMode::Exec,
+        preload: Vec::new(),
     };
     assert!(Executor::new(settings).is_err());
 }

@@ -25,6 +25,7 @@ mod console;
 mod cross_site;
 mod executor;
 mod far_behind;
+mod fork_mode;
 mod function_jobs;
 mod fuzz_findings;
 mod health;

@@ -1,0 +1,309 @@
+//! Warm starts (`executor.python_mode = "fork"`): one long-lived Python per daemon, the fork
+//! server (`zygote.py`), started with the standard library and `executor.preload` imported,
+//! forks one child per Python run instead of starting an interpreter. A fork of a started,
+//! single-threaded Python costs about a millisecond of CPU where a `python3` start costs tens.
+//!
+//! The daemon talks to it over a `SOCK_SEQPACKET` pair (its stdin): one message per run, the
+//! request as JSON with the run's files (`SCM_RIGHTS`: the stdout and stderr pipes' write
+//! ends, the script or module file opened as for `exec`, a call's result file); it answers
+//! `S <id> <pid>` once forked and `X <id> <wait status>` when it has reaped the child. The
+//! child leads its own process group, so timeouts and cancel stop the whole group as they do
+//! a supervised script's. Runs die with the daemon: when the daemon's end closes, however
+//! the daemon ended, the server kills every child's group and exits.
+//!
+//! A server that dies, or does not answer a start in time, is replaced by a new one at the
+//! next start; the runs it was watching end `failed`, with the reason, their groups killed.
+//! The workspace is never on the server's `sys.path`: each child imports the workspace's
+//! modules itself, so an edited script or module is what the next run gets, and the server's
+//! memory does not grow with the runs.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::io::{IoSlice, IoSliceMut};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
+use std::time::Duration;
+
+use rustix::net::{
+    AddressFamily, RecvFlags, SendAncillaryBuffer, SendAncillaryMessage, SendFlags, SocketFlags,
+    SocketType,
+};
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+/// The fork server's program.
+const ZYGOTE: &str = include_str!("zygote.py");
+
+/// The most bytes of an answer the daemon reads.
+const ANSWER_MAX: usize = 512;
+
+/// The most files a request carries: stdout, stderr, the script, a call's result.
+const FILES_MAX: usize = 4;
+
+/// How a forked run ends: its wait status, or why it cannot be known (the server died).
+pub(crate) type Exit = Result<ExitStatus, String>;
+
+/// The fork server of one daemon: started at the first run, restarted after it died.
+#[derive(Debug)]
+pub(crate) struct ForkServer {
+    python: PathBuf,
+    preload: Vec<String>,
+    /// The environment the server itself starts with (`pass_env`'s variables: `PYTHONPATH`
+    /// and `VIRTUAL_ENV` shape `sys.path` as they shape a started interpreter's).
+    env: Vec<(OsString, OsString)>,
+    current: Mutex<Option<Arc<Server>>>,
+    next_id: AtomicU64,
+}
+
+/// One running server.
+#[derive(Debug)]
+struct Server {
+    control: OwnedFd,
+    pid: u32,
+    /// Runs it has been asked to start and has not reported ended, by request id.
+    waiting: Mutex<HashMap<u64, Waiter>>,
+    /// Set once its end of the socket closed: it is replaced at the next start.
+    gone: AtomicBool,
+}
+
+#[derive(Debug)]
+struct Waiter {
+    started: Option<mpsc::Sender<Result<u32, String>>>,
+    ended: Option<oneshot::Sender<Exit>>,
+}
+
+/// What a fork needs besides its files.
+pub(crate) struct ForkRequest {
+    /// The request's JSON (without its id, which is added here).
+    pub body: serde_json::Map<String, Value>,
+    pub files: Vec<OwnedFd>,
+}
+
+impl ForkServer {
+    pub(crate) fn new(
+        python: PathBuf,
+        preload: Vec<String>,
+        env: Vec<(OsString, OsString)>,
+    ) -> ForkServer {
+        ForkServer {
+            python,
+            preload,
+            env,
+            current: Mutex::new(None),
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    /// Forks a run; answers its pid (which is its process group's id) and where its exit
+    /// will be told, once the server has forked it. Blocks the calling thread (a blocking
+    /// thread: see `Executor::launch`) for at most `patience`.
+    ///
+    /// # Errors
+    /// The server could not be started or asked, did not fork in time (it is then replaced),
+    /// or the fork failed; the text says which.
+    pub(crate) fn fork(
+        &self,
+        mut request: ForkRequest,
+        patience: Duration,
+    ) -> Result<(u32, oneshot::Receiver<Exit>), String> {
+        let server = self.server()?;
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        request.body.insert("id".to_owned(), Value::from(id));
+        let message = Value::Object(request.body).to_string();
+        let (started_tx, started_rx) = mpsc::channel();
+        let (ended_tx, ended_rx) = oneshot::channel();
+        server.lock_waiting().insert(
+            id,
+            Waiter {
+                started: Some(started_tx),
+                ended: Some(ended_tx),
+            },
+        );
+        if let Err(err) = send(server.control.as_fd(), message.as_bytes(), &request.files) {
+            server.lock_waiting().remove(&id);
+            return Err(format!("cannot ask the fork server: {err}"));
+        }
+        drop(request.files);
+        match started_rx.recv_timeout(patience) {
+            Ok(Ok(pid)) => Ok((pid, ended_rx)),
+            Ok(Err(why)) => Err(why),
+            Err(_) => {
+                server.lock_waiting().remove(&id);
+                tracing::warn!(
+                    pid = server.pid,
+                    "the fork server did not fork a run within {} s; it is replaced",
+                    patience.as_secs_f64()
+                );
+                server.stop();
+                Err("the fork server did not answer in time; it is restarted".to_owned())
+            }
+        }
+    }
+
+    /// The running server, started (again) when there is none or it died.
+    fn server(&self) -> Result<Arc<Server>, String> {
+        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(server) = current.as_ref()
+            && !server.gone.load(Ordering::Acquire)
+        {
+            return Ok(Arc::clone(server));
+        }
+        let server = self.spawn()?;
+        *current = Some(Arc::clone(&server));
+        Ok(server)
+    }
+
+    fn spawn(&self) -> Result<Arc<Server>, String> {
+        let (daemon_end, server_end) = rustix::net::socketpair(
+            AddressFamily::UNIX,
+            SocketType::SEQPACKET,
+            SocketFlags::CLOEXEC,
+            None,
+        )
+        .map_err(|err| format!("cannot make the fork server's socket: {err}"))?;
+        let child = Command::new(&self.python)
+            .args(["-u", "-c", ZYGOTE])
+            .args(&self.preload)
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::from(server_end))
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|err| {
+                format!(
+                    "cannot start the fork server ({}): {err}",
+                    self.python.display()
+                )
+            })?;
+        let server = Arc::new(Server {
+            control: daemon_end,
+            pid: child.id(),
+            waiting: Mutex::new(HashMap::new()),
+            gone: AtomicBool::new(false),
+        });
+        let listening = Arc::clone(&server);
+        std::thread::Builder::new()
+            .name("tickd-forks".to_owned())
+            .spawn(move || listening.listen(child))
+            .map_err(|err| format!("cannot watch the fork server: {err}"))?;
+        tracing::info!(pid = server.pid, "started the Python fork server");
+        Ok(server)
+    }
+}
+
+impl Server {
+    fn lock_waiting(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Waiter>> {
+        // The map holds no invariant a panicking holder could break.
+        self.waiting.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Reads the server's answers until its end closes; then ends every run it was watching
+    /// (their groups are killed by their `RunningScript`s) and reaps it.
+    fn listen(self: Arc<Self>, mut child: Child) {
+        let mut buffer = [0u8; ANSWER_MAX];
+        loop {
+            let received = rustix::net::recvmsg(
+                &self.control,
+                &mut [IoSliceMut::new(&mut buffer)],
+                &mut rustix::net::RecvAncillaryBuffer::default(),
+                RecvFlags::empty(),
+            );
+            let length = match received {
+                Ok(message) if message.bytes > 0 => message.bytes,
+                Err(rustix::io::Errno::INTR) => continue,
+                _ => break,
+            };
+            let text = String::from_utf8_lossy(buffer.get(..length).unwrap_or_default());
+            self.heard(&text);
+        }
+        self.gone.store(true, Ordering::Release);
+        let why = "the fork server stopped while the run was in progress; its process group \
+                   was stopped";
+        for (_, waiter) in self.lock_waiting().drain() {
+            if let Some(started) = waiter.started {
+                let _ = started.send(Err(
+                    "the fork server stopped before the run started".to_owned()
+                ));
+            }
+            if let Some(ended) = waiter.ended {
+                let _ = ended.send(Err(why.to_owned()));
+            }
+        }
+        let status = child.wait();
+        tracing::warn!(
+            pid = self.pid,
+            ?status,
+            "the Python fork server ended; the next run starts a new one"
+        );
+    }
+
+    /// One answer: `S <id> <pid>`, `E <id> <errno> <text>` or `X <id> <status>`.
+    fn heard(&self, text: &str) {
+        let mut words = text.splitn(3, ' ');
+        let (Some(kind), Some(id), rest) = (words.next(), words.next(), words.next()) else {
+            return;
+        };
+        let Ok(id) = id.parse::<u64>() else {
+            return;
+        };
+        let mut waiting = self.lock_waiting();
+        match kind {
+            "S" => {
+                let pid = rest.and_then(|pid| pid.trim().parse::<u32>().ok());
+                if let (Some(waiter), Some(pid)) = (waiting.get_mut(&id), pid)
+                    && let Some(started) = waiter.started.take()
+                {
+                    let _ = started.send(Ok(pid));
+                }
+            }
+            "E" => {
+                if let Some(waiter) = waiting.remove(&id)
+                    && let Some(started) = waiter.started
+                {
+                    let _ = started.send(Err(format!(
+                        "the fork server could not fork: {}",
+                        rest.unwrap_or_default()
+                    )));
+                }
+            }
+            "X" => {
+                let status = rest.and_then(|status| status.trim().parse::<i32>().ok());
+                if let (Some(waiter), Some(status)) = (waiting.remove(&id), status)
+                    && let Some(ended) = waiter.ended
+                {
+                    let _ = ended.send(Ok(ExitStatus::from_raw(status)));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Kills the server (it does not answer): its end closes, `listen` ends its runs.
+    fn stop(&self) {
+        let pid = rustix::process::Pid::from_raw(i32::try_from(self.pid).unwrap_or(i32::MAX));
+        if let Some(pid) = pid {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+        }
+    }
+}
+
+/// Sends one request with its files.
+fn send(control: BorrowedFd<'_>, message: &[u8], files: &[OwnedFd]) -> rustix::io::Result<()> {
+    let fds: Vec<BorrowedFd<'_>> = files.iter().take(FILES_MAX).map(AsFd::as_fd).collect();
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(FILES_MAX))];
+    let mut rights = SendAncillaryBuffer::new(&mut space);
+    rights.push(SendAncillaryMessage::ScmRights(&fds));
+    rustix::net::sendmsg(
+        control,
+        &[IoSlice::new(message)],
+        &mut rights,
+        SendFlags::NOSIGNAL,
+    )?;
+    Ok(())
+}

@@ -1,0 +1,440 @@
+//! Warm starts (issue 18, items 2 and 3): `executor.python_mode = "fork"` against the default
+//! `exec`, with the real binary, real Python and a bound port. The equivalence suite runs one
+//! corpus of scripts and functions on a daemon of each mode and compares what a user can
+//! observe of each run (status, exit code, output, result, what a script sees of its
+//! process); then the fork server is killed in the middle of a run.
+
+use std::path::Path;
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+use crate::common::daemon::{call, free_port, start, stop, write_config};
+use crate::common::project_dir;
+
+/// The corpus: file name and text.
+const SCRIPTS: [(&str, &str); 9] = [
+    (
+        "facts.py",
+        r#"import json, os, sys
+print(json.dumps({
+    "argv": sys.argv[1:], "name": __name__,
+    "file_is_script": __file__ == os.environ["TICKD_SCRIPT"] == sys.argv[0],
+    "path0_is_folder": sys.path[0] == os.path.dirname(__file__),
+    "cwd": os.getcwd(), "stdin": sys.stdin.read(),
+    "env": sorted(name for name in os.environ if name.startswith("TICKD")),
+    "kwargs": json.loads(os.environ["TICKD_KWARGS"]),
+    "main_module": sys.modules["__main__"].__file__ == __file__,
+}, sort_keys=True))
+"#,
+    ),
+    (
+        "exits.py",
+        "import sys\nprint('leaving')\nsys.exit(int(sys.argv[1]) if sys.argv[1].isdigit() else sys.argv[1])\n",
+    ),
+    (
+        "raises.py",
+        "print('before')\ndef inner():\n    raise KeyError('missing key')\ninner()\n",
+    ),
+    (
+        "ordered.py",
+        r#"import atexit, threading, time
+atexit.register(lambda: print("atexit ran last"))
+def later():
+    time.sleep(0.2)
+    print("the thread finished")
+threading.Thread(target=later).start()
+print("main done")
+"#,
+    ),
+    (
+        "big.py",
+        "import sys\nfor i in range(20000):\n    print(f'line {i:06d} ' + 'x' * 40)\nprint('end', file=sys.stderr)\n",
+    ),
+    (
+        "chance.py",
+        "import random, uuid\nprint(random.random(), uuid.uuid4())\n",
+    ),
+    (
+        "signalled.py",
+        "import os, signal\nprint('sending myself SIGTERM', flush=True)\nos.kill(os.getpid(), signal.SIGTERM)\n",
+    ),
+    (
+        "outlives.py",
+        r#"import subprocess, time
+child = subprocess.Popen(["sleep", "300"])
+print(child.pid, flush=True)
+time.sleep(300)
+"#,
+    ),
+    (
+        "funcs.py",
+        r#"import os, sys
+def add(a, b, *, scale=1):
+    print("adding", a, b)
+    return {"sum": (a + b) * scale, "argv_is_module": sys.argv == [__file__], "name": __name__}
+def fails(text):
+    raise ValueError(text)
+def opaque():
+    return object.__new__(type("Thing", (), {"__repr__": lambda self: "<a thing>"}))
+"#,
+    ),
+];
+
+/// A project with the corpus, its config in `mode`, on `port`.
+fn project(port: u16, mode: &str) -> TempDir {
+    let dir = project_dir();
+    for (name, text) in SCRIPTS {
+        std::fs::write(dir.path().join("workspace").join(name), text).unwrap();
+    }
+    write_config(
+        dir.path(),
+        port,
+        &format!("[executor]\npython_mode = \"{mode}\"\npreload = [\"json\"]\nkill_grace = 1\n"),
+    );
+    dir
+}
+
+/// Adds a job (never firing by itself) and runs it now, waiting: the run record.
+async fn run(port: u16, id: &str, func: &str, args: Value, extra: Value) -> Value {
+    let mut body = json!({
+        "id": id, "func": func, "args": args,
+        "trigger": "date", "run_date": "2099-01-01T00:00:00+00:00", "replace_existing": true,
+    });
+    if let (Value::Object(body), Value::Object(extra)) = (&mut body, extra) {
+        body.extend(extra);
+    }
+    let (status, answer) = call(port, Method::POST, "/jobs", Some(body)).await;
+    assert_eq!(status, 200, "{id}: {answer}");
+    let (status, record) = call(
+        port,
+        Method::POST,
+        &format!("/jobs/{id}/run?wait=true"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{id}: {record}");
+    record
+}
+
+/// What a user observes of a run, with the project's own folder written `<project>`.
+fn observed(record: &Value, project: &Path) -> Value {
+    let folder = project.canonicalize().unwrap();
+    let text = |key: &str| {
+        record[key]
+            .as_str()
+            .unwrap_or_default()
+            .replace(folder.to_str().unwrap(), "<project>")
+    };
+    let stderr = text("stderr");
+    json!({
+        "status": record["status"],
+        "exit_code": record["exit_code"],
+        "reason": record["reason"],
+        "stdout": text("stdout"),
+        "stdout_truncated": record["stdout_truncated"],
+        // A traceback's first frames name how the interpreter was started; its last line
+        // is the error.
+        "stderr_last": stderr.lines().last().unwrap_or_default(),
+        "stderr_lines": stderr.lines().count().min(1),
+        "result": record.get("result").cloned().unwrap_or(Value::String("(none)".into())),
+    })
+}
+
+/// The corpus's cases: job id, func, args, extra job fields.
+fn cases() -> Vec<(&'static str, &'static str, Value, Value)> {
+    vec![
+        (
+            "facts",
+            "task:run_script",
+            json!(["facts.py", "one", 2]),
+            json!({"kwargs": {"k": [1]}}),
+        ),
+        (
+            "exit-0",
+            "task:run_script",
+            json!(["exits.py", "0"]),
+            json!({}),
+        ),
+        (
+            "exit-7",
+            "task:run_script",
+            json!(["exits.py", "7"]),
+            json!({}),
+        ),
+        (
+            "exit-text",
+            "task:run_script",
+            json!(["exits.py", "goodbye"]),
+            json!({}),
+        ),
+        ("raises", "task:run_script", json!(["raises.py"]), json!({})),
+        (
+            "ordered",
+            "task:run_script",
+            json!(["ordered.py"]),
+            json!({}),
+        ),
+        ("big", "task:run_script", json!(["big.py"]), json!({})),
+        (
+            "signalled",
+            "task:run_script",
+            json!(["signalled.py"]),
+            json!({}),
+        ),
+        (
+            "add",
+            "funcs:add",
+            json!([2, 3]),
+            json!({"kwargs": {"scale": 10}}),
+        ),
+        ("fails", "funcs:fails", json!(["bad input"]), json!({})),
+        ("opaque", "funcs:opaque", json!([]), json!({})),
+    ]
+}
+
+#[tokio::test]
+async fn scripts_and_functions_give_the_same_results_in_both_modes() {
+    let (exec_port, fork_port) = (free_port(), free_port());
+    let (exec_dir, fork_dir) = (project(exec_port, "exec"), project(fork_port, "fork"));
+    let mut exec_daemon = start(exec_dir.path(), exec_port).await;
+    let mut fork_daemon = start(fork_dir.path(), fork_port).await;
+
+    for (id, func, args, extra) in cases() {
+        let by_exec = run(exec_port, id, func, args.clone(), extra.clone()).await;
+        let by_fork = run(fork_port, id, func, args, extra).await;
+        assert_eq!(
+            observed(&by_exec, exec_dir.path()),
+            observed(&by_fork, fork_dir.path()),
+            "{id} differs between exec (left) and fork (right)"
+        );
+    }
+    // A few of the corpus's expectations, so that "equal" is not "equally broken".
+    let facts = run(
+        fork_port,
+        "facts",
+        "task:run_script",
+        json!(["facts.py", "one", 2]),
+        json!({"kwargs": {"k": [1]}}),
+    )
+    .await;
+    let seen: Value = serde_json::from_str(facts["stdout"].as_str().unwrap()).unwrap();
+    assert_eq!(seen["argv"], json!(["one", "2"]));
+    assert_eq!(seen["name"], "__main__");
+    assert_eq!(seen["stdin"], "", "stdin is empty");
+    for fact in ["file_is_script", "path0_is_folder", "main_module"] {
+        assert_eq!(seen[fact], true, "{fact}: {seen}");
+    }
+    assert_eq!(seen["kwargs"], json!({"k": [1]}));
+    let ordered = run(
+        fork_port,
+        "ordered",
+        "task:run_script",
+        json!(["ordered.py"]),
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        ordered["stdout"],
+        "main done\nthe thread finished\natexit ran last\n"
+    );
+    let signalled = run(
+        fork_port,
+        "signalled",
+        "task:run_script",
+        json!(["signalled.py"]),
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        signalled["reason"], "the script was killed by signal 15",
+        "{signalled}"
+    );
+    let add = run(
+        fork_port,
+        "add",
+        "funcs:add",
+        json!([2, 3]),
+        json!({"kwargs": {"scale": 10}}),
+    )
+    .await;
+    assert_eq!(
+        add["result"],
+        json!({"sum": 50, "argv_is_module": true, "name": "funcs"})
+    );
+    let fails = run(
+        fork_port,
+        "fails",
+        "funcs:fails",
+        json!(["bad input"]),
+        json!({}),
+    )
+    .await;
+    let stderr = fails["stderr"].as_str().unwrap();
+    assert!(
+        stderr.starts_with("Traceback (most recent call last):\n  File \""),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("<string>"),
+        "no frame of the fork server's own: {stderr}"
+    );
+
+    // Each run draws its own random numbers, in both modes.
+    for port in [exec_port, fork_port] {
+        let first = run(
+            port,
+            "chance",
+            "task:run_script",
+            json!(["chance.py"]),
+            json!({}),
+        )
+        .await;
+        let second = run(
+            port,
+            "chance",
+            "task:run_script",
+            json!(["chance.py"]),
+            json!({}),
+        )
+        .await;
+        assert_ne!(first["stdout"], second["stdout"], "port {port}");
+    }
+
+    // A timeout stops the whole group: the script and the child it left behind.
+    for port in [exec_port, fork_port] {
+        let record = run(
+            port,
+            "outlives",
+            "task:run_script",
+            json!(["outlives.py"]),
+            json!({"timeout": 1}),
+        )
+        .await;
+        assert_eq!(record["status"], "timed_out", "{record}");
+        let child: i32 = record["stdout"].as_str().unwrap().trim().parse().unwrap();
+        assert!(
+            gone(child).await,
+            "the script's child {child} outlived the timeout (port {port})"
+        );
+    }
+
+    stop(&mut exec_daemon);
+    stop(&mut fork_daemon);
+}
+
+#[tokio::test]
+async fn a_dead_fork_server_ends_its_runs_and_the_next_run_starts_a_new_one() {
+    let port = free_port();
+    let dir = project(port, "fork");
+    let mut daemon = start(dir.path(), port).await;
+    // The first run starts the fork server.
+    let record = run(
+        port,
+        "first",
+        "task:run_script",
+        json!(["exits.py", "0"]),
+        json!({}),
+    )
+    .await;
+    assert_eq!(record["status"], "succeeded", "{record}");
+    let server = fork_server_of(daemon.id()).expect("a fork server under the daemon");
+
+    let body = json!({"id": "slow", "func": "task:run_script", "args": ["outlives.py"],
+                      "trigger": "date", "run_date": "2099-01-01T00:00:00+00:00"});
+    let (status, _) = call(port, Method::POST, "/jobs", Some(body)).await;
+    assert_eq!(status, 200);
+    let (status, _) = call(port, Method::POST, "/jobs/slow/run", None).await;
+    assert_eq!(status, 200);
+    let (_, runs) = call(port, Method::GET, "/jobs/slow/runs", None).await;
+    let run_id = runs[0]["id"].as_str().unwrap().to_owned();
+    // Its child is running once it printed its pid.
+    let child = loop {
+        let (_, output) = call(port, Method::GET, &format!("/runs/{run_id}/output"), None).await;
+        if let Ok(pid) = output["stdout"]
+            .as_str()
+            .unwrap_or_default()
+            .trim()
+            .parse::<i32>()
+        {
+            break pid;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(server),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+
+    let ended = loop {
+        let (_, record) = call(port, Method::GET, &format!("/runs/{run_id}"), None).await;
+        if record["status"] != "running" {
+            break record;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(ended["status"], "failed", "{ended}");
+    assert!(
+        ended["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("the fork server stopped while the run was in progress"),
+        "{ended}"
+    );
+    assert!(gone(child).await, "the run's group was stopped");
+
+    // The next run gets a new fork server.
+    let record = run(
+        port,
+        "after",
+        "task:run_script",
+        json!(["exits.py", "0"]),
+        json!({}),
+    )
+    .await;
+    assert_eq!(record["status"], "succeeded", "{record}");
+    let replaced = fork_server_of(daemon.id()).expect("a new fork server");
+    assert_ne!(replaced, server);
+    stop(&mut daemon);
+}
+
+/// The pid of the fork server the daemon `daemon` started (its child running Python with
+/// the server's program), if any.
+fn fork_server_of(daemon: u32) -> Option<i32> {
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let parent = stat
+            .rsplit_once(") ")
+            .and_then(|(_, rest)| rest.split(' ').nth(1))
+            .and_then(|ppid| ppid.parse::<u32>().ok());
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if parent == Some(daemon)
+            && String::from_utf8_lossy(&cmdline).contains("tickd's fork server")
+        {
+            return Some(pid);
+        }
+    }
+    None
+}
+
+/// Whether `pid` is gone (or a zombie) within a few seconds.
+async fn gone(pid: i32) -> bool {
+    for _ in 0..100 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        if stat.is_empty()
+            || stat
+                .rsplit_once(") ")
+                .is_some_and(|(_, rest)| rest.starts_with('Z'))
+        {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
