@@ -29,39 +29,24 @@ pub(super) const RESULT_FD: i32 = SCRIPT_FD + 1;
 /// The most bytes of a return value kept (its JSON text).
 pub const RESULT_LIMIT: usize = 64 * 1024;
 
-/// Imports `argv[3]` with the workspace `argv[5]` first on `sys.path`, checks that its file is
-/// in the workspace, follows the attribute path `argv[4]` and calls it with the JSON `args`
-/// (`argv[6]`) and the kwargs in `TICKD_KWARGS`; then writes the JSON of what it returned to
-/// `argv[8]` ([`RESULT_FD`]), at most `argv[7]` bytes. `argv[1]` is the module's file open as [`SCRIPT_FD`] (closed: Python reads
-/// the module by its path), `argv[2]` that file's path, which becomes `sys.argv[0]`.
-const CALL_BOOTSTRAP: &str = r#"import importlib, json, os, sys
-fd, path, module, attribute, root, args, limit, out = sys.argv[1:9]
-os.close(int(fd))
-del sys.argv[1:]
-sys.argv[0] = path
-sys.path[0] = root
-target = importlib.import_module(module)
-found = os.path.realpath(getattr(target, "__file__", None) or "")
-if not found.startswith(root + os.sep):
-    sys.exit(f"tickd: the module {module} was imported from {found or 'no file'}, not from the workspace {root}; rename the workspace's module")
-for name in attribute.split("."):
-    try:
-        target = getattr(target, name)
-    except AttributeError:
-        sys.exit(f"tickd: {module}:{attribute}: {name!r} is not found (AttributeError)")
-result = target(*json.loads(args), **json.loads(os.environ.get("TICKD_KWARGS") or "{}"))
-limit = int(limit)
-try:
-    text = json.dumps(result, ensure_ascii=False, allow_nan=False)
-except (TypeError, ValueError, RecursionError):
-    text = None
-if text is None or len(text.encode()) > limit:
-    shown = repr(result)
-    if len(shown) > limit // 8:
-        shown = shown[:limit // 8] + f"... ({len(shown)} characters)"
-    text = json.dumps(shown, ensure_ascii=False)
-with os.fdopen(int(out), "wb") as out:
-    out.write(text.encode())"#;
+/// The call itself (`_tickd_call`), as both modes make it: `exec` runs it through
+/// [`EXEC_CALL`], the fork server has it prepended to its program (`fork.rs`).
+pub(super) const CALL: &str = include_str!("call.py");
+
+/// After [`CALL`], in `exec` mode: `argv[1]` is the module's file open as [`SCRIPT_FD`]
+/// (closed: Python reads the module by its path), `argv[2]` that file's path, which becomes
+/// `sys.argv[0]`; then the module, the attribute path, the workspace (first on `sys.path`),
+/// the JSON `args`, the result's limit and its descriptor ([`RESULT_FD`]); the kwargs are
+/// in `TICKD_KWARGS`, as a script's.
+const EXEC_CALL: &str = r#"
+import json as _json, os as _os, sys as _sys
+_fd, _path, _module, _attribute, _root, _args, _limit, _out = _sys.argv[1:9]
+_os.close(int(_fd))
+del _sys.argv[1:]
+_sys.argv[0] = _path
+_sys.path[0] = _root
+_tickd_call(_module, _attribute, _root, _json.loads(_args),
+            _json.loads(_os.environ.get("TICKD_KWARGS") or "{}"), int(_limit), int(_out))"#;
 
 /// The interpreter's whole argv for calling `reference` with `args`: the module's file is
 /// open as [`SCRIPT_FD`]. Unbuffered (`-u`), as scripts.
@@ -72,7 +57,8 @@ pub(super) fn argv(
     root: &Path,
 ) -> Vec<OsString> {
     let mut argv = vec![program.as_os_str().to_owned()];
-    argv.extend(["-u", "-c", CALL_BOOTSTRAP].map(OsString::from));
+    argv.extend(["-u", "-c"].map(OsString::from));
+    argv.push(format!("{CALL}{EXEC_CALL}").into());
     argv.push(SCRIPT_FD.to_string().into());
     argv.push(reference.file.as_os_str().to_owned());
     argv.push(reference.module.clone().into());

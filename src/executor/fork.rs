@@ -167,7 +167,8 @@ impl ForkServer {
         )
         .map_err(|err| format!("cannot make the fork server's socket: {err}"))?;
         let child = Command::new(&self.python)
-            .args(["-u", "-c", ZYGOTE])
+            .args(["-u", "-c"])
+            .arg(format!("{}\n{ZYGOTE}", super::call::CALL))
             .args(&self.preload)
             .env_clear()
             .envs(self.env.iter().map(|(k, v)| (k, v)))

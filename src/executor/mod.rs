@@ -197,6 +197,14 @@ fn spawn_failure(err: &std::io::Error, program: &str, job_id: &str) -> ExecutorE
     )
 }
 
+/// How long a start waits to hear that the run started: [`HANDSHAKE_PATIENCE`], or the run's
+/// timeout when shorter (past it, `wait` ends the run as timed out).
+fn handshake_patience(request: &RunRequest) -> Duration {
+    request
+        .timeout
+        .map_or(HANDSHAKE_PATIENCE, |t| t.min(HANDSHAKE_PATIENCE))
+}
+
 /// What the supervisor's word means for a start: `Ok` when it goes on.
 fn handshake_outcome(heard: Heard) -> Result<(), ExecutorError> {
     match heard {
@@ -500,10 +508,7 @@ impl Executor {
             slot,
         )
         .with_result(result);
-        // A run's timeout bounds the wait too: past it, `wait` ends the run as timed out.
-        let patience = request
-            .timeout
-            .map_or(HANDSHAKE_PATIENCE, |t| t.min(HANDSHAKE_PATIENCE));
+        let patience = handshake_patience(&request);
         let heard = handshake.wait(patience);
         if heard == Heard::Late {
             tracing::warn!(
@@ -668,9 +673,7 @@ impl Executor {
                 result = Some(made);
             }
         }
-        let patience = request
-            .timeout
-            .map_or(HANDSHAKE_PATIENCE, |t| t.min(HANDSHAKE_PATIENCE));
+        let patience = handshake_patience(&request);
         let (pid, ended) = forks
             .fork(fork::ForkRequest { body, files }, patience)
             .map_err(|why| ExecutorError::cannot_start(StartFault::Supervisor, why))?;

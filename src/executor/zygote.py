@@ -8,7 +8,8 @@
 # file. Answers: "S <id> <pid>" once forked, "E <id> <errno> <text>" when the fork failed,
 # "X <id> <wait status>" when the child has been reaped. When the daemon's end closes, every
 # child's process group is killed and the server exits. Workspace modules are only ever
-# imported by children: the server itself never puts the workspace on sys.path.
+# imported by children: the server itself never puts the workspace on sys.path. The daemon
+# runs call.py's text before this one (a function job's call, shared with `exec` mode).
 import atexit, builtins, io, json, os, select, signal, socket, sys, threading, traceback, types
 
 for _name in sys.argv[1:]:
@@ -106,31 +107,9 @@ def _child(request, files):
 
 
 def _call(request, result):
-    import importlib
-    module, attribute, root = request["module"], request["attribute"], request["root"]
-    target = importlib.import_module(module)
-    found = os.path.realpath(getattr(target, "__file__", None) or "")
-    if not found.startswith(root + os.sep):
-        sys.exit(f"tickd: the module {module} was imported from {found or 'no file'}, not from "
-                 f"the workspace {root}; rename the workspace's module")
-    for name in attribute.split("."):
-        try:
-            target = getattr(target, name)
-        except AttributeError:
-            sys.exit(f"tickd: {module}:{attribute}: {name!r} is not found (AttributeError)")
-    value = target(*request["args"], **request["kwargs"])
-    limit = request["limit"]
-    try:
-        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError, RecursionError):
-        text = None
-    if text is None or len(text.encode()) > limit:
-        shown = repr(value)
-        if len(shown) > limit // 8:
-            shown = shown[:limit // 8] + f"... ({len(shown)} characters)"
-        text = json.dumps(shown, ensure_ascii=False)
-    with os.fdopen(result, "wb") as out:
-        out.write(text.encode())
+    # `_tickd_call` is call.py's, which the daemon puts before this program.
+    _tickd_call(request["module"], request["attribute"], request["root"], request["args"],
+                request["kwargs"], request["limit"], result)
 
 
 def _finish(run):

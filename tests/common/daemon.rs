@@ -100,6 +100,24 @@ pub async fn call(
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
+/// Adds (or replaces) a job that never fires by itself (a date far ahead) calling `func` with
+/// `args`, plus the fields in `extra`; runs it now and waits for its end: the run record.
+pub async fn run_now_waiting(port: u16, id: &str, func: &str, args: Value, extra: Value) -> Value {
+    let mut body = serde_json::json!({
+        "id": id, "func": func, "args": args,
+        "trigger": "date", "run_date": "2099-01-01T00:00:00+00:00", "replace_existing": true,
+    });
+    if let (Value::Object(body), Value::Object(extra)) = (&mut body, extra) {
+        body.extend(extra);
+    }
+    let (status, answer) = call(port, reqwest::Method::POST, "/jobs", Some(body)).await;
+    assert_eq!(status, 200, "{id}: {answer}");
+    let path = format!("/jobs/{id}/run?wait=true");
+    let (status, record) = call(port, reqwest::Method::POST, &path, None).await;
+    assert_eq!(status, 200, "{id}: {record}");
+    record
+}
+
 pub fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
     for _ in 0..400 {
         if let Some(status) = child.try_wait().unwrap() {

@@ -11,7 +11,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-use crate::common::daemon::{call, free_port, start, stop, write_config};
+use crate::common::daemon::{call, free_port, run_now_waiting, start, stop, write_config};
 use crate::common::project_dir;
 
 /// The corpus: file name and text.
@@ -97,26 +97,9 @@ fn project(port: u16, mode: &str) -> TempDir {
     dir
 }
 
-/// Adds a job (never firing by itself) and runs it now, waiting: the run record.
+/// Runs a job now, waiting: its run record.
 async fn run(port: u16, id: &str, func: &str, args: Value, extra: Value) -> Value {
-    let mut body = json!({
-        "id": id, "func": func, "args": args,
-        "trigger": "date", "run_date": "2099-01-01T00:00:00+00:00", "replace_existing": true,
-    });
-    if let (Value::Object(body), Value::Object(extra)) = (&mut body, extra) {
-        body.extend(extra);
-    }
-    let (status, answer) = call(port, Method::POST, "/jobs", Some(body)).await;
-    assert_eq!(status, 200, "{id}: {answer}");
-    let (status, record) = call(
-        port,
-        Method::POST,
-        &format!("/jobs/{id}/run?wait=true"),
-        None,
-    )
-    .await;
-    assert_eq!(status, 200, "{id}: {record}");
-    record
+    run_now_waiting(port, id, func, args, extra).await
 }
 
 /// What a user observes of a run, with the project's own folder written `<project>`.

@@ -6,7 +6,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::common::daemon::{call, free_port, start, stop, write_config};
+use crate::common::daemon::{call, free_port, run_now_waiting, start, stop, write_config};
 use crate::common::project_dir;
 
 /// The module the jobs below call, in a package, as the original platform's
@@ -50,24 +50,9 @@ async fn add(port: u16, body: Value) -> (u16, Value) {
     call(port, Method::POST, "/jobs", Some(body)).await
 }
 
-/// Adds a job calling `func` with `args`/`kwargs` that never fires by itself, runs it now,
-/// waits for it and answers its run record.
+/// Runs a job calling `func` with `args` and `kwargs` now, waiting: its run record.
 async fn run(port: u16, id: &str, func: &str, args: Value, kwargs: Value) -> Value {
-    let body = json!({
-        "id": id, "func": func, "args": args, "kwargs": kwargs,
-        "trigger": "date", "run_date": "2099-01-01T00:00:00+00:00",
-    });
-    let (status, answer) = add(port, body).await;
-    assert_eq!(status, 200, "{func}: {answer}");
-    let (status, record) = call(
-        port,
-        Method::POST,
-        &format!("/jobs/{id}/run?wait=true"),
-        None,
-    )
-    .await;
-    assert_eq!(status, 200, "{func}: {record}");
-    record
+    run_now_waiting(port, id, func, args, json!({ "kwargs": kwargs })).await
 }
 
 #[tokio::test]
