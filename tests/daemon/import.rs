@@ -20,6 +20,8 @@ fn original(python: &str, dir: &Path, port: u16) -> Child {
     Command::new(python)
         .arg(app)
         .current_dir(dir)
+        // Its function jobs' modules, as the original platform's own package would be.
+        .env("PYTHONPATH", dir.join("workspace"))
         .env("ORIGINAL_PORT", port.to_string())
         .env(
             "ORIGINAL_DB_URL",
@@ -63,6 +65,13 @@ fn instant(value: &Value) -> Option<DateTime<chrono::Utc>> {
 async fn jobs_move_over_from_a_running_flask_apscheduler() {
     let python = required("TICKD_TEST_ORIGINAL_PYTHON");
     let dir = project_dir();
+    // A module both sides can import: the original from its PYTHONPATH, tickd from its
+    // workspace, where a function job's module must be.
+    std::fs::write(
+        dir.path().join("workspace/reports.py"),
+        "def send(team, copies=1):\n    return {'team': team, 'copies': copies}\n",
+    )
+    .unwrap();
     let original_port = free_port();
     let mut original = original(&python, dir.path(), original_port);
     let mut up = false;
@@ -90,6 +99,8 @@ async fn jobs_move_over_from_a_running_flask_apscheduler() {
                "seconds": 30, "next_run_time": null}),
         json!({"id": "gone", "func": "task:success", "args": ["gone.py"], "trigger": "interval",
                "seconds": 30}),
+        json!({"id": "report", "func": "reports:send", "args": ["ops"], "kwargs": {"copies": 2},
+               "trigger": "interval", "hours": 6}),
     ];
     // The original answers on the same routes with the same credentials (guest/guest) as a
     // test daemon: one helper calls both.
@@ -146,7 +157,7 @@ async fn jobs_move_over_from_a_running_flask_apscheduler() {
         dir.path(),
         &["--from", &from, "--user", "guest", "--password", "guest"],
     );
-    for id in ["cron1", "every", "once", "paused"] {
+    for id in ["cron1", "every", "once", "paused", "report"] {
         assert!(said.contains(&format!("\ncreated {id}: ")), "{said}");
     }
     // The original never looks for a job's script; tickd does, and says why it refused.
@@ -179,7 +190,17 @@ async fn jobs_move_over_from_a_running_flask_apscheduler() {
             }
         }
     }
-    assert_eq!(ours.as_array().unwrap().len(), 4, "{ours}");
+    assert_eq!(ours.as_array().unwrap().len(), 5, "{ours}");
+    // The function job runs in tickd as it did in the original, its value kept.
+    let (status, run) = call(
+        port,
+        reqwest::Method::POST,
+        "/jobs/report/run?wait=true",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{run}");
+    assert_eq!(run["result"], json!({"team": "ops", "copies": 2}), "{run}");
 
     // A second import finds them there: each refused with tickd's reason, nothing changed.
     let (ok, said) = import(
