@@ -45,8 +45,17 @@ _os.close(int(_fd))
 del _sys.argv[1:]
 _sys.argv[0] = _path
 _sys.path[0] = _root
-_tickd_call(_module, _attribute, _root, _json.loads(_args),
-            _json.loads(_os.environ.get("TICKD_KWARGS") or "{}"), int(_limit), int(_out))"#;
+try:
+    _tickd_call(_module, _attribute, _root, _json.loads(_args),
+                _json.loads(_os.environ.get("TICKD_KWARGS") or "{}"), int(_limit), int(_out))
+except Exception as _error:
+    # The traceback starts at the function's module, as in `fork` mode: these lines are
+    # "<string>", as `-c` names them, and not the user's.
+    _trace = _error.__traceback__
+    while _trace is not None and _trace.tb_frame.f_code.co_filename == "<string>":
+        _trace = _trace.tb_next
+    _sys.excepthook(type(_error), _error.with_traceback(_trace), _trace)
+    _sys.exit(1)"#;
 
 /// The interpreter's whole argv for calling `reference` with `args`: the module's file is
 /// open as [`SCRIPT_FD`]. Unbuffered (`-u`), as scripts.

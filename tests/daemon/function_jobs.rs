@@ -201,6 +201,10 @@ async fn an_exception_fails_the_run_with_its_traceback_and_no_result() {
         stderr.contains("jobs.py\", line"),
         "the function's own frame: {stderr}"
     );
+    assert!(
+        !stderr.contains("<string>"),
+        "only the user's frames: {stderr}"
+    );
     assert!(record.get("result").is_none(), "{record}");
     assert!(
         record["reason"]
