@@ -115,6 +115,7 @@ impl App {
                 config.origin()
             )
         })?;
+        executor.warm_up();
         let current_host = api::local_host_name();
         let throttle = Arc::new(Throttle::new(
             FailureLimit {

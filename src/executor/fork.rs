@@ -48,7 +48,8 @@ const FILES_MAX: usize = 4;
 /// How a forked run ends: its wait status, or why it cannot be known (the server died).
 pub(crate) type Exit = Result<ExitStatus, String>;
 
-/// The fork server of one daemon: started at the first run, restarted after it died.
+/// The fork server of one daemon: started with the daemon (`Executor::warm_up`), else by
+/// the first run; restarted after it died.
 #[derive(Debug)]
 pub(crate) struct ForkServer {
     python: PathBuf,
@@ -143,6 +144,14 @@ impl ForkServer {
                 Err("the fork server did not answer in time; it is restarted".to_owned())
             }
         }
+    }
+
+    /// Starts the server unless it runs.
+    ///
+    /// # Errors
+    /// As [`ForkServer::fork`] when the server cannot be started.
+    pub(crate) fn start(&self) -> Result<(), String> {
+        self.server().map(drop)
     }
 
     /// The running server, started (again) when there is none or it died.

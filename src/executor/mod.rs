@@ -378,6 +378,18 @@ impl Executor {
         inspect::check(&python, &reference, func, &self.inner.inspections).await
     }
 
+    /// In `fork` mode, starts the fork server now, at the daemon's start, rather than with
+    /// the first Python run: that run is then as quick as the rest, and a module of
+    /// `preload` that does not import is logged at once. A server that cannot start is
+    /// logged; each run tries again.
+    pub fn warm_up(&self) {
+        if let Some(forks) = &self.inner.forks
+            && let Err(why) = forks.start()
+        {
+            tracing::warn!("{why}; each Python run will try again");
+        }
+    }
+
     /// Waits for a free slot in the pool (`max_workers`).
     pub async fn acquire_slot(&self) -> Slot {
         match Arc::clone(&self.inner.slots).acquire_owned().await {

@@ -313,7 +313,7 @@ async fn a_dead_fork_server_ends_its_runs_and_the_next_run_starts_a_new_one() {
     let port = free_port();
     let dir = project(port, "fork");
     let mut daemon = start(dir.path(), port).await;
-    // The first run starts the fork server.
+    // The daemon started its fork server; a first run uses it.
     let record = run(
         port,
         "first",
