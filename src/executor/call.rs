@@ -22,6 +22,7 @@ use serde_json::Value;
 
 use super::reference::Reference;
 use super::supervisor::SCRIPT_FD;
+use super::{ExecutorError, StartFault};
 
 /// The descriptor the interpreter writes the return value to.
 pub(super) const RESULT_FD: i32 = SCRIPT_FD + 1;
@@ -79,13 +80,27 @@ pub(super) fn argv(
     argv
 }
 
-/// The file a call writes its return value to: [`RESULT_LIMIT`] bytes of zeros that can
-/// neither grow nor shrink, so a function that writes more than that to the descriptor gets
-/// an error, not the daemon's memory.
+/// The file a call writes its return value to: the descriptor the daemon keeps (to read it
+/// with [`read_result`]) and the one passed to the run.
 ///
 /// # Errors
-/// The system could not make the file (out of memory or descriptors).
-pub(super) fn result_file() -> rustix::io::Result<OwnedFd> {
+/// The system could not make the file or its second descriptor (out of memory or
+/// descriptors): the run cannot start.
+pub(super) fn result_files() -> Result<(OwnedFd, OwnedFd), ExecutorError> {
+    let cannot = |err: std::io::Error| {
+        ExecutorError::cannot_start(
+            StartFault::of_process(err.raw_os_error()),
+            format!("cannot make the file for its result: {err}"),
+        )
+    };
+    let kept = result_file().map_err(|errno| cannot(errno.into()))?;
+    let given = kept.try_clone().map_err(cannot)?;
+    Ok((kept, given))
+}
+
+/// [`RESULT_LIMIT`] bytes of zeros that can neither grow nor shrink, so a function that
+/// writes more than that to the descriptor gets an error, not the daemon's memory.
+fn result_file() -> rustix::io::Result<OwnedFd> {
     let file = rustix::fs::memfd_create(
         "tickd-result",
         MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING,

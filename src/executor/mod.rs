@@ -65,6 +65,12 @@ const HANDSHAKE_PATIENCE: Duration = Duration::from_secs(10);
 /// The built-in task names a job's `func` may hold.
 pub const TASKS: [&str; 2] = ["task:success", "task:run_script"];
 
+/// Whether `func` is a function job's (`module:callable`, `reference.rs`) rather than one of
+/// the built-in tasks, which run a script.
+pub fn runs_a_function(func: &str) -> bool {
+    !TASKS.contains(&func)
+}
+
 /// How scripts are run; built by the app from `[executor]` in the config.
 #[derive(Debug, Clone)]
 pub struct ExecutorSettings {
@@ -364,7 +370,7 @@ impl Executor {
     /// # Errors
     /// [`ExecutorError::Invalid`] as [`Executor::check`], or naming what the module lacks.
     pub async fn check_function(&self, func: &str) -> Result<(), ExecutorError> {
-        if !func.contains(':') || TASKS.contains(&func) {
+        if !runs_a_function(func) {
             return Ok(());
         }
         let settings = &self.inner.settings;
@@ -429,6 +435,13 @@ impl Executor {
         let settings = &self.inner.settings;
         let root = self.inner.workspace.root();
         let invocation = self.invocation(&request.func, &request.args)?;
+        if invocation.python
+            && let Some(forks) = &self.inner.forks
+        {
+            // The fork server's Python was found when it started: no search here.
+            let file = open::script(root, &invocation.script, &invocation.given)?;
+            return self.fork(forks, request, &invocation, file, slot);
+        }
         let job_id = &request.job_id;
         let gone = || {
             ExecutorError::cannot_start(
@@ -443,11 +456,6 @@ impl Executor {
         let program = program::find(&invocation.program, root, self.inner.search_path.as_deref())
             .ok_or_else(gone)?;
         let file = open::script(root, &invocation.script, &invocation.given)?;
-        if invocation.python
-            && let Some(forks) = &self.inner.forks
-        {
-            return self.fork(forks, request, &invocation, file, slot);
-        }
         let argv = match &invocation.call {
             Some(call) => call::argv(&program, &call.reference, &call.args, root),
             None => program::argv(
@@ -457,31 +465,16 @@ impl Executor {
                 &invocation.args,
             ),
         };
+        let environment = self.environment(&request, &invocation);
+        let mut passed = vec![file];
         // A call's return value comes back in a file of its own.
         let result = match invocation.call {
-            Some(_) => Some(call::result_file().map_err(|errno| {
-                ExecutorError::cannot_start(
-                    StartFault::of_process(Some(errno.raw_os_error())),
-                    format!(
-                        "cannot make the file for its result: {}",
-                        std::io::Error::from(errno)
-                    ),
-                )
-            })?),
+            Some(_) => {
+                let (kept, given) = call::result_files()?;
+                passed.push(given);
+                Some(kept)
+            }
             None => None,
-        };
-        let environment = self.environment(&request, &invocation);
-        let passed = match &result {
-            Some(result) => vec![
-                file,
-                result.try_clone().map_err(|err| {
-                    ExecutorError::cannot_start(
-                        StartFault::of_process(err.raw_os_error()),
-                        format!("cannot pass the file for its result: {err}"),
-                    )
-                })?,
-            ],
-            None => vec![file],
         };
         let (mut command, handshake) =
             supervisor::command(&argv, passed, self.inner.script_priority).map_err(|errno| {
@@ -675,14 +668,9 @@ impl Executor {
                 body.insert("args".into(), Value::Array(call.args.clone()));
                 body.insert("kwargs".into(), Value::Object(request.kwargs.clone()));
                 body.insert("limit".into(), Value::from(RESULT_LIMIT));
-                let made = call::result_file().map_err(no_resources)?;
-                files.push(made.try_clone().map_err(|err| {
-                    ExecutorError::cannot_start(
-                        StartFault::of_process(err.raw_os_error()),
-                        format!("cannot pass the file for its result: {err}"),
-                    )
-                })?);
-                result = Some(made);
+                let (kept, given) = call::result_files()?;
+                files.push(given);
+                result = Some(kept);
             }
         }
         let patience = handshake_patience(&request);

@@ -10,8 +10,8 @@
 
 use std::path::PathBuf;
 
-use super::ExecutorError;
 use super::workspace::Workspace;
+use super::{ExecutorError, TASKS};
 
 /// A checked reference to a function in a workspace module.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,7 +74,8 @@ pub(crate) fn resolve(workspace: &Workspace, func: &str) -> Result<Reference, Ex
     Err(refuse(format!(
         "the module {module} is not in the workspace: a function job may only name a module \
          whose file is under the workspace ({path}.py or {path}/__init__.py); the built-in \
-         tasks are task:success and task:run_script"
+         tasks are {}",
+        TASKS.join(" and ")
     )))
 }
 

@@ -14,7 +14,7 @@ use std::path::{Component, Path, PathBuf};
 use serde_json::Value;
 
 use super::reference::{self, Reference};
-use super::{ExecutorError, TASKS};
+use super::{ExecutorError, runs_a_function};
 
 /// The canonical workspace folder and the name scripts may be prefixed with.
 #[derive(Debug)]
@@ -201,24 +201,6 @@ fn without_links(root: &Path, parts: &[&OsStr]) -> io::Result<Option<(PathBuf, M
     Ok(Some((path, meta)))
 }
 
-/// Checks that `func` names a built-in task (APScheduler's texts for a bad reference).
-///
-/// # Errors
-/// `Invalid reference` without a `:`; `Error resolving reference <func>: …` for other names.
-pub(crate) fn check_task(func: &str) -> Result<(), ExecutorError> {
-    if !func.contains(':') {
-        return Err(ExecutorError::Invalid("Invalid reference".into()));
-    }
-    if TASKS.contains(&func) {
-        Ok(())
-    } else {
-        Err(ExecutorError::Invalid(format!(
-            "Error resolving reference {func}: no such task (expected {})",
-            TASKS.join(" or ")
-        )))
-    }
-}
-
 /// The script path a task's `args` name.
 ///
 /// # Errors
@@ -286,8 +268,8 @@ pub(crate) fn argv(rest: &[Value]) -> impl Iterator<Item = OsString> + '_ {
 /// function ([`reference::resolve`]).
 ///
 /// # Errors
-/// As [`check_task`], [`script_arg`], [`Workspace::resolve`] and [`interpreter`] for a task;
-/// as [`reference::resolve`] for a function.
+/// As [`script_arg`], [`Workspace::resolve`] and [`interpreter`] for a task; as
+/// [`reference::resolve`] for anything else (`Invalid reference` without a `:`).
 pub(crate) fn invocation(
     workspace: &Workspace,
     python: &str,
@@ -295,7 +277,7 @@ pub(crate) fn invocation(
     func: &str,
     args: &[Value],
 ) -> Result<Invocation, ExecutorError> {
-    if func.contains(':') && !TASKS.contains(&func) {
+    if runs_a_function(func) {
         let reference = reference::resolve(workspace, func)?;
         return Ok(Invocation {
             program: python.to_owned(),
@@ -309,7 +291,6 @@ pub(crate) fn invocation(
             }),
         });
     }
-    check_task(func)?;
     let given = script_arg(func, args)?;
     let script = workspace.resolve(given)?;
     let (program, python) = interpreter(given, python, interpreters)?;
@@ -354,20 +335,6 @@ mod tests {
             .map(OsString::from)
             .collect();
         assert_eq!(got, want);
-    }
-
-    #[test]
-    fn task_names_use_the_reference_texts() {
-        assert!(check_task("task:success").is_ok());
-        assert!(check_task("task:run_script").is_ok());
-        assert_eq!(
-            check_task("nocolon"),
-            Err(ExecutorError::Invalid("Invalid reference".to_owned()))
-        );
-        let err = check_task("os:system");
-        assert!(
-            matches!(&err, Err(ExecutorError::Invalid(m)) if m.starts_with("Error resolving reference os:system: "))
-        );
     }
 
     #[test]

@@ -432,7 +432,8 @@ async fn finish(
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .remove(&run.id);
-    apply_outcome(&mut run, &outcome, job.timeout, runs_a_function(&job.func));
+    let call = crate::executor::runs_a_function(&job.func);
+    apply_outcome(&mut run, &outcome, job.timeout, call);
     for (stream, text) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
         runlog::log_output(&job.id, &run.id, stream, text);
     }
@@ -465,11 +466,6 @@ fn seconds_text(secs: f64) -> String {
     } else {
         format!("{secs}")
     }
-}
-
-/// Whether a job's `func` is a function of its own (a function job), not a built-in task.
-fn runs_a_function(func: &str) -> bool {
-    !crate::executor::TASKS.contains(&func)
 }
 
 fn apply_outcome(run: &mut RunRecord, outcome: &RunOutcome, timeout: Option<f64>, call: bool) {
