@@ -235,7 +235,17 @@ struct Throttled {
 
 impl Entered {
     fn answered(response: Response) -> Entered {
-        Entered::with(Next::Answered(Box::new(response)), After::default())
+        Entered::counted(response, None)
+    }
+
+    /// Answered by authentication, before anyone was identified: the answer still counts
+    /// for the address's failed logins (`throttled`).
+    fn counted(response: Response, throttled: Option<Throttled>) -> Entered {
+        let after = After {
+            throttled,
+            actor: None,
+        };
+        Entered::with(Next::Answered(Box::new(response)), after)
     }
 
     fn routed(route: Pin<Box<RouteFuture<Infallible>>>) -> Entered {
@@ -328,13 +338,7 @@ impl Inside {
                 Entered::waiting(async move {
                     match login.authenticator.identify(request.headers()).await {
                         Ok(actor) => inside.admit(&login, request, actor, throttled),
-                        Err(unanswered) => Entered::with(
-                            Next::Answered(Box::new(unanswered.into_response())),
-                            After {
-                                throttled,
-                                actor: None,
-                            },
-                        ),
+                        Err(unanswered) => Entered::counted(unanswered.into_response(), throttled),
                     }
                 })
             }
@@ -352,11 +356,7 @@ impl Inside {
     ) -> Entered {
         let Some(actor) = actor else {
             auth::log_denied(&request);
-            let after = After {
-                throttled,
-                actor: None,
-            };
-            return Entered::with(Next::Answered(Box::new(auth::denied())), after);
+            return Entered::counted(auth::denied(), throttled);
         };
         let method = request.method().clone();
         let next = match roles::refusal(&login.prefix, &actor, &request) {

@@ -102,6 +102,11 @@ async fn run(port: u16, id: &str, func: &str, args: Value, extra: Value) -> Valu
     run_now_waiting(port, id, func, args, extra).await
 }
 
+/// Runs the script `args[0]` (`task:run_script`) now, waiting: its run record.
+async fn script(port: u16, id: &str, args: Value) -> Value {
+    run(port, id, "task:run_script", args, json!({})).await
+}
+
 /// What a user observes of a run, with the project's own folder written `<project>`.
 fn observed(record: &Value, project: &Path) -> Value {
     let folder = project.canonicalize().unwrap();
@@ -211,26 +216,12 @@ async fn scripts_and_functions_give_the_same_results_in_both_modes() {
         assert_eq!(seen[fact], true, "{fact}: {seen}");
     }
     assert_eq!(seen["kwargs"], json!({"k": [1]}));
-    let ordered = run(
-        fork_port,
-        "ordered",
-        "task:run_script",
-        json!(["ordered.py"]),
-        json!({}),
-    )
-    .await;
+    let ordered = script(fork_port, "ordered", json!(["ordered.py"])).await;
     assert_eq!(
         ordered["stdout"],
         "main done\nthe thread finished\natexit ran last\n"
     );
-    let signalled = run(
-        fork_port,
-        "signalled",
-        "task:run_script",
-        json!(["signalled.py"]),
-        json!({}),
-    )
-    .await;
+    let signalled = script(fork_port, "signalled", json!(["signalled.py"])).await;
     assert_eq!(
         signalled["reason"], "the script was killed by signal 15",
         "{signalled}"
@@ -267,22 +258,8 @@ async fn scripts_and_functions_give_the_same_results_in_both_modes() {
 
     // Each run draws its own random numbers, in both modes.
     for port in [exec_port, fork_port] {
-        let first = run(
-            port,
-            "chance",
-            "task:run_script",
-            json!(["chance.py"]),
-            json!({}),
-        )
-        .await;
-        let second = run(
-            port,
-            "chance",
-            "task:run_script",
-            json!(["chance.py"]),
-            json!({}),
-        )
-        .await;
+        let first = script(port, "chance", json!(["chance.py"])).await;
+        let second = script(port, "chance", json!(["chance.py"])).await;
         assert_ne!(first["stdout"], second["stdout"], "port {port}");
     }
 
@@ -314,14 +291,7 @@ async fn a_dead_fork_server_ends_its_runs_and_the_next_run_starts_a_new_one() {
     let dir = project(port, "fork");
     let mut daemon = start(dir.path(), port).await;
     // The daemon started its fork server; a first run uses it.
-    let record = run(
-        port,
-        "first",
-        "task:run_script",
-        json!(["exits.py", "0"]),
-        json!({}),
-    )
-    .await;
+    let record = script(port, "first", json!(["exits.py", "0"])).await;
     assert_eq!(record["status"], "succeeded", "{record}");
     let server = fork_server_of(daemon.id()).expect("a fork server under the daemon");
 
@@ -370,14 +340,7 @@ async fn a_dead_fork_server_ends_its_runs_and_the_next_run_starts_a_new_one() {
     assert!(gone(child).await, "the run's group was stopped");
 
     // The next run gets a new fork server.
-    let record = run(
-        port,
-        "after",
-        "task:run_script",
-        json!(["exits.py", "0"]),
-        json!({}),
-    )
-    .await;
+    let record = script(port, "after", json!(["exits.py", "0"])).await;
     assert_eq!(record["status"], "succeeded", "{record}");
     let replaced = fork_server_of(daemon.id()).expect("a new fork server");
     assert_ne!(replaced, server);
