@@ -290,10 +290,11 @@ async fn a_dead_fork_server_ends_its_runs_and_the_next_run_starts_a_new_one() {
     let port = free_port();
     let dir = project(port, "fork");
     let mut daemon = start(dir.path(), port).await;
-    // The daemon started its fork server; a first run uses it.
+    // The daemon started its fork server before any run; the first run uses it.
+    let server = fork_server_of(daemon.id()).expect("a fork server started with the daemon");
     let record = script(port, "first", json!(["exits.py", "0"])).await;
     assert_eq!(record["status"], "succeeded", "{record}");
-    let server = fork_server_of(daemon.id()).expect("a fork server under the daemon");
+    assert_eq!(fork_server_of(daemon.id()), Some(server));
 
     let body = json!({"id": "slow", "func": "task:run_script", "args": ["outlives.py"],
                       "trigger": "date", "run_date": "2099-01-01T00:00:00+00:00"});
