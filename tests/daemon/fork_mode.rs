@@ -385,3 +385,37 @@ async fn gone(pid: i32) -> bool {
     }
     false
 }
+
+#[tokio::test]
+async fn a_fork_server_that_does_not_answer_is_replaced() {
+    let port = free_port();
+    let dir = project(port, "fork");
+    let mut daemon = start(dir.path(), port).await;
+    let server = fork_server_of(daemon.id()).expect("a fork server started with the daemon");
+    // Stopped, it receives the request but never forks: the start waits its patience (the
+    // job's timeout of 1 s, shorter than the handshake's), then gives up and replaces it.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(server),
+        nix::sys::signal::Signal::SIGSTOP,
+    )
+    .unwrap();
+    let body = json!({"id": "hung", "func": "task:run_script", "args": ["exits.py", "0"],
+                      "trigger": "date", "run_date": "2099-01-01T00:00:00+00:00", "timeout": 1});
+    let (status, _) = call(port, Method::POST, "/jobs", Some(body)).await;
+    assert_eq!(status, 200);
+    let (status, answer) = call(port, Method::POST, "/jobs/hung/run?wait=true", None).await;
+    assert_eq!(status, 500, "{answer}");
+    let (_, runs) = call(port, Method::GET, "/jobs/hung/runs", None).await;
+    assert_eq!(runs[0]["status"], "failed", "{runs}");
+    assert_eq!(
+        runs[0]["reason"], "the script could not start: tickd's supervisor failed to start it",
+        "{runs}"
+    );
+    assert!(gone(server).await, "the stopped server was killed");
+
+    let record = script(port, "after", json!(["exits.py", "0"])).await;
+    assert_eq!(record["status"], "succeeded", "{record}");
+    let replaced = fork_server_of(daemon.id()).expect("a new fork server");
+    assert_ne!(replaced, server);
+    stop(&mut daemon);
+}
