@@ -5,7 +5,8 @@
 //! Prints p50, p99 and max of `start` (until the interpreter runs, or the fork server has
 //! forked) and of the whole run, and the machine's CPU time per run (every process's, from
 //! `/proc/stat`: the daemon's, the supervisor's or fork server's, the script's), so run it on
-//! an otherwise idle machine.
+//! an otherwise idle machine; in `fork` mode also the fork server's resident memory before
+//! and after the runs (it must not grow with them).
 //!
 //! `cargo bench --bench spawn`. A figure, not a check: compare two commits on one host.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -52,6 +53,7 @@ async fn main() {
             run_once(&executor, script, "warm-up").await;
             let (mut starts, mut runs) = (Vec::new(), Vec::new());
             let busy_before = busy_seconds();
+            let rss_before = fork_server_rss();
             for i in 0..RUNS {
                 let begin = Instant::now();
                 let started = run_once(&executor, script, &format!("run-{i}")).await;
@@ -70,6 +72,12 @@ async fn main() {
                 );
             }
             println!("{mode:?} {script} CPU per run (every process): {cpu_ms:.2} ms");
+            if let (Some(before), Some(after)) = (rss_before, fork_server_rss()) {
+                println!(
+                    "{mode:?} {script} fork server resident: {before} KiB before, {after} KiB \
+                     after {RUNS} runs"
+                );
+            }
         }
     }
 }
@@ -91,6 +99,26 @@ async fn run_once(executor: &Executor, script: &str, run_id: &str) -> Duration {
     let started = begin.elapsed();
     running.wait().await;
     started
+}
+
+/// The resident memory (KiB) of this process's fork server, when it has one.
+fn fork_server_rss() -> Option<u64> {
+    let me = std::process::id().to_string();
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid = entry.file_name().to_string_lossy().into_owned();
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let parent = stat.rsplit_once(") ")?.1.split(' ').nth(1)?.to_owned();
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            if parent != me || !String::from_utf8_lossy(&cmdline).contains("tickd's fork server") {
+                return None;
+            }
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+            let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+            line.split_whitespace().nth(1)?.parse().ok()
+        })
 }
 
 /// The CPU time every process has used since boot (`/proc/stat`'s first line: user, nice,
