@@ -335,6 +335,8 @@ impl Executor {
                 Some(fork::ForkServer::new(
                     python,
                     settings.preload.clone(),
+                    settings.max_workers.min(fork::SPARES_MAX),
+                    script_priority,
                     passed_env.clone(),
                 ))
             }
@@ -644,10 +646,6 @@ impl Executor {
         );
         body.insert("cwd".into(), Value::String(text(root.as_os_str())));
         body.insert("env".into(), Value::Object(environment));
-        body.insert(
-            "nice".into(),
-            self.inner.script_priority.map_or(Value::Null, Value::from),
-        );
         let mut files = vec![stdout_write, stderr_write, file];
         let mut result = None;
         match &invocation.call {

@@ -2,17 +2,26 @@
 # standard library (and executor.preload) imported, that forks one child per run. Read by
 # src/executor/fork.rs, which explains the protocol; the daemon holds the other end of fd 0.
 #
-# Requests: one SEQPACKET message each, JSON {"id", "mode": "script"|"call", "path", "cwd",
-# "env", "argv" (script) | "module", "attribute", "root", "args", "limit" (call)}, carrying the
+# Requests: one SEQPACKET message each, "<id> " then JSON {"mode": "script"|"call", "path",
+# "cwd", "env", "argv" (script) | "module", "attribute", "root", "args", "limit" (call)}, carrying the
 # run's stdout and stderr write ends, its script (or module) file and, for a call, its result
-# file. Answers: "S <id> <pid>" once forked, "E <id> <errno> <text>" when the fork failed,
-# "X <id> <wait status>" when the child has been reaped. When the daemon's end closes, every
-# child's process group is killed and the server exits. Workspace modules are only ever
-# imported by children: the server itself never puts the workspace on sys.path. The daemon
-# runs call.py's text before this one (a function job's call, shared with `exec` mode).
-import atexit, builtins, io, json, os, select, signal, socket, sys, threading, traceback, types
+# file. Answers: "S <id> <pid>" once a process has the run, "E <id> <errno> <text>" when the
+# fork failed, "X <id> <wait status>" when the child has been reaped. When the daemon's end
+# closes, every child's process group is killed and the server exits. Workspace modules are
+# only ever imported by children: the server itself never puts the workspace on sys.path. The
+# daemon runs call.py's text before this one (a function job's call, shared with `exec` mode).
+#
+# argv: the spares' count, the nice value of runs ("-": the daemon's), executor.preload.
+# Spares: that many children are forked ahead of the runs, each waiting on a socket of its
+# own, so that a run due is handed to a process that exists (a message) rather than waiting
+# for the forks of the runs due before it. Each spare takes one run; the ones used are
+# replaced once no request has come for 50 ms. A run that finds no spare is forked for it.
+import atexit, builtins, io, json, os, select, signal, socket, sys, threading, time, traceback
+import types
 
-for _name in sys.argv[1:]:
+_spare_count = int(sys.argv[1])
+_nice = None if sys.argv[2] == "-" else int(sys.argv[2])
+for _name in sys.argv[3:]:
     try:
         __import__(_name)
     except Exception as _error:
@@ -30,6 +39,8 @@ for _signal in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
     # The daemon stops runs by their groups and stops this server by closing its end.
     signal.signal(_signal, signal.SIG_IGN)
 _children = {}
+# The spares waiting for a run, oldest first: (pid, the server's end of its socket).
+_spares = []
 
 
 def _send(text):
@@ -37,7 +48,10 @@ def _send(text):
 
 
 def _reap():
-    while _children:
+    """Reaps the children that ended: a run's end is told; a spare that died waiting (killed
+    from outside) is forgotten and replaced after a pause."""
+    global _retry_at
+    while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
@@ -47,25 +61,66 @@ def _reap():
         run = _children.pop(pid, None)
         if run is not None:
             _send(f"X {run} {status}")
+        for index, (spare, channel) in enumerate(_spares):
+            if spare == pid:
+                channel.close()
+                del _spares[index]
+                _retry_at = time.monotonic() + _REFILL_PAUSE
+                break
+
+
+def _detach():
+    """In a forked child: leads its own process group and lets go of the server's files."""
+    os.setpgid(0, 0)
+    signal.set_wakeup_fd(-1)
+    _control.close()
+    os.close(_wake_read)
+    os.close(_wake_write)
+    for _, channel in _spares:
+        channel.close()
+
+
+def _lower():
+    """Gives this process the nice value runs get (`executor.nice`)."""
+    if _nice is not None:
+        try:
+            os.setpriority(os.PRIO_PROCESS, 0, _nice)
+        except OSError:
+            pass
+
+
+def _spare(channel):
+    """A spare, in the forked child: waits for its run, then runs it; never returns. The
+    server's end closing (the server ended) ends it."""
+    try:
+        _detach()
+        # Below the server and the daemon from the start: a spare that takes its run must
+        # not hold up the server handing the next ones over.
+        _lower()
+        while True:
+            try:
+                message, files, _, _ = socket.recv_fds(channel, 1 << 22, 4)
+                break
+            except InterruptedError:
+                continue
+        channel.close()
+        if not message:
+            os._exit(0)
+        request = json.loads(message.partition(b" ")[2])
+    except BaseException:
+        traceback.print_exc()
+        os._exit(126)
+    _child(request, files)
 
 
 def _child(request, files):
-    """The run, in the forked child: never returns."""
+    """The run, in the forked child (detached): never returns."""
     code = 126
     try:
-        os.setpgid(0, 0)
-        if request.get("nice") is not None:
-            try:
-                os.setpriority(os.PRIO_PGRP, 0, request["nice"])
-            except OSError:
-                pass
-        signal.set_wakeup_fd(-1)
+        _lower()
         for number in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
             signal.signal(number, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        _control.close()
-        os.close(_wake_read)
-        os.close(_wake_write)
         out, err, source = files[0], files[1], files[2]
         result = files[3] if len(files) > 3 else None
         os.dup2(out, 1)
@@ -163,8 +218,89 @@ def _flush():
             pass
 
 
+# Seconds without a request before the spares used are replaced; seconds before trying
+# again after a spare could not be forked or died waiting.
+_REFILL_AFTER = 0.05
+_REFILL_PAUSE = 1.0
+
+
+def _fork_spare():
+    """Forks one more spare; False when it could not."""
+    try:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    except OSError:
+        return False
+    try:
+        pid = os.fork()
+    except OSError:
+        ours.close()
+        theirs.close()
+        return False
+    if pid == 0:
+        ours.close()
+        _spare(theirs)
+    theirs.close()
+    try:
+        os.setpgid(pid, pid)
+    except OSError:
+        pass
+    _spares.append((pid, ours))
+    return True
+
+
+def _hand_over(message, files):
+    """Gives the run to a spare; answers its pid, or None when there is none (or it died)."""
+    while _spares:
+        pid, channel = _spares.pop(0)
+        try:
+            socket.send_fds(channel, [message], files)
+            return pid
+        except OSError:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        finally:
+            channel.close()
+    return None
+
+
+def _fork_run(run, body, files):
+    """Forks a child for the run; answers its pid, or None when the fork failed (said)."""
+    try:
+        pid = os.fork()
+    except OSError as error:
+        _send(f"E {run} {error.errno} {error.strerror}")
+        return None
+    if pid == 0:
+        try:
+            _detach()
+            request = json.loads(body)
+        except BaseException:
+            traceback.print_exc()
+            os._exit(126)
+        _child(request, files)
+    try:
+        # Also here, so that the group exists when the daemon hears of the child.
+        os.setpgid(pid, pid)
+    except OSError:
+        pass
+    return pid
+
+
+# When the spares used may be replaced (time.monotonic()): a moment after the last request;
+# and not before _retry_at, after a spare could not be forked or died waiting.
+_refill_at = 0.0
+_retry_at = 0.0
+
 while True:
-    ready, _, _ = select.select([_control, _wake_read], [], [])
+    # Requests first: the spares used are replaced once no request has come for a moment,
+    # not between the requests of runs due together (a fork then would hold up the next
+    # one's hand-over, and compete with the runs just started).
+    wait = None
+    if len(_spares) < _spare_count:
+        wait = max(0.0, max(_refill_at, _retry_at) - time.monotonic())
+    ready, _, _ = select.select([_control, _wake_read], [], [], wait)
     if _wake_read in ready:
         try:
             os.read(_wake_read, 512)
@@ -172,35 +308,31 @@ while True:
             pass
         _reap()
     if _control not in ready:
+        if not ready and len(_spares) < _spare_count and not _fork_spare():
+            _retry_at = time.monotonic() + _REFILL_PAUSE
         continue
+    _refill_at = time.monotonic() + _REFILL_AFTER
     try:
         message, files, _, _ = socket.recv_fds(_control, 1 << 22, 4)
     except InterruptedError:
         continue
     if not message:
         break
-    request = json.loads(message)
-    try:
-        pid = os.fork()
-    except OSError as error:
-        for file in files:
-            os.close(file)
-        _send(f"E {request['id']} {error.errno} {error.strerror}")
-        continue
-    if pid == 0:
-        _child(request, files)
-    try:
-        # Also here, so that the group exists when the daemon hears of the child.
-        os.setpgid(pid, pid)
-    except OSError:
-        pass
+    # "<id> <JSON>": the server reads only the id; the process that runs it reads the rest.
+    head, _, body = message.partition(b" ")
+    run = int(head)
+    pid = _hand_over(message, files)
+    if pid is None:
+        pid = _fork_run(run, body, files)
     for file in files:
         os.close(file)
-    _children[pid] = request["id"]
-    _send(f"S {request['id']} {pid}")
+    if pid is None:
+        continue
+    _children[pid] = run
+    _send(f"S {run} {pid}")
     _reap()
 
-for _pid in list(_children):
+for _pid in list(_children) + [pid for pid, _ in _spares]:
     try:
         os.killpg(_pid, signal.SIGKILL)
     except OSError:

@@ -27,6 +27,7 @@ print(json.dumps({
     "env": sorted(name for name in os.environ if name.startswith("TICKD")),
     "kwargs": json.loads(os.environ["TICKD_KWARGS"]),
     "main_module": sys.modules["__main__"].__file__ == __file__,
+    "nice": os.getpriority(os.PRIO_PROCESS, 0),
 }, sort_keys=True))
 "#,
     ),
@@ -216,6 +217,18 @@ async fn scripts_and_functions_give_the_same_results_in_both_modes() {
         assert_eq!(seen[fact], true, "{fact}: {seen}");
     }
     assert_eq!(seen["kwargs"], json!({"k": [1]}));
+    // `executor.nice` (5) below the daemon, whose nice value is this test's.
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let own: i64 = stat
+        .rsplit_once(") ")
+        .unwrap()
+        .1
+        .split(' ')
+        .nth(16)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(seen["nice"], json!((own + 5).min(19)), "{seen}");
     let ordered = script(fork_port, "ordered", json!(["ordered.py"])).await;
     assert_eq!(
         ordered["stdout"],
@@ -351,23 +364,45 @@ async fn a_dead_fork_server_ends_its_runs_and_the_next_run_starts_a_new_one() {
 /// The pid of the fork server the daemon `daemon` started (its child running Python with
 /// the server's program), if any.
 fn fork_server_of(daemon: u32) -> Option<i32> {
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let parent = stat
-            .rsplit_once(") ")
-            .and_then(|(_, rest)| rest.split(' ').nth(1))
-            .and_then(|ppid| ppid.parse::<u32>().ok());
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        if parent == Some(daemon)
-            && String::from_utf8_lossy(&cmdline).contains("tickd's fork server")
-        {
-            return Some(pid);
+    children_of(i32::try_from(daemon).ok()?)
+        .into_iter()
+        .find(|&pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            String::from_utf8_lossy(&cmdline).contains("tickd's fork server")
+        })
+}
+
+/// The live processes whose parent is `parent`.
+fn children_of(parent: i32) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_string_lossy().parse::<i32>().ok())
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            stat.rsplit_once(") ").is_some_and(|(_, rest)| {
+                !rest.starts_with('Z') && rest.split(' ').nth(1) == Some(&parent.to_string())
+            })
+        })
+        .collect()
+}
+
+/// The fork server's children once there are `count` of them (its spares, when no run is
+/// going), within a few seconds.
+async fn spares(server: i32, count: usize) -> Vec<i32> {
+    for _ in 0..100 {
+        let children = children_of(server);
+        if children.len() == count {
+            return children;
         }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    None
+    panic!(
+        "the fork server {server} has {:?} children, not {count}",
+        children_of(server)
+    );
 }
 
 /// Whether `pid` is gone (or a zombie) within a few seconds.
@@ -418,4 +453,54 @@ async fn a_fork_server_that_does_not_answer_is_replaced() {
     let replaced = fork_server_of(daemon.id()).expect("a new fork server");
     assert_ne!(replaced, server);
     stop(&mut daemon);
+}
+
+#[tokio::test]
+async fn runs_are_handed_to_spares_forked_ahead_and_spares_that_die_are_replaced() {
+    let port = free_port();
+    let dir = project(port, "fork");
+    std::fs::write(
+        dir.path().join("workspace/pid.py"),
+        "import os\nprint(os.getpid())\n",
+    )
+    .unwrap();
+    let mut daemon = start(dir.path(), port).await;
+    let server = fork_server_of(daemon.id()).expect("a fork server started with the daemon");
+    // One spare per run that may start at once (`max_workers`, 10 by default).
+    let waiting = spares(server, 10).await;
+
+    let record = script(port, "pid", json!(["pid.py"])).await;
+    assert_eq!(record["status"], "succeeded", "{record}");
+    let ran: i32 = record["stdout"].as_str().unwrap().trim().parse().unwrap();
+    assert!(
+        waiting.contains(&ran),
+        "run by {ran}, not one of the spares {waiting:?}"
+    );
+    // The spare used is replaced; the others still wait.
+    let now = spares(server, 10).await;
+    assert!(!now.contains(&ran));
+
+    // Spares killed from outside are forgotten; a run still starts (forked for it when no
+    // spare is left), and the spares are forked again.
+    for pid in &now {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(*pid),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+    }
+    for pid in &now {
+        assert!(gone(*pid).await, "spare {pid} was killed");
+    }
+    let record = script(port, "pid", json!(["pid.py"])).await;
+    assert_eq!(record["status"], "succeeded", "{record}");
+    let refilled = spares(server, 10).await;
+    assert!(refilled.iter().all(|pid| !now.contains(pid)));
+
+    // The daemon's end closed, the spares go with the server.
+    stop(&mut daemon);
+    assert!(gone(server).await, "the fork server ended with the daemon");
+    for pid in refilled {
+        assert!(gone(pid).await, "spare {pid} outlived the fork server");
+    }
 }
