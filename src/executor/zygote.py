@@ -275,6 +275,7 @@ def _fork_run(run, body, files):
     if pid == 0:
         try:
             _detach()
+            _lower()
             request = json.loads(body)
         except BaseException:
             traceback.print_exc()
