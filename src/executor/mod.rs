@@ -434,7 +434,6 @@ impl Executor {
     /// arguments are more than a program can receive; [`ExecutorError::CannotStart`] when the
     /// interpreter is gone or cannot be run, or the process could not be created.
     pub fn start(&self, request: RunRequest, slot: Slot) -> Result<RunningScript, ExecutorError> {
-        let settings = &self.inner.settings;
         let root = self.inner.workspace.root();
         let invocation = self.invocation(&request.func, &request.args)?;
         if invocation.python
@@ -506,15 +505,8 @@ impl Executor {
             ));
         };
         // Built first, so that its start instant is the spawn's; the log lines come after.
-        let script = RunningScript::new(
-            child,
-            pid,
-            request.timeout,
-            settings.kill_grace,
-            settings.output_limit,
-            slot,
-        )
-        .with_result(result);
+        let script =
+            RunningScript::new(child, pid, self.bounds(&request), slot).with_result(result);
         let patience = handshake_patience(&request);
         let heard = handshake.wait(patience);
         if heard == Heard::Late {
@@ -610,6 +602,15 @@ impl Executor {
         environment
     }
 
+    /// What bounds `request`'s run: its timeout, and the daemon's kill grace and output limit.
+    fn bounds(&self, request: &RunRequest) -> process::Bounds {
+        process::Bounds {
+            timeout: request.timeout,
+            kill_grace: self.inner.settings.kill_grace,
+            output_limit: self.inner.settings.output_limit,
+        }
+    }
+
     /// [`Executor::start`] of a Python run in `fork` mode: forked by the fork server
     /// (`fork.rs`) with the environment, working directory, arguments and output pipes a
     /// started interpreter gets.
@@ -621,7 +622,6 @@ impl Executor {
         file: std::os::fd::OwnedFd,
         slot: Slot,
     ) -> Result<RunningScript, ExecutorError> {
-        let settings = &self.inner.settings;
         let root = self.inner.workspace.root();
         let no_resources = |err: rustix::io::Errno| {
             ExecutorError::cannot_start(
@@ -685,16 +685,9 @@ impl Executor {
                     )
                 })
         };
-        let script = RunningScript::forked(
-            ended,
-            [pipe(stdout_read)?, pipe(stderr_read)?],
-            pid,
-            request.timeout,
-            settings.kill_grace,
-            settings.output_limit,
-            slot,
-        )
-        .with_result(result);
+        let pipes = [pipe(stdout_read)?, pipe(stderr_read)?];
+        let script = RunningScript::forked(ended, pipes, pid, self.bounds(&request), slot)
+            .with_result(result);
         tracing::debug!(
             job_id = %request.job_id,
             run_id = %request.run_id,

@@ -53,6 +53,15 @@ impl StopHandle {
     }
 }
 
+/// What bounds a run, the same for every way it starts: its timeout (counted from the
+/// start), the grace between SIGTERM and SIGKILL, and the bytes kept of each stream.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Bounds {
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) kill_grace: Duration,
+    pub(crate) output_limit: usize,
+}
+
 /// A started script.
 #[derive(Debug)]
 pub struct RunningScript {
@@ -75,27 +84,12 @@ pub struct RunningScript {
 
 impl RunningScript {
     /// Wraps a freshly spawned `child` whose output pipes have not been taken.
-    pub(crate) fn new(
-        mut child: Child,
-        pid: u32,
-        timeout: Option<Duration>,
-        kill_grace: Duration,
-        output_limit: usize,
-        slot: Slot,
-    ) -> RunningScript {
+    pub(crate) fn new(mut child: Child, pid: u32, bounds: Bounds, slot: Slot) -> RunningScript {
         let pipes = [
             child.stdout.take().map(|pipe| Box::new(pipe) as Pipe),
             child.stderr.take().map(|pipe| Box::new(pipe) as Pipe),
         ];
-        RunningScript::with_leader(
-            Leader::Spawned(child),
-            pipes,
-            pid,
-            timeout,
-            kill_grace,
-            output_limit,
-            slot,
-        )
+        RunningScript::with_leader(Leader::Spawned(child), pipes, pid, bounds, slot)
     }
 
     /// Wraps a run the fork server (`fork.rs`) forked as `pid`, whose exit `ended` will tell,
@@ -104,32 +98,26 @@ impl RunningScript {
         ended: oneshot::Receiver<Exit>,
         pipes: [Pipe; 2],
         pid: u32,
-        timeout: Option<Duration>,
-        kill_grace: Duration,
-        output_limit: usize,
+        bounds: Bounds,
         slot: Slot,
     ) -> RunningScript {
         let [stdout, stderr] = pipes;
-        RunningScript::with_leader(
-            Leader::Forked(ended),
-            [Some(stdout), Some(stderr)],
-            pid,
-            timeout,
-            kill_grace,
-            output_limit,
-            slot,
-        )
+        let pipes = [Some(stdout), Some(stderr)];
+        RunningScript::with_leader(Leader::Forked(ended), pipes, pid, bounds, slot)
     }
 
     fn with_leader(
         leader: Leader,
         pipes: [Option<Pipe>; 2],
         pid: u32,
-        timeout: Option<Duration>,
-        kill_grace: Duration,
-        output_limit: usize,
+        bounds: Bounds,
         slot: Slot,
     ) -> RunningScript {
+        let Bounds {
+            timeout,
+            kill_grace,
+            output_limit,
+        } = bounds;
         let (stop_sender, stop_requested) = watch::channel(None);
         RunningScript {
             group: Group::new(leader, pid),
