@@ -353,12 +353,17 @@ async fn a_dead_fork_server_ends_its_runs_and_the_next_run_starts_a_new_one() {
     );
     assert!(gone(child).await, "the run's group was stopped");
 
-    // The next run gets a new fork server.
+    next_run_gets_a_new_server(port, daemon.id(), server).await;
+    stop(&mut daemon);
+}
+
+/// After the fork server `server` of the daemon `daemon` was lost, the next run succeeds on
+/// a new one.
+async fn next_run_gets_a_new_server(port: u16, daemon: u32, server: i32) {
     let record = script(port, "after", json!(["exits.py", "0"])).await;
     assert_eq!(record["status"], "succeeded", "{record}");
-    let replaced = fork_server_of(daemon.id()).expect("a new fork server");
+    let replaced = fork_server_of(daemon).expect("a new fork server");
     assert_ne!(replaced, server);
-    stop(&mut daemon);
 }
 
 /// The pid of the fork server the daemon `daemon` started (its child running Python with
@@ -448,10 +453,7 @@ async fn a_fork_server_that_does_not_answer_is_replaced() {
     );
     assert!(gone(server).await, "the stopped server was killed");
 
-    let record = script(port, "after", json!(["exits.py", "0"])).await;
-    assert_eq!(record["status"], "succeeded", "{record}");
-    let replaced = fork_server_of(daemon.id()).expect("a new fork server");
-    assert_ne!(replaced, server);
+    next_run_gets_a_new_server(port, daemon.id(), server).await;
     stop(&mut daemon);
 }
 
