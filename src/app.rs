@@ -130,7 +130,7 @@ impl App {
             clock.clone(),
             SchedulerSettings {
                 timezone,
-                job_defaults: config.job_defaults,
+                job_defaults: config.job_defaults.clone(),
                 node: current_host.clone(),
                 default_timeout: config.executor.timeout,
                 history: history(&config),

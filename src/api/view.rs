@@ -12,7 +12,8 @@ use crate::trigger::isoformat;
 /// The job object (reference §2.1, CONTRACT §1): `id`, `name`, `func`, `args`, `kwargs`,
 /// `trigger`, the trigger's own fields, and — unless the job is pending (added while the
 /// scheduler was stopped) — `misfire_grace_time`, `max_instances` and `next_run_time`.
-/// The extension `timeout` appears only when set (CONTRACT §6). `coalesce`, `executor`,
+/// The extensions `timeout`, `retry`, `overlap` and `queue_limit` appear only when set
+/// (CONTRACT §6). `coalesce`, `executor`,
 /// `jobstore`, `timezone`, `jitter` and `replace_existing` are never shown. Keys are sorted,
 /// nested ones too.
 pub fn object(job: &Job) -> Value {
@@ -78,6 +79,16 @@ impl Serialize for View<'_> {
         }
         if let Some(timeout) = job.timeout {
             entries.push(("timeout", Field::Owned(seconds(timeout))));
+        }
+        let policies = &job.policies;
+        if let Some(retry) = &policies.retry {
+            entries.push(("retry", Field::Owned(retry.to_json())));
+        }
+        if let Some(overlap) = policies.overlap {
+            entries.push(("overlap", Field::Text(overlap.as_str())));
+        }
+        if let Some(limit) = policies.queue_limit {
+            entries.push(("queue_limit", Field::Owned(Value::from(limit))));
         }
         entries.sort_by(|a, b| a.0.cmp(b.0));
         serializer.collect_map(entries)

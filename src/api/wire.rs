@@ -213,6 +213,7 @@ mod tests {
             max_instances: 1,
             next_run_time,
             timeout: None,
+            policies: crate::job::Policies::default(),
             pending: false,
             version: 0,
         }

@@ -54,6 +54,17 @@ pub(super) fn settings(config: &Config, origins: &Origins) -> Result<(), ConfigE
         ));
     }
     console(config, &refuse)?;
+    let defaults = &config.job_defaults;
+    if let Err(message) = defaults.policies.check(defaults.max_instances) {
+        let overlap = defaults.policies.overlap();
+        let (key, value) = if overlap == crate::job::Overlap::Allow {
+            ("overlap", quoted(overlap.as_str()))
+        } else {
+            let limit = defaults.policies.queue_limit.unwrap_or_default();
+            ("queue_limit", limit.to_string())
+        };
+        return Err(refuse("job_defaults", key, value, message));
+    }
     let metrics = &config.metrics.path;
     if config.metrics.enabled
         && (!metrics.starts_with('/')

@@ -22,7 +22,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::api::{FailureLimit, Role};
-use crate::job::JobDefaults;
+use crate::job::{JobDefaults, Overlap, Policies, RetryPolicy};
 
 pub use error::{ConfigError, Invalid};
 pub use health::HealthConfig;
@@ -311,6 +311,15 @@ struct JobDefaultsConfig {
     /// Runs of one job at once.
     #[serde(deserialize_with = "value::instances")]
     max_instances: u32,
+    /// Retries of failed runs (a table: `limit`, `delay`, ...).
+    #[serde(deserialize_with = "value::retry")]
+    retry: Option<RetryPolicy>,
+    /// What a fire time that comes while the job runs becomes.
+    #[serde(deserialize_with = "value::overlap")]
+    overlap: Option<Overlap>,
+    /// Runs waiting with `overlap = "queue"`.
+    #[serde(deserialize_with = "value::queue_limit")]
+    queue_limit: Option<u32>,
 }
 
 impl Default for JobDefaultsConfig {
@@ -319,11 +328,15 @@ impl Default for JobDefaultsConfig {
             misfire_grace_time,
             coalesce,
             max_instances,
+            policies,
         } = JobDefaults::default();
         JobDefaultsConfig {
             misfire_grace_time,
             coalesce,
             max_instances,
+            retry: policies.retry,
+            overlap: policies.overlap,
+            queue_limit: policies.queue_limit,
         }
     }
 }
@@ -334,6 +347,11 @@ impl From<JobDefaultsConfig> for JobDefaults {
             misfire_grace_time: table.misfire_grace_time,
             coalesce: table.coalesce,
             max_instances: table.max_instances,
+            policies: Policies {
+                retry: table.retry,
+                overlap: table.overlap,
+                queue_limit: table.queue_limit,
+            },
         }
     }
 }

@@ -14,8 +14,8 @@ use toml::Value;
 
 use super::JobDefaultsConfig;
 use crate::api::Role;
-use crate::job::JobDefaults;
 use crate::job::options::{self, MAX_INSTANCES, MAX_OPTION_SECONDS};
+use crate::job::{JobDefaults, Overlap, RetryPolicy};
 
 /// The log levels `logging.level` accepts on their own.
 pub(super) const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
@@ -196,6 +196,24 @@ pub(super) fn grace_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u6
         _ => None,
     }
     .ok_or_else(|| not_whole("a number of seconds (0 = no limit)", 0, MAX_OPTION_SECONDS))
+}
+
+/// `retry`: a table read as a job's `retry` object is ([`RetryPolicy::parse`]).
+pub(super) fn retry<'de, D: Deserializer<'de>>(d: D) -> Result<Option<RetryPolicy>, D::Error> {
+    let value = json(read(d)?).map_err(D::Error::custom)?;
+    RetryPolicy::parse(&value).map_err(D::Error::custom)
+}
+
+/// `overlap`: a policy's name, as a job's own ([`Overlap::parse`]).
+pub(super) fn overlap<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Overlap>, D::Error> {
+    let value = json(read(d)?).map_err(D::Error::custom)?;
+    Overlap::parse(&value).map_err(D::Error::custom)
+}
+
+/// `queue_limit`: as a job's own ([`crate::job::policy::parse_queue_limit`]).
+pub(super) fn queue_limit<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    let value = json(read(d)?).map_err(D::Error::custom)?;
+    crate::job::policy::parse_queue_limit(&value).map_err(D::Error::custom)
 }
 
 /// `[[jobs]]`: each table as the JSON object a `POST P/jobs` body is, for the same parser

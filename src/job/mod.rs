@@ -3,6 +3,7 @@
 
 mod id;
 pub mod options;
+pub mod policy;
 mod run;
 mod spec;
 mod state;
@@ -42,6 +43,8 @@ pub struct Job {
     pub next_run_time: Option<DateTime<FixedOffset>>,
     /// Extension: seconds a run may take before it is killed (echoed only when set).
     pub timeout: Option<f64>,
+    /// Extension: `retry`, `overlap`, `queue_limit` (each echoed only when set).
+    pub policies: Policies,
     /// The store's write counter for this job (compare-and-set between writers); not part
     /// of the job's state or its JSON.
     pub version: i64,
@@ -63,6 +66,7 @@ pub enum JobError {
 
 pub use id::{JobId, RunId};
 pub use options::MAX_OPTION_SECONDS;
+pub use policy::{Overlap, Policies, RetryPolicy};
 pub use run::{RunCause, RunRecord, RunStatus};
 pub use spec::{JobChanges, JobDefaults, JobParser, JobSpec, MAX_ID_BYTES, NextRunTime};
 

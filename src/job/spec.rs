@@ -10,11 +10,12 @@ use chrono_tz::Tz;
 use serde_json::{Map, Value};
 
 use super::options::{self, MAX_OPTION_SECONDS, OutOfRange};
+use super::policy::{self, Overlap, Policies, RetryPolicy};
 use super::{Job, JobError};
 use crate::trigger::{self, Trigger, truthy};
 
 /// Keys that are job options; every other key of an add body is a trigger argument.
-const JOB_OPTIONS: [&str; 13] = [
+const JOB_OPTIONS: [&str; 16] = [
     "func",
     "args",
     "kwargs",
@@ -28,10 +29,13 @@ const JOB_OPTIONS: [&str; 13] = [
     "executor",
     "replace_existing",
     "timeout",
+    "retry",
+    "overlap",
+    "queue_limit",
 ];
 
 /// Keys a PATCH may change besides the trigger.
-const MODIFIABLE: [&str; 10] = [
+const MODIFIABLE: [&str; 13] = [
     "func",
     "args",
     "kwargs",
@@ -42,6 +46,9 @@ const MODIFIABLE: [&str; 10] = [
     "executor",
     "next_run_time",
     "timeout",
+    "retry",
+    "overlap",
+    "queue_limit",
 ];
 
 /// The trigger arguments a PATCH may carry with `trigger`: the trigger's own, less `jitter`
@@ -58,7 +65,7 @@ fn patch_trigger_keys(kind: &str) -> impl Iterator<Item = &'static str> {
 pub const MAX_ID_BYTES: usize = 191;
 
 /// Option values a job gets when its body does not say (`[job_defaults]`).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct JobDefaults {
     /// Seconds a run may start late; `None` = no limit.
     pub misfire_grace_time: Option<u64>,
@@ -66,6 +73,8 @@ pub struct JobDefaults {
     pub coalesce: bool,
     /// Runs of one job allowed at once.
     pub max_instances: u32,
+    /// `retry`, `overlap` and `queue_limit` (none set by default).
+    pub policies: Policies,
 }
 
 impl Default for JobDefaults {
@@ -74,6 +83,7 @@ impl Default for JobDefaults {
             misfire_grace_time: Some(1),
             coalesce: true,
             max_instances: 1,
+            policies: Policies::default(),
         }
     }
 }
@@ -92,7 +102,7 @@ pub enum NextRunTime {
 /// What reading a job body takes besides the body: the scheduler's zone (naive times are read
 /// in it), its job defaults, and the time the body is read at. The scheduler hands one out
 /// (`Scheduler::job_parser`), so that the API and the config read bodies before they reach it.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct JobParser {
     /// The scheduler's zone.
     pub timezone: Tz,
@@ -195,6 +205,8 @@ impl JobSpec {
             None => None,
             Some(v) => parse_timeout(v)?,
         };
+        let policies = parse_policies(&body, &defaults.policies)?;
+        policies.check(max_instances).map_err(invalid)?;
         let kind = take_trigger_kind(&mut body)?;
         body.retain(|key, _| !JOB_OPTIONS.contains(&key.as_str()));
         let trigger = Trigger::from_args(&kind, &body, tz, now)?;
@@ -211,6 +223,7 @@ impl JobSpec {
                 max_instances,
                 next_run_time: None,
                 timeout,
+                policies,
                 pending: false,
                 version: 0,
             },
@@ -244,6 +257,12 @@ pub struct JobChanges {
     pub next_run_time: Option<Option<DateTime<FixedOffset>>>,
     /// New timeout (`Some(None)` removes it).
     pub timeout: Option<Option<f64>>,
+    /// New retry policy (`Some(None)` removes it).
+    pub retry: Option<Option<RetryPolicy>>,
+    /// New overlap policy (`Some(None)`: back to the default).
+    pub overlap: Option<Option<Overlap>>,
+    /// New queue limit (`Some(None)`: back to the default).
+    pub queue_limit: Option<Option<u32>>,
     /// When the body was read: a rebuilt trigger's defaults were counted from this time, and
     /// the job is rescheduled from it.
     pub read_at: DateTime<Utc>,
@@ -310,6 +329,11 @@ impl JobChanges {
                     })
                 }
                 "timeout" => changes.timeout = Some(parse_timeout(value)?),
+                "retry" => changes.retry = Some(RetryPolicy::parse(value).map_err(invalid)?),
+                "overlap" => changes.overlap = Some(Overlap::parse(value).map_err(invalid)?),
+                "queue_limit" => {
+                    changes.queue_limit = Some(policy::parse_queue_limit(value).map_err(invalid)?);
+                }
                 _ => {} // executor: checked above, nothing to store
             }
         }
@@ -331,6 +355,9 @@ impl JobChanges {
             max_instances,
             next_run_time,
             timeout,
+            retry,
+            overlap,
+            queue_limit,
             read_at,
         } = self;
         let job = job.clone();
@@ -348,6 +375,11 @@ impl JobChanges {
             coalesce: coalesce.unwrap_or(job.coalesce),
             max_instances: max_instances.unwrap_or(job.max_instances),
             timeout: timeout.unwrap_or(job.timeout),
+            policies: Policies {
+                retry: retry.unwrap_or(job.policies.retry),
+                overlap: overlap.unwrap_or(job.policies.overlap),
+                queue_limit: queue_limit.unwrap_or(job.policies.queue_limit),
+            },
             ..job
         }
     }
@@ -482,6 +514,24 @@ fn parse_max_instances(value: &Value) -> Result<u32, JobError> {
         .as_u64()
         .and_then(|count| options::max_instances(count).ok())
         .ok_or_else(|| invalid("max_instances must be a positive integer"))
+}
+
+/// `retry`, `overlap` and `queue_limit` from an add body, each from `defaults` when absent.
+fn parse_policies(body: &Map<String, Value>, defaults: &Policies) -> Result<Policies, JobError> {
+    Ok(Policies {
+        retry: match body.get("retry") {
+            None => defaults.retry.clone(),
+            Some(value) => RetryPolicy::parse(value).map_err(invalid)?,
+        },
+        overlap: match body.get("overlap") {
+            None => defaults.overlap,
+            Some(value) => Overlap::parse(value).map_err(invalid)?,
+        },
+        queue_limit: match body.get("queue_limit") {
+            None => defaults.queue_limit,
+            Some(value) => policy::parse_queue_limit(value).map_err(invalid)?,
+        },
+    })
 }
 
 /// [`options::timeout`], or `null` for none.

@@ -7,7 +7,7 @@ use chrono::{DateTime, Datelike, FixedOffset, NaiveDateTime, Timelike};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use super::Job;
+use super::{Job, Policies};
 use crate::trigger::{Trigger, isoformat};
 
 /// The version written today; readers refuse versions they do not know.
@@ -34,6 +34,8 @@ struct JobState<'a, T> {
     next_run_time: Option<DateTime<FixedOffset>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     timeout: Option<f64>,
+    #[serde(default, skip_serializing_if = "is_default")]
+    policies: Cow<'a, Policies>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pending: bool,
 }
@@ -54,6 +56,7 @@ impl Job {
             max_instances: self.max_instances,
             next_run_time: self.next_run_time,
             timeout: self.timeout,
+            policies: Cow::Borrowed(&self.policies),
             pending: self.pending,
         };
         // Serialising plain data with string keys cannot fail.
@@ -84,10 +87,18 @@ impl Job {
             max_instances: state.max_instances,
             next_run_time: state.next_run_time,
             timeout: state.timeout,
+            policies: state.policies.into_owned(),
             pending: state.pending,
             version: 0,
         })
     }
+}
+
+/// Whether a job sets none of the policies: a job without them keeps the state it had before
+/// they existed.
+#[allow(clippy::ptr_arg)] // serde's `skip_serializing_if` hands the field as it is typed
+fn is_default(policies: &Cow<'_, Policies>) -> bool {
+    **policies == Policies::default()
 }
 
 /// A time as RFC 3339 text (Python's `isoformat`): the offset in it is the one the job JSON

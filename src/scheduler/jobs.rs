@@ -21,7 +21,7 @@ impl Scheduler {
     pub fn job_parser(&self) -> JobParser {
         JobParser {
             timezone: self.timezone(),
-            defaults: self.inner.settings.job_defaults,
+            defaults: self.inner.settings.job_defaults.clone(),
             now: self.inner.clock.now(),
         }
     }
@@ -167,6 +167,9 @@ impl Scheduler {
         let job = self
             .write_back(id, |job| {
                 let job = changes.clone().apply(job);
+                job.policies
+                    .check(job.max_instances)
+                    .map_err(SchedulerError::Invalid)?;
                 if checks_script {
                     self.inner.executor.check(&job.func, &job.args)?;
                 }

@@ -169,6 +169,7 @@ mod tests {
             max_instances: 1,
             next_run_time,
             timeout: None,
+            policies: crate::job::Policies::default(),
             version: 0,
             pending: false,
         }

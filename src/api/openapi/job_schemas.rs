@@ -59,6 +59,81 @@ fn object() -> ObjectBuilder {
     ObjectBuilder::new().schema_type(Type::Object)
 }
 
+fn integer(min: u32, max: u32) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .minimum(Some(min))
+        .maximum(Some(max))
+}
+
+/// `retry`: null (in a body) or the policy object; the job object shows every field.
+fn retry(in_body: bool) -> ObjectBuilder {
+    let seconds = || number().minimum(Some(0)).maximum(Some(YEAR_SECONDS));
+    let codes = ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(i32::MIN))
+                .maximum(Some(i32::MAX)),
+        )
+        .min_items(Some(1))
+        .max_items(Some(256));
+    let kind = if in_body {
+        SchemaType::from_iter([Type::Object, Type::Null])
+    } else {
+        SchemaType::Type(Type::Object)
+    };
+    ObjectBuilder::new()
+        .schema_type(kind)
+        .description(Some(
+            "Retries of a failed or timed-out run: up to `limit` more attempts, the first \
+             `delay` seconds after the failure, each later one `backoff` times the one before, \
+             at most `max_delay`; only for `on_exit_codes` when given. `max_delay` is at least \
+             `delay`. Each attempt is a run record (`attempt`, `retry_of`).",
+        ))
+        .property("limit", integer(1, crate::job::policy::MAX_RETRIES))
+        .property("delay", seconds())
+        .property("backoff", number().minimum(Some(1)).maximum(Some(100)))
+        .property("max_delay", seconds())
+        .property("on_exit_codes", codes)
+        .required("limit")
+        .additional_properties(Some(
+            utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
+        ))
+}
+
+/// `overlap`: the policy for a fire time that comes while the job runs `max_instances` runs.
+fn overlap(in_body: bool) -> ObjectBuilder {
+    let builder = if in_body {
+        nullable(Type::String).enum_values(Some([
+            Some("skip"),
+            Some("queue"),
+            Some("replace"),
+            Some("allow"),
+            None,
+        ]))
+    } else {
+        string().enum_values(Some(["skip", "queue", "replace", "allow"]))
+    };
+    builder.description(Some(
+        "skip (APScheduler's rule, the default): recorded skipped; queue: recorded queued and \
+         started when a run ends (`queue_limit`); replace: the oldest run in progress is \
+         cancelled and the new one starts; allow: runs overlap up to max_instances (which must \
+         then be 2 or more)",
+    ))
+}
+
+/// `queue_limit`: runs waiting at most with `overlap: queue` (only with it).
+fn queue_limit(in_body: bool) -> ObjectBuilder {
+    let max = crate::job::policy::MAX_QUEUE_LIMIT;
+    let builder = if in_body {
+        nullable(Type::Integer).minimum(Some(1)).maximum(Some(max))
+    } else {
+        integer(1, max)
+    };
+    builder.description(Some("Only with overlap \"queue\"; 1 when not set"))
+}
+
 fn schema_ref(name: &str) -> Ref {
     Ref::from_schema_name(name)
 }
@@ -140,7 +215,8 @@ fn job_variant(kind: &str) -> Schema {
         .description(Some(format!(
             "A job whose trigger is `{kind}`. `misfire_grace_time`, `max_instances` and \
              `next_run_time` are absent on a pending job (added while the scheduler is \
-             stopped); `timeout` is shown only when set."
+             stopped); `timeout`, `retry`, `overlap` and `queue_limit` are shown only when \
+             set."
         )))
         .property("id", string().min_length(Some(1)))
         .property("name", string().min_length(Some(1)))
@@ -177,7 +253,10 @@ fn job_variant(kind: &str) -> Schema {
             number()
                 .exclusive_minimum(Some(0))
                 .maximum(Some(YEAR_SECONDS)),
-        );
+        )
+        .property("retry", retry(false))
+        .property("overlap", overlap(false))
+        .property("queue_limit", queue_limit(false));
     let object = ["id", "name", "func", "args", "kwargs", "trigger"]
         .into_iter()
         .fold(object, ObjectBuilder::required);
@@ -291,7 +370,10 @@ fn body(kind: &str, which: Body) -> Schema {
             nullable(Type::Number)
                 .exclusive_minimum(Some(0))
                 .maximum(Some(YEAR_SECONDS)),
-        );
+        )
+        .property("retry", retry(true))
+        .property("overlap", overlap(true))
+        .property("queue_limit", queue_limit(true));
     if which == Body::Add {
         object = object
             .property("id", string().min_length(Some(1)).max_length(Some(191)))
