@@ -24,8 +24,12 @@ pub enum RunStatus {
     Skipped,
     /// Stopped by a daemon shutdown, or found `running` after a crash.
     Interrupted,
-    /// Stopped through `POST P/runs/<id>/cancel`.
+    /// Stopped through `POST P/runs/<id>/cancel`, or replaced by a newer run
+    /// (`overlap: replace`).
     Cancelled,
+    /// Waiting to start: a retry waiting for its delay (`retry`), or a fire time that came
+    /// while the job was running (`overlap: queue`, `replace`), waiting for a run to end.
+    Queued,
 }
 
 impl RunStatus {
@@ -40,11 +44,12 @@ impl RunStatus {
             RunStatus::Skipped => "skipped",
             RunStatus::Interrupted => "interrupted",
             RunStatus::Cancelled => "cancelled",
+            RunStatus::Queued => "queued",
         }
     }
 
     /// Every status.
-    pub const ALL: [RunStatus; 8] = [
+    pub const ALL: [RunStatus; 9] = [
         RunStatus::Running,
         RunStatus::Succeeded,
         RunStatus::Failed,
@@ -53,6 +58,7 @@ impl RunStatus {
         RunStatus::Skipped,
         RunStatus::Interrupted,
         RunStatus::Cancelled,
+        RunStatus::Queued,
     ];
 
     /// Reads [`RunStatus::as_str`]'s form back.
@@ -73,6 +79,8 @@ pub enum RunCause {
     RunNow,
     /// A fire time that passed while the daemon was down, handled at start-up.
     Startup,
+    /// The job's `retry` policy: an earlier attempt failed or timed out (`retry_of`).
+    Retry,
 }
 
 impl RunCause {
@@ -82,14 +90,20 @@ impl RunCause {
             RunCause::Schedule => "schedule",
             RunCause::RunNow => "run_now",
             RunCause::Startup => "startup",
+            RunCause::Retry => "retry",
         }
     }
 
     /// Reads [`RunCause::as_str`]'s form back.
     pub fn parse(text: &str) -> Option<RunCause> {
-        [RunCause::Schedule, RunCause::RunNow, RunCause::Startup]
-            .into_iter()
-            .find(|cause| cause.as_str() == text)
+        [
+            RunCause::Schedule,
+            RunCause::RunNow,
+            RunCause::Startup,
+            RunCause::Retry,
+        ]
+        .into_iter()
+        .find(|cause| cause.as_str() == text)
     }
 }
 
@@ -128,10 +142,24 @@ pub struct RunRecord {
     pub result: Option<String>,
     /// Why the run exists.
     pub cause: RunCause,
+    /// Which try of its job's run this is: 1, or more for a retry (`retry`).
+    #[serde(default = "first_attempt")]
+    pub attempt: u32,
+    /// The run this one retries (the attempt before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_of: Option<RunId>,
+    /// When a `queued` run may start: a retry after its delay, a queued fire time at once
+    /// (when a run of its job ends). Kept once it started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_at: Option<DateTime<Utc>>,
     /// The host name of the daemon that ran it.
     pub node: String,
     /// The id of the daemon process that owns it (not shown; see `tickd_nodes`).
     pub owner: String,
+}
+
+fn first_attempt() -> u32 {
+    1
 }
 
 impl RunRecord {
@@ -161,9 +189,18 @@ impl RunRecord {
             stderr_truncated: false,
             result: None,
             cause,
+            attempt: 1,
+            retry_of: None,
+            due_at: None,
             node: node.to_owned(),
             owner: owner.to_owned(),
         }
+    }
+
+    /// Whether it waits to start ([`RunStatus::Queued`]) or ended: neither `running` nor
+    /// waiting. Only ended runs are pruned from the history.
+    pub fn is_waiting_or_running(&self) -> bool {
+        matches!(self.status, RunStatus::Running | RunStatus::Queued)
     }
 
     /// The fire time events report for this run: its `scheduled_run_time`, or when the record
@@ -185,7 +222,12 @@ mod tests {
             let json = serde_json::to_value(status).unwrap();
             assert_eq!(json, status.as_str());
         }
-        for cause in [RunCause::Schedule, RunCause::RunNow, RunCause::Startup] {
+        for cause in [
+            RunCause::Schedule,
+            RunCause::RunNow,
+            RunCause::Startup,
+            RunCause::Retry,
+        ] {
             assert_eq!(RunCause::parse(cause.as_str()), Some(cause));
         }
         assert_eq!(RunStatus::parse("bogus"), None);

@@ -163,6 +163,18 @@ impl RunLog for MeteredStore {
     async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError> {
         timed!(self, "list_runs", self.store.list_runs(filter))
     }
+    async fn due_runs(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<RunRecord>, StoreError> {
+        timed!(self, "due_runs", self.store.due_runs(now, limit))
+    }
+    async fn next_due_run(
+        &self,
+        after: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        timed!(self, "next_due_run", self.store.next_due_run(after))
+    }
+    async fn take_queued_run(&self, run: &RunRecord) -> Result<bool, StoreError> {
+        timed!(self, "take_queued_run", self.store.take_queued_run(run))
+    }
     async fn interrupt_orphaned_runs(&self, orphans: &Orphans<'_>) -> Result<u64, StoreError> {
         timed!(
             self,

@@ -74,10 +74,23 @@ pub trait RunLog: Send + Sync {
     /// (`stdout` and `stderr` empty): a page of up to hundreds of runs would otherwise carry
     /// each one's kept output (64 KiB by default, per stream); [`RunLog::get_run`] has it.
     async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError>;
+    /// `queued` runs due by `now` (their `due_at`), earliest due first, ties by id, at most
+    /// `limit`: the runs a pass may start ([`RunLog::take_queued_run`]).
+    async fn due_runs(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<RunRecord>, StoreError>;
+    /// The earliest `due_at` of a `queued` run that is later than `after`: when the driver
+    /// must look again.
+    async fn next_due_run(&self, after: DateTime<Utc>)
+    -> Result<Option<DateTime<Utc>>, StoreError>;
+    /// Writes `run` as [`RunLog::update_run`] does, but only if the stored record is still
+    /// `queued`: a compare-and-set on the status, so that of the daemons sharing a store
+    /// exactly one takes a queued run (and a run cancelled while queued stays cancelled).
+    /// Answers whether this write took it.
+    async fn take_queued_run(&self, run: &RunRecord) -> Result<bool, StoreError>;
     /// Marks `interrupted` the runs whose daemon died ([`Orphans`]); answers how many.
     async fn interrupt_orphaned_runs(&self, orphans: &Orphans<'_>) -> Result<u64, StoreError>;
     /// Deletes finished runs created before `older_than`, and all but the newest
-    /// `keep_per_job` finished runs of each job; answers how many went.
+    /// `keep_per_job` finished runs of each job; answers how many went. A run that is
+    /// `running` or `queued` has not finished: it is neither counted nor deleted.
     async fn prune_runs(
         &self,
         older_than: DateTime<Utc>,
@@ -106,6 +119,9 @@ pub(crate) struct RunRow {
     pub cause: String,
     pub node: String,
     pub owner: String,
+    pub attempt: Option<i32>,
+    pub retry_of: Option<String>,
+    pub due_micros: Option<i64>,
 }
 
 impl RunRow {
@@ -137,6 +153,12 @@ impl RunRow {
             stdout_truncated: self.stdout_truncated,
             stderr_truncated: self.stderr_truncated,
             result: self.result,
+            attempt: match self.attempt {
+                None => 1,
+                Some(n) => u32::try_from(n).map_err(|_| bad("attempt"))?,
+            },
+            retry_of: self.retry_of.map(Into::into),
+            due_at: self.due_micros.and_then(from_micros),
             node: self.node,
             owner: self.owner,
         })

@@ -51,6 +51,7 @@ mod sqlite_idle;
 mod startup;
 mod store;
 mod store_outage;
+mod store_queued;
 mod store_redis;
 mod systemd;
 mod tls;

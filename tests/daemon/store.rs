@@ -100,6 +100,7 @@ async fn mysql_daemons_share_due_jobs() {
         let other = url.replacen("mysql://", "mariadb://", 1);
         claims_skip_jobs_another_claim_holds(Server::MySql, &url).await;
         claims_each_fire_time_once(&url, &other).await;
+        crate::store_queued::queued_runs_are_taken_once_across_daemons(&url, &other).await;
     })
     .await;
 }
@@ -111,6 +112,7 @@ async fn postgres_daemons_share_due_jobs() {
         let other = url.replacen("postgres://", "postgresql://", 1);
         claims_skip_jobs_another_claim_holds(Server::Postgres, &url).await;
         claims_each_fire_time_once(&url, &other).await;
+        crate::store_queued::queued_runs_are_taken_once_across_daemons(&url, &other).await;
     })
     .await;
 }
@@ -144,6 +146,7 @@ async fn conforms(store: &dyn Store, raw: &Raw) {
     interrupts_runs_of_dead_daemons(store).await;
     prunes_finished_runs_by_age_and_per_job(store).await;
     run_listing_conforms(store).await;
+    crate::store_queued::queued_runs_conform(store).await;
     // Membership
     heartbeats_list_and_remove_nodes(store).await;
     // TokenStore

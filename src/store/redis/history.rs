@@ -10,9 +10,10 @@ use redis::AsyncCommands;
 
 use super::records::{NodeEntry, run_args, run_from_hash, update_args};
 use super::{PRUNE_CHUNK, RedisStore};
-use crate::job::RunRecord;
+use crate::job::{RunRecord, RunStatus};
 use crate::store::{
-    Membership, NodeRecord, Orphans, RunFilter, RunLog, StoreError, scheduled_text, to_micros,
+    Membership, NodeRecord, Orphans, RunFilter, RunLog, StoreError, from_micros, scheduled_text,
+    to_micros,
 };
 
 #[async_trait]
@@ -36,9 +37,57 @@ impl RunLog for RedisStore {
 
     /// Overwrites a run's mutable fields (a run that is gone stays gone).
     async fn update_run(&self, run: &RunRecord) -> Result<(), StoreError> {
-        self.run_script(&self.scripts.update_run, update_args(run))
+        self.run_script(&self.scripts.update_run, update_args(run, None))
             .await?;
         Ok(())
+    }
+
+    /// Queued runs by their score in `queued` (the due time, µs).
+    async fn due_runs(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<RunRecord>, StoreError> {
+        let ids: Vec<String> = self
+            .con()
+            .zrangebyscore_limit(
+                self.key("queued"),
+                "-inf",
+                to_micros(now),
+                0,
+                isize::try_from(limit).unwrap_or(isize::MAX),
+            )
+            .await?;
+        let mut runs = self.read_runs(&ids).await?;
+        // An entry left by a run that moved on is not a queued run.
+        runs.retain(|run| run.status == RunStatus::Queued);
+        Ok(runs)
+    }
+
+    async fn next_due_run(
+        &self,
+        after: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let next: Vec<(String, f64)> = self
+            .con()
+            .zrangebyscore_limit_withscores(
+                self.key("queued"),
+                format!("({}", to_micros(after)),
+                "+inf",
+                0,
+                1,
+            )
+            .await?;
+        #[allow(clippy::cast_possible_truncation)]
+        Ok(next
+            .first()
+            .and_then(|(_, micros)| from_micros(micros.round() as i64)))
+    }
+
+    async fn take_queued_run(&self, run: &RunRecord) -> Result<bool, StoreError> {
+        let taken = self
+            .run_script(
+                &self.scripts.update_run,
+                update_args(run, Some(RunStatus::Queued)),
+            )
+            .await?;
+        Ok(taken == 1)
     }
 
     /// One run record, or `None`.
@@ -118,8 +167,10 @@ impl RunLog for RedisStore {
             .await?;
         let old: Vec<(String, String)> = old.into_iter().map(|id| (id, String::new())).collect();
         let mut count = self.delete_finished_runs(&old).await?;
-        let running: std::collections::HashSet<String> =
+        let mut running: std::collections::HashSet<String> =
             self.con().smembers(self.key("running")).await?;
+        let queued: Vec<String> = self.con().zrange(self.key("queued"), 0, -1).await?;
+        running.extend(queued);
         let keep = usize::try_from(keep_per_job).unwrap_or(usize::MAX);
         let jobs: Vec<String> = self.con().smembers(self.key("run_jobs")).await?;
         for chunk in jobs.chunks(PRUNE_CHUNK) {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use anyhow::anyhow;
 use serde::{Deserialize, Serialize};
 
-use crate::job::RunRecord;
+use crate::job::{RunRecord, RunStatus};
 use crate::store::{RunRow, StoreError, from_micros, scheduled_micros, scheduled_text, to_micros};
 
 /// The `run_slots` field of a run's (job, fire time): `<fire time µs>:<job id>` (the number
@@ -20,7 +20,7 @@ fn flag(value: bool) -> String {
 }
 
 /// The fields a run update may change, `None` for those to delete.
-fn mutable_fields(run: &RunRecord) -> [(&'static str, Option<String>); 10] {
+fn mutable_fields(run: &RunRecord) -> [(&'static str, Option<String>); 13] {
     [
         (
             "started_micros",
@@ -38,6 +38,9 @@ fn mutable_fields(run: &RunRecord) -> [(&'static str, Option<String>); 10] {
         ("stdout_truncated", Some(flag(run.stdout_truncated))),
         ("stderr_truncated", Some(flag(run.stderr_truncated))),
         ("result", run.result.clone()),
+        ("node", Some(run.node.clone())),
+        ("owner", Some(run.owner.clone())),
+        ("due_micros", run.due_at.map(|t| to_micros(t).to_string())),
     ]
 }
 
@@ -57,8 +60,8 @@ pub(super) fn run_args(run: &RunRecord) -> Vec<String> {
             Some(to_micros(run.created_at).to_string()),
         ),
         ("cause", Some(run.cause.as_str().to_owned())),
-        ("node", Some(run.node.clone())),
-        ("owner", Some(run.owner.clone())),
+        ("attempt", Some(run.attempt.to_string())),
+        ("retry_of", run.retry_of.as_ref().map(ToString::to_string)),
     ];
     fields.extend(mutable_fields(run));
     let present: Vec<(&str, String)> = fields
@@ -80,9 +83,10 @@ pub(super) fn run_args(run: &RunRecord) -> Vec<String> {
     args
 }
 
-/// The update script's arguments after the prefix: id, status, the number of fields to set,
-/// their pairs, then the fields to delete.
-pub(super) fn update_args(run: &RunRecord) -> Vec<String> {
+/// The update script's arguments after the prefix: id, status, the status the run must be
+/// in (`expected`; `None`: any), the number of fields to set, their pairs, then the fields to
+/// delete.
+pub(super) fn update_args(run: &RunRecord, expected: Option<RunStatus>) -> Vec<String> {
     let fields = mutable_fields(run);
     let set: Vec<(&str, &String)> = fields
         .iter()
@@ -91,6 +95,7 @@ pub(super) fn update_args(run: &RunRecord) -> Vec<String> {
     let mut args = vec![
         run.id.to_string(),
         run.status.as_str().to_owned(),
+        expected.map_or("", RunStatus::as_str).to_owned(),
         set.len().to_string(),
     ];
     for (name, value) in set {
@@ -147,6 +152,9 @@ pub(super) fn run_from_hash(
         cause: required(text("cause"), "cause")?,
         node: text("node").unwrap_or_default(),
         owner: text("owner").unwrap_or_default(),
+        attempt: number(text("attempt"), "attempt", &bad)?,
+        retry_of: text("retry_of"),
+        due_micros: number(text("due_micros"), "due_micros", &bad)?,
     };
     row.into_record().map(Some)
 }

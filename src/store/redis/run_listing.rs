@@ -24,7 +24,7 @@ use crate::store::{RunFilter, StoreError, to_micros};
 const WALK_BATCH: usize = 200;
 
 /// A run's hash fields but its output: what the listing reads of each run it answers.
-const SUMMARY_FIELDS: [&str; 15] = [
+const SUMMARY_FIELDS: [&str; 18] = [
     "id",
     "job_id",
     "scheduled_micros",
@@ -40,6 +40,9 @@ const SUMMARY_FIELDS: [&str; 15] = [
     "cause",
     "node",
     "owner",
+    "attempt",
+    "retry_of",
+    "due_micros",
 ];
 
 /// Run ids copied per command while `run_ids` is filled at open.

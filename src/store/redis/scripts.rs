@@ -34,6 +34,12 @@ local function delete_job(id)
   redis.call('ZREM', P .. 'run_times', id)
 end
 
+-- Files a queued run under its due time in `queued` (read from its hash: 0 when it has none).
+local function file_queued(id)
+  local due = redis.call('HGET', P .. 'runs:' .. id, 'due_micros') or '0'
+  redis.call('ZADD', P .. 'queued', due, id)
+end
+
 -- Reads `count` run records from ARGV starting at `at`; each is: id, job id, slot ('' =
 -- none), created µs, status, the number of hash fields, then the field/value pairs.
 local function read_runs(at, count)
@@ -75,6 +81,7 @@ local function put_run(run)
   redis.call('ZADD', P .. 'run_ids', 0, run.id)
   redis.call('SADD', P .. 'run_jobs', run.job)
   if run.status == 'running' then redis.call('SADD', P .. 'running', run.id) end
+  if run.status == 'queued' then file_queued(run.id) end
   if run.slot ~= '' then redis.call('HSET', P .. 'run_slots', run.slot, run.id) end
 end
 "#;
@@ -172,21 +179,28 @@ put_run(runs[1])
 return 1
 "#;
 
-/// ARGV: prefix, run id, status, the number of fields to set, their pairs, then the names
-/// of the fields to delete. 1 = updated, 0 = no such run.
+/// ARGV: prefix, run id, status, the status it must have now ('' = any), the number of
+/// fields to set, their pairs, then the names of the fields to delete. 1 = updated, 0 = no
+/// such run, or not in the status expected.
 const UPDATE_RUN: &str = r#"
-local id, status = ARGV[2], ARGV[3]
+local id, status, expected = ARGV[2], ARGV[3], ARGV[4]
 local key = P .. 'runs:' .. id
 if redis.call('EXISTS', key) == 0 then return 0 end
-local n = tonumber(ARGV[4])
+if expected ~= '' and redis.call('HGET', key, 'status') ~= expected then return 0 end
+local n = tonumber(ARGV[5])
 local set = {}
-for i = 1, 2 * n do set[i] = ARGV[4 + i] end
+for i = 1, 2 * n do set[i] = ARGV[5 + i] end
 if n > 0 then redis.call('HSET', key, unpack(set)) end
-for i = 5 + 2 * n, #ARGV do redis.call('HDEL', key, ARGV[i]) end
+for i = 6 + 2 * n, #ARGV do redis.call('HDEL', key, ARGV[i]) end
 if status == 'running' then
   redis.call('SADD', P .. 'running', id)
 else
   redis.call('SREM', P .. 'running', id)
+end
+if status == 'queued' then
+  file_queued(id)
+else
+  redis.call('ZREM', P .. 'queued', id)
 end
 return 1
 "#;
@@ -226,7 +240,7 @@ for i = 2, #ARGV, 2 do
     redis.call('ZREM', P .. 'runs_created', id)
     redis.call('ZREM', P .. 'run_ids', id)
     if hint ~= '' then redis.call('ZREM', P .. 'job_runs:' .. hint, id) end
-  elseif f[1] ~= 'running' then
+  elseif f[1] ~= 'running' and f[1] ~= 'queued' then
     local job = f[2] or hint
     redis.call('DEL', key)
     redis.call('ZREM', P .. 'runs_created', id)

@@ -18,17 +18,18 @@ pub(super) const VIEW_COLUMNS: &str = "id, next_run_time, pending, view_json, \
 /// The columns a run record is written and read as.
 pub(super) const RUN_COLUMNS: &str = "id, job_id, scheduled_micros, scheduled_run_time, \
     created_micros, started_micros, finished_micros, status, reason, exit_code, stdout, stderr, \
-    stdout_truncated, stderr_truncated, result, cause, node, owner";
+    stdout_truncated, stderr_truncated, result, cause, node, owner, attempt, retry_of, \
+    due_micros";
 
 /// [`RUN_COLUMNS`] with the output (and a call's result) read as empty: the listing across
 /// jobs, which answers runs without their output (decoded as [`run`] decodes a whole row).
 pub(super) const RUN_SUMMARY_COLUMNS: &str = "id, job_id, scheduled_micros, \
     scheduled_run_time, created_micros, started_micros, finished_micros, status, reason, \
     exit_code, '' AS stdout, '' AS stderr, stdout_truncated, stderr_truncated, NULL AS result, \
-    cause, node, owner";
+    cause, node, owner, attempt, retry_of, due_micros";
 
 /// How many columns [`RUN_COLUMNS`] names.
-pub(super) const RUN_WIDTH: usize = 18;
+pub(super) const RUN_WIDTH: usize = 21;
 
 /// The columns a node is read from.
 pub(super) const NODE_COLUMNS: &str = "id, host, pid, started_micros, heartbeat_micros";
@@ -187,6 +188,9 @@ pub(super) fn run_values<'a, D: Dialect>(run: &'a RunRecord) -> [Val<'a>; RUN_WI
         Val::from(run.cause.as_str()),
         Val::from(&run.node),
         Val::from(&run.owner),
+        Val::from(i32::try_from(run.attempt).ok()),
+        Val::Text(run.retry_of.as_ref().map(|id| id.as_str().into())),
+        Val::from(run.due_at.map(to_micros)),
     ]
 }
 
@@ -227,6 +231,9 @@ pub(super) fn run<D: Dialect>(row: &D::Row) -> Result<RunRecord, StoreError> {
             cause: text(&mut c, "cause")?,
             node: text(&mut c, "node")?,
             owner: text(&mut c, "owner")?,
+            attempt: c.small()?,
+            retry_of: c.text()?,
+            due_micros: c.int()?,
         })
     };
     read().map_err(|e| bad(&e.to_string()))?.into_record()

@@ -6,7 +6,38 @@ use chrono::{DateTime, Utc};
 use super::dialect::{Dialect, Statement, Val, placeholders};
 use super::{SqlStore, rows};
 use crate::job::{RunRecord, RunStatus};
-use crate::store::{Orphans, RunFilter, RunLog, StoreError, to_micros};
+use crate::store::{Orphans, RunFilter, RunLog, StoreError, from_micros, to_micros};
+
+/// The `UPDATE` of a run's mutable columns (its status, times, output, and who runs it), only
+/// while it is in the status `only_from` when given.
+fn update<D: Dialect>(run: &RunRecord, only_from: Option<RunStatus>) -> Statement<'_> {
+    let guard = if only_from.is_some() {
+        " AND status = ?"
+    } else {
+        ""
+    };
+    Statement::built(format!(
+        "UPDATE tickd_runs SET started_micros = ?, finished_micros = ?, status = ?, \
+         reason = ?, exit_code = ?, stdout = ?, stderr = ?, stdout_truncated = ?, \
+         stderr_truncated = ?, result = ?, node = ?, owner = ?, due_micros = ? \
+         WHERE id = ?{guard}"
+    ))
+    .bind(run.started_at.map(to_micros))
+    .bind(run.finished_at.map(to_micros))
+    .bind(run.status.as_str())
+    .bind(Val::Text(run.reason.as_deref().map(D::text)))
+    .bind(run.exit_code)
+    .bind(D::text(&run.stdout))
+    .bind(D::text(&run.stderr))
+    .bind(run.stdout_truncated)
+    .bind(run.stderr_truncated)
+    .bind(Val::Text(run.result.as_deref().map(D::text)))
+    .bind(&run.node)
+    .bind(&run.owner)
+    .bind(run.due_at.map(to_micros))
+    .bind(&run.id)
+    .bind_all(only_from.map(RunStatus::as_str))
+}
 
 #[async_trait]
 impl<D: Dialect> RunLog for SqlStore<D> {
@@ -16,23 +47,7 @@ impl<D: Dialect> RunLog for SqlStore<D> {
     }
 
     async fn update_run(&self, run: &RunRecord) -> Result<(), StoreError> {
-        let update = Statement::new(
-            "UPDATE tickd_runs SET started_micros = ?, finished_micros = ?, status = ?, \
-             reason = ?, exit_code = ?, stdout = ?, stderr = ?, stdout_truncated = ?, \
-             stderr_truncated = ?, result = ? WHERE id = ?",
-        )
-        .bind(run.started_at.map(to_micros))
-        .bind(run.finished_at.map(to_micros))
-        .bind(run.status.as_str())
-        .bind(Val::Text(run.reason.as_deref().map(D::text)))
-        .bind(run.exit_code)
-        .bind(D::text(&run.stdout))
-        .bind(D::text(&run.stderr))
-        .bind(run.stdout_truncated)
-        .bind(run.stderr_truncated)
-        .bind(Val::Text(run.result.as_deref().map(D::text)))
-        .bind(&run.id);
-        self.execute(update).await?;
+        self.execute(update::<D>(run, None)).await?;
         Ok(())
     }
 
@@ -107,6 +122,43 @@ impl<D: Dialect> RunLog for SqlStore<D> {
         found.iter().map(rows::run::<D>).collect()
     }
 
+    async fn due_runs(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<RunRecord>, StoreError> {
+        let read = Statement::built(format!(
+            "SELECT {} FROM tickd_runs WHERE status = ? AND due_micros <= ? \
+             ORDER BY due_micros, id LIMIT ?",
+            rows::RUN_COLUMNS
+        ))
+        .bind(RunStatus::Queued.as_str())
+        .bind(to_micros(now))
+        .bind(i64::from(limit));
+        let found = self.fetch_all(read).await?;
+        found.iter().map(rows::run::<D>).collect()
+    }
+
+    async fn next_due_run(
+        &self,
+        after: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let read = Statement::new(
+            "SELECT MIN(due_micros) FROM tickd_runs WHERE status = ? AND due_micros > ?",
+        )
+        .bind(RunStatus::Queued.as_str())
+        .bind(to_micros(after));
+        let row = self.fetch_optional(read).await?;
+        let micros = match &row {
+            Some(row) => D::int(row, 0)?,
+            None => None,
+        };
+        Ok(micros.and_then(from_micros))
+    }
+
+    async fn take_queued_run(&self, run: &RunRecord) -> Result<bool, StoreError> {
+        let taken = self
+            .execute(update::<D>(run, Some(RunStatus::Queued)))
+            .await?;
+        Ok(taken == 1)
+    }
+
     async fn interrupt_orphaned_runs(&self, orphans: &Orphans<'_>) -> Result<u64, StoreError> {
         let update = Statement::new(
             "UPDATE tickd_runs SET status = ?, reason = ?, finished_micros = ? \
@@ -127,18 +179,22 @@ impl<D: Dialect> RunLog for SqlStore<D> {
         older_than: DateTime<Utc>,
         keep_per_job: u32,
     ) -> Result<u64, StoreError> {
-        let old = Statement::new("DELETE FROM tickd_runs WHERE created_micros < ? AND status <> ?")
-            .bind(to_micros(older_than))
-            .bind(RunStatus::Running.as_str());
+        let old = Statement::new(
+            "DELETE FROM tickd_runs WHERE created_micros < ? AND status NOT IN (?, ?)",
+        )
+        .bind(to_micros(older_than))
+        .bind(RunStatus::Running.as_str())
+        .bind(RunStatus::Queued.as_str());
         // MySQL refuses a DELETE whose subquery reads the target table (error 1093) unless
         // that read is a derived table, which it materialises first: `ranked` is one (and a
         // window function keeps it from being merged into the outer query).
         let extra = Statement::new(
             "DELETE FROM tickd_runs WHERE id IN (SELECT id FROM (SELECT id, \
              ROW_NUMBER() OVER (PARTITION BY job_id ORDER BY id DESC) AS n FROM tickd_runs \
-             WHERE status <> ?) AS ranked WHERE n > ?)",
+             WHERE status NOT IN (?, ?)) AS ranked WHERE n > ?)",
         )
         .bind(RunStatus::Running.as_str())
+        .bind(RunStatus::Queued.as_str())
         .bind(i64::from(keep_per_job));
         Ok(self.execute(old).await? + self.execute(extra).await?)
     }
