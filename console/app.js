@@ -9,7 +9,7 @@
 (() => {
   const PREFIX = meta("tickd-prefix");
   const ROLES = ["viewer", "operator", "admin"];
-  const STATUSES = ["running", "succeeded", "failed", "timed_out", "cancelled", "interrupted", "missed", "skipped"];
+  const STATUSES = ["running", "queued", "succeeded", "failed", "timed_out", "cancelled", "interrupted", "missed", "skipped"];
   const REFRESH_MS = 5000;
   const PREVIEW_DEBOUNCE_MS = 350;
   const LAZY_DESCRIPTIONS = 60;
@@ -720,10 +720,12 @@
         ["Cause", run.cause], ["Scheduled for", zoneTime(run.scheduled_run_time)], ["Started", localTime(run.started_at)],
         ["Finished", run.finished_at ? localTime(run.finished_at) : run.started_at ? h("span", null, "running for ", ticking(run.started_at, "elapsed")) : "—"],
         ["Exit code", run.exit_code === null ? "—" : String(run.exit_code)], ["Reason", run.reason || "—"], ["Node", run.node || "—"]];
+      if (run.attempt > 1) rows.splice(4, 0, ["Attempt", h("span", null, `${run.attempt}, retrying `, runLink(run.retry_of))]);
+      if (run.due_at) rows.splice(5, 0, ["Due", localTime(run.due_at)]);
       fill(facts, h("dl", { class: "props", id: "run-facts", dataset: { status: run.status } }, rows.map(([k, v]) => [h("dt", null, k), h("dd", null, v)])));
       fill(actions, 
         h("button", { type: "button", "data-action": "download", onclick: download }, "Download output"),
-        run.status === "running" && can("operator") ? h("button", { type: "button", class: "danger", "data-action": "cancel",
+        (run.status === "running" || run.status === "queued") && can("operator") ? h("button", { type: "button", class: "danger", "data-action": "cancel",
           onclick: (event) => act(event.currentTarget, () => api("POST", `/runs/${enc(id)}/cancel`), "Run cancelled").then(load) }, "Cancel run") : null);
     }
 

@@ -61,7 +61,7 @@ pub(crate) struct RunListingQuery {
             "status" = Option<String>,
             Query,
             pattern = "^(running|succeeded|failed|timed_out|missed|skipped|interrupted|cancelled)(,(running|succeeded|failed|timed_out|missed|skipped|interrupted|cancelled))*$",
-            description = "comma-separated statuses: running, succeeded, failed, timed_out, missed, skipped, interrupted, cancelled",
+            description = "comma-separated statuses: running, succeeded, failed, timed_out, missed, skipped, interrupted, cancelled, queued",
         ),
         (
             "job" = Option<String>,

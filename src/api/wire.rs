@@ -51,11 +51,21 @@ pub fn run_to_json(run: &RunRecord) -> Value {
         "stderr_truncated": run.stderr_truncated,
         "cause": run.cause.as_str(),
         "node": run.node,
+        "attempt": run.attempt,
     });
-    if let (Some(result), Value::Object(fields)) = (&run.result, &mut object) {
-        // Stored as JSON text by the executor; text that does not parse is shown as text.
-        let value = serde_json::from_str(result).unwrap_or_else(|_| Value::String(result.clone()));
-        fields.insert("result".to_owned(), value);
+    if let Value::Object(fields) = &mut object {
+        if let Some(result) = &run.result {
+            // Stored as JSON text by the executor; text that does not parse is shown as text.
+            let value =
+                serde_json::from_str(result).unwrap_or_else(|_| Value::String(result.clone()));
+            fields.insert("result".to_owned(), value);
+        }
+        if let Some(retry_of) = &run.retry_of {
+            fields.insert("retry_of".to_owned(), json!(retry_of));
+        }
+        if let Some(due) = run.due_at {
+            fields.insert("due_at".to_owned(), time(Some(due)));
+        }
     }
     sort_keys(object)
 }

@@ -89,6 +89,23 @@ impl Scheduler {
             .cloned();
         let Some(handle) = handle else {
             let run = self.get_run(run_id).await?;
+            if run.status == RunStatus::Queued {
+                // It has not started: it ends here, unless a daemon takes it first.
+                let mut cancelled = run.clone();
+                cancelled.status = RunStatus::Cancelled;
+                cancelled.finished_at = Some(self.now());
+                cancelled.reason = Some("cancelled through the API while queued".to_owned());
+                if self.inner.store.take_queued_run(&cancelled).await? {
+                    self.emit(SchedulerEvent::RunFinished {
+                        job_id: cancelled.job_id.clone(),
+                        run: Box::new(cancelled.clone()),
+                    });
+                    return Ok(cancelled);
+                }
+                return Err(SchedulerError::NotCancellable(format!(
+                    "Run {run_id} has just started; try again in a moment"
+                )));
+            }
             return Err(SchedulerError::NotCancellable(match run.status {
                 RunStatus::Running if run.owner == self.inner.node_id => format!(
                     "Run {run_id} is starting or ending (its script is not running); try again \

@@ -18,6 +18,7 @@ mod liveness;
 mod metrics;
 mod preview;
 mod process;
+mod queue;
 mod runlog;
 mod runner;
 #[cfg(test)]
@@ -189,6 +190,12 @@ struct Inner {
     live: live::LiveRegistry,
     /// Signalled whenever a run ends.
     run_ended: Notify,
+    /// Whether a queued run waits for an instance place here: then a run's end wakes the
+    /// driver to start it (`queue.rs`).
+    queue_blocked: AtomicBool,
+    /// Runs stopped because a newer run replaces them (`overlap: replace`), with the reason
+    /// their record gets instead of "cancelled through the API". std Mutex: short sections.
+    replaced: Mutex<HashMap<RunId, String>>,
     /// This daemon process's id in the store (heartbeats, run ownership).
     node_id: String,
     /// When this daemon process started.
@@ -236,6 +243,8 @@ impl Scheduler {
                 running: Mutex::new(HashMap::new()),
                 live: live::LiveRegistry::default(),
                 run_ended: Notify::new(),
+                queue_blocked: AtomicBool::new(false),
+                replaced: Mutex::new(HashMap::new()),
                 node_id: uuid::Uuid::now_v7().to_string(),
                 node_started,
                 cache,

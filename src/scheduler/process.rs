@@ -36,9 +36,10 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, FixedOffset, Utc};
 
 use super::runlog::{self, Misfire};
-use super::{RunState, SHADOW_REASON, Scheduler, SchedulerError, SchedulerEvent, runner};
+use super::{RunState, SHADOW_REASON, Scheduler, SchedulerError, SchedulerEvent, queue, runner};
 use crate::job::{
-    FireCount, Job, JobId, MAX_DUE_RUN_TIMES, RunCause, RunRecord, RunStatus, SkippedRunTimes,
+    FireCount, Job, JobId, MAX_DUE_RUN_TIMES, Overlap, RunCause, RunRecord, RunStatus,
+    SkippedRunTimes,
 };
 use crate::store::Claim;
 use crate::telemetry::logged;
@@ -164,8 +165,13 @@ pub(super) async fn process_due_jobs(
             break;
         }
     }
+    let next_job = inner.store.get_next_run_time().await?;
+    let next_queued = queue::start_due(scheduler, now).await?;
     Ok(Pass {
-        next: inner.store.get_next_run_time().await?,
+        next: match (next_job, next_queued) {
+            (Some(job), Some(queued)) => Some(job.min(queued)),
+            (job, queued) => job.or(queued),
+        },
         handled,
     })
 }
@@ -180,7 +186,15 @@ async fn decide_all(
     let mut decisions = Vec::with_capacity(jobs.len());
     let mut slice = Instant::now();
     for job in jobs {
-        decisions.push(decide(scheduler, job, now, started));
+        // Only a job that queues and has no place free here reads its queue (a store read).
+        let waiting = match queue::waiting_count(scheduler, &job).await {
+            Ok(waiting) => waiting,
+            Err(error) => {
+                tracing::warn!(job_id = %logged(&job.id), "Could not count the job's queued runs: {error:#}");
+                u32::MAX
+            }
+        };
+        decisions.push(decide(scheduler, job, now, started, waiting));
         if slice.elapsed() >= DECIDE_SLICE {
             tokio::task::yield_now().await;
             slice = Instant::now();
@@ -267,6 +281,7 @@ fn decide(
     job: Job,
     now: DateTime<Utc>,
     started: Option<DateTime<Utc>>,
+    waiting: u32,
 ) -> Decision {
     let hot = is_hot(scheduler, &job.id);
     let due = job.due_run_times_visiting(now, if hot { 1 } else { MAX_DUE_RUN_TIMES });
@@ -366,7 +381,7 @@ fn decide(
             runner::missed_reason(now - scheduled.to_utc(), grace),
         )
     }));
-    runs.extend(on_time.iter().map(|scheduled| {
+    let fired = on_time.iter().map(|scheduled| {
         let status = if reserved {
             RunStatus::Running
         } else {
@@ -385,7 +400,12 @@ fn decide(
             });
         }
         run
-    }));
+    });
+    if reserved || settings.shadow {
+        runs.extend(fired);
+    } else {
+        runs.extend(overlapping(&job, fired.collect(), waiting, now));
+    }
     // The schedule advances at submission, whatever becomes of the run.
     let mut next = job.clone();
     next.next_run_time = job.trigger.next_fire_time(Some(last), now);
@@ -402,6 +422,75 @@ fn decide(
         job,
         misfire,
         reserved,
+    }
+}
+
+/// The records of fire times that came while the job had `max_instances` runs in progress
+/// here (`skipped` as they come), as its `overlap` policy decides them, `waiting` runs of the
+/// job queued already: `queue` queues them up to `queue_limit` waiting, `replace` queues the
+/// newest to replace the oldest run in progress (once: while a replacement waits, later fire
+/// times are skipped), `skip` and `allow` skip them (APScheduler's rule).
+fn overlapping(
+    job: &Job,
+    skipped: Vec<RunRecord>,
+    waiting: u32,
+    now: DateTime<Utc>,
+) -> Vec<RunRecord> {
+    let max = job.max_instances;
+    match job.policies.overlap() {
+        Overlap::Skip | Overlap::Allow => skipped,
+        Overlap::Queue => {
+            let limit = job.policies.queue_limit();
+            let mut room = limit.saturating_sub(waiting);
+            skipped
+                .into_iter()
+                .map(|run| {
+                    if room == 0 {
+                        let mut run = run;
+                        run.reason = Some(format!(
+                            "the job had max_instances ({max}) runs in progress and its queue was full (queue_limit {limit}; overlap: queue)"
+                        ));
+                        return run;
+                    }
+                    room -= 1;
+                    queue::queued(
+                        run,
+                        now,
+                        format!(
+                            "queued: the job had max_instances ({max}) runs in progress; it starts when one ends (overlap: queue)"
+                        ),
+                    )
+                })
+                .collect()
+        }
+        Overlap::Replace => {
+            let newest = skipped.len().saturating_sub(1);
+            skipped
+                .into_iter()
+                .enumerate()
+                .map(|(i, mut run)| {
+                    if waiting > 0 {
+                        run.reason = Some(
+                            "a run that replaces the one in progress waits to start already (overlap: replace)"
+                                .to_owned(),
+                        );
+                        run
+                    } else if i < newest {
+                        run.reason =
+                            Some("replaced by a newer fire time (overlap: replace)".to_owned());
+                        run
+                    } else {
+                        queue::queued(
+                            run,
+                            now,
+                            format!(
+                                "queued: replaces the oldest of the job's runs in progress (max_instances {max}), which is cancelled (overlap: replace)"
+                            ),
+                        )
+                    }
+                })
+                .collect()
+        }
     }
 }
 
@@ -477,17 +566,40 @@ fn submit(
     } else if scheduler.inner.settings.shadow {
         runner::report_shadowed(scheduler, &job, &label, runs);
     } else {
-        tracing::warn!(
-            job_id = %logged(&job.id),
-            "Execution of job \"{label}\" skipped: maximum number of running instances reached ({})",
-            job.max_instances
-        );
-        for run in runs {
+        let (waiting, skipped): (Vec<RunRecord>, Vec<RunRecord>) = runs
+            .into_iter()
+            .partition(|run| run.status == RunStatus::Queued);
+        if !skipped.is_empty() {
+            tracing::warn!(
+                job_id = %logged(&job.id),
+                "Execution of job \"{label}\" skipped: maximum number of running instances reached ({})",
+                job.max_instances
+            );
+        }
+        for run in skipped {
             scheduler.emit(SchedulerEvent::JobMaxInstances {
                 job_id: job.id.clone(),
                 scheduled: run.scheduled_or_created(),
                 run_id: run.id,
             });
+        }
+        for run in waiting {
+            let overlap = job.policies.overlap();
+            tracing::info!(
+                job_id = %logged(&job.id),
+                run_id = %run.id,
+                "Run of job \"{label}\" (scheduled at {}) queued: maximum number of running instances reached ({}; overlap: {})",
+                run.scheduled_or_created(),
+                job.max_instances,
+                overlap.as_str()
+            );
+            if overlap == Overlap::Replace {
+                tokio::spawn(queue::replace_oldest(
+                    scheduler.clone(),
+                    job.id.to_string(),
+                    run.id.to_string(),
+                ));
+            }
         }
     }
 }

@@ -7,6 +7,7 @@
 //! left; for run-now, the job's own, which run-now leaves unchanged.
 
 use std::any::Any;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chrono::TimeDelta;
@@ -33,6 +34,17 @@ pub(super) fn reserve_instance(scheduler: &Scheduler, job: &Job) -> bool {
     true
 }
 
+/// How many of the job's `max_instances` places are free here now.
+pub(super) fn free_instances(scheduler: &Scheduler, job: &Job) -> u32 {
+    let instances = scheduler
+        .inner
+        .instances
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    job.max_instances
+        .saturating_sub(instances.get(&job.id).copied().unwrap_or(0))
+}
+
 /// Gives back a place taken by [`reserve_instance`].
 pub(super) fn release_instance(scheduler: &Scheduler, job_id: &str) {
     {
@@ -49,6 +61,10 @@ pub(super) fn release_instance(scheduler: &Scheduler, job_id: &str) {
         }
     }
     scheduler.inner.run_ended.notify_waiters();
+    if scheduler.inner.queue_blocked.load(Ordering::SeqCst) {
+        // A queued run waits for this place.
+        scheduler.inner.wakeup.notify_one();
+    }
 }
 
 /// Releases the instance place when dropped, so a panicking or cancelled run task cannot
@@ -82,6 +98,29 @@ pub(super) async fn run_scheduled(
         let work = run_scheduled_one(scheduler.clone(), job.clone(), label.clone(), run.clone());
         supervised(&scheduler, &job, &label, run, work).await;
     }
+}
+
+/// A queued run this daemon took ([`super::queue::start_due`]), its instance place reserved:
+/// a pool slot and the script, with no misfire check (the decision to run it was made on
+/// time; it waited for its delay or its turn).
+pub(super) async fn run_queued(scheduler: Scheduler, job: Job, run: RunRecord) {
+    let _guard = InstanceGuard {
+        scheduler: scheduler.clone(),
+        job_id: job.id.clone(),
+    };
+    let label = job.describe();
+    let work = {
+        let (scheduler, job, label, mut run) =
+            (scheduler.clone(), job.clone(), label.clone(), run.clone());
+        async move {
+            let slot = scheduler.inner.executor.acquire_slot().await;
+            match start(&scheduler, &job, &label, &mut run, slot).await {
+                Ok(script) => finish(&scheduler, &job, &label, run, script).await,
+                Err(_) => run,
+            }
+        }
+    };
+    supervised(&scheduler, &job, &label, run, work).await;
 }
 
 /// One scheduled run: a pool slot, the misfire check, the script.
@@ -408,6 +447,7 @@ async fn start(
             run.finished_at = Some(scheduler.inner.clock.now());
             run.reason = Some(format!("the script could not start: {error}"));
             save(scheduler, run).await;
+            super::queue::after_end(scheduler, job, run).await;
             scheduler.emit(SchedulerEvent::RunFinished {
                 job_id: job.id.clone(),
                 run: Box::new(run.clone()),
@@ -434,6 +474,11 @@ async fn finish(
         .remove(&run.id);
     let call = crate::executor::runs_a_function(&job.func);
     apply_outcome(&mut run, &outcome, job.timeout, call);
+    if run.status == RunStatus::Cancelled
+        && let Some(why) = super::queue::replaced_reason(scheduler, &run.id)
+    {
+        run.reason = Some(why);
+    }
     for (stream, text) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
         runlog::log_output(&job.id, &run.id, stream, text);
     }
@@ -448,6 +493,7 @@ async fn record_end(scheduler: &Scheduler, job: &Job, label: &str, run: RunRecor
     };
     runlog::log_end(label, &run, took);
     save(scheduler, &run).await;
+    super::queue::after_end(scheduler, job, &run).await;
     // After the save: a follower that comes when the feed has gone finds the run ended.
     scheduler.end_live(&run);
     scheduler.emit(SchedulerEvent::RunFinished {

@@ -38,6 +38,7 @@ mod live_output;
 mod login_limit;
 mod metrics;
 mod openapi;
+mod policies;
 mod preview;
 mod readme;
 mod roles;

@@ -177,7 +177,7 @@ async fn lists_runs_of_every_job_newest_first_with_filters_and_pages() {
 async fn bad_parameters_are_refused_with_a_clear_text() {
     let app = TestApp::spawn("").await;
     let accepted = "running, succeeded, failed, timed_out, missed, skipped, interrupted, \
-                    cancelled";
+                    cancelled, queued";
     let cases = [
         (
             "limit=0",

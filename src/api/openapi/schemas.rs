@@ -48,6 +48,7 @@ pub(crate) enum RunStatus {
     Skipped,
     Interrupted,
     Cancelled,
+    Queued,
 }
 
 /// Why a run happened.
@@ -57,6 +58,7 @@ pub(crate) enum RunCause {
     Schedule,
     RunNow,
     Startup,
+    Retry,
 }
 
 /// A run record: every run of a job, and every run that did not happen.
@@ -98,6 +100,15 @@ pub(crate) struct RunRecord {
     /// that did not return (it raised, exited, or was stopped).
     #[schema(nullable = false)]
     result: Option<serde_json::Value>,
+    /// Which try this is: 1, or more for a retry (the job's `retry`).
+    attempt: u32,
+    /// The run this one retries; only on retries.
+    #[schema(nullable = false)]
+    retry_of: Option<String>,
+    /// When a `queued` run may start (UTC): a retry after its delay, a queued fire time when
+    /// a run of its job ends. Kept once it started; absent on runs that never waited.
+    #[schema(nullable = false, format = DateTime)]
+    due_at: Option<String>,
 }
 
 /// A run in `GET P/runs`: the record without its output (`stdout`, `stderr`).
@@ -120,6 +131,11 @@ pub(crate) struct RunSummary {
     stderr_truncated: bool,
     cause: RunCause,
     node: String,
+    attempt: u32,
+    #[schema(nullable = false)]
+    retry_of: Option<String>,
+    #[schema(nullable = false, format = DateTime)]
+    due_at: Option<String>,
 }
 
 /// `GET P/runs/{id}/output` without `follow`: the output kept or read so far.
