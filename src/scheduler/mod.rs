@@ -193,6 +193,11 @@ struct Inner {
     /// Whether a queued run waits for an instance place here: then a run's end wakes the
     /// driver to start it (`queue.rs`).
     queue_blocked: AtomicBool,
+    /// Whether queued runs may exist: a pass reads them only then (or on a shared store,
+    /// where other daemons queue runs too), so that a daemon whose jobs never queue pays no
+    /// query for them. True at start (runs queued before a restart), set whenever a run is
+    /// queued here, cleared by a pass that finds none.
+    queued_maybe: AtomicBool,
     /// Runs stopped because a newer run replaces them (`overlap: replace`), with the reason
     /// their record gets instead of "cancelled through the API". std Mutex: short sections.
     replaced: Mutex<HashMap<RunId, String>>,
@@ -244,6 +249,7 @@ impl Scheduler {
                 live: live::LiveRegistry::default(),
                 run_ended: Notify::new(),
                 queue_blocked: AtomicBool::new(false),
+                queued_maybe: AtomicBool::new(true),
                 replaced: Mutex::new(HashMap::new()),
                 node_id: uuid::Uuid::now_v7().to_string(),
                 node_started,

@@ -583,6 +583,9 @@ fn submit(
                 run_id: run.id,
             });
         }
+        if !waiting.is_empty() {
+            queue::queued_written(scheduler);
+        }
         for run in waiting {
             let overlap = job.policies.overlap();
             tracing::info!(

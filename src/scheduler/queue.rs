@@ -74,6 +74,7 @@ pub(super) async fn after_end(scheduler: &Scheduler, job: &Job, run: &RunRecord)
     };
     match scheduler.inner.store.insert_run(&retry).await {
         Ok(()) => {
+            queued_written(scheduler);
             let due = retry.due_at.unwrap_or(retry.created_at);
             tracing::info!(
                 job_id = %logged(&job.id),
@@ -133,7 +134,15 @@ pub(super) async fn start_due(
 ) -> Result<Option<DateTime<Utc>>, SchedulerError> {
     let inner = &scheduler.inner;
     inner.queue_blocked.store(false, Ordering::SeqCst);
+    // Cleared before the store is read: a run queued meanwhile sets it again.
+    let maybe = inner.queued_maybe.swap(false, Ordering::SeqCst);
+    if !maybe && !inner.store.shared() {
+        return Ok(None);
+    }
     let due = inner.store.due_runs(now, BATCH).await?;
+    if !due.is_empty() {
+        inner.queued_maybe.store(true, Ordering::SeqCst);
+    }
     for run in due {
         let Some(job) = inner.store.lookup_job(&run.job_id).await? else {
             let mut ended = run.clone();
@@ -166,7 +175,16 @@ pub(super) async fn start_due(
             }
         }
     }
-    Ok(inner.store.next_due_run(now).await?)
+    let next = inner.store.next_due_run(now).await?;
+    if next.is_some() {
+        inner.queued_maybe.store(true, Ordering::SeqCst);
+    }
+    Ok(next)
+}
+
+/// Says that a queued run was written, so the next pass reads the queued runs again.
+pub(super) fn queued_written(scheduler: &Scheduler) {
+    scheduler.inner.queued_maybe.store(true, Ordering::SeqCst);
 }
 
 /// Cancels the oldest run of `job_id` in progress on this daemon, for the fire time
