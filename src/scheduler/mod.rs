@@ -190,6 +190,8 @@ struct Inner {
     live: live::LiveRegistry,
     /// Signalled whenever a run ends.
     run_ended: Notify,
+    /// Held through a due-jobs pass (`process.rs`).
+    pass_lock: tokio::sync::Mutex<()>,
     /// Whether a queued run waits for an instance place here: then a run's end wakes the
     /// driver to start it (`queue.rs`).
     queue_blocked: AtomicBool,
@@ -248,6 +250,7 @@ impl Scheduler {
                 running: Mutex::new(HashMap::new()),
                 live: live::LiveRegistry::default(),
                 run_ended: Notify::new(),
+                pass_lock: tokio::sync::Mutex::new(()),
                 queue_blocked: AtomicBool::new(false),
                 queued_maybe: AtomicBool::new(true),
                 replaced: Mutex::new(HashMap::new()),

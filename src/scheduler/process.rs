@@ -125,6 +125,10 @@ pub(super) async fn process_due_jobs(
     if scheduler.state() != RunState::Running {
         return Ok(Pass::default());
     }
+    // One pass at a time (the driver's, or a test's `tick`): two passes deciding the same job
+    // at once would each hold an instance place while deciding, and the one that lost its
+    // place to the other could be the one whose claim commits.
+    let _pass = inner.pass_lock.lock().await;
     let started = scheduler.started_at();
     let mut handled = Vec::new();
     loop {

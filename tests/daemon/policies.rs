@@ -285,8 +285,9 @@ async fn overlap_queue_starts_a_waiting_fire_time_when_the_run_ends_up_to_the_qu
         (Some("queue"), Some(1))
     );
     tick_at(&app, &clock, 10).await;
+    // Started (not only claimed): its script can be cancelled.
     until(&app, &clock, "q", "running", |runs| {
-        statuses(runs) == ["running"]
+        statuses(runs) == ["running"] && runs[0]["started_at"].is_string()
     })
     .await;
     tick_at(&app, &clock, 20).await;
