@@ -34,6 +34,9 @@ pub const STORE_OPERATIONS: &[&str] = &[
     "list_runs",
     "interrupt_orphaned_runs",
     "prune_runs",
+    "due_runs",
+    "next_due_run",
+    "take_queued_run",
     "heartbeat",
     "get_nodes",
     "remove_nodes",
@@ -45,6 +48,13 @@ pub const STORE_OPERATIONS: &[&str] = &[
     "append_audit",
     "audit",
     "prune_audit",
+    "enqueue_notifications",
+    "due_notifications",
+    "claim_notification",
+    "record_attempt",
+    "next_notification_at",
+    "list_notifications",
+    "prune_notifications",
     "ping",
 ];
 

@@ -18,8 +18,8 @@ use futures_util::StreamExt;
 
 use super::{
     AuditFilter, AuditLog, AuditRecord, Claim, JobCounts, JobStore, Membership, NodeRecord,
-    Orphans, RunFilter, RunLog, Store, StoreError, StoredView, TokenRecord, TokenStore, ViewFilter,
-    ViewStream,
+    NotificationRecord, Orphans, Outbox, RunFilter, RunLog, Store, StoreError, StoredView,
+    TokenRecord, TokenStore, ViewFilter, ViewStream,
 };
 use crate::job::{Job, RunRecord};
 use crate::metrics::{Metrics, STORE_OPERATIONS, StoreOp};
@@ -191,6 +191,80 @@ impl RunLog for MeteredStore {
             self,
             "prune_runs",
             self.store.prune_runs(older_than, keep_per_job)
+        )
+    }
+}
+
+#[async_trait]
+impl Outbox for MeteredStore {
+    async fn enqueue_notifications(&self, batch: &[NotificationRecord]) -> Result<(), StoreError> {
+        timed!(
+            self,
+            "enqueue_notifications",
+            self.store.enqueue_notifications(batch)
+        )
+    }
+    async fn due_notifications(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<NotificationRecord>, StoreError> {
+        timed!(
+            self,
+            "due_notifications",
+            self.store.due_notifications(now, limit)
+        )
+    }
+    async fn claim_notification(
+        &self,
+        id: &str,
+        owner: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        timed!(
+            self,
+            "claim_notification",
+            self.store.claim_notification(id, owner, until, now)
+        )
+    }
+    async fn record_attempt(
+        &self,
+        record: &NotificationRecord,
+        owner: &str,
+    ) -> Result<bool, StoreError> {
+        timed!(
+            self,
+            "record_attempt",
+            self.store.record_attempt(record, owner)
+        )
+    }
+    async fn next_notification_at(
+        &self,
+        after: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        timed!(
+            self,
+            "next_notification_at",
+            self.store.next_notification_at(after)
+        )
+    }
+    async fn list_notifications(
+        &self,
+        limit: u32,
+        before: Option<&str>,
+    ) -> Result<Vec<NotificationRecord>, StoreError> {
+        timed!(
+            self,
+            "list_notifications",
+            self.store.list_notifications(limit, before)
+        )
+    }
+    async fn prune_notifications(&self, older_than: DateTime<Utc>) -> Result<u64, StoreError> {
+        timed!(
+            self,
+            "prune_notifications",
+            self.store.prune_notifications(older_than)
         )
     }
 }

@@ -1,7 +1,7 @@
 //! Stores: where jobs, their runs and the daemons sharing them live between runs and across
 //! restarts. One trait per concern — [`JobStore`] (APScheduler's `BaseJobStore` plus the
-//! claim), [`RunLog`], [`Membership`], [`TokenStore`], [`AuditLog`] — and [`Store`], what a
-//! backend offers as a whole.
+//! claim), [`RunLog`], [`Membership`], [`TokenStore`], [`AuditLog`], [`Outbox`] — and
+//! [`Store`], what a backend offers as a whole.
 //!
 //! Backends: [`sql`] is one implementation for SQLite, MySQL/MariaDB and PostgreSQL (only the
 //! SQL forms that differ are per database); [`redis`] lays jobs out as APScheduler's
@@ -15,6 +15,7 @@ mod error;
 mod jobs;
 mod metered;
 mod nodes;
+mod notifications;
 mod redis;
 mod runs;
 mod sql;
@@ -36,15 +37,18 @@ pub use error::StoreError;
 pub use jobs::{Claim, JobCounts, JobStore, StoredView, ViewBody, ViewFilter, ViewStream};
 pub use metered::metered;
 pub use nodes::{Membership, NodeRecord};
+pub use notifications::{Delivery, NotificationRecord, Outbox};
 pub use redis::RedisStore;
 pub use runs::{Orphans, RunFilter, RunLog};
 pub(crate) use runs::{RunRow, scheduled_micros, scheduled_text};
 pub use tokens::{TokenRecord, TokenStore};
 
-/// A backend: its jobs, its run log, its members, the API's tokens and its audit log, in one
-/// database.
+/// A backend: its jobs, its run log, its members, the API's tokens, its audit log and its
+/// notification outbox, in one database.
 #[async_trait]
-pub trait Store: JobStore + RunLog + Membership + TokenStore + AuditLog + std::fmt::Debug {
+pub trait Store:
+    JobStore + RunLog + Membership + TokenStore + AuditLog + Outbox + std::fmt::Debug
+{
     /// Whether several daemons may share this store (MySQL, PostgreSQL). A store only one
     /// daemon may use (SQLite, Redis) locks itself to one daemon at open.
     fn shared(&self) -> bool;

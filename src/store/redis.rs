@@ -31,6 +31,7 @@
 mod audit;
 mod history;
 mod lock;
+mod notifications;
 mod options;
 mod records;
 mod run_listing;
@@ -72,6 +73,8 @@ pub struct RedisStore {
     conn: ConnectionManager,
     prefix: String,
     scripts: Scripts,
+    /// The outbox's scripts (`notifications.rs`).
+    outbox: notifications::OutboxScripts,
     /// The single-daemon lock; `None` for a store opened for its tokens only.
     lock: Option<Lock>,
 }
@@ -192,6 +195,7 @@ impl RedisStore {
             conn,
             prefix: options.prefix,
             scripts,
+            outbox: notifications::OutboxScripts::new(),
             lock,
         };
         if locked {

@@ -52,6 +52,7 @@ mod sqlite_idle;
 mod startup;
 mod store;
 mod store_outage;
+mod store_outbox;
 mod store_queued;
 mod store_redis;
 mod systemd;

@@ -147,6 +147,8 @@ async fn conforms(store: &dyn Store, raw: &Raw) {
     prunes_finished_runs_by_age_and_per_job(store).await;
     run_listing_conforms(store).await;
     crate::store_queued::queued_runs_conform(store).await;
+    // Outbox
+    crate::store_outbox::outbox_conforms(store).await;
     // Membership
     heartbeats_list_and_remove_nodes(store).await;
     // TokenStore

@@ -16,6 +16,7 @@ mod dialect;
 mod jobs;
 mod mysql;
 mod nodes;
+mod notifications;
 mod postgres;
 mod rows;
 mod runs;
