@@ -154,6 +154,26 @@ impl App {
         if let Some(metrics) = &metrics {
             scheduler.set_metrics(metrics.clone());
         }
+        if !config.notify.webhooks.is_empty() {
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            let base = config
+                .notify
+                .link_base
+                .clone()
+                .unwrap_or_else(|| format!("{scheme}://{bound}"));
+            let base = base.trim_end_matches('/');
+            // The console's run page when it is served, else the API's record.
+            let link_prefix = match config.console_path() {
+                Some(path) => format!("{base}{path}#/runs/"),
+                None => format!("{base}{}/runs/", config.api.prefix.trim_end_matches('/')),
+            };
+            scheduler.notify_through(crate::notify::Notifier::new(
+                config.notify.clone(),
+                store.clone(),
+                current_host.clone(),
+                link_prefix,
+            ));
+        }
         scheduler
             .heartbeat(true)
             .await

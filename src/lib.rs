@@ -19,6 +19,7 @@ pub mod executor;
 pub mod import;
 pub mod job;
 pub mod metrics;
+pub mod notify;
 pub mod redact;
 pub mod scheduler;
 pub mod store;

@@ -49,6 +49,7 @@ pub mod health;
 mod jobs;
 mod me;
 mod metrics;
+mod notifications;
 mod openapi;
 mod output;
 mod preview;
@@ -124,6 +125,7 @@ pub fn normalize_path(path: &str) -> String {
 /// | GET, POST | `P/tokens` | API tokens: list, create (an admin's) |
 /// | DELETE | `P/tokens/{id}` | revoke a token |
 /// | GET | `P/audit` | the audit log (admin) |
+/// | GET | `P/notifications` | webhook deliveries (admin) |
 /// | GET | `P/me` | who is logged in, and the scheduler's state |
 /// | GET | `P/scripts` | the scripts a job may name |
 /// | GET | `P/openapi.json` | this table as OpenAPI 3.1 |
@@ -302,6 +304,7 @@ fn table(prefix: &str) -> Vec<(String, MethodRouter<ApiState>)> {
         ),
         (at("/tokens/{id}"), delete(tokens::revoke_token)),
         (at("/audit"), get(audit::get_audit)),
+        (at("/notifications"), get(notifications::list_notifications)),
         // The API described as OpenAPI 3.1, built on the first request and kept.
         (at("/openapi.json"), openapi::route()),
     ]

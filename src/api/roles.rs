@@ -81,7 +81,7 @@ const READS_WITH_A_BODY: [&str; 1] = ["/preview"];
 
 /// Paths under the prefix that only an admin may read or change: who may log in, and what
 /// everyone did.
-const ADMIN_AREAS: [&str; 2] = ["/tokens", "/audit"];
+const ADMIN_AREAS: [&str; 3] = ["/tokens", "/audit", "/notifications"];
 
 /// Whether `path` is `area` or below it (`/tokens`, `/tokens/x`, not `/tokensx`).
 fn within(path: &str, area: &str) -> bool {

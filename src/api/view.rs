@@ -12,7 +12,7 @@ use crate::trigger::isoformat;
 /// The job object (reference §2.1, CONTRACT §1): `id`, `name`, `func`, `args`, `kwargs`,
 /// `trigger`, the trigger's own fields, and — unless the job is pending (added while the
 /// scheduler was stopped) — `misfire_grace_time`, `max_instances` and `next_run_time`.
-/// The extensions `timeout`, `retry`, `overlap` and `queue_limit` appear only when set
+/// The extensions `timeout`, `retry`, `overlap`, `queue_limit` and `notify` appear only when set
 /// (CONTRACT §6). `coalesce`, `executor`,
 /// `jobstore`, `timezone`, `jitter` and `replace_existing` are never shown. Keys are sorted,
 /// nested ones too.
@@ -89,6 +89,9 @@ impl Serialize for View<'_> {
         }
         if let Some(limit) = policies.queue_limit {
             entries.push(("queue_limit", Field::Owned(Value::from(limit))));
+        }
+        if let Some(notify) = &policies.notify {
+            entries.push(("notify", Field::Owned(notify.to_json())));
         }
         entries.sort_by(|a, b| a.0.cmp(b.0));
         serializer.collect_map(entries)

@@ -54,6 +54,14 @@ pub(super) fn settings(config: &Config, origins: &Origins) -> Result<(), ConfigE
         ));
     }
     console(config, &refuse)?;
+    if let Err(refused) = config.notify.check() {
+        return Err(refuse(
+            "notify",
+            &refused.key,
+            refused.value,
+            refused.message,
+        ));
+    }
     let defaults = &config.job_defaults;
     if let Err(message) = defaults.policies.check(defaults.max_instances) {
         let overlap = defaults.policies.overlap();

@@ -5,7 +5,7 @@
 use super::{ConfigError, Origins};
 
 /// The sections a `TICKD_<SECTION>__<KEY>` variable can set.
-const SECTIONS: [&str; 13] = [
+const SECTIONS: [&str; 14] = [
     "server",
     "api",
     "auth",
@@ -19,6 +19,7 @@ const SECTIONS: [&str; 13] = [
     "health",
     "metrics",
     "console",
+    "notify",
 ];
 
 /// Applies the overrides in `env` to `table`.

@@ -57,6 +57,8 @@ pub struct Config {
     pub audit: AuditConfig,
     /// The liveness and readiness probes (`health.rs`).
     pub health: HealthConfig,
+    /// Webhooks told of failed, timed-out, missed, recovered and long runs.
+    pub notify: crate::notify::NotifySettings,
     /// Prometheus metrics.
     pub metrics: MetricsConfig,
     /// Jobs created at start-up (the Flask `JOBS` list): each table as the JSON object a
@@ -320,6 +322,9 @@ struct JobDefaultsConfig {
     /// Runs waiting with `overlap = "queue"`.
     #[serde(deserialize_with = "value::queue_limit")]
     queue_limit: Option<u32>,
+    /// Webhooks told of every job's runs that sets no `notify` of its own.
+    #[serde(deserialize_with = "value::notify_rule")]
+    notify: Option<crate::job::NotifyRule>,
 }
 
 impl Default for JobDefaultsConfig {
@@ -337,6 +342,7 @@ impl Default for JobDefaultsConfig {
             retry: policies.retry,
             overlap: policies.overlap,
             queue_limit: policies.queue_limit,
+            notify: policies.notify,
         }
     }
 }
@@ -351,6 +357,7 @@ impl From<JobDefaultsConfig> for JobDefaults {
                 retry: table.retry,
                 overlap: table.overlap,
                 queue_limit: table.queue_limit,
+                notify: table.notify,
             },
         }
     }

@@ -216,6 +216,14 @@ pub(super) fn queue_limit<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>
     crate::job::policy::parse_queue_limit(&value).map_err(D::Error::custom)
 }
 
+/// `notify`: a table read as a job's `notify` object is ([`crate::job::NotifyRule::parse`]).
+pub(super) fn notify_rule<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<crate::job::NotifyRule>, D::Error> {
+    let value = json(read(d)?).map_err(D::Error::custom)?;
+    crate::job::NotifyRule::parse(&value).map_err(D::Error::custom)
+}
+
 /// `[[jobs]]`: each table as the JSON object a `POST P/jobs` body is, for the same parser
 /// (`job::JobParser`), keys in the file's order.
 pub(super) fn job_tables<'de, D: Deserializer<'de>>(

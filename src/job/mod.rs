@@ -2,6 +2,7 @@
 //! options (`misfire_grace_time`, `coalesce`, `max_instances`). A port of APScheduler's `Job`.
 
 mod id;
+pub mod notify;
 pub mod options;
 pub mod policy;
 mod run;
@@ -65,6 +66,7 @@ pub enum JobError {
 }
 
 pub use id::{JobId, RunId};
+pub use notify::{NotifyEvent, NotifyRule};
 pub use options::MAX_OPTION_SECONDS;
 pub use policy::{Overlap, Policies, RetryPolicy};
 pub use run::{RunCause, RunRecord, RunStatus};

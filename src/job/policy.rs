@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use super::notify::NotifyRule;
 use super::options::{MAX_OPTION_SECONDS, OutOfRange, seconds};
 
 /// The most attempts after the first a `retry.limit` may ask for.
@@ -265,6 +266,9 @@ pub struct Policies {
     /// `queue_limit`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue_limit: Option<u32>,
+    /// `notify`: the webhooks told of this job's runs, by this job's rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<NotifyRule>,
 }
 
 impl Policies {

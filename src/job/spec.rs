@@ -9,13 +9,14 @@ use chrono::{DateTime, FixedOffset, Utc};
 use chrono_tz::Tz;
 use serde_json::{Map, Value};
 
+use super::notify::NotifyRule;
 use super::options::{self, MAX_OPTION_SECONDS, OutOfRange};
 use super::policy::{self, Overlap, Policies, RetryPolicy};
 use super::{Job, JobError};
 use crate::trigger::{self, Trigger, truthy};
 
 /// Keys that are job options; every other key of an add body is a trigger argument.
-const JOB_OPTIONS: [&str; 16] = [
+const JOB_OPTIONS: [&str; 17] = [
     "func",
     "args",
     "kwargs",
@@ -32,10 +33,11 @@ const JOB_OPTIONS: [&str; 16] = [
     "retry",
     "overlap",
     "queue_limit",
+    "notify",
 ];
 
 /// Keys a PATCH may change besides the trigger.
-const MODIFIABLE: [&str; 13] = [
+const MODIFIABLE: [&str; 14] = [
     "func",
     "args",
     "kwargs",
@@ -49,6 +51,7 @@ const MODIFIABLE: [&str; 13] = [
     "retry",
     "overlap",
     "queue_limit",
+    "notify",
 ];
 
 /// The trigger arguments a PATCH may carry with `trigger`: the trigger's own, less `jitter`
@@ -263,6 +266,8 @@ pub struct JobChanges {
     pub overlap: Option<Option<Overlap>>,
     /// New queue limit (`Some(None)`: back to the default).
     pub queue_limit: Option<Option<u32>>,
+    /// New notification rule (`Some(None)` removes it).
+    pub notify: Option<Option<NotifyRule>>,
     /// When the body was read: a rebuilt trigger's defaults were counted from this time, and
     /// the job is rescheduled from it.
     pub read_at: DateTime<Utc>,
@@ -334,6 +339,7 @@ impl JobChanges {
                 "queue_limit" => {
                     changes.queue_limit = Some(policy::parse_queue_limit(value).map_err(invalid)?);
                 }
+                "notify" => changes.notify = Some(NotifyRule::parse(value).map_err(invalid)?),
                 _ => {} // executor: checked above, nothing to store
             }
         }
@@ -358,6 +364,7 @@ impl JobChanges {
             retry,
             overlap,
             queue_limit,
+            notify,
             read_at,
         } = self;
         let job = job.clone();
@@ -379,6 +386,7 @@ impl JobChanges {
                 retry: retry.unwrap_or(job.policies.retry),
                 overlap: overlap.unwrap_or(job.policies.overlap),
                 queue_limit: queue_limit.unwrap_or(job.policies.queue_limit),
+                notify: notify.unwrap_or(job.policies.notify),
             },
             ..job
         }
@@ -530,6 +538,10 @@ fn parse_policies(body: &Map<String, Value>, defaults: &Policies) -> Result<Poli
         queue_limit: match body.get("queue_limit") {
             None => defaults.queue_limit,
             Some(value) => policy::parse_queue_limit(value).map_err(invalid)?,
+        },
+        notify: match body.get("notify") {
+            None => defaults.notify.clone(),
+            Some(value) => NotifyRule::parse(value).map_err(invalid)?,
         },
     })
 }

@@ -156,6 +156,15 @@ impl Scheduler {
         if count > 0 {
             tracing::info!("Retention removed {count} run record(s)");
         }
+        // Deliveries that ended go with the runs of their age, on the wall clock they are
+        // stamped by (`crate::notify::deliver`).
+        let wall_cutoff = Utc::now()
+            .checked_sub_signed(max_age)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let delivered = self.inner.store.prune_notifications(wall_cutoff).await?;
+        if delivered > 0 {
+            tracing::info!("Retention removed {delivered} notification delivery record(s)");
+        }
         Ok(count)
     }
 

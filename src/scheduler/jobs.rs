@@ -48,6 +48,7 @@ impl Scheduler {
     /// The add itself, with the job's view, which an insert shares with the store.
     async fn add(&self, spec: JobSpec) -> Result<(Job, String), SchedulerError> {
         let now = spec.read_at;
+        self.check_notify(&spec.job)?;
         self.inner.executor.check(&spec.job.func, &spec.job.args)?;
         self.inner.executor.check_function(&spec.job.func).await?;
         let replace_existing = spec.replace_existing;
@@ -170,6 +171,7 @@ impl Scheduler {
                 job.policies
                     .check(job.max_instances)
                     .map_err(SchedulerError::Invalid)?;
+                self.check_notify(&job)?;
                 if checks_script {
                     self.inner.executor.check(&job.func, &job.args)?;
                 }

@@ -16,6 +16,7 @@ mod listing;
 mod live;
 mod liveness;
 mod metrics;
+mod notifications;
 mod preview;
 mod process;
 mod queue;
@@ -212,6 +213,9 @@ struct Inner {
     /// Flips to true at [`Scheduler::close`]; background tasks (heartbeat, retention) end.
     closed: tokio::sync::watch::Sender<bool>,
     events: broadcast::Sender<SchedulerEvent>,
+    /// Where failures and the like are told, when webhooks are configured
+    /// (`notifications.rs`).
+    notifier: std::sync::OnceLock<Arc<crate::notify::Notifier>>,
     /// Where events are counted, when metrics are on (`metrics.rs`).
     metrics: std::sync::OnceLock<crate::metrics::Metrics>,
     /// The last count of jobs by state for the metrics, one count at a time.
@@ -259,6 +263,7 @@ impl Scheduler {
                 cache,
                 closed: tokio::sync::watch::Sender::new(false),
                 events,
+                notifier: std::sync::OnceLock::new(),
                 metrics: std::sync::OnceLock::new(),
                 last_count: tokio::sync::Mutex::default(),
             }),

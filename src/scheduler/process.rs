@@ -541,13 +541,17 @@ fn submit(
         None => job.describe_finished(),
     };
     // A claim that kept no runs was handled already (by another daemon): nothing to say.
-    if let Some(misfire) = misfire.filter(|_| !claim.runs.is_empty()) {
-        tracing::warn!(job_id = %logged(&job.id), "{}", runlog::missed_line(&label, now, &misfire));
+    if let Some(misfire) = misfire.as_ref().filter(|_| !claim.runs.is_empty()) {
+        tracing::warn!(job_id = %logged(&job.id), "{}", runlog::missed_line(&label, now, misfire));
     }
     let (runs, folded): (Vec<RunRecord>, Vec<RunRecord>) = claim
         .runs
         .into_iter()
         .partition(|run| run.status != RunStatus::Missed);
+    if let (Some(latest), Some(misfire)) = (folded.last(), &misfire) {
+        // One notification for the pass's missed fire times, however many records.
+        super::notifications::missed(scheduler, &job, latest, misfire.count.value().max(1));
+    }
     for run in folded {
         scheduler.emit(SchedulerEvent::JobMissed {
             job_id: job.id.clone(),

@@ -66,11 +66,12 @@ fn seconds_text(secs: f64) -> String {
     format!("{}", (secs * 1000.0).round() / 1000.0)
 }
 
-/// Records the retry `run`'s end calls for, if any, and wakes the driver for its due time.
-/// A failure to record it is logged: the run's own record stands.
-pub(super) async fn after_end(scheduler: &Scheduler, job: &Job, run: &RunRecord) {
+/// Records the retry `run`'s end calls for, if any, and wakes the driver for its due time;
+/// answers whether a retry was recorded. A failure to record it is logged: the run's own
+/// record stands.
+pub(super) async fn after_end(scheduler: &Scheduler, job: &Job, run: &RunRecord) -> bool {
     let Some(retry) = retry_for(scheduler, job, run) else {
-        return;
+        return false;
     };
     match scheduler.inner.store.insert_run(&retry).await {
         Ok(()) => {
@@ -86,13 +87,17 @@ pub(super) async fn after_end(scheduler: &Scheduler, job: &Job, run: &RunRecord)
                 run.status.as_str()
             );
             scheduler.wake_for(Some(due.timestamp_micros()));
+            true
         }
-        Err(error) => tracing::error!(
-            job_id = %logged(&job.id),
-            run_id = %run.id,
-            "Could not record the retry of run {}: {error:#}",
-            run.id
-        ),
+        Err(error) => {
+            tracing::error!(
+                job_id = %logged(&job.id),
+                run_id = %run.id,
+                "Could not record the retry of run {}: {error:#}",
+                run.id
+            );
+            false
+        }
     }
 }
 

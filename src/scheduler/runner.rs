@@ -143,6 +143,7 @@ async fn run_scheduled_one(
         run.finished_at = Some(now);
         run.reason = Some(missed_reason(late_by, Some(grace)));
         save(&scheduler, &run).await;
+        super::notifications::missed(&scheduler, &job, &run, 1);
         scheduler.emit(SchedulerEvent::JobMissed {
             job_id: job.id.clone(),
             run_id: run.id.clone(),
@@ -421,6 +422,7 @@ async fn start(
                 None => tracing::info!(%job_id, %run_id, pid, "Running job \"{label}\" (run now)"),
             }
             save(scheduler, run).await;
+            super::notifications::watch_duration(scheduler, job, run);
             scheduler.emit(SchedulerEvent::RunStarted {
                 job_id: job.id.clone(),
                 run_id: run.id.clone(),
@@ -447,7 +449,8 @@ async fn start(
             run.finished_at = Some(scheduler.inner.clock.now());
             run.reason = Some(format!("the script could not start: {error}"));
             save(scheduler, run).await;
-            super::queue::after_end(scheduler, job, run).await;
+            let retrying = super::queue::after_end(scheduler, job, run).await;
+            super::notifications::run_ended(scheduler, job, run, retrying).await;
             scheduler.emit(SchedulerEvent::RunFinished {
                 job_id: job.id.clone(),
                 run: Box::new(run.clone()),
@@ -493,7 +496,8 @@ async fn record_end(scheduler: &Scheduler, job: &Job, label: &str, run: RunRecor
     };
     runlog::log_end(label, &run, took);
     save(scheduler, &run).await;
-    super::queue::after_end(scheduler, job, &run).await;
+    let retrying = super::queue::after_end(scheduler, job, &run).await;
+    super::notifications::run_ended(scheduler, job, &run, retrying).await;
     // After the save: a follower that comes when the feed has gone finds the run ended.
     scheduler.end_live(&run);
     scheduler.emit(SchedulerEvent::RunFinished {

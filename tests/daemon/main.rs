@@ -37,6 +37,7 @@ mod limits;
 mod live_output;
 mod login_limit;
 mod metrics;
+mod notifications;
 mod openapi;
 mod policies;
 mod preview;

@@ -70,6 +70,7 @@ fn routes(run: &str) -> Vec<(Method, String, Option<Value>, StatusCode, &'static
         // The API's own description.
         (Method::GET, "/openapi.json".into(), None, S::OK, "viewer"),
         (Method::GET, "/audit".into(), None, S::OK, "admin"),
+        (Method::GET, "/notifications".into(), None, S::OK, "admin"),
         (Method::GET, "/jobs/j/preview".into(), None, S::OK, "viewer"),
         // A preview adds nothing, so it is a read, with a body.
         (

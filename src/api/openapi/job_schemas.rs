@@ -123,6 +123,51 @@ fn overlap(in_body: bool) -> ObjectBuilder {
     ))
 }
 
+/// `notify`: which configured webhooks hear of the job's runs, and when.
+fn notify(in_body: bool) -> ObjectBuilder {
+    let events = || {
+        ArrayBuilder::new()
+            .items(string().enum_values(Some(crate::job::NotifyEvent::ALL.map(|e| e.as_str()))))
+            .min_items(Some(1))
+    };
+    let kind = if in_body {
+        SchemaType::from_iter([Type::Object, Type::Null])
+    } else {
+        SchemaType::Type(Type::Object)
+    };
+    ObjectBuilder::new()
+        .schema_type(kind)
+        .description(Some(
+            "Webhooks (names of `[[notify.webhooks]]`) told of this job's runs by this rule \
+             instead of their own: `events`, `failed`/`timed_out` only after \
+             `after_consecutive_failures` in a row and, with `final_attempt_only`, only when \
+             no retry follows; `long_running` once a run passes `expected_duration` seconds.",
+        ))
+        .property(
+            "webhooks",
+            ArrayBuilder::new()
+                .items(string().min_length(Some(1)))
+                .min_items(Some(1))
+                .max_items(Some(16)),
+        )
+        .property("events", events())
+        .property("after_consecutive_failures", integer(1, 1000))
+        .property(
+            "final_attempt_only",
+            ObjectBuilder::new().schema_type(Type::Boolean),
+        )
+        .property(
+            "expected_duration",
+            number()
+                .exclusive_minimum(Some(0))
+                .maximum(Some(YEAR_SECONDS)),
+        )
+        .required("webhooks")
+        .additional_properties(Some(
+            utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
+        ))
+}
+
 /// `queue_limit`: runs waiting at most with `overlap: queue` (only with it).
 fn queue_limit(in_body: bool) -> ObjectBuilder {
     let max = crate::job::policy::MAX_QUEUE_LIMIT;
@@ -215,8 +260,8 @@ fn job_variant(kind: &str) -> Schema {
         .description(Some(format!(
             "A job whose trigger is `{kind}`. `misfire_grace_time`, `max_instances` and \
              `next_run_time` are absent on a pending job (added while the scheduler is \
-             stopped); `timeout`, `retry`, `overlap` and `queue_limit` are shown only when \
-             set."
+             stopped); `timeout`, `retry`, `overlap`, `queue_limit` and `notify` are shown \
+             only when set."
         )))
         .property("id", string().min_length(Some(1)))
         .property("name", string().min_length(Some(1)))
@@ -256,7 +301,8 @@ fn job_variant(kind: &str) -> Schema {
         )
         .property("retry", retry(false))
         .property("overlap", overlap(false))
-        .property("queue_limit", queue_limit(false));
+        .property("queue_limit", queue_limit(false))
+        .property("notify", notify(false));
     let object = ["id", "name", "func", "args", "kwargs", "trigger"]
         .into_iter()
         .fold(object, ObjectBuilder::required);
@@ -373,7 +419,8 @@ fn body(kind: &str, which: Body) -> Schema {
         )
         .property("retry", retry(true))
         .property("overlap", overlap(true))
-        .property("queue_limit", queue_limit(true));
+        .property("queue_limit", queue_limit(true))
+        .property("notify", notify(true));
     if which == Body::Add {
         object = object
             .property("id", string().min_length(Some(1)).max_length(Some(191)))

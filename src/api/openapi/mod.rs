@@ -31,7 +31,9 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response as OaResponse, Server
 
 use super::state::ApiState;
 use super::tokens;
-use super::{audit, cluster, control, jobs, me, output, preview, run_listing, runs, scripts};
+use super::{
+    audit, cluster, control, jobs, me, notifications, output, preview, run_listing, runs, scripts,
+};
 
 /// The document as utoipa derives it, paths relative to the prefix.
 #[derive(OpenApi)]
@@ -70,6 +72,7 @@ use super::{audit, cluster, control, jobs, me, output, preview, run_listing, run
         tokens::create_token,
         tokens::revoke_token,
         audit::get_audit,
+        notifications::list_notifications,
         serve,
     ),
     components(schemas(
@@ -98,7 +101,7 @@ use super::{audit, cluster, control, jobs, me, output, preview, run_listing, run
         (name = "jobs", description = "Jobs, as Flask-APScheduler has them"),
         (name = "runs", description = "Run records and their output"),
         (name = "console", description = "What the web console asks"),
-        (name = "admin", description = "API tokens and the audit log (an admin's)"),
+        (name = "admin", description = "API tokens, the audit log and webhook deliveries (an admin's)"),
     ),
 )]
 struct ApiDoc;

@@ -340,6 +340,40 @@ pub(crate) enum Outcome {
     Error,
 }
 
+/// Where a webhook delivery stands.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub(crate) enum DeliveryStatus {
+    Pending,
+    Delivered,
+    GaveUp,
+}
+
+/// One webhook delivery (`GET P/notifications`).
+#[derive(ToSchema)]
+pub(crate) struct Notification {
+    id: String,
+    /// failed, timed_out, missed, recovered or long_running.
+    event: String,
+    job_id: String,
+    run_id: String,
+    /// The webhook's name in `[[notify.webhooks]]`.
+    webhook: String,
+    status: DeliveryStatus,
+    attempts: u32,
+    #[schema(format = DateTime)]
+    created_at: String,
+    #[schema(required = true, format = DateTime)]
+    next_attempt_at: Option<String>,
+    #[schema(required = true, format = DateTime)]
+    delivered_at: Option<String>,
+    /// Why the last attempt failed; null when none did, or it was delivered.
+    #[schema(required = true)]
+    last_error: Option<String>,
+    /// The JSON body sent.
+    body: serde_json::Value,
+}
+
 /// One audit record.
 #[derive(ToSchema)]
 pub(crate) struct AuditRecord {
