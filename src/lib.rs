@@ -3,7 +3,8 @@
 //!
 //! # Layout
 //! Rooms and the one direction their imports point:
-//! `api → scheduler → store / executor → job → trigger`; `app` composes them, `main` runs it;
+//! `api → scheduler → store / executor / notify → job → trigger` (`notify` writes to the
+//! store's outbox); `app` composes them, `main` runs it;
 //! `tokens_cli` (`tickd token`) works on the store's tokens beside the daemon;
 //! `check_config` (`tickd check-config`) checks a config without starting anything;
 //! `import` (`tickd import`) moves a running Flask-APScheduler's jobs in through the API.
