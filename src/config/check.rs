@@ -73,6 +73,19 @@ pub(super) fn settings(config: &Config, origins: &Origins) -> Result<(), ConfigE
         };
         return Err(refuse("job_defaults", key, value, message));
     }
+    if let Some(rule) = &defaults.policies.notify
+        && let Some(name) = rule
+            .webhooks
+            .iter()
+            .find(|name| config.notify.webhook(name).is_none())
+    {
+        return Err(refuse(
+            "job_defaults",
+            "notify",
+            format!("{{ webhooks = [{name:?}] }}"),
+            format!("no [[notify.webhooks]] is called {name:?}"),
+        ));
+    }
     let metrics = &config.metrics.path;
     if config.metrics.enabled
         && (!metrics.starts_with('/')

@@ -423,3 +423,78 @@ fn a_users_role_is_viewer_operator_or_admin() {
         ],
     );
 }
+
+/// `[job_defaults]` takes a job's policies by the same rules, checked against each other and
+/// against `[notify]`; `[[notify.webhooks]]` are checked whole, their secrets never shown.
+#[test]
+fn job_policy_defaults_and_webhooks_are_checked() {
+    let webhook = "[[notify.webhooks]]\nname = \"ops\"\nurl = \"https://hooks.example.com/T/B/XXXX\"\n\
+                   secret = \"0123456789abcdef-secret\"\n";
+    let config = load(
+        &format!(
+            "[job_defaults]\nretry = {{ limit = 3, delay = 5 }}\noverlap = \"queue\"\n\
+             queue_limit = 2\nnotify = {{ webhooks = [\"ops\"], events = [\"failed\"] }}\n{webhook}"
+        ),
+        &[],
+    )
+    .unwrap();
+    let policies = &config.job_defaults.policies;
+    assert_eq!(
+        policies.retry.as_ref().map(|r| (r.limit, r.delay)),
+        Some((3, 5.0))
+    );
+    assert_eq!(policies.queue_limit, Some(2));
+    assert_eq!(config.notify.webhooks[0].name, "ops");
+    let shown = format!("{config:?}");
+    assert!(
+        !shown.contains("0123456789abcdef") && !shown.contains("XXXX"),
+        "{shown}"
+    );
+
+    refused(
+        "[job_defaults]\noverlap = \"allow\"\n",
+        &[],
+        &[
+            "[job_defaults] overlap = \"allow\"",
+            "set max_instances to 2 or more",
+        ],
+    );
+    refused(
+        "[job_defaults]\nretry = { delay = 5 }\n",
+        &[],
+        &["retry.limit must be a whole number"],
+    );
+    refused(
+        "[job_defaults]\nnotify = { webhooks = [\"pager\"] }\n",
+        &[],
+        &[
+            "[job_defaults] notify",
+            "no [[notify.webhooks]] is called \"pager\"",
+        ],
+    );
+    refused(
+        &webhook.replace("https://hooks.example.com/T/B/XXXX", "ftp://x"),
+        &[],
+        &[
+            "[notify] webhooks.0.url",
+            "expected an http:// or https:// URL",
+        ],
+    );
+    let short = refused(
+        &webhook.replace("0123456789abcdef-secret", "short"),
+        &[],
+        &["[notify] webhooks.0.secret", "at least 16 characters"],
+    );
+    assert!(
+        !short.contains("short"),
+        "the secret is never quoted: {short}"
+    );
+    refused(
+        &format!(
+            "{webhook}{}",
+            webhook.replace("hooks.example", "other.example")
+        ),
+        &[],
+        &["[notify] webhooks.1.name", "another webhook has this name"],
+    );
+}
