@@ -126,6 +126,20 @@ async fn path_id<S: Send + Sync>(
     Ok(id)
 }
 
+/// A `before` query parameter that must be a record's id (a UUID): `what` names the record in
+/// the 400 (`an audit record`, `a delivery`).
+pub(crate) fn before_id(before: Option<&str>, what: &str) -> Result<(), ApiError> {
+    match before {
+        Some(before) if uuid::Uuid::try_parse(before).is_err() => {
+            Err(ApiError::BadRequest(format!(
+                "before must be the id of {what} (a UUID such as \
+                 0190f5e2-7a3b-7c4d-8e5f-0123456789ab), not {before:?}"
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// A query parameter that counts something (`limit`, `count`): `default` when absent, else
 /// a whole number from 1 to `max`, or a 400 that names the parameter and its bounds.
 pub(crate) fn bounded_count(

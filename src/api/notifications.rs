@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::api::error::ApiError;
-use crate::api::extract::bounded_count;
+use crate::api::extract::{before_id, bounded_count};
 use crate::api::openapi::schemas as doc;
 use crate::api::state::ApiState;
 use crate::api::wire::JsonBody;
@@ -62,14 +62,7 @@ pub(crate) async fn list_notifications(
 ) -> Result<JsonBody, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let limit = bounded_count("limit", query.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
-    if let Some(before) = &query.before
-        && uuid::Uuid::try_parse(before).is_err()
-    {
-        return Err(ApiError::BadRequest(format!(
-            "before must be the id of a delivery (a UUID such as \
-             0190f5e2-7a3b-7c4d-8e5f-0123456789ab), not {before:?}"
-        )));
-    }
+    before_id(query.before.as_deref(), "a delivery")?;
     let records = state
         .store
         .list_notifications(limit, query.before.as_deref())

@@ -20,7 +20,7 @@ use crate::store::{Delivery, NotificationRecord, Store, StoreError};
 
 /// Deliveries read at a time.
 const BATCH: u32 = 32;
-/// Deliveries in flight at once.
+/// Webhooks delivered to at once (each one's deliveries go one after the other).
 const IN_FLIGHT: usize = 8;
 /// The longest wait between redeliveries.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(600);
@@ -97,8 +97,24 @@ impl Deliverer {
         loop {
             let due = self.store.due_notifications(Utc::now(), BATCH).await?;
             let full = due.len() == BATCH as usize;
-            stream::iter(due)
-                .for_each_concurrent(IN_FLIGHT, |record| self.deliver(record))
+            // A receiver gets its deliveries in the order of their events (the outbox's:
+            // due time, then id), one after the other; different receivers at once.
+            let mut by_webhook: Vec<(String, Vec<NotificationRecord>)> = Vec::new();
+            for record in due {
+                match by_webhook
+                    .iter_mut()
+                    .find(|(name, _)| *name == record.webhook)
+                {
+                    Some((_, records)) => records.push(record),
+                    None => by_webhook.push((record.webhook.clone(), vec![record])),
+                }
+            }
+            stream::iter(by_webhook)
+                .for_each_concurrent(IN_FLIGHT, |(_, records)| async move {
+                    for record in records {
+                        self.deliver(record).await;
+                    }
+                })
                 .await;
             if !full {
                 break;

@@ -112,13 +112,12 @@ pub fn signature(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
-    let digest = mac.finalize().into_bytes();
-    let mut hex = String::with_capacity(3 + digest.len() * 2);
-    hex.push_str("v1=");
-    for byte in digest {
-        hex.push_str(&format!("{byte:02x}"));
-    }
-    hex
+    format!("v1={}", hex(&mac.finalize().into_bytes()))
+}
+
+/// Bytes as lowercase hex digits.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -131,27 +130,15 @@ mod tests {
     fn the_signature_is_hmac_sha256_of_timestamp_dot_body() {
         let mut mac = Hmac::<Sha256>::new_from_slice(b"Jefe").unwrap();
         mac.update(b"what do ya want for nothing?");
-        let known: String = mac
-            .finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
         assert_eq!(
-            known,
+            hex(&mac.finalize().into_bytes()),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
         let mut mac = Hmac::<Sha256>::new_from_slice(b"secret").unwrap();
         mac.update(b"1700000000.{\"a\":1}");
-        let expected: String = mac
-            .finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
         assert_eq!(
             signature(b"secret", 1_700_000_000, b"{\"a\":1}"),
-            format!("v1={expected}")
+            format!("v1={}", hex(&mac.finalize().into_bytes()))
         );
     }
 

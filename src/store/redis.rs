@@ -213,6 +213,53 @@ impl RedisStore {
         self.conn.clone()
     }
 
+    /// Up to `limit` members of the sorted set `key` (all scored 0, so in id order), highest
+    /// first, only those below `before` when given: a page of a listing newest first.
+    async fn ids_before(
+        &self,
+        key: &str,
+        limit: u32,
+        before: Option<&str>,
+    ) -> Result<Vec<String>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let max = before.map_or_else(|| "+".to_owned(), |b| format!("({b}"));
+        Ok(self
+            .con()
+            .zrevrangebylex_limit(
+                self.key(key),
+                max,
+                "-",
+                0,
+                isize::try_from(limit).unwrap_or(isize::MAX),
+            )
+            .await?)
+    }
+
+    /// The lowest score above `after` (µs) in the sorted set `key`, as a time: when the next
+    /// of its members (queued runs, deliveries) falls due.
+    async fn first_time_after(
+        &self,
+        key: &str,
+        after: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let next: Vec<(String, f64)> = self
+            .con()
+            .zrangebyscore_limit_withscores(
+                self.key(key),
+                format!("({}", to_micros(after)),
+                "+inf",
+                0,
+                1,
+            )
+            .await?;
+        #[allow(clippy::cast_possible_truncation)]
+        Ok(next
+            .first()
+            .and_then(|(_, micros)| from_micros(micros.round() as i64)))
+    }
+
     /// Runs `script` with the prefix and `args`; answers its integer reply.
     async fn run_script<I, A>(&self, script: &redis::Script, args: I) -> Result<i64, StoreError>
     where

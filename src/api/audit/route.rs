@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::api::error::ApiError;
-use crate::api::extract::{bounded_count, refuse_nul};
+use crate::api::extract::{before_id, bounded_count, refuse_nul};
 use crate::api::openapi::schemas as doc;
 use crate::api::state::ApiState;
 use crate::api::wire::JsonBody;
@@ -74,14 +74,7 @@ pub(crate) async fn get_audit(
 ) -> Result<JsonBody, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let limit = bounded_count("limit", query.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
-    if let Some(before) = &query.before
-        && uuid::Uuid::try_parse(before).is_err()
-    {
-        return Err(ApiError::BadRequest(format!(
-            "before must be the id of an audit record (a UUID such as \
-             0190f5e2-7a3b-7c4d-8e5f-0123456789ab), not {before:?}"
-        )));
-    }
+    before_id(query.before.as_deref(), "an audit record")?;
     for (what, value) in [("actor", &query.actor), ("target", &query.target)] {
         if let Some(value) = value {
             refuse_nul(what, value)?;

@@ -66,6 +66,15 @@ fn integer(min: u32, max: u32) -> ObjectBuilder {
         .maximum(Some(max))
 }
 
+/// An object, or in a body also `null` (which removes the option).
+fn object_type(in_body: bool) -> SchemaType {
+    if in_body {
+        SchemaType::from_iter([Type::Object, Type::Null])
+    } else {
+        SchemaType::Type(Type::Object)
+    }
+}
+
 /// `retry`: null (in a body) or the policy object; the job object shows every field.
 fn retry(in_body: bool) -> ObjectBuilder {
     let seconds = || number().minimum(Some(0)).maximum(Some(YEAR_SECONDS));
@@ -78,11 +87,7 @@ fn retry(in_body: bool) -> ObjectBuilder {
         )
         .min_items(Some(1))
         .max_items(Some(256));
-    let kind = if in_body {
-        SchemaType::from_iter([Type::Object, Type::Null])
-    } else {
-        SchemaType::Type(Type::Object)
-    };
+    let kind = object_type(in_body);
     ObjectBuilder::new()
         .schema_type(kind)
         .description(Some(
@@ -130,11 +135,7 @@ fn notify(in_body: bool) -> ObjectBuilder {
             .items(string().enum_values(Some(crate::job::NotifyEvent::ALL.map(|e| e.as_str()))))
             .min_items(Some(1))
     };
-    let kind = if in_body {
-        SchemaType::from_iter([Type::Object, Type::Null])
-    } else {
-        SchemaType::Type(Type::Object)
-    };
+    let kind = object_type(in_body);
     ObjectBuilder::new()
         .schema_type(kind)
         .description(Some(

@@ -12,8 +12,7 @@ use super::records::{NodeEntry, run_args, run_from_hash, update_args};
 use super::{PRUNE_CHUNK, RedisStore};
 use crate::job::{RunRecord, RunStatus};
 use crate::store::{
-    Membership, NodeRecord, Orphans, RunFilter, RunLog, StoreError, from_micros, scheduled_text,
-    to_micros,
+    Membership, NodeRecord, Orphans, RunFilter, RunLog, StoreError, scheduled_text, to_micros,
 };
 
 #[async_trait]
@@ -64,20 +63,7 @@ impl RunLog for RedisStore {
         &self,
         after: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let next: Vec<(String, f64)> = self
-            .con()
-            .zrangebyscore_limit_withscores(
-                self.key("queued"),
-                format!("({}", to_micros(after)),
-                "+inf",
-                0,
-                1,
-            )
-            .await?;
-        #[allow(clippy::cast_possible_truncation)]
-        Ok(next
-            .first()
-            .and_then(|(_, micros)| from_micros(micros.round() as i64)))
+        self.first_time_after("queued", after).await
     }
 
     async fn take_queued_run(&self, run: &RunRecord) -> Result<bool, StoreError> {
@@ -106,19 +92,8 @@ impl RunLog for RedisStore {
         limit: u32,
         before: Option<&str>,
     ) -> Result<Vec<RunRecord>, StoreError> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let max = before.map_or_else(|| "+".to_owned(), |b| format!("({b}"));
-        let ids: Vec<String> = self
-            .con()
-            .zrevrangebylex_limit(
-                self.key(&format!("job_runs:{job_id}")),
-                max,
-                "-",
-                0,
-                isize::try_from(limit).unwrap_or(isize::MAX),
-            )
+        let ids = self
+            .ids_before(&format!("job_runs:{job_id}"), limit, before)
             .await?;
         // A run pruned between the two reads is simply not listed.
         self.read_runs(&ids).await

@@ -233,20 +233,7 @@ impl Outbox for RedisStore {
         &self,
         after: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let next: Vec<(String, f64)> = self
-            .con()
-            .zrangebyscore_limit_withscores(
-                self.key("notif_due"),
-                format!("({}", to_micros(after)),
-                "+inf",
-                0,
-                1,
-            )
-            .await?;
-        #[allow(clippy::cast_possible_truncation)]
-        Ok(next
-            .first()
-            .and_then(|(_, micros)| from_micros(micros.round() as i64)))
+        self.first_time_after("notif_due", after).await
     }
 
     async fn list_notifications(
@@ -254,20 +241,7 @@ impl Outbox for RedisStore {
         limit: u32,
         before: Option<&str>,
     ) -> Result<Vec<NotificationRecord>, StoreError> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let max = before.map_or_else(|| "+".to_owned(), |b| format!("({b}"));
-        let ids: Vec<String> = self
-            .con()
-            .zrevrangebylex_limit(
-                self.key("notif_ids"),
-                max,
-                "-",
-                0,
-                isize::try_from(limit).unwrap_or(isize::MAX),
-            )
-            .await?;
+        let ids = self.ids_before("notif_ids", limit, before).await?;
         Ok(self
             .read_notifications(&ids)
             .await?
