@@ -154,7 +154,8 @@ impl App {
         if let Some(metrics) = &metrics {
             scheduler.set_metrics(metrics.clone());
         }
-        if !config.notify.webhooks.is_empty() {
+        // Always: a job may name a target of its own (`notify.url`) without any configured.
+        {
             let scheme = if tls.is_some() { "https" } else { "http" };
             let base = config
                 .notify

@@ -10,6 +10,22 @@ pub const MASK: &str = "***";
 /// Query parameters that carry a password in the URLs tickd's stores accept.
 const SECRET_PARAMS: [&str; 3] = ["password", "pass", "pwd"];
 
+/// What a webhook's hidden URL path and secret read as.
+pub const HIDDEN: &str = "<redacted>";
+
+/// A webhook URL as tickd shows it: its scheme and host only. The rest of a chat service's
+/// incoming-webhook URL (`https://hooks.slack.com/services/T…/B…/X…`) is its credential.
+pub fn webhook_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+            let host = host.rsplit('@').next().unwrap_or_default();
+            format!("{scheme}://{host}/{HIDDEN}")
+        }
+        None => HIDDEN.to_owned(),
+    }
+}
+
 /// `url` with the password of its user info and any password query parameter masked.
 /// Text that is not a URL comes back unchanged.
 pub fn url(url: &str) -> Cow<'_, str> {

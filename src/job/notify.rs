@@ -1,6 +1,8 @@
-//! The job option `notify`: which of the configured webhooks (`[[notify.webhooks]]`) hear of
-//! this job's runs, for which events, and when a run counts as long. What is sent and how is
-//! the `notify` module's; this is the option as a job carries it.
+//! The job option `notify`: which webhooks hear of this job's runs — configured ones
+//! (`[[notify.webhooks]]`) by name, and a target of the job's own (`url`, `secret`) — for
+//! which events, and when a run counts as long. What is sent and how is the `notify`
+//! module's; this is the option as a job carries it. The job object never shows the own
+//! target's secret, nor its URL beyond the host (a chat's webhook URL is its credential).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -95,7 +97,14 @@ const MAX_WEBHOOKS: usize = 16;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NotifyRule {
     /// Names of `[[notify.webhooks]]`.
+    #[serde(default)]
     pub webhooks: Vec<String>,
+    /// A target of the job's own: where the JSON is POSTed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The own target's signing key (none: its deliveries are not signed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
     /// The events sent (default: all).
     pub events: Vec<NotifyEvent>,
     /// `failed` and `timed_out` are sent only once this many runs in a row failed (default 1).
@@ -112,6 +121,12 @@ impl NotifyRule {
     pub fn to_json(&self) -> Value {
         let mut object = Map::new();
         object.insert("webhooks".to_owned(), json!(self.webhooks));
+        if let Some(url) = &self.url {
+            object.insert("url".to_owned(), json!(crate::redact::webhook_url(url)));
+        }
+        if self.secret.is_some() {
+            object.insert("secret".to_owned(), json!(crate::redact::HIDDEN));
+        }
         object.insert(
             "events".to_owned(),
             json!(self.events.iter().map(|e| e.as_str()).collect::<Vec<_>>()),
@@ -154,6 +169,8 @@ impl NotifyRule {
         };
         let known = [
             "webhooks",
+            "url",
+            "secret",
             "events",
             "after_consecutive_failures",
             "final_attempt_only",
@@ -161,24 +178,65 @@ impl NotifyRule {
         ];
         if let Some(unknown) = object.keys().find(|key| !known.contains(&key.as_str())) {
             return Err(format!(
-                "notify has no field {unknown:?}; it takes webhooks, events, \
+                "notify has no field {unknown:?}; it takes webhooks, url, secret, events, \
                  after_consecutive_failures, final_attempt_only and expected_duration"
             ));
         }
         let names_text = || {
             format!(
-                "notify.webhooks must be a list of 1 to {MAX_WEBHOOKS} names of \
+                "notify.webhooks must be a list of up to {MAX_WEBHOOKS} names of \
                  [[notify.webhooks]]"
             )
         };
         let webhooks: Vec<String> = match object.get("webhooks") {
-            Some(Value::Array(names)) if !names.is_empty() && names.len() <= MAX_WEBHOOKS => names
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(names)) if names.len() <= MAX_WEBHOOKS => names
                 .iter()
                 .map(|name| name.as_str().filter(|n| !n.is_empty()).map(str::to_owned))
                 .collect::<Option<Vec<_>>>()
                 .ok_or_else(names_text)?,
             _ => return Err(names_text()),
         };
+        let url = match object.get("url") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(url)) if target_url(url) => Some(url.clone()),
+            Some(_) => {
+                return Err("notify.url must be an http:// or https:// URL, such as \
+                            https://hooks.example.com/tickd (the job shows its host only: send \
+                            the URL itself, not what the job shows)"
+                    .to_owned());
+            }
+        };
+        let secret = match object.get("secret") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(secret))
+                if secret.chars().count() >= 16 && !secret.contains(crate::redact::HIDDEN) =>
+            {
+                Some(secret.clone())
+            }
+            Some(_) => {
+                return Err(
+                    "notify.secret must be a string of at least 16 characters: the key \
+                            the body is signed with (the job never shows it: send it itself)"
+                        .to_owned(),
+                );
+            }
+        };
+        if secret.is_some() && url.is_none() {
+            return Err(
+                "notify.secret goes with notify.url (a configured webhook has its own \
+                        secret)"
+                    .to_owned(),
+            );
+        }
+        if webhooks.is_empty() && url.is_none() {
+            return Err(
+                "notify needs webhooks (names of [[notify.webhooks]]) or a url of its \
+                        own: {\"webhooks\": [\"ops\"]} or {\"url\": \
+                        \"https://hooks.example.com/tickd\", \"secret\": \"...\"}"
+                    .to_owned(),
+            );
+        }
         let events = match object.get("events") {
             None | Some(Value::Null) => NotifyEvent::ALL.to_vec(),
             Some(value) => parse_events(value, "notify.events")?,
@@ -218,12 +276,24 @@ impl NotifyRule {
         };
         Ok(Some(NotifyRule {
             webhooks,
+            url,
+            secret,
             events,
             after_consecutive_failures,
             final_attempt_only,
             expected_duration,
         }))
     }
+}
+
+/// Whether `url` is an http(s) URL with a host, and not the redacted form the job shows.
+fn target_url(url: &str) -> bool {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    rest.is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'))
+        && !url.contains(crate::redact::HIDDEN)
+        && !url.chars().any(char::is_whitespace)
 }
 
 #[cfg(test)]
@@ -246,9 +316,31 @@ mod tests {
         .unwrap();
         assert_eq!(rule.events, [NotifyEvent::Failed]);
         assert_eq!(rule.expected_duration, Some(2.5));
+        let own = NotifyRule::parse(&json!({"url": "https://hooks.example.com/T/B/XXXX",
+            "secret": "0123456789abcdef-secret"}))
+        .unwrap()
+        .unwrap();
+        let shown = own.to_json();
+        assert_eq!(shown["url"], "https://hooks.example.com/<redacted>");
+        assert_eq!(shown["secret"], "<redacted>");
+        assert_eq!(shown["webhooks"], json!([]));
         for (body, text) in [
-            (json!({}), "notify.webhooks must be"),
-            (json!({"webhooks": []}), "notify.webhooks must be"),
+            (json!({}), "notify needs webhooks"),
+            (json!({"webhooks": []}), "notify needs webhooks"),
+            (json!({"url": "ftp://x"}), "notify.url must be"),
+            (
+                json!({"url": "https://h.example/<redacted>"}),
+                "notify.url must be",
+            ),
+            (
+                json!({"url": "https://h.example/x", "secret": "short"}),
+                "notify.secret must be",
+            ),
+            (
+                json!({"webhooks": ["ops"], "secret": "0123456789abcdef"}),
+                "notify.secret goes",
+            ),
+            (json!({"webhooks": "ops"}), "notify.webhooks must be"),
             (
                 json!({"webhooks": ["ops"], "events": ["exploded"]}),
                 "notify.events must be",
@@ -266,8 +358,8 @@ mod tests {
                 "notify.expected_duration",
             ),
             (
-                json!({"webhooks": ["ops"], "url": "x"}),
-                "notify has no field \"url\"",
+                json!({"webhooks": ["ops"], "to": "x"}),
+                "notify has no field \"to\"",
             ),
             (json!(["ops"]), "notify must be an object"),
         ] {

@@ -14,7 +14,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use futures_util::StreamExt;
 use futures_util::stream;
 
-use super::message::signature;
+use super::message::{body_signature, signature};
 use super::settings::NotifySettings;
 use crate::store::{Delivery, NotificationRecord, Store, StoreError};
 
@@ -24,9 +24,12 @@ const BATCH: u32 = 32;
 const IN_FLIGHT: usize = 8;
 /// The longest wait between redeliveries.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(600);
-/// The longest sleep: deliveries written by another daemon sharing the store are found
-/// within this.
-const MAX_WAIT: Duration = Duration::from_secs(5);
+/// The longest sleep on a store shared with other daemons: deliveries they write (or leave
+/// behind) are found within this.
+const SHARED_MAX_WAIT: Duration = Duration::from_secs(5);
+/// The longest sleep on a store of this daemon's own, whose deliveries only it writes (and
+/// wakes the task for).
+const MAX_WAIT: Duration = Duration::from_secs(60);
 /// The wait after the store failed.
 const STORE_RETRY: Duration = Duration::from_secs(1);
 /// The most of an error kept on a delivery.
@@ -67,6 +70,11 @@ impl Deliverer {
 
     /// Delivers until `closed` turns true.
     pub async fn run(self, mut closed: tokio::sync::watch::Receiver<bool>) {
+        let max_wait = if self.store.shared() {
+            SHARED_MAX_WAIT
+        } else {
+            MAX_WAIT
+        };
         loop {
             if *closed.borrow() {
                 break;
@@ -74,7 +82,7 @@ impl Deliverer {
             let wait = match self.pass().await {
                 Ok(next) => next
                     .and_then(|next| (next - Utc::now()).to_std().ok())
-                    .map_or(MAX_WAIT, |wait| wait.min(MAX_WAIT)),
+                    .map_or(max_wait, |wait| wait.min(max_wait)),
                 Err(error) => {
                     tracing::warn!("Notifications: cannot read the outbox: {error:#}; retrying");
                     STORE_RETRY
@@ -141,15 +149,9 @@ impl Deliverer {
             }
         }
         record.attempts += 1;
-        let outcome = match self.settings.webhook(&record.webhook) {
-            Some(webhook) => {
-                self.send(&webhook.url, webhook.secret.as_bytes(), &record)
-                    .await
-            }
-            None => Err(format!(
-                "no webhook is called {:?} in [[notify.webhooks]] any more",
-                record.webhook
-            )),
+        let outcome = match self.target(&record).await {
+            Ok((url, secret)) => self.send(&url, secret.as_deref(), &record).await,
+            Err(why) => Err(why),
         };
         let now = Utc::now();
         match outcome {
@@ -196,6 +198,34 @@ impl Deliverer {
         }
     }
 
+    /// Where a delivery goes and what signs it: a configured webhook's, or (`job:<id>`) the
+    /// job's own `notify.url` and `notify.secret` as the job has them now.
+    async fn target(
+        &self,
+        record: &NotificationRecord,
+    ) -> Result<(String, Option<String>), String> {
+        if !record.webhook.starts_with(super::OWN_TARGET) {
+            return self
+                .settings
+                .webhook(&record.webhook)
+                .map(|webhook| (webhook.url.clone(), Some(webhook.secret.clone())))
+                .ok_or_else(|| {
+                    format!(
+                        "no webhook is called {:?} in [[notify.webhooks]] any more",
+                        record.webhook
+                    )
+                });
+        }
+        let job = self
+            .store
+            .lookup_job(&record.job_id)
+            .await
+            .map_err(|error| format!("cannot read the job's notify.url: {error}"))?;
+        job.and_then(|job| job.policies.notify)
+            .and_then(|rule| rule.url.map(|url| (url, rule.secret)))
+            .ok_or_else(|| "the job has no notify.url any more".to_owned())
+    }
+
     /// The wait after attempt `attempts` failed: `retry_delay`, doubled each time, at most
     /// [`MAX_RETRY_DELAY`].
     fn retry_delay(&self, attempts: u32) -> TimeDelta {
@@ -212,24 +242,30 @@ impl Deliverer {
     async fn send(
         &self,
         url: &str,
-        secret: &[u8],
+        secret: Option<&str>,
         record: &NotificationRecord,
     ) -> Result<(), String> {
         let timestamp = Utc::now().timestamp();
-        let sent = self
+        let mut post = self
             .client
             .post(url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header("X-Tickd-Event", record.event.as_str())
             .header("X-Tickd-Delivery", record.id.as_str())
-            .header("X-Tickd-Timestamp", timestamp.to_string())
-            .header(
-                "X-Tickd-Signature",
-                signature(secret, timestamp, record.body.as_bytes()),
-            )
-            .body(record.body.clone())
-            .send()
-            .await;
+            .header("X-Tickd-Timestamp", timestamp.to_string());
+        if let Some(secret) = secret {
+            let body = record.body.as_bytes();
+            post = post
+                .header(
+                    "X-Tickd-Signature",
+                    signature(secret.as_bytes(), timestamp, body),
+                )
+                .header(
+                    "X-Hub-Signature-256",
+                    body_signature(secret.as_bytes(), body),
+                );
+        }
+        let sent = post.body(record.body.clone()).send().await;
         match sent {
             Ok(answer) if answer.status().is_success() => Ok(()),
             Ok(answer) => Err(format!("the receiver answered {}", answer.status())),

@@ -5,7 +5,9 @@
 //! The signature is HMAC-SHA256, keyed with the webhook's secret, of `<timestamp>.<body>`,
 //! sent as `X-Tickd-Signature: v1=<hex>` beside `X-Tickd-Timestamp: <unix seconds>`: a
 //! receiver recomputes it, compares in constant time, and refuses a timestamp older than it
-//! accepts (five minutes, say). Each attempt is signed afresh with its own timestamp.
+//! accepts (five minutes, say). Each attempt is signed afresh with its own timestamp. For
+//! receivers written for GitHub's webhooks, `X-Hub-Signature-256: sha256=<hex>` carries the
+//! HMAC of the body alone (whose `at` field then dates it).
 
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, KeyInit, Mac};
@@ -115,6 +117,15 @@ pub fn signature(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
     format!("v1={}", hex(&mac.finalize().into_bytes()))
 }
 
+/// The `X-Hub-Signature-256` value for `body`: GitHub's form, the HMAC of the body alone.
+pub fn body_signature(secret: &[u8], body: &[u8]) -> String {
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
+        return String::new();
+    };
+    mac.update(body);
+    format!("sha256={}", hex(&mac.finalize().into_bytes()))
+}
+
 /// Bytes as lowercase hex digits.
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
@@ -139,6 +150,12 @@ mod tests {
         assert_eq!(
             signature(b"secret", 1_700_000_000, b"{\"a\":1}"),
             format!("v1={}", hex(&mac.finalize().into_bytes()))
+        );
+        let mut mac = Hmac::<Sha256>::new_from_slice(b"secret").unwrap();
+        mac.update(b"{\"a\":1}");
+        assert_eq!(
+            body_signature(b"secret", b"{\"a\":1}"),
+            format!("sha256={}", hex(&mac.finalize().into_bytes()))
         );
     }
 

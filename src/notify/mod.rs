@@ -31,10 +31,19 @@ pub use settings::{NotifySettings, Webhook};
 /// How many of a job's latest runs are read to count failures in a row, at most.
 const MAX_FAILURE_LOOKBACK: u32 = 1000;
 
+/// At most one `missed` event per job in this long: a job whose fire times come faster than
+/// the scheduler's passes misses some at every pass (ten a second), which must not become
+/// ten messages a second. The next event after the pause carries its own pass's count.
+const MISSED_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The outbox's name for a job's own target (`notify.url`): no configured webhook's name has
+/// a colon.
+pub const OWN_TARGET: &str = "job:";
+
 /// One webhook's rule for one job.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Rule<'a> {
-    webhook: &'a str,
+    webhook: std::borrow::Cow<'a, str>,
     events: &'a [NotifyEvent],
     after_consecutive_failures: u32,
     final_attempt_only: bool,
@@ -50,6 +59,8 @@ pub struct Notifier {
     /// The start of a run's link; the run id ends it.
     link_prefix: String,
     wake: Arc<tokio::sync::Notify>,
+    /// When each job's last `missed` event was written (see [`MISSED_EVERY`]).
+    last_missed: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
 }
 
 impl Notifier {
@@ -66,6 +77,7 @@ impl Notifier {
             node,
             link_prefix,
             wake: Arc::new(tokio::sync::Notify::new()),
+            last_missed: std::sync::Mutex::default(),
         }
     }
 
@@ -93,7 +105,7 @@ impl Notifier {
             .filter_map(|webhook| {
                 let rule = match own.filter(|rule| rule.webhooks.contains(&webhook.name)) {
                     Some(rule) => Rule {
-                        webhook: &webhook.name,
+                        webhook: webhook.name.as_str().into(),
                         events: &rule.events,
                         after_consecutive_failures: rule.after_consecutive_failures,
                         final_attempt_only: rule.final_attempt_only,
@@ -104,7 +116,7 @@ impl Notifier {
                         .is_none_or(|jobs| jobs.iter().any(|id| id == job.id.as_str())) =>
                     {
                         Rule {
-                            webhook: &webhook.name,
+                            webhook: webhook.name.as_str().into(),
                             events: &webhook.events,
                             after_consecutive_failures: webhook.after_consecutive_failures,
                             final_attempt_only: webhook.final_attempt_only,
@@ -114,6 +126,15 @@ impl Notifier {
                 };
                 rule.events.contains(&event).then_some(rule)
             })
+            .chain(
+                own.filter(|rule| rule.url.is_some() && rule.events.contains(&event))
+                    .map(|rule| Rule {
+                        webhook: format!("{OWN_TARGET}{}", job.id).into(),
+                        events: &rule.events,
+                        after_consecutive_failures: rule.after_consecutive_failures,
+                        final_attempt_only: rule.final_attempt_only,
+                    }),
+            )
             .collect()
     }
 
@@ -144,15 +165,32 @@ impl Notifier {
                         && history.failures_in_a_row >= rule.after_consecutive_failures
                 }
             })
-            .map(|rule| rule.webhook)
+            .map(|rule| rule.webhook.as_ref())
             .collect();
         self.enqueue(event, job, run, 0, &sent).await;
     }
 
-    /// Fire times were recorded `missed` (`count` of them; `run` the latest record).
+    /// Fire times were recorded `missed` (`count` of them; `run` the latest record): told at
+    /// most once a minute per job.
     pub async fn missed(&self, job: &Job, run: &RunRecord, count: u64) {
+        {
+            let now = std::time::Instant::now();
+            let mut last = self
+                .last_missed
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if last
+                .get(job.id.as_str())
+                .is_some_and(|at| now.duration_since(*at) < MISSED_EVERY)
+            {
+                return;
+            }
+            // Bounded: a job's entry goes once its minute is over.
+            last.retain(|_, at| now.duration_since(*at) < MISSED_EVERY);
+            last.insert(job.id.to_string(), now);
+        }
         let rules = self.rules(job, NotifyEvent::Missed);
-        let sent: Vec<&str> = rules.iter().map(|rule| rule.webhook).collect();
+        let sent: Vec<&str> = rules.iter().map(|rule| rule.webhook.as_ref()).collect();
         self.enqueue(NotifyEvent::Missed, job, run, count, &sent)
             .await;
     }
@@ -160,7 +198,7 @@ impl Notifier {
     /// A run is still going after its job's `notify.expected_duration`.
     pub async fn long_running(&self, job: &Job, run: &RunRecord) {
         let rules = self.rules(job, NotifyEvent::LongRunning);
-        let sent: Vec<&str> = rules.iter().map(|rule| rule.webhook).collect();
+        let sent: Vec<&str> = rules.iter().map(|rule| rule.webhook.as_ref()).collect();
         self.enqueue(NotifyEvent::LongRunning, job, run, 0, &sent)
             .await;
     }

@@ -15,13 +15,14 @@ use crate::job::options::seconds;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NotifySettings {
-    /// Where events may be sent.
+    /// Where events may be sent (an unnamed one is `webhook-1`, `webhook-2`, ... by place).
+    #[serde(deserialize_with = "named")]
     pub webhooks: Vec<Webhook>,
     /// A delivery not taken (2xx) this long after its event is given up (default a day).
     #[serde(deserialize_with = "duration")]
     pub give_up_after: Duration,
     /// The wait before the first redelivery; each later one doubles, up to 10 minutes
-    /// (default 5 s).
+    /// (default 2 s).
     #[serde(deserialize_with = "duration")]
     pub retry_delay: Duration,
     /// How long a receiver may take to answer (default 10 s).
@@ -37,7 +38,7 @@ impl Default for NotifySettings {
         NotifySettings {
             webhooks: Vec::new(),
             give_up_after: Duration::from_secs(86_400),
-            retry_delay: Duration::from_secs(5),
+            retry_delay: Duration::from_secs(2),
             timeout: Duration::from_secs(10),
             link_base: None,
         }
@@ -49,6 +50,7 @@ impl Default for NotifySettings {
 #[serde(deny_unknown_fields)]
 pub struct Webhook {
     /// What jobs' `notify` and the outbox call it.
+    #[serde(default)]
     pub name: String,
     /// Where the JSON is POSTed (`http://` or `https://`).
     pub url: String,
@@ -66,6 +68,17 @@ pub struct Webhook {
     /// `failed`/`timed_out` only when no retry follows (default true).
     #[serde(default = "yes")]
     pub final_attempt_only: bool,
+}
+
+/// The webhooks, each unnamed one named by its place (`webhook-1` for the first).
+fn named<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Webhook>, D::Error> {
+    let mut webhooks = Vec::<Webhook>::deserialize(d)?;
+    for (i, webhook) in webhooks.iter_mut().enumerate() {
+        if webhook.name.is_empty() {
+            webhook.name = format!("webhook-{}", i + 1);
+        }
+    }
+    Ok(webhooks)
 }
 
 fn all_events() -> Vec<NotifyEvent> {
@@ -110,17 +123,9 @@ impl fmt::Debug for Webhook {
     }
 }
 
-/// A webhook URL as tickd shows it: its scheme and host only. The rest of a chat service's
-/// incoming-webhook URL is its credential.
+/// A webhook URL as tickd shows it ([`crate::redact::webhook_url`]).
 pub fn shown_url(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => {
-            let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-            let host = host.rsplit('@').next().unwrap_or_default();
-            format!("{scheme}://{host}/<redacted>")
-        }
-        None => "<redacted>".to_owned(),
-    }
+    crate::redact::webhook_url(url)
 }
 
 /// A refused `[notify]` setting: its key (`webhooks.<n>.url`), the value as shown, why.

@@ -28,6 +28,7 @@ struct Received {
     event: String,
     timestamp: String,
     signature: String,
+    hub_signature: String,
     body: String,
     answered: u16,
 }
@@ -88,23 +89,30 @@ async fn receive(State(receiver): State<Receiver>, headers: HeaderMap, body: Str
         event: header("x-tickd-event"),
         timestamp: header("x-tickd-timestamp"),
         signature: header("x-tickd-signature"),
+        hub_signature: header("x-hub-signature-256"),
         body,
         answered: answer,
     });
     AxumStatus::from_u16(answer).unwrap()
 }
 
-/// Checks a request's signature as a receiver would: HMAC-SHA256 of `<timestamp>.<body>`.
+/// Checks a request's signatures as a receiver would: HMAC-SHA256 of `<timestamp>.<body>`
+/// (tickd's), and of the body alone (GitHub's form).
 fn signed(received: &Received) -> bool {
-    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(format!("{}.{}", received.timestamp, received.body).as_bytes());
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    received.signature == format!("v1={hex}")
+    let hmac = |text: &str| {
+        let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+        mac.update(text.as_bytes());
+        let hex: String = mac
+            .finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        hex
+    };
+    let stamped = format!("{}.{}", received.timestamp, received.body);
+    received.signature == format!("v1={}", hmac(&stamped))
+        && received.hub_signature == format!("sha256={}", hmac(&received.body))
 }
 
 /// A config with one webhook, `ops`, at `receiver`, and `extra` TOML after it.
@@ -427,4 +435,42 @@ async fn three_daemons_on_postgres_deliver_each_event_once() {
         }
     })
     .await;
+}
+
+#[tokio::test]
+async fn a_job_with_a_target_of_its_own_is_told_and_never_shows_its_secret() {
+    let receiver = Receiver::default();
+    let at = receiver.serve("127.0.0.1:0".parse().unwrap()).await;
+    // No [[notify.webhooks]]; another receiver's unnamed webhook would be `webhook-1`.
+    let app = TestApp::spawn("").await;
+    let url = format!("http://{at}/hook");
+    let rule = json!({"url": url, "secret": SECRET, "events": ["failed"]});
+    let (status, body) = app
+        .post(
+            "/jobs",
+            job("own", json!(["fail.py"]), json!({"notify": rule})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["notify"]["url"], format!("http://{at}/<redacted>"));
+    assert_eq!(body["notify"]["secret"], "<redacted>");
+    assert!(!body.to_string().contains(SECRET));
+    let (status, refused) = app
+        .patch("/jobs/own", json!({"notify": body["notify"].clone()}))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "the shown form is not a URL: {refused}"
+    );
+
+    let (_, run) = app.post("/jobs/own/run?wait=true", json!(null)).await;
+    let got = receiver.until("the failure", |got| !got.is_empty()).await;
+    assert_eq!(got[0].event, "failed");
+    assert!(signed(&got[0]), "signed with the job's own secret");
+    assert_eq!(body_of(&got[0])["run"]["id"], run["id"]);
+    let (_, deliveries) = app.get("/notifications").await;
+    assert_eq!(deliveries[0]["webhook"], "job:own");
+    assert!(!deliveries.to_string().contains("/hook"), "{deliveries}");
+    app.stop().await;
 }

@@ -139,8 +139,8 @@ fn notify(in_body: bool) -> ObjectBuilder {
     ObjectBuilder::new()
         .schema_type(kind)
         .description(Some(
-            "Webhooks (names of `[[notify.webhooks]]`) told of this job's runs by this rule \
-             instead of their own: `events`, `failed`/`timed_out` only after \
+            "Webhooks (names of `[[notify.webhooks]]`, and a `url` of the job's own) told of \
+             this job's runs by this rule instead of their own: `events`, `failed`/`timed_out` only after \
              `after_consecutive_failures` in a row and, with `final_attempt_only`, only when \
              no retry follows; `long_running` once a run passes `expected_duration` seconds.",
         ))
@@ -148,8 +148,22 @@ fn notify(in_body: bool) -> ObjectBuilder {
             "webhooks",
             ArrayBuilder::new()
                 .items(string().min_length(Some(1)))
-                .min_items(Some(1))
                 .max_items(Some(16)),
+        )
+        .property(
+            "url",
+            string().description(Some(
+                "a target of the job's own, http:// or https://; shown as its host only",
+            )),
+        )
+        .property(
+            "secret",
+            if in_body {
+                string().min_length(Some(16))
+            } else {
+                string()
+            }
+            .description(Some("the own target's signing key; never shown (<redacted>)")),
         )
         .property("events", events())
         .property("after_consecutive_failures", integer(1, 1000))
@@ -163,7 +177,6 @@ fn notify(in_body: bool) -> ObjectBuilder {
                 .exclusive_minimum(Some(0))
                 .maximum(Some(YEAR_SECONDS)),
         )
-        .required("webhooks")
         .additional_properties(Some(
             utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
         ))
