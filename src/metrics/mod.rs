@@ -62,6 +62,12 @@ struct StateLabel {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct DeliveryLabels {
+    webhook: String,
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct VersionLabel {
     version: &'static str,
 }
@@ -108,6 +114,7 @@ struct Inner {
     jobs: Family<StateLabel, Gauge>,
     running: Gauge,
     members: Gauge,
+    deliveries: Family<DeliveryLabels, Counter>,
     http: Arc<HttpMetrics>,
 }
 
@@ -156,6 +163,13 @@ impl Metrics {
             "Daemons sharing the store, this one included",
             members.clone(),
         );
+        let deliveries = Family::<DeliveryLabels, Counter>::default();
+        registry.register(
+            "tickd_notification_deliveries",
+            "Webhook delivery attempts by webhook (a job's own target counts as webhook=\"job\") \
+             and outcome: delivered (2xx), failed (tried again later), gave_up",
+            deliveries.clone(),
+        );
         registry.register(
             "tickd_build",
             "The running build",
@@ -176,6 +190,7 @@ impl Metrics {
                 jobs,
                 running,
                 members,
+                deliveries,
                 http,
             }),
         }
@@ -194,6 +209,17 @@ impl Metrics {
         self.inner
             .runs
             .get_or_create(&RunLabels { job, status })
+            .inc();
+    }
+
+    /// A webhook delivery attempt ended with `outcome` (`delivered`, `failed`, `gave_up`).
+    pub fn delivery(&self, webhook: &str, outcome: &'static str) {
+        self.inner
+            .deliveries
+            .get_or_create(&DeliveryLabels {
+                webhook: webhook.to_owned(),
+                outcome,
+            })
             .inc();
     }
 

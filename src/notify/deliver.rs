@@ -44,6 +44,8 @@ pub struct Deliverer {
     owner: String,
     wake: Arc<tokio::sync::Notify>,
     client: reqwest::Client,
+    /// Where attempts are counted, when metrics are on.
+    metrics: Option<crate::metrics::Metrics>,
 }
 
 impl Deliverer {
@@ -52,6 +54,7 @@ impl Deliverer {
         store: Arc<dyn Store>,
         owner: String,
         wake: Arc<tokio::sync::Notify>,
+        metrics: Option<crate::metrics::Metrics>,
     ) -> Deliverer {
         let client = reqwest::Client::builder()
             .timeout(settings.timeout)
@@ -65,6 +68,7 @@ impl Deliverer {
             owner,
             wake,
             client,
+            metrics,
         }
     }
 
@@ -191,6 +195,19 @@ impl Deliverer {
                 }
                 record.last_error = Some(error);
             }
+        }
+        if let Some(metrics) = &self.metrics {
+            let webhook = if record.webhook.starts_with(super::OWN_TARGET) {
+                "job"
+            } else {
+                record.webhook.as_str()
+            };
+            let outcome = match record.status {
+                Delivery::Delivered => "delivered",
+                Delivery::GaveUp => "gave_up",
+                Delivery::Pending => "failed",
+            };
+            metrics.delivery(webhook, outcome);
         }
         if let Err(error) = self.store.record_attempt(&record, &self.owner).await {
             // The claim runs out and the delivery is tried again: at least once, never lost.

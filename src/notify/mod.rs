@@ -81,13 +81,19 @@ impl Notifier {
         }
     }
 
-    /// The task that delivers what this notifier writes (`owner` names this daemon's claims).
-    pub fn deliverer(&self, owner: String) -> deliver::Deliverer {
+    /// The task that delivers what this notifier writes (`owner` names this daemon's claims),
+    /// counting its attempts in `metrics` when given.
+    pub fn deliverer(
+        &self,
+        owner: String,
+        metrics: Option<crate::metrics::Metrics>,
+    ) -> deliver::Deliverer {
         deliver::Deliverer::new(
             self.settings.clone(),
             self.store.clone(),
             owner,
             self.wake.clone(),
+            metrics,
         )
     }
 

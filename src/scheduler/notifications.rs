@@ -17,7 +17,10 @@ impl Scheduler {
         if self.inner.notifier.set(notifier.clone()).is_err() {
             return;
         }
-        let deliverer = notifier.deliverer(self.inner.node_id.clone());
+        let deliverer = notifier.deliverer(
+            self.inner.node_id.clone(),
+            self.inner.metrics.get().cloned(),
+        );
         tokio::spawn(deliverer.run(self.inner.closed.subscribe()));
     }
 

@@ -255,6 +255,21 @@ async fn a_receiver_answering_500_twice_gets_the_event_on_the_third_delivery() {
     assert_eq!(delivered["attempts"], 3);
     assert_eq!(delivered["last_error"], Value::Null);
     assert_eq!(delivered["body"], body);
+    let metrics = app
+        .client
+        .get(format!("http://{}/metrics", app.addr))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "tickd_notification_deliveries_total{webhook=\"ops\",outcome=\"failed\"} 2",
+        "tickd_notification_deliveries_total{webhook=\"ops\",outcome=\"delivered\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
     app.stop().await;
 }
 
