@@ -152,6 +152,10 @@ pub struct RunRecord {
     /// (when a run of its job ends). Kept once it started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub due_at: Option<DateTime<Utc>>,
+    /// A queued run's job as it was when queued (`Job::to_state`): what it runs if the job
+    /// is gone by then because its trigger ran out (a date job's retry). Not shown.
+    #[serde(skip)]
+    pub job_state: Option<String>,
     /// The host name of the daemon that ran it.
     pub node: String,
     /// The id of the daemon process that owns it (not shown; see `tickd_nodes`).
@@ -192,6 +196,7 @@ impl RunRecord {
             attempt: 1,
             retry_of: None,
             due_at: None,
+            job_state: None,
             node: node.to_owned(),
             owner: owner.to_owned(),
         }

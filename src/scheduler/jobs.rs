@@ -221,7 +221,9 @@ impl Scheduler {
     /// `JobNotFound`; store failures.
     pub async fn remove_job(&self, id: &JobId) -> Result<(), SchedulerError> {
         self.visible_job(id).await?;
-        self.delete(id).await
+        self.delete(id).await?;
+        // Its waiting runs go with it (a job whose trigger ran out keeps them: see queue.rs).
+        super::queue::end_waiting(self, id, "the job was removed while the run waited").await
     }
 
     /// Deletes a stored job, under the jobs lock (its store write alone).

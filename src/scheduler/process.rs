@@ -459,6 +459,7 @@ fn overlapping(
                     room -= 1;
                     queue::queued(
                         run,
+                        job,
                         now,
                         format!(
                             "queued: the job had max_instances ({max}) runs in progress; it starts when one ends (overlap: queue)"
@@ -486,6 +487,7 @@ fn overlapping(
                     } else {
                         queue::queued(
                             run,
+                            job,
                             now,
                             format!(
                                 "queued: replaces the oldest of the job's runs in progress (max_instances {max}), which is cancelled (overlap: replace)"

@@ -50,6 +50,7 @@ pub(super) fn retry_for(scheduler: &Scheduler, job: &Job, run: &RunRecord) -> Op
     retry.attempt = run.attempt + 1;
     retry.retry_of = Some(run.id.clone());
     retry.due_at = Some(due);
+    retry.job_state = Some(job.to_state());
     retry.reason = Some(format!(
         "retry {} of {} after run {} {}; waits {} s",
         run.attempt,
@@ -101,14 +102,52 @@ pub(super) async fn after_end(scheduler: &Scheduler, job: &Job, run: &RunRecord)
     }
 }
 
-/// The record of a fire time that waits (`overlap: queue` or `replace`): `queued`, due at
-/// once, with the reason.
-pub(super) fn queued(mut run: RunRecord, now: DateTime<Utc>, reason: String) -> RunRecord {
+/// The record of a fire time of `job` that waits (`overlap: queue` or `replace`): `queued`,
+/// due at once, with the reason and the job as it is now.
+pub(super) fn queued(
+    mut run: RunRecord,
+    job: &Job,
+    now: DateTime<Utc>,
+    reason: String,
+) -> RunRecord {
     run.status = RunStatus::Queued;
     run.due_at = Some(now);
     run.finished_at = None;
     run.reason = Some(reason);
+    run.job_state = Some(job.to_state());
     run
+}
+
+/// Ends the queued runs of `job_id` (`skipped`, with `why`): a removed job's retries and
+/// queued fire times do not run. Only while queued runs may exist here (or on a shared
+/// store): a removal otherwise costs no read.
+pub(super) async fn end_waiting(
+    scheduler: &Scheduler,
+    job_id: &str,
+    why: &str,
+) -> Result<(), SchedulerError> {
+    let inner = &scheduler.inner;
+    if !inner.queued_maybe.load(Ordering::SeqCst) && !inner.store.shared() {
+        return Ok(());
+    }
+    let filter = RunFilter {
+        job: Some(job_id.to_owned()),
+        statuses: vec![RunStatus::Queued],
+        limit: 1000,
+        ..RunFilter::default()
+    };
+    for run in inner.store.list_runs(&filter).await? {
+        // The listing leaves out the stored job state and output: the whole record is read.
+        let Some(mut ended) = inner.store.get_run(&run.id).await? else {
+            continue;
+        };
+        ended.status = RunStatus::Skipped;
+        ended.finished_at = Some(scheduler.now());
+        ended.reason = Some(why.to_owned());
+        ended.job_state = None;
+        inner.store.take_queued_run(&ended).await?;
+    }
+    Ok(())
 }
 
 /// How many runs of `job` wait now, when its policy queues and it is at `max_instances` on
@@ -149,17 +188,26 @@ pub(super) async fn start_due(
         inner.queued_maybe.store(true, Ordering::SeqCst);
     }
     for run in due {
-        let Some(job) = inner.store.lookup_job(&run.job_id).await? else {
-            let mut ended = run.clone();
-            ended.status = RunStatus::Skipped;
-            ended.finished_at = Some(now);
-            ended.reason = Some("the job was removed while the run waited".to_owned());
-            inner.store.take_queued_run(&ended).await?;
-            continue;
+        let job = match inner.store.lookup_job(&run.job_id).await? {
+            Some(job) if job.next_run_time.is_none() && !job.pending => {
+                continue; // paused: it waits for resume
+            }
+            Some(job) => job,
+            // Gone because its trigger ran out (a removal through the API ends its queued
+            // runs): the job as it was when the run was queued.
+            None => match run.job_state.as_deref().map(Job::from_state) {
+                Some(Ok(job)) => job,
+                _ => {
+                    let mut ended = run.clone();
+                    ended.status = RunStatus::Skipped;
+                    ended.finished_at = Some(now);
+                    ended.reason = Some("the job was removed while the run waited".to_owned());
+                    ended.job_state = None;
+                    inner.store.take_queued_run(&ended).await?;
+                    continue;
+                }
+            },
         };
-        if job.next_run_time.is_none() && !job.pending {
-            continue; // paused: it waits for resume
-        }
         if !runner::reserve_instance(scheduler, &job) {
             inner.queue_blocked.store(true, Ordering::SeqCst);
             continue;
@@ -167,6 +215,7 @@ pub(super) async fn start_due(
         let mut taken = run.clone();
         taken.status = RunStatus::Running;
         taken.reason = None;
+        taken.job_state = None;
         taken.node.clone_from(&inner.settings.node);
         taken.owner.clone_from(&inner.node_id);
         match inner.store.take_queued_run(&taken).await {

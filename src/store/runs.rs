@@ -122,6 +122,7 @@ pub(crate) struct RunRow {
     pub attempt: Option<i32>,
     pub retry_of: Option<String>,
     pub due_micros: Option<i64>,
+    pub job_state: Option<String>,
 }
 
 impl RunRow {
@@ -159,6 +160,7 @@ impl RunRow {
             },
             retry_of: self.retry_of.map(Into::into),
             due_at: self.due_micros.and_then(from_micros),
+            job_state: self.job_state,
             node: self.node,
             owner: self.owner,
         })

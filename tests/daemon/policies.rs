@@ -488,3 +488,50 @@ async fn policies_are_validated_echoed_only_when_set_and_changed_by_patch() {
     assert_eq!(cleared, plain, "back to the job as it was added");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_date_jobs_retry_runs_after_its_trigger_ran_out_and_a_deleted_jobs_does_not() {
+    let dir = project_dir();
+    std::fs::write(dir.path().join("workspace/flaky.py"), FLAKY).unwrap();
+    let counter = dir.path().join("count").display().to_string();
+    let (clock, app) = started_at(dir.path(), t0()).await;
+    let once = json!({"id": "once", "func": "task:success", "args": ["flaky.py", counter, 1],
+                      "trigger": "date", "run_date": at(10), "retry": {"limit": 2, "delay": 5}});
+    assert_eq!(app.post("/jobs", once).await.0, StatusCode::OK);
+    tick_at(&app, &clock, 10).await;
+    let runs = until(&app, &clock, "once", "its retry queued", |runs| {
+        statuses(runs) == ["queued", "failed"]
+    })
+    .await;
+    assert_eq!(runs[0]["due_at"], at(15));
+    assert_eq!(
+        app.get("/jobs/once").await.0,
+        StatusCode::NOT_FOUND,
+        "a date job is gone once it fired"
+    );
+    tick_at(&app, &clock, 15).await;
+    let runs = until(&app, &clock, "once", "retried", |runs| {
+        runs[0]["status"] == "succeeded"
+    })
+    .await;
+    assert_eq!(statuses(&runs), ["succeeded", "failed"]);
+    assert_eq!(runs[0]["attempt"], 2);
+
+    let body = json!({"id": "gone", "func": "task:success", "args": ["fail.py"], "trigger": "interval",
+                      "hours": 1, "retry": {"limit": 2, "delay": 5}});
+    assert_eq!(app.post("/jobs", body).await.0, StatusCode::OK);
+    app.post("/jobs/gone/run?wait=true", json!(null)).await;
+    assert_eq!(statuses(&runs_of(&app, "gone").await), ["queued", "failed"]);
+    assert_eq!(app.delete("/jobs/gone").await.0, StatusCode::NO_CONTENT);
+    let runs = runs_of(&app, "gone").await;
+    assert_eq!(
+        statuses(&runs),
+        ["skipped", "failed"],
+        "deleted: its retry does not run"
+    );
+    assert_eq!(
+        runs[0]["reason"],
+        "the job was removed while the run waited"
+    );
+    app.stop().await;
+}

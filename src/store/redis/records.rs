@@ -20,7 +20,7 @@ fn flag(value: bool) -> String {
 }
 
 /// The fields a run update may change, `None` for those to delete.
-fn mutable_fields(run: &RunRecord) -> [(&'static str, Option<String>); 13] {
+fn mutable_fields(run: &RunRecord) -> [(&'static str, Option<String>); 14] {
     [
         (
             "started_micros",
@@ -41,6 +41,7 @@ fn mutable_fields(run: &RunRecord) -> [(&'static str, Option<String>); 13] {
         ("node", Some(run.node.clone())),
         ("owner", Some(run.owner.clone())),
         ("due_micros", run.due_at.map(|t| to_micros(t).to_string())),
+        ("job_state", run.job_state.clone()),
     ]
 }
 
@@ -155,6 +156,7 @@ pub(super) fn run_from_hash(
         attempt: number(text("attempt"), "attempt", &bad)?,
         retry_of: text("retry_of"),
         due_micros: number(text("due_micros"), "due_micros", &bad)?,
+        job_state: text("job_state"),
     };
     row.into_record().map(Some)
 }

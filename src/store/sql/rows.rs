@@ -19,17 +19,17 @@ pub(super) const VIEW_COLUMNS: &str = "id, next_run_time, pending, view_json, \
 pub(super) const RUN_COLUMNS: &str = "id, job_id, scheduled_micros, scheduled_run_time, \
     created_micros, started_micros, finished_micros, status, reason, exit_code, stdout, stderr, \
     stdout_truncated, stderr_truncated, result, cause, node, owner, attempt, retry_of, \
-    due_micros";
+    due_micros, job_state";
 
 /// [`RUN_COLUMNS`] with the output (and a call's result) read as empty: the listing across
 /// jobs, which answers runs without their output (decoded as [`run`] decodes a whole row).
 pub(super) const RUN_SUMMARY_COLUMNS: &str = "id, job_id, scheduled_micros, \
     scheduled_run_time, created_micros, started_micros, finished_micros, status, reason, \
     exit_code, '' AS stdout, '' AS stderr, stdout_truncated, stderr_truncated, NULL AS result, \
-    cause, node, owner, attempt, retry_of, due_micros";
+    cause, node, owner, attempt, retry_of, due_micros, NULL AS job_state";
 
 /// How many columns [`RUN_COLUMNS`] names.
-pub(super) const RUN_WIDTH: usize = 21;
+pub(super) const RUN_WIDTH: usize = 22;
 
 /// The columns a node is read from.
 pub(super) const NODE_COLUMNS: &str = "id, host, pid, started_micros, heartbeat_micros";
@@ -191,6 +191,7 @@ pub(super) fn run_values<'a, D: Dialect>(run: &'a RunRecord) -> [Val<'a>; RUN_WI
         Val::from(i32::try_from(run.attempt).ok()),
         Val::Text(run.retry_of.as_ref().map(|id| id.as_str().into())),
         Val::from(run.due_at.map(to_micros)),
+        Val::Text(run.job_state.as_deref().map(D::text)),
     ]
 }
 
@@ -234,6 +235,7 @@ pub(super) fn run<D: Dialect>(row: &D::Row) -> Result<RunRecord, StoreError> {
             attempt: c.small()?,
             retry_of: c.text()?,
             due_micros: c.int()?,
+            job_state: c.text()?,
         })
     };
     read().map_err(|e| bad(&e.to_string()))?.into_record()

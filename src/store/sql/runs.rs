@@ -19,8 +19,8 @@ fn update<D: Dialect>(run: &RunRecord, only_from: Option<RunStatus>) -> Statemen
     Statement::built(format!(
         "UPDATE tickd_runs SET started_micros = ?, finished_micros = ?, status = ?, \
          reason = ?, exit_code = ?, stdout = ?, stderr = ?, stdout_truncated = ?, \
-         stderr_truncated = ?, result = ?, node = ?, owner = ?, due_micros = ? \
-         WHERE id = ?{guard}"
+         stderr_truncated = ?, result = ?, node = ?, owner = ?, due_micros = ?, \
+         job_state = ? WHERE id = ?{guard}"
     ))
     .bind(run.started_at.map(to_micros))
     .bind(run.finished_at.map(to_micros))
@@ -35,6 +35,7 @@ fn update<D: Dialect>(run: &RunRecord, only_from: Option<RunStatus>) -> Statemen
     .bind(&run.node)
     .bind(&run.owner)
     .bind(run.due_at.map(to_micros))
+    .bind(Val::Text(run.job_state.as_deref().map(D::text)))
     .bind(&run.id)
     .bind_all(only_from.map(RunStatus::as_str))
 }
