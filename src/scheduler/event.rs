@@ -40,6 +40,8 @@ pub enum SchedulerEvent {
     RunStarted {
         job_id: JobId,
         run_id: RunId,
+        /// The fire time it was late from (the metrics' lateness): none for run-now and
+        /// retries, nor for a fire time that waited in a queue.
         scheduled: Option<DateTime<FixedOffset>>,
         /// When the script was spawned.
         started_at: DateTime<Utc>,

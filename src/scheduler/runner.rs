@@ -426,7 +426,8 @@ async fn start(
             scheduler.emit(SchedulerEvent::RunStarted {
                 job_id: job.id.clone(),
                 run_id: run.id.clone(),
-                scheduled: run.scheduled_run_time,
+                // A fire time that waited in a queue (`overlap`) is not late by its wait.
+                scheduled: run.scheduled_run_time.filter(|_| run.due_at.is_none()),
                 started_at: run.started_at.unwrap_or(run.created_at),
             });
             Ok(script)
