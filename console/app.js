@@ -467,6 +467,10 @@
     const grace = text("misfire_grace_time", initial.misfire_grace_time === null ? "" : initial.misfire_grace_time, { inputmode: "numeric", placeholder: editing ? "no limit" : "default" });
     const instances = text("max_instances", initial.max_instances, { inputmode: "numeric", placeholder: "default" });
     const timeout = text("timeout", initial.timeout, { inputmode: "numeric", placeholder: "none" });
+    const retries = text("retries", initial.retry ? initial.retry.limit : "", { inputmode: "numeric", placeholder: "none" });
+    const retryDelay = text("retry_delay", initial.retry ? initial.retry.delay : "", { inputmode: "numeric", placeholder: "10" });
+    const overlap = h("select", { name: "overlap" },
+      ["skip", "queue", "replace", "allow"].map((o) => h("option", { value: o, selected: (initial.overlap || "skip") === o }, o)));
     const coalesce = h("input", { type: "checkbox", name: "coalesce", checked: true });
     let coalesceTouched = false;
     coalesce.addEventListener("change", () => { coalesceTouched = true; });
@@ -510,6 +514,20 @@
       if (mi !== undefined) out.max_instances = mi;
       const to = number(timeout, "Timeout", forPatch ? null : undefined);
       if (to !== undefined) out.timeout = to;
+      // A retry keeps what the form does not show (backoff, max_delay, exit codes).
+      const limit = number(retries, "Retries", forPatch ? null : undefined);
+      if (limit === null || limit === 0) { if (forPatch) out.retry = null; }
+      else if (limit !== undefined) {
+        out.retry = { ...(initial.retry || {}), limit };
+        const delay = number(retryDelay, "Retry delay", undefined);
+        if (delay !== undefined) out.retry.delay = delay;
+        if (out.retry.max_delay !== undefined && out.retry.max_delay < (out.retry.delay || 0)) delete out.retry.max_delay;
+      }
+      const ov = overlap.value;
+      if (forPatch && ov !== (initial.overlap || "skip")) {
+        out.overlap = ov;
+        if (ov !== "queue" && initial.queue_limit) out.queue_limit = null;
+      } else if (!forPatch && ov !== "skip") out.overlap = ov;
       // The job object does not show `coalesce`: it is sent only when changed (a new job
       // otherwise gets [job_defaults]).
       if (coalesceTouched) out.coalesce = coalesce.checked;
@@ -584,6 +602,8 @@
       h("fieldset", null, h("legend", null, "Options"),
         h("div", { class: "row" }, field("misfire_grace_time", "Misfire grace (s)", grace, editing ? "empty: no limit" : "empty: the configured default"),
           field("max_instances", "Max instances", instances), field("timeout", "Timeout (s)", timeout)),
+        h("div", { class: "row" }, field("retries", "Retries", retries, "failed or timed-out runs, tried again"),
+          field("retry_delay", "Retry delay (s)", retryDelay, "doubles each time"), field("overlap", "When still running", overlap)),
         h("label", { class: "check" }, coalesce, " Coalesce missed fire times into one run")),
       problem,
       h("div", { class: "actions" }, save),
@@ -685,7 +705,9 @@
         ["Arguments", JSON.stringify(job.args)], ["Keyword arguments", JSON.stringify(job.kwargs)],
         ["Trigger", triggerBrief(job)], ["Next run", paused ? "—" : when(job.next_run_time)],
         ["Misfire grace", job.misfire_grace_time === null ? "no limit" : `${job.misfire_grace_time} s`],
-        ["Max instances", job.max_instances], ["Timeout", job.timeout ? `${job.timeout} s` : "none"]];
+        ["Max instances", job.max_instances], ["Timeout", job.timeout ? `${job.timeout} s` : "none"],
+        ["Retries", job.retry ? `${job.retry.limit}, after ${job.retry.delay} s ×${job.retry.backoff}` : "none"],
+        ["When still running", job.overlap || "skip"]];
       if (!same(settings, job)) fill(settings, h("dl", { class: "props" }, rows.map(([k, v]) => [h("dt", null, k), h("dd", null, v === undefined ? "—" : v)])));
       try {
         const p = await api("GET", `/jobs/${enc(id)}/preview?count=10`);

@@ -476,9 +476,17 @@ async fn the_console_drives_tickd_end_to_end_in_chromium() {
     wait_for(&browser, ".fire-times li:nth-child(10)").await;
     wait_text(&browser, ".card table", "succeeded").await;
 
-    // The edit form: a new name, previewed and saved with PATCH; the schedule stays.
+    // The edit form: a new name, retries and an overlap policy, previewed and saved with
+    // PATCH; the schedule stays.
     let before = job_state(&app, path).await.1;
     type_into(&browser, "name", "Tick two").await;
+    type_into(&browser, "retries", "3").await;
+    type_into(&browser, "retry_delay", "5").await;
+    wait_for(&browser, "form.job-form select[name='overlap']")
+        .await
+        .select_by_value("queue")
+        .await
+        .unwrap();
     wait_text(&browser, ".preview .description", "every 2 seconds").await;
     click(&browser, "form.job-form button[type='submit']").await;
     eventually("the new name is saved", || async {
@@ -488,6 +496,14 @@ async fn the_console_drives_tickd_end_to_end_in_chromium() {
     let after = job_state(&app, path).await.1;
     assert_eq!(after["second"], before["second"]);
     assert_eq!(after["trigger"], "cron");
+    assert_eq!(
+        (
+            &after["retry"]["limit"],
+            &after["retry"]["delay"],
+            &after["overlap"]
+        ),
+        (&json!(3), &json!(5), &json!("queue"))
+    );
 
     // Pause and resume from the job's page.
     click(&browser, "button[data-action='pause']").await;
