@@ -4,9 +4,10 @@
 //! thousands of jobs then costs no decoding at all.
 
 use serde::{Serialize, Serializer};
-use serde_json::{Map, Number, Value};
+use serde_json::{Map, Value};
 
 use crate::job::Job;
+use crate::job::options::seconds_json;
 use crate::trigger::isoformat;
 
 /// The job object (reference §2.1, CONTRACT §1): `id`, `name`, `func`, `args`, `kwargs`,
@@ -78,7 +79,7 @@ impl Serialize for View<'_> {
             ]);
         }
         if let Some(timeout) = job.timeout {
-            entries.push(("timeout", Field::Owned(seconds(timeout))));
+            entries.push(("timeout", Field::Owned(seconds_json(timeout))));
         }
         let policies = &job.policies;
         if let Some(retry) = &policies.retry {
@@ -148,17 +149,6 @@ pub fn sort_keys(value: Value) -> Value {
     }
 }
 
-/// A number of seconds as JSON: an integer when it is whole (`30`, not `30.0`), as the user
-/// most likely wrote it.
-fn seconds(value: f64) -> Value {
-    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53: every integer below is exact in f64
-    if value.fract() == 0.0 && (0.0..EXACT).contains(&value) {
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        return Value::from(value as u64);
-    }
-    Number::from_f64(value).map_or(Value::Null, Value::Number)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,8 +156,8 @@ mod tests {
 
     #[test]
     fn whole_seconds_are_integers() {
-        assert_eq!(seconds(30.0), json!(30));
-        assert_eq!(seconds(1.5), json!(1.5));
-        assert_eq!(seconds(f64::NAN), Value::Null);
+        assert_eq!(seconds_json(30.0), json!(30));
+        assert_eq!(seconds_json(1.5), json!(1.5));
+        assert_eq!(seconds_json(f64::NAN), Value::Null);
     }
 }

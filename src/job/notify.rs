@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::options::{MAX_OPTION_SECONDS, OutOfRange, seconds};
+use super::options::{MAX_OPTION_SECONDS, OutOfRange, seconds, seconds_json};
 
 /// Something about a run that a webhook may be told.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -140,12 +140,7 @@ impl NotifyRule {
             json!(self.final_attempt_only),
         );
         if let Some(secs) = self.expected_duration {
-            let shown = if secs.fract() == 0.0 {
-                json!(secs as u64)
-            } else {
-                json!(secs)
-            };
-            object.insert("expected_duration".to_owned(), shown);
+            object.insert("expected_duration".to_owned(), seconds_json(secs));
         }
         Value::Object(object)
     }

@@ -7,6 +7,8 @@
 //! clients and operators already rely on: the API with the reference's texts, the config with
 //! the key, the value and the range.
 
+use serde_json::{Number, Value};
+
 /// The longest `timeout` and `misfire_grace_time` accepted, in seconds: a year, as for every
 /// duration a setting takes. A run that may take longer has no useful timeout, and a run later
 /// than a year has no useful grace (`null` says "no limit" for both); bounded, neither can
@@ -72,6 +74,17 @@ pub fn seconds(secs: f64, zero_allowed: bool) -> Result<f64, OutOfRange> {
     } else {
         Ok(secs)
     }
+}
+
+/// A number of seconds as JSON: an integer when it is whole (`30`, not `30.0`), as the user
+/// most likely wrote it. The job object's `timeout`, and every duration a job policy shows.
+pub fn seconds_json(value: f64) -> Value {
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53: every integer below is exact in f64
+    if value.fract() == 0.0 && (0.0..EXACT).contains(&value) {
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        return Value::from(value as u64);
+    }
+    Number::from_f64(value).map_or(Value::Null, Value::Number)
 }
 
 /// A job's `timeout`: [`seconds`], more than 0.

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::notify::NotifyRule;
-use super::options::{MAX_OPTION_SECONDS, OutOfRange, seconds};
+use super::options::{MAX_OPTION_SECONDS, OutOfRange, seconds, seconds_json as number};
 
 /// The most attempts after the first a `retry.limit` may ask for.
 pub const MAX_RETRIES: u32 = 100;
@@ -104,8 +104,8 @@ impl RetryPolicy {
                 ));
             }
         };
-        let delay = secs_field(object, "delay", DEFAULT_DELAY, true)?;
-        let max_delay = secs_field(object, "max_delay", DEFAULT_MAX_DELAY.max(delay), true)?;
+        let delay = secs_field(object, "delay", DEFAULT_DELAY)?;
+        let max_delay = secs_field(object, "max_delay", DEFAULT_MAX_DELAY.max(delay))?;
         let backoff = match object.get("backoff") {
             None => DEFAULT_BACKOFF,
             Some(value) => match value.as_f64() {
@@ -152,16 +152,11 @@ fn exit_codes_text() -> String {
 }
 
 /// A seconds field of `retry`: a number from 0 to a year, `default` when absent.
-fn secs_field(
-    object: &Map<String, Value>,
-    key: &str,
-    default: f64,
-    zero_allowed: bool,
-) -> Result<f64, String> {
+fn secs_field(object: &Map<String, Value>, key: &str, default: f64) -> Result<f64, String> {
     let Some(value) = object.get(key) else {
         return Ok(default);
     };
-    match value.as_f64().map(|secs| seconds(secs, zero_allowed)) {
+    match value.as_f64().map(|secs| seconds(secs, true)) {
         Some(Ok(secs)) => Ok(secs),
         Some(Err(OutOfRange::TooHigh)) => Err(format!(
             "retry.{key} must be at most {MAX_OPTION_SECONDS} seconds (a year)"
@@ -169,15 +164,6 @@ fn secs_field(
         Some(Err(OutOfRange::TooLow)) | None => Err(format!(
             "retry.{key} must be a number of seconds, 0 or more"
         )),
-    }
-}
-
-/// A number as JSON shows it: whole values without a fraction (`10`, not `10.0`).
-fn number(value: f64) -> Value {
-    if value.fract() == 0.0 && value.abs() < 9e15 {
-        json!(value as i64)
-    } else {
-        json!(value)
     }
 }
 

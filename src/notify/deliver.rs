@@ -295,11 +295,7 @@ impl Deliverer {
                     text.push_str(&cause.to_string());
                     source = cause.source();
                 }
-                let mut end = text.len().min(MAX_ERROR);
-                while !text.is_char_boundary(end) {
-                    end -= 1;
-                }
-                text.truncate(end);
+                text.truncate(text.floor_char_boundary(MAX_ERROR));
                 Err(text)
             }
         }

@@ -95,14 +95,7 @@ pub fn text(about: &About<'_>) -> String {
 
 /// The end of an output stream, cut on a character boundary.
 fn tail(text: &str) -> &str {
-    if text.len() <= OUTPUT_TAIL {
-        return text;
-    }
-    let mut start = text.len() - OUTPUT_TAIL;
-    while !text.is_char_boundary(start) {
-        start += 1;
-    }
-    &text[start..]
+    &text[text.ceil_char_boundary(text.len().saturating_sub(OUTPUT_TAIL))..]
 }
 
 /// The `X-Tickd-Signature` value for `body` sent at `timestamp` (unix seconds).

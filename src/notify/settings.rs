@@ -10,6 +10,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::job::NotifyEvent;
 use crate::job::options::seconds;
+use crate::redact::webhook_url;
 
 /// `[notify]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -110,7 +111,7 @@ impl fmt::Debug for Webhook {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Webhook")
             .field("name", &self.name)
-            .field("url", &shown_url(&self.url))
+            .field("url", &webhook_url(&self.url))
             .field("secret", &"<redacted>")
             .field("events", &self.events)
             .field("jobs", &self.jobs)
@@ -121,11 +122,6 @@ impl fmt::Debug for Webhook {
             .field("final_attempt_only", &self.final_attempt_only)
             .finish()
     }
-}
-
-/// A webhook URL as tickd shows it ([`crate::redact::webhook_url`]).
-pub fn shown_url(url: &str) -> String {
-    crate::redact::webhook_url(url)
 }
 
 /// A refused `[notify]` setting: its key (`webhooks.<n>.url`), the value as shown, why.
@@ -187,7 +183,7 @@ impl NotifySettings {
             {
                 return Err(refuse(
                     "url",
-                    shown_url(url),
+                    webhook_url(url),
                     "expected an http:// or https:// URL, such as https://hooks.example.com/tickd",
                 ));
             }
@@ -228,11 +224,11 @@ mod tests {
     #[test]
     fn a_webhook_url_is_shown_without_its_path_and_debug_hides_the_secret() {
         assert_eq!(
-            shown_url("https://hooks.slack.com/services/T0/B0/XXXX"),
+            webhook_url("https://hooks.slack.com/services/T0/B0/XXXX"),
             "https://hooks.slack.com/<redacted>"
         );
         assert_eq!(
-            shown_url("http://u:p@host:8080?x"),
+            webhook_url("http://u:p@host:8080?x"),
             "http://host:8080/<redacted>"
         );
         let webhook = Webhook {

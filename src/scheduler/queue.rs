@@ -136,11 +136,9 @@ pub(super) async fn end_waiting(
         limit: 1000,
         ..RunFilter::default()
     };
-    for run in inner.store.list_runs(&filter).await? {
-        // The listing leaves out the stored job state and output: the whole record is read.
-        let Some(mut ended) = inner.store.get_run(&run.id).await? else {
-            continue;
-        };
+    // The listing leaves out the output and the job state: a queued run has no output, and
+    // the state goes as it ends.
+    for mut ended in inner.store.list_runs(&filter).await? {
         ended.status = RunStatus::Skipped;
         ended.finished_at = Some(scheduler.now());
         ended.reason = Some(why.to_owned());

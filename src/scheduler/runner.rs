@@ -450,8 +450,7 @@ async fn start(
             run.finished_at = Some(scheduler.inner.clock.now());
             run.reason = Some(format!("the script could not start: {error}"));
             save(scheduler, run).await;
-            let retrying = super::queue::after_end(scheduler, job, run).await;
-            super::notifications::run_ended(scheduler, job, run, retrying).await;
+            follow_up(scheduler, job, run).await;
             scheduler.emit(SchedulerEvent::RunFinished {
                 job_id: job.id.clone(),
                 run: Box::new(run.clone()),
@@ -489,6 +488,13 @@ async fn finish(
     record_end(scheduler, job, label, run).await
 }
 
+/// What the end of a run, saved, calls for: its retry, when the job's `retry` says so, then
+/// the notifications (which know whether a retry follows).
+async fn follow_up(scheduler: &Scheduler, job: &Job, run: &RunRecord) {
+    let retrying = super::queue::after_end(scheduler, job, run).await;
+    super::notifications::run_ended(scheduler, job, run, retrying).await;
+}
+
 /// Logs the end of a run whose record holds how it ended, saves it and announces it.
 async fn record_end(scheduler: &Scheduler, job: &Job, label: &str, run: RunRecord) -> RunRecord {
     let took = match (run.started_at, run.finished_at) {
@@ -497,8 +503,7 @@ async fn record_end(scheduler: &Scheduler, job: &Job, label: &str, run: RunRecor
     };
     runlog::log_end(label, &run, took);
     save(scheduler, &run).await;
-    let retrying = super::queue::after_end(scheduler, job, &run).await;
-    super::notifications::run_ended(scheduler, job, &run, retrying).await;
+    follow_up(scheduler, job, &run).await;
     // After the save: a follower that comes when the feed has gone finds the run ended.
     scheduler.end_live(&run);
     scheduler.emit(SchedulerEvent::RunFinished {

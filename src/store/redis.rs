@@ -237,6 +237,26 @@ impl RedisStore {
             .await?)
     }
 
+    /// Up to `limit` members of the sorted set `key` scored (µs) at or before `now`, lowest
+    /// first: the queued runs or deliveries due.
+    async fn ids_due(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .con()
+            .zrangebyscore_limit(
+                self.key(key),
+                "-inf",
+                to_micros(now),
+                0,
+                isize::try_from(limit).unwrap_or(isize::MAX),
+            )
+            .await?)
+    }
+
     /// The lowest score above `after` (µs) in the sorted set `key`, as a time: when the next
     /// of its members (queued runs, deliveries) falls due.
     async fn first_time_after(

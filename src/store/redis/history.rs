@@ -43,16 +43,7 @@ impl RunLog for RedisStore {
 
     /// Queued runs by their score in `queued` (the due time, µs).
     async fn due_runs(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<RunRecord>, StoreError> {
-        let ids: Vec<String> = self
-            .con()
-            .zrangebyscore_limit(
-                self.key("queued"),
-                "-inf",
-                to_micros(now),
-                0,
-                isize::try_from(limit).unwrap_or(isize::MAX),
-            )
-            .await?;
+        let ids = self.ids_due("queued", now, limit).await?;
         let mut runs = self.read_runs(&ids).await?;
         // An entry left by a run that moved on is not a queued run.
         runs.retain(|run| run.status == RunStatus::Queued);

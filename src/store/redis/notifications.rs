@@ -171,16 +171,7 @@ impl Outbox for RedisStore {
         now: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<NotificationRecord>, StoreError> {
-        let ids: Vec<String> = self
-            .con()
-            .zrangebyscore_limit(
-                self.key("notif_due"),
-                "-inf",
-                to_micros(now),
-                0,
-                isize::try_from(limit).unwrap_or(isize::MAX),
-            )
-            .await?;
+        let ids = self.ids_due("notif_due", now, limit).await?;
         let now = to_micros(now);
         Ok(self
             .read_notifications(&ids)
