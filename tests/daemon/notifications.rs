@@ -489,3 +489,50 @@ async fn a_job_with_a_target_of_its_own_is_told_and_never_shows_its_secret() {
     assert!(!deliveries.to_string().contains("/hook"), "{deliveries}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_webhooks_jobs_list_chooses_whose_failures_and_timeouts_it_hears_of() {
+    let receiver = Receiver::default();
+    let at = receiver.serve("127.0.0.1:0".parse().unwrap()).await;
+    let app = TestApp::spawn(&config(at, "jobs = [\"chosen\", \"slowpoke\"]")).await;
+    app.post("/jobs", job("chosen", json!(["fail.py"]), json!({})))
+        .await;
+    app.post("/jobs", job("other", json!(["fail.py"]), json!({})))
+        .await;
+    app.post(
+        "/jobs",
+        job(
+            "slowpoke",
+            json!(["slow.py", "30"]),
+            json!({"timeout": 0.3}),
+        ),
+    )
+    .await;
+    for id in ["other", "chosen", "slowpoke"] {
+        app.post(&format!("/jobs/{id}/run?wait=true"), json!(null))
+            .await;
+    }
+    receiver.until("two events", |got| got.len() >= 2).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut heard: Vec<(String, String)> = receiver
+        .got()
+        .iter()
+        .map(|r| {
+            let body = body_of(r);
+            (
+                body["job"]["id"].as_str().unwrap().to_owned(),
+                r.event.clone(),
+            )
+        })
+        .collect();
+    heard.sort();
+    assert_eq!(
+        heard,
+        [
+            ("chosen".to_owned(), "failed".to_owned()),
+            ("slowpoke".to_owned(), "timed_out".to_owned()),
+        ],
+        "`other` is not in the webhook's jobs"
+    );
+    app.stop().await;
+}
