@@ -3,28 +3,33 @@
 //! forks one child per Python run instead of starting an interpreter. A fork of a started,
 //! single-threaded Python costs about a millisecond of CPU where a `python3` start costs tens.
 //!
-//! The daemon talks to it over a `SOCK_SEQPACKET` pair (its stdin): one message per run, the
-//! request as JSON with the run's files (`SCM_RIGHTS`: the stdout and stderr pipes' write
-//! ends, the script or module file opened as for `exec`, a call's result file); it answers
-//! `S <id> <pid>` once forked and `X <id> <wait status>` when it has reaped the child. The
-//! child leads its own process group, so timeouts and cancel stop the whole group as they do
-//! a supervised script's. Runs die with the daemon: when the daemon's end closes, however
-//! the daemon ended, the server kills every child's group and exits.
+//! The daemon talks to it over a `SOCK_SEQPACKET` pair (its stdin). A run is a request: JSON
+//! with the run's files (`SCM_RIGHTS`: the stdout and stderr pipes' write ends, the script or
+//! module file opened as for `exec`, a call's result file). The child leads its own process
+//! group, so timeouts and cancel stop the whole group as they do a supervised script's; the
+//! server reaps it and says `X <pid> <wait status>`. Runs die with the daemon: when the
+//! daemon's end closes, however the daemon ended, the server kills every child's group and
+//! exits.
 //!
 //! The server keeps up to [`SPARES_MAX`] children forked ahead (one per run that may start at
-//! once), each waiting on a socket of its own: a run due is handed to one of them, a message
-//! rather than a fork, so that runs due together do not wait for each other's forks (10 runs
-//! due in one second: scheduled → spawned p99 from 22.6 to 9.5 ms in the firing benchmark). The
-//! spares used are forked again once no request has come for 50 ms; a spare lowers itself to
-//! `executor.nice` when forked, so a run that starts never holds up the next hand-over.
+//! once), each waiting on a socket whose other end it gives the daemon (`P <pid>`). The daemon
+//! hands a run due to one of them itself: one message to a process that exists, with no fork
+//! and no round trip through the server (which hears `U <pid>` afterwards, to fork a
+//! replacement once no run has started for 50 ms). Before, the server handed the runs over
+//! and answered each: ten runs due together waited for each other's answers behind the
+//! children just started (run records' scheduled → spawned p99 9.5 ms in the firing
+//! benchmark, most of it after the pass). A run that finds no spare asks the server, which
+//! forks it and answers `S <id> <pid>` (or `E <id> <errno> <text>`). A spare lowers itself to
+//! `executor.nice` when forked and, while it waits, rehearses what a run does before its own
+//! code, so a run that starts never holds up the next hand-over.
 //!
-//! A server that dies, or does not answer a start in time, is replaced by a new one at the
-//! next start; the runs it was watching end `failed`, with the reason, their groups killed.
-//! The workspace is never on the server's `sys.path`: each child imports the workspace's
-//! modules itself, so an edited script or module is what the next run gets, and the server's
-//! memory does not grow with the runs.
+//! A server that dies, or does not answer a fork in time, is replaced by a new one at the
+//! next start; the runs it was watching end `failed`, with the reason, their groups killed,
+//! and its spares, whose daemon ends are dropped, exit. The workspace is never on the
+//! server's `sys.path`: each child imports the workspace's modules itself, so an edited script
+//! or module is what the next run gets, and the server's memory does not grow with the runs.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::ffi::OsString;
 use std::io::{IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;
@@ -37,8 +42,8 @@ use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::time::Duration;
 
 use rustix::net::{
-    AddressFamily, RecvFlags, SendAncillaryBuffer, SendAncillaryMessage, SendFlags, SocketFlags,
-    SocketType,
+    AddressFamily, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
+    SendAncillaryMessage, SendFlags, SocketFlags, SocketType,
 };
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -81,16 +86,27 @@ pub(crate) struct ForkServer {
 struct Server {
     control: OwnedFd,
     pid: u32,
-    /// Runs it has been asked to start and has not reported ended, by request id.
-    waiting: Mutex<HashMap<u64, Waiter>>,
+    state: Mutex<Watched>,
     /// Set once its end of the socket closed: it is replaced at the next start.
     gone: AtomicBool,
 }
 
+/// What the daemon waits to hear from a server, and the spares it holds.
+#[derive(Debug, Default)]
+struct Watched {
+    /// Forks asked for and not answered yet, by request id: where to say the pid (or why
+    /// not), and where the run's end will be told once it is known by its pid.
+    asked: HashMap<u64, Asked>,
+    /// Runs in progress, by pid: where to tell their end.
+    running: HashMap<u32, oneshot::Sender<Exit>>,
+    /// Spares waiting for a run, oldest first: pid, and the daemon's end of its socket.
+    spares: VecDeque<(u32, OwnedFd)>,
+}
+
 #[derive(Debug)]
-struct Waiter {
-    started: Option<mpsc::Sender<Result<u32, String>>>,
-    ended: Option<oneshot::Sender<Exit>>,
+struct Asked {
+    started: mpsc::Sender<Result<u32, String>>,
+    ended: oneshot::Sender<Exit>,
 }
 
 /// What a fork needs besides its files.
@@ -135,17 +151,20 @@ impl ForkServer {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         // The id in front, so that the server reads only that.
         let message = format!("{id} {}", Value::Object(request.body));
+        if let Some(handed) = server.hand_to_spare(message.as_bytes(), &request.files) {
+            return Ok(handed);
+        }
         let (started_tx, started_rx) = mpsc::channel();
         let (ended_tx, ended_rx) = oneshot::channel();
-        server.lock_waiting().insert(
+        server.lock().asked.insert(
             id,
-            Waiter {
-                started: Some(started_tx),
-                ended: Some(ended_tx),
+            Asked {
+                started: started_tx,
+                ended: ended_tx,
             },
         );
         if let Err(err) = send(server.control.as_fd(), message.as_bytes(), &request.files) {
-            server.lock_waiting().remove(&id);
+            server.lock().asked.remove(&id);
             return Err(format!("cannot ask the fork server: {err}"));
         }
         drop(request.files);
@@ -153,7 +172,7 @@ impl ForkServer {
             Ok(Ok(pid)) => Ok((pid, ended_rx)),
             Ok(Err(why)) => Err(why),
             Err(_) => {
-                server.lock_waiting().remove(&id);
+                server.lock().asked.remove(&id);
                 tracing::warn!(
                     pid = server.pid,
                     "the fork server did not fork a run within {} s; it is replaced",
@@ -218,7 +237,7 @@ impl ForkServer {
         let server = Arc::new(Server {
             control: daemon_end,
             pid: child.id(),
-            waiting: Mutex::new(HashMap::new()),
+            state: Mutex::new(Watched::default()),
             gone: AtomicBool::new(false),
         });
         let listening = Arc::clone(&server);
@@ -232,42 +251,84 @@ impl ForkServer {
 }
 
 impl Server {
-    fn lock_waiting(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Waiter>> {
-        // The map holds no invariant a panicking holder could break.
-        self.waiting.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> std::sync::MutexGuard<'_, Watched> {
+        // The maps hold no invariant a panicking holder could break.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Hands the run to a spare: answers its pid and where its end will be told, or `None`
+    /// when no spare is left. A spare that died waiting refuses the message and is dropped.
+    fn hand_to_spare(
+        &self,
+        message: &[u8],
+        files: &[OwnedFd],
+    ) -> Option<(u32, oneshot::Receiver<Exit>)> {
+        loop {
+            let (pid, channel) = self.lock().spares.pop_front()?;
+            let (ended_tx, ended_rx) = oneshot::channel();
+            // Before the message: the run may end before this thread goes on.
+            self.lock().running.insert(pid, ended_tx);
+            if send(channel.as_fd(), message, files).is_ok() {
+                // So that the server counts it used; a server that does not hear it replaces
+                // one spare fewer.
+                let _ = rustix::net::send(
+                    &self.control,
+                    format!("U {pid}").as_bytes(),
+                    SendFlags::NOSIGNAL | SendFlags::DONTWAIT,
+                );
+                return Some((pid, ended_rx));
+            }
+            self.lock().running.remove(&pid);
+        }
     }
 
     /// Reads the server's answers until its end closes; then ends every run it was watching
-    /// (their groups are killed by their `RunningScript`s) and reaps it.
+    /// (their groups are killed by their `RunningScript`s), lets its spares go and reaps it.
     fn listen(self: Arc<Self>, mut child: Child) {
         let mut buffer = [0u8; ANSWER_MAX];
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
         loop {
+            let mut ancillary = RecvAncillaryBuffer::new(&mut space);
             let received = rustix::net::recvmsg(
                 &self.control,
                 &mut [IoSliceMut::new(&mut buffer)],
-                &mut rustix::net::RecvAncillaryBuffer::default(),
-                RecvFlags::empty(),
+                &mut ancillary,
+                RecvFlags::CMSG_CLOEXEC,
             );
             let length = match received {
                 Ok(message) if message.bytes > 0 => message.bytes,
                 Err(rustix::io::Errno::INTR) => continue,
                 _ => break,
             };
+            let passed = ancillary
+                .drain()
+                .filter_map(|message| match message {
+                    RecvAncillaryMessage::ScmRights(fds) => Some(fds),
+                    _ => None,
+                })
+                .flatten()
+                .next();
             let text = String::from_utf8_lossy(buffer.get(..length).unwrap_or_default());
-            self.heard(&text);
+            self.heard(&text, passed);
         }
         self.gone.store(true, Ordering::Release);
         let why = "the fork server stopped while the run was in progress; its process group \
                    was stopped";
-        for (_, waiter) in self.lock_waiting().drain() {
-            if let Some(started) = waiter.started {
-                let _ = started.send(Err(
-                    "the fork server stopped before the run started".to_owned()
-                ));
-            }
-            if let Some(ended) = waiter.ended {
-                let _ = ended.send(Err(why.to_owned()));
-            }
+        let Watched {
+            asked,
+            running,
+            spares,
+        } = std::mem::take(&mut *self.lock());
+        // Their daemon ends dropped, the spares see the end and exit.
+        drop(spares);
+        for (_, waiter) in asked {
+            let _ = waiter.started.send(Err(
+                "the fork server stopped before the run started".to_owned()
+            ));
+            let _ = waiter.ended.send(Err(why.to_owned()));
+        }
+        for (_, ended) in running {
+            let _ = ended.send(Err(why.to_owned()));
         }
         let status = child.wait();
         tracing::warn!(
@@ -277,30 +338,35 @@ impl Server {
         );
     }
 
-    /// One answer: `S <id> <pid>`, `E <id> <errno> <text>` or `X <id> <status>`.
-    fn heard(&self, text: &str) {
+    /// One answer: `P <pid>` (with a spare's socket), `S <id> <pid>`, `E <id> <errno> <text>`
+    /// or `X <pid> <status>`.
+    fn heard(&self, text: &str, passed: Option<OwnedFd>) {
         let mut words = text.splitn(3, ' ');
-        let (Some(kind), Some(id), rest) = (words.next(), words.next(), words.next()) else {
+        let (Some(kind), Some(number), rest) = (words.next(), words.next(), words.next()) else {
             return;
         };
-        let Ok(id) = id.parse::<u64>() else {
+        let Ok(number) = number.parse::<u64>() else {
             return;
         };
-        let mut waiting = self.lock_waiting();
+        let mut state = self.lock();
         match kind {
+            "P" => {
+                if let (Ok(pid), Some(channel)) = (u32::try_from(number), passed) {
+                    state.spares.push_back((pid, channel));
+                }
+            }
             "S" => {
                 let pid = rest.and_then(|pid| pid.trim().parse::<u32>().ok());
-                if let (Some(waiter), Some(pid)) = (waiting.get_mut(&id), pid)
-                    && let Some(started) = waiter.started.take()
+                if let Some(pid) = pid
+                    && let Some(asked) = state.asked.remove(&number)
                 {
-                    let _ = started.send(Ok(pid));
+                    state.running.insert(pid, asked.ended);
+                    let _ = asked.started.send(Ok(pid));
                 }
             }
             "E" => {
-                if let Some(waiter) = waiting.remove(&id)
-                    && let Some(started) = waiter.started
-                {
-                    let _ = started.send(Err(format!(
+                if let Some(asked) = state.asked.remove(&number) {
+                    let _ = asked.started.send(Err(format!(
                         "the fork server could not fork: {}",
                         rest.unwrap_or_default()
                     )));
@@ -308,9 +374,12 @@ impl Server {
             }
             "X" => {
                 let status = rest.and_then(|status| status.trim().parse::<i32>().ok());
-                if let (Some(waiter), Some(status)) = (waiting.remove(&id), status)
-                    && let Some(ended) = waiter.ended
-                {
+                let Ok(pid) = u32::try_from(number) else {
+                    return;
+                };
+                // A spare that died waiting is not handed a run.
+                state.spares.retain(|(spare, _)| *spare != pid);
+                if let (Some(ended), Some(status)) = (state.running.remove(&pid), status) {
                     let _ = ended.send(Ok(ExitStatus::from_raw(status)));
                 }
             }

@@ -2,20 +2,24 @@
 # standard library (and executor.preload) imported, that forks one child per run. Read by
 # src/executor/fork.rs, which explains the protocol; the daemon holds the other end of fd 0.
 #
-# Requests: one SEQPACKET message each, "<id> " then JSON {"mode": "script"|"call", "path",
-# "cwd", "env", "argv" (script) | "module", "attribute", "root", "args", "limit" (call)}, carrying the
-# run's stdout and stderr write ends, its script (or module) file and, for a call, its result
-# file. Answers: "S <id> <pid>" once a process has the run, "E <id> <errno> <text>" when the
-# fork failed, "X <id> <wait status>" when the child has been reaped. When the daemon's end
-# closes, every child's process group is killed and the server exits. Workspace modules are
-# only ever imported by children: the server itself never puts the workspace on sys.path. The
-# daemon runs call.py's text before this one (a function job's call, shared with `exec` mode).
+# Messages from the daemon, one SEQPACKET message each: "<id> " then JSON {"mode": "script" |
+# "call", "path", "cwd", "env", "argv" (script) | "module", "attribute", "root", "args",
+# "limit" (call)}, carrying the run's stdout and stderr write ends, its script (or module)
+# file and, for a call, its result file: a run to fork; "U <pid>": the daemon handed a run to
+# that spare itself. Answers: "P <pid>" with the daemon's end of a new spare's socket, "S <id>
+# <pid>" once a process has a run it asked for, "E <id> <errno> <text>" when that fork
+# failed, "X <pid> <wait status>" when a child (a run's, or a spare's that died waiting) has
+# been reaped. When the daemon's end closes, every child's process group is killed and the
+# server exits. Workspace modules are only ever imported by children: the server itself
+# never puts the workspace on sys.path. The daemon runs call.py's text before this one (a
+# function job's call, shared with `exec` mode).
 #
 # argv: the spares' count, the nice value of runs ("-": the daemon's), executor.preload.
-# Spares: that many children are forked ahead of the runs, each waiting on a socket of its
-# own, so that a run due is handed to a process that exists (a message) rather than waiting
-# for the forks of the runs due before it. Each spare takes one run; the ones used are
-# replaced once no request has come for 50 ms. A run that finds no spare is forked for it.
+# Spares: that many children are forked ahead of the runs, each waiting on a socket whose
+# other end the daemon holds, so that a run due is a message from the daemon to a process
+# that exists: neither a fork nor a word to this server comes between. Each spare takes one
+# run; the ones used are replaced once the daemon has used none for 50 ms. A run that finds
+# no spare is forked for it here.
 import atexit, builtins, io, json, os, select, signal, socket, sys, threading, time, traceback
 import types
 
@@ -38,9 +42,10 @@ signal.signal(signal.SIGCHLD, lambda *_: None)
 for _signal in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
     # The daemon stops runs by their groups and stops this server by closing its end.
     signal.signal(_signal, signal.SIG_IGN)
-_children = {}
-# The spares waiting for a run, oldest first: (pid, the server's end of its socket).
-_spares = []
+# The runs' processes (spares used and runs forked here), by pid.
+_children = set()
+# The spares not used yet, as far as this server knows.
+_spares = set()
 
 
 def _send(text):
@@ -48,8 +53,8 @@ def _send(text):
 
 
 def _reap():
-    """Reaps the children that ended: a run's end is told; a spare that died waiting (killed
-    from outside) is forgotten and replaced after a pause."""
+    """Reaps the children that ended and tells each end (the daemon knows whose run it was);
+    a spare that died waiting (killed from outside) is replaced after a pause."""
     global _retry_at
     while True:
         try:
@@ -58,15 +63,11 @@ def _reap():
             return
         if pid == 0:
             return
-        run = _children.pop(pid, None)
-        if run is not None:
-            _send(f"X {run} {status}")
-        for index, (spare, channel) in enumerate(_spares):
-            if spare == pid:
-                channel.close()
-                del _spares[index]
-                _retry_at = time.monotonic() + _REFILL_PAUSE
-                break
+        _children.discard(pid)
+        if pid in _spares:
+            _spares.discard(pid)
+            _retry_at = time.monotonic() + _REFILL_PAUSE
+        _send(f"X {pid} {status}")
 
 
 def _detach():
@@ -76,8 +77,6 @@ def _detach():
     _control.close()
     os.close(_wake_read)
     os.close(_wake_write)
-    for _, channel in _spares:
-        channel.close()
 
 
 def _lower():
@@ -95,8 +94,9 @@ def _spare(channel):
     try:
         _detach()
         # Below the server and the daemon from the start: a spare that takes its run must
-        # not hold up the server handing the next ones over.
+        # not hold up the daemon handing the next ones over.
         _lower()
+        _rehearse()
         while True:
             try:
                 message, files, _, _ = socket.recv_fds(channel, 1 << 22, 4)
@@ -111,6 +111,25 @@ def _spare(channel):
         traceback.print_exc()
         os._exit(126)
     _child(request, files)
+
+
+def _rehearse():
+    """In a spare, while it waits: goes through what every run does before its own code (a
+    request read, the environment replaced, the streams made, a program compiled), so that
+    the memory this touches, shared with the server after the fork until written, is copied
+    now rather than once the run is due (it halves the time from a run's hand-over to its
+    first line)."""
+    try:
+        json.loads('{"mode": "script", "path": "/", "env": {"A": "b"}, "argv": ["c"]}')
+        saved = dict(os.environ)
+        os.environ.clear()
+        os.environ.update(saved)
+        for number, mode in ((0, "r"), (1, "w"), (2, "w")):
+            io.TextIOWrapper(io.FileIO(number, mode, closefd=False), write_through=True)
+        types.ModuleType("__main__")
+        compile("import sys\nSTART = sys.argv[0]\n", "/rehearsal.py", "exec")
+    except BaseException:
+        pass
 
 
 def _child(request, files):
@@ -244,25 +263,15 @@ def _fork_spare():
         os.setpgid(pid, pid)
     except OSError:
         pass
-    _spares.append((pid, ours))
+    _spares.add(pid)
+    try:
+        # The daemon's end: from now on only the daemon and the spare hold the socket.
+        socket.send_fds(_control, [f"P {pid}".encode()], [ours.fileno()])
+    except OSError:
+        pass
+    finally:
+        ours.close()
     return True
-
-
-def _hand_over(message, files):
-    """Gives the run to a spare; answers its pid, or None when there is none (or it died)."""
-    while _spares:
-        pid, channel = _spares.pop(0)
-        try:
-            socket.send_fds(channel, [message], files)
-            return pid
-        except OSError:
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except OSError:
-                pass
-        finally:
-            channel.close()
-    return None
 
 
 def _fork_run(run, body, files):
@@ -321,19 +330,23 @@ while True:
         break
     # "<id> <JSON>": the server reads only the id; the process that runs it reads the rest.
     head, _, body = message.partition(b" ")
+    if head == b"U":
+        pid = int(body)
+        if pid in _spares:
+            _spares.discard(pid)
+            _children.add(pid)
+        continue
     run = int(head)
-    pid = _hand_over(message, files)
-    if pid is None:
-        pid = _fork_run(run, body, files)
+    pid = _fork_run(run, body, files)
     for file in files:
         os.close(file)
     if pid is None:
         continue
-    _children[pid] = run
+    _children.add(pid)
     _send(f"S {run} {pid}")
     _reap()
 
-for _pid in list(_children) + [pid for pid, _ in _spares]:
+for _pid in _children | _spares:
     try:
         os.killpg(_pid, signal.SIGKILL)
     except OSError:

@@ -434,11 +434,21 @@ async fn a_fork_server_that_does_not_answer_is_replaced() {
     let server = fork_server_of(daemon.id()).expect("a fork server started with the daemon");
     // Stopped, it receives the request but never forks: the start waits its patience (the
     // job's timeout of 1 s, shorter than the handshake's), then gives up and replaces it.
+    // Its spares are killed first, so that the run is a request to it: a spare would take
+    // the run without a word to the server.
+    let waiting = spares(server, 10).await;
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(server),
         nix::sys::signal::Signal::SIGSTOP,
     )
     .unwrap();
+    for pid in waiting {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+    }
     let body = json!({"id": "hung", "func": "task:run_script", "args": ["exits.py", "0"],
                       "trigger": "date", "run_date": "2099-01-01T00:00:00+00:00", "timeout": 1});
     let (status, _) = call(port, Method::POST, "/jobs", Some(body)).await;
