@@ -91,6 +91,7 @@ async fn run_once(executor: &Executor, script: &str, run_id: &str) -> Duration {
         args: vec![json!(script), json!("bench")],
         kwargs: Map::new(),
         scheduled_at: None,
+        not_before: None,
         timeout: None,
     };
     let slot = executor.acquire_slot().await;

@@ -238,7 +238,22 @@ pub struct RunRequest {
     pub args: Vec<Value>,
     pub kwargs: Map<String, Value>,
     pub scheduled_at: Option<DateTime<FixedOffset>>,
+    /// Not to be started before this: a fire time the scheduler claimed ahead. The start is
+    /// made ready (the script opened, the request written) and then waits for it, so that
+    /// the process is there at that instant.
+    pub not_before: Option<std::time::Instant>,
     pub timeout: Option<Duration>,
+}
+
+/// Sleeps the calling (blocking) thread until `not_before`, if it is to come: `nanosleep`
+/// ends within tens of microseconds of it.
+fn wait_for(not_before: Option<std::time::Instant>) {
+    if let Some(at) = not_before {
+        let rest = at.saturating_duration_since(std::time::Instant::now());
+        if !rest.is_zero() {
+            std::thread::sleep(rest);
+        }
+    }
 }
 
 /// How a run ended: the executor ends runs as `Succeeded`, `Failed`, `TimedOut`,
@@ -492,6 +507,7 @@ impl Executor {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
+        wait_for(request.not_before);
         let spawned = command.spawn();
         // It holds the supervisor's end of the handshake: from now on only the supervisor
         // does, so its end, however it comes, is heard.
@@ -672,6 +688,7 @@ impl Executor {
             }
         }
         let patience = handshake_patience(&request);
+        wait_for(request.not_before);
         let (pid, ended) = forks
             .fork(fork::ForkRequest { body, files }, patience)
             .map_err(|why| ExecutorError::cannot_start(StartFault::Supervisor, why))?;

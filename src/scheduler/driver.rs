@@ -1,5 +1,6 @@
-//! The one task that sleeps: it reads the clock, runs a due-jobs pass, and sleeps until the
-//! next fire time or a wake-up (a job changed), whichever comes first. It never polls the
+//! The one task that sleeps: it reads the clock, runs a due-jobs pass, and sleeps until just
+//! before the next fire time ([`LOOK_AHEAD`]: the pass that claims it is over when it comes)
+//! or a wake-up (a job changed), whichever comes first. It never polls the
 //! whole table; it asks the store for the earliest `next_run_time` after each pass. Each turn
 //! is recorded (`liveness.rs`): readiness reads its age, and the systemd watchdog is petted
 //! from here, so a stalled loop stops petting.
@@ -7,7 +8,8 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::{AWAKE, RunState, Scheduler, process};
+use super::process::{self, LOOK_AHEAD};
+use super::{AWAKE, RunState, Scheduler};
 
 /// The longest sleep on a store this daemon has to itself: a bound so a wall clock that
 /// jumps (NTP, suspend) is noticed.
@@ -65,11 +67,20 @@ pub(super) async fn drive(scheduler: Scheduler) {
             // `start` is giving pending jobs their fire times; it wakes the loop when done.
             RunState::Running if inner.starting.load(Ordering::SeqCst) => (max_wait, true),
             RunState::Running => {
-                match process::process_due_jobs(&scheduler, inner.clock.now()).await {
+                let now = inner.clock.now();
+                let horizon = now + LOOK_AHEAD;
+                match process::process_due_jobs(&scheduler, now, horizon).await {
                     Ok(pass) => {
                         let now = inner.clock.now();
                         let wait = pass.next.map_or(max_wait, |next| {
-                            (next - now)
+                            // A fire time this pass reached and left (its job had no place
+                            // free) is looked at again when it comes, not before.
+                            let wake = if next <= horizon {
+                                next
+                            } else {
+                                next - LOOK_AHEAD
+                            };
+                            (wake - now)
                                 .to_std()
                                 .unwrap_or(Duration::ZERO)
                                 .min(max_wait)

@@ -588,6 +588,6 @@ impl Scheduler {
     /// # Errors
     /// Store failures (the driver retries).
     pub async fn tick(&self, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, SchedulerError> {
-        Ok(process::process_due_jobs(self, now).await?.next)
+        Ok(process::process_due_jobs(self, now, now).await?.next)
     }
 }

@@ -60,6 +60,14 @@ const MAX_COMMIT_RECORDS: usize = 1024;
 /// a runtime thread for long.
 const DECIDE_SLICE: Duration = Duration::from_millis(2);
 
+/// How far ahead of a fire time the driver claims it ([`process_due_jobs`]'s `horizon`):
+/// the pass (the store's read, the claim's commit and its sync to disk: 2–3 ms on SQLite,
+/// more on a database across a network) is then over when the fire time comes, and the run
+/// starts on it rather than that much later. It is the window in which a change to a job
+/// (a pause, a removal, a new schedule) comes after its next fire time was claimed and
+/// leaves that run as claimed.
+pub(super) const LOOK_AHEAD: Duration = Duration::from_millis(10);
+
 /// What a pass found.
 #[derive(Debug, Default, Clone)]
 pub(super) struct Pass {
@@ -115,11 +123,15 @@ struct Decision {
     reserved: bool,
 }
 
-/// Submits the runs due by `now`, advances every due job, and answers when the next pass is
-/// due (the earliest `next_run_time` in the store).
+/// Submits the runs due by `horizon` (`now`, or a moment after it: the driver claims a fire
+/// time just before it comes, [`LOOK_AHEAD`]), advances every due job, and answers when the
+/// next pass is due (the earliest `next_run_time` in the store). A run claimed ahead starts
+/// at its fire time, not before (`runner`); a job whose run would find no instance place free
+/// is left for the pass at its fire time, when the run in progress may have ended.
 pub(super) async fn process_due_jobs(
     scheduler: &Scheduler,
     now: DateTime<Utc>,
+    horizon: DateTime<Utc>,
 ) -> Result<Pass, SchedulerError> {
     let inner = &scheduler.inner;
     if scheduler.state() != RunState::Running {
@@ -132,9 +144,11 @@ pub(super) async fn process_due_jobs(
     let started = scheduler.started_at();
     let mut handled = Vec::new();
     loop {
-        let jobs = inner.store.due_jobs(now, BATCH).await?;
+        let jobs = inner.store.due_jobs(horizon, BATCH).await?;
         let read = jobs.len();
-        let mut decisions = decide_all(scheduler, jobs, now, started).await.into_iter();
+        let mut decisions = decide_all(scheduler, jobs, now, horizon, started)
+            .await
+            .into_iter();
         let mut committed = 0;
         loop {
             let mut chunk = Vec::new();
@@ -185,6 +199,7 @@ async fn decide_all(
     scheduler: &Scheduler,
     jobs: Vec<Job>,
     now: DateTime<Utc>,
+    horizon: DateTime<Utc>,
     started: Option<DateTime<Utc>>,
 ) -> Vec<Decision> {
     let mut decisions = Vec::with_capacity(jobs.len());
@@ -198,7 +213,7 @@ async fn decide_all(
                 u32::MAX
             }
         };
-        decisions.push(decide(scheduler, job, now, started, waiting));
+        decisions.extend(decide(scheduler, job, now, horizon, started, waiting));
         if slice.elapsed() >= DECIDE_SLICE {
             tokio::task::yield_now().await;
             slice = Instant::now();
@@ -276,23 +291,35 @@ async fn commit(
     Ok(Some(handled))
 }
 
-/// The decision for one due job: its run times (coalesced to the last when it says so; only
-/// the latest when it is far behind), one record each — `running` when an instance place was
-/// free, else `skipped` — plus one summary `missed` record for the fire times of a far-behind
-/// job that were not visited, and its next fire time after the last of them.
+/// The decision for one job due by `now`, or whose next fire time comes by `horizon`: its run
+/// times (coalesced to the last when it says so; only the latest when it is far behind), one
+/// record each — `running` when an instance place was free, else `skipped` — plus one summary
+/// `missed` record for the fire times of a far-behind job that were not visited, and its next
+/// fire time after the last of them. `None` leaves a job whose fire time is still to come for
+/// the pass at that time: its run would find no instance place free now, or its fire times
+/// come faster than the look-ahead.
 fn decide(
     scheduler: &Scheduler,
     job: Job,
     now: DateTime<Utc>,
+    horizon: DateTime<Utc>,
     started: Option<DateTime<Utc>>,
     waiting: u32,
-) -> Decision {
+) -> Option<Decision> {
     let hot = is_hot(scheduler, &job.id);
-    let due = job.due_run_times_visiting(now, if hot { 1 } else { MAX_DUE_RUN_TIMES });
+    // A job whose fire time has come is decided as of now; one whose fire time is still to
+    // come (within the horizon) is claimed ahead, one fire time only: a job firing faster
+    // than the look-ahead is decided as each fire time comes, as before.
+    let ahead = job.next_run_time.is_some_and(|next| next.to_utc() > now);
+    let until = if ahead { horizon } else { now };
+    let due = job.due_run_times_visiting(until, if hot { 1 } else { MAX_DUE_RUN_TIMES });
+    if ahead && (due.times.len() != 1 || due.skipped.is_some()) {
+        return None;
+    }
     let skipped = due.skipped;
     let mut run_times = due.times;
     let Some(&last) = run_times.last() else {
-        return Decision {
+        return Some(Decision {
             claim: Claim {
                 view: scheduler.view_for_store(&job),
                 next: Some(job.clone()),
@@ -301,7 +328,7 @@ fn decide(
             job,
             misfire: None,
             reserved: false,
-        };
+        });
     };
     let mut coalesced = Vec::new();
     if job.coalesce {
@@ -339,6 +366,11 @@ fn decide(
     let settings = &scheduler.inner.settings;
     let reserved =
         !settings.shadow && !on_time.is_empty() && runner::reserve_instance(scheduler, &job);
+    if ahead && !reserved && !settings.shadow {
+        // Not decided ahead: at its fire time the run in progress may have ended, as
+        // APScheduler, which decides then, would find.
+        return None;
+    }
     let record = |scheduled, status, cause| {
         RunRecord::new(
             now,
@@ -412,9 +444,9 @@ fn decide(
     }
     // The schedule advances at submission, whatever becomes of the run.
     let mut next = job.clone();
-    next.next_run_time = job.trigger.next_fire_time(Some(last), now);
+    next.next_run_time = job.trigger.next_fire_time(Some(last), until);
     let next = next.next_run_time.is_some().then_some(next);
-    Decision {
+    Some(Decision {
         claim: Claim {
             view: next
                 .as_ref()
@@ -426,7 +458,7 @@ fn decide(
         job,
         misfire,
         reserved,
-    }
+    })
 }
 
 /// The records of fire times that came while the job had `max_instances` runs in progress
@@ -614,5 +646,96 @@ fn submit(
                 ));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeDelta;
+    use serde_json::json;
+
+    use super::*;
+    use crate::job::{JobDefaults, JobSpec};
+    use crate::scheduler::testing::scheduler;
+    use crate::store::RunFilter;
+
+    /// A date job due `after` from now, running `ok.py`; the scheduler running without its
+    /// driver, so that only the test's passes decide.
+    async fn due_soon(after: TimeDelta) -> (Scheduler, tempfile::TempDir, Job) {
+        let (scheduler, dir) = scheduler().await;
+        std::fs::write(dir.path().join("ok.py"), "print('ok')\n").unwrap();
+        scheduler.set_state(RunState::Running);
+        let now = Utc::now();
+        let body = json!({"id": "soon", "func": "task:run_script", "args": ["ok.py"],
+                          "trigger": "date",
+                          "run_date": (now + after).to_rfc3339_opts(chrono::SecondsFormat::Micros, false)});
+        let spec = JobSpec::parse(&body, &JobDefaults::default(), chrono_tz::UTC, now).unwrap();
+        let job = scheduler.add_job(spec).await.unwrap();
+        (scheduler, dir, job)
+    }
+
+    async fn runs(scheduler: &Scheduler) -> Vec<RunRecord> {
+        let filter = RunFilter {
+            job: Some("soon".to_owned()),
+            limit: 10,
+            ..RunFilter::default()
+        };
+        scheduler.list_runs(&filter).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_fire_time_claimed_ahead_runs_at_it_not_before() {
+        let (scheduler, _dir, job) = due_soon(TimeDelta::milliseconds(200)).await;
+        let due = job.next_run_time.unwrap();
+        let pass = process_due_jobs(&scheduler, Utc::now(), due.to_utc())
+            .await
+            .unwrap();
+        // Claimed before it came: the date job is done with, its run recorded.
+        assert_eq!(pass.handled, vec![(job.id.clone(), None)]);
+        let mut ended = Vec::new();
+        for _ in 0..500 {
+            ended = runs(&scheduler).await;
+            if ended.iter().all(|run| run.status != RunStatus::Running) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let [run] = ended.as_slice() else {
+            panic!("one run expected: {ended:?}")
+        };
+        assert_eq!(run.scheduled_run_time, Some(due));
+        assert!(run.created_at < due.to_utc(), "{run:?}");
+        // Unit tests have no supervisor to start scripts with (tests/daemon's runs do): the
+        // start fails, and the attempt is not made before the fire time.
+        assert_eq!(run.status, RunStatus::Failed, "{run:?}");
+        assert!(run.finished_at.unwrap() >= due.to_utc(), "{run:?}");
+    }
+
+    #[tokio::test]
+    async fn a_job_with_no_place_free_is_decided_at_its_fire_time_not_ahead() {
+        let (scheduler, _dir, job) = due_soon(TimeDelta::milliseconds(200)).await;
+        let due = job.next_run_time.unwrap().to_utc();
+        // A run of it in progress holds its one place.
+        assert!(runner::reserve_instance(&scheduler, &job));
+        let pass = process_due_jobs(&scheduler, Utc::now(), due).await.unwrap();
+        assert!(pass.handled.is_empty(), "{:?}", pass.handled);
+        // It is the next pass's: the driver wakes for it at its fire time.
+        assert_eq!(pass.next, Some(due));
+        assert!(runs(&scheduler).await.is_empty());
+        let kept = scheduler.get_job(&job.id).await.unwrap();
+        assert_eq!(kept.next_run_time, job.next_run_time);
+
+        // At its fire time, still without a place: skipped, as APScheduler decides it then.
+        let pass = process_due_jobs(&scheduler, due, due + LOOK_AHEAD)
+            .await
+            .unwrap();
+        assert_eq!(pass.handled, vec![(job.id.clone(), None)]);
+        let [run] = runs(&scheduler).await.try_into().unwrap();
+        assert_eq!(run.status, RunStatus::Skipped);
+        assert_eq!(
+            run.reason.as_deref(),
+            Some("maximum number of running instances reached (1)")
+        );
+        runner::release_instance(&scheduler, &job.id);
     }
 }

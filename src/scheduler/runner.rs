@@ -371,6 +371,14 @@ async fn ended_record(
         .map_err(|e| SchedulerError::Internal(anyhow::anyhow!("run task failed: {e}")))
 }
 
+/// When a run claimed ahead of its fire time (`process::LOOK_AHEAD`) may start: its fire
+/// time on the monotonic clock; `None` for a run whose time has come.
+fn not_before(scheduler: &Scheduler, run: &RunRecord) -> Option<std::time::Instant> {
+    let scheduled = run.scheduled_run_time?.to_utc();
+    let ahead = (scheduled - scheduler.inner.clock.now()).to_std().ok()?;
+    (!ahead.is_zero()).then(|| std::time::Instant::now() + ahead)
+}
+
 /// Starts the job's script; a failure to start ends the run as `failed` with the reason.
 ///
 /// `started_at` is the moment the process was created (before, it was read before the spawn
@@ -394,6 +402,7 @@ async fn start(
                 args: job.args.clone(),
                 kwargs: job.kwargs.clone(),
                 scheduled_at: run.scheduled_run_time,
+                not_before: not_before(scheduler, run),
                 timeout: timeout.or(scheduler.inner.settings.default_timeout),
             };
             scheduler.inner.executor.launch(request, slot).await

@@ -100,6 +100,7 @@ fn request(args: Value, timeout: Option<Duration>) -> RunRequest {
         args: args.as_array().unwrap().clone(),
         kwargs: Map::new(),
         scheduled_at: None,
+        not_before: None,
         timeout,
     }
 }

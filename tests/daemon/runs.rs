@@ -385,6 +385,60 @@ async fn a_job_every_second_has_one_record_per_fire_time() {
     app.stop().await;
 }
 
+/// On the real clock: the driver claims a fire time just before it comes (the claim's
+/// commit is over when it comes), and the script still starts at it, never before: its own
+/// first reading of the clock, and its record's `started_at`, are at or after the fire time.
+#[tokio::test]
+async fn a_fire_time_is_claimed_just_ahead_and_the_script_starts_at_it() {
+    let app = TestApp::spawn("").await;
+    std::fs::write(
+        app.dir.join("workspace/clock.py"),
+        "import time\nprint(repr(time.time()))\n",
+    )
+    .unwrap();
+    let first = Utc::now() + TimeDelta::milliseconds(600);
+    let ids = ["at0", "at1", "at2"];
+    for (n, id) in ids.iter().enumerate() {
+        let due = first + TimeDelta::milliseconds(300 * n as i64);
+        let body = json!({"id": id, "func": "task:run_script", "args": ["clock.py"],
+                          "trigger": "date",
+                          "run_date": due.to_rfc3339_opts(chrono::SecondsFormat::Micros, false)});
+        let (status, job) = app.post("/jobs", body).await;
+        assert_eq!(status, StatusCode::OK, "{job}");
+    }
+    let mut claimed_ahead = 0;
+    for id in ids {
+        let listed = wait_for_status(&app, id, "succeeded").await;
+        let (_, run) = app
+            .get(&format!("/runs/{}", listed["id"].as_str().unwrap()))
+            .await;
+        let time = |key: &str| {
+            chrono::DateTime::parse_from_rfc3339(run[key].as_str().unwrap())
+                .unwrap()
+                .timestamp_micros()
+        };
+        let scheduled = time("scheduled_run_time");
+        assert!(time("started_at") >= scheduled, "{run}");
+        let script_clock: f64 = run["stdout"].as_str().unwrap().trim().parse().unwrap();
+        assert!(
+            (script_clock * 1e6) as i64 >= scheduled,
+            "the script read {script_clock} before its fire time: {run}"
+        );
+        // When the claim was committed: the record's creation, which the API does not show.
+        let record = app
+            .scheduler
+            .get_run(&run["id"].as_str().unwrap().to_owned().into())
+            .await
+            .unwrap();
+        if record.created_at.timestamp_micros() < scheduled {
+            claimed_ahead += 1;
+        }
+    }
+    // Each is claimed 10 ms ahead unless the host held the driver up longer than that.
+    assert!(claimed_ahead > 0, "no fire time was claimed ahead");
+    app.stop().await;
+}
+
 /// A script deleted after its job was added: run-now still records the run (`failed`, with
 /// the reason) and the answer names that record — a 400 with `run_id` and `Location`, or with
 /// `?wait=true` the record itself, as for a script that started and failed.
