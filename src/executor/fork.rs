@@ -268,6 +268,11 @@ impl Server {
             let (ended_tx, ended_rx) = oneshot::channel();
             // Before the message: the run may end before this thread goes on.
             self.lock().running.insert(pid, ended_tx);
+            if self.gone.load(Ordering::Acquire) {
+                // `listen` ended the runs already: nobody would tell this one's end.
+                self.lock().running.remove(&pid);
+                return None;
+            }
             if send(channel.as_fd(), message, files).is_ok() {
                 // So that the server counts it used; a server that does not hear it replaces
                 // one spare fewer.
