@@ -274,8 +274,8 @@ impl Server {
                 return None;
             }
             if send(channel.as_fd(), message, files).is_ok() {
-                // So that the server counts it used; a server that does not hear it replaces
-                // one spare fewer.
+                // So that the server counts it used and forks its replacement; a server that
+                // does not hear it takes the spare for one that died waiting once it ends.
                 let _ = rustix::net::send(
                     &self.control,
                     format!("U {pid}").as_bytes(),

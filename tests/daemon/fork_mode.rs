@@ -467,6 +467,44 @@ async fn a_fork_server_that_does_not_answer_is_replaced() {
     stop(&mut daemon);
 }
 
+/// The daemon hands a run to a spare itself: with the fork server stopped (it reads no
+/// request and answers none), a run still starts at once; its end is told once the server
+/// goes on and reaps it. Through the server, the start would wait out its patience and fail.
+#[tokio::test]
+async fn a_spare_takes_its_run_from_the_daemon_without_the_fork_server() {
+    let port = free_port();
+    let dir = project(port, "fork");
+    let mut daemon = start(dir.path(), port).await;
+    let server = fork_server_of(daemon.id()).expect("a fork server started with the daemon");
+    spares(server, 10).await;
+    let body = json!({"id": "direct", "func": "task:run_script", "args": ["exits.py", "0"],
+                      "trigger": "date", "run_date": "2099-01-01T00:00:00+00:00"});
+    let (status, _) = call(port, Method::POST, "/jobs", Some(body)).await;
+    assert_eq!(status, 200);
+    let server_pid = nix::unistd::Pid::from_raw(server);
+    nix::sys::signal::kill(server_pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    let (status, started) = call(port, Method::POST, "/jobs/direct/run", None).await;
+    // Through the server, it would have been replaced by now (gone: nothing to continue).
+    let _ = nix::sys::signal::kill(server_pid, nix::sys::signal::Signal::SIGCONT);
+    assert_eq!(status, 200, "{started}");
+    let (_, runs) = call(port, Method::GET, "/jobs/direct/runs", None).await;
+    let run_id = runs[0]["id"].as_str().unwrap().to_owned();
+    let ended = loop {
+        let (_, record) = call(port, Method::GET, &format!("/runs/{run_id}"), None).await;
+        if record["status"] != "running" {
+            break record;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(ended["status"], "succeeded", "{ended}");
+    assert_eq!(
+        fork_server_of(daemon.id()),
+        Some(server),
+        "the server was kept"
+    );
+    stop(&mut daemon);
+}
+
 #[tokio::test]
 async fn runs_are_handed_to_spares_forked_ahead_and_spares_that_die_are_replaced() {
     let port = free_port();

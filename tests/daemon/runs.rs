@@ -409,9 +409,8 @@ async fn a_fire_time_is_claimed_just_ahead_and_the_script_starts_at_it() {
     let mut claimed_ahead = 0;
     for id in ids {
         let listed = wait_for_status(&app, id, "succeeded").await;
-        let (_, run) = app
-            .get(&format!("/runs/{}", listed["id"].as_str().unwrap()))
-            .await;
+        let run_id = listed["id"].as_str().unwrap().to_owned();
+        let (_, run) = app.get(&format!("/runs/{run_id}")).await;
         let time = |key: &str| {
             chrono::DateTime::parse_from_rfc3339(run[key].as_str().unwrap())
                 .unwrap()
@@ -425,11 +424,7 @@ async fn a_fire_time_is_claimed_just_ahead_and_the_script_starts_at_it() {
             "the script read {script_clock} before its fire time: {run}"
         );
         // When the claim was committed: the record's creation, which the API does not show.
-        let record = app
-            .scheduler
-            .get_run(&run["id"].as_str().unwrap().to_owned().into())
-            .await
-            .unwrap();
+        let record = app.scheduler.get_run(&run_id.into()).await.unwrap();
         if record.created_at.timestamp_micros() < scheduled {
             claimed_ahead += 1;
         }
