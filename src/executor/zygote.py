@@ -20,8 +20,14 @@
 # that exists: neither a fork nor a word to this server comes between. Each spare takes one
 # run; the ones used are replaced once the daemon has used none for 50 ms. A run that finds
 # no spare is forked for it here.
-import atexit, builtins, io, json, os, select, signal, socket, sys, threading, time, traceback
+import atexit, builtins, io, json, os, select, signal, socket, sys, time, traceback
 import types
+# The C module under `signal`: a child sets its handlers through it, without signal.py's enum
+# conversions (cold code there, whose pages every child would copy).
+import _signal
+# Not `threading`: once imported, every fork runs its Python after-fork hook (a third of
+# what a fork cost a child: CPython's own at-fork work, with pages copied). A run imports
+# it when it uses it, as under `python3 script.py`.
 
 _spare_count = int(sys.argv[1])
 _nice = None if sys.argv[2] == "-" else int(sys.argv[2])
@@ -31,6 +37,9 @@ for _name in sys.argv[3:]:
     except Exception as _error:
         print(f"tickd fork server: cannot preload {_name}: {_error!r}", file=sys.stderr)
 
+# The server's environment as the runs inherit it (after the preloads, which may set some):
+# a run's differs only in a few variables, and changing those is cheaper than replacing all.
+_environment = dict(os.environ)
 _control = socket.socket(fileno=os.dup(0))
 _null = os.open(os.devnull, os.O_RDONLY)
 os.dup2(_null, 0)
@@ -39,9 +48,9 @@ _wake_read, _wake_write = os.pipe()
 os.set_blocking(_wake_write, False)
 signal.set_wakeup_fd(_wake_write)
 signal.signal(signal.SIGCHLD, lambda *_: None)
-for _signal in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+for _number in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
     # The daemon stops runs by their groups and stops this server by closing its end.
-    signal.signal(_signal, signal.SIG_IGN)
+    signal.signal(_number, signal.SIG_IGN)
 # The runs' processes (spares used and runs forked here), by pid.
 _children = set()
 # The spares not used yet, as far as this server knows.
@@ -74,7 +83,7 @@ def _detach():
     """In a forked child: leads its own process group and lets go of the server's files."""
     os.setpgid(0, 0)
     signal.set_wakeup_fd(-1)
-    _control.close()
+    os.close(_control.detach())
     os.close(_wake_read)
     os.close(_wake_write)
 
@@ -114,16 +123,17 @@ def _spare(channel):
 
 
 def _rehearse():
-    """In a spare, while it waits: goes through what every run does before its own code (a
-    request read, the environment replaced, the streams made, a program compiled), so that
-    the memory this touches, shared with the server after the fork until written, is copied
-    now rather than once the run is due (it halves the time from a run's hand-over to its
-    first line)."""
+    """Goes through what every run does before its own code (a request read, the environment
+    changed, the streams made, a program compiled). In the server, before the first fork:
+    CPython 3.11 writes counters into the code it runs until that code is specialised, and a
+    child copies every page it writes, so code warmed once in the server costs no child a
+    copy. In a spare, while it waits: the memory this touches, shared with the server after
+    the fork until written, is copied now rather than once the run is due (it halves the time
+    from a run's hand-over to its first line). Leaves the environment as it found it."""
     try:
         json.loads('{"mode": "script", "path": "/", "env": {"A": "b"}, "argv": ["c"]}')
-        saved = dict(os.environ)
-        os.environ.clear()
-        os.environ.update(saved)
+        _set_environment(dict(_environment, TICKD_REHEARSAL="1"))
+        del os.environ["TICKD_REHEARSAL"]
         for number, mode in ((0, "r"), (1, "w"), (2, "w")):
             io.TextIOWrapper(io.FileIO(number, mode, closefd=False), write_through=True)
         types.ModuleType("__main__")
@@ -137,9 +147,9 @@ def _child(request, files):
     code = 126
     try:
         _lower()
-        for number in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(number, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for number in (_signal.SIGCHLD, _signal.SIGTERM, _signal.SIGHUP):
+            _signal.signal(number, _signal.SIG_DFL)
+        _signal.signal(_signal.SIGINT, _signal.default_int_handler)
         out, err, source = files[0], files[1], files[2]
         result = files[3] if len(files) > 3 else None
         os.dup2(out, 1)
@@ -147,8 +157,7 @@ def _child(request, files):
         os.close(out)
         os.close(err)
         os.chdir(request["cwd"])
-        os.environ.clear()
-        os.environ.update(request["env"])
+        _set_environment(request["env"])
         # As `python -u` gives them: unbuffered binary layers, text written through.
         sys.stdin = sys.__stdin__ = io.TextIOWrapper(io.FileIO(0, "r", closefd=False))
         sys.stdout = sys.__stdout__ = io.TextIOWrapper(
@@ -208,16 +217,30 @@ def _finish(run):
             trace = trace.tb_next
         sys.excepthook(kind, error.with_traceback(trace), trace)
         code = 1
-    try:
-        threading._shutdown()
-    except BaseException:
-        pass
+    # As the interpreter's own end: only when the run imported threading.
+    threading = sys.modules.get("threading")
+    if threading is not None:
+        try:
+            threading._shutdown()
+        except BaseException:
+            pass
     try:
         atexit._run_exitfuncs()
     except SystemExit as stop:
         code = _exit_code(stop.code)
     _flush()
     return code
+
+
+def _set_environment(wanted):
+    """Makes the environment (os.environ and the process's own) `wanted`, from the server's
+    (which it must still be): variables the run does not have are removed, and the ones it
+    adds or changes are set (after the inherited ones, as a shell's `export` puts them)."""
+    for name in _environment.keys() - wanted.keys():
+        del os.environ[name]
+    for name, value in wanted.items():
+        if _environment.get(name) != value:
+            os.environ[name] = value
 
 
 def _exit_code(value):
@@ -297,6 +320,10 @@ def _fork_run(run, body, files):
         pass
     return pid
 
+
+# Warmed here once, for every child (see _rehearse).
+for _ in range(10):
+    _rehearse()
 
 # When the spares used may be replaced (time.monotonic()): a moment after the last request;
 # and not before _retry_at, after a spare could not be forked or died waiting.
