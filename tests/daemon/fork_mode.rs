@@ -15,7 +15,7 @@ use crate::common::daemon::{call, free_port, run_now_waiting, start, stop, write
 use crate::common::project_dir;
 
 /// The corpus: file name and text.
-const SCRIPTS: [(&str, &str); 9] = [
+const SCRIPTS: [(&str, &str); 10] = [
     (
         "facts.py",
         r#"import json, os, sys
@@ -39,6 +39,7 @@ print(json.dumps({
         "raises.py",
         "print('before')\ndef inner():\n    raise KeyError('missing key')\ninner()\n",
     ),
+    ("broken.py", "print('never printed')\ntotal = (1 +\n"),
     (
         "ordered.py",
         r#"import atexit, threading, time
@@ -160,6 +161,7 @@ fn cases() -> Vec<(&'static str, &'static str, Value, Value)> {
             json!({}),
         ),
         ("raises", "task:run_script", json!(["raises.py"]), json!({})),
+        ("broken", "task:run_script", json!(["broken.py"]), json!({})),
         (
             "ordered",
             "task:run_script",
@@ -268,6 +270,14 @@ async fn scripts_and_functions_give_the_same_results_in_both_modes() {
         !stderr.contains("<string>"),
         "no frame of the fork server's own: {stderr}"
     );
+
+    // A script that does not compile ends as the interpreter ends it: the error alone, 1.
+    let broken = script(fork_port, "broken", json!(["broken.py"])).await;
+    assert_eq!(broken["exit_code"], 1, "{broken}");
+    let stderr = broken["stderr"].as_str().unwrap();
+    assert!(stderr.starts_with("  File \""), "{stderr}");
+    assert!(stderr.trim_end().ends_with("SyntaxError: '(' was never closed"), "{stderr}");
+    assert_eq!(broken["stdout"], "", "{broken}");
 
     // Each run draws its own random numbers, in both modes.
     for port in [exec_port, fork_port] {
@@ -501,6 +511,41 @@ async fn a_spare_takes_its_run_from_the_daemon_without_the_fork_server() {
         fork_server_of(daemon.id()),
         Some(server),
         "the server was kept"
+    );
+    stop(&mut daemon);
+}
+
+/// The fork server compiles a script once for the runs it forks, and a run uses that only
+/// for the very text it runs: each run runs the file as it is when it starts. The spares are
+/// killed first, so that the runs (for a second, until they are replaced) are forked by the
+/// server; a run a spare took would have to give the same output.
+#[tokio::test]
+async fn each_run_forked_by_the_server_runs_its_script_as_it_is_then() {
+    let port = free_port();
+    let dir = project(port, "fork");
+    let script_path = dir.path().join("workspace/edited.py");
+    std::fs::write(&script_path, "print('one')\n").unwrap();
+    let mut daemon = start(dir.path(), port).await;
+    let server = fork_server_of(daemon.id()).expect("a fork server started with the daemon");
+    for pid in spares(server, 10).await {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+    }
+    // The same size each time, and back to a text run before.
+    for text in ["one", "two", "one"] {
+        std::fs::write(&script_path, format!("print('{text}')\n")).unwrap();
+        let record = script(port, "edited", json!(["edited.py"])).await;
+        assert_eq!(record["stdout"], format!("{text}\n"), "{record}");
+    }
+    std::fs::write(&script_path, "print('one'\n").unwrap();
+    let record = script(port, "edited", json!(["edited.py"])).await;
+    assert_eq!(record["exit_code"], 1, "{record}");
+    assert!(
+        record["stderr"].as_str().unwrap().contains("SyntaxError"),
+        "{record}"
     );
     stop(&mut daemon);
 }
