@@ -14,7 +14,7 @@
 //! The server keeps up to [`SPARES_MAX`] children forked ahead (one per run that may start at
 //! once), each waiting on a socket whose other end it gives the daemon (`P <pid>`). The daemon
 //! hands a run due to one of them itself: one message to a process that exists, with no fork
-//! and no round trip through the server (which hears `U <pid>` afterwards, to fork a
+//! and no round trip through the server (which hears `U <pid>` just before, to fork a
 //! replacement once no run has started for 50 ms). Before, the server handed the runs over
 //! and answered each: ten runs due together waited for each other's answers behind the
 //! children just started (run records' scheduled → spawned p99 9.5 ms in the firing
@@ -273,14 +273,17 @@ impl Server {
                 self.lock().running.remove(&pid);
                 return None;
             }
+            // So that the server counts it used and forks its replacement. Before the run:
+            // the server reads its messages before it reaps, so it never takes a spare whose
+            // run has ended for one that died waiting (and pauses its refills a second); a
+            // spare that refuses the run (it died) then ends, to the server, as a run. A
+            // server that does not hear it makes that mistake once.
+            let _ = rustix::net::send(
+                &self.control,
+                format!("U {pid}").as_bytes(),
+                SendFlags::NOSIGNAL | SendFlags::DONTWAIT,
+            );
             if send(channel.as_fd(), message, files).is_ok() {
-                // So that the server counts it used and forks its replacement; a server that
-                // does not hear it takes the spare for one that died waiting once it ends.
-                let _ = rustix::net::send(
-                    &self.control,
-                    format!("U {pid}").as_bytes(),
-                    SendFlags::NOSIGNAL | SendFlags::DONTWAIT,
-                );
                 return Some((pid, ended_rx));
             }
             self.lock().running.remove(&pid);

@@ -5,15 +5,16 @@
 # Messages from the daemon, one SEQPACKET message each: "<id> " then JSON {"mode": "script" |
 # "call", "path", "cwd", "env", "argv" (script) | "module", "attribute", "root", "args",
 # "limit" (call)}, carrying the run's stdout and stderr write ends, its script (or module)
-# file and, for a call, its result file: a run to fork; "U <pid>": the daemon handed a run to
-# that spare itself. Answers: "P <pid>" with the daemon's end of a new spare's socket, "S <id>
-# <pid>" once a process has a run it asked for, "E <id> <errno> <text>" when that fork
-# failed, "X <pid> <wait status>" when a child (a run's, or a spare's that died waiting) has
-# been reaped. When the daemon's end closes, every child's process group is killed and the
-# server exits. Workspace modules are only ever imported by children: the server itself
-# never puts the workspace on sys.path; it compiles the scripts of the runs it forks (never
-# runs them), and a child uses that program only for the very text it has read itself. The daemon runs call.py's text before this one (a
-# function job's call, shared with `exec` mode).
+# file and, for a call, its result file: a run to fork; "U <pid>": the daemon hands a run to
+# that spare itself (said just before). Answers: "P <pid>" with the daemon's end of a new
+# spare's socket, "S <id> <pid>" once a process has a run it asked for, "E <id> <errno>
+# <text>" when that fork failed, "X <pid> <wait status>" when a child (a run's, or a spare's
+# that died waiting) has been reaped. When the daemon's end closes, every child's process
+# group is killed and the server exits. Workspace modules are only ever imported by
+# children: the server itself never puts the workspace on sys.path; it compiles the scripts
+# of the runs it forks (never runs them), and a child uses that program only for the very
+# text it has read itself. The daemon runs call.py's text before this one (a function job's
+# call, shared with `exec` mode).
 #
 # argv: the spares' count, the nice value of runs ("-": the daemon's), executor.preload.
 # Spares: that many children are forked ahead of the runs, each waiting on a socket whose
@@ -21,7 +22,7 @@
 # that exists: neither a fork nor a word to this server comes between. Each spare takes one
 # run; the ones used are replaced once the daemon has used none for 50 ms. A run that finds
 # no spare is forked for it here.
-import atexit, builtins, io, json, os, select, signal, socket, sys, time, traceback
+import array, atexit, builtins, io, json, os, select, signal, socket, sys, time, traceback
 import types
 # The C module under `signal`: a child sets its handlers through it, without signal.py's enum
 # conversions (cold code there, whose pages every child would copy).
@@ -390,51 +391,81 @@ for _ in range(10):
 _refill_at = 0.0
 _retry_at = 0.0
 
-while True:
-    # Requests first: the spares used are replaced once no request has come for a moment,
-    # not between the requests of runs due together (a fork then would hold up the next
-    # one's hand-over, and compete with the runs just started).
-    wait = None
-    if len(_spares) < _spare_count:
-        wait = max(0.0, max(_refill_at, _retry_at) - time.monotonic())
-    ready, _, _ = select.select([_control, _wake_read], [], [], wait)
-    if _wake_read in ready:
-        try:
-            os.read(_wake_read, 512)
-        except BlockingIOError:
-            pass
-        _reap()
-    if _control not in ready:
-        if not ready and len(_spares) < _spare_count and not _fork_spare():
-            _retry_at = time.monotonic() + _REFILL_PAUSE
-        continue
-    _refill_at = time.monotonic() + _REFILL_AFTER
-    try:
-        message, files, _, _ = socket.recv_fds(_control, 1 << 22, 4)
-    except InterruptedError:
-        continue
-    if not message:
-        break
-    # "<id> <JSON>": the server reads only the id; the process that runs it reads the rest.
-    head, _, body = message.partition(b" ")
-    if head == b"U":
-        pid = int(body)
-        if pid in _spares:
-            _spares.discard(pid)
-            _children.add(pid)
-        continue
-    run = int(head)
-    pid = _fork_run(run, body, files)
-    for file in files:
-        os.close(file)
-    if pid is None:
-        continue
-    _children.add(pid)
-    _send(f"S {run} {pid}")
-    _reap()
+# Room for the descriptors of one message (a run's four at most).
+_FILES_SPACE = socket.CMSG_LEN(4 * array.array("i").itemsize)
 
-for _pid in _children | _spares:
-    try:
-        os.killpg(_pid, signal.SIGKILL)
-    except OSError:
-        pass
+
+def _receive_waiting():
+    """The next message waiting from the daemon and its descriptors, without waiting for one
+    (BlockingIOError): socket.recv_fds, whose flags 3.11 does not pass on."""
+    message, ancillary, _, _ = _control.recvmsg(1 << 22, _FILES_SPACE, socket.MSG_DONTWAIT)
+    files = array.array("i")
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            files.frombytes(data[:len(data) - len(data) % files.itemsize])
+    return message, list(files)
+
+
+def _serve():
+    """Handles every message waiting from the daemon; False once its end has closed."""
+    global _refill_at
+    while True:
+        try:
+            message, files = _receive_waiting()
+        except (BlockingIOError, InterruptedError):
+            return True
+        except OSError:
+            # ECONNRESET: the daemon's end closed with answers it had not read.
+            return False
+        if not message:
+            return False
+        _refill_at = time.monotonic() + _REFILL_AFTER
+        # "<id> <JSON>": the server reads the id (and the JSON only to compile a script it
+        # has not compiled yet); the process that runs it reads the rest.
+        head, _, body = message.partition(b" ")
+        if head == b"U":
+            pid = int(body)
+            if pid in _spares:
+                _spares.discard(pid)
+                _children.add(pid)
+            continue
+        run = int(head)
+        pid = _fork_run(run, body, files)
+        for file in files:
+            os.close(file)
+        if pid is not None:
+            _children.add(pid)
+            _send(f"S {run} {pid}")
+
+
+# Whatever ends the loop (the daemon's end closed, or an error), the runs' groups end with it.
+try:
+    while True:
+        # Requests first: the spares used are replaced once no request has come for a
+        # moment, not between the requests of runs due together (a fork then would hold up
+        # the next one's hand-over, and compete with the runs just started).
+        wait = None
+        if len(_spares) < _spare_count:
+            wait = max(0.0, max(_refill_at, _retry_at) - time.monotonic())
+        ready, _, _ = select.select([_control, _wake_read], [], [], wait)
+        if not ready:
+            if len(_spares) < _spare_count and not _fork_spare():
+                _retry_at = time.monotonic() + _REFILL_PAUSE
+            continue
+        # The messages before the ends: the daemon says "U" before it hands a spare its
+        # run, so a spare whose run has ended is known as used when it is reaped, and not
+        # taken for one that died waiting (which would pause the refills for a second).
+        if _control in ready and not _serve():
+            break
+        if _wake_read in ready:
+            try:
+                os.read(_wake_read, 512)
+            except BlockingIOError:
+                pass
+            _reap()
+finally:
+    for _pid in _children | _spares:
+        try:
+            os.killpg(_pid, signal.SIGKILL)
+        except OSError:
+            pass
