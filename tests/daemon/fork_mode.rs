@@ -276,7 +276,12 @@ async fn scripts_and_functions_give_the_same_results_in_both_modes() {
     assert_eq!(broken["exit_code"], 1, "{broken}");
     let stderr = broken["stderr"].as_str().unwrap();
     assert!(stderr.starts_with("  File \""), "{stderr}");
-    assert!(stderr.trim_end().ends_with("SyntaxError: '(' was never closed"), "{stderr}");
+    assert!(
+        stderr
+            .trim_end()
+            .ends_with("SyntaxError: '(' was never closed"),
+        "{stderr}"
+    );
     assert_eq!(broken["stdout"], "", "{broken}");
 
     // Each run draws its own random numbers, in both modes.
