@@ -23,7 +23,7 @@
 # run; the ones used are replaced once the daemon has used none for 50 ms. A run that finds
 # no spare is forked for it here.
 import array, atexit, builtins, io, json, os, select, signal, socket, sys, time, traceback
-import types
+import types, warnings
 # The C module under `signal`: a child sets its handlers through it, without signal.py's enum
 # conversions (cold code there, whose pages every child would copy).
 import _signal
@@ -350,8 +350,14 @@ def _compile_ahead(body, files):
             _programs[key] = (info.st_size, info.st_mtime_ns, None, None, None)
             return
         text = os.pread(files[2], info.st_size, 0)
-        if len(text) == info.st_size:
+        if len(text) != info.st_size:
+            return
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
             code = compile(text, request["path"], "exec")
+        # A script whose compiling warns (a SyntaxWarning) is left to its runs, which
+        # compile it and say the warning on their own stderr, as the interpreter would.
+        if not said:
             _programs[key] = (info.st_size, info.st_mtime_ns, request["path"], text, code)
     except Exception:
         pass

@@ -545,6 +545,16 @@ async fn each_run_forked_by_the_server_runs_its_script_as_it_is_then() {
         let record = script(port, "edited", json!(["edited.py"])).await;
         assert_eq!(record["stdout"], format!("{text}\n"), "{record}");
     }
+    // A warning of the compiler's is the run's to say, every time, on its own stderr.
+    std::fs::write(&script_path, "x = 1\nif x is 1:\n    print('one')\n").unwrap();
+    for _ in 0..2 {
+        let record = script(port, "edited", json!(["edited.py"])).await;
+        assert_eq!(record["stdout"], "one\n", "{record}");
+        assert!(
+            record["stderr"].as_str().unwrap().contains("SyntaxWarning"),
+            "{record}"
+        );
+    }
     std::fs::write(&script_path, "print('one'\n").unwrap();
     let record = script(port, "edited", json!(["edited.py"])).await;
     assert_eq!(record["exit_code"], 1, "{record}");
