@@ -7,6 +7,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use nix::sys::signal::Signal;
 use reqwest::Method;
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -345,11 +346,7 @@ async fn a_dead_fork_server_ends_its_runs_and_the_next_run_starts_a_new_one() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(server),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
+    signal(server, Signal::SIGKILL);
 
     let ended = loop {
         let (_, record) = call(port, Method::GET, &format!("/runs/{run_id}"), None).await;
@@ -441,6 +438,11 @@ async fn gone(pid: i32) -> bool {
     false
 }
 
+/// Sends `signal` to `pid`, which must exist.
+fn signal(pid: i32, signal: Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal).unwrap();
+}
+
 #[tokio::test]
 async fn a_fork_server_that_does_not_answer_is_replaced() {
     let port = free_port();
@@ -452,17 +454,9 @@ async fn a_fork_server_that_does_not_answer_is_replaced() {
     // Its spares are killed first, so that the run is a request to it: a spare would take
     // the run without a word to the server.
     let waiting = spares(server, 10).await;
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(server),
-        nix::sys::signal::Signal::SIGSTOP,
-    )
-    .unwrap();
+    signal(server, Signal::SIGSTOP);
     for pid in waiting {
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGKILL,
-        )
-        .unwrap();
+        signal(pid, Signal::SIGKILL);
     }
     let body = json!({"id": "hung", "func": "task:run_script", "args": ["exits.py", "0"],
                       "trigger": "date", "run_date": "2099-01-01T00:00:00+00:00", "timeout": 1});
@@ -496,11 +490,10 @@ async fn a_spare_takes_its_run_from_the_daemon_without_the_fork_server() {
                       "trigger": "date", "run_date": "2099-01-01T00:00:00+00:00"});
     let (status, _) = call(port, Method::POST, "/jobs", Some(body)).await;
     assert_eq!(status, 200);
-    let server_pid = nix::unistd::Pid::from_raw(server);
-    nix::sys::signal::kill(server_pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    signal(server, Signal::SIGSTOP);
     let (status, started) = call(port, Method::POST, "/jobs/direct/run", None).await;
     // Through the server, it would have been replaced by now (gone: nothing to continue).
-    let _ = nix::sys::signal::kill(server_pid, nix::sys::signal::Signal::SIGCONT);
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(server), Signal::SIGCONT);
     assert_eq!(status, 200, "{started}");
     let (_, runs) = call(port, Method::GET, "/jobs/direct/runs", None).await;
     let run_id = runs[0]["id"].as_str().unwrap().to_owned();
@@ -533,11 +526,7 @@ async fn each_run_forked_by_the_server_runs_its_script_as_it_is_then() {
     let mut daemon = start(dir.path(), port).await;
     let server = fork_server_of(daemon.id()).expect("a fork server started with the daemon");
     for pid in spares(server, 10).await {
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGKILL,
-        )
-        .unwrap();
+        signal(pid, Signal::SIGKILL);
     }
     // The same size each time, and back to a text run before.
     for text in ["one", "two", "one"] {
@@ -593,11 +582,7 @@ async fn runs_are_handed_to_spares_forked_ahead_and_spares_that_die_are_replaced
     // Spares killed from outside are forgotten; a run still starts (forked for it when no
     // spare is left), and the spares are forked again.
     for pid in &now {
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(*pid),
-            nix::sys::signal::Signal::SIGKILL,
-        )
-        .unwrap();
+        signal(*pid, Signal::SIGKILL);
     }
     for pid in &now {
         assert!(gone(*pid).await, "spare {pid} was killed");
