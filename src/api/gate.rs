@@ -22,7 +22,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -50,10 +50,15 @@ use super::throttle::Throttle;
 use crate::metrics::Metrics;
 
 /// The service a connection's requests go to: see the module's doc. Cloned per connection
-/// (one reference count).
+/// (one reference count), with the client's address ([`Gate::for_peer`]).
 #[derive(Clone)]
 pub struct Gate {
     checks: Arc<Checks>,
+    /// The client's address: failed logins are counted by it and the audit log records it.
+    /// Carried here rather than as a request extension (axum's `ConnectInfo`), which cost
+    /// every request an allocation for a value read only by the gate. `None`: requests
+    /// served without a connection (the in-process tests).
+    peer: Option<SocketAddr>,
 }
 
 /// What the gate checks with.
@@ -98,6 +103,16 @@ impl Gate {
     pub(crate) fn new(checks: Checks) -> Gate {
         Gate {
             checks: Arc::new(checks),
+            peer: None,
+        }
+    }
+
+    /// The gate for the requests of a connection from `peer`.
+    #[must_use]
+    pub fn for_peer(&self, peer: SocketAddr) -> Gate {
+        Gate {
+            checks: Arc::clone(&self.checks),
+            peer: Some(peer),
         }
     }
 }
@@ -129,8 +144,9 @@ impl tower::Service<Request> for Gate {
             uri = %request.uri(),
             version = ?request.version(),
         );
-        let entered =
-            span.in_scope(|| std::panic::catch_unwind(AssertUnwindSafe(|| checks.enter(request))));
+        let entered = span.in_scope(|| {
+            std::panic::catch_unwind(AssertUnwindSafe(|| checks.enter(request, self.peer)))
+        });
         let (pending, answer) = match entered {
             Ok((pending, entered)) => (
                 pending,
@@ -174,23 +190,26 @@ struct Counted {
 impl Checks {
     /// Steps 3 to 5 here, 6 and 7 in [`Inside::enter`] (apart so that CORS can wrap them):
     /// the audit log's note of the request, and the request as far as the checks take it
-    /// without waiting.
-    fn enter(&self, mut request: Request) -> (Option<Pending>, Entered) {
+    /// without waiting. `peer`: the client's address.
+    fn enter(&self, mut request: Request, peer: Option<SocketAddr>) -> (Option<Pending>, Entered) {
         // Only changes have bodies a handler reads; a read goes without the extension.
         if !matches!(*request.method(), Method::GET | Method::HEAD) {
             request.extensions_mut().insert(self.body.clone());
         }
-        let pending = self.audit.as_ref().map(|_| AuditLayer::begin(&request));
+        let pending = self
+            .audit
+            .as_ref()
+            .map(|_| AuditLayer::begin(&request, peer));
         let entered = if let Some(refused) = guard::refusal(&self.origins, &request) {
             Entered::answered(refused)
         } else if let Some(cors) = &self.cors {
             // Few daemons let other sites in: their requests go the slow way.
-            let service = cors.layer(self.inside.service());
+            let service = cors.layer(self.inside.service(peer));
             Entered::waiting(
                 async move { Entered::answered(answered(service.oneshot(request).await)) },
             )
         } else {
-            self.inside.enter(request)
+            self.inside.enter(request, peer)
         };
         (pending, entered)
     }
@@ -316,13 +335,13 @@ impl After {
 
 impl Inside {
     /// Steps 6 and 7 as far as they go without waiting: failed logins slowed, credentials
-    /// checked, the role's allowance, then the route table.
-    fn enter(&self, request: Request) -> Entered {
+    /// checked, the role's allowance, then the route table. `peer`: the client's address.
+    fn enter(&self, request: Request, peer: Option<SocketAddr>) -> Entered {
         let login = match &self.login {
             Some(login) if !self.open.iter().any(|path| **path == *request.uri().path()) => login,
             _ => return Entered::routed(self.route(request)),
         };
-        let throttled = match login.throttle.admit(&request) {
+        let throttled = match login.throttle.admit(peer) {
             Ok(address) => address.map(|address| Throttled {
                 throttle: Arc::clone(&login.throttle),
                 address,
@@ -373,15 +392,16 @@ impl Inside {
         Entered::with(next, after)
     }
 
-    /// Steps 6 and 7 as a service, for CORS to wrap.
+    /// Steps 6 and 7 as a service, for CORS to wrap (for a request from `peer`).
     fn service(
         &self,
+        peer: Option<SocketAddr>,
     ) -> impl tower::Service<Request, Response = Response, Error = Infallible, Future: Send>
     + Clone
     + use<> {
         let inside = self.clone();
         tower::service_fn(move |request| {
-            let entered = inside.enter(request);
+            let entered = inside.enter(request, peer);
             async move { Ok::<_, Infallible>(entered.answer().await) }
         })
     }

@@ -21,7 +21,6 @@ use std::time::Duration;
 use std::net::SocketAddr;
 
 use axum::body::Body;
-use axum::extract::ConnectInfo;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -106,7 +105,7 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let mut io = TimeoutStream::new(stream);
         io.set_write_timeout(Some(limits.write_timeout));
-        let service = TowerToHyperService::new(with_peer(gate.clone(), peer));
+        let service = TowerToHyperService::new(with_body(gate.for_peer(peer)));
         let (builder, watcher, tls) = (builder.clone(), graceful.watcher(), tls.clone());
         let warned = Arc::clone(&warned);
         tokio::spawn(async move {
@@ -156,11 +155,9 @@ async fn handshake(
     }
 }
 
-/// The gate, with the client's address on every request as axum's [`ConnectInfo`] (the
-/// audit log records it; failed logins are counted by it).
-fn with_peer(
+/// The gate, taking hyper's requests (their bodies made axum's).
+fn with_body(
     gate: Gate,
-    peer: SocketAddr,
 ) -> impl tower::Service<
     axum::extract::Request<hyper::body::Incoming>,
     Response = axum::response::Response,
@@ -168,13 +165,9 @@ fn with_peer(
     Future = impl Send,
 > + Clone
 + Send {
-    gate.map_request(
-        move |request: axum::extract::Request<hyper::body::Incoming>| {
-            let mut request = request.map(Body::new);
-            request.extensions_mut().insert(ConnectInfo(peer));
-            request
-        },
-    )
+    gate.map_request(|request: axum::extract::Request<hyper::body::Incoming>| {
+        request.map(Body::new)
+    })
 }
 
 /// Answers 503 and closes, without reading the request (bounded: a client that does not read

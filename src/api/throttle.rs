@@ -18,7 +18,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Request};
 use axum::http::StatusCode;
 use chrono::{DateTime, TimeDelta, Utc};
 
@@ -156,15 +155,11 @@ impl Throttle {
         self.failures.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Where `request` comes from, as failures are counted (`None`: served without an
-    /// address, not through `serve`), or the 429 a blocked address gets. Called by the gate
-    /// (`gate.rs`) before the credentials are checked.
-    pub(crate) fn admit(&self, request: &Request) -> Result<Option<IpAddr>, ApiError> {
-        let Some(address) = request
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(peer)| counted_as(peer.ip()))
-        else {
+    /// Where a request from `peer` is counted (`None`: served without an address, not
+    /// through `serve`), or the 429 a blocked address gets. Called by the gate (`gate.rs`)
+    /// before the credentials are checked.
+    pub(crate) fn admit(&self, peer: Option<SocketAddr>) -> Result<Option<IpAddr>, ApiError> {
+        let Some(address) = peer.map(|peer| counted_as(peer.ip())) else {
             return Ok(None);
         };
         match self.blocked_for(address) {

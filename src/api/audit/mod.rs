@@ -28,7 +28,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::Request;
 use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderValue, Method};
 use axum::response::Response;
@@ -91,16 +91,14 @@ impl AuditLayer {
 impl AuditLayer {
     /// What the record of `request` will need once it has been answered (the request itself
     /// is gone by then): called by the gate (`gate.rs`), outside every check. Reference
-    /// counts only: most requests make no record.
-    pub(crate) fn begin(request: &Request) -> Pending {
+    /// counts only: most requests make no record. `peer`: the client's address, when the
+    /// request came over a connection.
+    pub(crate) fn begin(request: &Request, peer: Option<SocketAddr>) -> Pending {
         Pending {
             method: request.method().clone(),
             uri: request.uri().clone(),
             authorization: request.headers().get(AUTHORIZATION).cloned(),
-            peer: request
-                .extensions()
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(peer)| *peer),
+            peer,
         }
     }
 }
