@@ -387,18 +387,13 @@ impl Authenticator {
     ///
     /// [`identify`]: Authenticator::identify
     pub(crate) fn identify_now(&self, headers: &HeaderMap) -> Identified {
-        if bearer_token(headers).is_some() {
-            return match self.tokens {
-                Some(_) => Identified::Later,
-                None => Identified::Now(None),
-            };
-        }
-        match basic_credentials(headers) {
-            Some(given) => match self.verdict(given.username(), given.password()) {
+        match presented(headers) {
+            Presented::Bearer(_) if self.tokens.is_some() => Identified::Later,
+            Presented::Basic(given) => match self.verdict(given.username(), given.password()) {
                 Verdict::Known(found) => Identified::Now(found.and_then(|index| self.actor(index))),
                 Verdict::Argon2(_) => Identified::Later,
             },
-            None => Identified::Now(None),
+            Presented::Bearer(_) | Presented::Nothing => Identified::Now(None),
         }
     }
 
@@ -406,21 +401,19 @@ impl Authenticator {
     /// an API token (Bearer); `Ok(None)` for missing or wrong ones (the gate answers
     /// [`denied`]), `Err` when the token store could not be asked.
     pub(crate) async fn identify(&self, headers: &HeaderMap) -> Result<Option<Actor>, ApiError> {
-        if let Some(token) = bearer_token(headers) {
-            return match &self.tokens {
+        match presented(headers) {
+            Presented::Bearer(token) => match &self.tokens {
                 Some((store, scheduler)) => bearer::verify(store.as_ref(), token, scheduler.now())
                     .await
                     .map_err(store_error),
                 None => Ok(None),
-            };
-        }
-        Ok(match basic_credentials(headers) {
-            Some(given) => self
+            },
+            Presented::Basic(given) => Ok(self
                 .verify(given.username(), given.password())
                 .await
-                .and_then(|index| self.actor(index)),
-            None => None,
-        })
+                .and_then(|index| self.actor(index))),
+            Presented::Nothing => Ok(None),
+        }
     }
 }
 
@@ -466,45 +459,86 @@ pub(crate) fn denied() -> Response {
         .into_response()
 }
 
-/// `Authorization: Basic <base64(user:password)>`, the scheme in any case, split at the first
-/// `:` (the password may contain more). `None` for anything else.
-fn basic_credentials(headers: &HeaderMap) -> Option<BasicCredentials> {
-    let value = headers.get(AUTHORIZATION)?.to_str().ok()?.trim();
-    let (scheme, encoded) = value.split_once(|c: char| c.is_ascii_whitespace())?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let decoded = STANDARD.decode(encoded.trim()).ok()?;
-    let colon = decoded.iter().position(|&b| b == b':')?;
-    Some(BasicCredentials { decoded, colon })
+/// What a request's `Authorization` header presents, read once per request: the scheme's
+/// name in any case, then its value.
+enum Presented<'a> {
+    /// `Basic <base64(user:password)>`, split at the first `:` (the password may contain
+    /// more).
+    Basic(BasicCredentials),
+    /// `Bearer <token>`: the token, checked by `bearer.rs`.
+    Bearer(&'a str),
+    /// No header, another scheme, or a Basic value that does not decode to `user:password`.
+    Nothing,
 }
 
-/// `user:password` as decoded from a Basic header, split at its first colon (one buffer, no
-/// copies: it is read on every request).
+fn presented(headers: &HeaderMap) -> Presented<'_> {
+    let Some((scheme, value)) = headers
+        .get(AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().split_once(|c: char| c.is_ascii_whitespace()))
+    else {
+        return Presented::Nothing;
+    };
+    if scheme.eq_ignore_ascii_case("basic") {
+        BasicCredentials::decode(value.trim()).map_or(Presented::Nothing, Presented::Basic)
+    } else if scheme.eq_ignore_ascii_case("bearer") {
+        Presented::Bearer(value.trim())
+    } else {
+        Presented::Nothing
+    }
+}
+
+/// Base64 text at most this long decodes in place (into at most 96 bytes), with no
+/// allocation: every Basic login of a sensible length.
+const INLINE_ENCODED: usize = 128;
+
+/// `user:password` as decoded from a Basic header, split at its first colon: in place when
+/// short, as it is read on every request.
 #[derive(Debug, PartialEq)]
 struct BasicCredentials {
-    decoded: Vec<u8>,
+    decoded: Decoded,
     colon: usize,
 }
 
+#[derive(Debug, PartialEq)]
+enum Decoded {
+    Inline([u8; INLINE_ENCODED / 4 * 3], usize),
+    Heap(Vec<u8>),
+}
+
 impl BasicCredentials {
+    /// `encoded` decoded, `None` when it is not base64 or has no colon.
+    fn decode(encoded: &str) -> Option<BasicCredentials> {
+        let decoded = if encoded.len() <= INLINE_ENCODED {
+            let mut bytes = [0; INLINE_ENCODED / 4 * 3];
+            let len = STANDARD.decode_slice(encoded, &mut bytes).ok()?;
+            Decoded::Inline(bytes, len)
+        } else {
+            Decoded::Heap(STANDARD.decode(encoded).ok()?)
+        };
+        let colon = decoded.bytes().iter().position(|&b| b == b':')?;
+        Some(BasicCredentials { decoded, colon })
+    }
+
     fn username(&self) -> &[u8] {
-        self.decoded.get(..self.colon).unwrap_or_default()
+        self.decoded.bytes().get(..self.colon).unwrap_or_default()
     }
 
     fn password(&self) -> &[u8] {
-        self.decoded.get(self.colon + 1..).unwrap_or_default()
+        self.decoded
+            .bytes()
+            .get(self.colon + 1..)
+            .unwrap_or_default()
     }
 }
 
-/// `Authorization: Bearer <token>`, the scheme in any case: the token, `None` for anything
-/// else.
-fn bearer_token(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(AUTHORIZATION)?.to_str().ok()?.trim();
-    let (scheme, token) = value.split_once(|c: char| c.is_ascii_whitespace())?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then_some(token.trim())
+impl Decoded {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Decoded::Inline(bytes, len) => bytes.get(..*len).unwrap_or_default(),
+            Decoded::Heap(bytes) => bytes,
+        }
+    }
 }
 
 /// An argon2id PHC hash of `password`, with a fresh random salt and the crate's default
@@ -577,9 +611,9 @@ pub(crate) mod tests {
     #[test]
     fn header_parsing_follows_werkzeug() {
         let pair = |u: &str, p: &str| Some((u.as_bytes().to_vec(), p.as_bytes().to_vec()));
-        let basic_credentials = |headers: &HeaderMap| {
-            basic_credentials(headers)
-                .map(|given| (given.username().to_vec(), given.password().to_vec()))
+        let basic_credentials = |headers: &HeaderMap| match presented(headers) {
+            Presented::Basic(given) => Some((given.username().to_vec(), given.password().to_vec())),
+            Presented::Bearer(_) | Presented::Nothing => None,
         };
         assert_eq!(
             basic_credentials(&header("Basic Z3Vlc3Q6Z3Vlc3Q=")),
@@ -603,6 +637,31 @@ pub(crate) mod tests {
         assert_eq!(basic_credentials(&header("Bearer abc")), None);
         assert_eq!(basic_credentials(&header("Basic")), None);
         assert_eq!(basic_credentials(&header("Basic Z3Vlc3RndWVzdA==")), None); // no colon
+        // Past what decodes in place, and at its edge, the same.
+        let long = "p".repeat(300);
+        assert_eq!(
+            basic_credentials(&header(&basic(&format!("guest:{long}")))),
+            pair("guest", &long)
+        );
+        let edge = format!("guest:{}", "q".repeat(90)); // 96 bytes: 128 base64 characters
+        assert_eq!(basic(&edge).len(), "Basic ".len() + INLINE_ENCODED);
+        assert_eq!(
+            basic_credentials(&header(&basic(&edge))),
+            pair("guest", &edge[6..])
+        );
+        assert_eq!(
+            basic_credentials(&header(&format!("Basic {}!", "A".repeat(200)))),
+            None
+        );
+        // A Bearer token is taken as it is, the scheme in any case.
+        assert!(matches!(
+            presented(&header("bearer  tok ")),
+            Presented::Bearer("tok")
+        ));
+        assert!(matches!(
+            presented(&header("Digest abc")),
+            Presented::Nothing
+        ));
     }
 
     #[tokio::test]
