@@ -31,6 +31,10 @@ pub struct Origins {
     port: u16,
     /// Other sites' origins allowed in (`[server] cors_origins`), as `scheme://host[:port]`.
     allowed: HashSet<String>,
+    /// `Host` values as clients send them: every name with the port (IPv6 in brackets).
+    /// Each is ours by [`Origins::is_ours`]; matched first, they spare the usual request
+    /// the parse (a tenth of the gate's own work on a `GET P`).
+    hosts: Box<[Box<str>]>,
 }
 
 impl Origins {
@@ -45,11 +49,31 @@ impl Origins {
             all.insert(super::local_host_name());
         }
         all.extend(names.iter().map(|name| name.trim().to_lowercase()));
+        let port = bound.port();
+        let hosts = all
+            .iter()
+            .map(|name| {
+                if name.contains(':') {
+                    format!("[{name}]:{port}").into()
+                } else {
+                    format!("{name}:{port}").into()
+                }
+            })
+            .collect();
         Origins {
             names: all,
-            port: bound.port(),
+            port,
             allowed: origins.iter().map(|origin| normal_origin(origin)).collect(),
+            hosts,
         }
+    }
+
+    /// Whether a request's `Host` names this server.
+    fn is_our_host(&self, host: &str) -> bool {
+        self.hosts
+            .iter()
+            .any(|ours| ours.eq_ignore_ascii_case(host))
+            || self.is_ours(host, None)
     }
 
     /// Whether a `Host` value (`name`, `name:port`, `[v6]:port`) names this server.
@@ -120,7 +144,7 @@ fn normal_origin(origin: &str) -> String {
 pub(crate) fn refusal(origins: &Origins, request: &Request) -> Option<Response> {
     let headers = request.headers();
     if let Some(host) = headers.get(HOST) {
-        let ours = host.to_str().is_ok_and(|host| origins.is_ours(host, None));
+        let ours = host.to_str().is_ok_and(|host| origins.is_our_host(host));
         if !ours {
             let shown = String::from_utf8_lossy(host.as_bytes()).into_owned();
             return Some(ApiError::MisdirectedRequest(shown).into_response());
@@ -169,6 +193,11 @@ mod tests {
             "localhost.:7788",
         ] {
             assert!(origins.is_ours(host, None), "{host}");
+            assert!(origins.is_our_host(host), "{host}");
+        }
+        assert!(origins.hosts.contains(&"[::1]:7788".into()));
+        for host in &origins.hosts {
+            assert!(origins.is_ours(host, None), "{host}: not ours by the parse");
         }
         for host in [
             "evil.example",
@@ -180,6 +209,7 @@ mod tests {
             "",
         ] {
             assert!(!origins.is_ours(host, None), "{host}");
+            assert!(!origins.is_our_host(host), "{host}");
         }
     }
 
