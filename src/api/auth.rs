@@ -41,6 +41,7 @@ use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 
 use super::bearer;
 use super::error::ApiError;
+use super::remembered::RememberedLogin;
 use super::roles::{Actor, Credential, Role};
 use super::tokens::store_error;
 use crate::scheduler::Scheduler;
@@ -386,11 +387,30 @@ impl Authenticator {
     /// is answered here, in the gate's synchronous part; the rest ask [`identify`].
     ///
     /// [`identify`]: Authenticator::identify
-    pub(crate) fn identify_now(&self, headers: &HeaderMap) -> Identified {
+    ///
+    /// `remembered`: the login the request's connection proved last; the same header is the
+    /// same actor, and a Basic login accepted here is remembered in its place.
+    pub(crate) fn identify_now(
+        &self,
+        headers: &HeaderMap,
+        remembered: Option<&RememberedLogin>,
+    ) -> Identified {
+        let raw = headers.get(AUTHORIZATION).map(HeaderValue::as_bytes);
+        if let (Some(remembered), Some(raw)) = (remembered, raw)
+            && let Some(actor) = remembered.recall(raw)
+        {
+            return Identified::Now(Some(actor));
+        }
         match presented(headers) {
             Presented::Bearer(_) if self.tokens.is_some() => Identified::Later,
             Presented::Basic(given) => match self.verdict(given.username(), given.password()) {
-                Verdict::Known(found) => Identified::Now(found.and_then(|index| self.actor(index))),
+                Verdict::Known(found) => {
+                    let actor = found.and_then(|index| self.actor(index));
+                    if let (Some(actor), Some(remembered), Some(raw)) = (&actor, remembered, raw) {
+                        remembered.remember(raw, actor);
+                    }
+                    Identified::Now(actor)
+                }
                 Verdict::Argon2(_) => Identified::Later,
             },
             Presented::Bearer(_) | Presented::Nothing => Identified::Now(None),

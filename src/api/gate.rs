@@ -45,6 +45,7 @@ use super::audit::{self, AuditLayer, Pending};
 use super::auth::{self, Authenticator, Identified};
 use super::body::BodyRules;
 use super::guard::{self, Origins};
+use super::remembered::RememberedLogin;
 use super::roles::{self, Actor};
 use super::throttle::Throttle;
 use crate::metrics::Metrics;
@@ -54,11 +55,19 @@ use crate::metrics::Metrics;
 #[derive(Clone)]
 pub struct Gate {
     checks: Arc<Checks>,
+    connection: Connection,
+}
+
+/// What the gate knows of the connection a request came over; without one (the in-process
+/// tests), nothing.
+#[derive(Clone, Default)]
+struct Connection {
     /// The client's address: failed logins are counted by it and the audit log records it.
     /// Carried here rather than as a request extension (axum's `ConnectInfo`), which cost
-    /// every request an allocation for a value read only by the gate. `None`: requests
-    /// served without a connection (the in-process tests).
+    /// every request an allocation for a value read only by the gate.
     peer: Option<SocketAddr>,
+    /// The Basic login the connection proved last (`remembered.rs`).
+    login: Option<Arc<RememberedLogin>>,
 }
 
 /// What the gate checks with.
@@ -103,16 +112,19 @@ impl Gate {
     pub(crate) fn new(checks: Checks) -> Gate {
         Gate {
             checks: Arc::new(checks),
-            peer: None,
+            connection: Connection::default(),
         }
     }
 
-    /// The gate for the requests of a connection from `peer`.
+    /// The gate for the requests of a new connection from `peer`.
     #[must_use]
     pub fn for_peer(&self, peer: SocketAddr) -> Gate {
         Gate {
             checks: Arc::clone(&self.checks),
-            peer: Some(peer),
+            connection: Connection {
+                peer: Some(peer),
+                login: Some(Arc::default()),
+            },
         }
     }
 }
@@ -145,7 +157,7 @@ impl tower::Service<Request> for Gate {
             version = ?request.version(),
         );
         let entered = span.in_scope(|| {
-            std::panic::catch_unwind(AssertUnwindSafe(|| checks.enter(request, self.peer)))
+            std::panic::catch_unwind(AssertUnwindSafe(|| checks.enter(request, &self.connection)))
         });
         let (pending, answer) = match entered {
             Ok((pending, entered)) => (
@@ -190,8 +202,8 @@ struct Counted {
 impl Checks {
     /// Steps 3 to 5 here, 6 and 7 in [`Inside::enter`] (apart so that CORS can wrap them):
     /// the audit log's note of the request, and the request as far as the checks take it
-    /// without waiting. `peer`: the client's address.
-    fn enter(&self, mut request: Request, peer: Option<SocketAddr>) -> (Option<Pending>, Entered) {
+    /// without waiting. `connection`: what is known of the request's connection.
+    fn enter(&self, mut request: Request, connection: &Connection) -> (Option<Pending>, Entered) {
         // Only changes have bodies a handler reads; a read goes without the extension.
         if !matches!(*request.method(), Method::GET | Method::HEAD) {
             request.extensions_mut().insert(self.body.clone());
@@ -199,17 +211,17 @@ impl Checks {
         let pending = self
             .audit
             .as_ref()
-            .map(|_| AuditLayer::begin(&request, peer));
+            .map(|_| AuditLayer::begin(&request, connection.peer));
         let entered = if let Some(refused) = guard::refusal(&self.origins, &request) {
             Entered::answered(refused)
         } else if let Some(cors) = &self.cors {
             // Few daemons let other sites in: their requests go the slow way.
-            let service = cors.layer(self.inside.service(peer));
+            let service = cors.layer(self.inside.service(connection.clone()));
             Entered::waiting(
                 async move { Entered::answered(answered(service.oneshot(request).await)) },
             )
         } else {
-            self.inside.enter(request, peer)
+            self.inside.enter(request, connection)
         };
         (pending, entered)
     }
@@ -335,13 +347,14 @@ impl After {
 
 impl Inside {
     /// Steps 6 and 7 as far as they go without waiting: failed logins slowed, credentials
-    /// checked, the role's allowance, then the route table. `peer`: the client's address.
-    fn enter(&self, request: Request, peer: Option<SocketAddr>) -> Entered {
+    /// checked, the role's allowance, then the route table. `connection`: what is known of
+    /// the request's connection.
+    fn enter(&self, request: Request, connection: &Connection) -> Entered {
         let login = match &self.login {
             Some(login) if !self.open.iter().any(|path| **path == *request.uri().path()) => login,
             _ => return Entered::routed(self.route(request)),
         };
-        let throttled = match login.throttle.admit(peer) {
+        let throttled = match login.throttle.admit(connection.peer) {
             Ok(address) => address.map(|address| Throttled {
                 throttle: Arc::clone(&login.throttle),
                 address,
@@ -349,7 +362,10 @@ impl Inside {
             }),
             Err(refused) => return Entered::answered(refused.into_response()),
         };
-        match login.authenticator.identify_now(request.headers()) {
+        match login
+            .authenticator
+            .identify_now(request.headers(), connection.login.as_deref())
+        {
             Identified::Now(actor) => self.admit(login, request, actor, throttled),
             Identified::Later => {
                 let inside = self.clone();
@@ -392,16 +408,16 @@ impl Inside {
         Entered::with(next, after)
     }
 
-    /// Steps 6 and 7 as a service, for CORS to wrap (for a request from `peer`).
+    /// Steps 6 and 7 as a service, for CORS to wrap (for a request over `connection`).
     fn service(
         &self,
-        peer: Option<SocketAddr>,
+        connection: Connection,
     ) -> impl tower::Service<Request, Response = Response, Error = Infallible, Future: Send>
     + Clone
     + use<> {
         let inside = self.clone();
         tower::service_fn(move |request| {
-            let entered = inside.enter(request, peer);
+            let entered = inside.enter(request, &connection);
             async move { Ok::<_, Infallible>(entered.answer().await) }
         })
     }

@@ -5,7 +5,8 @@
 //! - [`router`] (here): the whole route table on one screen, the 404/405 fallbacks, mounted
 //!   behind the gate.
 //! - `state`: [`ApiState`], what handlers share, and its builder.
-//! - `auth`: HTTP Basic and Bearer tokens as a middleware that runs before any body is read.
+//! - `auth`: HTTP Basic and Bearer tokens, checked by the gate before any body is read;
+//!   `remembered`: the Basic login a connection proved, so its next requests skip the check.
 //! - `bearer`: API tokens as text (`tickd_<id>_<secret>`), and checking one against the store.
 //! - `tokens`: `P/tokens` (list, create) and `P/tokens/{id}` (revoke); [`issue_token`].
 //! - `error`: [`ApiError`], the only place a status code is chosen.
@@ -53,6 +54,7 @@ mod notifications;
 mod openapi;
 mod output;
 mod preview;
+mod remembered;
 mod roles;
 mod run_listing;
 mod runs;

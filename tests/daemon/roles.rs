@@ -243,3 +243,98 @@ async fn wrong_credentials_stay_401_whatever_the_role() {
     }
     app.stop().await;
 }
+
+/// One request on an open connection: its status and body. Reads the head, then
+/// `content-length` bytes, leaving the connection open for the next one.
+async fn on_connection(
+    connection: &mut tokio::io::BufReader<tokio::net::TcpStream>,
+    method: &str,
+    path: &str,
+    login: Option<(&str, &str)>,
+) -> (u16, Value) {
+    use base64::Engine as _;
+    use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _};
+    let authorization = login.map_or_else(String::new, |(user, password)| {
+        let encoded =
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        format!("Authorization: Basic {encoded}\r\n")
+    });
+    let request = format!(
+        "{method} /scheduler{path} HTTP/1.1\r\nHost: localhost\r\n{authorization}Content-Length: 0\r\n\r\n"
+    );
+    connection
+        .get_mut()
+        .write_all(request.as_bytes())
+        .await
+        .unwrap();
+    let mut status_line = String::new();
+    connection.read_line(&mut status_line).await.unwrap();
+    let status = status_line.split(' ').nth(1).unwrap().parse().unwrap();
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        connection.read_line(&mut line).await.unwrap();
+        if line == "\r\n" {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse().unwrap();
+        }
+    }
+    let mut body = vec![0; length];
+    connection.read_exact(&mut body).await.unwrap();
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+/// The gate remembers the Basic login a connection proved (`remembered.rs`), so that the
+/// same header on its next requests is not checked again: every request is still who its
+/// own header says, however the connection began.
+#[tokio::test]
+async fn each_request_on_one_connection_is_who_its_own_credentials_say() {
+    let app = TestApp::spawn(USERS).await;
+    let stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let mut connection = tokio::io::BufReader::new(stream);
+    let wall = Some(("wall", "w-pass"));
+    let (status, me) = on_connection(&mut connection, "GET", "/me", wall).await;
+    assert_eq!((status, me["name"].as_str()), (200, Some("wall")));
+    // The same header again: remembered.
+    let (status, me) = on_connection(&mut connection, "GET", "/me", wall).await;
+    assert_eq!((status, me["role"].as_str()), (200, Some("viewer")));
+    // No credentials, or a wrong password, on the same connection: refused.
+    assert_eq!(
+        on_connection(&mut connection, "GET", "/me", None).await.0,
+        401
+    );
+    let wrong = Some(("wall", "w-pas"));
+    assert_eq!(
+        on_connection(&mut connection, "GET", "/me", wrong).await.0,
+        401
+    );
+    // The remembered viewer still may not pause; another user on the connection is itself.
+    assert_eq!(
+        on_connection(&mut connection, "POST", "/pause", wall)
+            .await
+            .0,
+        403
+    );
+    let ops = Some(("ops", "o-pass"));
+    assert_eq!(
+        on_connection(&mut connection, "POST", "/pause", ops)
+            .await
+            .0,
+        204
+    );
+    let (status, me) = on_connection(&mut connection, "GET", "/me", ops).await;
+    assert_eq!((status, me["name"].as_str()), (200, Some("ops")));
+    let (status, me) = on_connection(&mut connection, "GET", "/me", wall).await;
+    assert_eq!((status, me["name"].as_str()), (200, Some("wall")));
+    assert_eq!(
+        on_connection(&mut connection, "POST", "/resume", wall)
+            .await
+            .0,
+        403
+    );
+    app.stop().await;
+}
