@@ -1,10 +1,10 @@
 //! HTTP Basic authentication (reference §4, CONTRACT §1), and API tokens
 //! (`Authorization: Bearer`, checked against the store by `bearer.rs`).
 //!
-//! A middleware, so it runs before any extractor reads the body: a request without valid
-//! credentials is refused with 401 even when its body is garbage. It wraps the whole router,
-//! the 404 and 405 fallbacks included, so an unauthenticated client learns nothing, not even
-//! which paths exist. (The reference routes before it authenticates, so there an
+//! A step of the gate (`gate.rs`), so it runs before any extractor reads the body: a request
+//! without valid credentials is refused with 401 even when its body is garbage. It comes
+//! before the whole route table, the 404 and 405 fallbacks included, so an unauthenticated
+//! client learns nothing, not even which paths exist. (The reference routes before it authenticates, so there an
 //! unauthenticated `PUT P/jobs` gets a 405; here it gets a 401.)
 //!
 //! Every failure looks the same: 401, `WWW-Authenticate: Basic realm="Authentication
