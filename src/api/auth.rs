@@ -4,8 +4,8 @@
 //! A step of the gate (`gate.rs`), so it runs before any extractor reads the body: a request
 //! without valid credentials is refused with 401 even when its body is garbage. It comes
 //! before the whole route table, the 404 and 405 fallbacks included, so an unauthenticated
-//! client learns nothing, not even which paths exist. (The reference routes before it authenticates, so there an
-//! unauthenticated `PUT P/jobs` gets a 405; here it gets a 401.)
+//! client learns nothing, not even which paths exist. (The reference routes before it
+//! authenticates, so there an unauthenticated `PUT P/jobs` gets a 405; here it gets a 401.)
 //!
 //! Every failure looks the same: 401, `WWW-Authenticate: Basic realm="Authentication
 //! Required"` (what makes a browser prompt) and the body `Access Denied`.
@@ -18,7 +18,8 @@
 //! a keyed digest of the password, never the password) so that a client sending the same
 //! credentials with every request is not slowed down each time. When argon2 users exist,
 //! every failed attempt also costs one argon2 verification, so the timing does not reveal
-//! whether the user name exists.
+//! whether the user name exists. A connection that proved a login and presents the same
+//! header again skips all of this (`remembered.rs`).
 //!
 //! A Bearer token that is malformed, unknown, revoked, expired or wrong gets the same 401.
 //! When the store cannot be asked about a token, the answer is the store's JSON 503 (500 for
