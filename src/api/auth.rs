@@ -396,13 +396,14 @@ impl Authenticator {
         headers: &HeaderMap,
         remembered: Option<&RememberedLogin>,
     ) -> Identified {
-        let raw = headers.get(AUTHORIZATION).map(HeaderValue::as_bytes);
+        let value = headers.get(AUTHORIZATION);
+        let raw = value.map(HeaderValue::as_bytes);
         if let (Some(remembered), Some(raw)) = (remembered, raw)
             && let Some(actor) = remembered.recall(raw)
         {
             return Identified::Now(Some(actor));
         }
-        match presented(headers) {
+        match presented(value) {
             Presented::Bearer(_) if self.tokens.is_some() => Identified::Later,
             Presented::Basic(given) => match self.verdict(given.username(), given.password()) {
                 Verdict::Known(found) => {
@@ -422,7 +423,7 @@ impl Authenticator {
     /// an API token (Bearer); `Ok(None)` for missing or wrong ones (the gate answers
     /// [`denied`]), `Err` when the token store could not be asked.
     pub(crate) async fn identify(&self, headers: &HeaderMap) -> Result<Option<Actor>, ApiError> {
-        match presented(headers) {
+        match presented(headers.get(AUTHORIZATION)) {
             Presented::Bearer(token) => match &self.tokens {
                 Some((store, scheduler)) => bearer::verify(store.as_ref(), token, scheduler.now())
                     .await
@@ -480,8 +481,8 @@ pub(crate) fn denied() -> Response {
         .into_response()
 }
 
-/// What a request's `Authorization` header presents, read once per request: the scheme's
-/// name in any case, then its value.
+/// What a request's `Authorization` header (`value`) presents, read once per request: the
+/// scheme's name in any case, then its value.
 enum Presented<'a> {
     /// `Basic <base64(user:password)>`, split at the first `:` (the password may contain
     /// more).
@@ -492,9 +493,8 @@ enum Presented<'a> {
     Nothing,
 }
 
-fn presented(headers: &HeaderMap) -> Presented<'_> {
-    let Some((scheme, value)) = headers
-        .get(AUTHORIZATION)
+fn presented(value: Option<&HeaderValue>) -> Presented<'_> {
+    let Some((scheme, value)) = value
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.trim().split_once(|c: char| c.is_ascii_whitespace()))
     else {
@@ -509,9 +509,10 @@ fn presented(headers: &HeaderMap) -> Presented<'_> {
     }
 }
 
-/// Base64 text at most this long decodes in place (into at most 96 bytes), with no
-/// allocation: every Basic login of a sensible length.
+/// Base64 text at most this long decodes in place (into at most [`INLINE_DECODED`] bytes),
+/// with no allocation: every Basic login of a sensible length.
 const INLINE_ENCODED: usize = 128;
+const INLINE_DECODED: usize = INLINE_ENCODED / 4 * 3;
 
 /// `user:password` as decoded from a Basic header, split at its first colon: in place when
 /// short, as it is read on every request.
@@ -523,7 +524,7 @@ struct BasicCredentials {
 
 #[derive(Debug, PartialEq)]
 enum Decoded {
-    Inline([u8; INLINE_ENCODED / 4 * 3], usize),
+    Inline([u8; INLINE_DECODED], usize),
     Heap(Vec<u8>),
 }
 
@@ -531,7 +532,7 @@ impl BasicCredentials {
     /// `encoded` decoded, `None` when it is not base64 or has no colon.
     fn decode(encoded: &str) -> Option<BasicCredentials> {
         let decoded = if encoded.len() <= INLINE_ENCODED {
-            let mut bytes = [0; INLINE_ENCODED / 4 * 3];
+            let mut bytes = [0; INLINE_DECODED];
             let len = STANDARD.decode_slice(encoded, &mut bytes).ok()?;
             Decoded::Inline(bytes, len)
         } else {
@@ -632,7 +633,7 @@ pub(crate) mod tests {
     #[test]
     fn header_parsing_follows_werkzeug() {
         let pair = |u: &str, p: &str| Some((u.as_bytes().to_vec(), p.as_bytes().to_vec()));
-        let basic_credentials = |headers: &HeaderMap| match presented(headers) {
+        let basic_credentials = |headers: &HeaderMap| match presented(headers.get(AUTHORIZATION)) {
             Presented::Basic(given) => Some((given.username().to_vec(), given.password().to_vec())),
             Presented::Bearer(_) | Presented::Nothing => None,
         };
@@ -676,11 +677,11 @@ pub(crate) mod tests {
         );
         // A Bearer token is taken as it is, the scheme in any case.
         assert!(matches!(
-            presented(&header("bearer  tok ")),
+            presented(header("bearer  tok ").get(AUTHORIZATION)),
             Presented::Bearer("tok")
         ));
         assert!(matches!(
-            presented(&header("Digest abc")),
+            presented(header("Digest abc").get(AUTHORIZATION)),
             Presented::Nothing
         ));
     }
