@@ -2,7 +2,7 @@
 
 use std::sync::Mutex;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 
 /// Where "now" comes from. Only the scheduler's driver and its run tasks read it; everything
 /// below them takes time as an argument.
@@ -11,13 +11,16 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
     fn now(&self) -> DateTime<Utc>;
 }
 
-/// The real clock.
+/// The real clock, read to the microsecond as Python's `datetime.now()` is. APScheduler
+/// computes fire times from such a time; from one with nanoseconds, a cron job's fire times
+/// carried them (`ceil` to the second drops microseconds only: 20:18:26.000000396), which no
+/// Python time can hold and which the logs showed.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
-        Utc::now()
+        Utc::now().trunc_subsecs(6)
     }
 }
 
@@ -58,5 +61,19 @@ impl ManualClock {
     /// The clock's time (the trait's `now`, callable without importing `Clock`).
     pub fn now_utc(&self) -> DateTime<Utc> {
         self.now()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Timelike;
+
+    use super::{Clock, SystemClock};
+
+    #[test]
+    fn the_system_clock_reads_whole_microseconds() {
+        for _ in 0..100 {
+            assert_eq!(SystemClock.now().nanosecond() % 1_000, 0);
+        }
     }
 }
