@@ -6,11 +6,11 @@
 use crate::common;
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
+use common::daemon::free_port;
 use common::db::{Server, in_fresh_database};
 use common::project_dir;
 use nix::sys::signal::{Signal, kill};
@@ -39,14 +39,6 @@ async fn three_daemons_on_mariadb_fire_each_second_once() {
 #[cfg_attr(not(tickd_test_postgres), ignore = "needs TICKD_TEST_POSTGRES_URL")]
 async fn three_daemons_on_postgres_fire_each_second_once() {
     in_fresh_database(Server::Postgres, exactly_once).await;
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn spawn_daemon(dir: &Path, name: &str, port: u16, store_url: &str) -> Child {
