@@ -11,10 +11,10 @@
 //! What is kept and compared is only what this connection's own client sent, and no other
 //! connection can use it. The comparison takes the same time whatever is kept, its length
 //! included (`subtle`, over the presented value's length against a fixed-size copy): a
-//! connection that a proxy shares between clients tells one nothing of another's login. Only accepted logins are kept, so every failed attempt
-//! is still checked and counted (`throttle.rs`). Users come from the config, fixed for the
-//! process's life; API tokens are never remembered: a revoked token is refused at its next
-//! request.
+//! connection that a proxy shares between clients tells one nothing of another's login.
+//! Only accepted logins are kept, so every failed attempt is still checked and counted
+//! (`throttle.rs`). Users come from the config, fixed for the process's life; API tokens
+//! are never remembered: a revoked token is refused at its next request.
 
 use std::sync::{Mutex, PoisonError};
 
